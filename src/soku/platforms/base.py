@@ -1,0 +1,43 @@
+"""The small interface every platform module implements."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+MediaType = Literal["text", "image", "video"]
+
+
+@dataclass(frozen=True)
+class ContentDraft:
+    """A post's content after the request body has been checked for shape.
+
+    `image_urls` holds every image (imageUrls and mediaUrls of an image post);
+    `video_urls` every video (videoUrl and mediaUrls of a video post).
+    """
+
+    text: str | None
+    media_type: MediaType
+    image_urls: tuple[str, ...] = field(default_factory=tuple)
+    video_urls: tuple[str, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class RuleViolation:
+    """One way a post breaks a platform's rules.
+
+    `reason` is a short machine-readable code (e.g. `text_too_long`);
+    `message` says it in plain words for a person.
+    """
+
+    platform: str
+    reason: str
+    message: str
+
+
+class PlatformRules(Protocol):
+    """What a platform accepts, checked before anything is stored."""
+
+    name: str
+
+    def check(self, draft: ContentDraft) -> list[RuleViolation]: ...
