@@ -1,0 +1,57 @@
+"""Shared pieces of the HTTP endpoints: typed dependencies and declared error responses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request
+
+from soku.errors import UnsupportedMediaType
+from soku.posts.schemas import ErrorEnvelope
+
+_DESCRIPTIONS = {
+    400: "Invalid request (`validation_error`, `missing_integrations`, `missing_account`, "
+    "`upload_failed`)",
+    401: "Missing, unknown or revoked API key (`unauthorized`)",
+    403: "Subscription not active (`forbidden`)",
+    404: "No such resource (`not_found`)",
+    409: "Conflict (`idempotency_conflict`, `conflict`)",
+    413: "Body too large (`payload_too_large`)",
+    415: "Content-Type is not application/json (`unsupported_media_type`)",
+    429: "Rate limit exceeded (`rate_limit_exceeded`); see Retry-After",
+    500: "Internal error (`post_creation_failed`, `dispatch_failed`, `internal_error`)",
+    503: "Database unreachable (`service_unavailable`)",
+}
+_RATE_HEADERS = {
+    "X-RateLimit-Limit": {"description": "Requests allowed in the window", "schema": {"type": "integer"}},
+    "X-RateLimit-Remaining": {"description": "Requests left in the window", "schema": {"type": "integer"}},
+    "X-RateLimit-Reset": {"description": "Epoch seconds when the window frees a slot", "schema": {"type": "integer"}},
+    "X-Request-Id": {"description": "This request's id (also in the error envelope)", "schema": {"type": "string"}},
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    responses: dict[int | str, dict[str, Any]] = {}
+    for status in statuses:
+        entry: dict[str, Any] = {"model": ErrorEnvelope, "description": _DESCRIPTIONS[status]}
+        if status == 429:
+            entry["headers"] = {
+                **_RATE_HEADERS,
+                "Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}},
+            }
+        responses[status] = entry
+    return responses
+
+
+AUTHED = (401, 403, 429, 500)
+
+
+async def require_json(request: Request) -> None:
+    """The contract requires `Content-Type: application/json` on bodies."""
+    content_type = request.headers.get("content-type", "")
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media != "application/json" and not (media.startswith("application/") and media.endswith("+json")):
+        raise UnsupportedMediaType(
+            f"Content-Type must be application/json, not {media or 'missing'}.",
+            {"contentType": media or None},
+        )

@@ -1,0 +1,45 @@
+"""create_app(): routers, middleware, error handlers, lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from soku import __version__
+from soku.config import Settings
+from soku.context import AppContext
+from soku.health import router as health_router
+from soku.http import EdgeMiddleware, install_error_handlers
+from soku.logs import configure_logging
+from soku.posts.router import router as posts_router
+
+DESCRIPTION = """Publish a post to many social platforms with one call, now or later,
+and follow every platform's delivery. Authenticate with the `soku-api-key` header.
+Every error answers with the envelope `{"error": {type, code, message, timestamp,
+requestId, details}}`."""
+
+
+def create_app(settings: Settings | None = None, ctx: AppContext | None = None) -> FastAPI:
+    settings = settings or (ctx.settings if ctx else Settings())
+    configure_logging(settings.log_format, settings.log_level)
+    context = ctx or AppContext.build(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            if ctx is None:  # a context handed in belongs to the caller
+                await context.aclose()
+
+    app = FastAPI(
+        title="Soku Posts API", version=__version__, description=DESCRIPTION, lifespan=lifespan
+    )
+    app.state.ctx = context
+    app.include_router(health_router)
+    app.include_router(posts_router)
+    install_error_handlers(app)
+    app.add_middleware(EdgeMiddleware, max_body_bytes=settings.max_body_bytes)
+    return app

@@ -1,0 +1,93 @@
+"""Request authentication (`soku-api-key`), subscription check and rate limiting."""
+
+from __future__ import annotations
+
+import hmac
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from fastapi import Request, Security
+from fastapi.security import APIKeyHeader
+
+from soku.auth import repository
+from soku.auth.keys import hash_key
+from soku.auth.models import POSTING_STATUSES, SubscriptionStatus
+from soku.context import AppContext, get_context
+from soku.db import utcnow
+from soku.errors import Forbidden, RateLimitExceeded, Unauthorized
+
+api_key_header = APIKeyHeader(
+    name="soku-api-key",
+    auto_error=False,
+    description="Your Soku API key (`sk_live_…`).",
+)
+_TOUCH_EVERY_SECONDS = 60.0
+_last_touch: dict[uuid.UUID, float] = {}
+
+
+@dataclass(frozen=True)
+class Principal:
+    user_id: uuid.UUID
+    email: str
+    key_id: uuid.UUID
+    plan: str
+
+
+async def _limit(request: Request, ctx: AppContext, identity: str, plan: str, endpoint: str | None) -> None:
+    result = await ctx.limiter.hit(identity, plan, endpoint)
+    headers = result.headers()
+    request.state.ratelimit_headers = headers
+    if not result.allowed:
+        raise RateLimitExceeded(
+            f"Too many requests. Retry in {result.retry_after} s.",
+            {"limit": result.limit, "retryAfterSeconds": result.retry_after},
+        )
+
+
+def _client_ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+async def _touch(ctx: AppContext, key_id: uuid.UUID) -> None:
+    now = time.monotonic()
+    if now - _last_touch.get(key_id, -_TOUCH_EVERY_SECONDS) < _TOUCH_EVERY_SECONDS:
+        return
+    _last_touch[key_id] = now
+    async with ctx.db.transaction() as session:
+        await repository.touch_key(session, key_id, utcnow())
+
+
+def authenticated(endpoint: str | None = None) -> Callable[..., Awaitable[Principal]]:
+    """A dependency that resolves the caller, counts the request, and checks the subscription."""
+
+    async def authenticate(
+        request: Request, api_key: str | None = Security(api_key_header)
+    ) -> Principal:
+        ctx = get_context(request)
+        anonymous = f"ip:{_client_ip(request)}"
+        if not api_key:
+            await _limit(request, ctx, anonymous, "anonymous", None)
+            raise Unauthorized("Missing or invalid soku-api-key")
+        key_hash = hash_key(api_key)
+        async with ctx.db.read() as session:
+            found = await repository.key_with_user(session, key_hash)
+        if found is None or not hmac.compare_digest(found[0].key_hash, key_hash):
+            await _limit(request, ctx, anonymous, "anonymous", None)
+            raise Unauthorized("Invalid API key")
+        key, user = found
+        if key.revoked_at is not None:
+            await _limit(request, ctx, anonymous, "anonymous", None)
+            raise Unauthorized("API key revoked")
+        may_post = user.subscription_status in POSTING_STATUSES
+        plan = user.plan if may_post else "inactive"
+        await _limit(request, ctx, f"key:{key.id}", plan, endpoint if may_post else None)
+        await _touch(ctx, key.id)
+        if not may_post:
+            if user.subscription_status == SubscriptionStatus.none:
+                raise Forbidden("Subscription required")
+            raise Forbidden("Subscription inactive or expired")
+        return Principal(user_id=user.id, email=user.email, key_id=key.id, plan=plan)
+
+    return authenticate

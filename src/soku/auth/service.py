@@ -1,0 +1,75 @@
+"""Operator actions on users and keys (used by the CLI and the tests)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from soku.auth import repository
+from soku.auth.keys import display_prefix, hash_key, new_key
+from soku.auth.models import ApiKey, SubscriptionStatus, User
+from soku.db import utcnow
+from soku.errors import Conflict, NotFound, ValidationFailed
+
+
+@dataclass(frozen=True)
+class IssuedKey:
+    key: str
+    record: ApiKey
+
+
+def _bad(field: str, message: str) -> ValidationFailed:
+    return ValidationFailed.from_problems([{"field": field, "reason": "invalid", "message": message}])
+
+
+def check_email(email: str) -> str:
+    email = email.strip().lower()
+    local, _, domain = email.partition("@")
+    if not local or not domain or " " in email or len(email) > 320:
+        raise _bad("email", f"{email!r} is not an email address.")
+    return email
+
+
+async def require_user(session: AsyncSession, email: str) -> User:
+    user = await repository.user_by_email(session, check_email(email))
+    if user is None:
+        raise NotFound(f"No user {email}.")
+    return user
+
+
+async def create_user(
+    session: AsyncSession, email: str, subscription: SubscriptionStatus, plan: str
+) -> User:
+    email = check_email(email)
+    if await repository.user_by_email(session, email) is not None:
+        raise Conflict(f"User {email} exists already.")
+    user = User(email=email, subscription_status=subscription.value, plan=plan, created_at=utcnow())
+    session.add(user)
+    await session.flush()
+    return user
+
+
+async def issue_key(session: AsyncSession, user: User, name: str | None) -> IssuedKey:
+    key = new_key()
+    record = ApiKey(
+        user_id=user.id, prefix=display_prefix(key), key_hash=hash_key(key), name=name,
+        created_at=utcnow(),
+    )
+    session.add(record)
+    await session.flush()
+    return IssuedKey(key=key, record=record)
+
+
+async def revoke_key(session: AsyncSession, key_or_prefix: str) -> ApiKey:
+    """Revoke by the whole key or by its displayed prefix (which must match exactly one key)."""
+    matches = await repository.keys_matching(session, hash_key(key_or_prefix), key_or_prefix)
+    if not matches:
+        raise NotFound(f"No API key matches {key_or_prefix!r}.")
+    if len(matches) > 1:
+        raise Conflict(f"{len(matches)} keys match {key_or_prefix!r}; give the whole key.")
+    record = matches[0]
+    if record.revoked_at is None:
+        record.revoked_at = utcnow()
+    await session.flush()
+    return record

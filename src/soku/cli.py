@@ -1,0 +1,205 @@
+"""The `soku` command: serve the API and manage users, keys and accounts."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, TypeVar
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from soku import operations
+from soku.auth.models import SubscriptionStatus
+from soku.config import Settings
+from soku.db import Database
+from soku.errors import ApiError
+
+app = typer.Typer(help="Soku: publish posts to social platforms through one HTTP call.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+users_app = typer.Typer(help="Users and their subscriptions.", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
+accounts_app = typer.Typer(help="Connected platform accounts.", no_args_is_help=True)
+db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
+for sub, name in ((users_app, "users"), (keys_app, "keys"), (accounts_app, "accounts"), (db_app, "db")):
+    app.add_typer(sub, name=name)
+
+T = TypeVar("T")
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+Email = Annotated[str, typer.Option("--email", help="The user's email.")]
+err = Console(stderr=True)
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        err.print(f"[red]Invalid configuration:[/red] {exc}")
+        raise typer.Exit(2) from None
+
+
+def _run(action: Callable[[AsyncSession, Settings], Awaitable[T]], as_json: bool) -> T:
+    settings = _settings()
+
+    async def main() -> T:
+        db = Database(settings.database_url, pool_size=2)
+        try:
+            await operations.prepare_schema(db, settings)
+            async with db.transaction() as session:
+                return await action(session, settings)
+        finally:
+            await db.dispose()
+
+    try:
+        return asyncio.run(main())
+    except ApiError as exc:
+        if as_json:
+            print(json.dumps({"error": {"code": exc.code, "message": exc.message, "details": exc.details}}))
+        else:
+            err.print(f"[red]{exc.code}:[/red] {exc.message}")
+        raise typer.Exit(1) from None
+
+
+def _emit(data: Any, as_json: bool, title: str) -> None:
+    if as_json:
+        print(json.dumps(data, indent=2, default=str))
+        return
+    rows = data if isinstance(data, list) else [data]
+    table = Table(title=title)
+    for column in (rows[0] if rows else {}):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*(str(v) if v is not None else "" for v in row.values()))
+    Console().print(table)
+
+
+@users_app.command("create")
+def users_create(
+    email: Email,
+    subscription: Annotated[SubscriptionStatus, typer.Option(help="Subscription status.")] = SubscriptionStatus.active,
+    plan: Annotated[str | None, typer.Option(help="Rate-limit plan (default SOKU_DEFAULT_PLAN).")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Create a user."""
+    data = _run(lambda s, c: operations.create_user(s, c, email, subscription, plan), as_json)
+    _emit(data, as_json, "User created")
+
+
+@users_app.command("set-subscription")
+def users_set_subscription(
+    email: Email,
+    status: Annotated[SubscriptionStatus, typer.Option("--status", help="New status.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Change a user's subscription status."""
+    data = _run(lambda s, c: operations.update_user(s, c, email, subscription=status), as_json)
+    _emit(data, as_json, "User updated")
+
+
+@users_app.command("set-plan")
+def users_set_plan(
+    email: Email,
+    plan: Annotated[str, typer.Option("--plan", help="Plan name (see SOKU_RATE_LIMIT_PLANS).")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Change a user's rate-limit plan."""
+    data = _run(lambda s, c: operations.update_user(s, c, email, plan=plan), as_json)
+    _emit(data, as_json, "User updated")
+
+
+@keys_app.command("create")
+def keys_create(
+    email: Email,
+    name: Annotated[str | None, typer.Option(help="A label for the key.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Create an API key; it is printed once and never stored."""
+    data = _run(lambda s, c: operations.create_key(s, email, name), as_json)
+    if as_json:
+        _emit(data, True, "")
+    else:
+        Console().print(f"API key for {email} (shown once, store it now):\n{data['key']}")
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_or_prefix: Annotated[str, typer.Argument(help="The whole key or its displayed prefix.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Revoke an API key."""
+    data = _run(lambda s, c: operations.revoke_key(s, key_or_prefix), as_json)
+    _emit(data, as_json, "Key revoked")
+
+
+@accounts_app.command("connect")
+def accounts_connect(
+    email: Email,
+    platform: Annotated[str, typer.Option(help="instagram, tiktok, youtube, facebook, x, threads, linkedin or snapchat.")],
+    account_id: Annotated[str, typer.Option("--account-id", help="Your name for it, e.g. ig_main.")],
+    sandbox: Annotated[bool, typer.Option("--sandbox", help="Deliver to the built-in fake platform.")] = False,
+    access_token: Annotated[str | None, typer.Option(help="A real account's access token.")] = None,
+    refresh_token: Annotated[str | None, typer.Option(help="Its refresh token.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Connect an account."""
+    data = _run(lambda s, c: operations.connect_account(
+        s, c, email, platform, account_id, sandbox, access_token, refresh_token), as_json)
+    _emit(data, as_json, "Account connected")
+
+
+@accounts_app.command("list")
+def accounts_list(email: Email, as_json: JsonFlag = False) -> None:
+    """List a user's accounts."""
+    data = _run(lambda s, c: operations.list_accounts(s, email), as_json)
+    _emit(data, as_json, f"Accounts of {email}")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Bring the database schema up to date."""
+    settings = _settings()
+    asyncio.run(operations.upgrade_database(settings))
+    err.print("Database schema is up to date.")
+
+
+@app.command("quickstart")
+def quickstart(
+    email: Annotated[str, typer.Option(help="The demo user's email.")] = "demo@soku.local",
+    as_json: JsonFlag = False,
+) -> None:
+    """Make a demo user with a new API key and a sandbox account on every platform."""
+    data = _run(lambda s, c: operations.quickstart(s, c, email), as_json)
+    if as_json:
+        _emit(data, True, "")
+        return
+    console = Console()
+    console.print(f"Demo user {data['email']}; sandbox accounts: "
+                  + ", ".join(f"{a['platform']}={a['accountId']}" for a in data["accounts"]))
+    console.print(f"API key (shown once):\n{data['key']}")
+
+
+@app.command("serve")
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
+    """Run the API server."""
+    settings = _settings()
+    try:
+        asyncio.run(operations.ensure_schema_for_serving(settings))
+    except operations.SchemaNotReady as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    operations.run_server(settings, host, port)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,107 @@
+"""Settings, read from `SOKU_*` environment variables and validated at start-up."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+
+import platformdirs
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from soku.ratelimit import DEFAULT_ENDPOINT_LIMITS, DEFAULT_PLANS, parse_plans
+
+SQLITE_PREFIX = "sqlite+aiosqlite:///"
+
+
+def _default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir("soku", appauthor=False))
+
+
+class Settings(BaseSettings):
+    """Every setting of the service. Two instances with two data folders share nothing."""
+
+    model_config = SettingsConfigDict(env_prefix="SOKU_", extra="ignore")
+
+    data_dir: Path = Field(default_factory=_default_data_dir)
+    database_url: str = ""
+    redis_url: str | None = None
+    secret_key: str | None = None
+    public_base_url: str = "http://127.0.0.1:8000"
+    min_schedule_lead_seconds: int = Field(default=60, ge=0)
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    max_media_urls: int = Field(default=35, ge=1)
+    idempotency_ttl_seconds: int = Field(default=86_400, ge=1)
+    default_plan: str = "standard"
+    rate_limit_plans: dict[str, list[str]] = Field(default_factory=lambda: dict(DEFAULT_PLANS))
+    rate_limit_endpoints: dict[str, list[str]] = Field(
+        default_factory=lambda: dict(DEFAULT_ENDPOINT_LIMITS)
+    )
+    log_format: Literal["auto", "json", "console"] = "auto"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    db_pool_size: int = Field(default=10, ge=1)
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("SOKU_PUBLIC_BASE_URL must start with http:// or https://")
+        return value.rstrip("/")
+
+    @field_validator("rate_limit_plans", "rate_limit_endpoints")
+    @classmethod
+    def _check_limits(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        parse_plans(value)
+        return value
+
+    @model_validator(mode="after")
+    def _fill_defaults(self) -> Settings:
+        self.data_dir = self.data_dir.expanduser()
+        if not self.database_url:
+            self.database_url = f"{SQLITE_PREFIX}{self.data_dir / 'soku.db'}"
+        if self.database_url.startswith(("postgres://", "postgresql://")):
+            raise ValueError(
+                "SOKU_DATABASE_URL must name an async driver: "
+                "postgresql+asyncpg://… or postgresql+psycopg://…"
+            )
+        if self.default_plan not in self.rate_limit_plans:
+            raise ValueError(f"SOKU_DEFAULT_PLAN {self.default_plan!r} is not a known plan")
+        if not self.is_sqlite and not self.secret_key:
+            raise ValueError("SOKU_SECRET_KEY is required when the database is not SQLite")
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def plan_names(self) -> list[str]:
+        return sorted(self.rate_limit_plans)
+
+    @cached_property
+    def resolved_secret_key(self) -> str:
+        """The configured key, or (embedded shape only) one generated once in the data folder."""
+        if self.secret_key:
+            return self.secret_key
+        path = self.data_dir / "secret_key"
+        if path.exists():
+            return path.read_text().strip()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(32)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(key)
+        return key
+
+    def describe(self) -> dict[str, Any]:
+        """What an operator may see: no secrets."""
+        shown = self.model_dump(mode="json", exclude={"secret_key"})
+        return json.loads(json.dumps(shown))
+
+
+def load_settings(**overrides: Any) -> Settings:
+    return Settings(**overrides)

@@ -1,0 +1,42 @@
+"""What one running service holds: settings, database, rate limiter."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from soku.config import Settings
+from soku.db import Database
+from soku.ratelimit import RateLimiter
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    db: Database
+    limiter: RateLimiter
+
+    @classmethod
+    def build(cls, settings: Settings) -> AppContext:
+        return cls(
+            settings=settings,
+            db=Database(settings.database_url, pool_size=settings.db_pool_size),
+            limiter=RateLimiter(
+                settings.rate_limit_plans, settings.rate_limit_endpoints, settings.redis_url
+            ),
+        )
+
+    async def aclose(self) -> None:
+        await self.limiter.aclose()
+        await self.db.dispose()
+
+
+def get_context(request: Request) -> AppContext:
+    ctx = request.app.state.ctx
+    assert isinstance(ctx, AppContext)
+    return ctx
+
+
+Context = Annotated[AppContext, Depends(get_context)]

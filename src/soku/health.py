@@ -1,0 +1,33 @@
+"""Liveness and readiness probes (no authentication)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from pydantic import BaseModel
+
+from soku.api import error_responses
+from soku.context import Context
+from soku.errors import ServiceUnavailable
+
+router = APIRouter(tags=["health"])
+
+
+class Health(BaseModel):
+    status: str
+
+
+@router.get("/healthz", response_model=Health, summary="The process is up (touches nothing)")
+async def healthz() -> Health:
+    return Health(status="ok")
+
+
+@router.get(
+    "/readyz", response_model=Health, responses=error_responses(503),
+    summary="The database answers",
+)
+async def readyz(ctx: Context) -> Health:
+    try:
+        await ctx.db.ping()
+    except Exception as exc:
+        raise ServiceUnavailable(details={"reason": type(exc).__name__}) from exc
+    return Health(status="ready")

@@ -1,0 +1,220 @@
+"""The HTTP edge: request ids, body-size limit, access log, and the error handlers.
+
+A pure ASGI middleware (no per-request task or body buffering) wraps the whole app so that
+every response, errors and crashes included, carries `X-Request-Id` and the envelope.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from soku.errors import ApiError, PayloadTooLarge, envelope
+
+log = structlog.get_logger("soku.http")
+
+_STATUS_CODES = {
+    400: "bad_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+}
+
+
+def request_id_of(scope_or_request: Scope | Request) -> str:
+    state: dict[str, Any] = (
+        scope_or_request.scope.get("state", {})
+        if isinstance(scope_or_request, Request)
+        else scope_or_request.get("state", {})
+    )
+    return str(state.get("request_id", "req_unknown"))
+
+
+def error_response(request: Request, exc: ApiError) -> JSONResponse:
+    body = envelope(exc.status, exc.code, exc.message, request_id_of(request), exc.details)
+    return JSONResponse(body, status_code=exc.status, headers=exc.headers)
+
+
+class EdgeMiddleware:
+    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = "req_" + secrets.token_hex(12)
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        started = time.perf_counter()
+        outcome: dict[str, Any] = {"status": 500, "started": False}
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                outcome["status"] = message["status"]
+                outcome["started"] = True
+                headers = list(message.get("headers", []))
+                headers.append((b"x-request-id", request_id.encode()))
+                for name, value in state.get("ratelimit_headers", {}).items():
+                    headers.append((name.lower().encode(), value.encode()))
+                message["headers"] = headers
+            await send(message)
+
+        try:
+            too_large = self._declared_too_large(scope)
+            if too_large is not None:
+                await self._send_error(scope, send_wrapper, too_large)
+            else:
+                await self.app(scope, self._limited(receive), send_wrapper)
+        except Exception:
+            log.exception("unhandled_error", path=scope.get("path"))
+            if not outcome["started"]:
+                await self._send_crash(scope, send_wrapper)
+        finally:
+            log.info(
+                "request",
+                method=scope.get("method"),
+                path=scope.get("path"),
+                status=outcome["status"],
+                duration_ms=round((time.perf_counter() - started) * 1000, 2),
+            )
+
+    def _declared_too_large(self, scope: Scope) -> PayloadTooLarge | None:
+        for name, value in scope.get("headers", []):
+            if name == b"content-length":
+                try:
+                    length = int(value)
+                except ValueError:
+                    return None
+                if length > self.max_body_bytes:
+                    return self._too_large()
+        return None
+
+    def _too_large(self) -> PayloadTooLarge:
+        return PayloadTooLarge(
+            f"The request body is larger than {self.max_body_bytes} bytes.",
+            {"maxBytes": self.max_body_bytes},
+        )
+
+    def _limited(self, receive: Receive) -> Receive:
+        seen = 0
+
+        async def wrapped() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_body_bytes:
+                    raise self._too_large()
+            return message
+
+        return wrapped
+
+    async def _send_error(self, scope: Scope, send: Send, exc: ApiError) -> None:
+        body = envelope(exc.status, exc.code, exc.message, request_id_of(scope), exc.details)
+        await _send_json(send, exc.status, body, {"connection": "close"})
+
+    async def _send_crash(self, scope: Scope, send: Send) -> None:
+        creating = scope.get("method") == "POST" and scope.get("path") == "/v1/posts"
+        code = "post_creation_failed" if creating else "internal_error"
+        message = (
+            "An internal error occurred while creating the post."
+            if creating
+            else "An internal error occurred."
+        )
+        await _send_json(send, 500, envelope(500, code, message, request_id_of(scope)), {})
+
+
+async def _send_json(send: Send, status: int, body: dict[str, Any], extra: dict[str, str]) -> None:
+    raw = json.dumps(body).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(raw)).encode())]
+    headers += [(k.encode(), v.encode()) for k, v in extra.items()]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": raw})
+
+
+def _field_of(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p != "body"]
+    text = ""
+    for part in parts:
+        text += f"[{part}]" if part.isdigit() else (f".{part}" if text else part)
+    return text or "body"
+
+
+_REASONS = {
+    "missing": "required",
+    "json_invalid": "invalid_json",
+    "extra_forbidden": "unknown_field",
+    "model_attributes_type": "invalid_type",
+    "dict_type": "invalid_type",
+}
+
+
+_UNION_TAGS = frozenset({"str", "PlatformTarget"})
+
+
+def validation_problems(exc: RequestValidationError) -> list[dict[str, str]]:
+    """Pydantic's errors as our problems; a union's per-branch errors become one problem."""
+    problems: dict[str, dict[str, str]] = {}
+    for err in exc.errors():
+        loc = tuple(err.get("loc", ()))
+        kind = str(err.get("type", "invalid"))
+        reason = _REASONS.get(kind, "invalid_type" if kind.endswith("_type") else kind)
+        if kind == "json_invalid":
+            problems["body"] = {"field": "body", "reason": reason,
+                                "message": "The request body is not valid JSON."}
+            continue
+        if loc and loc[0] in ("query", "path", "header"):
+            loc = loc[1:]
+        branch = [p for p in loc if str(p) in _UNION_TAGS]
+        field = _field_of(tuple(p for p in loc if str(p) not in _UNION_TAGS))
+        message = f"{field}: {err.get('msg', 'invalid')}"
+        if branch:
+            if field in problems:
+                continue
+            reason = "invalid_type"
+            message = f"{field} must be a platform name or an object with platform and accountId."
+        problems.setdefault(field, {"field": field, "reason": reason, "message": message})
+    return list(problems.values())
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    from soku.errors import ValidationFailed
+
+    async def on_api_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ApiError)
+        return error_response(request, exc)
+
+    async def on_validation(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        problems = validation_problems(exc) or [{"field": "body", "reason": "invalid"}]
+        return error_response(request, ValidationFailed.from_problems(problems))
+
+    async def on_http(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        code = _STATUS_CODES.get(exc.status_code, "http_error")
+        message = str(exc.detail) if exc.detail else code
+        if exc.status_code == 404:
+            message = f"No route {request.url.path}."
+        elif exc.status_code == 405:
+            message = f"Method {request.method} is not allowed on {request.url.path}."
+        body = envelope(exc.status_code, code, message, request_id_of(request))
+        return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+
+    app.add_exception_handler(ApiError, on_api_error)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(StarletteHTTPException, on_http)

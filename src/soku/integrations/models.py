@@ -1,0 +1,37 @@
+"""Connected accounts: the destinations a user's posts can go to."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from enum import StrEnum
+
+from sqlalchemy import Boolean, ForeignKey, String, Text, UniqueConstraint, Uuid
+from sqlalchemy.orm import Mapped, mapped_column
+
+from soku.db import Base, UTCDateTime, utcnow
+
+
+class AccountStatus(StrEnum):
+    connected = "connected"
+    needs_reauth = "needs_reauth"
+    disconnected = "disconnected"
+
+
+class Account(Base):
+    __tablename__ = "accounts"
+    __table_args__ = (UniqueConstraint("user_id", "platform", "account_id"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    platform: Mapped[str] = mapped_column(String(16))
+    account_id: Mapped[str] = mapped_column(String(200))
+    platform_user_id: Mapped[str | None] = mapped_column(String(200))
+    username: Mapped[str | None] = mapped_column(String(200))
+    access_token: Mapped[str | None] = mapped_column(Text)  # encrypted (integrations.vault)
+    refresh_token: Mapped[str | None] = mapped_column(Text)  # encrypted
+    expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    scopes: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default=AccountStatus.connected)
+    sandbox: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,0 +1,49 @@
+"""Connecting accounts from the operator's side (OAuth connect flows come with each platform)."""
+
+from __future__ import annotations
+
+import secrets
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from soku.auth.models import User
+from soku.db import utcnow
+from soku.errors import Conflict, ValidationFailed
+from soku.integrations import repository
+from soku.integrations.models import Account, AccountStatus
+from soku.integrations.vault import TokenVault
+from soku.platforms import PLATFORM_NAMES
+
+
+def _problem(field: str, message: str) -> ValidationFailed:
+    return ValidationFailed.from_problems([{"field": field, "reason": "invalid", "message": message}])
+
+
+async def connect_account(
+    session: AsyncSession, user: User, platform: str, account_id: str, *,
+    sandbox: bool, vault: TokenVault, access_token: str | None = None,
+    refresh_token: str | None = None, username: str | None = None,
+) -> Account:
+    if platform not in PLATFORM_NAMES:
+        raise _problem("platform", f"Unknown platform {platform!r}; one of {', '.join(PLATFORM_NAMES)}.")
+    account_id = account_id.strip()
+    if not account_id or len(account_id) > 200:
+        raise _problem("account-id", "The account id must be 1 to 200 characters.")
+    if not sandbox and not access_token:
+        raise _problem("access-token", "A real account needs --access-token (or use --sandbox).")
+    existing = await repository.find_account(session, user.id, platform, account_id)
+    if existing is not None and existing.status != AccountStatus.disconnected:
+        raise Conflict(f"{platform} account {account_id} is connected already.")
+    account = existing or Account(user_id=user.id, platform=platform, account_id=account_id)
+    account.sandbox = sandbox
+    account.status = AccountStatus.connected
+    account.username = username or (f"sandbox_{account_id}" if sandbox else None)
+    account.platform_user_id = account.platform_user_id or (
+        f"sbx_{secrets.token_hex(6)}" if sandbox else None
+    )
+    account.access_token = vault.seal(access_token or (f"sandbox-{secrets.token_hex(8)}" if sandbox else None))
+    account.refresh_token = vault.seal(refresh_token)
+    account.created_at = account.created_at or utcnow()
+    session.add(account)
+    await session.flush()
+    return account

@@ -1,0 +1,9 @@
+"""Every table, imported in one place for the migrations."""
+
+from soku.auth.models import ApiKey, User
+from soku.db import Base
+from soku.delivery.models import Delivery, DeliveryAttempt
+from soku.integrations.models import Account
+from soku.posts.models import IdempotencyKey, Post
+
+__all__ = ["Account", "ApiKey", "Base", "Delivery", "DeliveryAttempt", "IdempotencyKey", "Post", "User"]

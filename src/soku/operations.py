@@ -1,0 +1,171 @@
+"""What the CLI does, as plain async functions over one session (tested without a shell)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from soku import migrate
+from soku.auth import service as auth_service
+from soku.auth.models import ApiKey, SubscriptionStatus, User
+from soku.config import Settings
+from soku.db import Database
+from soku.errors import ValidationFailed
+from soku.integrations import repository as accounts_repo
+from soku.integrations import service as accounts_service
+from soku.integrations.models import Account
+from soku.integrations.vault import TokenVault
+
+QUICKSTART_ACCOUNTS = {
+    "instagram": "ig_main", "tiktok": "tt_brand", "youtube": "yt_main", "facebook": "fb_main",
+    "x": "x_main", "threads": "threads_main", "linkedin": "li_main", "snapchat": "snap_main",
+}
+
+
+class SchemaNotReady(Exception):
+    """The database schema is behind the code and this shape does not upgrade by itself."""
+
+
+def _current_revision(connection: Connection) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+async def schema_is_current(db: Database) -> bool:
+    head = ScriptDirectory.from_config(migrate.alembic_config()).get_current_head()
+    async with db.engine.connect() as conn:
+        current = await conn.run_sync(_current_revision)
+    return current == head
+
+
+async def prepare_schema(db: Database, settings: Settings) -> None:
+    """SQLite (embedded) upgrades itself; PostgreSQL must be upgraded on purpose."""
+    if settings.is_sqlite:
+        await migrate.upgrade(db.engine)
+    elif not await schema_is_current(db):
+        raise SchemaNotReady("The database schema is not up to date: run `soku db upgrade`.")
+
+
+async def upgrade_database(settings: Settings) -> None:
+    db = Database(settings.database_url, pool_size=1)
+    try:
+        await migrate.upgrade(db.engine)
+    finally:
+        await db.dispose()
+
+
+async def ensure_schema_for_serving(settings: Settings) -> None:
+    db = Database(settings.database_url, pool_size=1)
+    try:
+        await prepare_schema(db, settings)
+    finally:
+        await db.dispose()
+
+
+def user_json(user: User) -> dict[str, Any]:
+    return {"id": str(user.id), "email": user.email,
+            "subscription": user.subscription_status, "plan": user.plan}
+
+
+def key_json(record: ApiKey) -> dict[str, Any]:
+    return {"id": str(record.id), "prefix": record.prefix, "name": record.name,
+            "createdAt": record.created_at.isoformat(),
+            "revokedAt": record.revoked_at.isoformat() if record.revoked_at else None}
+
+
+def account_json(account: Account) -> dict[str, Any]:
+    return {"platform": account.platform, "accountId": account.account_id,
+            "status": account.status, "sandbox": account.sandbox, "username": account.username}
+
+
+def _check_plan(settings: Settings, plan: str) -> str:
+    if plan not in settings.rate_limit_plans:
+        raise ValidationFailed.from_problems([{
+            "field": "plan", "reason": "unknown_plan",
+            "message": f"Unknown plan {plan!r}; plans: {', '.join(settings.plan_names)}.",
+        }])
+    return plan
+
+
+async def create_user(
+    session: AsyncSession, settings: Settings, email: str, subscription: SubscriptionStatus,
+    plan: str | None,
+) -> dict[str, Any]:
+    chosen = _check_plan(settings, plan or settings.default_plan)
+    return user_json(await auth_service.create_user(session, email, subscription, chosen))
+
+
+async def update_user(
+    session: AsyncSession, settings: Settings, email: str, *,
+    subscription: SubscriptionStatus | None = None, plan: str | None = None,
+) -> dict[str, Any]:
+    user = await auth_service.require_user(session, email)
+    if subscription is not None:
+        user.subscription_status = subscription.value
+    if plan is not None:
+        user.plan = _check_plan(settings, plan)
+    await session.flush()
+    return user_json(user)
+
+
+async def create_key(session: AsyncSession, email: str, name: str | None) -> dict[str, Any]:
+    user = await auth_service.require_user(session, email)
+    issued = await auth_service.issue_key(session, user, name)
+    return {"key": issued.key, **key_json(issued.record), "email": user.email}
+
+
+async def revoke_key(session: AsyncSession, key_or_prefix: str) -> dict[str, Any]:
+    return key_json(await auth_service.revoke_key(session, key_or_prefix))
+
+
+async def connect_account(
+    session: AsyncSession, settings: Settings, email: str, platform: str, account_id: str,
+    sandbox: bool, access_token: str | None, refresh_token: str | None,
+) -> dict[str, Any]:
+    user = await auth_service.require_user(session, email)
+    account = await accounts_service.connect_account(
+        session, user, platform, account_id, sandbox=sandbox,
+        vault=TokenVault(settings.resolved_secret_key),
+        access_token=access_token, refresh_token=refresh_token,
+    )
+    return account_json(account)
+
+
+async def list_accounts(session: AsyncSession, email: str) -> list[dict[str, Any]]:
+    user = await auth_service.require_user(session, email)
+    return [account_json(a) for a in await accounts_repo.accounts_of(session, user.id)]
+
+
+async def quickstart(session: AsyncSession, settings: Settings, email: str) -> dict[str, Any]:
+    """Idempotent apart from the key: every run prints a fresh key (keys are shown once)."""
+    from soku.auth import repository as users_repo
+
+    user = await users_repo.user_by_email(session, auth_service.check_email(email))
+    if user is None:
+        user = await auth_service.create_user(
+            session, email, SubscriptionStatus.active, settings.default_plan
+        )
+    connected = {(a.platform, a.account_id) for a in await accounts_repo.accounts_of(session, user.id)}
+    vault = TokenVault(settings.resolved_secret_key)
+    for platform, account_id in QUICKSTART_ACCOUNTS.items():
+        if (platform, account_id) not in connected:
+            await accounts_service.connect_account(
+                session, user, platform, account_id, sandbox=True, vault=vault
+            )
+    issued = await auth_service.issue_key(session, user, "quickstart")
+    accounts = await accounts_repo.accounts_of(session, user.id)
+    return {"email": user.email, "key": issued.key, "accounts": [account_json(a) for a in accounts]}
+
+
+def run_server(settings: Settings, host: str, port: int) -> None:
+    import uvicorn
+
+    from soku.app import create_app
+
+    uvicorn.run(
+        create_app(settings), host=host, port=port, access_log=False, log_level="warning",
+        loop="auto", http="auto", server_header=False,
+    )

@@ -1,0 +1,45 @@
+"""Threads (Meta Threads API): content rules."""
+
+from __future__ import annotations
+
+from soku.platforms.base import ContentDraft, RuleViolation
+from soku.platforms.rules import TOO_MANY_LINKS, MediaRules, check_media, over_limit, text_length
+from soku.platforms.text import find_urls, threads_length
+
+MAX_TEXT_LENGTH = 500  # threads.md: "500 characters; emojis count as their UTF-8 bytes"
+MAX_LINKS = 5  # threads.md: at most 5 unique links per post since 2025-12-22
+
+
+class ThreadsRules:
+    """A Threads post: text, one image, a carousel of images, or one video.
+
+    Links are counted as unique http(s) URLs in the text; Threads also counts bare domains,
+    which this check does not see.
+    """
+
+    name = "threads"
+    label = "Threads"
+    # Text-only allowed; carousel 2-20 items (threads.md), the product UI also says 20.
+    media = MediaRules(text_only=True, max_images=20)
+
+    def check(self, draft: ContentDraft) -> list[RuleViolation]:
+        text = draft.text or ""
+        count = threads_length(text)
+        links = len(set(find_urls(text)))
+        links_message = (
+            f"Threads allows at most {MAX_LINKS} different links per post; this text has {links}."
+        )
+        return [
+            *check_media(self.name, self.label, self.media, draft),
+            *text_length(
+                self.name,
+                self.label,
+                MAX_TEXT_LENGTH,
+                count,
+                note="each emoji counts as its UTF-8 bytes",
+            ),
+            *over_limit(self.name, TOO_MANY_LINKS, MAX_LINKS, links, links_message),
+        ]
+
+
+RULES = ThreadsRules()

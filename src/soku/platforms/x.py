@@ -1,0 +1,38 @@
+"""X (Twitter API v2): content rules."""
+
+from __future__ import annotations
+
+from soku.platforms.base import ContentDraft, RuleViolation
+from soku.platforms.rules import MediaRules, check_media, text_length
+from soku.platforms.text import X_MAX_WEIGHTED_LENGTH, X_URL_LENGTH, x_weighted_length
+
+
+class XRules:
+    """A post on X: weighted text (twitter-text v3), and up to 4 images or 1 video.
+
+    Premium accounts may post longer texts; every account is held to the standard 280, since
+    the API offers no documented way to learn the tier.
+    """
+
+    name = "x"
+    label = "X"
+    # Text-only allowed; up to 4 photos or 1 video, never both (x.md, media best practices).
+    media = MediaRules(text_only=True, max_images=4)
+
+    def check(self, draft: ContentDraft) -> list[RuleViolation]:
+        # 280 weighted characters, every URL counted as 23 (x.md, counting characters).
+        count = x_weighted_length(draft.text or "")
+        return [
+            *check_media(self.name, self.label, self.media, draft),
+            *text_length(
+                self.name,
+                self.label,
+                X_MAX_WEIGHTED_LENGTH,
+                count,
+                what="weighted characters",
+                note=f"URLs count as {X_URL_LENGTH}",
+            ),
+        ]
+
+
+RULES = XRules()

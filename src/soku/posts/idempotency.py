@@ -1,0 +1,103 @@
+"""Idempotency keys (DESIGN.md section 7).
+
+The unique (user_id, key) insert decides which of two concurrent requests does the work: it is
+written in the same transaction as the post, so the loser's insert waits for the winner's
+commit (PostgreSQL) or lock (SQLite) and then fails, and the loser returns the stored answer.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from soku.errors import IdempotencyConflict, ValidationFailed
+from soku.posts.models import IdempotencyKey
+
+MAX_KEY_LENGTH = 255
+
+
+class KeyTaken(Exception):
+    """Another request holds this key; its transaction must end before the answer is read."""
+
+
+@dataclass(frozen=True)
+class StoredResponse:
+    status: int
+    body: bytes
+
+
+def canonical_hash(payload: Any) -> str:
+    """SHA-256 of the body as parsed JSON, so spacing and key order don't matter."""
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def resolve_key(header: str | None, user_id: uuid.UUID, request_hash: str, scope: str) -> str:
+    """The caller's key, or one derived from the user and the body (the contract's rule)."""
+    if header is None:
+        derived = hashlib.sha256(f"{user_id}:{scope}:{request_hash}".encode()).hexdigest()
+        return f"auto:{scope}:{derived}"
+    key = header.strip()
+    if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
+        raise ValidationFailed.from_problems([{
+            "field": "Idempotency-Key", "reason": "invalid",
+            "message": f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable characters.",
+        }])
+    return f"{scope}:{key}"
+
+
+async def lookup(
+    session: AsyncSession, user_id: uuid.UUID, key: str, request_hash: str, now: dt.datetime
+) -> StoredResponse | None:
+    """The stored answer for this key, 409 if it was used with another body, None if free."""
+    stmt = select(IdempotencyKey).where(
+        IdempotencyKey.user_id == user_id, IdempotencyKey.key == key, IdempotencyKey.expires_at > now
+    )
+    row = (await session.execute(stmt)).scalar_one_or_none()
+    if row is None:
+        return None
+    if row.request_hash != request_hash:
+        raise IdempotencyConflict(details={"idempotencyKey": key.split(":", 1)[1]})
+    return StoredResponse(row.response_status, row.response_body)
+
+
+async def claim(
+    session: AsyncSession, user_id: uuid.UUID, key: str, request_hash: str,
+    now: dt.datetime, ttl_seconds: int,
+) -> IdempotencyKey:
+    """Insert the key row (flushes: raises IntegrityError when another request holds it)."""
+    await session.execute(delete(IdempotencyKey).where(
+        IdempotencyKey.user_id == user_id, IdempotencyKey.key == key,
+        IdempotencyKey.expires_at <= now,
+    ))
+    row = IdempotencyKey(
+        user_id=user_id, key=key, request_hash=request_hash, response_status=0,
+        response_body=b"", created_at=now, expires_at=now + dt.timedelta(seconds=ttl_seconds),
+    )
+    session.add(row)
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        raise KeyTaken from exc
+    return row
+
+
+async def record(session: AsyncSession, row: IdempotencyKey, response: StoredResponse) -> None:
+    await session.execute(
+        update(IdempotencyKey)
+        .where(IdempotencyKey.id == row.id)
+        .values(response_status=response.status, response_body=response.body)
+    )
+
+
+async def purge_expired(session: AsyncSession, now: dt.datetime) -> int:
+    result = await session.execute(delete(IdempotencyKey).where(IdempotencyKey.expires_at <= now))
+    return int(getattr(result, "rowcount", 0) or 0)

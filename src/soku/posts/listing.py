@@ -1,0 +1,81 @@
+"""`GET /v1/posts`: filters and cursor pagination (newest first)."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import uuid
+from dataclasses import dataclass
+from enum import StrEnum
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from soku.errors import ValidationFailed
+from soku.platforms import PLATFORM_NAMES
+from soku.posts import repository
+from soku.posts.models import PostStatus
+from soku.posts.schemas import PostPage
+from soku.posts.service import view_of
+
+StatusFilter = StrEnum("StatusFilter", {s.value: s.value for s in PostStatus})  # type: ignore[misc]
+PlatformFilter = StrEnum("PlatformFilter", {p: p for p in PLATFORM_NAMES})  # type: ignore[misc]
+
+
+def encode_cursor(created_at: dt.datetime, post_id: uuid.UUID) -> str:
+    raw = json.dumps([created_at.isoformat(), str(post_id)]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[dt.datetime, uuid.UUID]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        created, post_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        moment = dt.datetime.fromisoformat(created)
+        if moment.tzinfo is None:
+            raise ValueError("naive")
+        return moment, uuid.UUID(post_id)
+    except (ValueError, TypeError, json.JSONDecodeError, UnicodeDecodeError):
+        raise ValidationFailed.from_problems([{
+            "field": "cursor", "reason": "invalid",
+            "message": "cursor is not one this API gave out; pass nextCursor as it was returned.",
+        }]) from None
+
+
+def _aware(field: str, value: dt.datetime | None) -> dt.datetime | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValidationFailed.from_problems([{
+            "field": field, "reason": "missing_offset",
+            "message": f"{field} must carry a UTC offset (Z or ±hh:mm).",
+        }])
+    return value.astimezone(dt.UTC)
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    where: repository.PostFilter
+    after: tuple[dt.datetime, uuid.UUID] | None
+    limit: int
+
+    @classmethod
+    def build(
+        cls, status: StrEnum | None, platform: StrEnum | None, created_from: dt.datetime | None,
+        created_to: dt.datetime | None, limit: int, cursor: str | None,
+    ) -> ListQuery:
+        where = repository.PostFilter(
+            status=status.value if status else None,
+            platform=platform.value if platform else None,
+            created_from=_aware("from", created_from),
+            created_to=_aware("to", created_to),
+        )
+        return cls(where, decode_cursor(cursor) if cursor else None, limit)
+
+
+async def list_page(session: AsyncSession, user_id: uuid.UUID, query: ListQuery) -> PostPage:
+    posts = await repository.list_posts(session, user_id, query.where, query.after, query.limit + 1)
+    page, more = posts[: query.limit], len(posts) > query.limit
+    deliveries = await repository.deliveries_of(session, [p.id for p in page])
+    next_cursor = encode_cursor(page[-1].created_at, page[-1].id) if more and page else None
+    return PostPage(data=[view_of(p, deliveries[p.id]) for p in page], nextCursor=next_cursor)

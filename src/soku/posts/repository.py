@@ -1,0 +1,86 @@
+"""SQL for posts and their deliveries."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from soku.delivery.models import NOT_STARTED, Delivery, DeliveryStatus
+from soku.posts.models import Post
+
+
+@dataclass(frozen=True)
+class PostFilter:
+    status: str | None = None
+    platform: str | None = None
+    created_from: dt.datetime | None = None
+    created_to: dt.datetime | None = None
+
+
+async def get_post(session: AsyncSession, user_id: uuid.UUID, post_id: uuid.UUID) -> Post | None:
+    stmt = select(Post).where(Post.id == post_id, Post.user_id == user_id)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def deliveries_of(
+    session: AsyncSession, post_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[Delivery]]:
+    grouped: dict[uuid.UUID, list[Delivery]] = defaultdict(list)
+    if not post_ids:
+        return grouped
+    stmt = select(Delivery).where(Delivery.post_id.in_(post_ids)).order_by(Delivery.position)
+    for delivery in (await session.execute(stmt)).scalars():
+        grouped[delivery.post_id].append(delivery)
+    return grouped
+
+
+async def list_posts(
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    where: PostFilter,
+    after: tuple[dt.datetime, uuid.UUID] | None,
+    limit: int,
+) -> list[Post]:
+    """Newest first; `after` is the (created_at, id) of the last post of the previous page."""
+    stmt = select(Post).where(Post.user_id == user_id)
+    if where.status:
+        stmt = stmt.where(Post.status == where.status)
+    if where.platform:
+        on_platform = select(Delivery.post_id).where(
+            Delivery.user_id == user_id, Delivery.platform == where.platform
+        )
+        stmt = stmt.where(Post.id.in_(on_platform))
+    if where.created_from:
+        stmt = stmt.where(Post.created_at >= where.created_from)
+    if where.created_to:
+        stmt = stmt.where(Post.created_at < where.created_to)
+    if after is not None:
+        created, post_id = after
+        stmt = stmt.where(
+            or_(Post.created_at < created, and_(Post.created_at == created, Post.id < post_id))
+        )
+    stmt = stmt.order_by(Post.created_at.desc(), Post.id.desc()).limit(limit)
+    return list((await session.execute(stmt)).scalars())
+
+
+async def set_waiting_deliveries(
+    session: AsyncSession, post_id: uuid.UUID, now: dt.datetime, **values: object
+) -> int:
+    """Change the deliveries that no worker has claimed; returns how many changed."""
+    stmt = (
+        update(Delivery)
+        .where(Delivery.post_id == post_id, Delivery.status.in_([s.value for s in NOT_STARTED]))
+        .values(updated_at=now, **values)
+    )
+    result = await session.execute(stmt)
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def cancelled_values() -> dict[str, object]:
+    return {"status": DeliveryStatus.cancelled.value}

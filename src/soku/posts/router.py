@@ -1,0 +1,127 @@
+"""The Posts API endpoints: thin, each wiring auth, body and one service call."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+
+from soku.api import AUTHED, error_responses, require_json
+from soku.auth.dependencies import Principal, authenticated
+from soku.context import Context
+from soku.errors import NotFound
+from soku.posts import listing, service
+from soku.posts.schemas import (
+    CreatePostRequest,
+    PostCreated,
+    PostPage,
+    PostView,
+    ReschedulePostRequest,
+    TargetView,
+    ValidationReport,
+)
+
+router = APIRouter(prefix="/v1/posts", tags=["posts"])
+Creator = Annotated[Principal, Depends(authenticated("posts:create"))]
+Caller = Annotated[Principal, Depends(authenticated())]
+JsonBody = Depends(require_json)
+
+
+def _post_uuid(post_id: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(post_id)
+    except ValueError:
+        raise NotFound(f"No post {post_id}.") from None
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=PostCreated,
+    dependencies=[JsonBody],
+    responses=error_responses(400, 409, 413, 415, *AUTHED),
+    summary="Create a post",
+)
+async def create_post(
+    ctx: Context,
+    caller: Creator,
+    body: CreatePostRequest,
+    request: Request,
+    idempotency_key: Annotated[
+        str | None,
+        Header(alias="Idempotency-Key", description="A unique string to prevent duplicate posts."),
+    ] = None,
+) -> Response:
+    raw: Any = await request.json()
+    stored = await service.create_post(ctx, caller.user_id, body, raw, idempotency_key)
+    return Response(stored.body, status_code=stored.status, media_type="application/json")
+
+
+@router.post(
+    "/validate",
+    response_model=ValidationReport,
+    dependencies=[JsonBody],
+    responses=error_responses(400, 413, 415, *AUTHED),
+    summary="Check a post without creating it",
+)
+async def validate_post(ctx: Context, caller: Caller, body: CreatePostRequest) -> ValidationReport:
+    submission = service.check(ctx, body)
+    async with ctx.db.read() as session:
+        accounts = await service.resolve_accounts(session, caller.user_id, submission)
+    return ValidationReport(
+        mediaType=submission.draft.media_type,
+        targets=[TargetView(platform=a.platform, accountId=a.account_id) for a in accounts],
+        scheduledTime=submission.scheduled_time,
+    )
+
+
+@router.get("", response_model=PostPage, responses=error_responses(400, *AUTHED), summary="List posts")
+async def list_posts(
+    ctx: Context,
+    caller: Caller,
+    status: Annotated[listing.StatusFilter | None, Query()] = None,
+    platform: Annotated[listing.PlatformFilter | None, Query()] = None,
+    created_from: Annotated[dt.datetime | None, Query(alias="from")] = None,
+    created_to: Annotated[dt.datetime | None, Query(alias="to")] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> PostPage:
+    query = listing.ListQuery.build(status, platform, created_from, created_to, limit, cursor)
+    async with ctx.db.read() as session:
+        return await listing.list_page(session, caller.user_id, query)
+
+
+@router.get(
+    "/{post_id}", response_model=PostView, responses=error_responses(404, *AUTHED),
+    summary="Get a post and its deliveries",
+)
+async def get_post(ctx: Context, caller: Caller, post_id: str) -> PostView:
+    async with ctx.db.read() as session:
+        return await service.get_post(session, caller.user_id, _post_uuid(post_id))
+
+
+@router.delete(
+    "/{post_id}", response_model=PostView, responses=error_responses(404, 409, *AUTHED),
+    summary="Cancel a post that has not started",
+)
+async def cancel_post(ctx: Context, caller: Caller, post_id: str) -> PostView:
+    target = _post_uuid(post_id)
+    async with ctx.db.transaction() as session:
+        return await service.cancel_post(session, caller.user_id, target)
+
+
+@router.patch(
+    "/{post_id}",
+    response_model=PostView,
+    dependencies=[JsonBody],
+    responses=error_responses(400, 404, 409, 413, 415, *AUTHED),
+    summary="Reschedule a post that has not started",
+)
+async def reschedule_post(
+    ctx: Context, caller: Caller, post_id: str, body: ReschedulePostRequest
+) -> PostView:
+    target = _post_uuid(post_id)
+    async with ctx.db.transaction() as session:
+        return await service.reschedule_post(ctx, session, caller.user_id, target, body.scheduledTime)

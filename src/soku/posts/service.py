@@ -1,0 +1,181 @@
+"""The Posts API's rules. Services flush, never commit: the caller's unit of work does."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from soku.context import AppContext
+from soku.db import utcnow
+from soku.delivery.models import Delivery, DeliveryStatus
+from soku.errors import Conflict, NotFound
+from soku.integrations import repository as accounts_repo
+from soku.integrations.models import Account
+from soku.integrations.targeting import resolve_targets
+from soku.posts import idempotency, repository
+from soku.posts.models import Post, PostStatus
+from soku.posts.schemas import CreatePostRequest, DeliveryError, DeliveryView, PostView
+from soku.posts.status import derive_status
+from soku.posts.validation import Submission, check_submission, parse_scheduled_time
+
+_CLAIM_TRIES = 5
+
+
+def check(ctx: AppContext, body: CreatePostRequest) -> Submission:
+    settings = ctx.settings
+    return check_submission(
+        body, utcnow(), settings.min_schedule_lead_seconds, settings.max_media_urls
+    )
+
+
+async def resolve_accounts(
+    session: AsyncSession, user_id: uuid.UUID, submission: Submission
+) -> list[Account]:
+    platforms = {t.platform for t in submission.targets}
+    accounts = await accounts_repo.usable_accounts(session, user_id, platforms)
+    return resolve_targets(submission.targets, accounts)
+
+
+async def create_post(
+    ctx: AppContext, user_id: uuid.UUID, body: CreatePostRequest, raw: Any, key_header: str | None
+) -> idempotency.StoredResponse:
+    """Create the post once per idempotency key; a repeat gets the stored answer."""
+    request_hash = idempotency.canonical_hash(raw)
+    key = idempotency.resolve_key(key_header, user_id, request_hash, "posts")
+    for _ in range(_CLAIM_TRIES):
+        async with ctx.db.read() as session:
+            stored = await idempotency.lookup(session, user_id, key, request_hash, utcnow())
+        if stored is not None:
+            return stored
+        submission = check(ctx, body)
+        try:
+            async with ctx.db.transaction() as session:
+                now = utcnow()
+                row = await idempotency.claim(
+                    session, user_id, key, request_hash, now, ctx.settings.idempotency_ttl_seconds
+                )
+                accounts = await resolve_accounts(session, user_id, submission)
+                post = await _insert_post(session, user_id, raw, submission, accounts, now)
+                body_bytes = json.dumps({"postSubmissionId": str(post.id)}).encode()
+                response = idempotency.StoredResponse(201, body_bytes)
+                await idempotency.record(session, row, response)
+            return response
+        except idempotency.KeyTaken:
+            continue  # another request holds the key: read its answer on the next turn
+    raise Conflict("The Idempotency-Key is busy with another request; retry shortly.")
+
+
+async def _insert_post(
+    session: AsyncSession, user_id: uuid.UUID, raw: Any, submission: Submission,
+    accounts: Sequence[Account], now: dt.datetime,
+) -> Post:
+    scheduled = submission.scheduled_time
+    status = DeliveryStatus.scheduled if scheduled else DeliveryStatus.queued
+    post = Post(
+        id=uuid.uuid4(), user_id=user_id, content=raw["post"]["content"],
+        scheduled_time=scheduled, status=PostStatus(status.value),
+        created_at=now, updated_at=now,
+    )
+    session.add(post)
+    await session.flush()  # the post row first: deliveries point at it
+    for position, account in enumerate(accounts):
+        session.add(Delivery(
+            post_id=post.id, user_id=user_id, account_ref=account.id, position=position,
+            platform=account.platform, account_id=account.account_id, status=status,
+            run_at=scheduled or now, attempts=0, checkpoint={}, created_at=now, updated_at=now,
+        ))
+    await session.flush()
+    return post
+
+
+def view_of(post: Post, deliveries: Sequence[Delivery]) -> PostView:
+    return PostView(
+        postSubmissionId=post.id,
+        status=derive_status(d.status for d in deliveries) if deliveries else post.status,
+        scheduledTime=post.scheduled_time,
+        createdAt=post.created_at,
+        updatedAt=post.updated_at,
+        content=post.content,
+        deliveries=[_delivery_view(d) for d in deliveries],
+    )
+
+
+def _delivery_view(delivery: Delivery) -> DeliveryView:
+    error = delivery.error
+    return DeliveryView(
+        id=delivery.id, platform=delivery.platform, accountId=delivery.account_id,
+        status=delivery.status, runAt=delivery.run_at, attempts=delivery.attempts,
+        platformPostId=delivery.platform_post_id, url=delivery.url,
+        error=DeliveryError.model_validate(error) if error else None,
+        publishedAt=delivery.published_at,
+    )
+
+
+async def get_post(session: AsyncSession, user_id: uuid.UUID, post_id: uuid.UUID) -> PostView:
+    post = await repository.get_post(session, user_id, post_id)
+    if post is None:
+        raise NotFound(f"No post {post_id}.")
+    deliveries = await repository.deliveries_of(session, [post.id])
+    return view_of(post, deliveries[post.id])
+
+
+async def cancel_post(session: AsyncSession, user_id: uuid.UUID, post_id: uuid.UUID) -> PostView:
+    """Cancel every delivery, or none: a delivery a worker already took makes it a 409."""
+    post, deliveries = await _post_for_change(session, user_id, post_id, "cancelled")
+    if post.status != PostStatus.cancelled:
+        now = utcnow()
+        changed = await repository.set_waiting_deliveries(
+            session, post.id, now, **repository.cancelled_values()
+        )
+        if changed != len(deliveries):
+            raise _started_conflict(post_id, deliveries, "cancelled")
+        post.status, post.updated_at = PostStatus.cancelled, now
+    await session.flush()
+    return await get_post(session, user_id, post_id)
+
+
+async def reschedule_post(
+    ctx: AppContext, session: AsyncSession, user_id: uuid.UUID, post_id: uuid.UUID,
+    value: str | None,
+) -> PostView:
+    from soku.errors import ValidationFailed
+
+    now = utcnow()
+    when, problems = parse_scheduled_time(value, now, ctx.settings.min_schedule_lead_seconds)
+    if problems:
+        raise ValidationFailed.from_problems(problems)
+    post, deliveries = await _post_for_change(session, user_id, post_id, "rescheduled")
+    if post.status == PostStatus.cancelled:
+        raise Conflict("A cancelled post can't be rescheduled.", {"status": post.status})
+    status = DeliveryStatus.scheduled if when else DeliveryStatus.queued
+    changed = await repository.set_waiting_deliveries(
+        session, post.id, now, status=status.value, run_at=when or now
+    )
+    if changed != len(deliveries):
+        raise _started_conflict(post_id, deliveries, "rescheduled")
+    post.scheduled_time, post.status, post.updated_at = when, PostStatus(status.value), now
+    await session.flush()
+    return await get_post(session, user_id, post_id)
+
+
+async def _post_for_change(
+    session: AsyncSession, user_id: uuid.UUID, post_id: uuid.UUID, verb: str
+) -> tuple[Post, list[Delivery]]:
+    post = await repository.get_post(session, user_id, post_id)
+    if post is None:
+        raise NotFound(f"No post {post_id}.")
+    deliveries = (await repository.deliveries_of(session, [post.id]))[post.id]
+    return post, deliveries
+
+
+def _started_conflict(post_id: uuid.UUID, deliveries: Sequence[Delivery], verb: str) -> Conflict:
+    states = {f"{d.platform}:{d.account_id}": d.status for d in deliveries}
+    return Conflict(
+        f"Post {post_id} can't be {verb}: some deliveries have already started.",
+        {"deliveries": states},
+    )

@@ -1,0 +1,200 @@
+"""Every check of a post submission that needs no database, all problems at once."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from soku.errors import ValidationFailed
+from soku.platforms import PLATFORM_NAMES, ContentDraft, check_all
+from soku.platforms.base import MediaType
+from soku.posts.schemas import Content, CreatePostRequest, PlatformTarget
+
+Problem = dict[str, str]
+VIDEO_SUFFIXES = (".mp4", ".mov", ".webm", ".mkv", ".m4v")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".webp")
+MAX_URL_LENGTH = 2048
+
+
+@dataclass(frozen=True)
+class Target:
+    platform: str
+    account_id: str | None
+    field: str
+
+
+@dataclass(frozen=True)
+class Submission:
+    draft: ContentDraft
+    targets: tuple[Target, ...]
+    scheduled_time: dt.datetime | None
+
+
+def problem(field: str, reason: str, message: str) -> Problem:
+    return {"field": field, "reason": reason, "message": message}
+
+
+def parse_scheduled_time(
+    value: str | None, now: dt.datetime, min_lead_seconds: int, field: str = "scheduledTime"
+) -> tuple[dt.datetime | None, list[Problem]]:
+    """ISO 8601 with an offset, at least the minimum lead ahead of now."""
+    if value is None:
+        return None, []
+    try:
+        parsed = dt.datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None, [problem(field, "invalid_format",
+                              f"{field} must be an ISO 8601 timestamp such as "
+                              "2026-03-02T09:00:00.000Z.")]
+    if parsed.tzinfo is None or parsed.utcoffset() is None:
+        return None, [problem(field, "missing_offset",
+                              f"{field} must carry a UTC offset (Z or ±hh:mm).")]
+    parsed = parsed.astimezone(dt.UTC)
+    earliest = now + dt.timedelta(seconds=min_lead_seconds)
+    if parsed < earliest:
+        reason = "in_past" if parsed <= now else "too_soon"
+        return None, [problem(field, reason,
+                              f"{field} must be at least {min_lead_seconds} seconds in the "
+                              f"future (earliest {earliest.isoformat()}).")]
+    return parsed, []
+
+
+def _check_targets(content: Content) -> tuple[list[Target], list[Problem]]:
+    targets: list[Target] = []
+    problems: list[Problem] = []
+    seen: set[tuple[str, str | None]] = set()
+    if not content.platform:
+        problems.append(problem("post.content.platform", "empty",
+                                "post.content.platform must list at least one platform."))
+    for index, entry in enumerate(content.platform):
+        field = f"post.content.platform[{index}]"
+        name, account = (entry.platform, entry.accountId) if isinstance(
+            entry, PlatformTarget) else (entry, None)
+        if isinstance(entry, PlatformTarget):
+            field += ".platform"
+        if name not in PLATFORM_NAMES:
+            problems.append(problem(field, "unknown_platform",
+                                    f"Unknown platform {name!r}; expected one of "
+                                    + ", ".join(PLATFORM_NAMES) + "."))
+            continue
+        if account is not None and not account.strip():
+            problems.append(problem(f"post.content.platform[{index}].accountId", "empty",
+                                    "accountId must not be empty."))
+            continue
+        if (name, account) in seen:
+            problems.append(problem(field, "duplicate_target",
+                                    f"{name}{' account ' + account if account else ''} "
+                                    "is targeted more than once."))
+            continue
+        seen.add((name, account))
+        targets.append(Target(name, account, field))
+    return targets, problems
+
+
+def _check_urls(field: str, urls: list[str]) -> list[Problem]:
+    problems = []
+    for index, url in enumerate(urls):
+        where = f"{field}[{index}]" if field.endswith("Urls") else field
+        parts = urlsplit(url) if len(url) <= MAX_URL_LENGTH else None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+            problems.append(problem(where, "invalid_url",
+                                    f"{where} must be an http(s) URL of at most "
+                                    f"{MAX_URL_LENGTH} characters."))
+    return problems
+
+
+def _kind_of(url: str) -> MediaType | None:
+    path = urlsplit(url).path.lower()
+    if path.endswith(VIDEO_SUFFIXES):
+        return "video"
+    if path.endswith(IMAGE_SUFFIXES):
+        return "image"
+    return None
+
+
+def _infer_media_type(content: Content) -> MediaType | None:
+    if content.mediaType is not None:
+        return content.mediaType
+    if content.videoUrl is not None:
+        return "video"
+    if content.imageUrls:
+        return "image"
+    if not content.mediaUrls:
+        return "text"
+    kinds = {_kind_of(url) for url in content.mediaUrls}
+    return kinds.pop() if len(kinds) == 1 else None
+
+
+def _check_media(content: Content, max_urls: int) -> tuple[ContentDraft | None, list[Problem]]:
+    media_urls = content.mediaUrls or []
+    image_urls = content.imageUrls or []
+    problems = _check_urls("post.content.mediaUrls", media_urls)
+    problems += _check_urls("post.content.imageUrls", image_urls)
+    if content.videoUrl is not None:
+        problems += _check_urls("post.content.videoUrl", [content.videoUrl])
+    total = len(media_urls) + len(image_urls) + (content.videoUrl is not None)
+    if total > max_urls:
+        problems.append(problem("post.content", "too_many_media",
+                                f"A post may name at most {max_urls} media URLs; it names {total}."))
+    kind = _infer_media_type(content)
+    if kind is None:
+        problems.append(problem("post.content.mediaType", "required",
+                                "Set mediaType: the kinds of the mediaUrls can't be told apart."))
+        return None, problems
+    problems += _kind_problems(content, kind)
+    text = content.text
+    if kind == "text" and (text is None or not text.strip()):
+        problems.append(problem("post.content.text", "required",
+                                "A text post needs post.content.text."))
+    videos = ([content.videoUrl] if content.videoUrl else []) + media_urls
+    images = image_urls + media_urls
+    draft = ContentDraft(
+        text=text,
+        media_type=kind,
+        image_urls=tuple(images) if kind == "image" else (),
+        video_urls=tuple(videos) if kind == "video" else (),
+    )
+    return draft, problems
+
+
+def _kind_problems(content: Content, kind: MediaType) -> list[Problem]:
+    problems = []
+    if kind == "text" and (content.mediaUrls or content.imageUrls or content.videoUrl):
+        problems.append(problem("post.content.mediaType", "media_not_allowed",
+                                "mediaType is text but media URLs were given."))
+    if kind == "image":
+        if content.videoUrl is not None:
+            problems.append(problem("post.content.videoUrl", "conflicts_with_media_type",
+                                    "videoUrl was given but mediaType is image."))
+        if not (content.imageUrls or content.mediaUrls):
+            problems.append(problem("post.content.imageUrls", "required",
+                                    "An image post needs imageUrls or mediaUrls."))
+    if kind == "video":
+        if content.imageUrls:
+            problems.append(problem("post.content.imageUrls", "conflicts_with_media_type",
+                                    "imageUrls were given but mediaType is video."))
+        if content.videoUrl is None and not content.mediaUrls:
+            problems.append(problem("post.content.videoUrl", "required",
+                                    "A video post needs videoUrl or mediaUrls."))
+    return problems
+
+
+def check_submission(
+    body: CreatePostRequest, now: dt.datetime, min_lead_seconds: int, max_media_urls: int
+) -> Submission:
+    """The submission, or ValidationFailed listing every problem found."""
+    content = body.post.content
+    targets, problems = _check_targets(content)
+    draft, media_problems = _check_media(content, max_media_urls)
+    problems += media_problems
+    scheduled, time_problems = parse_scheduled_time(body.scheduledTime, now, min_lead_seconds)
+    problems += time_problems
+    if draft is not None and not media_problems:
+        platforms = [t.platform for t in targets]
+        for violation in check_all(draft, platforms):
+            problems.append({"platform": violation.platform, "field": "post.content",
+                             "reason": violation.reason, "message": violation.message})
+    if problems or draft is None:
+        raise ValidationFailed.from_problems(problems)
+    return Submission(draft=draft, targets=tuple(targets), scheduled_time=scheduled)
