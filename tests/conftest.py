@@ -20,9 +20,20 @@ from soku.auth.models import SubscriptionStatus
 from soku.config import Settings
 from soku.context import AppContext
 
-PG_URL = os.environ.get("SOKU_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+PG_URL = os.environ.get(
+    "SOKU_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+)
 IN_CI = os.environ.get("CI", "").lower() == "true"
-ALL_PLATFORMS = ("instagram", "tiktok", "youtube", "facebook", "x", "threads", "linkedin", "snapchat")
+ALL_PLATFORMS = (
+    "instagram",
+    "tiktok",
+    "youtube",
+    "facebook",
+    "x",
+    "threads",
+    "linkedin",
+    "snapchat",
+)
 
 
 def unavailable(what: str, why: object) -> None:
@@ -58,8 +69,11 @@ async def drop_database(url: str) -> None:
 
 def make_settings(data_dir: Path, database_url: str | None = None, **extra: object) -> Settings:
     values: dict[str, object] = {
-        "data_dir": data_dir, "secret_key": "test-secret", "log_level": "warning",
-        "log_format": "json", **extra,
+        "data_dir": data_dir,
+        "secret_key": "test-secret",
+        "log_level": "warning",
+        "log_format": "json",
+        **extra,
     }
     if database_url:
         values["database_url"] = database_url

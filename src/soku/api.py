@@ -23,10 +23,22 @@ _DESCRIPTIONS = {
     503: "Database unreachable (`service_unavailable`)",
 }
 _RATE_HEADERS = {
-    "X-RateLimit-Limit": {"description": "Requests allowed in the window", "schema": {"type": "integer"}},
-    "X-RateLimit-Remaining": {"description": "Requests left in the window", "schema": {"type": "integer"}},
-    "X-RateLimit-Reset": {"description": "Epoch seconds when the window frees a slot", "schema": {"type": "integer"}},
-    "X-Request-Id": {"description": "This request's id (also in the error envelope)", "schema": {"type": "string"}},
+    "X-RateLimit-Limit": {
+        "description": "Requests allowed in the window",
+        "schema": {"type": "integer"},
+    },
+    "X-RateLimit-Remaining": {
+        "description": "Requests left in the window",
+        "schema": {"type": "integer"},
+    },
+    "X-RateLimit-Reset": {
+        "description": "Epoch seconds when the window frees a slot",
+        "schema": {"type": "integer"},
+    },
+    "X-Request-Id": {
+        "description": "This request's id (also in the error envelope)",
+        "schema": {"type": "string"},
+    },
 }
 
 
@@ -50,7 +62,9 @@ async def require_json(request: Request) -> None:
     """The contract requires `Content-Type: application/json` on bodies."""
     content_type = request.headers.get("content-type", "")
     media = content_type.split(";", 1)[0].strip().lower()
-    if media != "application/json" and not (media.startswith("application/") and media.endswith("+json")):
+    if media != "application/json" and not (
+        media.startswith("application/") and media.endswith("+json")
+    ):
         raise UnsupportedMediaType(
             f"Content-Type must be application/json, not {media or 'missing'}.",
             {"contentType": media or None},

@@ -20,13 +20,21 @@ from soku.config import Settings
 from soku.db import Database
 from soku.errors import ApiError
 
-app = typer.Typer(help="Soku: publish posts to social platforms through one HTTP call.",
-                  no_args_is_help=True, pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="Soku: publish posts to social platforms through one HTTP call.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 users_app = typer.Typer(help="Users and their subscriptions.", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
 accounts_app = typer.Typer(help="Connected platform accounts.", no_args_is_help=True)
 db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
-for sub, name in ((users_app, "users"), (keys_app, "keys"), (accounts_app, "accounts"), (db_app, "db")):
+for sub, name in (
+    (users_app, "users"),
+    (keys_app, "keys"),
+    (accounts_app, "accounts"),
+    (db_app, "db"),
+):
     app.add_typer(sub, name=name)
 
 T = TypeVar("T")
@@ -59,7 +67,11 @@ def _run(action: Callable[[AsyncSession, Settings], Awaitable[T]], as_json: bool
         return asyncio.run(main())
     except ApiError as exc:
         if as_json:
-            print(json.dumps({"error": {"code": exc.code, "message": exc.message, "details": exc.details}}))
+            print(
+                json.dumps(
+                    {"error": {"code": exc.code, "message": exc.message, "details": exc.details}}
+                )
+            )
         else:
             err.print(f"[red]{exc.code}:[/red] {exc.message}")
         raise typer.Exit(1) from None
@@ -71,7 +83,7 @@ def _emit(data: Any, as_json: bool, title: str) -> None:
         return
     rows = data if isinstance(data, list) else [data]
     table = Table(title=title)
-    for column in (rows[0] if rows else {}):
+    for column in rows[0] if rows else {}:
         table.add_column(column)
     for row in rows:
         table.add_row(*(str(v) if v is not None else "" for v in row.values()))
@@ -81,8 +93,12 @@ def _emit(data: Any, as_json: bool, title: str) -> None:
 @users_app.command("create")
 def users_create(
     email: Email,
-    subscription: Annotated[SubscriptionStatus, typer.Option(help="Subscription status.")] = SubscriptionStatus.active,
-    plan: Annotated[str | None, typer.Option(help="Rate-limit plan (default SOKU_DEFAULT_PLAN).")] = None,
+    subscription: Annotated[
+        SubscriptionStatus, typer.Option(help="Subscription status.")
+    ] = SubscriptionStatus.active,
+    plan: Annotated[
+        str | None, typer.Option(help="Rate-limit plan (default SOKU_DEFAULT_PLAN).")
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Create a user."""
@@ -139,16 +155,29 @@ def keys_revoke(
 @accounts_app.command("connect")
 def accounts_connect(
     email: Email,
-    platform: Annotated[str, typer.Option(help="instagram, tiktok, youtube, facebook, x, threads, linkedin or snapchat.")],
-    account_id: Annotated[str, typer.Option("--account-id", help="Your name for it, e.g. ig_main.")],
-    sandbox: Annotated[bool, typer.Option("--sandbox", help="Deliver to the built-in fake platform.")] = False,
+    platform: Annotated[
+        str,
+        typer.Option(
+            help="instagram, tiktok, youtube, facebook, x, threads, linkedin or snapchat."
+        ),
+    ],
+    account_id: Annotated[
+        str, typer.Option("--account-id", help="Your name for it, e.g. ig_main.")
+    ],
+    sandbox: Annotated[
+        bool, typer.Option("--sandbox", help="Deliver to the built-in fake platform.")
+    ] = False,
     access_token: Annotated[str | None, typer.Option(help="A real account's access token.")] = None,
     refresh_token: Annotated[str | None, typer.Option(help="Its refresh token.")] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Connect an account."""
-    data = _run(lambda s, c: operations.connect_account(
-        s, c, email, platform, account_id, sandbox, access_token, refresh_token), as_json)
+    data = _run(
+        lambda s, c: operations.connect_account(
+            s, c, email, platform, account_id, sandbox, access_token, refresh_token
+        ),
+        as_json,
+    )
     _emit(data, as_json, "Account connected")
 
 
@@ -178,8 +207,10 @@ def quickstart(
         _emit(data, True, "")
         return
     console = Console()
-    console.print(f"Demo user {data['email']}; sandbox accounts: "
-                  + ", ".join(f"{a['platform']}={a['accountId']}" for a in data["accounts"]))
+    console.print(
+        f"Demo user {data['email']}; sandbox accounts: "
+        + ", ".join(f"{a['platform']}={a['accountId']}" for a in data["accounts"])
+    )
     console.print(f"API key (shown once):\n{data['key']}")
 
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import platformdirs
 from pydantic import Field, field_validator, model_validator
@@ -16,6 +15,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from soku.ratelimit import DEFAULT_ENDPOINT_LIMITS, DEFAULT_PLANS, parse_plans
 
 SQLITE_PREFIX = "sqlite+aiosqlite:///"
+# Callers without a key (by address) and users whose subscription lapsed get these plans.
+REQUIRED_PLANS = ("anonymous", "inactive")
 
 
 def _default_data_dir() -> Path:
@@ -58,6 +59,14 @@ class Settings(BaseSettings):
         parse_plans(value)
         return value
 
+    @field_validator("rate_limit_plans")
+    @classmethod
+    def _needs_builtin_plans(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        missing = [name for name in REQUIRED_PLANS if name not in value]
+        if missing:
+            raise ValueError(f"SOKU_RATE_LIMIT_PLANS must define the plans {', '.join(missing)}")
+        return value
+
     @model_validator(mode="after")
     def _fill_defaults(self) -> Settings:
         self.data_dir = self.data_dir.expanduser()
@@ -96,12 +105,3 @@ class Settings(BaseSettings):
         with os.fdopen(fd, "w") as handle:
             handle.write(key)
         return key
-
-    def describe(self) -> dict[str, Any]:
-        """What an operator may see: no secrets."""
-        shown = self.model_dump(mode="json", exclude={"secret_key"})
-        return json.loads(json.dumps(shown))
-
-
-def load_settings(**overrides: Any) -> Settings:
-    return Settings(**overrides)

@@ -22,7 +22,9 @@ async def healthz() -> Health:
 
 
 @router.get(
-    "/readyz", response_model=Health, responses=error_responses(503),
+    "/readyz",
+    response_model=Health,
+    responses=error_responses(503),
     summary="The database answers",
 )
 async def readyz(ctx: Context) -> Health:

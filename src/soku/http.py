@@ -64,6 +64,16 @@ class EdgeMiddleware:
         outcome: dict[str, Any] = {"status": 500, "started": False}
 
         async def send_wrapper(message: Message) -> None:
+            if state.get("body_too_large"):
+                # The app saw a cut-off body (FastAPI turns the read error into a 400): answer
+                # 413 instead, once, and drop what the app sends.
+                if message["type"] == "http.response.start" and not outcome["started"]:
+                    outcome["started"] = True
+                    await self._send_error(scope, send_wrapper_raw, self._too_large())
+                return
+            await send_wrapper_raw(message)
+
+        async def send_wrapper_raw(message: Message) -> None:
             if message["type"] == "http.response.start":
                 outcome["status"] = message["status"]
                 outcome["started"] = True
@@ -77,13 +87,16 @@ class EdgeMiddleware:
         try:
             too_large = self._declared_too_large(scope)
             if too_large is not None:
-                await self._send_error(scope, send_wrapper, too_large)
+                await self._send_error(scope, send_wrapper_raw, too_large)
             else:
-                await self.app(scope, self._limited(receive), send_wrapper)
+                await self.app(scope, self._limited(receive, state), send_wrapper)
+        except PayloadTooLarge as exc:
+            if not outcome["started"]:
+                await self._send_error(scope, send_wrapper_raw, exc)
         except Exception:
             log.exception("unhandled_error", path=scope.get("path"))
             if not outcome["started"]:
-                await self._send_crash(scope, send_wrapper)
+                await self._send_crash(scope, send_wrapper_raw)
         finally:
             log.info(
                 "request",
@@ -110,7 +123,7 @@ class EdgeMiddleware:
             {"maxBytes": self.max_body_bytes},
         )
 
-    def _limited(self, receive: Receive) -> Receive:
+    def _limited(self, receive: Receive, state: dict[str, Any]) -> Receive:
         seen = 0
 
         async def wrapped() -> Message:
@@ -119,6 +132,7 @@ class EdgeMiddleware:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_body_bytes:
+                    state["body_too_large"] = True
                     raise self._too_large()
             return message
 
@@ -175,8 +189,11 @@ def validation_problems(exc: RequestValidationError) -> list[dict[str, str]]:
         kind = str(err.get("type", "invalid"))
         reason = _REASONS.get(kind, "invalid_type" if kind.endswith("_type") else kind)
         if kind == "json_invalid":
-            problems["body"] = {"field": "body", "reason": reason,
-                                "message": "The request body is not valid JSON."}
+            problems["body"] = {
+                "field": "body",
+                "reason": reason,
+                "message": "The request body is not valid JSON.",
+            }
             continue
         if loc and loc[0] in ("query", "path", "header"):
             loc = loc[1:]

@@ -6,4 +6,13 @@ from soku.delivery.models import Delivery, DeliveryAttempt
 from soku.integrations.models import Account
 from soku.posts.models import IdempotencyKey, Post
 
-__all__ = ["Account", "ApiKey", "Base", "Delivery", "DeliveryAttempt", "IdempotencyKey", "Post", "User"]
+__all__ = [
+    "Account",
+    "ApiKey",
+    "Base",
+    "Delivery",
+    "DeliveryAttempt",
+    "IdempotencyKey",
+    "Post",
+    "User",
+]

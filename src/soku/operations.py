@@ -21,8 +21,14 @@ from soku.integrations.models import Account
 from soku.integrations.vault import TokenVault
 
 QUICKSTART_ACCOUNTS = {
-    "instagram": "ig_main", "tiktok": "tt_brand", "youtube": "yt_main", "facebook": "fb_main",
-    "x": "x_main", "threads": "threads_main", "linkedin": "li_main", "snapchat": "snap_main",
+    "instagram": "ig_main",
+    "tiktok": "tt_brand",
+    "youtube": "yt_main",
+    "facebook": "fb_main",
+    "x": "x_main",
+    "threads": "threads_main",
+    "linkedin": "li_main",
+    "snapchat": "snap_main",
 }
 
 
@@ -66,32 +72,53 @@ async def ensure_schema_for_serving(settings: Settings) -> None:
 
 
 def user_json(user: User) -> dict[str, Any]:
-    return {"id": str(user.id), "email": user.email,
-            "subscription": user.subscription_status, "plan": user.plan}
+    return {
+        "id": str(user.id),
+        "email": user.email,
+        "subscription": user.subscription_status,
+        "plan": user.plan,
+    }
 
 
 def key_json(record: ApiKey) -> dict[str, Any]:
-    return {"id": str(record.id), "prefix": record.prefix, "name": record.name,
-            "createdAt": record.created_at.isoformat(),
-            "revokedAt": record.revoked_at.isoformat() if record.revoked_at else None}
+    return {
+        "id": str(record.id),
+        "prefix": record.prefix,
+        "name": record.name,
+        "createdAt": record.created_at.isoformat(),
+        "revokedAt": record.revoked_at.isoformat() if record.revoked_at else None,
+    }
 
 
 def account_json(account: Account) -> dict[str, Any]:
-    return {"platform": account.platform, "accountId": account.account_id,
-            "status": account.status, "sandbox": account.sandbox, "username": account.username}
+    return {
+        "platform": account.platform,
+        "accountId": account.account_id,
+        "status": account.status,
+        "sandbox": account.sandbox,
+        "username": account.username,
+    }
 
 
 def _check_plan(settings: Settings, plan: str) -> str:
     if plan not in settings.rate_limit_plans:
-        raise ValidationFailed.from_problems([{
-            "field": "plan", "reason": "unknown_plan",
-            "message": f"Unknown plan {plan!r}; plans: {', '.join(settings.plan_names)}.",
-        }])
+        raise ValidationFailed.from_problems(
+            [
+                {
+                    "field": "plan",
+                    "reason": "unknown_plan",
+                    "message": f"Unknown plan {plan!r}; plans: {', '.join(settings.plan_names)}.",
+                }
+            ]
+        )
     return plan
 
 
 async def create_user(
-    session: AsyncSession, settings: Settings, email: str, subscription: SubscriptionStatus,
+    session: AsyncSession,
+    settings: Settings,
+    email: str,
+    subscription: SubscriptionStatus,
     plan: str | None,
 ) -> dict[str, Any]:
     chosen = _check_plan(settings, plan or settings.default_plan)
@@ -99,8 +126,12 @@ async def create_user(
 
 
 async def update_user(
-    session: AsyncSession, settings: Settings, email: str, *,
-    subscription: SubscriptionStatus | None = None, plan: str | None = None,
+    session: AsyncSession,
+    settings: Settings,
+    email: str,
+    *,
+    subscription: SubscriptionStatus | None = None,
+    plan: str | None = None,
 ) -> dict[str, Any]:
     user = await auth_service.require_user(session, email)
     if subscription is not None:
@@ -122,14 +153,25 @@ async def revoke_key(session: AsyncSession, key_or_prefix: str) -> dict[str, Any
 
 
 async def connect_account(
-    session: AsyncSession, settings: Settings, email: str, platform: str, account_id: str,
-    sandbox: bool, access_token: str | None, refresh_token: str | None,
+    session: AsyncSession,
+    settings: Settings,
+    email: str,
+    platform: str,
+    account_id: str,
+    sandbox: bool,
+    access_token: str | None,
+    refresh_token: str | None,
 ) -> dict[str, Any]:
     user = await auth_service.require_user(session, email)
     account = await accounts_service.connect_account(
-        session, user, platform, account_id, sandbox=sandbox,
+        session,
+        user,
+        platform,
+        account_id,
+        sandbox=sandbox,
         vault=TokenVault(settings.resolved_secret_key),
-        access_token=access_token, refresh_token=refresh_token,
+        access_token=access_token,
+        refresh_token=refresh_token,
     )
     return account_json(account)
 
@@ -148,7 +190,9 @@ async def quickstart(session: AsyncSession, settings: Settings, email: str) -> d
         user = await auth_service.create_user(
             session, email, SubscriptionStatus.active, settings.default_plan
         )
-    connected = {(a.platform, a.account_id) for a in await accounts_repo.accounts_of(session, user.id)}
+    connected = {
+        (a.platform, a.account_id) for a in await accounts_repo.accounts_of(session, user.id)
+    }
     vault = TokenVault(settings.resolved_secret_key)
     for platform, account_id in QUICKSTART_ACCOUNTS.items():
         if (platform, account_id) not in connected:
@@ -166,6 +210,12 @@ def run_server(settings: Settings, host: str, port: int) -> None:
     from soku.app import create_app
 
     uvicorn.run(
-        create_app(settings), host=host, port=port, access_log=False, log_level="warning",
-        loop="auto", http="auto", server_header=False,
+        create_app(settings),
+        host=host,
+        port=port,
+        access_log=False,
+        log_level="warning",
+        loop="auto",
+        http="auto",
+        server_header=False,
     )

@@ -34,8 +34,11 @@ def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, 
     assert set(error) == {"type", "code", "message", "timestamp", "requestId", "details"}
     assert error["code"] == code
     expected_type = (
-        "authentication_error" if status in (401, 403)
-        else "api_error" if status >= 500 else "invalid_request_error"
+        "authentication_error"
+        if status in (401, 403)
+        else "api_error"
+        if status >= 500
+        else "invalid_request_error"
     )
     assert error["type"] == expected_type
     assert ISO_MS.match(error["timestamp"]), error["timestamp"]
@@ -48,6 +51,4 @@ def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, 
 
 def reasons(error: dict[str, Any]) -> set[tuple[str, str]]:
     """(field or platform, reason) of every problem listed in a validation_error."""
-    return {
-        (p.get("platform") or p["field"], p["reason"]) for p in error["details"]["errors"]
-    }
+    return {(p.get("platform") or p["field"], p["reason"]) for p in error["details"]["errors"]}

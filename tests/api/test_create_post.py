@@ -26,6 +26,7 @@ async def get(client: httpx.AsyncClient, caller: Caller, post_id: str) -> dict[s
 
 # --- the page's examples --------------------------------------------------------------
 
+
 async def test_example_text_post_immediately(client: httpx.AsyncClient, caller: Caller) -> None:
     body = text_post("threads", "x", "linkedin", text="Just shipped a new feature. Check it out!")
     response = await post(client, caller, body)
@@ -36,45 +37,71 @@ async def test_example_text_post_immediately(client: httpx.AsyncClient, caller: 
     shown = await get(client, caller, post_id)
     assert shown["status"] == "queued"
     assert [(d["platform"], d["accountId"], d["status"]) for d in shown["deliveries"]] == [
-        ("threads", "threads_main", "queued"), ("x", "x_main", "queued"),
+        ("threads", "threads_main", "queued"),
+        ("x", "x_main", "queued"),
         ("linkedin", "linkedin_main", "queued"),
     ]
 
 
-async def test_example_video_to_specific_accounts(backend: AppContext, client: httpx.AsyncClient) -> None:
-    caller = await make_caller(backend, accounts=[
-        ("instagram", "ig_main"), ("instagram", "ig_brand"), ("tiktok", "tt_brand"),
-        ("youtube", "yt_main"),
-    ])
-    body = {"post": {"content": {
-        "text": "New product walkthrough", "mediaType": "video",
-        "videoUrl": "https://storage.mysoku.io/media/abc123/video.mp4",
-        "platform": [{"platform": "instagram", "accountId": "ig_main"},
-                     {"platform": "tiktok", "accountId": "tt_brand"}, "youtube"],
-    }}}
+async def test_example_video_to_specific_accounts(
+    backend: AppContext, client: httpx.AsyncClient
+) -> None:
+    caller = await make_caller(
+        backend,
+        accounts=[
+            ("instagram", "ig_main"),
+            ("instagram", "ig_brand"),
+            ("tiktok", "tt_brand"),
+            ("youtube", "yt_main"),
+        ],
+    )
+    body = {
+        "post": {
+            "content": {
+                "text": "New product walkthrough",
+                "mediaType": "video",
+                "videoUrl": "https://storage.mysoku.io/media/abc123/video.mp4",
+                "platform": [
+                    {"platform": "instagram", "accountId": "ig_main"},
+                    {"platform": "tiktok", "accountId": "tt_brand"},
+                    "youtube",
+                ],
+            }
+        }
+    }
     response = await post(client, caller, body)
     assert response.status_code == 201, response.text
     shown = await get(client, caller, response.json()["postSubmissionId"])
     assert [(d["platform"], d["accountId"]) for d in shown["deliveries"]] == [
-        ("instagram", "ig_main"), ("tiktok", "tt_brand"), ("youtube", "yt_main"),
+        ("instagram", "ig_main"),
+        ("tiktok", "tt_brand"),
+        ("youtube", "yt_main"),
     ]
     assert shown["content"] == body["post"]["content"]
 
 
 async def test_example_multiple_images(client: httpx.AsyncClient, caller: Caller) -> None:
-    body = {"post": {"content": {
-        "text": "Behind the scenes from today's shoot", "mediaType": "image",
-        "imageUrls": [f"https://storage.mysoku.io/media/img{i}.jpg" for i in (1, 2, 3)],
-        "platform": ["instagram", "facebook"],
-    }}}
+    body = {
+        "post": {
+            "content": {
+                "text": "Behind the scenes from today's shoot",
+                "mediaType": "image",
+                "imageUrls": [f"https://storage.mysoku.io/media/img{i}.jpg" for i in (1, 2, 3)],
+                "platform": ["instagram", "facebook"],
+            }
+        }
+    }
     response = await post(client, caller, body)
     assert response.status_code == 201, response.text
 
 
 async def test_example_scheduled_post(client: httpx.AsyncClient, caller: Caller) -> None:
     when = in_future(3600)
-    response = await post(client, caller, text_post("threads", "x", text="Monday motivation incoming.",
-                                                    scheduledTime=when))
+    response = await post(
+        client,
+        caller,
+        text_post("threads", "x", text="Monday motivation incoming.", scheduledTime=when),
+    )
     assert response.status_code == 201, response.text
     shown = await get(client, caller, response.json()["postSubmissionId"])
     assert shown["status"] == "scheduled"
@@ -93,22 +120,43 @@ async def test_example_scheduled_time_from_the_page_is_now_in_the_past(
 
 # --- body shape and types --------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("body", "field", "reason"),
     [
         ({}, "post", "required"),
         ({"post": {}}, "post.content", "required"),
         ({"post": {"content": {"text": "hi"}}}, "post.content.platform", "required"),
-        ({"post": {"content": {"text": 5, "platform": ["x"]}}}, "post.content.text", "invalid_type"),
-        ({"post": {"content": {"text": "hi", "platform": "x"}}}, "post.content.platform", "invalid_type"),
-        ({"post": {"content": {"text": "hi", "platform": ["x"], "mediaType": "gif"}}},
-         "post.content.mediaType", "literal_error"),
-        ({"post": {"content": {"text": "hi", "platform": ["x"], "imageUrls": "http://a/b.png"}}},
-         "post.content.imageUrls", "invalid_type"),
-        ({"post": {"content": {"text": "hi", "platform": ["x"], "colour": "red"}}},
-         "post.content.colour", "unknown_field"),
-        ({"post": {"content": {"text": "hi", "platform": ["x"]}}, "scheduledTime": 1700000000},
-         "scheduledTime", "invalid_type"),
+        (
+            {"post": {"content": {"text": 5, "platform": ["x"]}}},
+            "post.content.text",
+            "invalid_type",
+        ),
+        (
+            {"post": {"content": {"text": "hi", "platform": "x"}}},
+            "post.content.platform",
+            "invalid_type",
+        ),
+        (
+            {"post": {"content": {"text": "hi", "platform": ["x"], "mediaType": "gif"}}},
+            "post.content.mediaType",
+            "literal_error",
+        ),
+        (
+            {"post": {"content": {"text": "hi", "platform": ["x"], "imageUrls": "http://a/b.png"}}},
+            "post.content.imageUrls",
+            "invalid_type",
+        ),
+        (
+            {"post": {"content": {"text": "hi", "platform": ["x"], "colour": "red"}}},
+            "post.content.colour",
+            "unknown_field",
+        ),
+        (
+            {"post": {"content": {"text": "hi", "platform": ["x"]}}, "scheduledTime": 1700000000},
+            "scheduledTime",
+            "invalid_type",
+        ),
         ([1, 2], "body", "invalid_type"),
     ],
 )
@@ -129,8 +177,13 @@ async def test_platform_entry_of_wrong_kind_is_one_clear_problem(
 
 async def test_every_problem_in_one_response(client: httpx.AsyncClient, caller: Caller) -> None:
     body = {
-        "post": {"content": {"text": "x" * 600, "mediaType": "text",
-                             "platform": ["x", "threads", "myspace", "x", "instagram"]}},
+        "post": {
+            "content": {
+                "text": "x" * 600,
+                "mediaType": "text",
+                "platform": ["x", "threads", "myspace", "x", "instagram"],
+            }
+        },
         "scheduledTime": "tomorrow",
     }
     error = assert_error(await post(client, caller, body), 400, "validation_error")
@@ -138,7 +191,8 @@ async def test_every_problem_in_one_response(client: httpx.AsyncClient, caller: 
         ("post.content.platform[2]", "unknown_platform"),
         ("post.content.platform[3]", "duplicate_target"),
         ("scheduledTime", "invalid_format"),
-        ("x", "text_too_long"), ("threads", "text_too_long"),
+        ("x", "text_too_long"),
+        ("threads", "text_too_long"),
         ("instagram", "text_only_not_supported"),
     }
     assert error["details"]["field"] == "post.content.platform[2]"
@@ -150,40 +204,99 @@ async def test_every_problem_in_one_response(client: httpx.AsyncClient, caller: 
         ({"platform": []}, "post.content.platform", "empty"),
         ({"platform": ["x"]}, "post.content.text", "required"),
         ({"platform": ["x"], "text": "   "}, "post.content.text", "required"),
-        ({"platform": [{"platform": "x", "accountId": ""}], "text": "hi"},
-         "post.content.platform[0].accountId", "empty"),
-        ({"platform": [{"platform": "vine"}], "text": "hi"},
-         "post.content.platform[0].platform", "unknown_platform"),
-        ({"platform": ["x", {"platform": "x"}], "text": "hi"},
-         "post.content.platform[1].platform", "duplicate_target"),
-        ({"platform": ["x"], "text": "hi", "mediaType": "text",
-          "imageUrls": ["https://a.example/1.png"]}, "post.content.mediaType", "media_not_allowed"),
-        ({"platform": ["x"], "text": "hi", "mediaType": "image"}, "post.content.imageUrls", "required"),
-        ({"platform": ["x"], "mediaType": "image", "imageUrls": ["https://a.example/1.png"],
-          "videoUrl": "https://a.example/v.mp4"}, "post.content.videoUrl", "conflicts_with_media_type"),
+        (
+            {"platform": [{"platform": "x", "accountId": ""}], "text": "hi"},
+            "post.content.platform[0].accountId",
+            "empty",
+        ),
+        (
+            {"platform": [{"platform": "vine"}], "text": "hi"},
+            "post.content.platform[0].platform",
+            "unknown_platform",
+        ),
+        (
+            {"platform": ["x", {"platform": "x"}], "text": "hi"},
+            "post.content.platform[1].platform",
+            "duplicate_target",
+        ),
+        (
+            {
+                "platform": ["x"],
+                "text": "hi",
+                "mediaType": "text",
+                "imageUrls": ["https://a.example/1.png"],
+            },
+            "post.content.mediaType",
+            "media_not_allowed",
+        ),
+        (
+            {"platform": ["x"], "text": "hi", "mediaType": "image"},
+            "post.content.imageUrls",
+            "required",
+        ),
+        (
+            {
+                "platform": ["x"],
+                "mediaType": "image",
+                "imageUrls": ["https://a.example/1.png"],
+                "videoUrl": "https://a.example/v.mp4",
+            },
+            "post.content.videoUrl",
+            "conflicts_with_media_type",
+        ),
         ({"platform": ["x"], "mediaType": "video"}, "post.content.videoUrl", "required"),
-        ({"platform": ["x"], "mediaType": "video", "videoUrl": "https://a.example/v.mp4",
-          "imageUrls": ["https://a.example/1.png"]}, "post.content.imageUrls", "conflicts_with_media_type"),
-        ({"platform": ["x"], "mediaType": "image", "imageUrls": ["ftp://a.example/1.png"]},
-         "post.content.imageUrls[0]", "invalid_url"),
-        ({"platform": ["x"], "mediaType": "image", "imageUrls": ["https:///nohost.png"]},
-         "post.content.imageUrls[0]", "invalid_url"),
-        ({"platform": ["x"], "mediaType": "video", "videoUrl": "javascript:alert(1)"},
-         "post.content.videoUrl", "invalid_url"),
-        ({"platform": ["x"], "mediaType": "image", "mediaUrls": ["file:///etc/passwd"]},
-         "post.content.mediaUrls[0]", "invalid_url"),
-        ({"platform": ["x"], "mediaUrls": ["https://a.example/a", "https://a.example/b.mp4"]},
-         "post.content.mediaType", "required"),
-        ({"platform": ["facebook"], "mediaType": "image",
-          "imageUrls": [f"https://a.example/{i}.png" for i in range(36)]},
-         "post.content", "too_many_media"),
+        (
+            {
+                "platform": ["x"],
+                "mediaType": "video",
+                "videoUrl": "https://a.example/v.mp4",
+                "imageUrls": ["https://a.example/1.png"],
+            },
+            "post.content.imageUrls",
+            "conflicts_with_media_type",
+        ),
+        (
+            {"platform": ["x"], "mediaType": "image", "imageUrls": ["ftp://a.example/1.png"]},
+            "post.content.imageUrls[0]",
+            "invalid_url",
+        ),
+        (
+            {"platform": ["x"], "mediaType": "image", "imageUrls": ["https:///nohost.png"]},
+            "post.content.imageUrls[0]",
+            "invalid_url",
+        ),
+        (
+            {"platform": ["x"], "mediaType": "video", "videoUrl": "javascript:alert(1)"},
+            "post.content.videoUrl",
+            "invalid_url",
+        ),
+        (
+            {"platform": ["x"], "mediaType": "image", "mediaUrls": ["file:///etc/passwd"]},
+            "post.content.mediaUrls[0]",
+            "invalid_url",
+        ),
+        (
+            {"platform": ["x"], "mediaUrls": ["https://a.example/a", "https://a.example/b.mp4"]},
+            "post.content.mediaType",
+            "required",
+        ),
+        (
+            {
+                "platform": ["facebook"],
+                "mediaType": "image",
+                "imageUrls": [f"https://a.example/{i}.png" for i in range(36)],
+            },
+            "post.content",
+            "too_many_media",
+        ),
     ],
 )
 async def test_content_rules(
     client: httpx.AsyncClient, caller: Caller, content: dict[str, object], field: str, reason: str
 ) -> None:
-    error = assert_error(await post(client, caller, {"post": {"content": content}}), 400,
-                         "validation_error")
+    error = assert_error(
+        await post(client, caller, {"post": {"content": content}}), 400, "validation_error"
+    )
     assert (field, reason) in reasons(error), error
 
 
@@ -200,15 +313,21 @@ async def test_content_rules(
 async def test_scheduled_time_rules(
     client: httpx.AsyncClient, caller: Caller, value: str, reason: str
 ) -> None:
-    error = assert_error(await post(client, caller, text_post("x", scheduledTime=value)), 400,
-                         "validation_error")
+    error = assert_error(
+        await post(client, caller, text_post("x", scheduledTime=value)), 400, "validation_error"
+    )
     assert error["details"]["field"] == "scheduledTime"
     assert error["details"]["reason"] == reason
 
 
-async def test_scheduled_time_needs_the_minimum_lead(client: httpx.AsyncClient, caller: Caller) -> None:
-    error = assert_error(await post(client, caller, text_post("x", scheduledTime=in_future(30))),
-                         400, "validation_error")
+async def test_scheduled_time_needs_the_minimum_lead(
+    client: httpx.AsyncClient, caller: Caller
+) -> None:
+    error = assert_error(
+        await post(client, caller, text_post("x", scheduledTime=in_future(30))),
+        400,
+        "validation_error",
+    )
     assert error["details"]["reason"] == "too_soon"
     ok = await post(client, caller, text_post("x", scheduledTime=in_future(90)))
     assert ok.status_code == 201, ok.text
@@ -225,35 +344,59 @@ async def test_scheduled_time_with_an_offset_is_stored_in_utc(
 
 # --- each platform's content rules (the rules themselves are unit-tested in tests/platforms) ---
 
+
 @pytest.mark.parametrize(
     ("content", "platform", "reason"),
     [
         ({"text": "a" * 281, "mediaType": "text"}, "x", "text_too_long"),
         ({"text": "a" * 501, "mediaType": "text"}, "threads", "text_too_long"),
         ({"text": "a" * 3001, "mediaType": "text"}, "linkedin", "text_too_long"),
-        ({"text": "a" * 2201, "mediaType": "image", "imageUrls": ["https://a.example/1.jpg"]},
-         "instagram", "text_too_long"),
+        (
+            {"text": "a" * 2201, "mediaType": "image", "imageUrls": ["https://a.example/1.jpg"]},
+            "instagram",
+            "text_too_long",
+        ),
         ({"text": "a" * 63207, "mediaType": "text"}, "facebook", "text_too_long"),
         ({"text": "hi", "mediaType": "text"}, "instagram", "text_only_not_supported"),
         ({"text": "hi", "mediaType": "text"}, "tiktok", "text_only_not_supported"),
         ({"text": "hi", "mediaType": "text"}, "youtube", "text_only_not_supported"),
         ({"text": "hi", "mediaType": "text"}, "snapchat", "text_only_not_supported"),
-        ({"text": "hi", "mediaType": "image", "imageUrls": ["https://a.example/1.jpg"]},
-         "youtube", "images_not_supported"),
-        ({"mediaType": "image", "imageUrls": [f"https://a.example/{i}.jpg" for i in range(5)]},
-         "x", "too_many_images"),
-        ({"mediaType": "image", "imageUrls": [f"https://a.example/{i}.jpg" for i in range(11)]},
-         "instagram", "too_many_images"),
-        ({"mediaType": "video", "mediaUrls": ["https://a.example/1.mp4", "https://a.example/2.mp4"]},
-         "x", "too_many_videos"),
+        (
+            {"text": "hi", "mediaType": "image", "imageUrls": ["https://a.example/1.jpg"]},
+            "youtube",
+            "images_not_supported",
+        ),
+        (
+            {"mediaType": "image", "imageUrls": [f"https://a.example/{i}.jpg" for i in range(5)]},
+            "x",
+            "too_many_images",
+        ),
+        (
+            {"mediaType": "image", "imageUrls": [f"https://a.example/{i}.jpg" for i in range(11)]},
+            "instagram",
+            "too_many_images",
+        ),
+        (
+            {
+                "mediaType": "video",
+                "mediaUrls": ["https://a.example/1.mp4", "https://a.example/2.mp4"],
+            },
+            "x",
+            "too_many_videos",
+        ),
     ],
 )
 async def test_platform_rules_at_the_api(
-    client: httpx.AsyncClient, caller: Caller, content: dict[str, object], platform: str, reason: str
+    client: httpx.AsyncClient,
+    caller: Caller,
+    content: dict[str, object],
+    platform: str,
+    reason: str,
 ) -> None:
     content = {**content, "platform": [platform]}
-    error = assert_error(await post(client, caller, {"post": {"content": content}}), 400,
-                         "validation_error")
+    error = assert_error(
+        await post(client, caller, {"post": {"content": content}}), 400, "validation_error"
+    )
     assert (platform, reason) in reasons(error), error
 
 
@@ -265,27 +408,52 @@ async def test_x_counts_urls_as_23(client: httpx.AsyncClient, caller: Caller) ->
 
 
 async def test_media_type_inferred_when_omitted(client: httpx.AsyncClient, caller: Caller) -> None:
-    body = {"post": {"content": {"text": "hi", "videoUrl": "https://a.example/v.mp4",
-                                 "platform": ["youtube"]}}}
+    body = {
+        "post": {
+            "content": {
+                "text": "hi",
+                "videoUrl": "https://a.example/v.mp4",
+                "platform": ["youtube"],
+            }
+        }
+    }
     assert (await post(client, caller, body)).status_code == 201
-    body = {"post": {"content": {"mediaUrls": ["https://a.example/1.png", "https://a.example/2.webp"],
-                                 "platform": ["instagram"]}}}
+    body = {
+        "post": {
+            "content": {
+                "mediaUrls": ["https://a.example/1.png", "https://a.example/2.webp"],
+                "platform": ["instagram"],
+            }
+        }
+    }
     assert (await post(client, caller, body)).status_code == 201
 
 
 # --- targeting: missing_integrations and missing_account -----------------------------------
 
-async def test_missing_integrations_lists_platforms(backend: AppContext, client: httpx.AsyncClient) -> None:
+
+async def test_missing_integrations_lists_platforms(
+    backend: AppContext, client: httpx.AsyncClient
+) -> None:
     caller = await make_caller(backend, accounts=[("x", "x_main")])
-    body = {"post": {"content": {"text": "hi", "mediaType": "video",
-                                 "videoUrl": "https://a.example/v.mp4",
-                                 "platform": ["x", "tiktok", {"platform": "youtube", "accountId": "yt"}]}}}
+    body = {
+        "post": {
+            "content": {
+                "text": "hi",
+                "mediaType": "video",
+                "videoUrl": "https://a.example/v.mp4",
+                "platform": ["x", "tiktok", {"platform": "youtube", "accountId": "yt"}],
+            }
+        }
+    }
     error = assert_error(await post(client, caller, body), 400, "missing_integrations")
     assert error["details"]["missingPlatforms"] == ["tiktok", "youtube"]
     assert "tiktok, youtube" in error["message"]
 
 
-async def test_missing_account_for_unknown_account_id(backend: AppContext, client: httpx.AsyncClient) -> None:
+async def test_missing_account_for_unknown_account_id(
+    backend: AppContext, client: httpx.AsyncClient
+) -> None:
     caller = await make_caller(backend, accounts=[("x", "x_main")])
     body = text_post({"platform": "x", "accountId": "x_other"})
     error = assert_error(await post(client, caller, body), 400, "missing_account")
@@ -302,8 +470,9 @@ async def test_bare_string_with_two_accounts_is_missing_account(
     assert error["details"]["platform"] == "threads"
     assert error["details"]["accountId"] is None
     assert sorted(error["details"]["availableAccountIds"]) == ["th_a", "th_b"]
-    both = text_post({"platform": "threads", "accountId": "th_a"},
-                     {"platform": "threads", "accountId": "th_b"})
+    both = text_post(
+        {"platform": "threads", "accountId": "th_a"}, {"platform": "threads", "accountId": "th_b"}
+    )
     assert (await post(client, caller, both)).status_code == 201
 
 
@@ -326,7 +495,11 @@ async def test_another_users_account_cannot_be_targeted(
     assert error["details"]["missingPlatforms"] == ["linkedin"]
 
 
-async def test_validation_comes_before_integrations(backend: AppContext, client: httpx.AsyncClient) -> None:
+async def test_validation_comes_before_integrations(
+    backend: AppContext, client: httpx.AsyncClient
+) -> None:
     caller = await make_caller(backend, accounts=[])
-    error = assert_error(await post(client, caller, text_post("x", text="")), 400, "validation_error")
+    error = assert_error(
+        await post(client, caller, text_post("x", text="")), 400, "validation_error"
+    )
     assert error["details"]["field"] == "post.content.text"

@@ -35,7 +35,9 @@ class Principal:
     plan: str
 
 
-async def _limit(request: Request, ctx: AppContext, identity: str, plan: str, endpoint: str | None) -> None:
+async def _limit(
+    request: Request, ctx: AppContext, identity: str, plan: str, endpoint: str | None
+) -> None:
     result = await ctx.limiter.hit(identity, plan, endpoint)
     headers = result.headers()
     request.state.ratelimit_headers = headers

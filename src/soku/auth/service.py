@@ -20,7 +20,9 @@ class IssuedKey:
 
 
 def _bad(field: str, message: str) -> ValidationFailed:
-    return ValidationFailed.from_problems([{"field": field, "reason": "invalid", "message": message}])
+    return ValidationFailed.from_problems(
+        [{"field": field, "reason": "invalid", "message": message}]
+    )
 
 
 def check_email(email: str) -> str:
@@ -53,7 +55,10 @@ async def create_user(
 async def issue_key(session: AsyncSession, user: User, name: str | None) -> IssuedKey:
     key = new_key()
     record = ApiKey(
-        user_id=user.id, prefix=display_prefix(key), key_hash=hash_key(key), name=name,
+        user_id=user.id,
+        prefix=display_prefix(key),
+        key_hash=hash_key(key),
+        name=name,
         created_at=utcnow(),
     )
     session.add(record)

@@ -25,7 +25,9 @@ async def usable_accounts(
 
 async def accounts_of(session: AsyncSession, user_id: uuid.UUID) -> list[Account]:
     stmt = select(Account).where(Account.user_id == user_id)
-    return list((await session.execute(stmt.order_by(Account.platform, Account.account_id))).scalars())
+    return list(
+        (await session.execute(stmt.order_by(Account.platform, Account.account_id))).scalars()
+    )
 
 
 async def find_account(

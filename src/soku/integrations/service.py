@@ -16,16 +16,27 @@ from soku.platforms import PLATFORM_NAMES
 
 
 def _problem(field: str, message: str) -> ValidationFailed:
-    return ValidationFailed.from_problems([{"field": field, "reason": "invalid", "message": message}])
+    return ValidationFailed.from_problems(
+        [{"field": field, "reason": "invalid", "message": message}]
+    )
 
 
 async def connect_account(
-    session: AsyncSession, user: User, platform: str, account_id: str, *,
-    sandbox: bool, vault: TokenVault, access_token: str | None = None,
-    refresh_token: str | None = None, username: str | None = None,
+    session: AsyncSession,
+    user: User,
+    platform: str,
+    account_id: str,
+    *,
+    sandbox: bool,
+    vault: TokenVault,
+    access_token: str | None = None,
+    refresh_token: str | None = None,
+    username: str | None = None,
 ) -> Account:
     if platform not in PLATFORM_NAMES:
-        raise _problem("platform", f"Unknown platform {platform!r}; one of {', '.join(PLATFORM_NAMES)}.")
+        raise _problem(
+            "platform", f"Unknown platform {platform!r}; one of {', '.join(PLATFORM_NAMES)}."
+        )
     account_id = account_id.strip()
     if not account_id or len(account_id) > 200:
         raise _problem("account-id", "The account id must be 1 to 200 characters.")
@@ -41,7 +52,9 @@ async def connect_account(
     account.platform_user_id = account.platform_user_id or (
         f"sbx_{secrets.token_hex(6)}" if sandbox else None
     )
-    account.access_token = vault.seal(access_token or (f"sandbox-{secrets.token_hex(8)}" if sandbox else None))
+    account.access_token = vault.seal(
+        access_token or (f"sandbox-{secrets.token_hex(8)}" if sandbox else None)
+    )
     account.refresh_token = vault.seal(refresh_token)
     account.created_at = account.created_at or utcnow()
     session.add(account)

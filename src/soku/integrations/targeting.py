@@ -37,26 +37,36 @@ def resolve_targets(targets: Sequence[Target], accounts: Sequence[Account]) -> l
     return chosen
 
 
-def _pick(target: Target, candidates: list[Account], problems: list[dict[str, Any]]) -> Account | None:
+def _pick(
+    target: Target, candidates: list[Account], problems: list[dict[str, Any]]
+) -> Account | None:
     names = [a.account_id for a in candidates]
     if target.account_id is None:
         if len(candidates) == 1:
             return candidates[0]
-        problems.append({
-            "platform": target.platform, "accountId": None, "availableAccountIds": names,
-            "message": f"{len(candidates)} {target.platform} accounts are connected "
-            f"({', '.join(names)}); target one with "
-            f'{{"platform": "{target.platform}", "accountId": "…"}}.',
-        })
+        problems.append(
+            {
+                "platform": target.platform,
+                "accountId": None,
+                "availableAccountIds": names,
+                "message": f"{len(candidates)} {target.platform} accounts are connected "
+                f"({', '.join(names)}); target one with "
+                f'{{"platform": "{target.platform}", "accountId": "…"}}.',
+            }
+        )
         return None
     for account in candidates:
         if account.account_id == target.account_id:
             return account
-    problems.append({
-        "platform": target.platform, "accountId": target.account_id, "availableAccountIds": names,
-        "message": f"No {target.platform} account with accountId {target.account_id!r} "
-        f"is connected (connected: {', '.join(names)}).",
-    })
+    problems.append(
+        {
+            "platform": target.platform,
+            "accountId": target.account_id,
+            "availableAccountIds": names,
+            "message": f"No {target.platform} account with accountId {target.account_id!r} "
+            f"is connected (connected: {', '.join(names)}).",
+        }
+    )
     return None
 
 
@@ -64,9 +74,14 @@ def _reject_same_account_twice(targets: Sequence[Target], chosen: list[Account])
     seen: set[Any] = set()
     for target, account in zip(targets, chosen, strict=True):
         if account.id in seen:
-            raise ValidationFailed.from_problems([{
-                "field": target.field, "reason": "duplicate_target",
-                "message": f"{account.platform} account {account.account_id} is targeted "
-                "more than once.",
-            }])
+            raise ValidationFailed.from_problems(
+                [
+                    {
+                        "field": target.field,
+                        "reason": "duplicate_target",
+                        "message": f"{account.platform} account {account.account_id} is targeted "
+                        "more than once.",
+                    }
+                ]
+            )
         seen.add(account.id)

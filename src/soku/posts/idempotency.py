@@ -47,10 +47,16 @@ def resolve_key(header: str | None, user_id: uuid.UUID, request_hash: str, scope
         return f"auto:{scope}:{derived}"
     key = header.strip()
     if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
-        raise ValidationFailed.from_problems([{
-            "field": "Idempotency-Key", "reason": "invalid",
-            "message": f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable characters.",
-        }])
+        raise ValidationFailed.from_problems(
+            [
+                {
+                    "field": "Idempotency-Key",
+                    "reason": "invalid",
+                    "message": f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable "
+                    "characters.",
+                }
+            ]
+        )
     return f"{scope}:{key}"
 
 
@@ -59,7 +65,9 @@ async def lookup(
 ) -> StoredResponse | None:
     """The stored answer for this key, 409 if it was used with another body, None if free."""
     stmt = select(IdempotencyKey).where(
-        IdempotencyKey.user_id == user_id, IdempotencyKey.key == key, IdempotencyKey.expires_at > now
+        IdempotencyKey.user_id == user_id,
+        IdempotencyKey.key == key,
+        IdempotencyKey.expires_at > now,
     )
     row = (await session.execute(stmt)).scalar_one_or_none()
     if row is None:
@@ -70,17 +78,29 @@ async def lookup(
 
 
 async def claim(
-    session: AsyncSession, user_id: uuid.UUID, key: str, request_hash: str,
-    now: dt.datetime, ttl_seconds: int,
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    key: str,
+    request_hash: str,
+    now: dt.datetime,
+    ttl_seconds: int,
 ) -> IdempotencyKey:
     """Insert the key row (flushes: raises IntegrityError when another request holds it)."""
-    await session.execute(delete(IdempotencyKey).where(
-        IdempotencyKey.user_id == user_id, IdempotencyKey.key == key,
-        IdempotencyKey.expires_at <= now,
-    ))
+    await session.execute(
+        delete(IdempotencyKey).where(
+            IdempotencyKey.user_id == user_id,
+            IdempotencyKey.key == key,
+            IdempotencyKey.expires_at <= now,
+        )
+    )
     row = IdempotencyKey(
-        user_id=user_id, key=key, request_hash=request_hash, response_status=0,
-        response_body=b"", created_at=now, expires_at=now + dt.timedelta(seconds=ttl_seconds),
+        user_id=user_id,
+        key=key,
+        request_hash=request_hash,
+        response_status=0,
+        response_body=b"",
+        created_at=now,
+        expires_at=now + dt.timedelta(seconds=ttl_seconds),
     )
     session.add(row)
     try:

@@ -36,20 +36,31 @@ def decode_cursor(cursor: str) -> tuple[dt.datetime, uuid.UUID]:
             raise ValueError("naive")
         return moment, uuid.UUID(post_id)
     except (ValueError, TypeError, json.JSONDecodeError, UnicodeDecodeError):
-        raise ValidationFailed.from_problems([{
-            "field": "cursor", "reason": "invalid",
-            "message": "cursor is not one this API gave out; pass nextCursor as it was returned.",
-        }]) from None
+        raise ValidationFailed.from_problems(
+            [
+                {
+                    "field": "cursor",
+                    "reason": "invalid",
+                    "message": "cursor is not one this API gave out; pass nextCursor as it "
+                    "was returned.",
+                }
+            ]
+        ) from None
 
 
 def _aware(field: str, value: dt.datetime | None) -> dt.datetime | None:
     if value is None:
         return None
     if value.tzinfo is None:
-        raise ValidationFailed.from_problems([{
-            "field": field, "reason": "missing_offset",
-            "message": f"{field} must carry a UTC offset (Z or ±hh:mm).",
-        }])
+        raise ValidationFailed.from_problems(
+            [
+                {
+                    "field": field,
+                    "reason": "missing_offset",
+                    "message": f"{field} must carry a UTC offset (Z or ±hh:mm).",
+                }
+            ]
+        )
     return value.astimezone(dt.UTC)
 
 
@@ -61,8 +72,13 @@ class ListQuery:
 
     @classmethod
     def build(
-        cls, status: StrEnum | None, platform: StrEnum | None, created_from: dt.datetime | None,
-        created_to: dt.datetime | None, limit: int, cursor: str | None,
+        cls,
+        status: StrEnum | None,
+        platform: StrEnum | None,
+        created_from: dt.datetime | None,
+        created_to: dt.datetime | None,
+        limit: int,
+        cursor: str | None,
     ) -> ListQuery:
         where = repository.PostFilter(
             status=status.value if status else None,

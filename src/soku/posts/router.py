@@ -77,7 +77,9 @@ async def validate_post(ctx: Context, caller: Caller, body: CreatePostRequest) -
     )
 
 
-@router.get("", response_model=PostPage, responses=error_responses(400, *AUTHED), summary="List posts")
+@router.get(
+    "", response_model=PostPage, responses=error_responses(400, *AUTHED), summary="List posts"
+)
 async def list_posts(
     ctx: Context,
     caller: Caller,
@@ -94,7 +96,9 @@ async def list_posts(
 
 
 @router.get(
-    "/{post_id}", response_model=PostView, responses=error_responses(404, *AUTHED),
+    "/{post_id}",
+    response_model=PostView,
+    responses=error_responses(404, *AUTHED),
     summary="Get a post and its deliveries",
 )
 async def get_post(ctx: Context, caller: Caller, post_id: str) -> PostView:
@@ -103,7 +107,9 @@ async def get_post(ctx: Context, caller: Caller, post_id: str) -> PostView:
 
 
 @router.delete(
-    "/{post_id}", response_model=PostView, responses=error_responses(404, 409, *AUTHED),
+    "/{post_id}",
+    response_model=PostView,
+    responses=error_responses(404, 409, *AUTHED),
     summary="Cancel a post that has not started",
 )
 async def cancel_post(ctx: Context, caller: Caller, post_id: str) -> PostView:
@@ -124,4 +130,6 @@ async def reschedule_post(
 ) -> PostView:
     target = _post_uuid(post_id)
     async with ctx.db.transaction() as session:
-        return await service.reschedule_post(ctx, session, caller.user_id, target, body.scheduledTime)
+        return await service.reschedule_post(
+            ctx, session, caller.user_id, target, body.scheduledTime
+        )

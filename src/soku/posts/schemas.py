@@ -100,7 +100,9 @@ class PostView(BaseModel):
 
 class PostPage(BaseModel):
     data: list[PostView]
-    nextCursor: str | None = Field(description="Pass as `cursor` for the next page; null at the end.")
+    nextCursor: str | None = Field(
+        description="Pass as `cursor` for the next page; null at the end."
+    )
 
 
 class TargetView(BaseModel):

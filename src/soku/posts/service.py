@@ -71,24 +71,43 @@ async def create_post(
 
 
 async def _insert_post(
-    session: AsyncSession, user_id: uuid.UUID, raw: Any, submission: Submission,
-    accounts: Sequence[Account], now: dt.datetime,
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    raw: Any,
+    submission: Submission,
+    accounts: Sequence[Account],
+    now: dt.datetime,
 ) -> Post:
     scheduled = submission.scheduled_time
     status = DeliveryStatus.scheduled if scheduled else DeliveryStatus.queued
     post = Post(
-        id=uuid.uuid4(), user_id=user_id, content=raw["post"]["content"],
-        scheduled_time=scheduled, status=PostStatus(status.value),
-        created_at=now, updated_at=now,
+        id=uuid.uuid4(),
+        user_id=user_id,
+        content=raw["post"]["content"],
+        scheduled_time=scheduled,
+        status=PostStatus(status.value),
+        created_at=now,
+        updated_at=now,
     )
     session.add(post)
     await session.flush()  # the post row first: deliveries point at it
     for position, account in enumerate(accounts):
-        session.add(Delivery(
-            post_id=post.id, user_id=user_id, account_ref=account.id, position=position,
-            platform=account.platform, account_id=account.account_id, status=status,
-            run_at=scheduled or now, attempts=0, checkpoint={}, created_at=now, updated_at=now,
-        ))
+        session.add(
+            Delivery(
+                post_id=post.id,
+                user_id=user_id,
+                account_ref=account.id,
+                position=position,
+                platform=account.platform,
+                account_id=account.account_id,
+                status=status,
+                run_at=scheduled or now,
+                attempts=0,
+                checkpoint={},
+                created_at=now,
+                updated_at=now,
+            )
+        )
     await session.flush()
     return post
 
@@ -108,9 +127,14 @@ def view_of(post: Post, deliveries: Sequence[Delivery]) -> PostView:
 def _delivery_view(delivery: Delivery) -> DeliveryView:
     error = delivery.error
     return DeliveryView(
-        id=delivery.id, platform=delivery.platform, accountId=delivery.account_id,
-        status=delivery.status, runAt=delivery.run_at, attempts=delivery.attempts,
-        platformPostId=delivery.platform_post_id, url=delivery.url,
+        id=delivery.id,
+        platform=delivery.platform,
+        accountId=delivery.account_id,
+        status=delivery.status,
+        runAt=delivery.run_at,
+        attempts=delivery.attempts,
+        platformPostId=delivery.platform_post_id,
+        url=delivery.url,
         error=DeliveryError.model_validate(error) if error else None,
         publishedAt=delivery.published_at,
     )
@@ -140,7 +164,10 @@ async def cancel_post(session: AsyncSession, user_id: uuid.UUID, post_id: uuid.U
 
 
 async def reschedule_post(
-    ctx: AppContext, session: AsyncSession, user_id: uuid.UUID, post_id: uuid.UUID,
+    ctx: AppContext,
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    post_id: uuid.UUID,
     value: str | None,
 ) -> PostView:
     from soku.errors import ValidationFailed

@@ -44,19 +44,29 @@ def parse_scheduled_time(
     try:
         parsed = dt.datetime.fromisoformat(value.strip())
     except ValueError:
-        return None, [problem(field, "invalid_format",
-                              f"{field} must be an ISO 8601 timestamp such as "
-                              "2026-03-02T09:00:00.000Z.")]
+        return None, [
+            problem(
+                field,
+                "invalid_format",
+                f"{field} must be an ISO 8601 timestamp such as 2026-03-02T09:00:00.000Z.",
+            )
+        ]
     if parsed.tzinfo is None or parsed.utcoffset() is None:
-        return None, [problem(field, "missing_offset",
-                              f"{field} must carry a UTC offset (Z or ±hh:mm).")]
+        return None, [
+            problem(field, "missing_offset", f"{field} must carry a UTC offset (Z or ±hh:mm).")
+        ]
     parsed = parsed.astimezone(dt.UTC)
     earliest = now + dt.timedelta(seconds=min_lead_seconds)
     if parsed < earliest:
         reason = "in_past" if parsed <= now else "too_soon"
-        return None, [problem(field, reason,
-                              f"{field} must be at least {min_lead_seconds} seconds in the "
-                              f"future (earliest {earliest.isoformat()}).")]
+        return None, [
+            problem(
+                field,
+                reason,
+                f"{field} must be at least {min_lead_seconds} seconds in the "
+                f"future (earliest {earliest.isoformat()}).",
+            )
+        ]
     return parsed, []
 
 
@@ -65,27 +75,50 @@ def _check_targets(content: Content) -> tuple[list[Target], list[Problem]]:
     problems: list[Problem] = []
     seen: set[tuple[str, str | None]] = set()
     if not content.platform:
-        problems.append(problem("post.content.platform", "empty",
-                                "post.content.platform must list at least one platform."))
+        problems.append(
+            problem(
+                "post.content.platform",
+                "empty",
+                "post.content.platform must list at least one platform.",
+            )
+        )
     for index, entry in enumerate(content.platform):
         field = f"post.content.platform[{index}]"
-        name, account = (entry.platform, entry.accountId) if isinstance(
-            entry, PlatformTarget) else (entry, None)
+        name, account = (
+            (entry.platform, entry.accountId)
+            if isinstance(entry, PlatformTarget)
+            else (entry, None)
+        )
         if isinstance(entry, PlatformTarget):
             field += ".platform"
         if name not in PLATFORM_NAMES:
-            problems.append(problem(field, "unknown_platform",
-                                    f"Unknown platform {name!r}; expected one of "
-                                    + ", ".join(PLATFORM_NAMES) + "."))
+            problems.append(
+                problem(
+                    field,
+                    "unknown_platform",
+                    f"Unknown platform {name!r}; expected one of "
+                    + ", ".join(PLATFORM_NAMES)
+                    + ".",
+                )
+            )
             continue
         if account is not None and not account.strip():
-            problems.append(problem(f"post.content.platform[{index}].accountId", "empty",
-                                    "accountId must not be empty."))
+            problems.append(
+                problem(
+                    f"post.content.platform[{index}].accountId",
+                    "empty",
+                    "accountId must not be empty.",
+                )
+            )
             continue
         if (name, account) in seen:
-            problems.append(problem(field, "duplicate_target",
-                                    f"{name}{' account ' + account if account else ''} "
-                                    "is targeted more than once."))
+            problems.append(
+                problem(
+                    field,
+                    "duplicate_target",
+                    f"{name}{' account ' + account if account else ''} is targeted more than once.",
+                )
+            )
             continue
         seen.add((name, account))
         targets.append(Target(name, account, field))
@@ -98,9 +131,13 @@ def _check_urls(field: str, urls: list[str]) -> list[Problem]:
         where = f"{field}[{index}]" if field.endswith("Urls") else field
         parts = urlsplit(url) if len(url) <= MAX_URL_LENGTH else None
         if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
-            problems.append(problem(where, "invalid_url",
-                                    f"{where} must be an http(s) URL of at most "
-                                    f"{MAX_URL_LENGTH} characters."))
+            problems.append(
+                problem(
+                    where,
+                    "invalid_url",
+                    f"{where} must be an http(s) URL of at most {MAX_URL_LENGTH} characters.",
+                )
+            )
     return problems
 
 
@@ -135,18 +172,29 @@ def _check_media(content: Content, max_urls: int) -> tuple[ContentDraft | None, 
         problems += _check_urls("post.content.videoUrl", [content.videoUrl])
     total = len(media_urls) + len(image_urls) + (content.videoUrl is not None)
     if total > max_urls:
-        problems.append(problem("post.content", "too_many_media",
-                                f"A post may name at most {max_urls} media URLs; it names {total}."))
+        problems.append(
+            problem(
+                "post.content",
+                "too_many_media",
+                f"A post may name at most {max_urls} media URLs; it names {total}.",
+            )
+        )
     kind = _infer_media_type(content)
     if kind is None:
-        problems.append(problem("post.content.mediaType", "required",
-                                "Set mediaType: the kinds of the mediaUrls can't be told apart."))
+        problems.append(
+            problem(
+                "post.content.mediaType",
+                "required",
+                "Set mediaType: the kinds of the mediaUrls can't be told apart.",
+            )
+        )
         return None, problems
     problems += _kind_problems(content, kind)
     text = content.text
     if kind == "text" and (text is None or not text.strip()):
-        problems.append(problem("post.content.text", "required",
-                                "A text post needs post.content.text."))
+        problems.append(
+            problem("post.content.text", "required", "A text post needs post.content.text.")
+        )
     videos = ([content.videoUrl] if content.videoUrl else []) + media_urls
     images = image_urls + media_urls
     draft = ContentDraft(
@@ -161,22 +209,45 @@ def _check_media(content: Content, max_urls: int) -> tuple[ContentDraft | None, 
 def _kind_problems(content: Content, kind: MediaType) -> list[Problem]:
     problems = []
     if kind == "text" and (content.mediaUrls or content.imageUrls or content.videoUrl):
-        problems.append(problem("post.content.mediaType", "media_not_allowed",
-                                "mediaType is text but media URLs were given."))
+        problems.append(
+            problem(
+                "post.content.mediaType",
+                "media_not_allowed",
+                "mediaType is text but media URLs were given.",
+            )
+        )
     if kind == "image":
         if content.videoUrl is not None:
-            problems.append(problem("post.content.videoUrl", "conflicts_with_media_type",
-                                    "videoUrl was given but mediaType is image."))
+            problems.append(
+                problem(
+                    "post.content.videoUrl",
+                    "conflicts_with_media_type",
+                    "videoUrl was given but mediaType is image.",
+                )
+            )
         if not (content.imageUrls or content.mediaUrls):
-            problems.append(problem("post.content.imageUrls", "required",
-                                    "An image post needs imageUrls or mediaUrls."))
+            problems.append(
+                problem(
+                    "post.content.imageUrls",
+                    "required",
+                    "An image post needs imageUrls or mediaUrls.",
+                )
+            )
     if kind == "video":
         if content.imageUrls:
-            problems.append(problem("post.content.imageUrls", "conflicts_with_media_type",
-                                    "imageUrls were given but mediaType is video."))
+            problems.append(
+                problem(
+                    "post.content.imageUrls",
+                    "conflicts_with_media_type",
+                    "imageUrls were given but mediaType is video.",
+                )
+            )
         if content.videoUrl is None and not content.mediaUrls:
-            problems.append(problem("post.content.videoUrl", "required",
-                                    "A video post needs videoUrl or mediaUrls."))
+            problems.append(
+                problem(
+                    "post.content.videoUrl", "required", "A video post needs videoUrl or mediaUrls."
+                )
+            )
     return problems
 
 
@@ -193,8 +264,14 @@ def check_submission(
     if draft is not None and not media_problems:
         platforms = [t.platform for t in targets]
         for violation in check_all(draft, platforms):
-            problems.append({"platform": violation.platform, "field": "post.content",
-                             "reason": violation.reason, "message": violation.message})
+            problems.append(
+                {
+                    "platform": violation.platform,
+                    "field": "post.content",
+                    "reason": violation.reason,
+                    "message": violation.message,
+                }
+            )
     if problems or draft is None:
         raise ValidationFailed.from_problems(problems)
     return Submission(draft=draft, targets=tuple(targets), scheduled_time=scheduled)
