@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -13,6 +15,7 @@ from soku.context import AppContext
 from soku.health import router as health_router
 from soku.http import EdgeMiddleware, install_error_handlers
 from soku.logs import configure_logging
+from soku.posts.idempotency import purge_idempotency_keys
 from soku.posts.router import router as posts_router
 
 DESCRIPTION = """Publish a post to many social platforms with one call, now or later,
@@ -28,9 +31,13 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        housekeeping = asyncio.create_task(purge_idempotency_keys(context))
         try:
             yield
         finally:
+            housekeeping.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await housekeeping
             if ctx is None:  # a context handed in belongs to the caller
                 await context.aclose()
 

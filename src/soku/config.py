@@ -37,6 +37,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     max_media_urls: int = Field(default=35, ge=1)
     idempotency_ttl_seconds: int = Field(default=86_400, ge=1)
+    idempotency_purge_seconds: float = Field(default=3600.0, gt=0)
     default_plan: str = "standard"
     rate_limit_plans: dict[str, list[str]] = Field(default_factory=lambda: dict(DEFAULT_PLANS))
     rate_limit_endpoints: dict[str, list[str]] = Field(

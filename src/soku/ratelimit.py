@@ -139,11 +139,18 @@ class RateLimiter:
         return _result(windows, stats, allowed=False)
 
     async def aclose(self) -> None:
+        await self._settle_expiry()
         if self._pool is not None:
             await self._pool.disconnect()
 
     async def reset(self) -> None:
+        await self._settle_expiry()
         await self._storage.reset()
+
+    async def _settle_expiry(self) -> None:
+        # MemoryStorage's background expiry task fails with KeyError if reset() runs under it.
+        if isinstance(self._storage, MemoryStorage) and self._storage.timer is not None:
+            await self._storage.timer
 
     def _windows(self, identity: str, plan: str, endpoint: str | None) -> list[_Window]:
         if plan == UNLIMITED:

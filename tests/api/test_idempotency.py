@@ -179,3 +179,31 @@ async def test_fifty_concurrent_requests_without_key_make_one_post(
     assert {a.status_code for a in answers} == {201}
     assert len({a.content for a in answers}) == 1
     assert await count_posts(backend, caller) == 1
+
+
+async def test_the_service_purges_expired_keys_by_itself(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from soku import migrate
+    from soku.app import create_app
+    from tests.conftest import make_settings
+
+    assert isinstance(tmp_path, Path)
+    ctx = AppContext.build(make_settings(tmp_path, None, idempotency_purge_seconds=0.05))
+    await migrate.upgrade(ctx.db.engine)
+    caller = await make_caller(ctx)
+    app = create_app(ctx=ctx)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        assert (await send(c, caller, text_post("x", text="gone soon"), "old-key")).status_code == 201
+    async with ctx.db.transaction() as session:
+        past = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
+        await session.execute(update(IdempotencyKey).values(expires_at=past))
+    async with app.router.lifespan_context(app):
+        for _ in range(100):
+            async with ctx.db.read() as session:
+                left = (await session.execute(select(func.count()).select_from(IdempotencyKey))).scalar_one()
+            if left == 0:
+                break
+            await asyncio.sleep(0.05)
+    assert left == 0
+    await ctx.aclose()

@@ -7,21 +7,28 @@ commit (PostgreSQL) or lock (SQLite) and then fails, and the loser returns the s
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import json
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import structlog
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from soku.db import utcnow
 from soku.errors import IdempotencyConflict, ValidationFailed
 from soku.posts.models import IdempotencyKey
 
+if TYPE_CHECKING:
+    from soku.context import AppContext
+
 MAX_KEY_LENGTH = 255
+log = structlog.get_logger("soku.idempotency")
 
 
 class KeyTaken(Exception):
@@ -121,3 +128,15 @@ async def record(session: AsyncSession, row: IdempotencyKey, response: StoredRes
 async def purge_expired(session: AsyncSession, now: dt.datetime) -> int:
     result = await session.execute(delete(IdempotencyKey).where(IdempotencyKey.expires_at <= now))
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def purge_idempotency_keys(ctx: AppContext) -> None:
+    """Delete expired keys now and then, for as long as the service runs."""
+    while True:
+        try:
+            async with ctx.db.transaction() as session:
+                purged = await purge_expired(session, utcnow())
+            log.info("idempotency_keys_purged", count=purged)
+        except Exception:
+            log.exception("idempotency_purge_failed")
+        await asyncio.sleep(ctx.settings.idempotency_purge_seconds)
