@@ -12,11 +12,14 @@ from fastapi import FastAPI
 from soku import __version__
 from soku.config import Settings
 from soku.context import AppContext
+from soku.delivery.router import router as metrics_router
+from soku.delivery.worker import Worker
 from soku.health import router as health_router
 from soku.http import EdgeMiddleware, install_error_handlers
 from soku.logs import configure_logging
 from soku.posts.idempotency import purge_idempotency_keys
 from soku.posts.router import router as posts_router
+from soku.sandbox.generic import create_generic_fake
 
 DESCRIPTION = """Publish a post to many social platforms with one call, now or later,
 and follow every platform's delivery. Authenticate with the `soku-api-key` header.
@@ -24,7 +27,10 @@ Every error answers with the envelope `{"error": {type, code, message, timestamp
 requestId, details}}`."""
 
 
-def create_app(settings: Settings | None = None, ctx: AppContext | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, ctx: AppContext | None = None, *, run_worker: bool = False
+) -> FastAPI:
+    """The API; with `run_worker`, the delivery worker runs in the same process."""
     settings = settings or (ctx.settings if ctx else Settings())
     configure_logging(settings.log_format, settings.log_level)
     context = ctx or AppContext.build(settings)
@@ -32,9 +38,14 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         housekeeping = asyncio.create_task(purge_idempotency_keys(context))
+        worker = Worker(context) if run_worker else None
+        delivering = asyncio.create_task(worker.run()) if worker else None
         try:
             yield
         finally:
+            if worker and delivering:
+                worker.stop()
+                await delivering
             housekeeping.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await housekeeping
@@ -47,6 +58,10 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
     app.state.ctx = context
     app.include_router(health_router)
     app.include_router(posts_router)
+    app.include_router(metrics_router)
+    app.mount(
+        "/sandbox/generic", create_generic_fake(f"{settings.public_base_url}/sandbox/generic")
+    )
     install_error_handlers(app)
     app.add_middleware(EdgeMiddleware, max_body_bytes=settings.max_body_bytes)
     return app

@@ -218,15 +218,33 @@ def quickstart(
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    worker: Annotated[
+        bool, typer.Option("--worker/--no-worker", help="Also deliver posts in this process.")
+    ] = True,
 ) -> None:
-    """Run the API server."""
+    """Run the API server (and, unless --no-worker, the delivery worker)."""
     settings = _settings()
     try:
         asyncio.run(operations.ensure_schema_for_serving(settings))
     except operations.SchemaNotReady as exc:
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
-    operations.run_server(settings, host, port)
+    operations.run_server(settings, host, port, run_worker=worker)
+
+
+@app.command("worker")
+def worker_command(
+    concurrency: Annotated[
+        int | None, typer.Option(help="Deliveries in flight at once (SOKU_WORKER_CONCURRENCY).")
+    ] = None,
+) -> None:
+    """Run only the delivery worker (any number may run against one PostgreSQL database)."""
+    settings = _settings()
+    try:
+        asyncio.run(operations.run_worker(settings, concurrency))
+    except operations.SchemaNotReady as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
 
 
 def main() -> None:

@@ -46,6 +46,17 @@ class Settings(BaseSettings):
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     db_pool_size: int = Field(default=10, ge=1)
+    sandbox_base_url: str = ""
+    worker_concurrency: int = Field(default=256, ge=1)
+    worker_batch: int = Field(default=32, ge=1)
+    lease_seconds: float = Field(default=30.0, ge=1)
+    poll_seconds: float = Field(default=2.0, gt=0)
+    http_timeout_seconds: float = Field(default=20.0, gt=0)
+    shutdown_grace_seconds: float = Field(default=10.0, ge=0)
+    retry_max_attempts: int = Field(default=8, ge=1)
+    retry_base_seconds: float = Field(default=2.0, ge=0)
+    retry_max_seconds: float = Field(default=900.0, ge=0)
+    crash_at: str | None = None  # fault injection for the crash tests only
 
     @field_validator("public_base_url")
     @classmethod
@@ -71,6 +82,9 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _fill_defaults(self) -> Settings:
         self.data_dir = self.data_dir.expanduser()
+        if not self.sandbox_base_url:
+            self.sandbox_base_url = f"{self.public_base_url}/sandbox/generic"
+        self.sandbox_base_url = self.sandbox_base_url.rstrip("/")
         if not self.database_url:
             self.database_url = f"{SQLITE_PREFIX}{self.data_dir / 'soku.db'}"
         if self.database_url.startswith(("postgres://", "postgresql://")):

@@ -9,6 +9,8 @@ from fastapi import Depends, Request
 
 from soku.config import Settings
 from soku.db import Database
+from soku.delivery.metrics import DeliveryMetrics
+from soku.delivery.wakeup import Wakeup
 from soku.ratelimit import RateLimiter
 
 
@@ -17,6 +19,8 @@ class AppContext:
     settings: Settings
     db: Database
     limiter: RateLimiter
+    wakeup: Wakeup
+    metrics: DeliveryMetrics
 
     @classmethod
     def build(cls, settings: Settings) -> AppContext:
@@ -26,9 +30,12 @@ class AppContext:
             limiter=RateLimiter(
                 settings.rate_limit_plans, settings.rate_limit_endpoints, settings.redis_url
             ),
+            wakeup=Wakeup(settings.database_url),
+            metrics=DeliveryMetrics(),
         )
 
     async def aclose(self) -> None:
+        await self.wakeup.aclose()
         await self.limiter.aclose()
         await self.db.dispose()
 

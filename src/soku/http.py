@@ -209,6 +209,28 @@ def validation_problems(exc: RequestValidationError) -> list[dict[str, str]]:
     return list(problems.values())
 
 
+def _unparsable_body(cause: BaseException) -> ApiError:
+    from soku.errors import ValidationFailed
+
+    if isinstance(cause, ApiError):  # raised while reading the body (PayloadTooLarge)
+        return cause
+    if isinstance(cause, UnicodeDecodeError):
+        why = "it is not UTF-8"
+    elif isinstance(cause, RecursionError):
+        why = "it is nested too deeply"
+    else:
+        why = "it can't be parsed"
+    return ValidationFailed.from_problems(
+        [
+            {
+                "field": "body",
+                "reason": "invalid_json",
+                "message": f"The request body is not valid JSON: {why}.",
+            }
+        ]
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     from soku.errors import ValidationFailed
 
@@ -223,6 +245,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def on_http(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
+        if exc.status_code == 400 and exc.__cause__ is not None:
+            # FastAPI's "error parsing the body": bytes json.loads refused without a
+            # JSONDecodeError (not UTF-8, nested too deeply, a number too long).
+            return error_response(request, _unparsable_body(exc.__cause__))
         code = _STATUS_CODES.get(exc.status_code, "http_error")
         message = str(exc.detail) if exc.detail else code
         if exc.status_code == 404:
@@ -235,3 +261,25 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, on_api_error)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
+    _drop_documented_422(app)
+
+
+def _drop_documented_422(app: FastAPI) -> None:
+    """FastAPI documents a 422 `HTTPValidationError` on every route with parameters or a body;
+    `on_validation` answers those errors as 400 `validation_error` envelopes (declared by each
+    route), so the 422 is never sent and comes out of the OpenAPI document."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = generate()
+            for operations in schema.get("paths", {}).values():
+                for operation in operations.values():
+                    operation.get("responses", {}).pop("422", None)
+            schemas = schema.get("components", {}).get("schemas", {})
+            for name in ("HTTPValidationError", "ValidationError"):
+                schemas.pop(name, None)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -204,13 +204,13 @@ async def quickstart(session: AsyncSession, settings: Settings, email: str) -> d
     return {"email": user.email, "key": issued.key, "accounts": [account_json(a) for a in accounts]}
 
 
-def run_server(settings: Settings, host: str, port: int) -> None:
+def run_server(settings: Settings, host: str, port: int, *, run_worker: bool) -> None:
     import uvicorn
 
     from soku.app import create_app
 
     uvicorn.run(
-        create_app(settings),
+        create_app(settings, run_worker=run_worker),
         host=host,
         port=port,
         access_log=False,
@@ -219,3 +219,25 @@ def run_server(settings: Settings, host: str, port: int) -> None:
         http="auto",
         server_header=False,
     )
+
+
+async def run_worker(settings: Settings, concurrency: int | None) -> None:
+    """`soku worker`: deliver until SIGTERM or SIGINT, then drain and release."""
+    import asyncio
+    import signal
+
+    from soku.context import AppContext
+    from soku.delivery.worker import Worker
+    from soku.logs import configure_logging
+
+    configure_logging(settings.log_format, settings.log_level)
+    ctx = AppContext.build(settings)
+    try:
+        await prepare_schema(ctx.db, settings)
+        worker = Worker(ctx, concurrency)
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, worker.stop)
+        await worker.run()
+    finally:
+        await ctx.aclose()

@@ -149,8 +149,10 @@ class RateLimiter:
 
     async def _settle_expiry(self) -> None:
         # MemoryStorage's background expiry task fails with KeyError if reset() runs under it.
-        if isinstance(self._storage, MemoryStorage) and self._storage.timer is not None:
-            await self._storage.timer
+        if isinstance(self._storage, MemoryStorage):
+            timer = self._storage.timer
+            if timer is not None and not timer.done():
+                await timer
 
     def _windows(self, identity: str, plan: str, endpoint: str | None) -> list[_Window]:
         if plan == UNLIMITED:

@@ -25,7 +25,15 @@ class DeliveryStatus(StrEnum):
 
 
 NOT_STARTED = (DeliveryStatus.scheduled, DeliveryStatus.queued)
+IN_FLIGHT = (DeliveryStatus.processing, DeliveryStatus.publishing)
+TERMINAL = (
+    DeliveryStatus.published,
+    DeliveryStatus.failed,
+    DeliveryStatus.unknown,
+    DeliveryStatus.cancelled,
+)
 WAITING_SQL = "status IN ('scheduled', 'queued')"
+IN_FLIGHT_SQL = "status IN ('processing', 'publishing')"
 
 
 class Delivery(Base):
@@ -38,6 +46,23 @@ class Delivery(Base):
             postgresql_where=text(WAITING_SQL),
             sqlite_where=text(WAITING_SQL),
         ),
+        # Per-platform claims (so one platform's flood cannot starve the others).
+        Index(
+            "ix_deliveries_due_platform",
+            "platform",
+            "run_at",
+            postgresql_where=text(WAITING_SQL),
+            sqlite_where=text(WAITING_SQL),
+        ),
+        # Leases that expired (a worker died): only rows in flight.
+        Index(
+            "ix_deliveries_lease",
+            "lease_expires_at",
+            postgresql_where=text(IN_FLIGHT_SQL),
+            sqlite_where=text(IN_FLIGHT_SQL),
+        ),
+        # Publishing caps count an account's recent posts.
+        Index("ix_deliveries_account_published", "account_ref", "published_at"),
         Index("ix_deliveries_post", "post_id"),
     )
 
@@ -74,3 +99,6 @@ class DeliveryAttempt(Base):
     outcome: Mapped[str] = mapped_column(String(24))
     http_status: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    scheduled_for: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    worker: Mapped[str | None] = mapped_column(String(64))
+    response: Mapped[dict[str, Any] | None] = mapped_column(JSONType)

@@ -55,7 +55,9 @@ async def connect_account(
     account.access_token = vault.seal(
         access_token or (f"sandbox-{secrets.token_hex(8)}" if sandbox else None)
     )
-    account.refresh_token = vault.seal(refresh_token)
+    account.refresh_token = vault.seal(
+        refresh_token or (f"sandbox-refresh-{secrets.token_hex(8)}" if sandbox else None)
+    )
     account.created_at = account.created_at or utcnow()
     session.add(account)
     await session.flush()

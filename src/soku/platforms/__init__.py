@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from soku.platforms import facebook, instagram, linkedin, snapchat, threads, tiktok, x, youtube
-from soku.platforms.base import ContentDraft, PlatformRules, RuleViolation
+from soku.platforms.base import ContentDraft, DeliveryLimits, PlatformRules, RuleViolation
 
 __all__ = [
+    "LIMITS",
     "PLATFORM_NAMES",
     "RULES",
     "ContentDraft",
+    "DeliveryLimits",
     "PlatformRules",
     "RuleViolation",
     "check_all",
@@ -29,6 +31,10 @@ _ALL_RULES: tuple[PlatformRules, ...] = (
 
 PLATFORM_NAMES: tuple[str, ...] = tuple(rules.name for rules in _ALL_RULES)
 RULES: dict[str, PlatformRules] = {rules.name: rules for rules in _ALL_RULES}
+LIMITS: dict[str, DeliveryLimits] = {
+    module.RULES.name: module.LIMITS
+    for module in (instagram, tiktok, youtube, facebook, x, threads, linkedin, snapchat)
+}
 
 
 def check_all(draft: ContentDraft, platforms: Iterable[str]) -> list[RuleViolation]:

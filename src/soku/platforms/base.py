@@ -41,3 +41,23 @@ class PlatformRules(Protocol):
     name: str
 
     def check(self, draft: ContentDraft) -> list[RuleViolation]: ...
+
+
+@dataclass(frozen=True)
+class PublishCap:
+    """At most `count` posts per account in any `window_seconds` (a rolling window)."""
+
+    count: int
+    window_seconds: int
+
+
+@dataclass(frozen=True)
+class DeliveryLimits:
+    """How hard the delivery engine may push one platform.
+
+    `publish_caps` hold per account; a delivery over a cap is delayed until the cap frees,
+    never failed. `max_concurrency` bounds one worker's deliveries in flight to the platform.
+    """
+
+    publish_caps: tuple[PublishCap, ...] = ()
+    max_concurrency: int = 64

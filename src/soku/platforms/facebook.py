@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from soku.platforms.base import ContentDraft, RuleViolation
+from soku.platforms.base import ContentDraft, DeliveryLimits, RuleViolation
 from soku.platforms.rules import MediaRules, check_media, text_length
 from soku.platforms.text import plain_length
 
@@ -26,3 +26,5 @@ class FacebookRules:
 
 
 RULES = FacebookRules()
+# No per-Page feed cap is documented; reels alone have 30 per 24 h (facebook.md).
+LIMITS = DeliveryLimits(publish_caps=())

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from soku.platforms.base import ContentDraft, RuleViolation
+from soku.platforms.base import ContentDraft, DeliveryLimits, PublishCap, RuleViolation
 from soku.platforms.rules import (
     TOO_MANY_HASHTAGS,
     TOO_MANY_MENTIONS,
@@ -64,3 +64,5 @@ class InstagramRules:
 
 
 RULES = InstagramRules()
+# content_publishing_limit: quota_total 50 per 24 h (instagram.md).
+LIMITS = DeliveryLimits(publish_caps=(PublishCap(50, 24 * 3600),))

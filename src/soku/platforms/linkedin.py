@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from soku.platforms.base import ContentDraft, RuleViolation
+from soku.platforms.base import ContentDraft, DeliveryLimits, RuleViolation
 from soku.platforms.rules import MediaRules, check_media, text_length
 from soku.platforms.text import plain_length
 
@@ -27,3 +27,5 @@ class LinkedInRules:
 
 
 RULES = LinkedInRules()
+# LinkedIn publishes no per-member numbers; it answers 429 (linkedin.md).
+LIMITS = DeliveryLimits(publish_caps=())

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from soku.platforms.base import ContentDraft, RuleViolation
+from soku.platforms.base import ContentDraft, DeliveryLimits, RuleViolation
 from soku.platforms.rules import MediaRules, check_media, text_length
 from soku.platforms.text import plain_length
 
@@ -36,3 +36,5 @@ class SnapchatRules:
 
 
 RULES = SnapchatRules()
+# No posting cap is published; the API answers 429 (snapchat.md).
+LIMITS = DeliveryLimits(publish_caps=())

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from soku.platforms.base import ContentDraft, RuleViolation
+from soku.platforms.base import ContentDraft, DeliveryLimits, PublishCap, RuleViolation
 from soku.platforms.rules import TOO_MANY_LINKS, MediaRules, check_media, over_limit, text_length
 from soku.platforms.text import find_urls, threads_length
 
@@ -43,3 +43,5 @@ class ThreadsRules:
 
 
 RULES = ThreadsRules()
+# 250 API-published posts per 24 h moving window (threads.md).
+LIMITS = DeliveryLimits(publish_caps=(PublishCap(250, 24 * 3600),))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from soku.platforms.base import ContentDraft, RuleViolation
+from soku.platforms.base import ContentDraft, DeliveryLimits, PublishCap, RuleViolation
 from soku.platforms.rules import MediaRules, check_media, text_length
 from soku.platforms.text import utf16_length
 
@@ -38,3 +38,5 @@ class TikTokRules:
 
 
 RULES = TikTokRules()
+# video/init: 6 requests per minute per token (tiktok.md).
+LIMITS = DeliveryLimits(publish_caps=(PublishCap(6, 60),))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from soku.platforms.base import ContentDraft, RuleViolation
+from soku.platforms.base import ContentDraft, DeliveryLimits, PublishCap, RuleViolation
 from soku.platforms.rules import MediaRules, check_media, text_length
 from soku.platforms.text import X_MAX_WEIGHTED_LENGTH, X_URL_LENGTH, x_weighted_length
 
@@ -36,3 +36,5 @@ class XRules:
 
 
 RULES = XRules()
+# POST /2/tweets: 100 per 15 min per user (x.md, rate limits).
+LIMITS = DeliveryLimits(publish_caps=(PublishCap(100, 15 * 60),))

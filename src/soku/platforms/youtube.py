@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from soku.platforms.base import ContentDraft, RuleViolation
+from soku.platforms.base import ContentDraft, DeliveryLimits, PublishCap, RuleViolation
 from soku.platforms.rules import (
     INVALID_CHARACTERS,
     TEXT_REQUIRED,
@@ -68,3 +68,5 @@ class YouTubeRules:
 
 
 RULES = YouTubeRules()
+# videos.insert: 100 calls per day by default (youtube.md).
+LIMITS = DeliveryLimits(publish_caps=(PublishCap(100, 24 * 3600),))

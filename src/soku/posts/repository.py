@@ -84,3 +84,40 @@ async def set_waiting_deliveries(
 
 def cancelled_values() -> dict[str, object]:
     return {"status": DeliveryStatus.cancelled.value}
+
+
+async def retry_finished_deliveries(
+    session: AsyncSession, post_id: uuid.UUID, now: dt.datetime
+) -> int:
+    """Failed and unknown deliveries back to the queue, due now, with a fresh attempt count."""
+    stmt = (
+        update(Delivery)
+        .where(
+            Delivery.post_id == post_id,
+            Delivery.status.in_([DeliveryStatus.failed.value, DeliveryStatus.unknown.value]),
+        )
+        .values(
+            status=DeliveryStatus.queued.value,
+            run_at=now,
+            attempts=0,
+            error=None,
+            checkpoint={},
+            lease_owner=None,
+            lease_expires_at=None,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    result = await session.execute(stmt)
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def post_status(session: AsyncSession, post_id: uuid.UUID) -> str:
+    from soku.posts.status import derive_status
+
+    statuses = (
+        (await session.execute(select(Delivery.status).where(Delivery.post_id == post_id)))
+        .scalars()
+        .all()
+    )
+    return derive_status(statuses).value

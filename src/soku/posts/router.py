@@ -12,7 +12,7 @@ from soku.api import AUTHED, error_responses, require_json
 from soku.auth.dependencies import Principal, authenticated
 from soku.context import Context
 from soku.errors import NotFound
-from soku.posts import listing, service
+from soku.posts import listing, outcome, service
 from soku.posts.schemas import (
     CreatePostRequest,
     PostCreated,
@@ -53,9 +53,20 @@ async def create_post(
         str | None,
         Header(alias="Idempotency-Key", description="A unique string to prevent duplicate posts."),
     ] = None,
+    prefer: Annotated[
+        str | None,
+        Header(
+            alias="Prefer",
+            description="`wait=N` (N up to 30): wait up to N seconds for an immediate post's "
+            "outcome and return it; a failed delivery then answers 500 `dispatch_failed`.",
+        ),
+    ] = None,
 ) -> Response:
     raw: Any = await request.json()
     stored = await service.create_post(ctx, caller.user_id, body, raw, idempotency_key)
+    wait = outcome.wait_seconds(prefer)
+    if wait and body.scheduledTime is None:
+        return await outcome.wait_for_outcome(ctx, caller.user_id, stored, wait)
     return Response(stored.body, status_code=stored.status, media_type="application/json")
 
 
@@ -130,6 +141,22 @@ async def reschedule_post(
 ) -> PostView:
     target = _post_uuid(post_id)
     async with ctx.db.transaction() as session:
-        return await service.reschedule_post(
+        view = await service.reschedule_post(
             ctx, session, caller.user_id, target, body.scheduledTime
         )
+    ctx.wakeup.wake()
+    return view
+
+
+@router.post(
+    "/{post_id}/retry",
+    response_model=PostView,
+    responses=error_responses(404, 409, *AUTHED),
+    summary="Queue a post's failed deliveries again",
+)
+async def retry_post(ctx: Context, caller: Caller, post_id: str) -> PostView:
+    target = _post_uuid(post_id)
+    async with ctx.db.transaction() as session:
+        view = await service.retry_post(ctx, session, caller.user_id, target)
+    ctx.wakeup.wake()
+    return view

@@ -65,7 +65,11 @@ class ReschedulePostRequest(_Strict):
 
 
 class PostCreated(BaseModel):
+    """`{"postSubmissionId"}`; with `Prefer: wait=N`, also the outcome (as `GET` shows it)."""
+
     postSubmissionId: uuid.UUID
+    status: str | None = None
+    deliveries: list[DeliveryView] | None = None
 
 
 class DeliveryError(BaseModel):
@@ -128,3 +132,6 @@ class ErrorBody(BaseModel):
 
 class ErrorEnvelope(BaseModel):
     error: ErrorBody
+
+
+PostCreated.model_rebuild()

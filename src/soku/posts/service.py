@@ -64,6 +64,8 @@ async def create_post(
                 body_bytes = json.dumps({"postSubmissionId": str(post.id)}).encode()
                 response = idempotency.StoredResponse(201, body_bytes)
                 await idempotency.record(session, row, response)
+                await ctx.wakeup.notify_sql(session)
+            ctx.wakeup.wake()
             return response
         except idempotency.KeyTaken:
             continue  # another request holds the key: read its answer on the next turn
@@ -150,7 +152,7 @@ async def get_post(session: AsyncSession, user_id: uuid.UUID, post_id: uuid.UUID
 
 async def cancel_post(session: AsyncSession, user_id: uuid.UUID, post_id: uuid.UUID) -> PostView:
     """Cancel every delivery, or none: a delivery a worker already took makes it a 409."""
-    post, deliveries = await _post_for_change(session, user_id, post_id, "cancelled")
+    post, deliveries = await _post_for_change(session, user_id, post_id)
     if post.status != PostStatus.cancelled:
         now = utcnow()
         changed = await repository.set_waiting_deliveries(
@@ -176,7 +178,7 @@ async def reschedule_post(
     when, problems = parse_scheduled_time(value, now, ctx.settings.min_schedule_lead_seconds)
     if problems:
         raise ValidationFailed.from_problems(problems)
-    post, deliveries = await _post_for_change(session, user_id, post_id, "rescheduled")
+    post, deliveries = await _post_for_change(session, user_id, post_id)
     if post.status == PostStatus.cancelled:
         raise Conflict("A cancelled post can't be rescheduled.", {"status": post.status})
     status = DeliveryStatus.scheduled if when else DeliveryStatus.queued
@@ -186,12 +188,29 @@ async def reschedule_post(
     if changed != len(deliveries):
         raise _started_conflict(post_id, deliveries, "rescheduled")
     post.scheduled_time, post.status, post.updated_at = when, PostStatus(status.value), now
+    await ctx.wakeup.notify_sql(session)
+    await session.flush()
+    return await get_post(session, user_id, post_id)
+
+
+async def retry_post(
+    ctx: AppContext, session: AsyncSession, user_id: uuid.UUID, post_id: uuid.UUID
+) -> PostView:
+    """Queue failed (and unknown) deliveries again, from a clean start."""
+    post, deliveries = await _post_for_change(session, user_id, post_id)
+    now = utcnow()
+    changed = await repository.retry_finished_deliveries(session, post.id, now)
+    if changed == 0:
+        states = {f"{d.platform}:{d.account_id}": d.status for d in deliveries}
+        raise Conflict("This post has no failed deliveries to retry.", {"deliveries": states})
+    post.status, post.updated_at = (await repository.post_status(session, post.id)), now
+    await ctx.wakeup.notify_sql(session)
     await session.flush()
     return await get_post(session, user_id, post_id)
 
 
 async def _post_for_change(
-    session: AsyncSession, user_id: uuid.UUID, post_id: uuid.UUID, verb: str
+    session: AsyncSession, user_id: uuid.UUID, post_id: uuid.UUID
 ) -> tuple[Post, list[Delivery]]:
     post = await repository.get_post(session, user_id, post_id)
     if post is None:

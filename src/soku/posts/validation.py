@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from soku.errors import ValidationFailed
 from soku.platforms import PLATFORM_NAMES, ContentDraft, check_all
@@ -35,6 +35,18 @@ def problem(field: str, reason: str, message: str) -> Problem:
     return {"field": field, "reason": reason, "message": message}
 
 
+def unstorable(value: str) -> str | None:
+    """What in a string can't be stored (PostgreSQL refuses NUL in text and JSONB) or sent
+    back as UTF-8 (an unpaired surrogate, which JSON's \\u escapes can carry); None if fine."""
+    if "\x00" in value:
+        return "NUL characters (\\u0000)"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return "unpaired surrogates (\\ud800-\\udfff)"
+    return None
+
+
 def parse_scheduled_time(
     value: str | None, now: dt.datetime, min_lead_seconds: int, field: str = "scheduledTime"
 ) -> tuple[dt.datetime | None, list[Problem]]:
@@ -55,7 +67,16 @@ def parse_scheduled_time(
         return None, [
             problem(field, "missing_offset", f"{field} must carry a UTC offset (Z or ±hh:mm).")
         ]
-    parsed = parsed.astimezone(dt.UTC)
+    try:
+        parsed = parsed.astimezone(dt.UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 or 9999-12-31T23:59:59-01:00
+        return None, [
+            problem(
+                field,
+                "out_of_range",
+                f"{field} must fall between the years 1 and 9999 once converted to UTC.",
+            )
+        ]
     earliest = now + dt.timedelta(seconds=min_lead_seconds)
     if parsed < earliest:
         reason = "in_past" if parsed <= now else "too_soon"
@@ -102,6 +123,16 @@ def _check_targets(content: Content) -> tuple[list[Target], list[Problem]]:
                 )
             )
             continue
+        why = unstorable(account) if account is not None else None
+        if why is not None:
+            problems.append(
+                problem(
+                    f"post.content.platform[{index}].accountId",
+                    "invalid_characters",
+                    f"accountId must not contain {why}.",
+                )
+            )
+            continue
         if account is not None and not account.strip():
             problems.append(
                 problem(
@@ -125,11 +156,24 @@ def _check_targets(content: Content) -> tuple[list[Target], list[Problem]]:
     return targets, problems
 
 
+def _split(url: str) -> SplitResult | None:
+    """The URL's parts, or None when it is too long or can't be parsed (`http://[::1`,
+    characters NFKC turns into URL syntax, a port out of range)."""
+    if len(url) > MAX_URL_LENGTH or unstorable(url) is not None:
+        return None
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  (raises ValueError when out of range)
+    except ValueError:
+        return None
+    return parts
+
+
 def _check_urls(field: str, urls: list[str]) -> list[Problem]:
     problems = []
     for index, url in enumerate(urls):
         where = f"{field}[{index}]" if field.endswith("Urls") else field
-        parts = urlsplit(url) if len(url) <= MAX_URL_LENGTH else None
+        parts = _split(url)
         if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
             problems.append(
                 problem(
@@ -142,7 +186,8 @@ def _check_urls(field: str, urls: list[str]) -> list[Problem]:
 
 
 def _kind_of(url: str) -> MediaType | None:
-    path = urlsplit(url).path.lower()
+    parts = _split(url)
+    path = parts.path.lower() if parts else ""
     if path.endswith(VIDEO_SUFFIXES):
         return "video"
     if path.endswith(IMAGE_SUFFIXES):
@@ -259,6 +304,11 @@ def check_submission(
     targets, problems = _check_targets(content)
     draft, media_problems = _check_media(content, max_media_urls)
     problems += media_problems
+    why = unstorable(content.text) if content.text is not None else None
+    if why is not None:
+        problems.append(
+            problem("post.content.text", "invalid_characters", f"post.content.text must not contain {why}.")
+        )
     scheduled, time_problems = parse_scheduled_time(body.scheduledTime, now, min_lead_seconds)
     problems += time_problems
     if draft is not None and not media_problems:
@@ -275,3 +325,11 @@ def check_submission(
     if problems or draft is None:
         raise ValidationFailed.from_problems(problems)
     return Submission(draft=draft, targets=tuple(targets), scheduled_time=scheduled)
+
+
+def draft_of(content: dict[str, object]) -> ContentDraft:
+    """The draft of a stored post's content (it was checked when the post was accepted)."""
+    draft, _problems = _check_media(Content.model_validate(content), max_urls=10_000)
+    if draft is None:
+        raise ValueError("stored content has no media type")
+    return draft

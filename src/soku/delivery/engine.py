@@ -1,0 +1,52 @@
+"""What a worker carries while it delivers: its identity, HTTP client, policy and hooks."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import secrets
+import signal
+import socket
+from dataclasses import dataclass, field
+
+import httpx
+
+from soku.context import AppContext
+from soku.delivery.metrics import DeliveryMetrics
+from soku.delivery.policy import RetryPolicy
+from soku.integrations.vault import TokenVault
+from soku.platforms.connector import AccountAccess, Connector
+from soku.platforms.registry import connector_for
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()[:32]}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+@dataclass
+class Engine:
+    ctx: AppContext
+    client: httpx.AsyncClient
+    owner: str = field(default_factory=worker_name)
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+
+    def __post_init__(self) -> None:
+        settings = self.ctx.settings
+        self.vault = TokenVault(settings.resolved_secret_key)
+        self.lease = dt.timedelta(seconds=settings.lease_seconds)
+        self.metrics: DeliveryMetrics = self.ctx.metrics
+
+    def connector(self, account: AccountAccess) -> Connector:
+        return connector_for(account, self.ctx.settings.sandbox_base_url)
+
+    def crash_point(self, name: str) -> None:
+        """Fault injection for the crash tests: die here, as SIGKILL would, if told to."""
+        if self.ctx.settings.crash_at and self.ctx.settings.crash_at == name:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+def http_client(concurrency: int, timeout_seconds: float) -> httpx.AsyncClient:
+    """One pooled client per worker; every platform call goes through it."""
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    timeout = httpx.Timeout(timeout_seconds, connect=min(5.0, timeout_seconds))
+    return httpx.AsyncClient(limits=limits, timeout=timeout, follow_redirects=False)

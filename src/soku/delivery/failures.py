@@ -1,0 +1,59 @@
+"""What an error does to a delivery: retry later, fail, or send the user to reconnect."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import TYPE_CHECKING
+
+from sqlalchemy import update
+
+from soku.db import utcnow
+from soku.delivery.models import DeliveryStatus
+from soku.integrations.models import Account, AccountStatus
+from soku.platforms.connector import ErrorKind, PlatformError
+
+if TYPE_CHECKING:
+    from soku.context import AppContext
+    from soku.delivery.runner import DeliveryRun
+
+# Errors after which the publish call may still have gone through.
+AMBIGUOUS = frozenset({ErrorKind.timeout, ErrorKind.server_error})
+
+
+async def mark_needs_reauth(ctx: AppContext, account_ref: uuid.UUID) -> None:
+    async with ctx.db.transaction() as session:
+        await session.execute(
+            update(Account)
+            .where(Account.id == account_ref)
+            .values(status=AccountStatus.needs_reauth.value)
+            .execution_options(synchronize_session=False)
+        )
+
+
+async def settle_error(run: DeliveryRun, exc: PlatformError) -> str:
+    engine = run.engine
+    if exc.kind == ErrorKind.reauth_required:
+        await mark_needs_reauth(engine.ctx, run.delivery.account_ref)
+    if exc.kind not in AMBIGUOUS:
+        run.checkpoint.pop("publish_started", None)  # the platform answered: nothing went out
+    decision = engine.policy.decide(exc.kind, run.claimed.attempts, exc.retry_after)
+    error = {
+        "code": exc.code,
+        "message": f"{exc.message} ({decision.reason})",
+        "retryable": decision.retry,
+        "kind": exc.kind.value,
+        "platformResponse": exc.raw,
+    }
+    if decision.delay is not None:
+        run_at = utcnow() + dt.timedelta(seconds=decision.delay)
+        return await run.finish(
+            "retry",
+            status=DeliveryStatus.queued,
+            run_at=run_at,
+            error=error,
+            http_status=exc.http_status,
+        )
+    return await run.finish(
+        "failed", status=DeliveryStatus.failed, error=error, http_status=exc.http_status
+    )

@@ -1,0 +1,227 @@
+"""SQL of the queue. Every change a worker makes is fenced: it counts only while the worker
+still holds the lease (`lease_owner` matches), so a worker that lost its lease cannot
+overwrite the work of the one that took over.
+
+On PostgreSQL, due times and leases come from the database clock (`now()`); on SQLite the
+single process's clock is the only one there is.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, Interval, func, literal, select, type_coerce, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from soku.db import UTCDateTime
+from soku.delivery.models import IN_FLIGHT, NOT_STARTED, Delivery, DeliveryAttempt, DeliveryStatus
+from soku.integrations.models import Account
+from soku.posts.models import Post
+from soku.posts.repository import post_status
+
+WAITING = [s.value for s in NOT_STARTED]
+FLYING = [s.value for s in IN_FLIGHT]
+
+
+class LeaseLost(Exception):
+    """Another worker holds this delivery now; this one must stop touching it."""
+
+
+@dataclass(frozen=True)
+class Claimed:
+    id: uuid.UUID
+    status: str  # processing, or publishing when a publish call was left in flight
+    run_at: dt.datetime
+    claimed_at: dt.datetime
+    attempts: int
+    platform: str
+
+
+def _is_postgres(session: AsyncSession) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def _clock(session: AsyncSession, now: dt.datetime) -> ColumnElement[dt.datetime]:
+    if _is_postgres(session):
+        return type_coerce(func.now(), UTCDateTime())
+    return literal(now, UTCDateTime())
+
+
+def _lease_end(
+    session: AsyncSession, now: dt.datetime, lease: dt.timedelta
+) -> ColumnElement[dt.datetime]:
+    if _is_postgres(session):
+        return type_coerce(func.now() + literal(lease, Interval()), UTCDateTime())
+    return literal(now + lease, UTCDateTime())
+
+
+async def claim_due(
+    session: AsyncSession,
+    platform: str,
+    owner: str,
+    lease: dt.timedelta,
+    limit: int,
+    now: dt.datetime,
+) -> list[Claimed]:
+    """Take up to `limit` due deliveries of one platform, oldest first, skipping locked rows."""
+    clock = _clock(session, now)
+    due = (
+        select(Delivery.id)
+        .where(
+            Delivery.platform == platform, Delivery.status.in_(WAITING), Delivery.run_at <= clock
+        )
+        .order_by(Delivery.run_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    stmt = (
+        update(Delivery)
+        .where(Delivery.id.in_(due.scalar_subquery()))
+        .values(
+            status=DeliveryStatus.processing.value,
+            lease_owner=owner,
+            lease_expires_at=_lease_end(session, now, lease),
+            attempts=Delivery.attempts + 1,
+            updated_at=clock,
+        )
+        .returning(
+            Delivery.id,
+            Delivery.status,
+            Delivery.run_at,
+            clock,
+            Delivery.attempts,
+            Delivery.platform,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return [Claimed(*row) for row in await session.execute(stmt)]
+
+
+async def reclaim_expired(
+    session: AsyncSession, owner: str, lease: dt.timedelta, limit: int, now: dt.datetime
+) -> list[Claimed]:
+    """Take over deliveries whose worker stopped renewing its lease (it died)."""
+    clock = _clock(session, now)
+    stale = (
+        select(Delivery.id)
+        .where(Delivery.status.in_(FLYING), Delivery.lease_expires_at < clock)
+        .order_by(Delivery.lease_expires_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    stmt = (
+        update(Delivery)
+        .where(Delivery.id.in_(stale.scalar_subquery()))
+        .values(
+            lease_owner=owner,
+            lease_expires_at=_lease_end(session, now, lease),
+            attempts=Delivery.attempts + 1,
+            updated_at=clock,
+        )
+        .returning(
+            Delivery.id,
+            Delivery.status,
+            Delivery.run_at,
+            clock,
+            Delivery.attempts,
+            Delivery.platform,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return [Claimed(*row) for row in await session.execute(stmt)]
+
+
+async def renew_leases(
+    session: AsyncSession, ids: list[uuid.UUID], owner: str, lease: dt.timedelta, now: dt.datetime
+) -> set[uuid.UUID]:
+    """Extend this worker's leases; returns the ids it still holds."""
+    if not ids:
+        return set()
+    stmt = (
+        update(Delivery)
+        .where(Delivery.id.in_(ids), Delivery.lease_owner == owner)
+        .values(lease_expires_at=_lease_end(session, now, lease))
+        .returning(Delivery.id)
+        .execution_options(synchronize_session=False)
+    )
+    return {row[0] for row in await session.execute(stmt)}
+
+
+async def fenced_update(
+    session: AsyncSession, delivery_id: uuid.UUID, owner: str, **values: Any
+) -> None:
+    stmt = (
+        update(Delivery)
+        .where(Delivery.id == delivery_id, Delivery.lease_owner == owner)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    result = await session.execute(stmt)
+    if int(getattr(result, "rowcount", 0) or 0) != 1:
+        raise LeaseLost(str(delivery_id))
+
+
+async def load(session: AsyncSession, delivery_id: uuid.UUID) -> tuple[Delivery, Post, Account]:
+    stmt = (
+        select(Delivery, Post, Account)
+        .join(Post, Post.id == Delivery.post_id)
+        .join(Account, Account.id == Delivery.account_ref)
+        .where(Delivery.id == delivery_id)
+    )
+    row = (await session.execute(stmt)).one()
+    return row[0], row[1], row[2]
+
+
+async def refresh_post_status(session: AsyncSession, post_id: uuid.UUID, now: dt.datetime) -> str:
+    status = await post_status(session, post_id)
+    await session.execute(
+        update(Post)
+        .where(Post.id == post_id)
+        .values(status=status, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return status
+
+
+async def add_attempt(session: AsyncSession, **values: Any) -> None:
+    session.add(DeliveryAttempt(**values))
+
+
+async def recent_publishes(
+    session: AsyncSession, account_ref: uuid.UUID, since: dt.datetime, exclude: uuid.UUID
+) -> tuple[int, dt.datetime | None]:
+    """Posts of one account published since `since` or being published now, and the oldest."""
+    stmt = select(func.count(), func.min(Delivery.published_at)).where(
+        Delivery.account_ref == account_ref,
+        Delivery.id != exclude,
+        (Delivery.published_at >= since) | (Delivery.status == DeliveryStatus.publishing.value),
+    )
+    count, oldest = (await session.execute(stmt)).one()
+    return int(count), oldest
+
+
+async def next_wakeup(session: AsyncSession) -> dt.datetime | None:
+    """The earliest due time or lease expiry: when there may be work again."""
+    due = (
+        await session.execute(select(func.min(Delivery.run_at)).where(Delivery.status.in_(WAITING)))
+    ).scalar_one()
+    lease = (
+        await session.execute(
+            select(func.min(Delivery.lease_expires_at)).where(Delivery.status.in_(FLYING))
+        )
+    ).scalar_one()
+    found = [t for t in (due, lease) if t is not None]
+    return min(found) if found else None
+
+
+async def due_now(session: AsyncSession, now: dt.datetime) -> tuple[int, dt.datetime | None]:
+    """How many deliveries are due and waiting, and the oldest due time (for metrics)."""
+    clock = _clock(session, now)
+    stmt = select(func.count(), func.min(Delivery.run_at)).where(
+        Delivery.status.in_(WAITING), Delivery.run_at <= clock
+    )
+    count, oldest = (await session.execute(stmt)).one()
+    return int(count), oldest

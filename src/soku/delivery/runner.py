@@ -1,0 +1,302 @@
+"""One delivery attempt: reconcile if needed, run the connector's steps, publish, record.
+
+Each step's result is saved in the checkpoint before the next step runs; the delivery is
+marked `publishing` before the publish call; whatever happens, one attempt row is written.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import time
+from typing import Any
+
+import structlog
+
+from soku.db import utcnow
+from soku.delivery import repository as repo
+from soku.delivery.engine import Engine
+from soku.delivery.models import DeliveryStatus
+from soku.delivery.repository import Claimed, LeaseLost
+from soku.integrations.models import Account
+from soku.platforms import LIMITS
+from soku.platforms.connector import (
+    AccountAccess,
+    CannotTell,
+    ErrorKind,
+    Job,
+    NotPublished,
+    PlatformError,
+    Published,
+)
+from soku.posts.validation import draft_of
+
+log = structlog.get_logger("soku.delivery")
+
+
+class DeliveryRun:
+    """The state of one attempt; `execute()` returns its outcome."""
+
+    def __init__(self, engine: Engine, claimed: Claimed) -> None:
+        self.engine = engine
+        self.claimed = claimed
+        self.started = utcnow()
+        self.clock = time.perf_counter()
+        self.refreshed = False
+        self.platform = "unknown"
+        self.checkpoint: dict[str, Any] = {"steps": {}}
+
+    async def execute(self) -> str:
+        try:
+            await self._load()
+            if self.claimed.status == DeliveryStatus.processing and await self._deferred():
+                return "deferred"
+            if "publish_started" in self.checkpoint:
+                outcome = await self._reconcile()
+                if outcome is not None:
+                    return outcome
+            await self._run_steps()
+            return await self._publish()
+        except LeaseLost:
+            log.warning("lease_lost", delivery_id=str(self.claimed.id))
+            return "lease_lost"
+        except PlatformError as exc:
+            if not hasattr(self, "delivery"):
+                raise
+            return await self._on_error(exc)
+        except Exception as exc:
+            log.exception("delivery_crashed", delivery_id=str(self.claimed.id))
+            if not hasattr(self, "delivery"):
+                return "load_failed"  # the lease runs out and the delivery is claimed again
+            internal = PlatformError(
+                ErrorKind.server_error,
+                "internal_error",
+                f"Soku failed while delivering: {type(exc).__name__}.",
+            )
+            return await self._on_error(internal)
+
+    # --- loading -------------------------------------------------------------------------
+
+    async def _load(self) -> None:
+        async with self.engine.ctx.db.read() as session:
+            delivery, post, account = await repo.load(session, self.claimed.id)
+        if delivery.lease_owner != self.engine.owner:
+            raise LeaseLost(str(delivery.id))
+        self.delivery, self.account_row, self.platform = delivery, account, delivery.platform
+        self.checkpoint = {"steps": {}, **(delivery.checkpoint or {})}
+        draft = draft_of(post.content)
+        self.job = Job(
+            delivery_id=str(delivery.id),
+            post_id=str(post.id),
+            platform=delivery.platform,
+            account=self._access(account),
+            text=draft.text,
+            media_type=draft.media_type,
+            image_urls=draft.image_urls,
+            video_urls=draft.video_urls,
+            checkpoint=self.checkpoint,
+            publishing_since=self._publishing_since(),
+        )
+        self.connector = self.engine.connector(self.job.account)
+        log.info(
+            "delivery_attempt",
+            delivery_id=str(delivery.id),
+            post_id=str(post.id),
+            platform=delivery.platform,
+            attempt=self.claimed.attempts,
+        )
+
+    def _access(self, account: Account) -> AccountAccess:
+        vault = self.engine.vault
+        return AccountAccess(
+            platform=account.platform,
+            account_id=account.account_id,
+            platform_user_id=account.platform_user_id,
+            username=account.username,
+            access_token=vault.open(account.access_token),
+            refresh_token=vault.open(account.refresh_token),
+            expires_at=account.expires_at,
+            sandbox=account.sandbox,
+        )
+
+    def _publishing_since(self) -> dt.datetime | None:
+        started = self.checkpoint.get("publish_started")
+        return dt.datetime.fromisoformat(started) if isinstance(started, str) else None
+
+    # --- caps --------------------------------------------------------------------------------
+
+    async def _deferred(self) -> bool:
+        """Over a publishing cap: move run_at to when the cap frees, without an attempt."""
+        now = utcnow()
+        for cap in LIMITS[self.platform].publish_caps:
+            since = now - dt.timedelta(seconds=cap.window_seconds)
+            async with self.engine.ctx.db.read() as session:
+                count, oldest = await repo.recent_publishes(
+                    session, self.delivery.account_ref, since, self.delivery.id
+                )
+            if count < cap.count:
+                continue
+            free_at = (
+                (oldest + dt.timedelta(seconds=cap.window_seconds))
+                if oldest
+                else (now + dt.timedelta(seconds=30))
+            )
+            message = (
+                f"{self.platform} allows {cap.count} posts per {cap.window_seconds} s "
+                f"per account; delayed until {free_at.isoformat()}."
+            )
+            await self.finish(
+                "deferred",
+                status=DeliveryStatus.queued,
+                run_at=free_at,
+                attempts=self.claimed.attempts - 1,
+                error={"code": "publish_cap", "message": message, "retryable": True},
+            )
+            return True
+        return False
+
+    # --- the steps -------------------------------------------------------------------------
+
+    async def _reconcile(self) -> str | None:
+        result = await self._call(self.connector.reconcile)
+        if isinstance(result, Published):
+            return await self._published(result, "reconciled")
+        if isinstance(result, CannotTell):
+            message = (
+                "The platform could not tell whether the earlier publish call went "
+                f"through ({result.reason}); not retried, to avoid a duplicate post. "
+                "Check the account, then retry the post if it is missing."
+            )
+            return await self.finish(
+                "unknown",
+                status=DeliveryStatus.unknown,
+                error={"code": "unknown_outcome", "message": message, "retryable": False},
+            )
+        assert isinstance(result, NotPublished)
+        self.checkpoint.pop("publish_started", None)
+        await self._save_checkpoint()
+        return None
+
+    async def _run_steps(self) -> None:
+        for step in self.connector.steps(self.job):
+            if step.name in self.checkpoint["steps"]:
+                continue
+            self.checkpoint["steps"][step.name] = await self._call(step.run)
+            await self._save_checkpoint()
+            self.engine.crash_point(f"step:{step.name}")
+
+    async def _publish(self) -> str:
+        self.checkpoint["publish_started"] = utcnow().isoformat()
+        await self._update(status=DeliveryStatus.publishing.value, checkpoint=self.checkpoint)
+        self._rebuild_job()
+        self.engine.crash_point("publishing")
+        result = await self._call(self.connector.publish)
+        self.engine.crash_point("published_call")
+        return await self._published(result, "published")
+
+    async def _call(self, method: Any) -> Any:
+        """A connector call; an expired token is refreshed and the call tried once more."""
+        try:
+            return await method(self.job, self.engine.client)
+        except PlatformError as exc:
+            if exc.kind != ErrorKind.token_expired or self.refreshed:
+                raise
+        await self._refresh()
+        return await method(self.job, self.engine.client)
+
+    async def _refresh(self) -> None:
+        from soku.delivery.tokens import refresh_account
+
+        self.refreshed = True
+        access = await refresh_account(
+            self.engine, self.connector, self.account_row, self.job.account
+        )
+        self.job = dataclasses.replace(self.job, account=access)
+
+    # --- recording ---------------------------------------------------------------------------
+
+    def _rebuild_job(self) -> None:
+        self.job = dataclasses.replace(
+            self.job, checkpoint=self.checkpoint, publishing_since=self._publishing_since()
+        )
+
+    async def _save_checkpoint(self) -> None:
+        await self._update(checkpoint=self.checkpoint)
+        self._rebuild_job()
+
+    async def _update(self, **values: Any) -> None:
+        async with self.engine.ctx.db.transaction() as session:
+            await repo.fenced_update(
+                session, self.claimed.id, self.engine.owner, updated_at=utcnow(), **values
+            )
+
+    async def _published(self, result: Published, outcome: str) -> str:
+        self.checkpoint.pop("publish_started", None)
+        return await self.finish(
+            outcome,
+            status=DeliveryStatus.published,
+            platform_post_id=result.platform_post_id,
+            url=result.url,
+            published_at=utcnow(),
+            error=None,
+            response=result.raw,
+        )
+
+    async def _on_error(self, exc: PlatformError) -> str:
+        from soku.delivery.failures import settle_error
+
+        return await settle_error(self, exc)
+
+    async def finish(
+        self,
+        outcome: str,
+        *,
+        status: DeliveryStatus,
+        response: Any = None,
+        http_status: int | None = None,
+        **values: Any,
+    ) -> str:
+        """Write the delivery's new state, its attempt row and its post's status at once."""
+        now = utcnow()
+        error = values.get("error")
+        async with self.engine.ctx.db.transaction() as session:
+            await repo.fenced_update(
+                session,
+                self.claimed.id,
+                self.engine.owner,
+                status=status.value,
+                lease_owner=None,
+                lease_expires_at=None,
+                checkpoint=self.checkpoint,
+                updated_at=now,
+                **values,
+            )
+            await repo.add_attempt(
+                session,
+                delivery_id=self.claimed.id,
+                started_at=self.started,
+                finished_at=now,
+                outcome=outcome,
+                http_status=http_status,
+                error=error,
+                scheduled_for=self.claimed.run_at,
+                worker=self.engine.owner,
+                response=response if isinstance(response, dict) else None,
+            )
+            await repo.refresh_post_status(session, self.delivery.post_id, now)
+        self._observe(outcome, status)
+        return outcome
+
+    def _observe(self, outcome: str, status: DeliveryStatus) -> None:
+        metrics = self.engine.metrics
+        metrics.deliveries.labels(self.platform, outcome).inc()
+        metrics.attempt_seconds.labels(self.platform).observe(time.perf_counter() - self.clock)
+        log.info(
+            "delivery_finished",
+            delivery_id=str(self.claimed.id),
+            post_id=str(self.delivery.post_id),
+            platform=self.platform,
+            outcome=outcome,
+            status=status.value,
+            attempt=self.claimed.attempts,
+        )

@@ -1,0 +1,54 @@
+"""Refreshing an account's platform tokens during a delivery."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sqlalchemy import update
+
+from soku.delivery.failures import mark_needs_reauth
+from soku.integrations.models import Account, AccountStatus
+from soku.platforms.connector import AccountAccess, Connector, ErrorKind, PlatformError
+
+if TYPE_CHECKING:
+    from soku.delivery.engine import Engine
+
+
+async def refresh_account(
+    engine: Engine, connector: Connector, account: Account, access: AccountAccess
+) -> AccountAccess:
+    """New tokens, stored encrypted; a refused refresh sends the account to `needs_reauth`."""
+    try:
+        tokens = await connector.refresh(access, engine.client)
+    except PlatformError as exc:
+        await mark_needs_reauth(engine.ctx, account.id)
+        raise PlatformError(
+            ErrorKind.reauth_required,
+            "reauth_required",
+            f"The {account.platform} token expired and could not be refreshed "
+            f"({exc.message}); connect the account again.",
+            http_status=exc.http_status,
+            raw=exc.raw,
+        ) from exc
+    async with engine.ctx.db.transaction() as session:
+        await session.execute(
+            update(Account)
+            .where(Account.id == account.id)
+            .values(
+                access_token=engine.vault.seal(tokens.access_token),
+                refresh_token=engine.vault.seal(tokens.refresh_token or access.refresh_token),
+                expires_at=tokens.expires_at,
+                status=AccountStatus.connected.value,
+            )
+            .execution_options(synchronize_session=False)
+        )
+    return AccountAccess(
+        platform=access.platform,
+        account_id=access.account_id,
+        platform_user_id=access.platform_user_id,
+        username=access.username,
+        access_token=tokens.access_token,
+        refresh_token=tokens.refresh_token or access.refresh_token,
+        expires_at=tokens.expires_at,
+        sandbox=access.sandbox,
+    )

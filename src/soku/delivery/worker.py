@@ -1,0 +1,171 @@
+"""The worker: claims due deliveries in batches and runs them concurrently.
+
+It sleeps until the earliest due time or lease expiry, or until woken (new work committed,
+or a delivery finished and freed a slot), never longer than the fallback poll. Claims go
+platform by platform, starting from a different one each time, within each platform's
+concurrency, so one platform's flood cannot starve the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections import Counter
+
+import structlog
+from sqlalchemy import update
+
+from soku.context import AppContext
+from soku.db import utcnow
+from soku.delivery import repository as repo
+from soku.delivery.engine import Engine, http_client
+from soku.delivery.models import Delivery, DeliveryStatus
+from soku.delivery.policy import RetryPolicy
+from soku.delivery.repository import Claimed
+from soku.delivery.runner import DeliveryRun
+from soku.platforms import LIMITS, PLATFORM_NAMES
+
+log = structlog.get_logger("soku.worker")
+MIN_SLEEP = 0.05
+
+
+class Worker:
+    def __init__(self, ctx: AppContext, concurrency: int | None = None) -> None:
+        settings = ctx.settings
+        self.ctx = ctx
+        self.concurrency = concurrency or settings.worker_concurrency
+        policy = RetryPolicy(
+            max_attempts=settings.retry_max_attempts,
+            base_delay=settings.retry_base_seconds,
+            max_delay=settings.retry_max_seconds,
+        )
+        client = http_client(self.concurrency, settings.http_timeout_seconds)
+        self.engine = Engine(ctx=ctx, client=client, policy=policy)
+        self.tasks: dict[uuid.UUID, asyncio.Task[str]] = {}
+        self.running: Counter[str] = Counter()
+        self.stopping = asyncio.Event()
+        self._turn = 0
+
+    async def run(self) -> None:
+        """Deliver until `stop()`; then finish or release what is held."""
+        await self.ctx.wakeup.listen()
+        heartbeat = asyncio.create_task(self._heartbeat())
+        log.info("worker_started", worker=self.engine.owner, concurrency=self.concurrency)
+        try:
+            while not self.stopping.is_set():
+                if await self._claim() == 0:
+                    await self._sleep()
+        finally:
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
+            await self._shutdown()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.ctx.wakeup.wake()
+
+    async def _claim(self) -> int:
+        free = self.concurrency - len(self.tasks)
+        if free <= 0:
+            return 0
+        batch = min(free, self.ctx.settings.worker_batch)
+        claimed: list[Claimed] = []
+        async with self.ctx.db.transaction() as session:
+            now = utcnow()
+            claimed += await repo.reclaim_expired(
+                session, self.engine.owner, self.engine.lease, batch, now
+            )
+            for platform in self._platform_order():
+                room = min(
+                    batch - len(claimed), LIMITS[platform].max_concurrency - self.running[platform]
+                )
+                if room > 0:
+                    claimed += await repo.claim_due(
+                        session, platform, self.engine.owner, self.engine.lease, room, now
+                    )
+        for item in claimed:
+            self._start(item)
+        return len(claimed)
+
+    def _platform_order(self) -> list[str]:
+        self._turn = (self._turn + 1) % len(PLATFORM_NAMES)
+        return list(PLATFORM_NAMES[self._turn :] + PLATFORM_NAMES[: self._turn])
+
+    def _start(self, claimed: Claimed) -> None:
+        if claimed.attempts == 1:
+            lateness = (claimed.claimed_at - claimed.run_at).total_seconds()
+            self.engine.metrics.lateness_seconds.labels(claimed.platform).observe(max(0, lateness))
+        self.running[claimed.platform] += 1
+        self.engine.metrics.in_flight.inc()
+        task = asyncio.create_task(DeliveryRun(self.engine, claimed).execute())
+        self.tasks[claimed.id] = task
+        task.add_done_callback(lambda _t: self._done(claimed))
+
+    def _done(self, claimed: Claimed) -> None:
+        self.tasks.pop(claimed.id, None)
+        self.running[claimed.platform] -= 1
+        self.engine.metrics.in_flight.dec()
+        self.ctx.wakeup.wake()  # a slot is free: claim again
+
+    async def _sleep(self) -> None:
+        async with self.ctx.db.read() as session:
+            upcoming = await repo.next_wakeup(session)
+        seconds = self.ctx.settings.poll_seconds
+        if upcoming is not None:
+            seconds = min(seconds, (upcoming - utcnow()).total_seconds())
+        await self.ctx.wakeup.wait(max(MIN_SLEEP, seconds))
+
+    async def _heartbeat(self) -> None:
+        interval = self.ctx.settings.lease_seconds / 3
+        while True:
+            await asyncio.sleep(interval)
+            held = list(self.tasks)
+            try:
+                async with self.ctx.db.transaction() as session:
+                    kept = await repo.renew_leases(
+                        session, held, self.engine.owner, self.engine.lease, utcnow()
+                    )
+            except Exception:
+                log.exception("heartbeat_failed")
+                continue
+            for lost in set(held) - kept:
+                task = self.tasks.get(lost)
+                if task is not None:
+                    log.warning("lease_lost", delivery_id=str(lost))
+                    task.cancel()
+
+    async def _shutdown(self) -> None:
+        if self.tasks:
+            log.info("worker_draining", in_flight=len(self.tasks))
+            await asyncio.wait(
+                list(self.tasks.values()), timeout=self.ctx.settings.shutdown_grace_seconds
+            )
+        left, pending = list(self.tasks), list(self.tasks.values())
+        for task in pending:
+            task.cancel()
+        if left:
+            await asyncio.gather(*pending, return_exceptions=True)
+            await self._release(left)
+        await self.engine.client.aclose()
+        log.info("worker_stopped", worker=self.engine.owner, released=len(left))
+
+    async def _release(self, ids: list[uuid.UUID]) -> None:
+        """Give back what was not finished; a publish in flight waits for reconciliation."""
+        async with self.ctx.db.transaction() as session:
+            await session.execute(
+                update(Delivery)
+                .where(
+                    Delivery.id.in_(ids),
+                    Delivery.lease_owner == self.engine.owner,
+                    Delivery.status == DeliveryStatus.processing.value,
+                )
+                .values(
+                    status=DeliveryStatus.queued.value,
+                    lease_owner=None,
+                    lease_expires_at=None,
+                    attempts=Delivery.attempts - 1,
+                )
+                .execution_options(synchronize_session=False)
+            )

@@ -1,0 +1,135 @@
+"""The connector interface: how the delivery engine drives one platform.
+
+A connector is a resumable step machine. `steps()` lists the preparatory steps (upload
+media, create a container, wait for processing, …); the engine runs each step whose name is
+not yet in the delivery's checkpoint and saves the step's result there before running the
+next, so a crash resumes without doing a step twice. `publish()` is the point of no return:
+the engine marks the delivery `publishing` before calling it. When a worker finds a delivery
+left in `publishing` (its lease expired, or the call timed out), the engine calls
+`reconcile()` first, which asks the platform whether the post exists.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Protocol
+
+import httpx
+
+
+class ErrorKind(StrEnum):
+    """What an error means for the delivery; the retry policy decides per kind."""
+
+    rate_limited = "rate_limited"  # 429 or quota: retry at reset / Retry-After
+    server_error = "server_error"  # 5xx
+    timeout = "timeout"  # no answer in time (the call may have gone through)
+    connection = "connection"  # could not connect (the call did not go through)
+    token_expired = "token_expired"  # noqa: S105 (a kind, not a secret): refresh, retry once
+    reauth_required = "reauth_required"  # the user must connect the account again
+    permanent = "permanent"  # the platform refused this post: no retry helps
+    processing_failed = "processing_failed"  # the platform could not process the media
+
+
+class PlatformError(Exception):
+    """An error from a platform call, mapped to our terms by the connector."""
+
+    def __init__(
+        self,
+        kind: ErrorKind,
+        code: str,
+        message: str,
+        *,
+        http_status: int | None = None,
+        retry_after: float | None = None,
+        raw: Any = None,
+    ) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.code = code
+        self.message = message
+        self.http_status = http_status
+        self.retry_after = retry_after
+        self.raw = raw
+
+
+@dataclass(frozen=True)
+class AccountAccess:
+    """The target account as a connector sees it (tokens already decrypted)."""
+
+    platform: str
+    account_id: str
+    platform_user_id: str | None
+    username: str | None
+    access_token: str | None
+    refresh_token: str | None
+    expires_at: dt.datetime | None
+    sandbox: bool
+
+
+@dataclass(frozen=True)
+class Job:
+    """One delivery's work: what to post, where, and what is already done."""
+
+    delivery_id: str
+    post_id: str
+    platform: str
+    account: AccountAccess
+    text: str | None
+    media_type: str
+    image_urls: tuple[str, ...]
+    video_urls: tuple[str, ...]
+    checkpoint: dict[str, Any] = field(default_factory=dict)
+    publishing_since: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class Published:
+    platform_post_id: str
+    url: str | None
+    raw: Any = None
+
+
+@dataclass(frozen=True)
+class NotPublished:
+    """The platform says the post does not exist: publishing again is safe."""
+
+
+@dataclass(frozen=True)
+class CannotTell:
+    """The platform cannot say; retrying could post twice."""
+
+    reason: str
+
+
+ReconcileResult = Published | NotPublished | CannotTell
+StepFunction = Callable[[Job, httpx.AsyncClient], Awaitable[dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    run: StepFunction
+
+
+@dataclass(frozen=True)
+class RefreshedTokens:
+    access_token: str
+    refresh_token: str | None
+    expires_at: dt.datetime | None
+
+
+class Connector(Protocol):
+    platform: str
+
+    def steps(self, job: Job) -> Sequence[Step]: ...
+
+    async def publish(self, job: Job, client: httpx.AsyncClient) -> Published: ...
+
+    async def reconcile(self, job: Job, client: httpx.AsyncClient) -> ReconcileResult: ...
+
+    async def refresh(
+        self, account: AccountAccess, client: httpx.AsyncClient
+    ) -> RefreshedTokens: ...

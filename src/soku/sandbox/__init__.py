@@ -1,0 +1,1 @@
+"""Sandbox fakes: in-memory stand-ins for the social platforms, spoken to over HTTP."""

@@ -1,0 +1,857 @@
+"""The operator CLI, run as a user runs it: one real `soku` subprocess per command.
+
+Every test has its own SOKU_DATA_DIR (and, on PostgreSQL, its own database), so nothing is
+shared between tests. Rich wraps stderr at 80 columns when it is not a terminal, so messages
+are compared with their whitespace collapsed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import secrets
+import sqlite3
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, make_url, text
+
+from soku.integrations.vault import TokenVault
+from tests.conftest import ALL_PLATFORMS, PG_URL, unavailable
+
+SOKU = Path(sys.executable).with_name("soku")
+TIMEOUT = 60
+KEY_RE = re.compile(r"sk_live_[A-Za-z0-9_-]+")
+
+
+def soku_env(**values: str) -> dict[str, str]:
+    """The caller's environment without any SOKU_* setting, plus these ones."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SOKU_")}
+    env.update(values)
+    return env
+
+
+def flat(text_: str) -> str:
+    return " ".join(text_.split())
+
+
+@dataclass(frozen=True)
+class Result:
+    args: tuple[str, ...]
+    code: int
+    out: str
+    err: str
+
+    @property
+    def json(self) -> Any:
+        try:
+            return json.loads(self.out)
+        except json.JSONDecodeError as exc:
+            raise AssertionError(
+                f"stdout of soku {' '.join(self.args)} is not JSON: {self}"
+            ) from exc
+
+    @property
+    def message(self) -> str:
+        return flat(self.err)
+
+
+class Soku:
+    """Runs `soku` in a subprocess with one environment."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+
+    def run(self, *args: str) -> Result:
+        try:
+            proc = subprocess.run(
+                [str(SOKU), *args],
+                env=self.env,
+                capture_output=True,
+                text=True,
+                timeout=TIMEOUT,
+                stdin=subprocess.DEVNULL,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"soku {' '.join(args)} did not finish within {TIMEOUT} s")
+        return Result(args, proc.returncode, proc.stdout, proc.stderr)
+
+    def ok(self, *args: str) -> Any:
+        """The command with --json: exit 0 and its stdout, parsed."""
+        result = self.run(*args, "--json")
+        assert result.code == 0, result
+        return result.json
+
+    def fails(self, *args: str, code: str) -> dict[str, Any]:
+        """The command with --json: non-zero, and stdout is a JSON error with this code."""
+        result = self.run(*args, "--json")
+        assert result.code != 0, result
+        body = result.json
+        assert set(body) == {"error"}, body
+        error = body["error"]
+        assert error["code"] == code, body
+        assert isinstance(error["message"], str)
+        assert error["message"], body
+        return dict(error)
+
+
+def db_bytes(data_dir: Path) -> bytes:
+    """Every byte SQLite keeps for the service (the database and any WAL left behind)."""
+    files = sorted(data_dir.glob("soku.db*"))
+    assert files, f"no SQLite file in {data_dir}"
+    return b"".join(p.read_bytes() for p in files)
+
+
+def sqlite_rows(data_dir: Path, sql: str) -> list[tuple[Any, ...]]:
+    conn = sqlite3.connect(data_dir / "soku.db")
+    try:
+        return list(conn.execute(sql))
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "data"
+
+
+@pytest.fixture
+def soku(data_dir: Path) -> Soku:
+    return Soku(soku_env(SOKU_DATA_DIR=str(data_dir)))
+
+
+@pytest.fixture
+def user(soku: Soku) -> str:
+    email = "ada@example.test"
+    soku.ok("users", "create", "--email", email)
+    return email
+
+
+# --- users ------------------------------------------------------------------------------
+
+
+def test_users_create_json_fields(soku: Soku) -> None:
+    created = soku.ok(
+        "users",
+        "create",
+        "--email",
+        "Ada@Example.test",
+        "--subscription",
+        "trialing",
+        "--plan",
+        "admin",
+    )
+    assert set(created) == {"id", "email", "subscription", "plan"}
+    uuid.UUID(created["id"])
+    assert created["email"] == "ada@example.test"
+    assert created["subscription"] == "trialing"
+    assert created["plan"] == "admin"
+
+
+def test_users_create_defaults(soku: Soku) -> None:
+    created = soku.ok("users", "create", "--email", "bob@example.test")
+    assert created["subscription"] == "active"
+    assert created["plan"] == "standard"
+
+
+def test_users_create_without_json_prints_a_table(soku: Soku) -> None:
+    result = soku.run("users", "create", "--email", "bob@example.test")
+    assert result.code == 0, result
+    assert "bob@example.test" in result.out
+    assert "standard" in result.out
+
+
+def test_users_create_duplicate_email(soku: Soku, user: str) -> None:
+    error = soku.fails("users", "create", "--email", user.upper(), code="conflict")
+    assert error["message"] == f"User {user} exists already."
+
+    result = soku.run("users", "create", "--email", user)
+    assert result.code != 0
+    assert result.out == ""
+    assert f"conflict: User {user} exists already." in result.message
+
+
+def test_users_create_bad_email(soku: Soku) -> None:
+    for email in ("not-an-email", "@example.test", "ada@", "a b@example.test"):
+        error = soku.fails("users", "create", "--email", email, code="validation_error")
+        assert error["details"]["field"] == "email"
+        assert error["message"] == f"{email!r} is not an email address."
+
+    result = soku.run("users", "create", "--email", "not-an-email")
+    assert result.code != 0
+    assert result.out == ""
+    assert "validation_error: 'not-an-email' is not an email address." in result.message
+
+
+def test_users_create_unknown_plan(soku: Soku) -> None:
+    error = soku.fails(
+        "users", "create", "--email", "bob@example.test", "--plan", "gold", code="validation_error"
+    )
+    assert error["details"]["field"] == "plan"
+    assert error["details"]["reason"] == "unknown_plan"
+    assert "'gold'" in error["message"]
+    assert "unlimited" in error["message"]
+    result = soku.run("users", "create", "--email", "bob@example.test", "--plan", "gold")
+    assert result.code != 0
+    assert "Unknown plan 'gold'" in result.message
+    # Nothing was created: the same email goes through with a known plan.
+    assert soku.ok("users", "create", "--email", "bob@example.test")["plan"] == "standard"
+
+
+def test_users_create_unknown_subscription_is_a_usage_error(soku: Soku) -> None:
+    result = soku.run("users", "create", "--email", "bob@example.test", "--subscription", "gold")
+    assert result.code == 2, result
+    assert "--subscription" in result.message
+
+
+def test_users_set_subscription(soku: Soku, user: str) -> None:
+    for status in ("past_due", "none", "trialing"):
+        updated = soku.ok("users", "set-subscription", "--email", user, "--status", status)
+        assert updated["email"] == user
+        assert updated["subscription"] == status
+        assert updated["plan"] == "standard"
+    soku.ok("users", "set-subscription", "--email", user, "--status", "canceled")
+    # Stored: the next command sees it.
+    assert soku.ok("users", "set-plan", "--email", user, "--plan", "admin")["subscription"] == (
+        "canceled"
+    )
+
+
+def test_users_set_plan(soku: Soku, user: str) -> None:
+    assert soku.ok("users", "set-plan", "--email", user, "--plan", "admin")["plan"] == "admin"
+    updated = soku.ok("users", "set-plan", "--email", user, "--plan", "unlimited")
+    assert updated["plan"] == "unlimited"
+    assert updated["subscription"] == "active"
+
+    error = soku.fails(
+        "users", "set-plan", "--email", user, "--plan", "gold", code="validation_error"
+    )
+    assert error["details"]["field"] == "plan"
+    # Unchanged by the refused update.
+    after = soku.ok("users", "set-subscription", "--email", user, "--status", "active")
+    assert after["plan"] == "unlimited"
+
+
+def test_commands_on_a_missing_user(soku: Soku) -> None:
+    ghost = "ghost@example.test"
+    commands = [
+        ("users", "set-subscription", "--status", "canceled"),
+        ("users", "set-plan", "--plan", "unlimited"),
+        ("keys", "create"),
+        ("accounts", "connect", "--platform", "x", "--account-id", "x_main", "--sandbox"),
+        ("accounts", "list"),
+    ]
+    for command in commands:
+        error = soku.fails(*command, "--email", ghost, code="not_found")
+        assert error["message"] == f"No user {ghost}."
+
+    for command in commands[:2]:
+        result = soku.run(*command, "--email", ghost)
+        assert result.code != 0
+        assert result.out == ""
+        assert f"not_found: No user {ghost}." in result.message
+
+
+# --- keys -------------------------------------------------------------------------------
+
+
+def test_keys_create_json(soku: Soku, user: str) -> None:
+    issued = soku.ok("keys", "create", "--email", user, "--name", "ci")
+    assert set(issued) >= {"key", "id", "prefix", "name", "createdAt", "revokedAt", "email"}
+    assert issued["key"].startswith("sk_live_")
+    assert len(issued["key"]) > len("sk_live_") + 30
+    assert issued["key"].startswith(issued["prefix"])
+    assert issued["prefix"].startswith("sk_live_")
+    assert len(issued["prefix"]) < len(issued["key"])
+    assert issued["name"] == "ci"
+    assert issued["email"] == user
+    assert issued["revokedAt"] is None
+    uuid.UUID(issued["id"])
+    # A fresh key every time.
+    assert soku.ok("keys", "create", "--email", user)["key"] != issued["key"]
+
+
+def test_keys_create_prints_the_key_once(soku: Soku, user: str) -> None:
+    result = soku.run("keys", "create", "--email", user)
+    assert result.code == 0, result
+    keys = KEY_RE.findall(result.out)
+    assert len(keys) == 1, result.out
+    assert result.out.count(keys[0]) == 1
+    assert keys[0] not in result.err
+    assert "shown once" in flat(result.out)
+
+
+def test_keys_are_stored_as_sha256_only(soku: Soku, data_dir: Path, user: str) -> None:
+    from_json = soku.ok("keys", "create", "--email", user)["key"]
+    plain = soku.run("keys", "create", "--email", user)
+    assert plain.code == 0, plain
+    from_text = KEY_RE.findall(plain.out)[0]
+    from_quickstart = soku.ok("quickstart")["key"]
+
+    stored = db_bytes(data_dir)
+    hashes = {row[0] for row in sqlite_rows(data_dir, "SELECT key_hash FROM api_keys")}
+    for key in (from_json, from_text, from_quickstart):
+        digest = hashlib.sha256(key.encode()).hexdigest()
+        assert key.encode() not in stored
+        assert key[len("sk_live_") + 8 :].encode() not in stored  # not even the secret part
+        assert digest.encode() in stored
+        assert digest in hashes
+
+
+def test_keys_revoke_by_whole_key(soku: Soku, user: str) -> None:
+    issued = soku.ok("keys", "create", "--email", user)
+    other = soku.ok("keys", "create", "--email", user)
+    revoked = soku.ok("keys", "revoke", issued["key"])
+    assert revoked["id"] == issued["id"]
+    assert revoked["prefix"] == issued["prefix"]
+    assert revoked["revokedAt"] is not None
+    assert "key" not in revoked
+    # Revoking again keeps the first revocation time.
+    assert soku.ok("keys", "revoke", issued["key"])["revokedAt"] == revoked["revokedAt"]
+    # The other key is untouched: revoking it now is its first revocation.
+    assert soku.ok("keys", "revoke", other["prefix"])["id"] == other["id"]
+
+
+def test_keys_revoke_by_prefix(soku: Soku, user: str) -> None:
+    issued = soku.ok("keys", "create", "--email", user)
+    result = soku.run("keys", "revoke", issued["prefix"])
+    assert result.code == 0, result
+    assert "Key revoked" in result.out
+    revoked = soku.ok("keys", "revoke", issued["prefix"])
+    assert revoked["id"] == issued["id"]
+    assert revoked["revokedAt"] is not None
+
+
+def test_keys_revoke_unknown(soku: Soku, user: str) -> None:
+    soku.ok("keys", "create", "--email", user)
+    for given in ("sk_live_doesnotexist0000", "sk_live_", "nope"):
+        error = soku.fails("keys", "revoke", given, code="not_found")
+        assert error["message"] == f"No API key matches {given!r}."
+    result = soku.run("keys", "revoke", "sk_live_doesnotexist0000")
+    assert result.code != 0
+    assert "not_found: No API key matches 'sk_live_doesnotexist0000'." in result.message
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: cli._run prints errors with err.print(f'[red]{code}:[/red] {message}'), so text "
+    "the user typed is parsed as Rich markup: `soku keys revoke '[/red]'` crashes with "
+    "rich.errors.MarkupError and a traceback, `soku keys revoke '[bold]abc'` prints "
+    "\"No API key matches 'abc'.\" (the message should be escaped with rich.markup.escape)",
+)
+@pytest.mark.parametrize("given", ["[/red]", "[bold]abc"])
+def test_error_messages_show_user_text_verbatim(soku: Soku, given: str) -> None:
+    result = soku.run("keys", "revoke", given)
+    assert result.code == 1, result
+    assert "Traceback" not in result.err
+    assert f"not_found: No API key matches {given!r}." in result.message
+
+
+# --- accounts ---------------------------------------------------------------------------
+
+
+def test_accounts_connect_sandbox_and_list(soku: Soku, user: str) -> None:
+    account = soku.ok(
+        "accounts",
+        "connect",
+        "--email",
+        user,
+        "--platform",
+        "instagram",
+        "--account-id",
+        "ig_main",
+        "--sandbox",
+    )
+    assert account == {
+        "platform": "instagram",
+        "accountId": "ig_main",
+        "status": "connected",
+        "sandbox": True,
+        "username": "sandbox_ig_main",
+    }
+    soku.ok(
+        "accounts",
+        "connect",
+        "--email",
+        user,
+        "--platform",
+        "x",
+        "--account-id",
+        "x_main",
+        "--sandbox",
+    )
+    soku.ok(
+        "accounts",
+        "connect",
+        "--email",
+        user,
+        "--platform",
+        "x",
+        "--account-id",
+        "x_brand",
+        "--sandbox",
+    )
+    listed = soku.ok("accounts", "list", "--email", user)
+    assert [(a["platform"], a["accountId"]) for a in listed] == [
+        ("instagram", "ig_main"),
+        ("x", "x_brand"),
+        ("x", "x_main"),
+    ]
+    assert all(a["sandbox"] and a["status"] == "connected" for a in listed)
+
+    table = soku.run("accounts", "list", "--email", user)
+    assert table.code == 0, table
+    assert "ig_main" in table.out
+    assert "x_brand" in table.out
+
+
+def test_accounts_list_empty(soku: Soku, user: str) -> None:
+    assert soku.ok("accounts", "list", "--email", user) == []
+
+
+def test_accounts_connect_unknown_platform(soku: Soku, user: str) -> None:
+    args = (
+        "accounts",
+        "connect",
+        "--email",
+        user,
+        "--platform",
+        "myspace",
+        "--account-id",
+        "m",
+        "--sandbox",
+    )
+    error = soku.fails(*args, code="validation_error")
+    assert error["details"]["field"] == "platform"
+    assert "Unknown platform 'myspace'" in error["message"]
+    for platform in ALL_PLATFORMS:
+        assert platform in error["message"]
+    result = soku.run(*args)
+    assert result.code != 0
+    assert "Unknown platform 'myspace'" in result.message
+    assert soku.ok("accounts", "list", "--email", user) == []
+
+
+def test_accounts_connect_twice(soku: Soku, user: str) -> None:
+    args = (
+        "accounts",
+        "connect",
+        "--email",
+        user,
+        "--platform",
+        "tiktok",
+        "--account-id",
+        "tt_brand",
+        "--sandbox",
+    )
+    soku.ok(*args)
+    error = soku.fails(*args, code="conflict")
+    assert error["message"] == "tiktok account tt_brand is connected already."
+    result = soku.run(*args)
+    assert result.code != 0
+    assert "tiktok account tt_brand is connected already." in result.message
+    assert len(soku.ok("accounts", "list", "--email", user)) == 1
+
+
+def test_accounts_connect_real_account_needs_a_token(soku: Soku, user: str) -> None:
+    args = ("accounts", "connect", "--email", user, "--platform", "youtube", "--account-id", "yt")
+    error = soku.fails(*args, code="validation_error")
+    assert error["details"]["field"] == "access-token"
+    assert "--access-token" in error["message"]
+    result = soku.run(*args)
+    assert result.code != 0
+    assert result.out == ""
+    assert "A real account needs --access-token (or use --sandbox)." in result.message
+    assert soku.ok("accounts", "list", "--email", user) == []
+
+
+def test_accounts_connect_stores_tokens_encrypted(soku: Soku, data_dir: Path, user: str) -> None:
+    access = "ya29-access-" + secrets.token_hex(16)
+    refresh = "1//refresh-" + secrets.token_hex(16)
+    account = soku.ok(
+        "accounts",
+        "connect",
+        "--email",
+        user,
+        "--platform",
+        "youtube",
+        "--account-id",
+        "yt_main",
+        "--access-token",
+        access,
+        "--refresh-token",
+        refresh,
+    )
+    assert account["sandbox"] is False
+    assert account["status"] == "connected"
+    assert access not in json.dumps(account)
+
+    stored = db_bytes(data_dir)
+    assert access.encode() not in stored
+    assert refresh.encode() not in stored
+    # Sealed with the data folder's own generated secret, and opened with it again.
+    vault = TokenVault((data_dir / "secret_key").read_text().strip())
+    [(sealed_access, sealed_refresh)] = sqlite_rows(
+        data_dir, "SELECT access_token, refresh_token FROM accounts WHERE account_id = 'yt_main'"
+    )
+    assert vault.open(sealed_access) == access
+    assert vault.open(sealed_refresh) == refresh
+
+
+# --- quickstart -------------------------------------------------------------------------
+
+
+def _check_quickstart(data: dict[str, Any], email: str = "demo@soku.local") -> None:
+    assert data["email"] == email
+    assert data["key"].startswith("sk_live_")
+    accounts = data["accounts"]
+    assert len(accounts) == 8
+    assert sorted(a["platform"] for a in accounts) == sorted(ALL_PLATFORMS)
+    assert all(a["sandbox"] is True and a["status"] == "connected" for a in accounts)
+
+
+def test_quickstart(soku: Soku) -> None:
+    first = soku.ok("quickstart")
+    _check_quickstart(first)
+    second = soku.ok("quickstart")
+    _check_quickstart(second)
+    assert second["key"] != first["key"]
+    assert second["accounts"] == first["accounts"]
+    assert len(soku.ok("accounts", "list", "--email", "demo@soku.local")) == 8
+
+
+def test_quickstart_for_an_existing_user(soku: Soku, user: str) -> None:
+    soku.ok(
+        "accounts",
+        "connect",
+        "--email",
+        user,
+        "--platform",
+        "x",
+        "--account-id",
+        "x_main",
+        "--sandbox",
+    )
+    _check_quickstart(soku.ok("quickstart", "--email", user), user)
+
+
+def test_quickstart_without_json(soku: Soku) -> None:
+    result = soku.run("quickstart")
+    assert result.code == 0, result
+    keys = KEY_RE.findall(result.out)
+    assert len(keys) == 1
+    assert "demo@soku.local" in result.out
+    for platform in ALL_PLATFORMS:
+        assert f"{platform}=" in result.out
+
+
+# --- --json everywhere ------------------------------------------------------------------
+
+
+def test_every_command_prints_json(soku: Soku) -> None:
+    """Each command's whole stdout is one JSON document (Soku.ok parses all of it)."""
+    email = "eve@example.test"
+    assert isinstance(soku.ok("users", "create", "--email", email), dict)
+    assert isinstance(
+        soku.ok("users", "set-subscription", "--email", email, "--status", "active"), dict
+    )
+    assert isinstance(soku.ok("users", "set-plan", "--email", email, "--plan", "unlimited"), dict)
+    key = soku.ok("keys", "create", "--email", email)
+    assert isinstance(soku.ok("keys", "revoke", key["prefix"]), dict)
+    assert isinstance(
+        soku.ok(
+            "accounts",
+            "connect",
+            "--email",
+            email,
+            "--platform",
+            "threads",
+            "--account-id",
+            "th",
+            "--sandbox",
+        ),
+        dict,
+    )
+    assert isinstance(soku.ok("accounts", "list", "--email", email), list)
+    assert isinstance(soku.ok("quickstart", "--email", email), dict)
+
+
+JSON_ERRORS: list[tuple[tuple[str, ...], str]] = [
+    (("users", "create", "--email", "ada@example.test"), "conflict"),
+    (("users", "create", "--email", "nobody"), "validation_error"),
+    (("users", "create", "--email", "x@example.test", "--plan", "gold"), "validation_error"),
+    (("users", "set-subscription", "--email", "no@example.test", "--status", "none"), "not_found"),
+    (("users", "set-plan", "--email", "ada@example.test", "--plan", "gold"), "validation_error"),
+    (("keys", "create", "--email", "no@example.test"), "not_found"),
+    (("keys", "revoke", "sk_live_nothing"), "not_found"),
+    (
+        (
+            "accounts",
+            "connect",
+            "--email",
+            "ada@example.test",
+            "--platform",
+            "orkut",
+            "--account-id",
+            "o",
+            "--sandbox",
+        ),
+        "validation_error",
+    ),
+    (
+        (
+            "accounts",
+            "connect",
+            "--email",
+            "ada@example.test",
+            "--platform",
+            "x",
+            "--account-id",
+            "x",
+        ),
+        "validation_error",
+    ),
+    (("accounts", "list", "--email", "no@example.test"), "not_found"),
+    (("quickstart", "--email", "not an email"), "validation_error"),
+]
+
+
+def test_errors_with_json_print_a_json_error(soku: Soku, user: str) -> None:
+    for command, code in JSON_ERRORS:
+        error = soku.fails(*command, code=code)
+        assert set(error) == {"code", "message", "details"}
+
+
+# --- configuration ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url", ["postgresql://postgres@127.0.0.1:5432/test", "postgres://postgres@127.0.0.1/test"]
+)
+def test_postgresql_url_without_async_driver_is_a_configuration_error(
+    tmp_path: Path, url: str
+) -> None:
+    soku = Soku(soku_env(SOKU_DATA_DIR=str(tmp_path), SOKU_DATABASE_URL=url, SOKU_SECRET_KEY="s"))
+    for args in (
+        ("users", "create", "--email", "a@example.test"),
+        ("db", "upgrade"),
+        ("quickstart",),
+    ):
+        result = soku.run(*args)
+        assert result.code == 2, result
+        assert "Traceback" not in result.err
+        assert "Invalid configuration" in result.message
+        assert "SOKU_DATABASE_URL must name an async driver" in result.message
+        assert "postgresql+asyncpg://" in result.message
+
+
+def test_postgresql_without_secret_key_is_a_configuration_error(tmp_path: Path) -> None:
+    soku = Soku(
+        soku_env(
+            SOKU_DATA_DIR=str(tmp_path),
+            SOKU_DATABASE_URL="postgresql+asyncpg://postgres@127.0.0.1:5432/test",
+        )
+    )
+    for args in (("users", "create", "--email", "a@example.test"), ("db", "upgrade")):
+        result = soku.run(*args)
+        assert result.code == 2, result
+        assert "Traceback" not in result.err
+        assert "Invalid configuration" in result.message
+        assert "SOKU_SECRET_KEY is required when the database is not SQLite" in result.message
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: with --json, a configuration error prints only Rich text on stderr and nothing "
+    "on stdout (cli._settings runs before --json is looked at), so scripts get no "
+    '{"error": {"code": ...}} object',
+)
+def test_configuration_error_with_json_prints_a_json_error(tmp_path: Path) -> None:
+    soku = Soku(
+        soku_env(
+            SOKU_DATA_DIR=str(tmp_path),
+            SOKU_DATABASE_URL="postgresql+asyncpg://postgres@127.0.0.1:5432/test",
+        )
+    )
+    result = soku.run("users", "create", "--email", "a@example.test", "--json")
+    assert result.code != 0
+    assert "code" in result.json["error"]
+
+
+def test_db_upgrade_on_sqlite(soku: Soku, data_dir: Path) -> None:
+    for _ in range(2):  # idempotent
+        result = soku.run("db", "upgrade")
+        assert result.code == 0, result
+        assert "Database schema is up to date." in result.message
+    tables = {row[0] for row in sqlite_rows(data_dir, "SELECT name FROM sqlite_master")}
+    assert {"users", "api_keys", "accounts", "alembic_version"} <= tables
+
+
+# --- PostgreSQL -------------------------------------------------------------------------
+
+
+def _admin_url() -> Any:
+    """The `test` database, through the sync psycopg driver (no event loop in these tests)."""
+    return make_url(PG_URL).set(drivername="postgresql+psycopg")
+
+
+def _admin(sql: str) -> None:
+    engine = create_engine(
+        _admin_url(), isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5}
+    )
+    try:
+        with engine.connect() as conn:
+            conn.execute(text(sql))
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def pg_database() -> Iterator[str]:
+    """A fresh, empty database; yields its async URL and drops it afterwards."""
+    name = f"soku_cli_{secrets.token_hex(4)}"
+    try:
+        _admin(f'CREATE DATABASE "{name}"')
+    except Exception as exc:
+        unavailable("PostgreSQL", exc)
+    try:
+        yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def pg_rows(async_url: str, sql: str) -> list[tuple[Any, ...]]:
+    engine = create_engine(make_url(async_url).set(drivername="postgresql+psycopg"))
+    try:
+        with engine.connect() as conn:
+            return [tuple(row) for row in conn.execute(text(sql))]
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def pg_soku(tmp_path: Path, pg_database: str) -> Soku:
+    return Soku(
+        soku_env(
+            SOKU_DATA_DIR=str(tmp_path / "data"),
+            SOKU_DATABASE_URL=pg_database,
+            SOKU_SECRET_KEY="cli-test-" + secrets.token_hex(8),
+        )
+    )
+
+
+def test_db_upgrade_on_empty_postgresql_then_commands_work(
+    pg_soku: Soku, pg_database: str, tmp_path: Path
+) -> None:
+    for _ in range(2):  # idempotent
+        result = pg_soku.run("db", "upgrade")
+        assert result.code == 0, result
+        assert "Database schema is up to date." in result.message
+    assert pg_rows(pg_database, "SELECT count(*) FROM alembic_version") == [(1,)]
+
+    email = "ada@example.test"
+    assert pg_soku.ok("users", "create", "--email", email, "--plan", "admin")["plan"] == "admin"
+    pg_soku.fails("users", "create", "--email", email, code="conflict")
+    assert pg_soku.ok("users", "set-plan", "--email", email, "--plan", "unlimited")["plan"] == (
+        "unlimited"
+    )
+    assert (
+        pg_soku.ok("users", "set-subscription", "--email", email, "--status", "trialing")[
+            "subscription"
+        ]
+        == "trialing"
+    )
+    key = pg_soku.ok("keys", "create", "--email", email)
+    access = "tok-" + secrets.token_hex(16)
+    pg_soku.ok(
+        "accounts",
+        "connect",
+        "--email",
+        email,
+        "--platform",
+        "x",
+        "--account-id",
+        "x_main",
+        "--sandbox",
+    )
+    pg_soku.ok(
+        "accounts",
+        "connect",
+        "--email",
+        email,
+        "--platform",
+        "linkedin",
+        "--account-id",
+        "li",
+        "--access-token",
+        access,
+    )
+    pg_soku.fails(
+        "accounts",
+        "connect",
+        "--email",
+        email,
+        "--platform",
+        "x",
+        "--account-id",
+        "x_main",
+        "--sandbox",
+        code="conflict",
+    )
+    listed = pg_soku.ok("accounts", "list", "--email", email)
+    assert [(a["platform"], a["accountId"], a["sandbox"]) for a in listed] == [
+        ("linkedin", "li", False),
+        ("x", "x_main", True),
+    ]
+    demo = pg_soku.ok("quickstart")
+    _check_quickstart(demo)
+    assert pg_soku.ok("quickstart")["key"] != demo["key"]
+    assert pg_soku.ok("keys", "revoke", key["prefix"])["revokedAt"] is not None
+
+    hashes = {row[0] for row in pg_rows(pg_database, "SELECT key_hash FROM api_keys")}
+    assert hashlib.sha256(key["key"].encode()).hexdigest() in hashes
+    dump = repr(pg_rows(pg_database, "SELECT * FROM api_keys")) + repr(
+        pg_rows(pg_database, "SELECT * FROM accounts")
+    )
+    assert key["key"] not in dump
+    assert demo["key"] not in dump
+    assert access not in dump
+    # Nothing went to the SQLite default.
+    assert not list((tmp_path / "data").glob("soku.db*"))
+
+
+def test_cli_on_postgresql_not_upgraded_says_to_run_db_upgrade(
+    pg_soku: Soku, pg_database: str
+) -> None:
+    for args in (("users", "create", "--email", "a@example.test"), ("quickstart",)):
+        result = pg_soku.run(*args)
+        assert result.code != 0, result
+        assert "run `soku db upgrade`" in result.message
+    # It did not upgrade by itself (PostgreSQL is upgraded on purpose).
+    assert pg_rows(
+        pg_database, "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'"
+    ) == [(0,)]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: cli._run catches only ApiError, so operations.SchemaNotReady escapes as an "
+    "unhandled exception: a Python traceback on stderr (exit 1), and with --json no JSON "
+    "error on stdout (`soku serve` handles the same exception cleanly)",
+)
+def test_cli_on_postgresql_not_upgraded_reports_cleanly(pg_soku: Soku) -> None:
+    result = pg_soku.run("users", "create", "--email", "a@example.test")
+    assert result.code != 0
+    assert "Traceback" not in result.err
+    as_json = pg_soku.run("users", "create", "--email", "a@example.test", "--json")
+    assert as_json.code != 0
+    assert "code" in as_json.json["error"]
