@@ -341,13 +341,6 @@ def test_keys_revoke_unknown(soku: Soku, user: str) -> None:
     assert "not_found: No API key matches 'sk_live_doesnotexist0000'." in result.message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: cli._run prints errors with err.print(f'[red]{code}:[/red] {message}'), so text "
-    "the user typed is parsed as Rich markup: `soku keys revoke '[/red]'` crashes with "
-    "rich.errors.MarkupError and a traceback, `soku keys revoke '[bold]abc'` prints "
-    "\"No API key matches 'abc'.\" (the message should be escaped with rich.markup.escape)",
-)
 @pytest.mark.parametrize("given", ["[/red]", "[bold]abc"])
 def test_error_messages_show_user_text_verbatim(soku: Soku, given: str) -> None:
     result = soku.run("keys", "revoke", given)
@@ -669,12 +662,6 @@ def test_postgresql_without_secret_key_is_a_configuration_error(tmp_path: Path) 
         assert "SOKU_SECRET_KEY is required when the database is not SQLite" in result.message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: with --json, a configuration error prints only Rich text on stderr and nothing "
-    "on stdout (cli._settings runs before --json is looked at), so scripts get no "
-    '{"error": {"code": ...}} object',
-)
 def test_configuration_error_with_json_prints_a_json_error(tmp_path: Path) -> None:
     soku = Soku(
         soku_env(
@@ -842,12 +829,6 @@ def test_cli_on_postgresql_not_upgraded_says_to_run_db_upgrade(
     ) == [(0,)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: cli._run catches only ApiError, so operations.SchemaNotReady escapes as an "
-    "unhandled exception: a Python traceback on stderr (exit 1), and with --json no JSON "
-    "error on stdout (`soku serve` handles the same exception cleanly)",
-)
 def test_cli_on_postgresql_not_upgraded_reports_cleanly(pg_soku: Soku) -> None:
     result = pg_soku.run("users", "create", "--email", "a@example.test")
     assert result.code != 0

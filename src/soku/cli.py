@@ -6,11 +6,12 @@ import asyncio
 import json
 import sys
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -43,16 +44,24 @@ Email = Annotated[str, typer.Option("--email", help="The user's email.")]
 err = Console(stderr=True)
 
 
-def _settings() -> Settings:
+def _fail(code: str, message: str, as_json: bool, exit_code: int, details: Any = None) -> NoReturn:
+    """One way to report a failure: a JSON error for scripts, or a line for people."""
+    if as_json:
+        print(json.dumps({"error": {"code": code, "message": message, "details": details or {}}}))
+    else:
+        err.print(f"[red]{escape(code)}:[/red] {escape(message)}")
+    raise typer.Exit(exit_code)
+
+
+def _settings(as_json: bool = False) -> Settings:
     try:
         return Settings()
     except ValidationError as exc:
-        err.print(f"[red]Invalid configuration:[/red] {exc}")
-        raise typer.Exit(2) from None
+        _fail("invalid_configuration", f"Invalid configuration: {exc}", as_json, 2)
 
 
 def _run(action: Callable[[AsyncSession, Settings], Awaitable[T]], as_json: bool) -> T:
-    settings = _settings()
+    settings = _settings(as_json)
 
     async def main() -> T:
         db = Database(settings.database_url, pool_size=2)
@@ -66,15 +75,9 @@ def _run(action: Callable[[AsyncSession, Settings], Awaitable[T]], as_json: bool
     try:
         return asyncio.run(main())
     except ApiError as exc:
-        if as_json:
-            print(
-                json.dumps(
-                    {"error": {"code": exc.code, "message": exc.message, "details": exc.details}}
-                )
-            )
-        else:
-            err.print(f"[red]{exc.code}:[/red] {exc.message}")
-        raise typer.Exit(1) from None
+        _fail(exc.code, exc.message, as_json, 1, exc.details)
+    except operations.SchemaNotReady as exc:
+        _fail("schema_not_ready", str(exc), as_json, 2)
 
 
 def _emit(data: Any, as_json: bool, title: str) -> None:
@@ -82,11 +85,11 @@ def _emit(data: Any, as_json: bool, title: str) -> None:
         print(json.dumps(data, indent=2, default=str))
         return
     rows = data if isinstance(data, list) else [data]
-    table = Table(title=title)
+    table = Table(title=escape(title))
     for column in rows[0] if rows else {}:
         table.add_column(column)
     for row in rows:
-        table.add_row(*(str(v) if v is not None else "" for v in row.values()))
+        table.add_row(*(escape(str(v)) if v is not None else "" for v in row.values()))
     Console().print(table)
 
 
@@ -139,7 +142,7 @@ def keys_create(
     if as_json:
         _emit(data, True, "")
     else:
-        Console().print(f"API key for {email} (shown once, store it now):\n{data['key']}")
+        Console().print(f"API key for {escape(email)} (shown once, store it now):\n{data['key']}")
 
 
 @keys_app.command("revoke")
@@ -227,8 +230,7 @@ def serve(
     try:
         asyncio.run(operations.ensure_schema_for_serving(settings))
     except operations.SchemaNotReady as exc:
-        err.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from None
+        _fail("schema_not_ready", str(exc), False, 2)
     operations.run_server(settings, host, port, run_worker=worker)
 
 
@@ -243,8 +245,7 @@ def worker_command(
     try:
         asyncio.run(operations.run_worker(settings, concurrency))
     except operations.SchemaNotReady as exc:
-        err.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from None
+        _fail("schema_not_ready", str(exc), False, 2)
 
 
 def main() -> None:

@@ -1,10 +1,10 @@
 """The OpenAPI document: what it promises, and Schemathesis holding the app to it.
 
 Schemathesis loads `/openapi.json` from the app in-process and, for every posts and health
-operation, sends the schema's examples, its coverage cases (boundaries, missing and wrong
-values, other content types) and Hypothesis-generated bodies, parameters and headers, both
-valid ("positive") and invalid ("negative"). Each response must: not be a 5xx; have a status
-the operation declares; have the declared content type; match the declared schema.
+operation, sends its coverage cases (boundaries, missing and wrong values and headers, other
+content types and methods) and up to MAX_EXAMPLES Hypothesis-generated requests, both valid
+("positive") and invalid ("negative"). Each response must: not be a 5xx; have a status the
+operation declares; have the declared content type; match the declared schema.
 
 Schemathesis calls the ASGI app synchronously from its own event loop thread, so it gets an
 app of its own per backend, built on the backend's settings (same database, schema already
@@ -21,8 +21,8 @@ from typing import Any
 import httpx
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, settings
 from fastapi import FastAPI
+from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.python import asgi as schemathesis_asgi
 from schemathesis.specs.openapi.checks import (
@@ -33,7 +33,6 @@ from schemathesis.specs.openapi.checks import (
 
 from soku.app import create_app
 from soku.context import AppContext
-from starlette.testclient import TestClient
 from tests.conftest import Caller, make_settings
 
 MAX_EXAMPLES = 50
@@ -47,6 +46,7 @@ ERROR_STATUSES = ("400", "401", "403", "404", "409", "413", "415", "429", "500",
 
 
 # --- what the document says -------------------------------------------------------------
+
 
 @pytest.fixture
 async def openapi(client: httpx.AsyncClient) -> dict[str, Any]:
@@ -77,9 +77,8 @@ async def test_documents_the_idempotency_key_on_create(openapi: dict[str, Any]) 
     body = create["requestBody"]
     assert body["required"] is True
     assert list(body["content"]) == ["application/json"]
-    assert set(create["responses"]) == {
-        "201", "400", "401", "403", "409", "413", "415", "429", "500",
-    }
+    contract = {"201", "400", "401", "403", "409", "429", "500"}  # the page's statuses
+    assert contract <= set(create["responses"])
 
 
 async def test_every_error_response_is_the_envelope(openapi: dict[str, Any]) -> None:
@@ -111,18 +110,17 @@ async def test_docs_page(client: httpx.AsyncClient) -> None:
 
 # --- Schemathesis -----------------------------------------------------------------------
 
-def _document() -> dict[str, Any]:
-    """The app's `/openapi.json`, fetched in-process (building it touches no database)."""
+
+def _load_schema() -> Any:
+    """The app's own `/openapi.json`, fetched in-process by Schemathesis (the document is the
+    same on every backend, and building the app touches no database)."""
     with tempfile.TemporaryDirectory() as folder:
         app = create_app(settings=make_settings(Path(folder)))
-        response = TestClient(app).get("/openapi.json")  # no lifespan: nothing to close
-        assert response.status_code == 200, response.text
-        return dict(response.json())
+        loaded = schemathesis.openapi.from_asgi("/openapi.json", app)
+    return loaded.include(path_regex=r"^/(v1/posts|healthz|readyz)")
 
 
-schema = schemathesis.openapi.from_dict(_document()).include(
-    path_regex=r"^/(v1/posts|healthz|readyz)"
-)
+schema = _load_schema()
 
 
 @pytest.fixture(scope="session")
@@ -138,7 +136,9 @@ def schemathesis_app(backend: AppContext) -> Iterator[FastAPI]:
     deadline=None,
     database=None,
     suppress_health_check=[
-        HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.filter_too_much,
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.filter_too_much,
     ],
 )
 @schema.parametrize()

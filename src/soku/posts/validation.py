@@ -307,7 +307,11 @@ def check_submission(
     why = unstorable(content.text) if content.text is not None else None
     if why is not None:
         problems.append(
-            problem("post.content.text", "invalid_characters", f"post.content.text must not contain {why}.")
+            problem(
+                "post.content.text",
+                "invalid_characters",
+                f"post.content.text must not contain {why}.",
+            )
         )
     scheduled, time_problems = parse_scheduled_time(body.scheduledTime, now, min_lead_seconds)
     problems += time_problems
