@@ -46,4 +46,10 @@ def get_context(request: Request) -> AppContext:
     return ctx
 
 
-Context = Annotated[AppContext, Depends(get_context)]
+async def _context_dependency(request: Request) -> AppContext:
+    # async on purpose: FastAPI runs plain functions in a thread pool, which costs more
+    # than the whole lookup
+    return get_context(request)
+
+
+Context = Annotated[AppContext, Depends(_context_dependency)]

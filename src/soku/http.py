@@ -209,6 +209,11 @@ def validation_problems(exc: RequestValidationError) -> list[dict[str, str]]:
     return list(problems.values())
 
 
+# FastAPI's HTTPException when reading or decoding the body fails in any other way than a
+# JSONDecodeError (which becomes a RequestValidationError).
+_BODY_PARSE_ERROR = "There was an error parsing the body"
+
+
 def _unparsable_body(cause: BaseException) -> ApiError:
     from soku.errors import ValidationFailed
 
@@ -245,9 +250,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def on_http(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
-        if exc.status_code == 400 and exc.__cause__ is not None:
-            # FastAPI's "error parsing the body": bytes json.loads refused without a
-            # JSONDecodeError (not UTF-8, nested too deeply, a number too long).
+        if exc.status_code == 400 and exc.detail == _BODY_PARSE_ERROR and exc.__cause__:
+            # Bytes json.loads refused without a JSONDecodeError (not UTF-8, nested too
+            # deeply, a number too long), or an error raised while reading the body.
             return error_response(request, _unparsable_body(exc.__cause__))
         code = _STATUS_CODES.get(exc.status_code, "http_error")
         message = str(exc.detail) if exc.detail else code

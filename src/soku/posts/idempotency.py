@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import structlog
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -89,39 +89,35 @@ async def claim(
     user_id: uuid.UUID,
     key: str,
     request_hash: str,
+    response: StoredResponse,
     now: dt.datetime,
     ttl_seconds: int,
-) -> IdempotencyKey:
-    """Insert the key row (flushes: raises IntegrityError when another request holds it)."""
+) -> None:
+    """Insert the key row with its answer; KeyTaken when another request holds the key."""
+    stmt = insert(IdempotencyKey).values(
+        user_id=user_id,
+        key=key,
+        request_hash=request_hash,
+        response_status=response.status,
+        response_body=response.body,
+        created_at=now,
+        expires_at=now + dt.timedelta(seconds=ttl_seconds),
+    )
+    try:
+        await session.execute(stmt)
+    except IntegrityError as exc:
+        raise KeyTaken from exc
+
+
+async def drop_expired(
+    session: AsyncSession, user_id: uuid.UUID, key: str, now: dt.datetime
+) -> None:
     await session.execute(
         delete(IdempotencyKey).where(
             IdempotencyKey.user_id == user_id,
             IdempotencyKey.key == key,
             IdempotencyKey.expires_at <= now,
         )
-    )
-    row = IdempotencyKey(
-        user_id=user_id,
-        key=key,
-        request_hash=request_hash,
-        response_status=0,
-        response_body=b"",
-        created_at=now,
-        expires_at=now + dt.timedelta(seconds=ttl_seconds),
-    )
-    session.add(row)
-    try:
-        await session.flush()
-    except IntegrityError as exc:
-        raise KeyTaken from exc
-    return row
-
-
-async def record(session: AsyncSession, row: IdempotencyKey, response: StoredResponse) -> None:
-    await session.execute(
-        update(IdempotencyKey)
-        .where(IdempotencyKey.id == row.id)
-        .values(response_status=response.status, response_body=response.body)
     )
 
 

@@ -7,12 +7,59 @@ import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from soku.delivery.models import NOT_STARTED, Delivery, DeliveryStatus
+from soku.integrations.models import Account
 from soku.posts.models import Post
+
+
+async def insert_post(
+    session: AsyncSession,
+    post_id: uuid.UUID,
+    user_id: uuid.UUID,
+    content: dict[str, Any],
+    scheduled: dt.datetime | None,
+    accounts: Sequence[Account],
+    now: dt.datetime,
+) -> None:
+    """The post and one delivery per target account, in two statements."""
+    status = DeliveryStatus.scheduled if scheduled else DeliveryStatus.queued
+    await session.execute(
+        insert(Post).values(
+            id=post_id,
+            user_id=user_id,
+            content=content,
+            scheduled_time=scheduled,
+            status=status.value,
+            created_at=now,
+            updated_at=now,
+        )
+    )
+    await session.execute(
+        insert(Delivery),
+        [
+            {
+                "id": uuid.uuid4(),
+                "post_id": post_id,
+                "user_id": user_id,
+                "account_ref": account.id,
+                "position": position,
+                "platform": account.platform,
+                "account_id": account.account_id,
+                "status": status.value,
+                "run_at": scheduled or now,
+                "attempts": 0,
+                "checkpoint": {},
+                "created_at": now,
+                "updated_at": now,
+            }
+            for position, account in enumerate(accounts)
+        ],
+    )
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import uuid
 from collections.abc import Sequence
@@ -44,74 +43,65 @@ async def resolve_accounts(
 async def create_post(
     ctx: AppContext, user_id: uuid.UUID, body: CreatePostRequest, raw: Any, key_header: str | None
 ) -> idempotency.StoredResponse:
-    """Create the post once per idempotency key; a repeat gets the stored answer."""
+    """Create the post once per idempotency key; a repeat gets the stored answer.
+
+    The key row goes in first, in the transaction that creates the post: a concurrent request
+    with the same key waits for this one and then replays its answer, and a repeat is answered
+    from the stored row before its body is checked again (the accounts or the clock may have
+    moved on since). A request that fails its checks rolls back, key row included.
+    """
     request_hash = idempotency.canonical_hash(raw)
     key = idempotency.resolve_key(key_header, user_id, request_hash, "posts")
     for _ in range(_CLAIM_TRIES):
-        async with ctx.db.read() as session:
-            stored = await idempotency.lookup(session, user_id, key, request_hash, utcnow())
-        if stored is not None:
-            return stored
-        submission = check(ctx, body)
         try:
-            async with ctx.db.transaction() as session:
-                now = utcnow()
-                row = await idempotency.claim(
-                    session, user_id, key, request_hash, now, ctx.settings.idempotency_ttl_seconds
-                )
-                accounts = await resolve_accounts(session, user_id, submission)
-                post = await _insert_post(session, user_id, raw, submission, accounts, now)
-                body_bytes = json.dumps({"postSubmissionId": str(post.id)}).encode()
-                response = idempotency.StoredResponse(201, body_bytes)
-                await idempotency.record(session, row, response)
-                await ctx.wakeup.notify_sql(session)
-            ctx.wakeup.wake()
-            return response
+            return await _create_once(ctx, user_id, body, raw, key, request_hash)
         except idempotency.KeyTaken:
-            continue  # another request holds the key: read its answer on the next turn
+            pass
+        async with ctx.db.transaction() as session:
+            stored = await idempotency.lookup(session, user_id, key, request_hash, utcnow())
+            if stored is not None:
+                return stored
+            await idempotency.drop_expired(session, user_id, key, utcnow())
     raise Conflict("The Idempotency-Key is busy with another request; retry shortly.")
 
 
-async def _insert_post(
-    session: AsyncSession,
+async def _create_once(
+    ctx: AppContext,
     user_id: uuid.UUID,
+    body: CreatePostRequest,
     raw: Any,
-    submission: Submission,
-    accounts: Sequence[Account],
-    now: dt.datetime,
-) -> Post:
-    scheduled = submission.scheduled_time
-    status = DeliveryStatus.scheduled if scheduled else DeliveryStatus.queued
-    post = Post(
-        id=uuid.uuid4(),
-        user_id=user_id,
-        content=raw["post"]["content"],
-        scheduled_time=scheduled,
-        status=PostStatus(status.value),
-        created_at=now,
-        updated_at=now,
+    key: str,
+    request_hash: str,
+) -> idempotency.StoredResponse:
+    post_id = uuid.uuid4()
+    response = idempotency.StoredResponse(
+        201, json.dumps({"postSubmissionId": str(post_id)}).encode()
     )
-    session.add(post)
-    await session.flush()  # the post row first: deliveries point at it
-    for position, account in enumerate(accounts):
-        session.add(
-            Delivery(
-                post_id=post.id,
-                user_id=user_id,
-                account_ref=account.id,
-                position=position,
-                platform=account.platform,
-                account_id=account.account_id,
-                status=status,
-                run_at=scheduled or now,
-                attempts=0,
-                checkpoint={},
-                created_at=now,
-                updated_at=now,
-            )
+    async with ctx.db.transaction() as session:
+        now = utcnow()
+        await idempotency.claim(
+            session,
+            user_id,
+            key,
+            request_hash,
+            response,
+            now,
+            ctx.settings.idempotency_ttl_seconds,
         )
-    await session.flush()
-    return post
+        submission = check(ctx, body)
+        accounts = await resolve_accounts(session, user_id, submission)
+        await repository.insert_post(
+            session,
+            post_id,
+            user_id,
+            raw["post"]["content"],
+            submission.scheduled_time,
+            accounts,
+            now,
+        )
+        await ctx.wakeup.notify_sql(session)
+    ctx.wakeup.wake()
+    return response
 
 
 def view_of(post: Post, deliveries: Sequence[Delivery]) -> PostView:
