@@ -39,6 +39,9 @@ def upgrade() -> None:
             sqlite_where=sa.text("status IN ('processing', 'publishing')"),
         )
 
+    with op.batch_alter_table("posts", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("request_id", sa.String(length=40), nullable=True))
+
     with op.batch_alter_table("delivery_attempts", schema=None) as batch_op:
         batch_op.add_column(sa.Column("scheduled_for", UTCDateTime(), nullable=True))
         batch_op.add_column(sa.Column("worker", sa.String(length=64), nullable=True))
@@ -50,6 +53,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("posts", schema=None) as batch_op:
+        batch_op.drop_column("request_id")
+
     with op.batch_alter_table("delivery_attempts", schema=None) as batch_op:
         batch_op.drop_column("response")
         batch_op.drop_column("worker")

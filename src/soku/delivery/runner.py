@@ -98,6 +98,12 @@ class DeliveryRun:
             publishing_since=self._publishing_since(),
         )
         self.connector = self.engine.connector(self.job.account)
+        structlog.contextvars.bind_contextvars(
+            request_id=post.request_id,
+            post_id=str(post.id),
+            delivery_id=str(delivery.id),
+            platform=delivery.platform,
+        )
         log.info(
             "delivery_attempt",
             delivery_id=str(delivery.id),

@@ -32,6 +32,7 @@ class Post(Base):
     content: Mapped[dict[str, Any]] = mapped_column(JSONType)
     scheduled_time: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     status: Mapped[str] = mapped_column(String(24))
+    request_id: Mapped[str | None] = mapped_column(String(40))  # carried into delivery logs
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 

@@ -25,6 +25,7 @@ async def insert_post(
     scheduled: dt.datetime | None,
     accounts: Sequence[Account],
     now: dt.datetime,
+    request_id: str | None = None,
 ) -> None:
     """The post and one delivery per target account, in two statements."""
     status = DeliveryStatus.scheduled if scheduled else DeliveryStatus.queued
@@ -35,6 +36,7 @@ async def insert_post(
             content=content,
             scheduled_time=scheduled,
             status=status.value,
+            request_id=request_id,
             created_at=now,
             updated_at=now,
         )

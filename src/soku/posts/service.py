@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
+import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from soku.context import AppContext
@@ -98,6 +99,7 @@ async def _create_once(
             submission.scheduled_time,
             accounts,
             now,
+            structlog.contextvars.get_contextvars().get("request_id"),
         )
         await ctx.wakeup.notify_sql(session)
     ctx.wakeup.wake()

@@ -305,7 +305,7 @@ def check_submission(
     draft, media_problems = _check_media(content, max_media_urls)
     problems += media_problems
     why = unstorable(content.text) if content.text is not None else None
-    if why is not None:
+    if why is not None:  # and the platform rules can't measure it (UTF-16 length)
         problems.append(
             problem(
                 "post.content.text",
@@ -315,7 +315,7 @@ def check_submission(
         )
     scheduled, time_problems = parse_scheduled_time(body.scheduledTime, now, min_lead_seconds)
     problems += time_problems
-    if draft is not None and not media_problems:
+    if draft is not None and not media_problems and why is None:
         platforms = [t.platform for t in targets]
         for violation in check_all(draft, platforms):
             problems.append(
