@@ -55,6 +55,8 @@ class DeliveryRun:
                 outcome = await self._reconcile()
                 if outcome is not None:
                     return outcome
+            if self.claimed.attempts > self.engine.policy.max_attempts:
+                return await self._give_up()
             await self._run_steps()
             return await self._publish()
         except LeaseLost:
@@ -128,6 +130,18 @@ class DeliveryRun:
     def _publishing_since(self) -> dt.datetime | None:
         started = self.checkpoint.get("publish_started")
         return dt.datetime.fromisoformat(started) if isinstance(started, str) else None
+
+    async def _give_up(self) -> str:
+        """Claimed more often than the policy allows (workers died on it): stop here."""
+        message = (
+            f"Gave up after {self.claimed.attempts - 1} attempts that did not finish "
+            "(the worker stopped while delivering)."
+        )
+        return await self.finish(
+            "failed",
+            status=DeliveryStatus.failed,
+            error={"code": "too_many_attempts", "message": message, "retryable": False},
+        )
 
     # --- caps --------------------------------------------------------------------------------
 
