@@ -42,6 +42,12 @@ def upgrade() -> None:
     with op.batch_alter_table("posts", schema=None) as batch_op:
         batch_op.add_column(sa.Column("request_id", sa.String(length=40), nullable=True))
 
+    # Room for the endpoint prefix in front of a caller's key of 255 characters.
+    with op.batch_alter_table("idempotency_keys", schema=None) as batch_op:
+        batch_op.alter_column(
+            "key", existing_type=sa.String(length=255), type_=sa.String(length=300)
+        )
+
     with op.batch_alter_table("delivery_attempts", schema=None) as batch_op:
         batch_op.add_column(sa.Column("scheduled_for", UTCDateTime(), nullable=True))
         batch_op.add_column(sa.Column("worker", sa.String(length=64), nullable=True))
@@ -53,6 +59,10 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("idempotency_keys", schema=None) as batch_op:
+        batch_op.alter_column(
+            "key", existing_type=sa.String(length=300), type_=sa.String(length=255)
+        )
     with op.batch_alter_table("posts", schema=None) as batch_op:
         batch_op.drop_column("request_id")
 

@@ -194,14 +194,18 @@ async def test_the_service_purges_expired_keys_by_itself(tmp_path: object) -> No
     caller = await make_caller(ctx)
     app = create_app(ctx=ctx)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
-        assert (await send(c, caller, text_post("x", text="gone soon"), "old-key")).status_code == 201
+        assert (
+            await send(c, caller, text_post("x", text="gone soon"), "old-key")
+        ).status_code == 201
     async with ctx.db.transaction() as session:
         past = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
         await session.execute(update(IdempotencyKey).values(expires_at=past))
     async with app.router.lifespan_context(app):
         for _ in range(100):
             async with ctx.db.read() as session:
-                left = (await session.execute(select(func.count()).select_from(IdempotencyKey))).scalar_one()
+                left = (
+                    await session.execute(select(func.count()).select_from(IdempotencyKey))
+                ).scalar_one()
             if left == 0:
                 break
             await asyncio.sleep(0.05)
