@@ -17,8 +17,16 @@ from soku.models import Base
 from tests.conftest import create_database, drop_database
 
 pytestmark = pytest.mark.asyncio
-TABLES = {"users", "api_keys", "accounts", "posts", "deliveries", "delivery_attempts",
-          "idempotency_keys", "alembic_version"}
+TABLES = {
+    "users",
+    "api_keys",
+    "accounts",
+    "posts",
+    "deliveries",
+    "delivery_attempts",
+    "idempotency_keys",
+    "alembic_version",
+}
 
 
 def _diff(connection: Connection) -> list[object]:
