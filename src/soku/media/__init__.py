@@ -1,0 +1,1 @@
+"""Media: fetching by URL (safely), content-addressed storage, probing, public serving."""
