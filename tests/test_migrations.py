@@ -19,6 +19,7 @@ from tests.conftest import create_database, drop_database
 pytestmark = pytest.mark.asyncio
 TABLES = {
     "users",
+    "media",
     "api_keys",
     "accounts",
     "posts",
@@ -66,7 +67,8 @@ async def test_upgrade_matches_models_and_downgrade_undoes_it(database_url: str)
             assert await conn.run_sync(_tables) == TABLES
             assert await conn.run_sync(_diff) == []
             indexes = await conn.run_sync(_indexes, "deliveries")
-        assert "ix_deliveries_due" in indexes
+        assert "ix_deliveries_due_platform" in indexes
+        assert "ix_deliveries_due" not in indexes
         async with engine.begin() as conn:
             await conn.run_sync(_downgrade)
         async with engine.connect() as conn:

@@ -20,6 +20,15 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    # Superseded by ix_deliveries_due_platform: PostgreSQL chose it for per-platform claims
+    # and then read past other platforms' due rows.
+    with op.batch_alter_table("deliveries", schema=None) as batch_op:
+        batch_op.drop_index(
+            "ix_deliveries_due",
+            postgresql_where=sa.text("status IN ('scheduled', 'queued')"),
+            sqlite_where=sa.text("status IN ('scheduled', 'queued')"),
+        )
+
     with op.batch_alter_table("deliveries", schema=None) as batch_op:
         batch_op.create_index(
             "ix_deliveries_account_published", ["account_ref", "published_at"], unique=False
@@ -83,3 +92,11 @@ def downgrade() -> None:
             sqlite_where=sa.text("status IN ('scheduled', 'queued')"),
         )
         batch_op.drop_index("ix_deliveries_account_published")
+    with op.batch_alter_table("deliveries", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_deliveries_due",
+            ["run_at"],
+            unique=False,
+            postgresql_where=sa.text("status IN ('scheduled', 'queued')"),
+            sqlite_where=sa.text("status IN ('scheduled', 'queued')"),
+        )

@@ -53,7 +53,12 @@ async def settle_error(run: DeliveryRun, exc: PlatformError) -> str:
             run_at=run_at,
             error=error,
             http_status=exc.http_status,
+            response=exc.raw,
         )
     return await run.finish(
-        "failed", status=DeliveryStatus.failed, error=error, http_status=exc.http_status
+        "failed",
+        status=DeliveryStatus.failed,
+        error=error,
+        http_status=exc.http_status,
+        response=exc.raw,
     )

@@ -39,14 +39,8 @@ IN_FLIGHT_SQL = "status IN ('processing', 'publishing')"
 class Delivery(Base):
     __tablename__ = "deliveries"
     __table_args__ = (
-        # The claim index: only rows still waiting, in due order (finished rows stay out of it).
-        Index(
-            "ix_deliveries_due",
-            "run_at",
-            postgresql_where=text(WAITING_SQL),
-            sqlite_where=text(WAITING_SQL),
-        ),
-        # Per-platform claims (so one platform's flood cannot starve the others).
+        # The claim index: only rows still waiting (finished rows stay out of it), per
+        # platform in due order (so one platform's flood cannot starve the others).
         Index(
             "ix_deliveries_due_platform",
             "platform",

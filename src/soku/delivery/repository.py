@@ -10,20 +10,50 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Interval, func, literal, select, type_coerce, update
+from sqlalchemy import (
+    ColumnElement,
+    Interval,
+    Select,
+    func,
+    literal,
+    literal_column,
+    select,
+    true,
+    type_coerce,
+    union_all,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from soku.db import UTCDateTime
 from soku.delivery.models import IN_FLIGHT, NOT_STARTED, Delivery, DeliveryAttempt, DeliveryStatus
 from soku.integrations.models import Account
+from soku.platforms import PLATFORM_NAMES
 from soku.posts.models import Post
 from soku.posts.repository import post_status
 
 WAITING = [s.value for s in NOT_STARTED]
 FLYING = [s.value for s in IN_FLIGHT]
+
+
+def _status_in(statuses: list[str]) -> ColumnElement[bool]:
+    """`status IN ('a', 'b')` with the values written into the SQL, not bound.
+
+    The partial indexes (`WHERE status IN (...)`) are usable only when the query repeats their
+    predicate with constants: SQLite never matches bound parameters against it (the claim
+    would scan the whole table), and PostgreSQL cannot in a generic plan, which asyncpg's
+    prepared statements get after a few executions.
+    """
+    assert all(status.isidentifier() for status in statuses)
+    return Delivery.status.in_([literal_column(f"'{status}'") for status in statuses])
+
+
+WAITING_NOW = _status_in(WAITING)
+IN_FLIGHT_NOW = _status_in(FLYING)
 
 
 class LeaseLost(Exception):
@@ -58,6 +88,27 @@ def _lease_end(
     return literal(now + lease, UTCDateTime())
 
 
+def due_query(
+    session: AsyncSession, platform: str, limit: int, now: dt.datetime
+) -> Select[uuid.UUID]:
+    """The claim's inner SELECT: one platform's due, waiting deliveries, in due order.
+
+    It matches the partial index `ix_deliveries_due_platform` (platform, run_at WHERE waiting),
+    so its cost does not grow with the rows waiting in the future or the finished ones.
+    """
+    return (
+        select(Delivery.id)
+        .where(
+            Delivery.platform == platform,
+            WAITING_NOW,
+            Delivery.run_at <= _clock(session, now),
+        )
+        .order_by(Delivery.run_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+
+
 async def claim_due(
     session: AsyncSession,
     platform: str,
@@ -68,15 +119,7 @@ async def claim_due(
 ) -> list[Claimed]:
     """Take up to `limit` due deliveries of one platform, oldest first, skipping locked rows."""
     clock = _clock(session, now)
-    due = (
-        select(Delivery.id)
-        .where(
-            Delivery.platform == platform, Delivery.status.in_(WAITING), Delivery.run_at <= clock
-        )
-        .order_by(Delivery.run_at)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
+    due = due_query(session, platform, limit, now)
     stmt = (
         update(Delivery)
         .where(Delivery.id.in_(due.scalar_subquery()))
@@ -101,13 +144,24 @@ async def claim_due(
 
 
 async def reclaim_expired(
-    session: AsyncSession, owner: str, lease: dt.timedelta, limit: int, now: dt.datetime
+    session: AsyncSession,
+    owner: str,
+    lease: dt.timedelta,
+    limit: int,
+    now: dt.datetime,
+    running: Collection[uuid.UUID] = (),
 ) -> list[Claimed]:
-    """Take over deliveries whose worker stopped renewing its lease (it died)."""
+    """Take over deliveries whose worker stopped renewing its lease (it died).
+
+    `running` are the deliveries the claiming worker still runs itself: a late heartbeat lets
+    their leases lapse too, and taking them again would run them twice under the same owner,
+    where fencing cannot tell the two runs apart.
+    """
     clock = _clock(session, now)
     stale = (
         select(Delivery.id)
-        .where(Delivery.status.in_(FLYING), Delivery.lease_expires_at < clock)
+        .where(IN_FLIGHT_NOW, Delivery.lease_expires_at < clock)
+        .where(Delivery.id.not_in(list(running)) if running else true())
         .order_by(Delivery.lease_expires_at)
         .limit(limit)
         .with_for_update(skip_locked=True)
@@ -175,7 +229,20 @@ async def load(session: AsyncSession, delivery_id: uuid.UUID) -> tuple[Delivery,
     return row[0], row[1], row[2]
 
 
+async def lock_post(session: AsyncSession, post_id: uuid.UUID) -> None:
+    """Hold the post's row until the transaction ends (PostgreSQL; SQLite has one writer)."""
+    await session.execute(select(Post.id).where(Post.id == post_id).with_for_update(key_share=True))
+
+
 async def refresh_post_status(session: AsyncSession, post_id: uuid.UUID, now: dt.datetime) -> str:
+    """Store the status derived from the post's deliveries.
+
+    The post's row is locked first: two deliveries finishing at once would otherwise each
+    read the other as unfinished (neither has committed) and both store a stale status. With
+    the lock the second one waits, and its read (a new snapshot under READ COMMITTED) sees
+    the first one's committed change.
+    """
+    await lock_post(session, post_id)
     status = await post_status(session, post_id)
     await session.execute(
         update(Post)
@@ -188,6 +255,17 @@ async def refresh_post_status(session: AsyncSession, post_id: uuid.UUID, now: dt
 
 async def add_attempt(session: AsyncSession, **values: Any) -> None:
     session.add(DeliveryAttempt(**values))
+
+
+async def lock_account(session: AsyncSession, account_ref: uuid.UUID) -> None:
+    """Serialize the publishing-cap checks of one account until the transaction ends.
+
+    FOR NO KEY UPDATE: it does not block new deliveries referencing the account. SQLite has
+    one writer at a time and ignores the clause.
+    """
+    await session.execute(
+        select(Account.id).where(Account.id == account_ref).with_for_update(key_share=True)
+    )
 
 
 async def recent_publishes(
@@ -203,15 +281,28 @@ async def recent_publishes(
     return int(count), oldest
 
 
+def _earliest_due() -> Select[tuple[dt.datetime | None]]:
+    """The earliest waiting run_at: one index probe per platform, in one statement.
+
+    Each probe reads the front of `ix_deliveries_due_platform`; a single index on run_at
+    alone would also serve this, but PostgreSQL then picks it for the claim as well, which
+    has to read past other platforms' due rows.
+    """
+    probes = [
+        select(func.min(Delivery.run_at).label("due")).where(
+            Delivery.platform == platform, WAITING_NOW
+        )
+        for platform in PLATFORM_NAMES
+    ]
+    earliest = union_all(*probes).subquery()
+    return select(func.min(earliest.c.due))
+
+
 async def next_wakeup(session: AsyncSession) -> dt.datetime | None:
     """The earliest due time or lease expiry: when there may be work again."""
-    due = (
-        await session.execute(select(func.min(Delivery.run_at)).where(Delivery.status.in_(WAITING)))
-    ).scalar_one()
+    due = (await session.execute(_earliest_due())).scalar_one()
     lease = (
-        await session.execute(
-            select(func.min(Delivery.lease_expires_at)).where(Delivery.status.in_(FLYING))
-        )
+        await session.execute(select(func.min(Delivery.lease_expires_at)).where(IN_FLIGHT_NOW))
     ).scalar_one()
     found = [t for t in (due, lease) if t is not None]
     return min(found) if found else None
@@ -221,7 +312,7 @@ async def due_now(session: AsyncSession, now: dt.datetime) -> tuple[int, dt.date
     """How many deliveries are due and waiting, and the oldest due time (for metrics)."""
     clock = _clock(session, now)
     stmt = select(func.count(), func.min(Delivery.run_at)).where(
-        Delivery.status.in_(WAITING), Delivery.run_at <= clock
+        WAITING_NOW, Delivery.run_at <= clock
     )
     count, oldest = (await session.execute(stmt)).one()
     return int(count), oldest

@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from soku.db import utcnow
 from soku.delivery import repository as repo
@@ -20,6 +21,7 @@ from soku.delivery.models import DeliveryStatus
 from soku.delivery.repository import Claimed, LeaseLost
 from soku.integrations.models import Account
 from soku.platforms import LIMITS
+from soku.platforms.base import PublishCap
 from soku.platforms.connector import (
     AccountAccess,
     CannotTell,
@@ -32,6 +34,8 @@ from soku.platforms.connector import (
 from soku.posts.validation import draft_of
 
 log = structlog.get_logger("soku.delivery")
+# Over a cap whose counted posts are all still being published: look again this much later.
+CAP_RECHECK_SECONDS = 30
 
 
 class DeliveryRun:
@@ -146,34 +150,45 @@ class DeliveryRun:
     # --- caps --------------------------------------------------------------------------------
 
     async def _deferred(self) -> bool:
-        """Over a publishing cap: move run_at to when the cap frees, without an attempt."""
+        """Over a publishing cap already: defer before any step runs (nothing uploaded)."""
+        async with self.engine.ctx.db.read() as session:
+            over = await self._over_cap(session)
+        if over is None:
+            return False
+        await self._defer(*over)
+        return True
+
+    async def _over_cap(self, session: AsyncSession) -> tuple[PublishCap, dt.datetime] | None:
+        """The first publishing cap this account has used up, and when it frees."""
         now = utcnow()
         for cap in LIMITS[self.platform].publish_caps:
             since = now - dt.timedelta(seconds=cap.window_seconds)
-            async with self.engine.ctx.db.read() as session:
-                count, oldest = await repo.recent_publishes(
-                    session, self.delivery.account_ref, since, self.delivery.id
-                )
+            count, oldest = await repo.recent_publishes(
+                session, self.delivery.account_ref, since, self.delivery.id
+            )
             if count < cap.count:
                 continue
             free_at = (
                 (oldest + dt.timedelta(seconds=cap.window_seconds))
                 if oldest
-                else (now + dt.timedelta(seconds=30))
+                else (now + dt.timedelta(seconds=CAP_RECHECK_SECONDS))
             )
-            message = (
-                f"{self.platform} allows {cap.count} posts per {cap.window_seconds} s "
-                f"per account; delayed until {free_at.isoformat()}."
-            )
-            await self.finish(
-                "deferred",
-                status=DeliveryStatus.queued,
-                run_at=free_at,
-                attempts=self.claimed.attempts - 1,
-                error={"code": "publish_cap", "message": message, "retryable": True},
-            )
-            return True
-        return False
+            return cap, free_at
+        return None
+
+    async def _defer(self, cap: PublishCap, free_at: dt.datetime) -> str:
+        """Back to the queue until the cap frees; not counted as an attempt."""
+        message = (
+            f"{self.platform} allows {cap.count} posts per {cap.window_seconds} s "
+            f"per account; delayed until {free_at.isoformat()}."
+        )
+        return await self.finish(
+            "deferred",
+            status=DeliveryStatus.queued,
+            run_at=free_at,
+            attempts=self.claimed.attempts - 1,
+            error={"code": "publish_cap", "message": message, "retryable": True},
+        )
 
     # --- the steps -------------------------------------------------------------------------
 
@@ -206,13 +221,39 @@ class DeliveryRun:
             self.engine.crash_point(f"step:{step.name}")
 
     async def _publish(self) -> str:
-        self.checkpoint["publish_started"] = utcnow().isoformat()
-        await self._update(status=DeliveryStatus.publishing.value, checkpoint=self.checkpoint)
+        over = await self._reserve_publish()
+        if over is not None:
+            return await self._defer(*over)
         self._rebuild_job()
         self.engine.crash_point("publishing")
         result = await self._call(self.connector.publish)
         self.engine.crash_point("published_call")
         return await self._published(result, "published")
+
+    async def _reserve_publish(self) -> tuple[PublishCap, dt.datetime] | None:
+        """Mark the delivery `publishing` unless that would exceed a publishing cap.
+
+        The cap check and the mark are one transaction, serialized per account (a row lock on
+        PostgreSQL, the single writer on SQLite): deliveries of one account claimed together
+        would otherwise all pass the check before any of them counted as publishing.
+        """
+        checkpoint = {**self.checkpoint, "publish_started": utcnow().isoformat()}
+        async with self.engine.ctx.db.transaction() as session:
+            if LIMITS[self.platform].publish_caps:
+                await repo.lock_account(session, self.delivery.account_ref)
+                over = await self._over_cap(session)
+                if over is not None:
+                    return over
+            await repo.fenced_update(
+                session,
+                self.claimed.id,
+                self.engine.owner,
+                status=DeliveryStatus.publishing.value,
+                checkpoint=checkpoint,
+                updated_at=utcnow(),
+            )
+        self.checkpoint = checkpoint
+        return None
 
     async def _call(self, method: Any) -> Any:
         """A connector call; an expired token is refreshed and the call tried once more."""

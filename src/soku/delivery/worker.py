@@ -57,10 +57,12 @@ class Worker:
                 if await self._claim() == 0:
                     await self._sleep()
         finally:
-            heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await heartbeat
-            await self._shutdown()
+            try:
+                await self._shutdown()  # the heartbeat keeps the leases while draining
+            finally:
+                heartbeat.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await heartbeat
 
     def stop(self) -> None:
         self.stopping.set()
@@ -75,7 +77,7 @@ class Worker:
         async with self.ctx.db.transaction() as session:
             now = utcnow()
             claimed += await repo.reclaim_expired(
-                session, self.engine.owner, self.engine.lease, batch, now
+                session, self.engine.owner, self.engine.lease, batch, now, running=list(self.tasks)
             )
             for platform in self._platform_order():
                 room = min(

@@ -8,10 +8,12 @@ from collections.abc import Sequence
 from typing import Any
 
 import structlog
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from soku.context import AppContext
 from soku.db import utcnow
+from soku.delivery import repository as delivery_repo
 from soku.delivery.models import Delivery, DeliveryStatus
 from soku.errors import Conflict, NotFound
 from soku.integrations import repository as accounts_repo
@@ -188,16 +190,34 @@ async def reschedule_post(
 async def retry_post(
     ctx: AppContext, session: AsyncSession, user_id: uuid.UUID, post_id: uuid.UUID
 ) -> PostView:
-    """Queue failed (and unknown) deliveries again, from a clean start."""
+    """Queue failed (and unknown) deliveries again, from a clean start.
+
+    Except one that failed while its publish call may have gone through (a timeout or a 5xx
+    on the last attempt): it keeps its checkpoint, so the engine asks the platform first and
+    does not post twice. An `unknown` one starts clean: the user checked, and asks again.
+    """
     post, deliveries = await _post_for_change(session, user_id, post_id)
     now = utcnow()
+    unsettled = [
+        (d.id, d.checkpoint)
+        for d in deliveries
+        if d.status == DeliveryStatus.failed and "publish_started" in (d.checkpoint or {})
+    ]
     changed = await repository.retry_finished_deliveries(session, post.id, now)
     if changed == 0:
         states = {f"{d.platform}:{d.account_id}": d.status for d in deliveries}
         raise Conflict("This post has no failed deliveries to retry.", {"deliveries": states})
-    post.status, post.updated_at = (await repository.post_status(session, post.id)), now
+    for delivery_id, checkpoint in unsettled:
+        await session.execute(
+            update(Delivery)
+            .where(Delivery.id == delivery_id, Delivery.status == DeliveryStatus.queued.value)
+            .values(checkpoint=checkpoint)
+            .execution_options(synchronize_session=False)
+        )
+    await delivery_repo.refresh_post_status(session, post.id, now)
     await ctx.wakeup.notify_sql(session)
     await session.flush()
+    session.expire_all()  # the bulk updates bypassed the objects loaded above
     return await get_post(session, user_id, post_id)
 
 

@@ -1,0 +1,108 @@
+"""Fixtures of the engine tests: the generic fake served over real HTTP by uvicorn, a migrated
+database per backend (SQLite and PostgreSQL), and per test a fresh AppContext, the API on it,
+and workers started on demand (see `harness.py`)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+from soku import migrate
+from soku.context import AppContext
+from soku.sandbox.generic import create_generic_fake
+from tests.conftest import create_database, drop_database, make_settings
+from tests.delivery.harness import Harness
+
+MakeHarness = Callable[..., Awaitable[Harness]]
+
+
+class _QuietServer(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield  # leave pytest's signal handlers alone
+
+
+@pytest.fixture(scope="session")
+async def fake_server() -> AsyncIterator[str]:
+    """The generic fake platform on a free loopback port, for the whole session."""
+    config = uvicorn.Config(
+        create_generic_fake(),
+        host="127.0.0.1",
+        port=0,
+        log_level="warning",
+        lifespan="off",
+        timeout_graceful_shutdown=1,
+    )
+    server = _QuietServer(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    await task
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+async def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[str]:
+    """A fresh database with the schema built by the migrations, for one backend."""
+    data_dir = tmp_path_factory.mktemp(f"delivery-{request.param}")
+    url = (
+        await create_database()
+        if request.param == "postgresql"
+        else f"sqlite+aiosqlite:///{data_dir / 'soku.db'}"
+    )
+    ctx = AppContext.build(make_settings(data_dir, url))
+    try:
+        await migrate.upgrade(ctx.db.engine)
+    finally:
+        await ctx.aclose()
+    yield url
+    if request.param == "postgresql":
+        await drop_database(url)
+
+
+@pytest.fixture
+async def make_harness(
+    database_url: str, fake_server: str, tmp_path: Path
+) -> AsyncIterator[MakeHarness]:
+    """Builds the harness of one test; settings can be overridden (one harness per test)."""
+    built: list[Harness] = []
+
+    async def build(**overrides: object) -> Harness:
+        assert not built, "one harness per test"
+        values: dict[str, object] = {
+            "sandbox_base_url": fake_server,
+            "min_schedule_lead_seconds": 1,
+            "poll_seconds": 0.2,
+            "retry_base_seconds": 0.05,
+            "retry_max_seconds": 1,
+            "lease_seconds": 5,
+            "http_timeout_seconds": 3,
+            "shutdown_grace_seconds": 2,
+            **overrides,
+        }
+        ctx = AppContext.build(make_settings(tmp_path, database_url, **values))
+        harness = Harness(ctx, fake_server)
+        await harness.open()
+        built.append(harness)
+        return harness
+
+    yield build
+    for harness in built:
+        await harness.close()
+
+
+@pytest.fixture
+async def env(make_harness: MakeHarness) -> Harness:
+    """The harness with the default test settings."""
+    return await make_harness()

@@ -1,0 +1,196 @@
+"""/metrics, and the claim's query plan (the partial index) on both databases."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import insert, text
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.expression import ClauseElement, Executable
+
+from soku import migrate
+from soku.context import AppContext
+from soku.delivery import repository as repo
+from soku.delivery.models import Delivery
+from tests.conftest import ALL_PLATFORMS, create_database, drop_database, make_settings
+from tests.delivery.harness import Harness, sample, samples_of, text_post
+
+ROWS = 2000
+FAR = "2099-01-01T00:00:00Z"
+
+
+class Explain(Executable, ClauseElement):
+    """EXPLAIN (PostgreSQL) or EXPLAIN QUERY PLAN (SQLite) of a statement, binds as sent."""
+
+    inherit_cache = False
+
+    def __init__(self, statement: ClauseElement) -> None:
+        self.statement = statement
+
+
+@compiles(Explain)
+def _explain(element: Explain, compiler: SQLCompiler, **kw: Any) -> str:
+    prefix = "EXPLAIN QUERY PLAN " if compiler.dialect.name == "sqlite" else "EXPLAIN "
+    sql = prefix + compiler.process(element.statement, **kw)
+    compiler._result_columns = []  # the plan's rows, not the statement's columns
+    return sql
+
+
+async def test_metrics_count_deliveries_latency_queue_and_lateness(env: Harness) -> None:
+    caller = await env.caller([("x", "x_main"), ("threads", "threads_main")])
+    threads_user = await env.platform_user(caller, "threads")
+    await env.fault(user_id=threads_user, on="publish", error_code="duplicate_content")
+    env.start_worker()
+    post_id = await env.create(caller, text_post("x", "threads"))
+    await env.wait_status(caller, post_id, "partially_published")
+
+    response = await env.api.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain; version=")
+    for name, kind in (
+        ("soku_deliveries_total", "counter"),
+        ("soku_delivery_attempt_seconds", "histogram"),
+        ("soku_queue_due", "gauge"),
+        ("soku_queue_oldest_due_seconds", "gauge"),
+        ("soku_delivery_lateness_seconds", "histogram"),
+    ):
+        assert f"# TYPE {name} {kind}\n" in response.text, name
+    assert 'soku_deliveries_total{outcome="published",platform="x"} 1.0' in response.text
+
+    metrics = await env.metrics()
+    assert samples_of(metrics, "soku_deliveries_total") == {
+        (("outcome", "published"), ("platform", "x")): 1,
+        (("outcome", "failed"), ("platform", "threads")): 1,
+    }
+    for platform in ("x", "threads"):
+        assert sample(metrics, "soku_delivery_attempt_seconds_count", platform=platform) == 1
+        spent = sample(metrics, "soku_delivery_attempt_seconds_sum", platform=platform)
+        assert 0 < spent < 5
+        every = sample(
+            metrics, "soku_delivery_attempt_seconds_bucket", platform=platform, le="+Inf"
+        )
+        assert every == 1
+        assert sample(metrics, "soku_delivery_lateness_seconds_count", platform=platform) == 1
+    assert sample(metrics, "soku_deliveries_in_flight") == 0
+
+    # Queue depth: due deliveries that no worker takes (it is stopped).
+    await env.stop_workers()
+    waiting = [await env.create(caller, text_post("x")) for _ in range(2)]
+    metrics = await env.metrics()
+    assert sample(metrics, "soku_queue_due") == 2
+    assert sample(metrics, "soku_queue_oldest_due_seconds") > 0
+    env.start_worker()
+    for post_id in waiting:
+        await env.wait_status(caller, post_id, "published")
+    metrics = await env.metrics()
+    assert sample(metrics, "soku_queue_due") == 0
+    assert sample(metrics, "soku_queue_oldest_due_seconds") == 0
+    assert sample(metrics, "soku_deliveries_total", outcome="published", platform="x") == 3
+
+
+@pytest.fixture
+async def fresh_env(database_url: str, fake_server: str, tmp_path: Path) -> AsyncIterator[Harness]:
+    """A harness on a database of its own (the planner's choice depends on every row)."""
+    postgres = database_url.startswith("postgresql")
+    url = await create_database() if postgres else f"sqlite+aiosqlite:///{tmp_path / 'plan.db'}"
+    ctx = AppContext.build(make_settings(tmp_path, url, sandbox_base_url=fake_server))
+    await migrate.upgrade(ctx.db.engine)
+    harness = Harness(ctx, fake_server)
+    await harness.open()
+    yield harness
+    await harness.close()
+    if postgres:
+        await drop_database(url)
+
+
+async def _fill(env: Harness) -> None:
+    """ROWS deliveries waiting in the future, over every platform, then fresh statistics."""
+    caller = await env.caller()
+    post_id = uuid.UUID(await env.create(caller, text_post("x", scheduledTime=FAR)))
+    accounts = {p: await env.account(caller, p) for p in ALL_PLATFORMS}
+    now = dt.datetime.now(dt.UTC)
+    rows = [
+        {
+            "id": uuid.uuid4(),
+            "post_id": post_id,
+            "user_id": caller.user_id,
+            "account_ref": accounts[platform].id,
+            "platform": platform,
+            "account_id": accounts[platform].account_id,
+            "status": "scheduled",
+            "run_at": now + dt.timedelta(hours=1, seconds=n),
+            "attempts": 0,
+            "checkpoint": {},
+            "created_at": now,
+            "updated_at": now,
+        }
+        for n in range(ROWS)
+        for platform in (ALL_PLATFORMS[n % len(ALL_PLATFORMS)],)
+    ]
+    async with env.ctx.db.transaction() as session:
+        await session.execute(insert(Delivery), rows)
+    async with env.ctx.db.transaction() as session:
+        await session.execute(text("ANALYZE deliveries" if _is_pg(session) else "ANALYZE"))
+
+
+def _is_pg(session: AsyncSession) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+async def test_claim_uses_the_partial_index(fresh_env: Harness) -> None:
+    env = fresh_env
+    await _fill(env)
+    async with env.ctx.db.transaction() as session:
+        due = repo.due_query(session, "x", 32, dt.datetime.now(dt.UTC))
+        found = (await session.execute(Explain(due))).all()
+        # PostgreSQL: one line of text per row; SQLite: (id, parent, notused, detail).
+        plan = "\n".join(str(row[0] if _is_pg(session) else row[-1]) for row in found)
+        print(f"\nclaim plan ({session.get_bind().dialect.name}):\n{plan}")
+        if _is_pg(session):
+            assert "Index Scan using ix_deliveries_due_platform on deliveries" in plan, plan
+            assert "Seq Scan" not in plan and "Sort" not in plan, plan
+            generic = await _generic_plan(session, due)
+            print(f"generic plan:\n{generic}")
+            assert "Index Scan using ix_deliveries_due_platform on deliveries" in generic, generic
+            assert "Seq Scan" not in generic, generic
+        else:
+            assert "USING INDEX ix_deliveries_due_platform (platform=? AND run_at<?)" in plan
+            assert "SCAN deliveries" not in plan and "TEMP B-TREE" not in plan, plan
+        claimed = await repo.claim_due(
+            session, "x", "plan-test", dt.timedelta(seconds=5), 32, dt.datetime.now(dt.UTC)
+        )
+        assert claimed == []  # nothing of it is due
+
+
+async def _generic_plan(session: AsyncSession, statement: Any) -> str:
+    """The plan PostgreSQL keeps for a prepared statement once it stops re-planning it (as
+    asyncpg's statement cache does): parameters unknown at planning time."""
+    compiled = statement.compile(
+        dialect=session.get_bind().dialect, compile_kwargs={"render_postcompile": True}
+    )
+    values = [compiled.params[name] for name in compiled.positiontup]
+    connection = await session.connection()
+    raw = (await connection.get_raw_connection()).driver_connection
+    assert raw is not None
+    await raw.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+    await raw.execute(f"PREPARE soku_claim AS {compiled}")
+    try:
+        args = ", ".join(_sql_literal(value) for value in values)
+        rows = await raw.fetch(f"EXPLAIN EXECUTE soku_claim({args})")
+    finally:
+        await raw.execute("DEALLOCATE soku_claim")
+    return "\n".join(r[0] for r in rows)
+
+
+def _sql_literal(value: object) -> str:
+    if isinstance(value, int):
+        return str(value)
+    assert isinstance(value, str)
+    return "'" + value.replace("'", "''") + "'"
