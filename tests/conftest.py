@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 import uuid
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +19,7 @@ from soku.app import create_app
 from soku.auth.models import SubscriptionStatus
 from soku.config import Settings
 from soku.context import AppContext
+from tests.media_files import MediaServer
 
 PG_URL = os.environ.get(
     "SOKU_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
@@ -73,6 +74,7 @@ def make_settings(data_dir: Path, database_url: str | None = None, **extra: obje
         "secret_key": "test-secret",
         "log_level": "warning",
         "log_format": "json",
+        "media_allow_private": True,  # the media the tests post is served from loopback
         **extra,
     }
     if database_url:
@@ -137,3 +139,11 @@ async def make_caller(
 @pytest.fixture
 async def caller(backend: AppContext) -> Caller:
     return await make_caller(backend)
+
+
+@pytest.fixture(scope="session")
+def media_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MediaServer]:
+    """Real image and video files over HTTP on loopback, for posts with media."""
+    server = MediaServer(tmp_path_factory.mktemp("media-files"))
+    yield server
+    server.close()

@@ -17,6 +17,8 @@ from soku.delivery.worker import Worker
 from soku.health import router as health_router
 from soku.http import EdgeMiddleware, install_error_handlers
 from soku.logs import configure_logging
+from soku.media.router import public_router as media_public_router
+from soku.media.router import router as media_router
 from soku.posts.idempotency import purge_idempotency_keys
 from soku.posts.router import router as posts_router
 from soku.sandbox.generic import create_generic_fake
@@ -58,10 +60,17 @@ def create_app(
     app.state.ctx = context
     app.include_router(health_router)
     app.include_router(posts_router)
+    app.include_router(media_router)
+    app.include_router(media_public_router)
     app.include_router(metrics_router)
     app.mount(
         "/sandbox/generic", create_generic_fake(f"{settings.public_base_url}/sandbox/generic")
     )
     install_error_handlers(app)
-    app.add_middleware(EdgeMiddleware, max_body_bytes=settings.max_body_bytes)
+    upload_limit = max(settings.media_image_max_bytes, settings.media_video_max_bytes) + 65536
+    app.add_middleware(
+        EdgeMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        large_bodies={"/v1/media/upload": upload_limit},
+    )
     return app

@@ -57,6 +57,11 @@ class Settings(BaseSettings):
     retry_base_seconds: float = Field(default=2.0, ge=0)
     retry_max_seconds: float = Field(default=900.0, ge=0)
     crash_at: str | None = None  # fault injection for the crash tests only
+    media_store: str = ""  # file:///path (default: the data folder) or s3://bucket/prefix?…
+    media_allow_private: bool = False  # fetch from private addresses: tests and sandbox only
+    media_image_max_bytes: int = Field(default=50 * 1024 * 1024, ge=1)
+    media_video_max_bytes: int = Field(default=500 * 1024 * 1024, ge=1)
+    media_fetch_timeout_seconds: float = Field(default=120.0, gt=0)
 
     @field_validator("public_base_url")
     @classmethod
@@ -85,6 +90,8 @@ class Settings(BaseSettings):
         if not self.sandbox_base_url:
             self.sandbox_base_url = f"{self.public_base_url}/sandbox/generic"
         self.sandbox_base_url = self.sandbox_base_url.rstrip("/")
+        if not self.media_store:
+            self.media_store = (self.data_dir / "media").resolve().as_uri()
         if not self.database_url:
             self.database_url = f"{SQLITE_PREFIX}{self.data_dir / 'soku.db'}"
         if self.database_url.startswith(("postgres://", "postgresql://")):

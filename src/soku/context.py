@@ -11,6 +11,7 @@ from soku.config import Settings
 from soku.db import Database
 from soku.delivery.metrics import DeliveryMetrics
 from soku.delivery.wakeup import Wakeup
+from soku.media.storage import MediaStore, store_from_settings
 from soku.ratelimit import RateLimiter
 
 
@@ -21,6 +22,7 @@ class AppContext:
     limiter: RateLimiter
     wakeup: Wakeup
     metrics: DeliveryMetrics
+    media_store: MediaStore
 
     @classmethod
     def build(cls, settings: Settings) -> AppContext:
@@ -32,6 +34,7 @@ class AppContext:
             ),
             wakeup=Wakeup(settings.database_url),
             metrics=DeliveryMetrics(),
+            media_store=store_from_settings(settings.media_store),
         )
 
     async def aclose(self) -> None:

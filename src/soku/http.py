@@ -47,9 +47,12 @@ def error_response(request: Request, exc: ApiError) -> JSONResponse:
 
 
 class EdgeMiddleware:
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, max_body_bytes: int, large_bodies: dict[str, int] | None = None
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.large_bodies = large_bodies or {}  # path -> its own limit (file uploads)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -69,7 +72,7 @@ class EdgeMiddleware:
                 # 413 instead, once, and drop what the app sends.
                 if message["type"] == "http.response.start" and not outcome["started"]:
                     outcome["started"] = True
-                    await self._send_error(scope, send_wrapper_raw, self._too_large())
+                    await self._send_error(scope, send_wrapper_raw, self._too_large(limit))
                 return
             await send_wrapper_raw(message)
 
@@ -85,11 +88,12 @@ class EdgeMiddleware:
             await send(message)
 
         try:
-            too_large = self._declared_too_large(scope)
+            limit = self.large_bodies.get(scope.get("path", ""), self.max_body_bytes)
+            too_large = self._declared_too_large(scope, limit)
             if too_large is not None:
                 await self._send_error(scope, send_wrapper_raw, too_large)
             else:
-                await self.app(scope, self._limited(receive, state), send_wrapper)
+                await self.app(scope, self._limited(receive, state, limit), send_wrapper)
         except PayloadTooLarge as exc:
             if not outcome["started"]:
                 await self._send_error(scope, send_wrapper_raw, exc)
@@ -106,24 +110,24 @@ class EdgeMiddleware:
                 duration_ms=round((time.perf_counter() - started) * 1000, 2),
             )
 
-    def _declared_too_large(self, scope: Scope) -> PayloadTooLarge | None:
+    def _declared_too_large(self, scope: Scope, limit: int) -> PayloadTooLarge | None:
         for name, value in scope.get("headers", []):
             if name == b"content-length":
                 try:
                     length = int(value)
                 except ValueError:
                     return None
-                if length > self.max_body_bytes:
-                    return self._too_large()
+                if length > limit:
+                    return self._too_large(limit)
         return None
 
-    def _too_large(self) -> PayloadTooLarge:
+    def _too_large(self, limit: int) -> PayloadTooLarge:
         return PayloadTooLarge(
-            f"The request body is larger than {self.max_body_bytes} bytes.",
-            {"maxBytes": self.max_body_bytes},
+            f"The request body is larger than {limit} bytes.",
+            {"maxBytes": limit},
         )
 
-    def _limited(self, receive: Receive, state: dict[str, Any]) -> Receive:
+    def _limited(self, receive: Receive, state: dict[str, Any], limit: int) -> Receive:
         seen = 0
 
         async def wrapped() -> Message:
@@ -131,9 +135,9 @@ class EdgeMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_body_bytes:
+                if seen > limit:
                     state["body_too_large"] = True
-                    raise self._too_large()
+                    raise self._too_large(limit)
             return message
 
         return wrapped

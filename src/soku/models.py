@@ -4,6 +4,7 @@ from soku.auth.models import ApiKey, User
 from soku.db import Base
 from soku.delivery.models import Delivery, DeliveryAttempt
 from soku.integrations.models import Account
+from soku.media.models import Media
 from soku.posts.models import IdempotencyKey, Post
 
 __all__ = [
@@ -13,6 +14,7 @@ __all__ = [
     "Delivery",
     "DeliveryAttempt",
     "IdempotencyKey",
+    "Media",
     "Post",
     "User",
 ]

@@ -10,6 +10,7 @@ import pytest
 from soku.context import AppContext
 from tests.api.helpers import assert_error, in_future, reasons, text_post
 from tests.conftest import Caller, make_caller
+from tests.media_files import MediaServer
 
 pytestmark = pytest.mark.asyncio
 
@@ -44,8 +45,9 @@ async def test_example_text_post_immediately(client: httpx.AsyncClient, caller: 
 
 
 async def test_example_video_to_specific_accounts(
-    backend: AppContext, client: httpx.AsyncClient
+    backend: AppContext, client: httpx.AsyncClient, media_server: MediaServer
 ) -> None:
+    """The page's example, with the video served locally (posts fetch their media)."""
     caller = await make_caller(
         backend,
         accounts=[
@@ -60,7 +62,7 @@ async def test_example_video_to_specific_accounts(
             "content": {
                 "text": "New product walkthrough",
                 "mediaType": "video",
-                "videoUrl": "https://storage.mysoku.io/media/abc123/video.mp4",
+                "videoUrl": media_server.url("clip.mp4"),
                 "platform": [
                     {"platform": "instagram", "accountId": "ig_main"},
                     {"platform": "tiktok", "accountId": "tt_brand"},
@@ -80,13 +82,15 @@ async def test_example_video_to_specific_accounts(
     assert shown["content"] == body["post"]["content"]
 
 
-async def test_example_multiple_images(client: httpx.AsyncClient, caller: Caller) -> None:
+async def test_example_multiple_images(
+    client: httpx.AsyncClient, caller: Caller, media_server: MediaServer
+) -> None:
     body = {
         "post": {
             "content": {
                 "text": "Behind the scenes from today's shoot",
                 "mediaType": "image",
-                "imageUrls": [f"https://storage.mysoku.io/media/img{i}.jpg" for i in (1, 2, 3)],
+                "imageUrls": media_server.images(3),
                 "platform": ["instagram", "facebook"],
             }
         }
@@ -407,12 +411,14 @@ async def test_x_counts_urls_as_23(client: httpx.AsyncClient, caller: Caller) ->
     assert response.status_code == 201, response.text
 
 
-async def test_media_type_inferred_when_omitted(client: httpx.AsyncClient, caller: Caller) -> None:
+async def test_media_type_inferred_when_omitted(
+    client: httpx.AsyncClient, caller: Caller, media_server: MediaServer
+) -> None:
     body = {
         "post": {
             "content": {
                 "text": "hi",
-                "videoUrl": "https://a.example/v.mp4",
+                "videoUrl": media_server.url("clip.mp4"),
                 "platform": ["youtube"],
             }
         }
@@ -421,7 +427,7 @@ async def test_media_type_inferred_when_omitted(client: httpx.AsyncClient, calle
     body = {
         "post": {
             "content": {
-                "mediaUrls": ["https://a.example/1.png", "https://a.example/2.webp"],
+                "mediaUrls": [media_server.url("img2.png"), media_server.url("img3.webp")],
                 "platform": ["instagram"],
             }
         }
@@ -503,3 +509,24 @@ async def test_validation_comes_before_integrations(
         await post(client, caller, text_post("x", text="")), 400, "validation_error"
     )
     assert error["details"]["field"] == "post.content.text"
+
+
+async def test_example_media_urls_of_the_page_are_fetched_and_fail_offline(
+    client: httpx.AsyncClient, caller: Caller
+) -> None:
+    """The page's own media URLs can't be reached from here: the post is refused, not kept."""
+    body = {
+        "post": {
+            "content": {
+                "text": "New product walkthrough",
+                "mediaType": "video",
+                "videoUrl": "https://storage.mysoku.io/media/abc123/video.mp4",
+                "platform": ["youtube"],
+            }
+        }
+    }
+    error = assert_error(await post(client, caller, body), 400, "upload_failed")
+    assert error["details"]["url"] == "https://storage.mysoku.io/media/abc123/video.mp4"
+    assert error["details"]["reason"] in ("unreachable", "blocked_address")
+    listed = await client.get("/v1/posts", headers=caller.headers)
+    assert listed.json()["data"] == []

@@ -22,6 +22,7 @@ from soku.integrations import repository as accounts_repo
 from soku.integrations.models import Account
 from soku.posts.models import Post
 from tests.conftest import Caller, make_caller
+from tests.media_files import MediaServer
 
 WAIT_SECONDS = 15.0
 POLL_SECONDS = 0.05
@@ -38,14 +39,16 @@ def text_post(*platforms: Any, text: str = "Hello", **extra: Any) -> dict[str, A
     return {"post": {"content": content}, **extra}
 
 
-def image_post(*platforms: Any, count: int, text: str = "Pictures") -> dict[str, Any]:
-    urls = [f"https://cdn.example.com/img{n}.jpg" for n in range(count)]
+def image_post(
+    media: MediaServer, *platforms: Any, count: int, text: str = "Pictures"
+) -> dict[str, Any]:
+    urls = media.images(count)
     content = {"text": unique(text), "imageUrls": urls, "platform": list(platforms)}
     return {"post": {"content": content}}
 
 
-def video_post(*platforms: Any, text: str = "A film") -> dict[str, Any]:
-    url = "https://cdn.example.com/film.mp4"
+def video_post(media: MediaServer, *platforms: Any, text: str = "A film") -> dict[str, Any]:
+    url = media.url("clip.mp4")
     content = {"text": unique(text), "videoUrl": url, "platform": list(platforms)}
     return {"post": {"content": content}}
 

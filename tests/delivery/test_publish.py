@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import httpx
+
 from soku.delivery.models import DeliveryStatus
 from tests.delivery.harness import Harness, by_platform, image_post, text_post, video_post
+from tests.media_files import MediaServer
 
 PLATFORMS = ("x", "threads", "linkedin")
 
@@ -44,17 +47,25 @@ async def test_immediate_post_published(env: Harness) -> None:
     assert (await env.calls())["publish"] == len(PLATFORMS)
 
 
-async def test_image_post_uploads_then_publishes(env: Harness) -> None:
+async def test_image_post_uploads_then_publishes(env: Harness, media_server: MediaServer) -> None:
     caller = await env.caller([("x", "x_main"), ("facebook", "fb_main")])
     env.start_worker()
-    body = image_post("x", "facebook", count=3)
+    body = image_post(media_server, "x", "facebook", count=3)
     post_id = await env.create(caller, body)
     view = await env.wait_status(caller, post_id, "published")
 
-    urls = body["post"]["content"]["imageUrls"]
+    stored_prefix = f"{env.ctx.settings.public_base_url}/media/"
     for platform, delivery in by_platform(view).items():
         [on_fake] = await env.fake_posts(await env.platform_user(caller, platform))
-        assert [m["url"] for m in on_fake["media"]] == urls
+        urls = [m["url"] for m in on_fake["media"]]
+        # the platform is handed our stored copies, in the post's order
+        assert len(set(urls)) == 3
+        assert all(url.startswith(stored_prefix) for url in urls)
+        for url, original in zip(urls, body["post"]["content"]["imageUrls"], strict=True):
+            served = await env.api.get(url.removeprefix(env.ctx.settings.public_base_url))
+            assert served.status_code == 200
+            async with httpx.AsyncClient(timeout=10) as direct:
+                assert served.content == (await direct.get(original)).content
         assert {m["kind"] for m in on_fake["media"]} == {"image"}
         assert delivery["platformPostId"] == on_fake["id"]
         stored = await env.delivery(delivery["id"])
@@ -65,11 +76,11 @@ async def test_image_post_uploads_then_publishes(env: Harness) -> None:
     assert (calls["media"], calls["publish"]) == (6, 2)
 
 
-async def test_video_post_waits_for_processing(env: Harness) -> None:
+async def test_video_post_waits_for_processing(env: Harness, media_server: MediaServer) -> None:
     caller = await env.caller([("youtube", "yt_main")])
     await env.fake.post("/_config", json={"video_polls": 3})
     env.start_worker()
-    post_id = await env.create(caller, video_post("youtube"))
+    post_id = await env.create(caller, video_post(media_server, "youtube"))
     view = await env.wait_status(caller, post_id, "published")
 
     [delivery] = view["deliveries"]

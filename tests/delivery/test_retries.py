@@ -10,6 +10,7 @@ from soku.integrations.models import AccountStatus
 from tests.conftest import Caller
 from tests.delivery.conftest import MakeHarness
 from tests.delivery.harness import Harness, image_post, text_post
+from tests.media_files import MediaServer
 
 
 def free_port() -> int:
@@ -240,12 +241,14 @@ async def test_retrying_a_post_that_may_have_gone_out_checks_the_platform_first(
     assert outcomes == ["failed", "reconciled"]
 
 
-async def test_retrying_after_a_definite_refusal_starts_clean(env: Harness) -> None:
+async def test_retrying_after_a_definite_refusal_starts_clean(
+    env: Harness, media_server: MediaServer
+) -> None:
     caller = await env.caller([("x", "x_main")])
     user = await env.platform_user(caller, "x")
     await env.fault(user_id=user, on="publish", error_code="duplicate_content")
     env.start_worker()
-    post_id = await env.create(caller, image_post("x", count=2))
+    post_id = await env.create(caller, image_post(media_server, "x", count=2))
     view = await env.wait_status(caller, post_id, "failed")
     response = await env.api.post(f"/v1/posts/{post_id}/retry", headers=caller.headers)
     assert response.status_code == 200, response.text

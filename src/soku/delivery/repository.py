@@ -281,7 +281,7 @@ async def recent_publishes(
     return int(count), oldest
 
 
-def _earliest_due() -> Select[tuple[dt.datetime | None]]:
+def _earliest_due() -> Select[Any]:
     """The earliest waiting run_at: one index probe per platform, in one statement.
 
     Each probe reads the front of `ix_deliveries_due_platform`; a single index on run_at

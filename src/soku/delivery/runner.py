@@ -91,6 +91,7 @@ class DeliveryRun:
         self.delivery, self.account_row, self.platform = delivery, account, delivery.platform
         self.checkpoint = {"steps": {}, **(delivery.checkpoint or {})}
         draft = draft_of(post.content)
+        media = await self._media_urls(post.media_ids or [])
         self.job = Job(
             delivery_id=str(delivery.id),
             post_id=str(post.id),
@@ -98,8 +99,8 @@ class DeliveryRun:
             account=self._access(account),
             text=draft.text,
             media_type=draft.media_type,
-            image_urls=draft.image_urls,
-            video_urls=draft.video_urls,
+            image_urls=media if media and draft.media_type == "image" else draft.image_urls,
+            video_urls=media if media and draft.media_type == "video" else draft.video_urls,
             checkpoint=self.checkpoint,
             publishing_since=self._publishing_since(),
         )
@@ -117,6 +118,17 @@ class DeliveryRun:
             platform=delivery.platform,
             attempt=self.claimed.attempts,
         )
+
+    async def _media_urls(self, media_ids: list[str]) -> tuple[str, ...]:
+        """Our stored copies' public URLs, in the post's order (platforms that pull by URL)."""
+        if not media_ids:
+            return ()
+        from soku.media import repository as media_repo
+        from soku.media.service import public_url
+
+        async with self.engine.ctx.db.read() as session:
+            found = await media_repo.by_ids(session, media_ids)
+        return tuple(public_url(self.engine.ctx, found[i]) for i in media_ids if i in found)
 
     def _access(self, account: Account) -> AccountAccess:
         vault = self.engine.vault

@@ -33,6 +33,7 @@ class Post(Base):
     scheduled_time: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     status: Mapped[str] = mapped_column(String(24))
     request_id: Mapped[str | None] = mapped_column(String(40))  # carried into delivery logs
+    media_ids: Mapped[list[str]] = mapped_column(JSONType, default=list)  # stored media, in order
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 

@@ -26,6 +26,7 @@ async def insert_post(
     accounts: Sequence[Account],
     now: dt.datetime,
     request_id: str | None = None,
+    media_ids: Sequence[str] = (),
 ) -> None:
     """The post and one delivery per target account, in two statements."""
     status = DeliveryStatus.scheduled if scheduled else DeliveryStatus.queued
@@ -37,6 +38,7 @@ async def insert_post(
             scheduled_time=scheduled,
             status=status.value,
             request_id=request_id,
+            media_ids=list(media_ids),
             created_at=now,
             updated_at=now,
         )

@@ -20,6 +20,7 @@ from soku.integrations import repository as accounts_repo
 from soku.integrations.models import Account
 from soku.integrations.targeting import resolve_targets
 from soku.posts import idempotency, repository
+from soku.posts.media_intake import MediaPlan, take_media
 from soku.posts.models import Post, PostStatus
 from soku.posts.schemas import CreatePostRequest, DeliveryError, DeliveryView, PostView
 from soku.posts.status import derive_status
@@ -55,9 +56,12 @@ async def create_post(
     """
     request_hash = idempotency.canonical_hash(raw)
     key = idempotency.resolve_key(key_header, user_id, request_hash, "posts")
+    media = await _media_first(ctx, user_id, body, key, request_hash)
+    if isinstance(media, idempotency.StoredResponse):
+        return media
     for _ in range(_CLAIM_TRIES):
         try:
-            return await _create_once(ctx, user_id, body, raw, key, request_hash)
+            return await _create_once(ctx, user_id, body, raw, key, request_hash, media)
         except idempotency.KeyTaken:
             pass
         async with ctx.db.transaction() as session:
@@ -68,6 +72,24 @@ async def create_post(
     raise Conflict("The Idempotency-Key is busy with another request; retry shortly.")
 
 
+async def _media_first(
+    ctx: AppContext, user_id: uuid.UUID, body: CreatePostRequest, key: str, request_hash: str
+) -> MediaPlan | idempotency.StoredResponse:
+    """A post with media: replay a repeat at once, else check the body and fetch the media
+    before any transaction (a fetch may take seconds; no lock is held meanwhile)."""
+    content = body.post.content
+    if not (content.mediaUrls or content.imageUrls or content.videoUrl):
+        return MediaPlan()
+    async with ctx.db.read() as session:
+        stored = await idempotency.lookup(session, user_id, key, request_hash, utcnow())
+    if stored is not None:
+        return stored
+    submission = check(ctx, body)
+    async with ctx.db.read() as session:
+        await resolve_accounts(session, user_id, submission)
+    return await take_media(ctx, user_id, submission.draft)
+
+
 async def _create_once(
     ctx: AppContext,
     user_id: uuid.UUID,
@@ -75,6 +97,7 @@ async def _create_once(
     raw: Any,
     key: str,
     request_hash: str,
+    media: MediaPlan,
 ) -> idempotency.StoredResponse:
     post_id = uuid.uuid4()
     response = idempotency.StoredResponse(
@@ -93,6 +116,7 @@ async def _create_once(
         )
         submission = check(ctx, body)
         accounts = await resolve_accounts(session, user_id, submission)
+        session.add_all(media.new)
         await repository.insert_post(
             session,
             post_id,
@@ -102,6 +126,7 @@ async def _create_once(
             accounts,
             now,
             structlog.contextvars.get_contextvars().get("request_id"),
+            media.ids,
         )
         await ctx.wakeup.notify_sql(session)
     ctx.wakeup.wake()

@@ -1,0 +1,54 @@
+"""SQL for stored media."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from soku.delivery.models import IN_FLIGHT, NOT_STARTED
+from soku.media.models import Media
+from soku.posts.models import Post
+
+PENDING_POSTS = [s.value for s in (*NOT_STARTED, *IN_FLIGHT)]
+
+
+async def get(session: AsyncSession, user_id: uuid.UUID, media_id: uuid.UUID) -> Media | None:
+    stmt = select(Media).where(Media.id == media_id, Media.user_id == user_id)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def by_token(session: AsyncSession, token: str) -> Media | None:
+    stmt = select(Media).where(Media.public_token == token)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def by_tokens(
+    session: AsyncSession, user_id: uuid.UUID, tokens: Sequence[str]
+) -> dict[str, Media]:
+    if not tokens:
+        return {}
+    stmt = select(Media).where(Media.user_id == user_id, Media.public_token.in_(tokens))
+    return {m.public_token: m for m in (await session.execute(stmt)).scalars()}
+
+
+async def by_ids(session: AsyncSession, ids: Sequence[str]) -> dict[str, Media]:
+    if not ids:
+        return {}
+    stmt = select(Media).where(Media.id.in_([uuid.UUID(i) for i in ids]))
+    return {str(m.id): m for m in (await session.execute(stmt)).scalars()}
+
+
+async def used_by_pending_post(session: AsyncSession, user_id: uuid.UUID, media_id: str) -> bool:
+    """Whether a post that has not finished still names this media."""
+    stmt = select(Post.media_ids).where(Post.user_id == user_id, Post.status.in_(PENDING_POSTS))
+    return any(media_id in (ids or []) for ids in (await session.execute(stmt)).scalars())
+
+
+async def remove(session: AsyncSession, media: Media) -> bool:
+    """Delete the row; True when no other row uses the same stored object."""
+    await session.execute(delete(Media).where(Media.id == media.id))
+    stmt = select(func.count()).select_from(Media).where(Media.storage_key == media.storage_key)
+    return int((await session.execute(stmt)).scalar_one()) == 0

@@ -1,0 +1,208 @@
+"""The Media API (`/v1/media`) and the public serving of stored files (`/media/…`)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Request, Response, UploadFile
+from fastapi.responses import RedirectResponse, StreamingResponse
+
+from soku.api import AUTHED, error_responses, require_json
+from soku.auth.dependencies import Principal, authenticated
+from soku.context import AppContext, Context
+from soku.db import utcnow
+from soku.errors import Conflict, NotFound
+from soku.media import repository, service
+from soku.media.models import Media
+from soku.media.schemas import MediaFromUrl, MediaView
+from soku.media.upload import receive_upload
+from soku.posts import idempotency
+
+router = APIRouter(prefix="/v1/media", tags=["media"])
+public_router = APIRouter(tags=["media"])
+Creator = Annotated[Principal, Depends(authenticated("media:create"))]
+Caller = Annotated[Principal, Depends(authenticated())]
+PRESIGN_SECONDS = 3600
+
+
+def view_of(ctx: AppContext, media: Media) -> MediaView:
+    return MediaView(
+        url=service.public_url(ctx, media),
+        id=media.id,
+        kind=media.kind,
+        contentType=media.content_type,
+        bytes=media.bytes,
+        sha256=media.sha256,
+        width=media.width,
+        height=media.height,
+        durationSeconds=media.duration_seconds,
+        sourceUrl=media.source_url,
+        details=media.probe or {},
+        createdAt=media.created_at,
+    )
+
+
+def _media_uuid(media_id: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(media_id)
+    except ValueError:
+        raise NotFound(f"No media {media_id}.") from None
+
+
+async def _record(
+    ctx: AppContext, user_id: uuid.UUID, incoming: service.Incoming, raw: Any, key: str | None
+) -> Response:
+    """Write the media row, with its idempotency key when one applies, in one transaction."""
+    media = service.new_media(user_id, incoming)
+    body = json.dumps(view_of(ctx, media).model_dump(mode="json")).encode()
+    answer = idempotency.StoredResponse(201, body)
+    request_hash = idempotency.canonical_hash(raw) if raw is not None else None
+    try:
+        async with ctx.db.transaction() as session:
+            if request_hash is not None and key is not None:
+                await idempotency.claim(
+                    session,
+                    user_id,
+                    key,
+                    request_hash,
+                    answer,
+                    media.created_at,
+                    ctx.settings.idempotency_ttl_seconds,
+                )
+            session.add(media)
+    except idempotency.KeyTaken:
+        async with ctx.db.read() as session:
+            stored = await idempotency.lookup(
+                session, user_id, key or "", request_hash or "", media.created_at
+            )
+        if stored is None:
+            raise Conflict(
+                "The Idempotency-Key is busy with another request; retry shortly."
+            ) from None
+        answer = stored
+    return Response(answer.body, status_code=answer.status, media_type="application/json")
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=MediaView,
+    dependencies=[Depends(require_json)],
+    responses=error_responses(400, 409, 413, 415, *AUTHED),
+    summary="Fetch and store a media URL",
+)
+async def create_from_url(
+    ctx: Context,
+    caller: Creator,
+    body: MediaFromUrl,
+    request: Request,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> Response:
+    raw: Any = await request.json()
+    request_hash = idempotency.canonical_hash(raw)
+    key = idempotency.resolve_key(idempotency_key, caller.user_id, request_hash, "media")
+    async with ctx.db.read() as session:
+        stored = await idempotency.lookup(session, caller.user_id, key, request_hash, utcnow())
+    if stored is not None:
+        return Response(stored.body, status_code=stored.status, media_type="application/json")
+    incoming = await service.fetch_url(ctx, body.url)
+    return await _record(ctx, caller.user_id, incoming, raw, key)
+
+
+@router.post(
+    "/upload",
+    status_code=201,
+    response_model=MediaView,
+    responses=error_responses(400, 413, 415, *AUTHED),
+    summary="Upload a file (multipart/form-data, field `file`)",
+)
+async def upload(ctx: Context, caller: Creator, file: UploadFile) -> Response:
+    incoming = await receive_upload(ctx, file)
+    return await _record(ctx, caller.user_id, incoming, None, None)
+
+
+@router.get(
+    "/{media_id}",
+    response_model=MediaView,
+    responses=error_responses(404, *AUTHED),
+    summary="Describe stored media",
+)
+async def get_media(ctx: Context, caller: Caller, media_id: str) -> MediaView:
+    async with ctx.db.read() as session:
+        media = await repository.get(session, caller.user_id, _media_uuid(media_id))
+    if media is None:
+        raise NotFound(f"No media {media_id}.")
+    return view_of(ctx, media)
+
+
+@router.delete(
+    "/{media_id}",
+    status_code=204,
+    responses=error_responses(404, 409, *AUTHED),
+    summary="Delete stored media that no pending post uses",
+)
+async def delete_media(ctx: Context, caller: Caller, media_id: str) -> Response:
+    async with ctx.db.transaction() as session:
+        media = await repository.get(session, caller.user_id, _media_uuid(media_id))
+        if media is None:
+            raise NotFound(f"No media {media_id}.")
+        if await repository.used_by_pending_post(session, caller.user_id, str(media.id)):
+            raise Conflict("A post that has not finished uses this media.", {"id": media_id})
+        last_user = await repository.remove(session, media)
+    if last_user:
+        await ctx.media_store.delete(media.storage_key)
+    return Response(status_code=204)
+
+
+@public_router.get("/media/{name}", include_in_schema=False)
+async def serve_media(
+    ctx: Context, name: str, range_header: Annotated[str | None, Header(alias="Range")] = None
+) -> Response:
+    """The stored file at its unguessable URL, with byte ranges (or a presigned S3 URL)."""
+    token = name.partition(".")[0]
+    async with ctx.db.read() as session:
+        media = await repository.by_token(session, token)
+    if media is None:
+        raise NotFound("No such media.")
+    signed = await ctx.media_store.presigned_url(media.storage_key, PRESIGN_SECONDS)
+    if signed is not None:
+        return RedirectResponse(signed, status_code=307)
+    return _ranged(ctx, media, range_header)
+
+
+def _ranged(ctx: AppContext, media: Media, range_header: str | None) -> Response:
+    size = media.bytes
+    headers = {"Accept-Ranges": "bytes", "Cache-Control": "public, max-age=31536000, immutable"}
+    span = _parse_range(range_header, size)
+    if span is None:
+        body = ctx.media_store.stream(media.storage_key)
+        headers["Content-Length"] = str(size)
+        return StreamingResponse(body, media_type=media.content_type, headers=headers)
+    if isinstance(span, str):
+        return Response(status_code=416, headers={"Content-Range": f"bytes */{size}"})
+    start, end = span
+    headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
+    headers["Content-Length"] = str(end - start)
+    body = ctx.media_store.stream(media.storage_key, start, end)
+    return StreamingResponse(body, status_code=206, media_type=media.content_type, headers=headers)
+
+
+def _parse_range(header: str | None, size: int) -> tuple[int, int] | str | None:
+    """One `bytes=a-b` range as [start, end); None to send it all; "unsatisfiable"."""
+    if not header or not header.startswith("bytes=") or "," in header:
+        return None
+    first, _, last = header[6:].strip().partition("-")
+    try:
+        if first == "":
+            length = int(last)
+            start, end = max(0, size - length), size
+        else:
+            start = int(first)
+            end = size if last == "" else min(size, int(last) + 1)
+    except ValueError:
+        return None
+    if start >= size or start >= end or start < 0:
+        return "unsatisfiable"
+    return start, end

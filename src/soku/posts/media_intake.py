@@ -1,0 +1,96 @@
+"""A post's media, fetched and stored when the post is accepted (scheduled ones too).
+
+So a post never fails later because a link died. Our own stored URLs are used as they are;
+every other URL is fetched, all at once, within the total time cap. Any failure answers
+`upload_failed` naming every URL that failed, and the post is not created.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass, field
+
+from soku.context import AppContext
+from soku.errors import UploadFailed
+from soku.media import repository as media_repo
+from soku.media import service as media_service
+from soku.media.models import Media
+from soku.platforms.base import ContentDraft
+
+
+@dataclass
+class MediaPlan:
+    """The post's media in order; `new` rows are written with the post."""
+
+    ordered: list[Media] = field(default_factory=list)
+    new: list[Media] = field(default_factory=list)
+
+    @property
+    def ids(self) -> list[str]:
+        return [str(m.id) for m in self.ordered]
+
+
+async def take_media(ctx: AppContext, user_id: uuid.UUID, draft: ContentDraft) -> MediaPlan:
+    urls = list(draft.image_urls or draft.video_urls)
+    plan = MediaPlan()
+    if not urls:
+        return plan
+    tokens = {url: media_service.token_of(ctx, url) for url in urls}
+    async with ctx.db.read() as session:
+        known = await media_repo.by_tokens(session, user_id, [t for t in tokens.values() if t])
+    missing = list(dict.fromkeys(u for u in urls if tokens[u] not in known))
+    fetched = await _fetch_all(ctx, user_id, missing)
+    for url in urls:
+        token = tokens[url]
+        media = known[token] if token in known else fetched[url]
+        _check_kind(url, media, draft)
+        plan.ordered.append(media)
+    plan.new = list(fetched.values())
+    return plan
+
+
+async def _fetch_all(ctx: AppContext, user_id: uuid.UUID, urls: list[str]) -> dict[str, Media]:
+    if not urls:
+        return {}
+    seconds = ctx.settings.media_fetch_timeout_seconds
+    try:
+        async with asyncio.timeout(seconds):
+            results = await asyncio.gather(
+                *(media_service.fetch_url(ctx, url) for url in urls), return_exceptions=True
+            )
+    except TimeoutError:
+        raise UploadFailed(
+            f"Fetching the post's media took longer than {seconds:g} s.",
+            {"url": urls[0], "reason": "timeout", "failures": []},
+        ) from None
+    failures = [r for r in results if isinstance(r, UploadFailed)]
+    if failures:
+        first = failures[0]
+        listed = [f.details for f in failures]
+        message = (
+            first.message
+            if len(failures) == 1
+            else (
+                f"{len(failures)} media URLs could not be fetched: "
+                + "; ".join(f.message for f in failures[:3])
+            )
+        )
+        raise UploadFailed(message, {**first.details, "failures": listed})
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return {
+        url: media_service.new_media(user_id, incoming)
+        for url, incoming in zip(urls, results, strict=True)
+        if isinstance(incoming, media_service.Incoming)
+    }
+
+
+def _check_kind(url: str, media: Media, draft: ContentDraft) -> None:
+    wanted = "video" if draft.media_type == "video" else "image"
+    if media.kind != wanted:
+        raise UploadFailed(
+            f"{url} is a {media.kind} ({media.content_type}), but the post is a {wanted} post.",
+            {"url": url, "reason": "unsupported_format"},
+        )
