@@ -200,6 +200,8 @@ def _parse_range(header: str | None, size: int) -> tuple[int, int] | str | None:
             start, end = max(0, size - length), size
         else:
             start = int(first)
+            if last != "" and int(last) < start:
+                return None  # not a valid range (RFC 9110): send the whole file
             end = size if last == "" else min(size, int(last) + 1)
     except ValueError:
         return None
