@@ -118,17 +118,29 @@ async def claim_due(
     now: dt.datetime,
 ) -> list[Claimed]:
     """Take up to `limit` due deliveries of one platform, oldest first, skipping locked rows."""
-    clock = _clock(session, now)
     due = due_query(session, platform, limit, now)
+    return await _take(session, due, owner, lease, now, status=DeliveryStatus.processing.value)
+
+
+async def _take(
+    session: AsyncSession,
+    chosen: Select[Any],
+    owner: str,
+    lease: dt.timedelta,
+    now: dt.datetime,
+    **values: Any,
+) -> list[Claimed]:
+    """Lease the chosen rows to `owner`, counting an attempt; what the worker needs back."""
+    clock = _clock(session, now)
     stmt = (
         update(Delivery)
-        .where(Delivery.id.in_(due.scalar_subquery()))
+        .where(Delivery.id.in_(chosen.scalar_subquery()))
         .values(
-            status=DeliveryStatus.processing.value,
             lease_owner=owner,
             lease_expires_at=_lease_end(session, now, lease),
             attempts=Delivery.attempts + 1,
             updated_at=clock,
+            **values,
         )
         .returning(
             Delivery.id,
@@ -166,26 +178,7 @@ async def reclaim_expired(
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    stmt = (
-        update(Delivery)
-        .where(Delivery.id.in_(stale.scalar_subquery()))
-        .values(
-            lease_owner=owner,
-            lease_expires_at=_lease_end(session, now, lease),
-            attempts=Delivery.attempts + 1,
-            updated_at=clock,
-        )
-        .returning(
-            Delivery.id,
-            Delivery.status,
-            Delivery.run_at,
-            clock,
-            Delivery.attempts,
-            Delivery.platform,
-        )
-        .execution_options(synchronize_session=False)
-    )
-    return [Claimed(*row) for row in await session.execute(stmt)]
+    return await _take(session, stale, owner, lease, now)
 
 
 async def renew_leases(
