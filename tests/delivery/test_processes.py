@@ -311,6 +311,8 @@ async def world(
                 SOKU_SECRET_KEY=SECRET,
                 SOKU_SANDBOX_BASE_URL=fake.base_url,
                 SOKU_LEASE_SECONDS=str(LEASE_SECONDS),
+                # a taken-over publish is reconciled once its call deadline (this + 1 s) passed
+                SOKU_HTTP_TIMEOUT_SECONDS="6",
                 SOKU_POLL_SECONDS="0.2",
                 SOKU_RETRY_BASE_SECONDS="0.2",
                 SOKU_RETRY_MAX_SECONDS="1",

@@ -6,6 +6,7 @@ marked `publishing` before the publish call; whatever happens, one attempt row i
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
 import time
@@ -55,6 +56,8 @@ class DeliveryRun:
             await self._load()
             if self.claimed.status == DeliveryStatus.processing and await self._deferred():
                 return "deferred"
+            if self.claimed.status == DeliveryStatus.publishing and await self._call_may_be_live():
+                return "waiting"
             if "publish_started" in self.checkpoint:
                 outcome = await self._reconcile()
                 if outcome is not None:
@@ -204,6 +207,23 @@ class DeliveryRun:
 
     # --- the steps -------------------------------------------------------------------------
 
+    async def _call_may_be_live(self) -> bool:
+        """A publish taken over from a worker whose lease lapsed may still be in flight there
+        (a stalled worker is not a dead one): leave it until that call's deadline has passed,
+        then ask the platform."""
+        since = self._publishing_since()
+        settled = since + self._publish_deadline() if since else None
+        if settled is None or settled <= utcnow():
+            return False
+        await self._update(lease_expires_at=settled, attempts=self.claimed.attempts - 1)
+        log.info(
+            "publish_may_be_in_flight", delivery_id=str(self.claimed.id), until=settled.isoformat()
+        )
+        return True
+
+    def _publish_deadline(self) -> dt.timedelta:
+        return dt.timedelta(seconds=self.engine.ctx.settings.http_timeout_seconds + 1)
+
     async def _reconcile(self) -> str | None:
         result = await self._call(self.connector.reconcile)
         if isinstance(result, Published):
@@ -238,7 +258,16 @@ class DeliveryRun:
             return await self._defer(*over)
         self._rebuild_job()
         self.engine.crash_point("publishing")
-        result = await self._call(self.connector.publish)
+        try:
+            async with asyncio.timeout(self.engine.ctx.settings.http_timeout_seconds):
+                result = await self._call(self.connector.publish)
+        except TimeoutError:
+            raise PlatformError(
+                ErrorKind.timeout,
+                "publish_timeout",
+                f"The platform did not answer the publish call within "
+                f"{self.engine.ctx.settings.http_timeout_seconds:g} s.",
+            ) from None
         self.engine.crash_point("published_call")
         return await self._published(result, "published")
 
@@ -263,6 +292,10 @@ class DeliveryRun:
                 status=DeliveryStatus.publishing.value,
                 checkpoint=checkpoint,
                 updated_at=utcnow(),
+            )
+            # a fresh lease for the call, which cannot outlast its own deadline
+            await repo.renew_leases(
+                session, [self.claimed.id], self.engine.owner, self.engine.lease, utcnow()
             )
         self.checkpoint = checkpoint
         return None

@@ -1,0 +1,441 @@
+"""The X fake's memory: users and tokens, uploads, posts, quotas, faults and settings.
+
+Every method is synchronous, so under asyncio (one process) no two requests interleave inside
+one: the state needs no lock. Error bodies follow the X API v2 (see `soku.sandbox.x`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import itertools
+import math
+import re
+import secrets
+import time
+import unicodedata
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+CallKind = Literal[
+    "token", "publish", "media", "initialize", "append", "finalize", "status", "me", "list"
+]  # fmt: skip
+UPLOAD_KINDS = frozenset({"media", "initialize", "append", "finalize"})
+RATE_WINDOW_SECS = 15 * 60
+# Per user per 15 minutes (x.md "Rate limits"; users/me and the timeline from the X docs).
+RATE_LIMITS = {"publish": 100, "media": 500, "status": 1000, "initialize": 1875,
+               "append": 1875, "finalize": 1875, "me": 75, "list": 900}  # fmt: skip
+PROBLEMS = "https://api.x.com/2/problems/"
+MAX_SEGMENT_BYTES = 5 * 1024 * 1024  # one APPEND ≤ 5 MB (v1.1 APPEND reference)
+MEDIA_EXPIRES_SECS = 86400
+_TWEPOCH_MS = 1288834974657
+_URL = re.compile(r"https?://\S+")
+_KEY_PREFIX = {"photo": "3", "video": "7", "animated_gif": "16", "amplify_video": "13"}
+_FAULTS: dict[str, tuple[int, str, str, str]] = {  # code: status, title, detail, type
+    "rate_limited": (429, "Too Many Requests", "Too Many Requests", "about:blank"),
+    "usage_capped": (429, "UsageCapExceeded", "Usage cap exceeded: Monthly product cap",
+                     PROBLEMS + "usage-capped"),
+    "token_expired": (401, "Unauthorized", "Unauthorized", "about:blank"),
+    "unsupported_authentication": (
+        403, "Unsupported Authentication",
+        "Authenticating with OAuth 2.0 Application-Only is forbidden for this endpoint.  "
+        "Supported authentication types are [OAuth 1.0a User Context, OAuth 2.0 User Context].",
+        PROBLEMS + "unsupported-authentication"),
+    "duplicate_content": (403, "Forbidden",
+                          "You are not allowed to create a Tweet with duplicate content.",
+                          "about:blank"),
+    "forbidden": (403, "Forbidden", "You are not permitted to perform this action.", "about:blank"),
+    "server_error": (500, "Internal Server Error", "Internal Server Error", "about:blank"),
+    "service_unavailable": (503, "Service Unavailable", "Service Unavailable", "about:blank"),
+    "timeout": (504, "Gateway Timeout", "Gateway Timeout", "about:blank"),
+}  # fmt: skip
+_CODE_OF_STATUS = {429: "rate_limited", 401: "token_expired", 403: "forbidden",
+                   503: "service_unavailable", 504: "timeout"}  # fmt: skip
+
+
+class XError(Exception):
+    """An answer in one of X's error shapes (a problem, or an OAuth error on the token path)."""
+
+    def __init__(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None):
+        super().__init__(str(body))
+        self.status, self.body, self.headers = status, body, headers or {}
+
+
+def problem(
+    status: int, title: str, detail: str, kind: str = "about:blank", **extra: Any
+) -> XError:
+    return XError(
+        status, {"title": title, "detail": detail, "type": kind, "status": status, **extra}
+    )
+
+
+def invalid_request(message: str, parameter: str = "", status: int = 400) -> XError:
+    errors = [{"parameters": {parameter: []} if parameter else {}, "message": message}]
+    detail = "One or more parameters to your request was invalid."
+    return problem(status, "Invalid Request", detail, PROBLEMS + "invalid-request", errors=errors)
+
+
+def oauth_error(status: int, code: str, description: str) -> XError:
+    return XError(status, {"error": code, "error_description": description})
+
+
+def fault_problem(code: str, status: int | None = None) -> XError:
+    default, title, detail, kind = _FAULTS[code]
+    return problem(status or default, title, detail, kind)
+
+
+class FaultSpec(BaseModel):
+    """One injected fault, as posted to `/_faults` (the generic fake's semantics)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    user_id: str = "*"
+    on: Literal[
+        "token", "publish", "media", "initialize", "append", "finalize", "status", "me",
+        "list", "any",
+    ]  # fmt: skip
+    status: int | None = Field(default=None, ge=400, le=599)
+    error_code: str | None = None
+    retry_after: float | None = Field(default=None, ge=0)
+    delay: float | None = Field(default=None, ge=0)
+    accept_then_delay: float | None = Field(default=None, ge=0)
+    times: int = Field(default=1, ge=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> FaultSpec:
+        if self.accept_then_delay is not None and self.on != "publish":
+            raise ValueError("accept_then_delay applies to publish only")
+        effects = (self.status, self.error_code, self.delay, self.accept_then_delay)
+        if all(effect is None for effect in effects):
+            raise ValueError("a fault needs a status, an error_code, a delay or accept_then_delay")
+        return self
+
+    def matches(self, kind: CallKind, user_id: str | None) -> bool:
+        on_kind = self.on in (kind, "any") or (self.on == "media" and kind in UPLOAD_KINDS)
+        return on_kind and self.user_id in ("*", user_id)
+
+    def error(self, kind: CallKind) -> XError | None:
+        """The answer this fault gives; None when it only delays an accepted publish."""
+        if self.status is None and self.error_code is None:
+            return None if self.accept_then_delay is not None else fault_problem("timeout")
+        code = self.error_code or _CODE_OF_STATUS.get(self.status or 0, "")
+        status = self.status or _FAULTS.get(code, (400,))[0]
+        if not code:
+            code = "server_error" if status >= 500 else "invalid_request"
+        if kind == "token" and status < 500 and status != 429:
+            error = oauth_error(status, code, "Value passed for the token was invalid.")
+        elif code in _FAULTS:
+            error = fault_problem(code, status)
+        else:
+            error = invalid_request(f"Injected fault: {code}.", status=status)
+        if self.retry_after is not None:
+            reset = str(math.ceil(time.time() + self.retry_after))
+            error.headers = (
+                {"x-rate-limit-remaining": "0", "x-rate-limit-reset": reset}
+                if status == 429
+                else {"retry-after": str(math.ceil(self.retry_after))}
+            )
+        return error
+
+
+class FakeConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    latency_ms: int = Field(default=0, ge=0)
+    video_polls: int = Field(default=1, ge=0)  # STATUS answers in_progress before succeeded
+    check_after_secs: int = Field(default=1, ge=0)
+    rate_limit: int | None = Field(default=None, ge=1)  # None: X's limit of each endpoint
+    token_lifetime_secs: int = Field(default=7200, ge=0)
+    client_id: str | None = None  # when set, a refresh must name this client
+    tco_links: bool = True  # texts read back as X renders them (t.co links, &amp;)
+
+
+@dataclass
+class User:
+    id: str
+    username: str
+    name: str
+
+    def view(self) -> dict[str, str]:
+        return {"id": self.id, "name": self.name, "username": self.username}
+
+
+@dataclass
+class Media:
+    id: str
+    user_id: str
+    kind: str  # photo | video | animated_gif | amplify_video
+    media_type: str
+    total_bytes: int
+    state: str = "uploading"  # then pending, in_progress, succeeded or failed
+    segments: dict[int, tuple[int, str]] = field(default_factory=dict)  # index: size, sha256
+    appends: list[int] = field(default_factory=list)  # segment indexes, as received
+    polls: int = 0
+    sha256: str = ""
+    size: tuple[int, int] = (0, 0)
+
+    @property
+    def key(self) -> str:
+        return f"{_KEY_PREFIX[self.kind]}_{self.id}"
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "media_key": self.key, "type": self.kind, "media_type": self.media_type,
+            "size": self.total_bytes, "state": self.state, "sha256": self.sha256,
+            "segments": [self.segments[i][1] for i in sorted(self.segments)],
+            "appends": list(self.appends),
+        }  # fmt: skip
+
+
+@dataclass
+class Post:
+    id: str
+    user_id: str
+    text: str
+    rendered: str
+    media_ids: list[str]
+    created_at: dt.datetime
+
+
+def tco(seed: str) -> str:
+    return "https://t.co/" + hashlib.sha256(seed.encode()).hexdigest()[:10]
+
+
+def render(text: str, post_id: str, has_media: bool) -> str:
+    """The text as X gives it back: URLs as t.co links, a media link appended, & < > escaped."""
+    shown = _URL.sub(lambda match: tco(match.group()), text)
+    if has_media:
+        shown = f"{shown} {tco(post_id)}".strip()
+    return shown.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+@dataclass
+class FakeState:
+    """All the fake knows. Ids keep counting across resets, so no id is ever reused."""
+
+    users: dict[str, User] = field(default_factory=dict)
+    tokens: dict[str, tuple[str, float | None]] = field(default_factory=dict)  # user, expiry
+    refresh_tokens: dict[str, str] = field(default_factory=dict)
+    used_refresh_tokens: set[str] = field(default_factory=set)
+    media: dict[str, Media] = field(default_factory=dict)
+    posts: list[Post] = field(default_factory=list)
+    faults: list[tuple[FaultSpec, int]] = field(default_factory=list)
+    config: FakeConfig = field(default_factory=FakeConfig)
+    calls: Counter[str] = field(default_factory=Counter)
+    windows: dict[tuple[str, str], tuple[int, int]] = field(default_factory=dict)
+    _seq: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    _last_id: int = 0
+
+    def reset(self) -> None:
+        for store in (self.users, self.tokens, self.refresh_tokens, self.media, self.windows):
+            store.clear()
+        for other in (self.used_refresh_tokens, self.posts, self.faults, self.calls):
+            other.clear()
+        self.config = FakeConfig()
+
+    def new_id(self) -> str:
+        """A snowflake: milliseconds since X's epoch, shifted by 22 bits (19 digits today)."""
+        candidate = (int(time.time() * 1000) - _TWEPOCH_MS) << 22 | next(self._seq) % 4096
+        self._last_id = max(candidate, self._last_id + 1)
+        return str(self._last_id)
+
+    # --- users, tokens, quotas, faults -----------------------------------------------------
+
+    def add_user(self, username: str | None = None, name: str | None = None) -> User:
+        user_id = self.new_id()
+        username = username or f"sbx{user_id[-8:]}"
+        user = self.users[user_id] = User(user_id, username, name or username)
+        return user
+
+    def user_for_token(self, token: str) -> User:
+        """A token the fake never issued is adopted: it names a new sandbox user."""
+        if token not in self.tokens:
+            self.tokens[token] = (self.add_user().id, None)
+        user_id, expires_at = self.tokens[token]
+        if expires_at is not None and time.time() >= expires_at:
+            raise fault_problem("token_expired")
+        return self.users[user_id]
+
+    def refresh(self, refresh_token: str, client_id: str | None) -> dict[str, Any]:
+        """New tokens for a refresh token, which is used up (X rotates refresh tokens)."""
+        wanted = self.config.client_id
+        if wanted is not None and client_id != wanted:
+            raise oauth_error(401, "unauthorized_client", "Missing valid authorization header")
+        if not refresh_token or refresh_token in self.used_refresh_tokens:
+            raise oauth_error(400, "invalid_request", "Value passed for the token was invalid.")
+        self.used_refresh_tokens.add(refresh_token)
+        user_id = self.refresh_tokens.pop(refresh_token, None) or self.add_user().id
+        access, refresh = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+        lifetime = self.config.token_lifetime_secs
+        self.tokens[access] = (user_id, time.time() + lifetime)
+        self.refresh_tokens[refresh] = user_id
+        scope = "tweet.read tweet.write users.read media.write offline.access"
+        return {"token_type": "bearer", "expires_in": lifetime, "access_token": access,
+                "scope": scope, "refresh_token": refresh}  # fmt: skip
+
+    def rate_headers(self, user_id: str, kind: CallKind) -> dict[str, str]:
+        """Counts one call; raises 429 once the user's 15-minute window for it is used up."""
+        now = time.time()
+        start = int(now) - int(now) % RATE_WINDOW_SECS
+        began, count = self.windows.get((user_id, kind), (start, 0))
+        count = count + 1 if began == start else 1
+        self.windows[(user_id, kind)] = (start, count)
+        limit = self.config.rate_limit or RATE_LIMITS.get(kind, 1000)
+        headers = {
+            "x-rate-limit-limit": str(limit),
+            "x-rate-limit-remaining": str(max(limit - count, 0)),
+            "x-rate-limit-reset": str(start + RATE_WINDOW_SECS),
+        }
+        if count > limit:
+            raise XError(429, fault_problem("rate_limited").body, headers)
+        return headers
+
+    def take_fault(self, kind: CallKind, user_id: str | None) -> FaultSpec | None:
+        """The oldest pending fault matching this call, used up once."""
+        for index, (spec, left) in enumerate(self.faults):
+            if spec.matches(kind, user_id):
+                if left <= 1:
+                    del self.faults[index]
+                else:
+                    self.faults[index] = (spec, left - 1)
+                return spec
+        return None
+
+    # --- media -------------------------------------------------------------------------------
+
+    def add_media(self, user_id: str, kind: str, media_type: str, total: int) -> Media:
+        item = Media(self.new_id(), user_id, kind, media_type, total)
+        self.media[item.id] = item
+        return item
+
+    def owned(self, user_id: str, media_id: str) -> Media:
+        item = self.media.get(media_id)
+        if item is None or item.user_id != user_id:
+            raise invalid_request(f"Unknown media id {media_id}.", "media_id")
+        return item
+
+    def append(self, user_id: str, media_id: str, index: int, data: bytes) -> None:
+        item = self.owned(user_id, media_id)
+        if item.state != "uploading":
+            raise invalid_request("The upload is already finalized.", "id")
+        if not 0 <= index <= 999:
+            raise invalid_request("segment_index must be between 0 and 999.", "segment_index")
+        if len(data) > MAX_SEGMENT_BYTES:
+            raise invalid_request(f"A segment may not exceed {MAX_SEGMENT_BYTES} bytes.", "media")
+        item.segments[index] = (len(data), hashlib.sha256(data).hexdigest())
+        item.appends.append(index)
+
+    def finalize(self, user_id: str, media_id: str) -> Media:
+        item = self.owned(user_id, media_id)
+        if item.state != "uploading":
+            raise invalid_request("The upload is already finalized.", "id")
+        received = sum(size for size, _ in item.segments.values())
+        if received != item.total_bytes or sorted(item.segments) != list(range(len(item.segments))):
+            message = f"File size mismatch: {received} of {item.total_bytes} bytes received."
+            raise invalid_request(message, "id")
+        item.state = "succeeded" if item.kind == "photo" else "pending"
+        return item
+
+    def check(self, user_id: str, media_id: str, fail: bool) -> Media:
+        """One STATUS check: in_progress `video_polls` times, then succeeded (or failed)."""
+        item = self.owned(user_id, media_id)
+        if item.state in ("pending", "in_progress"):
+            item.polls += 1
+            done = item.polls > self.config.video_polls
+            item.state = "failed" if fail else "succeeded" if done else "in_progress"
+        return item
+
+    # --- posts -------------------------------------------------------------------------------
+
+    def add_post(self, user_id: str, text: str | None, media_ids: list[str]) -> Post:
+        text = unicodedata.normalize("NFC", text or "").strip()
+        if not text and not media_ids:
+            raise invalid_request("A post needs text or media.", "text")
+        items = [self.media.get(media_id) for media_id in media_ids]
+        usable = [m for m in items if m and m.user_id == user_id and m.state == "succeeded"]
+        if len(usable) != len(items) or ({m.kind for m in usable} - {"photo"} and len(items) > 1):
+            raise invalid_request("Your media IDs are invalid.", "media.media_ids")
+        if text and any(post.user_id == user_id and post.text == text for post in self.posts):
+            raise fault_problem("duplicate_content")
+        post_id = self.new_id()
+        rendered = render(text, post_id, bool(media_ids)) if self.config.tco_links else text
+        post = Post(post_id, user_id, text, rendered, list(media_ids), dt.datetime.now(dt.UTC))
+        self.posts.append(post)
+        return post
+
+    def recent_posts(
+        self, user_id: str, since: dt.datetime | None, until: dt.datetime | None
+    ) -> list[Post]:
+        """The user's posts, newest first."""
+        return [
+            post
+            for post in reversed(self.posts)
+            if post.user_id == user_id
+            and (since is None or post.created_at >= since)
+            and (until is None or post.created_at <= until)
+        ]
+
+    def find_post(self, post_id: str) -> Post | None:
+        return next((post for post in self.posts if post.id == post_id), None)
+
+    # --- views ---------------------------------------------------------------------------------
+
+    def tweet_view(self, post: Post, fields: set[str] | None = None) -> dict[str, Any]:
+        """A post as X shows it: the default fields, then those asked for in tweet.fields."""
+        fields = fields or set()
+        view: dict[str, Any] = {"id": post.id, "text": post.rendered}
+        view["edit_history_tweet_ids"] = [post.id]
+        if "created_at" in fields:
+            view["created_at"] = iso(post.created_at)
+        if "author_id" in fields:
+            view["author_id"] = post.user_id
+        if "attachments" in fields and post.media_ids:
+            view["attachments"] = {"media_keys": [self.media[m].key for m in post.media_ids]}
+        return view
+
+    def media_view(self, item: Media) -> dict[str, Any]:
+        """A media object as initialize, finalize, the simple upload and STATUS return it."""
+        data: dict[str, Any] = {"id": item.id, "media_key": item.key}
+        data["expires_after_secs"] = MEDIA_EXPIRES_SECS
+        if item.state == "uploading":
+            return data
+        data["size"] = item.total_bytes
+        if item.kind == "photo":
+            data["image"] = {"image_type": item.media_type, "w": item.size[0], "h": item.size[1]}
+            return data
+        data["video"] = {"video_type": item.media_type}
+        info: dict[str, Any] = {"state": item.state}
+        if item.state in ("pending", "in_progress"):
+            info["check_after_secs"] = self.config.check_after_secs
+        if item.state != "pending":
+            done = item.state == "succeeded"
+            info["progress_percent"] = 100 if done else 100 * item.polls // (item.polls + 1)
+        if item.state == "failed":
+            info["error"] = {
+                "code": 1,
+                "name": "InvalidMedia",
+                "message": "Unsupported video format",
+            }
+        data["processing_info"] = info
+        return data
+
+    def inspected(self, post: Post, base: str) -> dict[str, Any]:
+        """A post as `/_inspect/posts` shows it: what was sent, and where it can be seen."""
+        user = self.users[post.user_id]
+        return {
+            "id": post.id,
+            "user_id": post.user_id,
+            "username": user.username,
+            "text": post.text,
+            "rendered_text": post.rendered,
+            "media": [self.media[m].describe() for m in post.media_ids],
+            "created_at": iso(post.created_at),
+            "url": f"{base}/{user.username}/status/{post.id}",
+        }
+
+
+def iso(moment: dt.datetime) -> str:
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
