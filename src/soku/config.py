@@ -48,7 +48,7 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=10, ge=1)
     sandbox_base_url: str = ""
     worker_concurrency: int = Field(default=256, ge=1)
-    worker_batch: int = Field(default=32, ge=1)
+    worker_batch: int = Field(default=128, ge=1)
     lease_seconds: float = Field(default=30.0, ge=1)
     poll_seconds: float = Field(default=2.0, gt=0)
     http_timeout_seconds: float = Field(default=20.0, gt=0)

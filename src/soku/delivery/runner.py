@@ -165,7 +165,12 @@ class DeliveryRun:
     # --- caps --------------------------------------------------------------------------------
 
     async def _deferred(self) -> bool:
-        """Over a publishing cap already: defer before any step runs (nothing uploaded)."""
+        """Over a publishing cap already: defer before any step runs (nothing uploaded).
+
+        Without steps left to run, the check made with the publishing mark is enough.
+        """
+        if not LIMITS[self.platform].publish_caps or not self._steps_left():
+            return False
         async with self.engine.ctx.db.read() as session:
             over = await self._over_cap(session)
         if over is None:
@@ -243,6 +248,11 @@ class DeliveryRun:
         self.checkpoint.pop("publish_started", None)
         await self._save_checkpoint()
         return None
+
+    def _steps_left(self) -> bool:
+        return any(
+            step.name not in self.checkpoint["steps"] for step in self.connector.steps(self.job)
+        )
 
     async def _run_steps(self) -> None:
         for step in self.connector.steps(self.job):
