@@ -202,8 +202,11 @@ def create_x_fake(public_url: str = "") -> FastAPI:
     _error_handlers(app)
     _token_route(app, fake)
     _tweet_routes(app, fake)
+    _timeline_route(app, fake)
     _media_routes(app, fake)
     _chunked_routes(app, fake)
+    _user_route(app, fake)
+    _inspect_routes(app, fake)
     _control_routes(app, fake)
     _page_route(app, fake)  # last: its path is the broadest
     return app
@@ -272,6 +275,10 @@ def _tweet_routes(app: FastAPI, fake: XFake) -> None:
     async def me(request: Request) -> JSONResponse:
         user, _ = await fake.gate(request, "me")
         return answer(request, {"data": user.view()})
+
+
+def _timeline_route(app: FastAPI, fake: XFake) -> None:
+    state = fake.state
 
     @app.get("/2/users/{user_id}/tweets")
     async def timeline(request: Request, user_id: str) -> JSONResponse:
@@ -356,7 +363,7 @@ def _chunked_routes(app: FastAPI, fake: XFake) -> None:
         return answer(request, {"data": state.media_view(item)})
 
 
-def _control_routes(app: FastAPI, fake: XFake) -> None:
+def _user_route(app: FastAPI, fake: XFake) -> None:
     state = fake.state
 
     @app.post("/_users", status_code=201)
@@ -367,6 +374,10 @@ def _control_routes(app: FastAPI, fake: XFake) -> None:
         if body.refresh_token:
             state.refresh_tokens[body.refresh_token] = user.id
         return {"data": user.view()}
+
+
+def _inspect_routes(app: FastAPI, fake: XFake) -> None:
+    state = fake.state
 
     @app.get("/_inspect/posts")
     async def posts(request: Request) -> dict[str, Any]:
@@ -380,6 +391,10 @@ def _control_routes(app: FastAPI, fake: XFake) -> None:
     @app.delete("/_inspect", status_code=204)
     async def reset() -> None:
         state.reset()
+
+
+def _control_routes(app: FastAPI, fake: XFake) -> None:
+    state = fake.state
 
     @app.post("/_faults", status_code=201)
     async def add_fault(spec: FaultSpec) -> dict[str, Any]:
