@@ -12,11 +12,9 @@ import asyncio
 import json
 import os
 import secrets
-import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from collections import Counter
@@ -151,20 +149,6 @@ def _soku() -> list[str]:
     return [str(script)] if script.exists() else fallback
 
 
-async def _admin(url: str, sql: str) -> None:
-    import asyncpg  # type: ignore[import-untyped]
-    from sqlalchemy.engine import make_url
-
-    u = make_url(url)
-    conn = await asyncpg.connect(
-        user=u.username, password=u.password, host=u.host, port=u.port, database="test"
-    )
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
 async def _setup_user() -> str:
     """A user on the "unlimited" plan, its key, and sandbox accounts (settings from SOKU_*)."""
     from soku import operations
@@ -256,18 +240,17 @@ def _report(s: dict[str, Any]) -> None:
 
 
 def _run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
+    import common  # not at the top: the load generator runs this file too, without soku
+
     os.environ.update(SOKU_DATA_DIR=str(tmp / "data"), SOKU_LOG_LEVEL="warning")
     mine = {"SOKU_DATA_DIR", "SOKU_LOG_LEVEL", "SOKU_DATABASE_URL", "SOKU_SECRET_KEY"}
-    inherited = {
-        k: "***" if any(w in k for w in ("SECRET", "KEY", "URL", "TOKEN")) else v
-        for k, v in os.environ.items()
-        if k.startswith("SOKU_") and k not in mine
-    }
+    inherited = common.inherited(exclude=mine)
     os.environ.pop("SOKU_DATABASE_URL", None)
     if args.database_url:
         os.environ["SOKU_DATABASE_URL"] = args.database_url
         os.environ.setdefault("SOKU_SECRET_KEY", secrets.token_urlsafe(32))
-    if _is_pg(args.database_url):
+    postgres = common.is_postgres(args.database_url)
+    if postgres:
         up = subprocess.run([*_soku(), "db", "upgrade"], capture_output=True, text=True)
         if up.returncode != 0:
             raise RuntimeError(f"soku db upgrade failed:\n{up.stderr[-2000:]}")
@@ -300,13 +283,9 @@ def _run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     ]
     ratio = results["post"]["rps"] / results["noop"]["rps"] if results["noop"]["rps"] else 0.0
     summary = {k: getattr(args, k) for k in ("concurrency", "duration", "warmup", "worker")}
-    summary["database"] = "postgresql" if _is_pg(args.database_url) else "sqlite"
+    summary["database"] = "postgresql" if postgres else "sqlite"
     summary.update(inherited_env=inherited, ratio=ratio, target=TARGET, passed=ratio >= TARGET)
     return {**summary, **results, "ok": not problems, "problems": problems}
-
-
-def _is_pg(url: str | None) -> bool:
-    return bool(url) and not str(url).startswith("sqlite")
 
 
 def main() -> int:
@@ -324,32 +303,9 @@ def main() -> int:
     if args._generate:
         _generate(json.load(sys.stdin))
         return 0
-    signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop the server on kill too
-    created = None
-    if _is_pg(args.database_url):
-        from sqlalchemy.engine import make_url
+    import common  # only here: the load generator (above) does not load soku
 
-        created = f"soku_bench_{secrets.token_hex(4)}"
-        asyncio.run(_admin(args.database_url, f'CREATE DATABASE "{created}"'))
-        url = make_url(args.database_url).set(database=created)
-        args.database_url = url.render_as_string(hide_password=False)
-    try:
-        with tempfile.TemporaryDirectory(prefix="soku-bench-") as tmp:
-            summary = _run(args, Path(tmp))
-    except KeyboardInterrupt:
-        return 130
-    except (RuntimeError, subprocess.TimeoutExpired) as exc:
-        print(f"FAILED: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        if created:
-            drop = f'DROP DATABASE IF EXISTS "{created}" WITH (FORCE)'
-            asyncio.run(_admin(args.database_url, drop))
-    if args.json:
-        print(json.dumps(summary, indent=2))
-    else:
-        _report(summary)
-    return 0 if summary["ok"] else 1
+    return common.run(args, _run, _report)
 
 
 if __name__ == "__main__":

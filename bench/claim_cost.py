@@ -8,21 +8,17 @@ See bench/README.md for how to read the output.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import datetime as dt
-import json
 import secrets
-import signal
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import common
 from sqlalchemy import event, insert, select, text
-from sqlalchemy.engine import make_url
 
 from soku import migrate, operations
 from soku.auth.models import SubscriptionStatus
@@ -187,11 +183,6 @@ def _workloads(platform: str, batch: int) -> dict[str, tuple[Callable[[Any], Awa
     }
 
 
-def _pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
 async def _measure(db: Database, args: argparse.Namespace) -> dict[str, Any]:
     """Interleaved samples of each query until --samples or --budget seconds, whichever first."""
     loads = _workloads(args.platform, args.batch)
@@ -208,8 +199,8 @@ async def _measure(db: Database, args: argparse.Namespace) -> dict[str, Any]:
     return {
         name: {
             "samples": len(v),
-            "p50_ms": _pct(v, 0.5) * 1000,
-            "p99_ms": _pct(v, 0.99) * 1000,
+            "p50_ms": common.percentile(v, 0.5, 0.0) * 1000,
+            "p99_ms": common.percentile(v, 0.99, 0.0) * 1000,
             "mean_ms": sum(v) / len(v) * 1000,
         }
         for name, v in times.items()
@@ -264,7 +255,7 @@ async def _prepared_plans(db: Database) -> list[dict[str, Any]]:
 
 
 async def _run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
-    url = args.database_url or f"sqlite+aiosqlite:///{tmp / 'claim.db'}"
+    url = common.database_url(args, tmp, "claim.db")
     settings = Settings(
         data_dir=tmp, database_url=url, secret_key=secrets.token_urlsafe(32), log_level="warning"
     )
@@ -299,7 +290,7 @@ async def _run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     }
     ratio = ratios["claim"]["p50"]
     return {
-        "database": "sqlite" if db.is_sqlite else "postgresql",
+        "database": common.database_kind(url),
         "platform": args.platform, "batch": args.batch, "due_rows": due,
         "small": args.small, "large": args.large, "stages": stages, "ratios": ratios,
         "ratio": ratio, "target": TARGET, "passed": ratio <= TARGET,
@@ -333,31 +324,14 @@ def _report(s: dict[str, Any]) -> None:
                 f"    prepared statement on the bench connection: {p['generic_plans']} generic "
                 f"plans, {p['custom_plans']} custom plans"
             )
-    verdict = "PASS" if s["passed"] else "BELOW TARGET"
     print(
         f"ratio claim_due p50, {s['large']:,} vs {s['small']:,} future rows: {s['ratio']:.2f} "
-        f"(target <= {TARGET}): {verdict}"
+        f"(target <= {TARGET}): {common.verdict(s['passed'])}"
     )
-
-
-async def _admin(url: str, sql: str) -> None:
-    import asyncpg  # type: ignore[import-untyped]
-
-    u = make_url(url)
-    conn = await asyncpg.connect(
-        user=u.username, password=u.password, host=u.host, port=u.port, database="test"
-    )
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    db_help = "postgresql+asyncpg://user@host:port/any: runs on a fresh soku_bench_* database"
-    parser.add_argument("--database-url", help=db_help)
-    parser.add_argument("--json", action="store_true", help="print a JSON summary only")
+    parser = common.new_parser(__doc__)
     parser.add_argument("--small", type=int, default=1_000, help="future rows, first stage")
     parser.add_argument("--large", type=int, default=1_000_000, help="future rows, second stage")
     parser.add_argument("--batch", type=int, default=32, help="rows per claim_due (32)")
@@ -367,32 +341,9 @@ def main() -> int:
     parser.add_argument("--budget", type=float, default=45.0, help="sampling seconds per stage")
     parser.add_argument("--warmup", type=int, default=5, help="unrecorded samples per stage")
     args = parser.parse_args()
-    signal.signal(signal.SIGTERM, signal.default_int_handler)  # clean up on kill too
     if args.large <= args.small:
         parser.error("--large must be above --small")
-    created = None
-    if args.database_url and not args.database_url.startswith("sqlite"):
-        created = f"soku_bench_{secrets.token_hex(4)}"
-        asyncio.run(_admin(args.database_url, f'CREATE DATABASE "{created}"'))
-        url = make_url(args.database_url).set(database=created)
-        args.database_url = url.render_as_string(hide_password=False)
-    try:
-        with tempfile.TemporaryDirectory(prefix="soku-bench-") as tmp:
-            summary = asyncio.run(_run(args, Path(tmp)))
-    except KeyboardInterrupt:
-        return 130
-    except RuntimeError as exc:
-        print(f"FAILED: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        if created:
-            drop = f'DROP DATABASE IF EXISTS "{created}" WITH (FORCE)'
-            asyncio.run(_admin(args.database_url, drop))
-    if args.json:
-        print(json.dumps(summary, indent=2, default=str))
-    else:
-        _report(summary)
-    return 0
+    return common.run_async(args, _run, _report)
 
 
 if __name__ == "__main__":
