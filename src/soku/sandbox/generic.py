@@ -21,6 +21,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from soku.sandbox.common import public_base
 from soku.sandbox.generic_state import (
     CALL_KINDS,
     CallKind,
@@ -51,10 +52,7 @@ class GenericFake:
         self.public_url = public_url.rstrip("/")
 
     def base_url(self, request: Request) -> str:
-        if self.public_url:
-            return self.public_url
-        base = request.base_url
-        return f"{base.scheme}://{base.netloc}{request.scope.get('root_path', '')}".rstrip("/")
+        return public_base(self.public_url, request)
 
     async def gate(self, request: Request, kind: CallKind, user_id: str | None) -> FaultSpec | None:
         """Counts the call, checks token and rate limit, applies the next matching fault.

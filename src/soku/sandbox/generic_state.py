@@ -14,7 +14,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
+
+from soku.sandbox.common import FaultFields
 
 CallKind = Literal["publish", "media", "media_status", "refresh", "list"]
 CALL_KINDS: tuple[CallKind, ...] = ("publish", "media", "media_status", "refresh", "list")
@@ -57,28 +59,10 @@ class FakeError(Exception):
         return {"error": {"code": self.code, "message": self.message, "status": self.status}}
 
 
-class FaultSpec(BaseModel):
+class FaultSpec(FaultFields):
     """One injected fault, as posted to `/_faults`."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    user_id: str = "*"
     on: Literal["publish", "media", "media_status", "refresh", "list", "any"]
-    status: int | None = Field(default=None, ge=400, le=599)
-    error_code: str | None = None
-    retry_after: float | None = Field(default=None, ge=0)
-    delay: float | None = Field(default=None, ge=0)
-    accept_then_delay: float | None = Field(default=None, ge=0)
-    times: int = Field(default=1, ge=1)
-
-    @model_validator(mode="after")
-    def _check(self) -> FaultSpec:
-        if self.accept_then_delay is not None and self.on != "publish":
-            raise ValueError("accept_then_delay applies to publish only")
-        effects = (self.status, self.error_code, self.delay, self.accept_then_delay)
-        if all(effect is None for effect in effects):
-            raise ValueError("a fault needs a status, an error_code, a delay or accept_then_delay")
-        return self
 
     def matches(self, kind: CallKind, user_id: str | None) -> bool:
         return self.on in (kind, "any") and self.user_id in ("*", user_id)

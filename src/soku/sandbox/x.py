@@ -35,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from soku.sandbox.common import public_base
 from soku.sandbox.x_state import (
     MEDIA_EXPIRES_SECS,
     CallKind,
@@ -109,10 +110,7 @@ class XFake:
         self.public_url = public_url.rstrip("/")
 
     def base_url(self, request: Request) -> str:
-        if self.public_url:
-            return self.public_url
-        base = request.base_url
-        return f"{base.scheme}://{base.netloc}{request.scope.get('root_path', '')}".rstrip("/")
+        return public_base(self.public_url, request)
 
     async def gate(self, request: Request, kind: CallKind) -> tuple[User, FaultSpec | None]:
         """Counts the call, checks the token and the rate limit, applies the next fault.
