@@ -120,6 +120,8 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 def serving(env: dict[str, str], logs: Path) -> Iterator[Server]:
     """`soku serve --port P`, up and answering /healthz; always stopped on the way out."""
     port = free_port()
+    # as `make run` does: the sandbox platform is reached at the server's own address
+    env = {"SOKU_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}", **env}
     logs.mkdir(parents=True, exist_ok=True)
     stderr_path = logs / f"serve-{port}.stderr"
     with open(logs / f"serve-{port}.stdout", "wb") as out, open(stderr_path, "wb") as err:
@@ -204,13 +206,35 @@ def test_quickstart_then_serve_publishes_the_first_example(tmp_path: Path) -> No
             ("threads", "threads_main"),
             ("x", "x_main"),
         ]
+        published = wait_until_published(http, post_id, headers)
+        for delivery in published["deliveries"]:
+            page = http.get(delivery["url"].removeprefix(server.base_url))
+            assert page.status_code == 200, page.text
 
     records = json_lines(server.stderr())  # read once the server has stopped (all flushed)
     assert records, "soku serve logged nothing"
     mine = [r for r in records if r.get("request_id") == request_id]
     assert mine, records
     assert any(r.get("path") == "/v1/posts" and r.get("status") == 201 for r in mine), mine
+    # one line per delivery attempt, carrying the creating request's id and the other ids
+    attempts = [r for r in mine if r.get("event") == "delivery_finished"]
+    assert sorted(r["platform"] for r in attempts) == ["linkedin", "threads", "x"], mine
+    assert {r["post_id"] for r in attempts} == {post_id}
+    assert {r["delivery_id"] for r in attempts} == {d["id"] for d in published["deliveries"]}
+    assert {r["outcome"] for r in attempts} == {"published"}
     assert key not in server.stderr()
+
+
+def wait_until_published(
+    http: httpx.Client, post_id: str, headers: dict[str, str]
+) -> dict[str, Any]:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        post: dict[str, Any] = http.get(f"/v1/posts/{post_id}", headers=headers).json()
+        if post["status"] == "published":
+            return post
+        time.sleep(0.1)
+    pytest.fail(f"post {post_id} was not published within 30 s: {post}")
 
 
 def test_serve_upgrades_a_fresh_sqlite_database_by_itself(tmp_path: Path) -> None:
