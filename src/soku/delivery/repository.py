@@ -80,7 +80,7 @@ def _clock(session: AsyncSession, now: dt.datetime) -> ColumnElement[dt.datetime
     return literal(now, UTCDateTime())
 
 
-def _lease_end(
+def lease_end(
     session: AsyncSession, now: dt.datetime, lease: dt.timedelta
 ) -> ColumnElement[dt.datetime]:
     if _is_postgres(session):
@@ -137,7 +137,7 @@ async def _take(
         .where(Delivery.id.in_(chosen.scalar_subquery()))
         .values(
             lease_owner=owner,
-            lease_expires_at=_lease_end(session, now, lease),
+            lease_expires_at=lease_end(session, now, lease),
             attempts=Delivery.attempts + 1,
             updated_at=clock,
             **values,
@@ -190,7 +190,7 @@ async def renew_leases(
     stmt = (
         update(Delivery)
         .where(Delivery.id.in_(ids), Delivery.lease_owner == owner)
-        .values(lease_expires_at=_lease_end(session, now, lease))
+        .values(lease_expires_at=lease_end(session, now, lease))
         .returning(Delivery.id)
         .execution_options(synchronize_session=False)
     )

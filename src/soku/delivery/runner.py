@@ -302,10 +302,8 @@ class DeliveryRun:
                 status=DeliveryStatus.publishing.value,
                 checkpoint=checkpoint,
                 updated_at=utcnow(),
-            )
-            # a fresh lease for the call, which cannot outlast its own deadline
-            await repo.renew_leases(
-                session, [self.claimed.id], self.engine.owner, self.engine.lease, utcnow()
+                # a fresh lease for the call, which cannot outlast its own deadline
+                lease_expires_at=repo.lease_end(session, utcnow(), self.engine.lease),
             )
         self.checkpoint = checkpoint
         return None
