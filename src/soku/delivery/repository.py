@@ -19,6 +19,7 @@ from sqlalchemy import (
     Interval,
     Select,
     func,
+    insert,
     literal,
     literal_column,
     select,
@@ -224,7 +225,9 @@ async def load(session: AsyncSession, delivery_id: uuid.UUID) -> tuple[Delivery,
 
 async def lock_post(session: AsyncSession, post_id: uuid.UUID) -> None:
     """Hold the post's row until the transaction ends (PostgreSQL; SQLite has one writer)."""
-    await session.execute(select(Post.id).where(Post.id == post_id).with_for_update(key_share=True))
+    if _is_postgres(session):
+        stmt = select(Post.id).where(Post.id == post_id).with_for_update(key_share=True)
+        await session.execute(stmt)
 
 
 async def refresh_post_status(session: AsyncSession, post_id: uuid.UUID, now: dt.datetime) -> str:
@@ -247,18 +250,18 @@ async def refresh_post_status(session: AsyncSession, post_id: uuid.UUID, now: dt
 
 
 async def add_attempt(session: AsyncSession, **values: Any) -> None:
-    session.add(DeliveryAttempt(**values))
+    await session.execute(insert(DeliveryAttempt).values(**values))
 
 
 async def lock_account(session: AsyncSession, account_ref: uuid.UUID) -> None:
     """Serialize the publishing-cap checks of one account until the transaction ends.
 
     FOR NO KEY UPDATE: it does not block new deliveries referencing the account. SQLite has
-    one writer at a time and ignores the clause.
+    one writer at a time, so there is nothing to lock.
     """
-    await session.execute(
-        select(Account.id).where(Account.id == account_ref).with_for_update(key_share=True)
-    )
+    if _is_postgres(session):
+        stmt = select(Account.id).where(Account.id == account_ref).with_for_update(key_share=True)
+        await session.execute(stmt)
 
 
 async def recent_publishes(
