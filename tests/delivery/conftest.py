@@ -4,50 +4,26 @@ and workers started on demand (see `harness.py`)."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
-import uvicorn
 
 from soku import migrate
 from soku.context import AppContext
 from soku.sandbox.generic import create_generic_fake
+from tests.asgi_server import serving
 from tests.conftest import create_database, drop_database, make_settings
 from tests.delivery.harness import Harness
 
 MakeHarness = Callable[..., Awaitable[Harness]]
 
 
-class _QuietServer(uvicorn.Server):
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield  # leave pytest's signal handlers alone
-
-
 @pytest.fixture(scope="session")
 async def fake_server() -> AsyncIterator[str]:
     """The generic fake platform on a free loopback port, for the whole session."""
-    config = uvicorn.Config(
-        create_generic_fake(),
-        host="127.0.0.1",
-        port=0,
-        log_level="warning",
-        lifespan="off",
-        timeout_graceful_shutdown=1,
-    )
-    server = _QuietServer(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    await task
+    async with serving(create_generic_fake()) as url:
+        yield url
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])

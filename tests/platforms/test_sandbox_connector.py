@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import dataclasses
 import datetime as dt
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from soku.platforms.connector import (
     AccountAccess,
@@ -25,36 +22,15 @@ from soku.platforms.connector import (
 )
 from soku.platforms.sandbox_connector import GenericSandboxConnector
 from soku.sandbox.generic import create_generic_fake
+from tests.asgi_server import serving
 
 USER = "sbx_u1"
 
 
-class _QuietServer(uvicorn.Server):
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield  # leave pytest's signal handlers alone
-
-
 @pytest.fixture(scope="session")
 async def fake_url() -> AsyncIterator[str]:
-    config = uvicorn.Config(
-        create_generic_fake(),
-        host="127.0.0.1",
-        port=0,
-        log_level="warning",
-        lifespan="off",
-        timeout_graceful_shutdown=2,
-    )
-    server = _QuietServer(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    await task
+    async with serving(create_generic_fake()) as url:
+        yield url
 
 
 @pytest.fixture

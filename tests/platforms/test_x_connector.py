@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import dataclasses
 import datetime as dt
@@ -20,7 +19,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from soku.platforms.connector import (
     AccountAccess,
@@ -32,18 +30,13 @@ from soku.platforms.connector import (
 )
 from soku.platforms.x_connector import XConnector, map_error
 from soku.sandbox.x import create_x_fake
+from tests.asgi_server import serving
 from tests.media_files import write_image, write_video
 
 USERNAME, TOKEN, REFRESH = "soku_x", "x-access", "x-refresh"
 CHUNK = 1024 * 1024
 VIDEO_BYTES = 2 * CHUNK + 123_456  # three chunks
 IMAGES = ("img1.jpg", "img2.png", "img3.webp", "img4.gif")
-
-
-class _QuietServer(uvicorn.Server):
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield  # leave pytest's signal handlers alone
 
 
 class _Files(BaseHTTPRequestHandler):
@@ -90,19 +83,8 @@ class _FileServer(ThreadingHTTPServer):
 
 @pytest.fixture(scope="session")
 async def fake_url() -> AsyncIterator[str]:
-    config = uvicorn.Config(
-        create_x_fake(), host="127.0.0.1", port=0, log_level="warning", lifespan="off"
-    )
-    server = _QuietServer(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    await task
+    async with serving(create_x_fake()) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
