@@ -12,6 +12,8 @@ left in `publishing` (its lease expired, or the call timed out), the engine call
 from __future__ import annotations
 
 import datetime as dt
+import email.utils
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -133,3 +135,34 @@ class Connector(Protocol):
     async def refresh(
         self, account: AccountAccess, client: httpx.AsyncClient
     ) -> RefreshedTokens: ...
+
+
+def transport_error(exc: httpx.HTTPError, label: str) -> PlatformError:
+    """A call that got no answer: it could not connect (nothing sent) or the answer never came."""
+    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
+        return PlatformError(
+            ErrorKind.connection, "connection_failed", f"Could not connect to {label}."
+        )
+    return PlatformError(ErrorKind.timeout, "timeout", f"No complete answer from {label}: {exc!r}.")
+
+
+def retry_after_header(headers: httpx.Headers) -> float | None:
+    """Retry-After in seconds (sent as seconds or as an HTTP date); None if absent or unread."""
+    value = headers.get("retry-after", "").strip()
+    if not value:
+        return None
+    if value.isdigit():
+        return float(value)
+    try:
+        moment = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(moment.timestamp() - time.time(), 0.0)
+
+
+def response_json(response: httpx.Response) -> Any:
+    """The answer's JSON, or None when it is not JSON."""
+    try:
+        return response.json()
+    except ValueError:
+        return None

@@ -13,28 +13,26 @@ Follows the X API v2 as its OpenAPI file v2.167 (docs.x.com, 2026-08) and
   uploaded media keys, else on the text as X normalises it;
 - `refresh`: `POST /2/oauth2/token` with `grant_type=refresh_token` (refresh tokens rotate).
 
-Media is read from our own store by URL: an image whole (X takes ≤ 5 MB), the video one
-chunk per step through byte ranges, so no more than one image or one chunk is ever held. How
-many chunks there are is known once `init` has measured the video: the step list grows as the
-engine walks it, reading the checkpoint the engine fills (see `_VideoSteps`).
+Media is read from our own store by URL (`media_reader`): an image whole (X takes ≤ 5 MB),
+the video one chunk per step through byte ranges, so no more than one image or one chunk is
+ever held. How many chunks there are is known once `init` has measured the video: the step
+list grows as the engine walks it, reading the checkpoint the engine fills (see `_VideoSteps`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import email.utils
 import html
-import mimetypes
 import re
 import time
 import unicodedata
 from collections.abc import Sequence
 from typing import Any, overload
-from urllib.parse import urlsplit
 
 import httpx
 
+from soku.platforms import media_reader
 from soku.platforms.connector import (
     AccountAccess,
     CannotTell,
@@ -47,7 +45,9 @@ from soku.platforms.connector import (
     RefreshedTokens,
     Step,
     StepFunction,
+    response_json,
 )
+from soku.platforms.x_errors import map_error, refresh_error
 
 API_URL = "https://api.x.com"
 WEB_URL = "https://x.com"
@@ -61,14 +61,6 @@ RECONCILE_MARGIN = dt.timedelta(seconds=60)
 RECONCILE_PAGES = 5
 _NUMERIC_ID = re.compile(r"^[0-9]{1,19}$")
 _URL = re.compile(r"https?://\S+")
-_HINTS = {
-    "rate_limited": " Wait for X's rate-limit window to reset.",
-    "usage_capped": " The app's X usage cap is reached.",
-    "token_expired": " The access token has expired or was revoked.",
-    "duplicate_content": " X refuses a post identical to one already on the account.",
-    "unsupported_authentication": " X wants a user-context token: connect the account again.",
-    "credits_depleted": " The X app has no credits left.",
-}
 
 
 class XConnector:
@@ -152,9 +144,9 @@ class XConnector:
             response = await client.post(url, data=form, auth=auth or httpx.USE_CLIENT_DEFAULT)
         except httpx.HTTPError as exc:
             raise map_error(exc) from exc
-        tokens = _json(response)
+        tokens = response_json(response)
         if not response.is_success or not isinstance(tokens, dict) or "access_token" not in tokens:
-            raise _refresh_error(response)
+            raise refresh_error(response)
         expires_in, expires_at = _seconds(tokens.get("expires_in")), None
         if expires_in is not None:
             expires_at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=expires_in)
@@ -173,9 +165,11 @@ class XConnector:
         alone = len(job.image_urls) == 1
 
         async def run(job: Job, client: httpx.AsyncClient) -> dict[str, Any]:
-            data, media_type = await _fetch_image(client, url)
+            data, media_type = await media_reader.read_whole(
+                client, url, MAX_IMAGE_BYTES, f"X takes images of up to 5 MB; {url} is larger."
+            )
             category = "tweet_gif" if alone and media_type == "image/gif" else "tweet_image"
-            files = {"media": (_filename(url), data, media_type)}
+            files = {"media": (media_reader.filename(url), data, media_type)}
             form = {"media_category": category}
             body = await self._call(
                 client, job.account, "POST", "/2/media/upload", data=form, files=files
@@ -188,7 +182,7 @@ class XConnector:
         return run
 
     async def _init(self, job: Job, client: httpx.AsyncClient) -> dict[str, Any]:
-        total, media_type = await _measure(client, job.video_urls[0])
+        total, media_type = await media_reader.measure(client, job.video_urls[0])
         if not 0 < total <= MAX_VIDEO_BYTES:
             message = f"X takes videos of 1 byte to {MAX_VIDEO_BYTES} bytes; this one has {total}."
             raise PlatformError(ErrorKind.permanent, "video_size", message)
@@ -209,7 +203,7 @@ class XConnector:
             init = _result(job, "init")
             start = index * init["chunk_bytes"]
             size = min(init["chunk_bytes"], init["total_bytes"] - start)
-            chunk = await _read_range(client, job.video_urls[0], start, size)
+            chunk = await media_reader.read_range(client, job.video_urls[0], start, size)
             path = f"/2/media/upload/{init['media_id']}/append"
             files = {"media": ("blob", chunk, "application/octet-stream")}
             form = {"segment_index": str(index)}
@@ -298,7 +292,7 @@ class XConnector:
             response = await client.request(method, self.base_url + path, headers=headers, **kwargs)
         except httpx.HTTPError as exc:
             raise map_error(exc) from exc
-        body = _json(response)
+        body = response_json(response)
         if response.is_success and isinstance(body, dict):
             return body
         if response.is_success and empty and not response.content.strip():
@@ -339,178 +333,6 @@ class _VideoSteps(Sequence[Step]):
 
     def __len__(self) -> int:
         return len(self._current())
-
-
-# --- errors ------------------------------------------------------------------------------------
-
-
-def map_error(failure: httpx.Response | httpx.HTTPError) -> PlatformError:
-    """Every failure of a call to X, in our terms, with X's answer kept as `raw`."""
-    if isinstance(failure, httpx.ConnectError | httpx.ConnectTimeout):
-        return PlatformError(ErrorKind.connection, "connection_failed", "Could not connect to X.")
-    if isinstance(failure, httpx.HTTPError):
-        message = f"No complete answer from X: {failure!r}."
-        return PlatformError(ErrorKind.timeout, "timeout", message)
-    status, raw = failure.status_code, _json(failure)
-    if raw is None:
-        raw = failure.text
-    title, detail, slug = _problem(raw)
-    kind, code = _classify(status, f"{title} {detail}".lower(), slug)
-    retry = kind in (ErrorKind.rate_limited, ErrorKind.server_error)
-    message = f"X answered {status}" + (f" ({title})" if title else "")
-    message += (f": {detail.rstrip('.')}." if detail else ".") + _HINTS.get(code, "")
-    retry_after = _retry_after(failure.headers, status) if retry else None
-    return PlatformError(kind, code, message, http_status=status, retry_after=retry_after, raw=raw)
-
-
-def _classify(status: int, text: str, slug: str) -> tuple[ErrorKind, str]:
-    if status == 429:
-        return ErrorKind.rate_limited, "usage_capped" if slug == "usage-capped" else "rate_limited"
-    if status >= 500 or 200 <= status < 300:  # a success we could not read counts as a 5xx
-        return ErrorKind.server_error, "server_error" if status >= 500 else "unreadable_answer"
-    if status == 401:
-        return ErrorKind.token_expired, "token_expired"
-    if status == 403 and "duplicate content" in text:
-        return ErrorKind.permanent, "duplicate_content"
-    if status == 403 and ("unsupported authentication" in text or slug.startswith("unsupported")):
-        return ErrorKind.reauth_required, "unsupported_authentication"
-    codes = {400: "invalid_request", 402: "credits_depleted", 403: "forbidden", 404: "not_found"}
-    return ErrorKind.permanent, codes.get(status) or slug.replace("-", "_") or f"http_{status}"
-
-
-def _refresh_error(response: httpx.Response) -> PlatformError:
-    """A refused refresh (400/401 `invalid_request`…) needs the user; others are retryable."""
-    error = map_error(response)
-    if error.kind in (ErrorKind.rate_limited, ErrorKind.server_error):
-        return error
-    raw = error.raw if isinstance(error.raw, dict) else {}
-    code = str(raw.get("error") or "invalid_grant")
-    message = f"X refused the refresh token ({raw.get('error_description') or code}): "
-    message += "connect the account again."
-    return PlatformError(
-        ErrorKind.reauth_required, code, message, http_status=response.status_code, raw=error.raw
-    )
-
-
-def _problem(raw: Any) -> tuple[str, str, str]:
-    """(title, detail, type slug) of a problem, an OAuth error or a legacy `errors` list."""
-    if not isinstance(raw, dict):
-        return "", str(raw or "")[:200], ""
-    errors = raw.get("errors") if isinstance(raw.get("errors"), list) else []
-    first = errors[0] if errors and isinstance(errors[0], dict) else {}
-    title = str(raw.get("title") or raw.get("error") or "")
-    detail = str(raw.get("detail") or raw.get("error_description") or first.get("message") or "")
-    kind = str(raw.get("type") or "")
-    return title, detail, kind.rpartition("/")[2] if kind.startswith("http") else ""
-
-
-def _retry_after(headers: httpx.Headers, status: int) -> float | None:
-    """Retry-After (seconds or a date); for a 429, else the latest spent window's reset."""
-    now = time.time()
-    value = headers.get("retry-after")
-    if value:
-        if value.strip().isdigit():
-            return float(value)
-        try:
-            return max(email.utils.parsedate_to_datetime(value).timestamp() - now, 0.0)
-        except (TypeError, ValueError):
-            pass
-    if status != 429:
-        return None
-    windows = ("x-rate-limit", "x-user-limit-24hour", "x-app-limit-24hour")
-    spent = [w for w in windows if headers.get(f"{w}-remaining") == "0"] or ["x-rate-limit"]
-    resets = [headers.get(f"{w}-reset", "") for w in spent]
-    epochs = [float(reset) for reset in resets if reset.isdigit()]
-    return max(max(epochs) - now, 0.0) if epochs else None
-
-
-# --- our stored media ----------------------------------------------------------------------
-
-
-async def _fetch_image(client: httpx.AsyncClient, url: str) -> tuple[bytes, str]:
-    too_big = PlatformError(
-        ErrorKind.permanent, "image_too_large", f"X takes images of up to 5 MB; {url} is larger."
-    )
-    try:
-        async with client.stream("GET", url, follow_redirects=True) as response:
-            _check_store(url, response, (200,))
-            if int(response.headers.get("content-length") or 0) > MAX_IMAGE_BYTES:
-                raise too_big
-            data = bytearray()
-            async for part in response.aiter_bytes():
-                data += part
-                if len(data) > MAX_IMAGE_BYTES:
-                    raise too_big
-            return bytes(data), _media_type(response, url, "image/jpeg")
-    except httpx.HTTPError as exc:
-        raise _store_failure(url, exc) from exc
-
-
-async def _measure(client: httpx.AsyncClient, url: str) -> tuple[int, str]:
-    """The stored video's size and type, from a one-byte range request."""
-    try:
-        headers = {"Range": "bytes=0-0"}
-        async with client.stream("GET", url, headers=headers, follow_redirects=True) as response:
-            _check_store(url, response, (200, 206))
-            size = response.headers.get("content-length", "")
-            if response.status_code == 206:
-                size = response.headers.get("content-range", "").rpartition("/")[2]
-            media_type = _media_type(response, url, "video/mp4")
-    except httpx.HTTPError as exc:
-        raise _store_failure(url, exc) from exc
-    if not size.isdigit():
-        message = f"Our media store did not say how large {url} is."
-        raise PlatformError(ErrorKind.server_error, "media_size_unknown", message)
-    return int(size), media_type
-
-
-async def _read_range(client: httpx.AsyncClient, url: str, start: int, size: int) -> bytes:
-    """Bytes [start, start + size) of a stored file (skipping ahead if ranges are ignored)."""
-    headers = {"Range": f"bytes={start}-{start + size - 1}"}
-    data = bytearray()
-    try:
-        async with client.stream("GET", url, headers=headers, follow_redirects=True) as response:
-            _check_store(url, response, (200, 206))
-            ranged = response.headers.get("content-range", "").startswith(f"bytes {start}-")
-            skip = 0 if response.status_code == 206 and ranged else start
-            async for part in response.aiter_bytes():
-                dropped = min(skip, len(part))
-                skip -= dropped
-                data += part[dropped : dropped + size - len(data)]
-                if len(data) >= size:
-                    break
-    except httpx.HTTPError as exc:
-        raise _store_failure(url, exc) from exc
-    if len(data) != size:
-        message = f"Our copy of {url} ended before byte {start + size}."
-        raise PlatformError(ErrorKind.server_error, "media_read_short", message)
-    return bytes(data)
-
-
-def _check_store(url: str, response: httpx.Response, ok: tuple[int, ...]) -> None:
-    if response.status_code in ok:
-        return
-    status = response.status_code
-    kind = ErrorKind.server_error if status >= 500 or status == 429 else ErrorKind.permanent
-    message = f"Our media store answered {status} for {url}."
-    raise PlatformError(kind, "media_unavailable", message, http_status=status)
-
-
-def _store_failure(url: str, exc: httpx.HTTPError) -> PlatformError:
-    error = map_error(exc)
-    return PlatformError(error.kind, error.code, f"Reading our copy of {url}: {error.message}")
-
-
-def _media_type(response: httpx.Response, url: str, default: str) -> str:
-    declared = str(response.headers.get("content-type", "")).partition(";")[0].strip().lower()
-    if declared.split("/")[0] in ("image", "video"):
-        return declared
-    guessed = mimetypes.guess_type(urlsplit(url).path)[0]
-    return guessed if guessed and guessed.split("/")[0] in ("image", "video") else default
-
-
-def _filename(url: str) -> str:
-    return urlsplit(url).path.rpartition("/")[2] or "media"
 
 
 # --- the job and its checkpoint ----------------------------------------------------------------
@@ -574,13 +396,6 @@ def _data(body: dict[str, Any]) -> dict[str, Any]:
         message = "X answered without the expected `data` object."
         raise PlatformError(ErrorKind.server_error, "unreadable_answer", message, raw=body)
     return data
-
-
-def _json(response: httpx.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        return None
 
 
 def _seconds(value: Any) -> float | None:

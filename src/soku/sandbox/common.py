@@ -1,9 +1,20 @@
-"""What every fake platform shares: the fault switches and how it names its own URL."""
+"""What every fake platform shares: fault switches, control routes and its own URL.
+
+Each fake keeps its memory in a state object with `faults` (a `FaultQueue`), `calls` (a
+counter per kind of call), `config` (a pydantic model of its settings) and `reset()`;
+`control_routes` then gives it the same `/_faults`, `/_config`, `/_inspect/calls` and
+`DELETE /_inspect` as every other fake. `/_inspect/posts` stays the fake's own, since only
+it knows how its posts look.
+"""
 
 from __future__ import annotations
 
-from fastapi import Request
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from collections import Counter
+from typing import Any, Generic, Protocol, TypeVar
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 
 class FaultFields(BaseModel):
@@ -27,6 +38,110 @@ class FaultFields(BaseModel):
         if all(effect is None for effect in effects):
             raise ValueError("a fault needs a status, an error_code, a delay or accept_then_delay")
         return self
+
+    def matches(self, kind: str, user_id: str | None) -> bool:
+        on = getattr(self, "on", "any")
+        return on in (kind, "any") and self.user_id in ("*", user_id)
+
+
+F = TypeVar("F", bound=FaultFields)
+
+
+class FaultQueue(Generic[F]):
+    """Pending faults in the order they were added, each good for `times` matching calls."""
+
+    def __init__(self) -> None:
+        self._pending: list[tuple[F, int]] = []
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+    def add(self, spec: F) -> None:
+        self._pending.append((spec, spec.times))
+
+    def take(self, kind: str, user_id: str | None) -> F | None:
+        """The oldest pending fault matching this call, used up once."""
+        for index, (spec, left) in enumerate(self._pending):
+            if spec.matches(kind, user_id):
+                if left <= 1:
+                    del self._pending[index]
+                else:
+                    self._pending[index] = (spec, left - 1)
+                return spec
+        return None
+
+    def pending(self) -> list[dict[str, Any]]:
+        return [{**spec.model_dump(), "times": left} for spec, left in self._pending]
+
+    def clear(self) -> None:
+        self._pending.clear()
+
+
+class Controlled(Protocol):
+    """The part of a fake's state the control routes drive."""
+
+    faults: FaultQueue[Any]
+    calls: Counter[str]
+    config: Any  # the fake's own settings model
+
+    def reset(self) -> None: ...
+
+
+def _validated(model: type[BaseModel], data: Any) -> Any:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors()) from None
+
+
+async def _json_object(request: Request) -> dict[str, Any]:
+    try:
+        data = await request.json()
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        error = {"type": "dict_type", "loc": ("body",), "msg": "The body must be a JSON object."}
+        raise RequestValidationError([error])
+    return data
+
+
+def control_routes(
+    app: FastAPI, state: Controlled, fault_model: type[FaultFields], call_kinds: tuple[str, ...]
+) -> None:
+    """`/_faults` (add, list, clear), `/_config` (merge, read), `/_inspect/calls`, reset."""
+
+    @app.post("/_faults", status_code=201)
+    async def add_fault(request: Request) -> dict[str, Any]:
+        spec = _validated(fault_model, await _json_object(request))
+        state.faults.add(spec)
+        return {"fault": spec.model_dump(), "pending": len(state.faults)}
+
+    @app.get("/_faults")
+    async def list_faults() -> dict[str, Any]:
+        return {"faults": state.faults.pending()}
+
+    @app.delete("/_faults", status_code=204)
+    async def clear_faults() -> None:
+        state.faults.clear()
+
+    @app.post("/_config")
+    async def set_config(request: Request) -> dict[str, Any]:
+        update = await _json_object(request)
+        config_model = type(state.config)
+        state.config = _validated(config_model, {**state.config.model_dump(), **update})
+        return dict(state.config.model_dump())
+
+    @app.get("/_config")
+    async def get_config() -> dict[str, Any]:
+        return dict(state.config.model_dump())
+
+    @app.get("/_inspect/calls")
+    async def calls() -> dict[str, int]:
+        return {kind: state.calls[kind] for kind in call_kinds}
+
+    @app.delete("/_inspect", status_code=204)
+    async def reset() -> None:
+        state.reset()
 
 
 def public_base(public_url: str, request: Request) -> str:

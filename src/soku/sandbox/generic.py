@@ -21,11 +21,10 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from soku.sandbox.common import public_base
+from soku.sandbox.common import control_routes, public_base
 from soku.sandbox.generic_state import (
     CALL_KINDS,
     CallKind,
-    ConfigUpdate,
     FakeError,
     FakeState,
     FaultSpec,
@@ -65,7 +64,7 @@ class GenericFake:
             await asyncio.sleep(self.state.config.latency_ms / 1000)
             _require_bearer(request)
             request.state.rate_headers = self.state.rate_headers(user_id or "")
-        fault = self.state.take_fault(kind, user_id)
+        fault = self.state.faults.take(kind, user_id)
         if fault is None or fault.accept_then_delay is not None:
             return fault
         if fault.delay:
@@ -101,7 +100,7 @@ def create_generic_fake(public_url: str = "") -> FastAPI:
     _media_routes(app, fake)
     _post_routes(app, fake)
     _inspect_routes(app, fake)
-    _control_routes(app, fake)
+    control_routes(app, fake.state, FaultSpec, CALL_KINDS)
     return app
 
 
@@ -233,37 +232,3 @@ def _inspect_routes(app: FastAPI, fake: GenericFake) -> None:
                 for post in state.posts
             ]
         }
-
-    @app.get("/_inspect/calls")
-    async def calls() -> dict[str, int]:
-        return {kind: state.calls[kind] for kind in CALL_KINDS}
-
-    @app.delete("/_inspect", status_code=204)
-    async def reset() -> None:
-        state.reset()
-
-
-def _control_routes(app: FastAPI, fake: GenericFake) -> None:
-    state = fake.state
-
-    @app.post("/_faults", status_code=201)
-    async def add_fault(spec: FaultSpec) -> dict[str, Any]:
-        state.add_fault(spec)
-        return {"fault": spec.model_dump(), "pending": len(state.faults)}
-
-    @app.get("/_faults")
-    async def list_faults() -> dict[str, Any]:
-        return {"faults": state.pending_faults()}
-
-    @app.delete("/_faults", status_code=204)
-    async def clear_faults() -> None:
-        state.faults.clear()
-
-    @app.post("/_config")
-    async def set_config(update: ConfigUpdate) -> dict[str, Any]:
-        state.config = state.config.model_copy(update=update.model_dump(exclude_none=True))
-        return state.config.model_dump()
-
-    @app.get("/_config")
-    async def get_config() -> dict[str, Any]:
-        return state.config.model_dump()

@@ -16,7 +16,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from soku.sandbox.common import FaultFields
+from soku.sandbox.common import FaultFields, FaultQueue
 
 CallKind = Literal["publish", "media", "media_status", "refresh", "list"]
 CALL_KINDS: tuple[CallKind, ...] = ("publish", "media", "media_status", "refresh", "list")
@@ -64,7 +64,7 @@ class FaultSpec(FaultFields):
 
     on: Literal["publish", "media", "media_status", "refresh", "list", "any"]
 
-    def matches(self, kind: CallKind, user_id: str | None) -> bool:
+    def matches(self, kind: str, user_id: str | None) -> bool:
         return self.on in (kind, "any") and self.user_id in ("*", user_id)
 
     def error(self) -> FakeError | None:
@@ -94,17 +94,11 @@ def _default_code(status: int) -> str:
 
 
 class FakeConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     latency_ms: int = Field(default=0, ge=0)
     video_polls: int = Field(default=1, ge=0)
     rate_limit: int = Field(default=10000, ge=1)
-
-
-class ConfigUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    latency_ms: int | None = Field(default=None, ge=0)
-    video_polls: int | None = Field(default=None, ge=0)
-    rate_limit: int | None = Field(default=None, ge=1)
 
 
 @dataclass
@@ -157,7 +151,7 @@ class FakeState:
 
     media: dict[str, Media] = field(default_factory=dict)
     posts: list[Post] = field(default_factory=list)
-    faults: list[tuple[FaultSpec, int]] = field(default_factory=list)
+    faults: FaultQueue[FaultSpec] = field(default_factory=FaultQueue)
     config: FakeConfig = field(default_factory=FakeConfig)
     calls: Counter[str] = field(default_factory=Counter)
     windows: dict[str, _Window] = field(default_factory=dict)
@@ -170,23 +164,6 @@ class FakeState:
         self.config = FakeConfig()
         self.calls.clear()
         self.windows.clear()
-
-    def add_fault(self, spec: FaultSpec) -> None:
-        self.faults.append((spec, spec.times))
-
-    def take_fault(self, kind: CallKind, user_id: str | None) -> FaultSpec | None:
-        """The oldest pending fault matching this call, used up once."""
-        for index, (spec, left) in enumerate(self.faults):
-            if spec.matches(kind, user_id):
-                if left <= 1:
-                    del self.faults[index]
-                else:
-                    self.faults[index] = (spec, left - 1)
-                return spec
-        return None
-
-    def pending_faults(self) -> list[dict[str, object]]:
-        return [{**spec.model_dump(), "times": left} for spec, left in self.faults]
 
     def rate_headers(self, user_id: str) -> dict[str, str]:
         """Counts one call for the user; raises 429 once the window's limit is used up."""

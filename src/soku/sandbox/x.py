@@ -35,11 +35,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from soku.sandbox.common import public_base
+from soku.sandbox.common import control_routes, public_base
 from soku.sandbox.x_state import (
+    CALL_KINDS,
     MEDIA_EXPIRES_SECS,
     CallKind,
-    FakeConfig,
     FakeState,
     FaultSpec,
     User,
@@ -125,7 +125,7 @@ class XFake:
         return user, await self.apply_fault(kind, user.id)
 
     async def apply_fault(self, kind: CallKind, user_id: str | None) -> FaultSpec | None:
-        fault = self.state.take_fault(kind, user_id)
+        fault = self.state.faults.take(kind, user_id)
         if fault is None or fault.accept_then_delay is not None:
             return fault
         if fault.delay:
@@ -205,7 +205,7 @@ def create_x_fake(public_url: str = "") -> FastAPI:
     _chunked_routes(app, fake)
     _user_route(app, fake)
     _inspect_routes(app, fake)
-    _control_routes(app, fake)
+    control_routes(app, fake.state, FaultSpec, CALL_KINDS)
     _page_route(app, fake)  # last: its path is the broadest
     return app
 
@@ -381,37 +381,6 @@ def _inspect_routes(app: FastAPI, fake: XFake) -> None:
     async def posts(request: Request) -> dict[str, Any]:
         base = fake.base_url(request)
         return {"posts": [state.inspected(post, base) for post in state.posts]}
-
-    @app.get("/_inspect/calls")
-    async def calls() -> dict[str, int]:
-        return dict(state.calls)
-
-    @app.delete("/_inspect", status_code=204)
-    async def reset() -> None:
-        state.reset()
-
-
-def _control_routes(app: FastAPI, fake: XFake) -> None:
-    state = fake.state
-
-    @app.post("/_faults", status_code=201)
-    async def add_fault(spec: FaultSpec) -> dict[str, Any]:
-        state.faults.append((spec, spec.times))
-        return {"fault": spec.model_dump(), "pending": len(state.faults)}
-
-    @app.delete("/_faults", status_code=204)
-    async def clear_faults() -> None:
-        state.faults.clear()
-
-    @app.post("/_config")
-    async def set_config(request: Request) -> dict[str, Any]:
-        update = await _json(request)
-        state.config = _parse(FakeConfig, {**state.config.model_dump(), **update})
-        return state.config.model_dump()
-
-    @app.get("/_config")
-    async def get_config() -> dict[str, Any]:
-        return state.config.model_dump()
 
 
 def _page_route(app: FastAPI, fake: XFake) -> None:

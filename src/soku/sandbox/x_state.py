@@ -16,15 +16,16 @@ import time
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from soku.sandbox.common import FaultFields
+from soku.sandbox.common import FaultFields, FaultQueue
 
 CallKind = Literal[
     "token", "publish", "media", "initialize", "append", "finalize", "status", "me", "list"
 ]  # fmt: skip
+CALL_KINDS: tuple[CallKind, ...] = get_args(CallKind)
 UPLOAD_KINDS = frozenset({"media", "initialize", "append", "finalize"})
 RATE_WINDOW_SECS = 15 * 60
 # Per user per 15 minutes (x.md "Rate limits"; users/me and the timeline from the X docs).
@@ -97,7 +98,7 @@ class FaultSpec(FaultFields):
         "list", "any",
     ]  # fmt: skip
 
-    def matches(self, kind: CallKind, user_id: str | None) -> bool:
+    def matches(self, kind: str, user_id: str | None) -> bool:
         on_kind = self.on in (kind, "any") or (self.on == "media" and kind in UPLOAD_KINDS)
         return on_kind and self.user_id in ("*", user_id)
 
@@ -206,7 +207,7 @@ class FakeState:
     used_refresh_tokens: set[str] = field(default_factory=set)
     media: dict[str, Media] = field(default_factory=dict)
     posts: list[Post] = field(default_factory=list)
-    faults: list[tuple[FaultSpec, int]] = field(default_factory=list)
+    faults: FaultQueue[FaultSpec] = field(default_factory=FaultQueue)
     config: FakeConfig = field(default_factory=FakeConfig)
     calls: Counter[str] = field(default_factory=Counter)
     windows: dict[tuple[str, str], tuple[int, int]] = field(default_factory=dict)
@@ -276,17 +277,6 @@ class FakeState:
         if count > limit:
             raise XError(429, fault_problem("rate_limited").body, headers)
         return headers
-
-    def take_fault(self, kind: CallKind, user_id: str | None) -> FaultSpec | None:
-        """The oldest pending fault matching this call, used up once."""
-        for index, (spec, left) in enumerate(self.faults):
-            if spec.matches(kind, user_id):
-                if left <= 1:
-                    del self.faults[index]
-                else:
-                    self.faults[index] = (spec, left - 1)
-                return spec
-        return None
 
     # --- media -------------------------------------------------------------------------------
 
