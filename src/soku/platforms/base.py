@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
+
+if TYPE_CHECKING:
+    from starlette.types import ASGIApp
+
+    from soku.platforms.connector import Connector
 
 MediaType = Literal["text", "image", "video"]
 
@@ -61,3 +67,32 @@ class DeliveryLimits:
 
     publish_caps: tuple[PublishCap, ...] = ()
     max_concurrency: int = 64
+
+
+@dataclass(frozen=True)
+class ConnectorTarget:
+    """Where a connector sends its calls, as the settings say.
+
+    `sandbox_url` is the root of the platform's own fake (e.g. `http://host/sandbox/x`) when
+    the account is a sandbox one, else None. `options` are the operator's settings for this
+    platform (`SOKU_PLATFORM_OPTIONS`, e.g. `{"x": {"api_url": …, "client_id": …}}`), only
+    keys the platform's `PlatformIntegration.options` names.
+    """
+
+    sandbox_url: str | None
+    options: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PlatformIntegration:
+    """What a platform module offers beyond its rules: a connector and a sandbox fake.
+
+    A platform module that defines `INTEGRATION` is delivered to by its own connector (real
+    accounts) and, for sandbox accounts, by the same connector pointed at its fake, which the
+    service mounts at `/sandbox/<platform>`. Both factories import lazily, so checking a post's
+    rules never loads HTTP code.
+    """
+
+    make_connector: Callable[[ConnectorTarget], Connector]
+    create_sandbox: Callable[[str], ASGIApp]  # the fake, told its public URL
+    options: frozenset[str] = frozenset()  # the option names the connector reads

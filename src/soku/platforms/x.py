@@ -1,10 +1,24 @@
-"""X (Twitter API v2): content rules."""
+"""X (Twitter API v2): content rules, and where its connector and sandbox fake live."""
 
 from __future__ import annotations
 
-from soku.platforms.base import ContentDraft, DeliveryLimits, PublishCap, RuleViolation
+from typing import TYPE_CHECKING
+
+from soku.platforms.base import (
+    ConnectorTarget,
+    ContentDraft,
+    DeliveryLimits,
+    PlatformIntegration,
+    PublishCap,
+    RuleViolation,
+)
 from soku.platforms.rules import MediaRules, check_media, text_length
 from soku.platforms.text import X_MAX_WEIGHTED_LENGTH, X_URL_LENGTH, x_weighted_length
+
+if TYPE_CHECKING:
+    from starlette.types import ASGIApp
+
+    from soku.platforms.connector import Connector
 
 
 class XRules:
@@ -38,3 +52,30 @@ class XRules:
 RULES = XRules()
 # POST /2/tweets: 100 per 15 min per user (x.md, rate limits).
 LIMITS = DeliveryLimits(publish_caps=(PublishCap(100, 15 * 60),))
+
+
+def _connector(target: ConnectorTarget) -> Connector:
+    from soku.platforms.x_connector import API_URL, WEB_URL, XConnector
+
+    if target.sandbox_url:  # the fake serves the API and the permalink pages
+        return XConnector(target.sandbox_url, web_url=target.sandbox_url)
+    options = target.options
+    return XConnector(
+        options.get("api_url", API_URL),
+        web_url=options.get("web_url", WEB_URL),
+        client_id=options.get("client_id"),
+        client_secret=options.get("client_secret"),
+    )
+
+
+def _sandbox(public_url: str) -> ASGIApp:
+    from soku.sandbox.x import create_x_fake
+
+    return create_x_fake(public_url)
+
+
+INTEGRATION = PlatformIntegration(
+    make_connector=_connector,
+    create_sandbox=_sandbox,
+    options=frozenset({"api_url", "web_url", "client_id", "client_secret"}),
+)
