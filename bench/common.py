@@ -288,7 +288,7 @@ async def delivery_context(
         settings = Settings(
             data_dir=tmp, database_url=database_url(args, tmp),
             secret_key=secrets.token_urlsafe(32), log_level=args.log_level, log_format="json",
-            sandbox_base_url=sandbox,
+            sandbox_base_url=sandbox, sandbox_fakes="generic",
         )  # fmt: skip
         configure_logging(settings.log_format, settings.log_level)
         ctx = AppContext.build(settings)

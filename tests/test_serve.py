@@ -26,6 +26,7 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, make_url, text
 
+from soku.platforms import INTEGRATIONS
 from tests.conftest import PG_URL, unavailable
 
 SOKU = Path(sys.executable).with_name("soku")
@@ -208,8 +209,17 @@ def test_quickstart_then_serve_publishes_the_first_example(tmp_path: Path) -> No
         ]
         published = wait_until_published(http, post_id, headers)
         for delivery in published["deliveries"]:
+            platform = delivery["platform"]
+            # a platform with a fake of its own is published to through its real connector
+            fake = platform if platform in INTEGRATIONS else "generic"
+            assert delivery["url"].startswith(f"{server.base_url}/sandbox/{fake}/"), delivery
             page = http.get(delivery["url"].removeprefix(server.base_url))
             assert page.status_code == 200, page.text
+            assert "Just shipped a new feature." in page.text
+            seen = http.get(f"/sandbox/{fake}/_inspect/posts").json()["posts"]
+            if fake == "generic":
+                seen = [p for p in seen if p["platform"] == platform]
+            assert [p["id"] for p in seen] == [delivery["platformPostId"]], seen
 
     records = json_lines(server.stderr())  # read once the server has stopped (all flushed)
     assert records, "soku serve logged nothing"

@@ -19,6 +19,7 @@ from soku.http import EdgeMiddleware, install_error_handlers
 from soku.logs import configure_logging
 from soku.media.router import public_router as media_public_router
 from soku.media.router import router as media_router
+from soku.platforms import INTEGRATIONS
 from soku.posts.idempotency import purge_idempotency_keys
 from soku.posts.router import router as posts_router
 from soku.sandbox.generic import create_generic_fake
@@ -63,14 +64,15 @@ def create_app(
     app.include_router(media_router)
     app.include_router(media_public_router)
     app.include_router(metrics_router)
-    app.mount(
-        "/sandbox/generic", create_generic_fake(f"{settings.public_base_url}/sandbox/generic")
-    )
+    app.mount("/sandbox/generic", create_generic_fake(f"{settings.sandbox_root}/generic"))
+    for name, integration in INTEGRATIONS.items():
+        app.mount(f"/sandbox/{name}", integration.create_sandbox(f"{settings.sandbox_root}/{name}"))
     install_error_handlers(app)
     upload_limit = max(settings.media_image_max_bytes, settings.media_video_max_bytes) + 65536
     app.add_middleware(
         EdgeMiddleware,
         max_body_bytes=settings.max_body_bytes,
-        large_bodies={"/v1/media/upload": upload_limit},
+        # The fakes take media uploads as a platform does; each applies its platform's caps.
+        large_bodies={"/v1/media/upload": upload_limit, "/sandbox/": upload_limit},
     )
     return app

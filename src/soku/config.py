@@ -46,7 +46,13 @@ class Settings(BaseSettings):
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     db_pool_size: int = Field(default=10, ge=1)
-    sandbox_base_url: str = ""
+    sandbox_base_url: str = ""  # the generic fake (default: this service's /sandbox/generic)
+    # "platform": sandbox accounts publish through their platform's real connector to its own
+    # fake (X, Threads, Facebook, LinkedIn); "generic": every sandbox account uses the generic
+    # fake (its fault switches are what the delivery engine's tests drive).
+    sandbox_fakes: Literal["platform", "generic"] = "platform"
+    # Per platform connector settings: {"x": {"api_url": …, "client_id": …}, "linkedin": …}.
+    platform_options: dict[str, dict[str, str]] = Field(default_factory=dict)
     worker_concurrency: int = Field(default=256, ge=1)
     worker_batch: int = Field(default=128, ge=1)
     lease_seconds: float = Field(default=30.0, ge=1)
@@ -74,6 +80,25 @@ class Settings(BaseSettings):
     @classmethod
     def _check_limits(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
         parse_plans(value)
+        return value
+
+    @field_validator("platform_options")
+    @classmethod
+    def _known_options(cls, value: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+        from soku.platforms import INTEGRATIONS
+
+        for platform, options in value.items():
+            integration = INTEGRATIONS.get(platform)
+            if integration is None:
+                known = ", ".join(sorted(INTEGRATIONS))
+                raise ValueError(f"SOKU_PLATFORM_OPTIONS: no connector for {platform!r} ({known})")
+            unknown = sorted(set(options) - integration.options)
+            if unknown:
+                allowed = ", ".join(sorted(integration.options))
+                raise ValueError(
+                    f"SOKU_PLATFORM_OPTIONS[{platform!r}]: unknown {', '.join(unknown)} "
+                    f"(known: {allowed})"
+                )
         return value
 
     @field_validator("rate_limit_plans")
@@ -104,6 +129,11 @@ class Settings(BaseSettings):
         if not self.is_sqlite and not self.secret_key:
             raise ValueError("SOKU_SECRET_KEY is required when the database is not SQLite")
         return self
+
+    @property
+    def sandbox_root(self) -> str:
+        """Where the platforms' own fakes are mounted: `<root>/<platform>`."""
+        return f"{self.public_base_url}/sandbox"
 
     @property
     def is_sqlite(self) -> bool:

@@ -52,7 +52,14 @@ class EdgeMiddleware:
     ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
-        self.large_bodies = large_bodies or {}  # path -> its own limit (file uploads)
+        # path -> its own limit (file uploads); a key ending in "/" covers every path under it
+        self.large_bodies = large_bodies or {}
+
+    def _limit_for(self, path: str) -> int:
+        if path in self.large_bodies:
+            return self.large_bodies[path]
+        prefixes = (p for p in self.large_bodies if p.endswith("/") and path.startswith(p))
+        return next((self.large_bodies[p] for p in prefixes), self.max_body_bytes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -88,7 +95,7 @@ class EdgeMiddleware:
             await send(message)
 
         try:
-            limit = self.large_bodies.get(scope.get("path", ""), self.max_body_bytes)
+            limit = self._limit_for(scope.get("path", ""))
             too_large = self._declared_too_large(scope, limit)
             if too_large is not None:
                 await self._send_error(scope, send_wrapper_raw, too_large)

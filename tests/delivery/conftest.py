@@ -58,6 +58,7 @@ async def make_harness(
         assert not built, "one harness per test"
         values: dict[str, object] = {
             "sandbox_base_url": fake_server,
+            "sandbox_fakes": "generic",  # the engine's tests drive the generic fake's faults
             "min_schedule_lead_seconds": 1,
             "poll_seconds": 0.2,
             "retry_base_seconds": 0.05,

@@ -100,7 +100,9 @@ async def fresh_env(database_url: str, fake_server: str, tmp_path: Path) -> Asyn
     """A harness on a database of its own (the planner's choice depends on every row)."""
     postgres = database_url.startswith("postgresql")
     url = await create_database() if postgres else f"sqlite+aiosqlite:///{tmp_path / 'plan.db'}"
-    ctx = AppContext.build(make_settings(tmp_path, url, sandbox_base_url=fake_server))
+    ctx = AppContext.build(
+        make_settings(tmp_path, url, sandbox_base_url=fake_server, sandbox_fakes="generic")
+    )
     await migrate.upgrade(ctx.db.engine)
     harness = Harness(ctx, fake_server)
     await harness.open()

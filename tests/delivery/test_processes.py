@@ -310,6 +310,7 @@ async def world(
                 SOKU_DATABASE_URL=ctx.settings.database_url,
                 SOKU_SECRET_KEY=SECRET,
                 SOKU_SANDBOX_BASE_URL=fake.base_url,
+                SOKU_SANDBOX_FAKES="generic",
                 SOKU_LEASE_SECONDS=str(LEASE_SECONDS),
                 # a taken-over publish is reconciled once its call deadline (this + 1 s) passed
                 SOKU_HTTP_TIMEOUT_SECONDS="6",
@@ -603,6 +604,7 @@ async def test_a_worker_whose_heartbeat_is_late_does_not_run_a_delivery_twice(
         tmp_path / "data",
         world.ctx.settings.database_url,
         sandbox_base_url=world.fake.base_url,
+        sandbox_fakes="generic",
         lease_seconds=1,
         poll_seconds=0.1,
         shutdown_grace_seconds=1,

@@ -37,7 +37,14 @@ class Engine:
         self.metrics: DeliveryMetrics = self.ctx.metrics
 
     def connector(self, account: AccountAccess) -> Connector:
-        return connector_for(account, self.ctx.settings.sandbox_base_url)
+        settings = self.ctx.settings
+        return connector_for(
+            account,
+            sandbox_fakes=settings.sandbox_fakes,
+            sandbox_root=settings.sandbox_root,
+            generic_url=settings.sandbox_base_url,
+            options=settings.platform_options,
+        )
 
     def crash_point(self, name: str) -> None:
         """Fault injection for the crash tests: die here, as SIGKILL would, if told to."""

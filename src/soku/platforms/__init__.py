@@ -5,9 +5,16 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from soku.platforms import facebook, instagram, linkedin, snapchat, threads, tiktok, x, youtube
-from soku.platforms.base import ContentDraft, DeliveryLimits, PlatformRules, RuleViolation
+from soku.platforms.base import (
+    ContentDraft,
+    DeliveryLimits,
+    PlatformIntegration,
+    PlatformRules,
+    RuleViolation,
+)
 
 __all__ = [
+    "INTEGRATIONS",
     "LIMITS",
     "PLATFORM_NAMES",
     "RULES",
@@ -31,9 +38,13 @@ _ALL_RULES: tuple[PlatformRules, ...] = (
 
 PLATFORM_NAMES: tuple[str, ...] = tuple(rules.name for rules in _ALL_RULES)
 RULES: dict[str, PlatformRules] = {rules.name: rules for rules in _ALL_RULES}
-LIMITS: dict[str, DeliveryLimits] = {
-    module.RULES.name: module.LIMITS
-    for module in (instagram, tiktok, youtube, facebook, x, threads, linkedin, snapchat)
+_MODULES = (instagram, tiktok, youtube, facebook, x, threads, linkedin, snapchat)
+LIMITS: dict[str, DeliveryLimits] = {module.RULES.name: module.LIMITS for module in _MODULES}
+# The platforms with a connector and a fake of their own (see PlatformIntegration).
+INTEGRATIONS: dict[str, PlatformIntegration] = {
+    module.RULES.name: module.INTEGRATION
+    for module in _MODULES
+    if isinstance(getattr(module, "INTEGRATION", None), PlatformIntegration)
 }
 
 
