@@ -12,6 +12,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from soku.platforms import INTEGRATIONS
 from soku.sandbox.generic import create_generic_fake
 
 AUTH = {"Authorization": "Bearer sandbox-token"}
@@ -421,6 +422,9 @@ async def test_runs_standalone_over_real_http() -> None:
             assert url.startswith(base + "/p/")
             page = await http.get(url)
             assert "over the wire" in page.text
+            for platform in INTEGRATIONS:  # each platform's own fake is there too
+                calls = await http.get(f"{base.rsplit('/', 1)[0]}/{platform}/_inspect/calls")
+                assert calls.status_code == 200 and set(calls.json().values()) == {0}
     finally:
         process.terminate()
         await asyncio.wait_for(process.wait(), 10)

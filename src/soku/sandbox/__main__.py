@@ -1,6 +1,8 @@
-"""Serve the generic fake on its own: `python -m soku.sandbox --host 127.0.0.1 --port 8765`.
+"""Serve the fakes on their own: `python -m soku.sandbox --host 127.0.0.1 --port 8765`.
 
-The fake answers at `/sandbox/generic`, as when the service mounts it. Once the socket
+The generic fake answers at `/sandbox/generic` and each platform's own fake at
+`/sandbox/<platform>` (X, Threads, Facebook, LinkedIn), as when the service mounts them;
+`--public-url` names the address clients reach them at, if not this one. Once the socket
 listens, one line is printed: "sandbox ready on http://host:port" (with the real port when
 `--port 0` lets the system choose one).
 """
@@ -14,9 +16,8 @@ import socket
 import uvicorn
 from fastapi import FastAPI
 
+from soku.platforms import INTEGRATIONS
 from soku.sandbox.generic import create_generic_fake
-
-MOUNT_PATH = "/sandbox/generic"
 
 
 class _AnnouncingServer(uvicorn.Server):
@@ -27,9 +28,13 @@ class _AnnouncingServer(uvicorn.Server):
             print(f"sandbox ready on http://{host}:{port}", flush=True)
 
 
-def build_app() -> FastAPI:
+def build_app(public_url: str = "") -> FastAPI:
+    """Every fake under `/sandbox`; each names its own URL from `public_url`, else per request."""
     root = FastAPI(title="Soku sandbox", docs_url=None, redoc_url=None, openapi_url=None)
-    root.mount(MOUNT_PATH, create_generic_fake())
+    base = f"{public_url.rstrip('/')}/sandbox" if public_url else ""
+    root.mount("/sandbox/generic", create_generic_fake(f"{base}/generic" if base else ""))
+    for name, integration in INTEGRATIONS.items():
+        root.mount(f"/sandbox/{name}", integration.create_sandbox(f"{base}/{name}" if base else ""))
     return root
 
 
@@ -37,10 +42,15 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m soku.sandbox", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--public-url", default="", help="e.g. http://sandbox.internal:8765")
     parser.add_argument("--log-level", default="warning")
     args = parser.parse_args(argv)
     config = uvicorn.Config(
-        build_app(), host=args.host, port=args.port, log_level=args.log_level, lifespan="off"
+        build_app(args.public_url),
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        lifespan="off",
     )
     asyncio.run(_AnnouncingServer(config).serve())
 
