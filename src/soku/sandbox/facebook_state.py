@@ -7,16 +7,21 @@ one: the state needs no lock. Errors are Graph errors (`soku.sandbox.graph`).
 from __future__ import annotations
 
 import datetime as dt
+import io
 import itertools
 import json
 import math
+import re
 import secrets
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
+from fastapi import Request
+from PIL import Image, UnidentifiedImageError
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.datastructures import UploadFile
 
 from soku.sandbox.common import FaultFields, FaultQueue
 from soku.sandbox.graph import GraphError, fault_error, invalid_parameter, usage_headers
@@ -144,7 +149,8 @@ class FakeState:
         self.tokens[token] = page_id
         if user_token:
             pages = self.user_pages.setdefault(user_token, [])
-            pages.append(page_id) if page_id not in pages else None
+            if page_id not in pages:
+                pages.append(page_id)
         return token
 
     def accounts(self, user_token: str) -> list[dict[str, Any]]:
@@ -170,10 +176,19 @@ class FakeState:
         if limit is not None and len(window) > limit:
             regain = max(1, math.ceil((window[-limit - 1] + RATE_WINDOW_SECS - now) / 60))
         percent = min(100, math.floor(len(window) * 100 / budget))
-        usage = {page_id: [{"type": "pages", "call_count": percent, "total_cputime": 0,
-                            "total_time": 0, "estimated_time_to_regain_access": regain}]}
-        headers = {**usage_headers(sum(map(len, self.windows.values())), budget * 4),
-                   "x-business-use-case-usage": json.dumps(usage, separators=(",", ":"))}  # fmt: skip
+        usage = {
+            page_id: [
+                {
+                    "type": "pages",
+                    "call_count": percent,
+                    "total_cputime": 0,
+                    "total_time": 0,
+                    "estimated_time_to_regain_access": regain,
+                }
+            ]
+        }
+        headers = usage_headers(sum(map(len, self.windows.values())), budget * 4)
+        headers["x-business-use-case-usage"] = json.dumps(usage, separators=(",", ":"))
         if regain:
             message = "(#80001) There have been too many calls to this Page account. Wait a bit "
             raise GraphError(400, 80001, message + "and try again.", headers=headers)
@@ -253,8 +268,8 @@ class FakeState:
         return next((post for post in self.posts if post.id == post_id), None)
 
     def owned(self, object_id: str) -> Post | Photo | Video:
-        found = self.find_post(object_id) or self.photos.get(object_id)
-        found = found or self.videos.get(object_id)
+        found: Post | Photo | Video | None = self.find_post(object_id)
+        found = found or self.photos.get(object_id) or self.videos.get(object_id)
         if found is None:
             raise not_found(object_id)
         return found
@@ -270,6 +285,53 @@ class FakeState:
         ]
 
 
+# --- views ---------------------------------------------------------------------------------------
+
+
+def video_link(video: Video) -> str:
+    """A video's `permalink_url`: Graph gives videos a path on www.facebook.com."""
+    return f"/{video.page_id}/videos/{video.id}/"
+
+
+def video_status(video: Video) -> dict[str, Any]:
+    ready, failed = video.state == "ready", video.state == "error"
+    uploading: dict[str, Any] = {"status": "error" if video.upload_error else "complete"}
+    if video.upload_error:
+        uploading["errors"] = [{"code": 6000, "message": "The video file could not be "
+                                f"downloaded from file_url: {video.upload_error}."}]  # fmt: skip
+    processing: dict[str, Any] = {"status": "complete" if ready else "not_started"}
+    if video.state == "processing":
+        processing["status"] = "in_progress"
+    elif failed and not video.upload_error:
+        processing["status"] = "error"
+        processing["errors"] = [{"code": 1363008, "message": "The video could not be "
+                                 "processed: unsupported format."}]  # fmt: skip
+    published = video.post_id is not None
+    publishing = {"status": "complete" if published else "not_started",
+                  "publish_status": "published" if published else "not_published"}  # fmt: skip
+    return {"video_status": video.state, "uploading_phase": uploading,
+            "processing_phase": processing, "publishing_phase": publishing,
+            "processing_progress": 100 if ready else 0}  # fmt: skip
+
+
+def video_values(video: Video) -> dict[str, Any]:
+    return {"id": video.id, "description": video.description, "title": video.title,
+            "created_time": graph_time(video.created_at),
+            "updated_time": graph_time(video.created_at), "published": video.published,
+            "permalink_url": video_link(video), "status": video_status(video),
+            "length": 1.0}  # fmt: skip
+
+
+def photo_values(photo: Photo, base: str) -> dict[str, Any]:
+    values: dict[str, Any] = {"id": photo.id, "created_time": graph_time(photo.created_at),
+                              "link": f"{base}/photo/?fbid={photo.id}"}  # fmt: skip
+    if photo.caption:
+        values["name"] = photo.caption
+    if photo.post_id:
+        values["page_story_id"] = photo.post_id
+    return values
+
+
 def now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
@@ -277,3 +339,120 @@ def now() -> dt.datetime:
 def graph_time(moment: dt.datetime) -> str:
     """Graph's time format: `2026-01-02T03:04:05+0000`."""
     return moment.strftime("%Y-%m-%dT%H:%M:%S+0000")
+
+
+# --- reading a Graph request ---------------------------------------------------------------------
+
+_ATTACHED = re.compile(r"^attached_media\[(\d+)\]$")
+
+
+async def read_params(request: Request) -> dict[str, Any]:
+    """Query parameters, then the body's (form, multipart or JSON); files as bytes."""
+    params: dict[str, Any] = dict(request.query_params)
+    kind = request.headers.get("content-type", "")
+    if kind.startswith("application/json"):
+        try:
+            body = await request.json()
+        except ValueError:
+            raise invalid_parameter("(#100) The request body is not valid JSON") from None
+        if not isinstance(body, dict):
+            raise invalid_parameter("(#100) The request body must be a JSON object")
+        params.update(body)
+    elif kind.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+        form = await request.form()
+        for key, value in form.multi_items():
+            params[key] = await value.read() if isinstance(value, UploadFile) else value
+    return params
+
+
+def requested_fields(params: dict[str, Any]) -> set[str]:
+    """Top-level names in `fields=a,b{c,d},e` (what is inside braces is not filtered)."""
+    text, depth, names, current = str(params.get("fields") or ""), 0, set(), ""
+    for char in text + ",":
+        if char == "{":
+            depth += 1
+        elif char == "}":
+            depth -= 1
+        elif char == "," and depth == 0:
+            names.add(current.strip().partition(".")[0])
+            current = ""
+        elif depth == 0:
+            current += char
+    return {name for name in names if name}
+
+
+def check_fields(fields: set[str], known: frozenset[str], node: str) -> None:
+    for name in sorted(fields - known):
+        raise invalid_parameter(f"(#100) Tried accessing nonexisting field ({name}) on node "
+                                f"type ({node})")  # fmt: skip
+
+
+def flag(params: dict[str, Any], name: str, default: bool = True) -> bool:
+    value = params.get(name, default)
+    if isinstance(value, bool):
+        return value
+    if str(value).lower() in ("true", "1"):
+        return True
+    if str(value).lower() in ("false", "0"):
+        return False
+    raise invalid_parameter(f"(#100) Param {name} must be a boolean")
+
+
+def text_param(params: dict[str, Any], *names: str) -> str:
+    for name in names:
+        value = params.get(name)
+        if value is not None:
+            if not isinstance(value, str):
+                raise invalid_parameter(f"(#100) Param {name} must be a string")
+            return value
+    return ""
+
+
+def attached_ids(params: dict[str, Any]) -> list[str]:
+    """The media_fbid of each `attached_media[i]` (form) or `attached_media` list (JSON)."""
+    items: list[Any] = []
+    whole = params.get("attached_media")
+    if isinstance(whole, str):
+        try:
+            whole = json.loads(whole)
+        except ValueError:
+            raise invalid_parameter("(#100) param attached_media must be an array") from None
+    if isinstance(whole, list):
+        items += whole
+    indexed = [(int(m[1]), v) for k, v in params.items() if (m := _ATTACHED.match(k))]
+    items += [value for _, value in sorted(indexed)]
+    ids = []
+    for index, item in enumerate(items):
+        if isinstance(item, str):
+            try:
+                item = json.loads(item)
+            except ValueError:
+                item = None
+        if not isinstance(item, dict) or not item.get("media_fbid"):
+            raise invalid_parameter(f"(#100) param attached_media[{index}] must be an object "
+                                    "with a media_fbid")  # fmt: skip
+        ids.append(str(item["media_fbid"]))
+    return ids
+
+
+def moment(value: Any, name: str) -> float | None:
+    """`since` / `until`: a Unix time, or an ISO 8601 date-time."""
+    if value in (None, ""):
+        return None
+    text = str(value)
+    if text.isdigit():
+        return float(text)
+    try:
+        parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise invalid_parameter(f"(#100) Param {name} must be a time") from None
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)).timestamp()
+
+
+def image_ok(data: bytes) -> bool:
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.verify()
+    except (UnidentifiedImageError, OSError, SyntaxError):
+        return False
+    return True

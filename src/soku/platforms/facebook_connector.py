@@ -1,0 +1,355 @@
+"""The Facebook Pages connector: publishes through the Graph API, or its sandbox fake.
+
+Follows Graph API v25.0 (configurable) as /work/shared/platforms/facebook.md describes it.
+The account's access token is the Page token and its platform_user_id the Page id; every
+call carries the token as `Authorization: OAuth <token>`.
+
+- text: `publish` is `POST /{page-id}/feed` with `message` and `fields=id,permalink_url`;
+- one photo: `publish` is `POST /{page-id}/photos` with `url` (our public media URL),
+  `caption` and `published=true` → `{id, post_id}`;
+- several photos: one `photo_<i>` step each, `POST /{page-id}/photos` with `url` and
+  `published=false` → the photo id; `publish` is `POST /{page-id}/feed` with `message` and
+  `attached_media[i]={"media_fbid": …}`;
+- a video: the `upload_video` step is `POST /{page-id}/videos` with `file_url` (Facebook
+  fetches our public URL: facebook.md's "simpler alternative", since our media already has
+  one), `description` and `published=false`; `wait_processing` polls
+  `GET /{video-id}?fields=status` until `video_status` is ready (error: processing_failed);
+  `publish` sets the ready video `published=true` (`POST /{video-id}`, a Video-node update
+  parameter in Meta's business SDK). Uploading unpublished keeps the point of no return in
+  `publish`: an upload repeated after a lost answer leaves a stray unpublished video, never
+  a second public post, and reconciling is a read of the video's own `published` field.
+
+Permalinks: the `permalink_url` field (a video's is a path on www.facebook.com), else
+`GET /{id}?fields=permalink_url`, else `https://www.facebook.com/{post-id}` (a video:
+`/reel/{video-id}`). Page tokens have no refresh endpoint: `refresh` re-derives the Page
+token from a long-lived user token kept as the refresh token (`GET /me/accounts`), else
+asks the user to connect the Page again. Errors go through `meta_errors.graph_error`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import time
+import unicodedata
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+
+from soku.platforms.connector import (
+    AccountAccess,
+    CannotTell,
+    ErrorKind,
+    Job,
+    NotPublished,
+    PlatformError,
+    Published,
+    ReconcileResult,
+    RefreshedTokens,
+    Step,
+    StepFunction,
+    response_json,
+)
+from soku.platforms.meta_errors import graph_error
+
+GRAPH_URL = "https://graph.facebook.com"
+# graph-video.facebook.com is the historical upload host (facebook.md); Meta's Video API
+# overview now calls it deprecated in favour of graph.facebook.com, so both are settings.
+VIDEO_URL = "https://graph-video.facebook.com"
+WEB_URL = "https://www.facebook.com"
+VERSION = "v25.0"
+LABEL = "Facebook"
+RECONCILE_MARGIN = dt.timedelta(seconds=120)
+RECONCILE_PAGES = 5
+LIST_FIELDS = "id,message,created_time,permalink_url,attachments{media_type,target,subattachments}"
+_READY = frozenset({"ready"})
+_FAILED = frozenset({"error", "expired"})
+
+
+class FacebookConnector:
+    platform = "facebook"
+
+    def __init__(
+        self,
+        graph_url: str = GRAPH_URL,
+        *,
+        video_url: str | None = None,
+        web_url: str = WEB_URL,
+        version: str = VERSION,
+        poll_interval: float = 5.0,
+        max_processing_wait: float = 600.0,
+    ) -> None:
+        self.graph_url = graph_url.rstrip("/")
+        self.video_url = (video_url or VIDEO_URL).rstrip("/")
+        self.web_url = web_url.rstrip("/")
+        self.version = version.strip("/")
+        self.poll_interval = poll_interval
+        self.max_processing_wait = max_processing_wait
+
+    def steps(self, job: Job) -> Sequence[Step]:
+        if job.video_urls:
+            return [
+                Step("upload_video", self._upload_video),
+                Step("wait_processing", self._wait_processing),
+            ]
+        if len(job.image_urls) > 1:
+            return [Step(f"photo_{n}", self._upload_photo(n)) for n in range(len(job.image_urls))]
+        return []
+
+    async def publish(self, job: Job, client: httpx.AsyncClient) -> Published:
+        page, account = _page_id(job.account), job.account
+        if job.video_urls:
+            video_id = str(_result(job, "wait_processing")["video_id"])
+            await self._call(client, account, "POST", f"/{video_id}", data={"published": "true"})
+            url = await self._permalink(client, account, video_id, f"{self.web_url}/reel/")
+            return Published(video_id, url, raw={"video_id": video_id})
+        if len(job.image_urls) == 1:
+            form = {"url": job.image_urls[0], "published": "true"}
+            if job.text:
+                form["caption"] = job.text
+            photo = await self._call(client, account, "POST", f"/{page}/photos", data=form)
+            post_id = _id(photo, "post_id")
+            url = await self._permalink(client, account, post_id, f"{self.web_url}/")
+            return Published(post_id, url, raw=photo)
+        form = {"message": job.text or ""}
+        for index, photo_id in enumerate(_photo_ids(job)):
+            form[f"attached_media[{index}]"] = f'{{"media_fbid":"{photo_id}"}}'
+        params = {"fields": "id,permalink_url"}
+        post = await self._call(client, account, "POST", f"/{page}/feed", params=params, data=form)
+        post_id = _id(post, "id")
+        url = self._absolute(post.get("permalink_url")) or await self._permalink(
+            client, account, post_id, f"{self.web_url}/"
+        )
+        return Published(post_id, url, raw=post)
+
+    async def reconcile(self, job: Job, client: httpx.AsyncClient) -> ReconcileResult:
+        if job.video_urls:
+            return await self._reconcile_video(job, client)
+        page, account = _page_id(job.account), job.account
+        params = {"fields": LIST_FIELDS, "limit": "100"}
+        if job.publishing_since is not None:
+            since = job.publishing_since - RECONCILE_MARGIN
+            params["since"] = str(int(since.timestamp()))
+        photo_ids = _photo_ids(job) if len(job.image_urls) > 1 else []
+        matches: list[dict[str, Any]] = []
+        for _ in range(RECONCILE_PAGES):
+            listing = await self._call(
+                client, account, "GET", f"/{page}/published_posts", params=params
+            )
+            posts = [p for p in listing.get("data") or [] if isinstance(p, dict)]
+            matches += [p for p in posts if _is_ours(job, photo_ids, p)]
+            after = ((listing.get("paging") or {}).get("cursors") or {}).get("after")
+            if not posts or not after or not (listing.get("paging") or {}).get("next"):
+                break
+            params["after"] = str(after)
+        if len(matches) > 1:
+            return CannotTell(f"{len(matches)} posts on the Facebook Page match this delivery")
+        if not matches:
+            return NotPublished()
+        post_id = str(matches[0]["id"])
+        url = self._absolute(matches[0].get("permalink_url")) or f"{self.web_url}/{post_id}"
+        return Published(post_id, url, raw=matches[0])
+
+    async def refresh(self, account: AccountAccess, client: httpx.AsyncClient) -> RefreshedTokens:
+        """A new Page token from the long-lived user token, if the account keeps one."""
+        page = _page_id(account)
+        if not account.refresh_token:
+            message = "Facebook Page tokens cannot be refreshed: connect the Page again."
+            raise PlatformError(ErrorKind.reauth_required, "no_refresh_token", message)
+        user = dataclasses.replace(account, access_token=account.refresh_token)
+        params = {"fields": "id,name,access_token,tasks", "limit": "100"}
+        try:
+            listing = await self._call(client, user, "GET", "/me/accounts", params=params)
+        except PlatformError as exc:
+            if exc.kind is not ErrorKind.token_expired:
+                raise
+            message = "The Facebook login behind this Page has expired: connect the Page again."
+            raise PlatformError(
+                ErrorKind.reauth_required, "user_token_expired", message, raw=exc.raw
+            ) from exc
+        for entry in listing.get("data") or []:
+            if (
+                isinstance(entry, dict)
+                and str(entry.get("id")) == page
+                and entry.get("access_token")
+            ):
+                return RefreshedTokens(str(entry["access_token"]), account.refresh_token, None)
+        message = f"The Facebook login no longer manages Page {page}: connect the Page again."
+        raise PlatformError(ErrorKind.reauth_required, "page_not_managed", message, raw=listing)
+
+    # --- steps ---------------------------------------------------------------------------
+
+    def _upload_photo(self, index: int) -> StepFunction:
+        async def run(job: Job, client: httpx.AsyncClient) -> dict[str, Any]:
+            url, page = job.image_urls[index], _page_id(job.account)
+            form = {"url": url, "published": "false"}
+            photo = await self._call(client, job.account, "POST", f"/{page}/photos", data=form)
+            return {"photo_id": _id(photo, "id"), "url": url}
+
+        return run
+
+    async def _upload_video(self, job: Job, client: httpx.AsyncClient) -> dict[str, Any]:
+        page = _page_id(job.account)
+        form = {"file_url": job.video_urls[0], "published": "false"}
+        if job.text:
+            form["description"] = job.text
+        video = await self._call(
+            client, job.account, "POST", f"/{page}/videos", data=form, host=self.video_url
+        )
+        return {"video_id": _id(video, "id")}
+
+    async def _wait_processing(self, job: Job, client: httpx.AsyncClient) -> dict[str, Any]:
+        """Polls the video's status until ready; an error status is a processing failure."""
+        video_id = str(_result(job, "upload_video")["video_id"])
+        deadline = time.monotonic() + self.max_processing_wait
+        params = {"fields": "status"}
+        while True:
+            video = await self._call(client, job.account, "GET", f"/{video_id}", params=params)
+            found = video.get("status")
+            status: dict[str, Any] = found if isinstance(found, dict) else {}
+            state = str(status.get("video_status") or "")
+            if state in _READY:
+                return {"video_id": video_id, "video_status": state}
+            if state in _FAILED or _phase_errors(status):
+                reason = "; ".join(_phase_errors(status)) or f"status {state}"
+                message = f"Facebook could not process video {video_id}: {reason}."
+                raise PlatformError(
+                    ErrorKind.processing_failed, "processing_failed", message, raw=video
+                )
+            if time.monotonic() + self.poll_interval > deadline:
+                message = f"Facebook was still processing video {video_id}; checking again later."
+                raise PlatformError(
+                    ErrorKind.server_error,
+                    "media_still_processing",
+                    message,
+                    retry_after=max(self.poll_interval, 1.0),
+                )
+            await asyncio.sleep(self.poll_interval)
+
+    async def _reconcile_video(self, job: Job, client: httpx.AsyncClient) -> ReconcileResult:
+        upload = job.checkpoint.get("steps", {}).get("upload_video")
+        if not isinstance(upload, dict):
+            return NotPublished()  # nothing uploaded, so nothing can have been published
+        video_id = str(upload["video_id"])
+        params = {"fields": "id,published,permalink_url"}
+        video = await self._call(client, job.account, "GET", f"/{video_id}", params=params)
+        if video.get("published") is not True:
+            return NotPublished()
+        url = self._absolute(video.get("permalink_url")) or f"{self.web_url}/reel/{video_id}"
+        return Published(video_id, url, raw=video)
+
+    # --- calls -----------------------------------------------------------------------------
+
+    async def _permalink(
+        self, client: httpx.AsyncClient, account: AccountAccess, object_id: str, fallback: str
+    ) -> str:
+        """The object's permalink_url; after a publish, a failed read only costs the link."""
+        try:
+            body = await self._call(
+                client, account, "GET", f"/{object_id}", params={"fields": "permalink_url"}
+            )
+        except PlatformError:
+            return fallback + object_id
+        return self._absolute(body.get("permalink_url")) or fallback + object_id
+
+    def _absolute(self, link: Any) -> str | None:
+        if not isinstance(link, str) or not link:
+            return None
+        return link if "://" in link else f"{self.web_url}/{link.lstrip('/')}"
+
+    async def _call(
+        self,
+        client: httpx.AsyncClient,
+        account: AccountAccess,
+        method: str,
+        path: str,
+        *,
+        host: str | None = None,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
+        """One Graph call; its JSON object, or a PlatformError from `graph_error`."""
+        headers = {"Authorization": f"OAuth {_access_token(account)}"}
+        url = f"{host or self.graph_url}/{self.version}{path}"
+        try:
+            response = await client.request(method, url, headers=headers, **kwargs)
+        except httpx.HTTPError as exc:
+            raise graph_error(exc, LABEL) from exc
+        body = response_json(response)
+        if response.is_success and isinstance(body, dict) and "error" not in body:
+            return body
+        raise graph_error(response, LABEL)
+
+
+# --- the job and its checkpoint ----------------------------------------------------------------
+
+
+def _page_id(account: AccountAccess) -> str:
+    if not account.platform_user_id:
+        message = f"The Facebook account {account.account_id} has no Page id: connect it again."
+        raise PlatformError(ErrorKind.reauth_required, "no_page_id", message)
+    return account.platform_user_id
+
+
+def _access_token(account: AccountAccess) -> str:
+    if not account.access_token:
+        message = f"The Facebook account {account.account_id} has no Page token."
+        raise PlatformError(ErrorKind.reauth_required, "no_access_token", message)
+    return account.access_token
+
+
+def _result(job: Job, name: str) -> dict[str, Any]:
+    result = job.checkpoint.get("steps", {}).get(name)
+    if not isinstance(result, dict):
+        raise RuntimeError(f"delivery {job.delivery_id}: step {name} has no result yet")
+    return result
+
+
+def _photo_ids(job: Job) -> list[str]:
+    """The uploaded photo of each `photo_<i>` step, in the post's order."""
+    if len(job.image_urls) < 2:
+        return []
+    return [str(_result(job, f"photo_{n}")["photo_id"]) for n in range(len(job.image_urls))]
+
+
+def _id(body: dict[str, Any], key: str) -> str:
+    value = body.get(key)
+    if not isinstance(value, str | int) or isinstance(value, bool) or not str(value):
+        message = f"Facebook accepted the call but its answer carried no `{key}`."
+        raise PlatformError(ErrorKind.server_error, "unreadable_answer", message, raw=body)
+    return str(value)
+
+
+def _phase_errors(status: dict[str, Any]) -> list[str]:
+    """The messages of any phase (uploading, processing, publishing) that ended in error."""
+    found = []
+    for name in ("uploading_phase", "processing_phase", "publishing_phase"):
+        phase = status.get(name)
+        if isinstance(phase, dict) and phase.get("status") == "error":
+            errors = [e for e in phase.get("errors") or [] if isinstance(e, dict)]
+            found += [str(e.get("message") or name) for e in errors] or [f"{name} failed"]
+    return found
+
+
+def _is_ours(job: Job, photo_ids: list[str], post: dict[str, Any]) -> bool:
+    """Same photos (ids unique to our uploads), else the same text and kind of attachment."""
+    attachments = [a for a in (post.get("attachments") or {}).get("data") or [] if a]
+    if photo_ids:
+        theirs = [
+            str((sub.get("target") or {}).get("id"))
+            for item in attachments
+            for sub in ((item.get("subattachments") or {}).get("data") or [])
+            if isinstance(sub, dict)
+        ]
+        if theirs:
+            return sorted(theirs) == sorted(photo_ids)
+    kinds = {str(item.get("media_type")) for item in attachments if isinstance(item, dict)}
+    wanted = {"album"} if photo_ids else {"photo"} if job.image_urls else set()
+    if kinds != wanted:
+        return False
+    return _comparable(job.text or "") == _comparable(str(post.get("message") or ""))
+
+
+def _comparable(text: str) -> str:
+    return " ".join(unicodedata.normalize("NFC", text).split())
