@@ -1,10 +1,24 @@
-"""Threads (Meta Threads API): content rules."""
+"""Threads (Meta Threads API): content rules, and where its connector and sandbox fake live."""
 
 from __future__ import annotations
 
-from soku.platforms.base import ContentDraft, DeliveryLimits, PublishCap, RuleViolation
+from typing import TYPE_CHECKING
+
+from soku.platforms.base import (
+    ConnectorTarget,
+    ContentDraft,
+    DeliveryLimits,
+    PlatformIntegration,
+    PublishCap,
+    RuleViolation,
+)
 from soku.platforms.rules import TOO_MANY_LINKS, MediaRules, check_media, over_limit, text_length
 from soku.platforms.text import find_urls, threads_length
+
+if TYPE_CHECKING:
+    from starlette.types import ASGIApp
+
+    from soku.platforms.connector import Connector
 
 MAX_TEXT_LENGTH = 500  # threads.md: "500 characters; emojis count as their UTF-8 bytes"
 MAX_LINKS = 5  # threads.md: at most 5 unique links per post since 2025-12-22
@@ -45,3 +59,29 @@ class ThreadsRules:
 RULES = ThreadsRules()
 # 250 API-published posts per 24 h moving window (threads.md).
 LIMITS = DeliveryLimits(publish_caps=(PublishCap(250, 24 * 3600),))
+
+
+def _connector(target: ConnectorTarget) -> Connector:
+    from soku.platforms.threads_connector import API_URL, VERSION, WEB_URL, ThreadsConnector
+
+    if target.sandbox_url:  # the fake serves the API and the permalink pages
+        return ThreadsConnector(target.sandbox_url, web_url=target.sandbox_url)
+    options = target.options
+    return ThreadsConnector(
+        options.get("api_url", API_URL),
+        version=options.get("version", VERSION),
+        web_url=options.get("web_url", WEB_URL),
+    )
+
+
+def _sandbox(public_url: str) -> ASGIApp:
+    from soku.sandbox.threads import create_threads_fake
+
+    return create_threads_fake(public_url)
+
+
+INTEGRATION = PlatformIntegration(
+    make_connector=_connector,
+    create_sandbox=_sandbox,
+    options=frozenset({"api_url", "version", "web_url"}),
+)

@@ -1,0 +1,382 @@
+"""The Threads connector: publishes through the Threads API (`graph.threads.net`), or its fake.
+
+Follows the Threads API v1.0 as Meta's Threads docs and its official Postman collection
+(`fbsamples/threads_api` @44df04d, 2026-01) describe it, summarised in
+/work/shared/platforms/threads.md. Threads fetches the media itself, from our store's public
+URLs (`image_url`, `video_url`); nothing is uploaded. The steps, each one saved in the
+checkpoint by the engine before the next runs:
+
+- a text, one image or one video: `container` (`POST /{user}/threads`), then `ready`
+  (`GET /{container}?fields=id,status,error_message` until FINISHED);
+- a carousel (2-20 items): `item_<i>` (a child container, `is_carousel_item=true`) and
+  `item_<i>_ready` for each item, then `container` (`media_type=CAROUSEL`, `children`) and
+  `ready`;
+- `publish`: `POST /{user}/threads_publish?creation_id=…`, then `GET /{id}?fields=id,permalink`
+  (the profile URL when there is none);
+- `reconcile`: the container's own status (PUBLISHED: the post went out, found among
+  `GET /{user}/threads` since `publishing_since` - 60 s, matched on type and text);
+- `refresh`: `GET /refresh_access_token?grant_type=th_refresh_token` (the token refreshes
+  itself; there is no refresh token).
+
+Containers that are not published expire after 24 h (status EXPIRED) and must be made
+again. Two rules keep a delivery from publishing an expired one: a `ready` step that finds its
+container EXPIRED makes a new one with the same parameters and waits for that (its result
+names the container to use); and when the first container of the steps done is older than
+`container_max_age` (23 h), `steps()` lists a new round of them, named with an `r<n>_`
+prefix (`r2_container`, `r2_ready`), so a delivery held back for a day starts afresh.
+`publish` and `reconcile` use the latest round whose `ready` step is done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import re
+import time
+import unicodedata
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import httpx
+
+from soku.platforms.connector import (
+    AccountAccess,
+    CannotTell,
+    ErrorKind,
+    Job,
+    NotPublished,
+    PlatformError,
+    Published,
+    ReconcileResult,
+    RefreshedTokens,
+    Step,
+    StepFunction,
+    response_json,
+)
+from soku.platforms.meta_errors import graph_error
+
+API_URL = "https://graph.threads.net"
+VERSION = "v1.0"
+WEB_URL = "https://www.threads.net"
+LABEL = "Threads"
+MAX_POLL_WAIT = 30.0  # seconds between two status checks, at most
+CONTAINER_MAX_AGE = 23 * 3600  # Threads expires unpublished containers after 24 h
+RECONCILE_MARGIN = dt.timedelta(seconds=60)
+RECONCILE_PAGES = 5
+# What `GET /{user}/threads` calls each kind of container once published.
+LISTED_TYPES = {"TEXT": "TEXT_POST", "IMAGE": "IMAGE", "VIDEO": "VIDEO",
+                "CAROUSEL": "CAROUSEL_ALBUM"}  # fmt: skip
+_NUMERIC_ID = re.compile(r"^[0-9]{1,25}$")
+Params = Callable[[Job], dict[str, str]]
+
+
+class ThreadsConnector:
+    platform = "threads"
+
+    def __init__(
+        self,
+        api_url: str = API_URL,
+        *,
+        version: str = VERSION,
+        web_url: str = WEB_URL,
+        poll_interval: float = 2.0,
+        max_processing_wait: float = 300.0,
+        container_max_age: float = CONTAINER_MAX_AGE,
+    ) -> None:
+        self.api_url = api_url.rstrip("/")
+        self.base_url = f"{self.api_url}/{version.strip('/')}"
+        self.web_url = web_url.rstrip("/")
+        self.poll_interval = poll_interval
+        self.max_processing_wait = max_processing_wait
+        self.container_max_age = container_max_age
+
+    def steps(self, job: Job) -> Sequence[Step]:
+        prefix = _prefix(self._round(job))
+        items = _items(job)
+        if len(items) < 2:
+            single = _single_params(job, items)
+            return self._pair(prefix, "container", "ready", _fixed(single))
+        steps: list[Step] = []
+        for index, (kind, url) in enumerate(items):
+            child = {"media_type": kind, _URL_PARAM[kind]: url, "is_carousel_item": "true"}
+            name = f"item_{index}"
+            steps += self._pair(prefix, name, f"{name}_ready", _fixed(child))
+        count = len(items)
+
+        def carousel(job: Job) -> dict[str, str]:
+            ready = [_result(job, f"{prefix}item_{i}_ready") for i in range(count)]
+            params = {"media_type": "CAROUSEL", "children": ",".join(_ids(ready))}
+            return {**params, "text": job.text} if job.text else params
+
+        return steps + self._pair(prefix, "container", "ready", carousel)
+
+    async def publish(self, job: Job, client: httpx.AsyncClient) -> Published:
+        container = _final_container(job)
+        if container is None:
+            raise RuntimeError(f"delivery {job.delivery_id}: no container is ready to publish")
+        path = f"/{_user(job.account)}/threads_publish"
+        body = await self._call(client, job.account, "POST", path, data={"creation_id": container})
+        media_id = _id(body)
+        return Published(media_id, await self._permalink(job, client, media_id), raw=body)
+
+    async def reconcile(self, job: Job, client: httpx.AsyncClient) -> ReconcileResult:
+        container = _final_container(job)
+        if container is None:
+            return NotPublished()
+        params = {"fields": "id,status"}
+        found = await self._call(client, job.account, "GET", f"/{container}", params=params)
+        status = found.get("status")
+        if status in ("FINISHED", "IN_PROGRESS", "ERROR", "EXPIRED"):
+            return NotPublished()  # a container is published once, and this one was not
+        if status != "PUBLISHED":
+            return CannotTell(f"Threads gave container {container} the status {status!r}")
+        return await self._find_thread(job, client)
+
+    async def refresh(self, account: AccountAccess, client: httpx.AsyncClient) -> RefreshedTokens:
+        params = {"grant_type": "th_refresh_token", "access_token": _access_token(account)}
+        try:
+            response = await client.get(self.api_url + "/refresh_access_token", params=params)
+        except httpx.HTTPError as exc:
+            raise graph_error(exc, LABEL) from exc
+        tokens = response_json(response)
+        if response.is_success and isinstance(tokens, dict) and tokens.get("access_token"):
+            expires_in, expires_at = tokens.get("expires_in"), None
+            if isinstance(expires_in, int | float) and not isinstance(expires_in, bool):
+                expires_at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=expires_in)
+            return RefreshedTokens(str(tokens["access_token"]), None, expires_at)
+        error = graph_error(response, LABEL)
+        if error.kind in (ErrorKind.rate_limited, ErrorKind.server_error):
+            raise error
+        # Expired (more than 60 days unused), revoked, or too young: only the user can help.
+        message = f"Threads refused to refresh the token ({error.message}) Connect it again."
+        raise PlatformError(
+            ErrorKind.reauth_required,
+            "refresh_refused",
+            message,
+            http_status=response.status_code,
+            raw=error.raw,
+        )
+
+    # --- steps ---------------------------------------------------------------------------
+
+    def _round(self, job: Job) -> int:
+        """The round of containers to use: the latest, or a new one when it is too old."""
+        done = job.checkpoint.get("steps", {})
+        number = 1
+        while any(name.startswith(f"r{number + 1}_") for name in done):
+            number += 1
+        first = done.get(_prefix(number) + ("item_0" if len(_items(job)) > 1 else "container"))
+        created = first.get("created_at") if isinstance(first, dict) else None
+        if isinstance(created, int | float) and time.time() - created > self.container_max_age:
+            number += 1
+        return number
+
+    def _pair(self, prefix: str, create: str, ready: str, params: Params) -> list[Step]:
+        return [
+            Step(prefix + create, self._create(params)),
+            Step(prefix + ready, self._ready(prefix + create, params)),
+        ]
+
+    def _create(self, params: Params) -> StepFunction:
+        async def run(job: Job, client: httpx.AsyncClient) -> dict[str, Any]:
+            return {"container_id": await self._new_container(job, client, params(job)),
+                    "created_at": time.time()}  # fmt: skip
+
+        return run
+
+    def _ready(self, create: str, params: Params) -> StepFunction:
+        async def run(job: Job, client: httpx.AsyncClient) -> dict[str, Any]:
+            container = str(_result(job, create)["container_id"])
+            status = await self._wait(client, job.account, container)
+            if status == "EXPIRED":  # never published in time: make it again, once
+                container = await self._new_container(job, client, params(job))
+                status = await self._wait(client, job.account, container)
+            if status == "EXPIRED":
+                message = f"Threads let container {container} expire before it was ready."
+                raise PlatformError(ErrorKind.processing_failed, "container_expired", message)
+            return {"container_id": container, "status": status}
+
+        return run
+
+    async def _new_container(
+        self, job: Job, client: httpx.AsyncClient, params: dict[str, str]
+    ) -> str:
+        path = f"/{_user(job.account)}/threads"
+        return _id(await self._call(client, job.account, "POST", path, data=params))
+
+    async def _wait(self, client: httpx.AsyncClient, account: AccountAccess, container: str) -> str:
+        """Checks the container's status until it is FINISHED (or EXPIRED); ERROR raises."""
+        deadline, delay = time.monotonic() + self.max_processing_wait, self.poll_interval
+        params = {"fields": "id,status,error_message"}
+        while True:
+            body = await self._call(client, account, "GET", f"/{container}", params=params)
+            status = body.get("status")
+            if status in ("FINISHED", "PUBLISHED", "EXPIRED"):
+                return str(status)
+            if status == "ERROR":
+                reason = body.get("error_message") or "UNKNOWN"
+                message = f"Threads could not process container {container}: {reason}."
+                raise PlatformError(
+                    ErrorKind.processing_failed, "processing_failed", message, raw=body
+                )
+            if status != "IN_PROGRESS":
+                message = f"Threads gave container {container} the status {status!r}."
+                raise PlatformError(ErrorKind.server_error, "unreadable_answer", message, raw=body)
+            if time.monotonic() + delay > deadline:
+                message = f"Threads was still processing container {container}; checking later."
+                raise PlatformError(
+                    ErrorKind.server_error, "media_still_processing", message, retry_after=delay
+                )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, MAX_POLL_WAIT)
+
+    # --- after publishing --------------------------------------------------------------------
+
+    async def _permalink(self, job: Job, client: httpx.AsyncClient, media_id: str) -> str:
+        """The thread's permalink; the profile URL when Threads gives none (or fails to)."""
+        params = {"fields": "id,permalink"}
+        try:
+            body = await self._call(client, job.account, "GET", f"/{media_id}", params=params)
+        except PlatformError:
+            body = {}
+        if body.get("permalink"):
+            return str(body["permalink"])
+        return await self._profile_url(job, client)
+
+    async def _profile_url(self, job: Job, client: httpx.AsyncClient) -> str:
+        username = job.account.username
+        if not username:
+            params = {"fields": "id,username"}
+            try:
+                me = await self._call(client, job.account, "GET", "/me", params=params)
+            except PlatformError:
+                me = {}
+            username = str(me.get("username") or "") or None
+        return f"{self.web_url}/@{username}" if username else self.web_url
+
+    async def _find_thread(self, job: Job, client: httpx.AsyncClient) -> ReconcileResult:
+        """The published thread of this delivery among the account's recent threads."""
+        params = {"fields": "id,text,timestamp,permalink,media_type", "limit": "100"}
+        if job.publishing_since is not None:
+            params["since"] = str(int((job.publishing_since - RECONCILE_MARGIN).timestamp()))
+        wanted = LISTED_TYPES["CAROUSEL" if len(_items(job)) > 1 else _single_kind(job)]
+        matches: list[dict[str, Any]] = []
+        path = f"/{_user(job.account)}/threads"
+        for _ in range(RECONCILE_PAGES):
+            listing = await self._call(client, job.account, "GET", path, params=params)
+            matches += [t for t in listing.get("data") or [] if _is_ours(job, wanted, t)]
+            paging = listing.get("paging") or {}
+            after = (paging.get("cursors") or {}).get("after")
+            if not paging.get("next") or not after:
+                break
+            params["after"] = str(after)
+        if len(matches) != 1:
+            found = "no thread" if not matches else f"{len(matches)} threads"
+            return CannotTell(f"its container is PUBLISHED, and {found} on the account match")
+        thread = matches[0]
+        url = str(thread.get("permalink") or "") or await self._profile_url(job, client)
+        return Published(str(thread["id"]), url, raw=thread)
+
+    # --- calls -------------------------------------------------------------------------------
+
+    async def _call(
+        self,
+        client: httpx.AsyncClient,
+        account: AccountAccess,
+        method: str,
+        path: str,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
+        """One Graph call with the token as a Bearer header; its JSON object."""
+        headers = {"Authorization": f"Bearer {_access_token(account)}"}
+        try:
+            response = await client.request(method, self.base_url + path, headers=headers, **kwargs)
+        except httpx.HTTPError as exc:
+            raise graph_error(exc, LABEL) from exc
+        body = response_json(response)
+        if response.is_success and isinstance(body, dict):
+            return body
+        raise graph_error(response, LABEL)
+
+
+# --- the job and its checkpoint ----------------------------------------------------------------
+
+_URL_PARAM = {"IMAGE": "image_url", "VIDEO": "video_url"}
+
+
+def _items(job: Job) -> list[tuple[str, str]]:
+    """(media type, URL) of each item, images first, as the post lists them."""
+    return [("IMAGE", url) for url in job.image_urls] + [("VIDEO", url) for url in job.video_urls]
+
+
+def _single_kind(job: Job) -> str:
+    items = _items(job)
+    return items[0][0] if items else "TEXT"
+
+
+def _single_params(job: Job, items: list[tuple[str, str]]) -> dict[str, str]:
+    kind = _single_kind(job)
+    params = {"media_type": kind}
+    if items:
+        params[_URL_PARAM[kind]] = items[0][1]
+    return {**params, "text": job.text} if job.text else params
+
+
+def _fixed(params: dict[str, str]) -> Params:
+    return lambda _job: params
+
+
+def _prefix(number: int) -> str:
+    return "" if number == 1 else f"r{number}_"
+
+
+def _final_container(job: Job) -> str | None:
+    """The container of the latest round whose `ready` step is done."""
+    done = job.checkpoint.get("steps", {})
+    rounds = [name for name in done if name == "ready" or re.fullmatch(r"r[0-9]+_ready", name)]
+    if not rounds:
+        return None
+    latest = max(rounds, key=lambda name: int(name[1:].partition("_")[0]) if "_" in name else 1)
+    result = done[latest]
+    return str(result["container_id"]) if isinstance(result, dict) else None
+
+
+def _result(job: Job, name: str) -> dict[str, Any]:
+    result = job.checkpoint.get("steps", {}).get(name)
+    if not isinstance(result, dict):
+        raise RuntimeError(f"delivery {job.delivery_id}: step {name} has no result yet")
+    return result
+
+
+def _ids(results: list[dict[str, Any]]) -> list[str]:
+    return [str(result["container_id"]) for result in results]
+
+
+def _is_ours(job: Job, media_type: str, thread: dict[str, Any]) -> bool:
+    if thread.get("media_type") not in (None, media_type):
+        return False
+    return _comparable(job.text or "") == _comparable(str(thread.get("text") or ""))
+
+
+def _comparable(text: str) -> str:
+    return " ".join(unicodedata.normalize("NFC", text).split())
+
+
+def _user(account: AccountAccess) -> str:
+    """The account's Threads user id, or `me` (which Threads takes too) when unknown."""
+    user_id = account.platform_user_id or ""
+    return user_id if _NUMERIC_ID.match(user_id) else "me"
+
+
+def _access_token(account: AccountAccess) -> str:
+    if not account.access_token:
+        message = f"The Threads account {account.account_id} has no access token."
+        raise PlatformError(ErrorKind.reauth_required, "no_access_token", message)
+    return account.access_token
+
+
+def _id(body: dict[str, Any]) -> str:
+    if not body.get("id"):
+        message = "Threads answered without the expected `id`."
+        raise PlatformError(ErrorKind.server_error, "unreadable_answer", message, raw=body)
+    return str(body["id"])

@@ -1,0 +1,426 @@
+"""A fake of the Threads API (`graph.threads.net/v1.0`), for sandbox accounts and tests.
+
+It follows /work/shared/platforms/threads.md (Meta's Threads docs and official Postman
+collection): media containers `POST /{user}/threads` (TEXT, IMAGE, VIDEO, CAROUSEL with
+`is_carousel_item` children) whose `status` moves IN_PROGRESS → FINISHED (or ERROR with an
+`error_message`, or EXPIRED after 24 h), `POST /{user}/threads_publish` with the 250-per-24 h
+quota, `GET /{user}/threads_publishing_limit`, `GET /{id}` for a container, a thread or a
+user (`me`), `GET /{user}/threads` (since / until / cursors), the long-lived token refresh
+`GET /refresh_access_token`, and Graph error bodies. The API answers under any `/vN.N`
+(or only the configured `version`); parameters come as query or form fields; the token as
+`access_token` or a Bearer header. Threads fetches media from the URL it is given, and so does
+the fake: an image it cannot fetch is refused at once, a video ends in FAILED_DOWNLOADING_VIDEO.
+
+Any token the fake did not issue names a new sandbox user (register known ones with
+`POST /_users`). Besides Threads' paths: `/_inspect/posts`, `/_inspect/containers`,
+`/_faults`, `/_config`, and the pages `/@{username}` and `/@{username}/post/{shortcode}`.
+Its memory lives in `threads_state.py`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import datetime as dt
+import hashlib
+import html
+import io
+import re
+from typing import Any
+
+import httpx
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse
+from PIL import Image, UnidentifiedImageError
+from pydantic import BaseModel, ConfigDict, Field
+
+from soku.sandbox.common import control_routes, public_base
+from soku.sandbox.graph import (
+    GraphError,
+    access_token,
+    fault_error,
+    graph_error_handlers,
+    invalid_parameter,
+    usage_headers,
+)
+from soku.sandbox.threads_state import (
+    CALL_KINDS,
+    CONTAINER_FAULTS,
+    CallKind,
+    Container,
+    FakeState,
+    FaultSpec,
+    Fetched,
+    User,
+    unsupported,
+)
+
+MEDIA_TYPES = ("TEXT", "IMAGE", "VIDEO", "CAROUSEL")
+MAX_IMAGE_BYTES = 8 * 1024 * 1024  # threads.md "Constraints" [S]
+EARLIEST_SINCE = 1688540400  # `since` must be at least this (Threads user reference)
+_VERSION = re.compile(r"^v\d+\.\d+$")
+
+
+class NewUser(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    username: str = Field(pattern=r"^[A-Za-z0-9_.]{1,30}$")
+    user_id: str | None = Field(default=None, pattern=r"^[0-9]{1,20}$")
+    access_token: str | None = None
+    expires_in: float | None = Field(default=None, ge=0)  # 0: expired already
+
+
+class ThreadsFake:
+    """The fake's behaviour shared by its routes: gatekeeping, media fetching and URLs."""
+
+    def __init__(self, public_url: str) -> None:
+        self.state = FakeState()
+        self.public_url = public_url.rstrip("/")
+
+    def base_url(self, request: Request) -> str:
+        return public_base(self.public_url, request)
+
+    def check_version(self, version: str) -> None:
+        wanted = self.state.config.version
+        if (wanted is not None and version != wanted) or not _VERSION.match(version):
+            raise GraphError(400, 2500, f"Unknown path components: /{version}")
+
+    async def user(self, request: Request, params: dict[str, str]) -> User:
+        """The caller: its token checked, its call counted in the X-App-Usage header."""
+        await asyncio.sleep(self.state.config.latency_ms / 1000)
+        user = self.state.user_for_token(access_token(request, params))
+        self.state.user_calls[user.id] += 1
+        used = self.state.user_calls[user.id]
+        request.state.usage_headers = usage_headers(used, self.state.config.call_limit)
+        return user
+
+    async def fault(self, kind: CallKind, user_id: str | None) -> FaultSpec | None:
+        """Counts the call and applies the next matching fault.
+
+        Returns the fault when the route must finish applying it (a publish accepted before
+        its answer is delayed, a container that fails); raises any other one.
+        """
+        self.state.calls[kind] += 1
+        fault = self.state.faults.take(kind, user_id)
+        if fault is None:
+            return None
+        if fault.delay:
+            await asyncio.sleep(fault.delay)
+        if fault.accept_then_delay is not None or fault.error_code in CONTAINER_FAULTS:
+            return fault
+        error = fault_error(fault)
+        if error is not None:
+            raise error
+        return None
+
+    async def fetch(self, url: str, image: bool) -> Fetched:
+        """GETs a media URL as Threads does; an image must open as one and weigh ≤ 8 MB."""
+        digest, size, head = hashlib.sha256(), 0, bytearray()
+        try:
+            async with (
+                httpx.AsyncClient(timeout=30, follow_redirects=True) as client,
+                client.stream("GET", url) as response,
+            ):
+                if response.status_code != 200:
+                    return Fetched(False, detail=f"HTTP {response.status_code}")
+                content_type = response.headers.get("content-type", "")
+                async for part in response.aiter_bytes():
+                    digest.update(part)
+                    size += len(part)
+                    if image and size > MAX_IMAGE_BYTES:
+                        return Fetched(False, detail="larger than 8 MB")
+                    if image:
+                        head += part
+        except httpx.HTTPError as exc:
+            return Fetched(False, detail=type(exc).__name__)
+        if image:
+            try:
+                with Image.open(io.BytesIO(head)) as opened:
+                    opened.verify()
+            except (UnidentifiedImageError, OSError):
+                return Fetched(False, content_type, size, detail="not an image")
+        return Fetched(True, content_type, size, digest.hexdigest())
+
+
+def answer(request: Request, content: Any) -> JSONResponse:
+    return JSONResponse(content, headers=getattr(request.state, "usage_headers", {}))
+
+
+async def _params(request: Request) -> dict[str, str]:
+    """Query and form (or JSON) parameters, as Graph takes either."""
+    params = dict(request.query_params)
+    if request.method == "POST":
+        if request.headers.get("content-type", "").startswith("application/json"):
+            try:
+                body = await request.json()
+            except ValueError:
+                raise invalid_parameter("(#100) The body is not valid JSON") from None
+            items = body.items() if isinstance(body, dict) else ()
+            params.update({str(k): str(v).lower() if isinstance(v, bool) else str(v)
+                           for k, v in items})  # fmt: skip
+        else:
+            form = await request.form()
+            params.update({k: v for k, v in form.items() if isinstance(v, str)})
+    return params
+
+
+def _fields(params: dict[str, str]) -> set[str]:
+    return {name.strip() for name in params.get("fields", "").split(",") if name.strip()}
+
+
+def create_threads_fake(public_url: str = "") -> FastAPI:
+    """The fake as an ASGI app; `public_url` is where it is reachable (else from the request)."""
+    app = FastAPI(title="Soku sandbox: Threads API", docs_url=None, redoc_url=None)
+    fake = ThreadsFake(public_url)
+    app.state.fake = fake.state
+    graph_error_handlers(app)
+    control_routes(app, fake.state, FaultSpec, CALL_KINDS)
+    _sandbox_routes(app, fake)
+    _page_routes(app, fake)
+    _refresh_routes(app, fake)
+    _container_routes(app, fake)
+    _user_routes(app, fake)
+    _node_route(app, fake)  # last: `/{version}/{id}` is the broadest path
+    return app
+
+
+def _sandbox_routes(app: FastAPI, fake: ThreadsFake) -> None:
+    state = fake.state
+
+    @app.post("/_users", status_code=201)
+    async def add_user(body: NewUser) -> dict[str, Any]:
+        user = state.add_user(body.username, body.user_id)
+        if body.access_token:
+            state.add_token(body.access_token, user.id, body.expires_in)
+        return {"id": user.id, "username": user.username}
+
+    @app.get("/_inspect/posts")
+    async def posts(request: Request) -> dict[str, Any]:
+        base = fake.base_url(request)
+        return {"posts": [state.inspected(post, base) for post in state.posts]}
+
+    @app.get("/_inspect/containers")
+    async def containers() -> dict[str, Any]:
+        return {"containers": [_described(c) for c in state.containers.values()]}
+
+
+def _described(container: Container) -> dict[str, Any]:
+    return {
+        "id": container.id, "user_id": container.user_id, "media_type": container.media_type,
+        "status": container.status, "error_message": container.error_message,
+        "text": container.text, "url": container.url, "children": container.children,
+        "is_carousel_item": container.is_carousel_item, "media_id": container.media_id,
+    }  # fmt: skip
+
+
+def _refresh_routes(app: FastAPI, fake: ThreadsFake) -> None:
+    async def refresh(request: Request) -> JSONResponse:
+        params = dict(request.query_params)
+        token = access_token(request, params)
+        known = fake.state.tokens.get(token)
+        await fake.fault("refresh", known.user_id if known else None)
+        return JSONResponse(fake.state.refresh(params.get("grant_type"), token))
+
+    app.add_api_route("/refresh_access_token", refresh, methods=["GET"])
+
+    @app.get("/{version}/refresh_access_token")
+    async def versioned(request: Request, version: str) -> JSONResponse:
+        fake.check_version(version)
+        return await refresh(request)
+
+
+def _container_routes(app: FastAPI, fake: ThreadsFake) -> None:
+    state = fake.state
+
+    @app.post("/{version}/{node}/threads")
+    async def create(request: Request, version: str, node: str) -> JSONResponse:
+        fake.check_version(version)
+        params = await _params(request)
+        user = state.node_user(await fake.user(request, params), node)
+        fault = await fake.fault("create", user.id)
+        media_type, text, item, url, children = _checked(params)
+        fetched = None
+        if url and state.config.fetch_media:
+            fetched = await fake.fetch(url, media_type == "IMAGE")
+        if fetched is not None and not fetched.ok and media_type == "IMAGE":
+            # The message Postiz meets (threads.md); its code and subcode are not confirmed.
+            message = f"The media could not be fetched from this URI: {url}"
+            raise GraphError(400, 100, message, 2207052)
+        container = state.create(user, media_type, text, url, item, children)
+        container.fetched = fetched
+        if fault is not None and fault.error_code in CONTAINER_FAULTS:
+            state.fail(container, CONTAINER_FAULTS[fault.error_code], fault.container_error)
+        state.refresh_status(container)
+        return answer(request, {"id": container.id})
+
+    @app.post("/{version}/{node}/threads_publish")
+    async def publish(request: Request, version: str, node: str) -> JSONResponse:
+        fake.check_version(version)
+        params = await _params(request)
+        user = state.node_user(await fake.user(request, params), node)
+        fault = await fake.fault("publish", user.id)
+        creation_id = params.get("creation_id", "")
+        if not creation_id:
+            raise invalid_parameter("(#100) The parameter creation_id is required")
+        post = state.publish(user, creation_id)
+        if fault is not None and fault.accept_then_delay is not None:
+            await asyncio.sleep(fault.accept_then_delay)
+            error = fault_error(fault)
+            if error is not None:
+                raise error
+        return answer(request, {"id": post.id})
+
+
+def _checked(params: dict[str, str]) -> tuple[str, str, bool, str | None, list[str]]:
+    """A container's media type, text, carousel-item flag, media URL and children."""
+    media_type, text = params.get("media_type", ""), params.get("text", "").strip()
+    item = params.get("is_carousel_item", "false").lower() == "true"
+    if media_type not in MEDIA_TYPES:
+        raise invalid_parameter("(#100) Param media_type must be one of " + ", ".join(MEDIA_TYPES))
+    if media_type == "TEXT" and not text:
+        raise invalid_parameter("(#100) The parameter text is required")
+    if item and media_type not in ("IMAGE", "VIDEO"):
+        raise invalid_parameter("(#100) Only IMAGE and VIDEO can be carousel items")
+    children = [c.strip() for c in params.get("children", "").split(",") if c.strip()]
+    if media_type != "CAROUSEL" and children:
+        raise invalid_parameter("(#100) Param children is for CAROUSEL only")
+    wanted = {"IMAGE": "image_url", "VIDEO": "video_url"}.get(media_type)
+    url = params.get(wanted, "") if wanted else None
+    if wanted and not re.match(r"^https?://", url or ""):
+        raise invalid_parameter(f"(#100) The parameter {wanted} is required")
+    return media_type, text, item, url, children
+
+
+def _user_routes(app: FastAPI, fake: ThreadsFake) -> None:
+    state = fake.state
+
+    @app.get("/{version}/{node}/threads")
+    async def threads(request: Request, version: str, node: str) -> JSONResponse:
+        fake.check_version(version)
+        params = dict(request.query_params)
+        user = state.node_user(await fake.user(request, params), node)
+        await fake.fault("list", user.id)
+        limit = params.get("limit", "25")
+        if not limit.isdigit() or int(limit) > 100:
+            raise invalid_parameter("(#100) Param limit must be a number from 0 to 100")
+        since, until = _moment(params, "since"), _moment(params, "until")
+        if since is not None and since < EARLIEST_SINCE:
+            raise invalid_parameter(f"(#100) Param since must be at least {EARLIEST_SINCE}")
+        posts = state.recent(user.id, since, until)
+        start = _cursor(params.get("after")) if "after" in params else 0
+        page = posts[start : start + int(limit)]
+        base, fields = fake.base_url(request), _fields(params)
+        body: dict[str, Any] = {"data": [state.post_view(post, fields, base) for post in page]}
+        if page:
+            after = _encode(start + len(page))
+            body["paging"] = {"cursors": {"before": _encode(start), "after": after}}
+            if start + len(page) < len(posts):
+                query = {**params, "after": after}
+                body["paging"]["next"] = str(request.url.include_query_params(**query))
+        return answer(request, body)
+
+    @app.get("/{version}/{node}/threads_publishing_limit")
+    async def publishing_limit(request: Request, version: str, node: str) -> JSONResponse:
+        fake.check_version(version)
+        params = dict(request.query_params)
+        user = state.node_user(await fake.user(request, params), node)
+        await fake.fault("limit", user.id)
+        config = state.config
+        row = {
+            "quota_usage": state.quota_usage(user.id),
+            "config": {"quota_total": config.quota_total, "quota_duration": config.quota_duration},
+            "reply_quota_usage": 0,
+            "reply_config": {"quota_total": 1000, "quota_duration": 86400},
+        }
+        fields = _fields(params) or {"quota_usage", "config"}
+        return answer(request, {"data": [{k: v for k, v in row.items() if k in fields}]})
+
+
+def _node_route(app: FastAPI, fake: ThreadsFake) -> None:
+    state = fake.state
+
+    @app.get("/{version}/{node}")
+    async def node(request: Request, version: str, node: str) -> JSONResponse:
+        """A user (`me`), a container (its status) or a published thread, by id."""
+        fake.check_version(version)
+        params = dict(request.query_params)
+        caller, fields = await fake.user(request, params), _fields(params)
+        container, post = state.containers.get(node), state.find_post(node)
+        if node == "me" or node in state.users:
+            await fake.fault("me", caller.id)
+            return answer(request, state.node_user(caller, node).view(fields))
+        if container is not None and container.user_id == caller.id:
+            fault = await fake.fault("status", caller.id)
+            if fault is not None and fault.error_code in CONTAINER_FAULTS:
+                state.fail(container, CONTAINER_FAULTS[fault.error_code], fault.container_error)
+            state.refresh_status(container, poll=True)
+            return answer(request, state.container_view(container, fields))
+        await fake.fault("media", caller.id)
+        if post is None or post.user_id != caller.id:
+            raise unsupported(node, "get")
+        return answer(request, state.post_view(post, fields, fake.base_url(request)))
+
+
+def _page_routes(app: FastAPI, fake: ThreadsFake) -> None:
+    state = fake.state
+
+    @app.get("/@{username}", response_class=HTMLResponse)
+    async def profile(username: str) -> HTMLResponse:
+        """A profile: the user's threads, or none yet for a name the fake does not know."""
+        users = [user.id for user in state.users.values() if user.username == username]
+        items = "".join(
+            f"<li><a href='/@{username}/post/{post.shortcode}'>"
+            f"{html.escape(state.containers[post.container_id].text)}</a></li>"
+            for post in reversed(state.posts)
+            if post.user_id in users
+        )
+        return HTMLResponse(
+            f"<!doctype html><meta charset=utf-8><title>@{html.escape(username)} on Threads"
+            f"</title><h1>@{html.escape(username)}</h1><ul>{items}</ul>"
+        )
+
+    @app.get("/@{username}/post/{code}", response_class=HTMLResponse)
+    async def page(username: str, code: str) -> HTMLResponse:
+        post = state.by_shortcode(code)
+        if post is None:
+            return HTMLResponse("<!doctype html><h1>Sorry, this page isn't available</h1>", 404)
+        container, user = state.containers[post.container_id], state.users[post.user_id]
+        media = [state.containers[child] for child in container.children] or [container]
+        items = "".join(
+            f"<li>{m.media_type} <a href='{html.escape(m.url)}'>{html.escape(m.url)}</a></li>"
+            for m in media
+            if m.url
+        )
+        return HTMLResponse(
+            f"<!doctype html><meta charset=utf-8><title>@{user.username} on Threads</title>"
+            f"<article><p>@{user.username}</p><p class=text>{html.escape(container.text)}</p>"
+            f"<ul>{items}</ul><time>{post.created_at.isoformat()}</time></article>"
+        )
+
+
+def _moment(params: dict[str, str], name: str) -> float | None:
+    """`since` / `until`: a Unix timestamp or a date (Threads takes anything strtotime reads)."""
+    value = params.get(name, "").strip()
+    if not value:
+        return None
+    if value.isdigit():
+        return float(value)
+    try:
+        moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise invalid_parameter(f"(#100) Param {name} must be a time") from None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)).timestamp()
+
+
+def _encode(offset: int) -> str:
+    return base64.urlsafe_b64encode(f"offset:{offset}".encode()).decode().rstrip("=")
+
+
+def _cursor(value: str | None) -> int:
+    try:
+        decoded = base64.urlsafe_b64decode((value or "") + "==").decode()
+    except ValueError:
+        decoded = ""
+    if not decoded.startswith("offset:") or not decoded[7:].isdigit():
+        raise invalid_parameter("(#100) Invalid cursor")
+    return int(decoded[7:])
