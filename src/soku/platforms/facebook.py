@@ -67,7 +67,7 @@ def _connector(target: ConnectorTarget) -> Connector:
 def _sandbox(public_url: str) -> ASGIApp:
     from soku.sandbox.facebook import create_facebook_fake
 
-    return create_facebook_fake(public_url)
+    return create_facebook_fake(public_url, own_media_only=True)
 
 
 INTEGRATION = PlatformIntegration(

@@ -77,7 +77,7 @@ def _connector(target: ConnectorTarget) -> Connector:
 def _sandbox(public_url: str) -> ASGIApp:
     from soku.sandbox.threads import create_threads_fake
 
-    return create_threads_fake(public_url)
+    return create_threads_fake(public_url, own_media_only=True)
 
 
 INTEGRATION = PlatformIntegration(

@@ -9,9 +9,13 @@ it knows how its posts look.
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
+from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
+from urllib.parse import urlsplit
 
+import httpx
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -150,3 +154,53 @@ def public_base(public_url: str, request: Request) -> str:
         return public_url
     base = request.base_url
     return f"{base.scheme}://{base.netloc}{request.scope.get('root_path', '')}".rstrip("/")
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """What a fake got from a media URL it was asked to fetch, as Meta's platforms do."""
+
+    ok: bool
+    content_type: str = ""
+    size: int = 0
+    sha256: str = ""
+    data: bytes = b""  # the bytes, when asked to keep them
+    detail: str = ""  # why not, in a few words
+
+
+def _origin(url: str) -> tuple[str, str]:
+    parts = urlsplit(url)
+    return parts.scheme.lower(), parts.netloc.lower()
+
+
+async def fetch_media(url: str, *, max_bytes: int, keep: bool, public_url: str) -> Fetched:
+    """GETs a media URL (redirects followed), reading at most `max_bytes`.
+
+    With a `public_url` (a fake the service mounts) only URLs of that origin are fetched,
+    where our media store serves the copies the connectors hand over: a fake anyone with a
+    sandbox token can reach must not fetch arbitrary addresses for them. Without one (a
+    fake in a test) any http(s) URL is fetched.
+    """
+    if _origin(url)[0] not in ("http", "https"):
+        return Fetched(False, detail="the URL is not an http(s) URL")
+    if public_url and _origin(url) != _origin(public_url):
+        return Fetched(False, detail="the sandbox fetches only this service's own media URLs")
+    digest, size, data = hashlib.sha256(), 0, bytearray()
+    try:
+        async with (
+            httpx.AsyncClient(timeout=30, follow_redirects=True) as client,
+            client.stream("GET", url) as response,
+        ):
+            content_type = response.headers.get("content-type", "")
+            if response.status_code != 200:
+                return Fetched(False, content_type, detail=f"HTTP {response.status_code}")
+            async for part in response.aiter_bytes():
+                digest.update(part)
+                size += len(part)
+                if size > max_bytes:
+                    return Fetched(False, content_type, size, detail="the file is too large")
+                if keep:
+                    data += part
+    except httpx.HTTPError as exc:
+        return Fetched(False, detail=f"the file could not be fetched ({type(exc).__name__})")
+    return Fetched(True, content_type, size, digest.hexdigest(), bytes(data))

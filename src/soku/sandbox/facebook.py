@@ -24,13 +24,12 @@ import re
 from typing import Any
 from urllib.parse import urlencode
 
-import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict
 from starlette.convertors import Convertor, register_url_convertor
 
-from soku.sandbox.common import control_routes, public_base
+from soku.sandbox.common import control_routes, fetch_media, public_base
 from soku.sandbox.facebook_state import (
     CALL_KINDS,
     CallKind,
@@ -91,9 +90,11 @@ class NewPage(BaseModel):
 class FacebookFake:
     """The fake's behaviour shared by its routes: gatekeeping, media fetching, views."""
 
-    def __init__(self, public_url: str) -> None:
+    def __init__(self, public_url: str, own_media_only: bool) -> None:
         self.state = FakeState()
         self.public_url = public_url.rstrip("/")
+        # mounted by the service: fetch only from its own origin (see common.fetch_media)
+        self.fetch_origin = self.public_url if own_media_only else ""
 
     async def gate(
         self, request: Request, kind: CallKind, params: dict[str, Any], page_id: str | None
@@ -126,27 +127,12 @@ class FacebookFake:
         """What Facebook would get at `url`: its size, its bytes (when `keep`), or why not."""
         if not self.state.config.fetch_media:
             return 0, b"", None
-        if not re.match(r"^https?://", url):
-            return 0, b"", "the URL is not an http(s) URL"
-        size, data = 0, bytearray()
-        try:
-            async with (
-                httpx.AsyncClient(timeout=30, follow_redirects=True) as client,
-                client.stream("GET", url) as response,
-            ):
-                if response.status_code != 200:
-                    return 0, b"", f"the server answered {response.status_code}"
-                if response.headers.get("content-type", "").startswith("text/html"):
-                    return 0, b"", "the URL serves a web page, not media"
-                async for part in response.aiter_bytes():
-                    size += len(part)
-                    if size > limit:
-                        return size, b"", "the file is too large"
-                    if keep:
-                        data += part
-        except httpx.HTTPError as exc:
-            return 0, b"", f"the file could not be fetched ({type(exc).__name__})"
-        return size, bytes(data), None
+        got = await fetch_media(url, max_bytes=limit, keep=keep, public_url=self.fetch_origin)
+        if got.ok and got.content_type.startswith("text/html"):
+            return 0, b"", "the URL serves a web page, not media"
+        if not got.ok and got.detail.startswith("HTTP "):
+            return 0, b"", f"the server answered {got.detail.removeprefix('HTTP ')}"
+        return got.size, got.data, (None if got.ok else got.detail)
 
     async def finish(self, fault: FaultSpec | None) -> None:
         """A publish accepted, then answered late (and maybe with an error) as a fault says."""
@@ -224,10 +210,13 @@ class FacebookFake:
                 "created_time": created, "url": url}  # fmt: skip
 
 
-def create_facebook_fake(public_url: str = "") -> FastAPI:
-    """The fake as an ASGI app; `public_url` is where it is reachable (else from the request)."""
+def create_facebook_fake(public_url: str = "", *, own_media_only: bool = False) -> FastAPI:
+    """The fake as an ASGI app; `public_url` is where it is reachable (else from the request).
+
+    With `own_media_only` it fetches media only from `public_url`'s origin.
+    """
     app = FastAPI(title="Soku sandbox: Facebook Pages", docs_url=None, redoc_url=None)
-    fake = FacebookFake(public_url)
+    fake = FacebookFake(public_url, own_media_only)
     app.state.fake = fake.state
     graph_error_handlers(app)
     control_routes(app, fake.state, FaultSpec, CALL_KINDS)

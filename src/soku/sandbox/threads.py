@@ -21,20 +21,19 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import datetime as dt
-import hashlib
 import html
 import io
 import re
 from typing import Any
 
-import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from PIL import Image, UnidentifiedImageError
 from pydantic import BaseModel, ConfigDict, Field
 
-from soku.sandbox.common import control_routes, public_base
+from soku.sandbox.common import Fetched, control_routes, fetch_media, public_base
 from soku.sandbox.graph import (
     GraphError,
     access_token,
@@ -50,13 +49,13 @@ from soku.sandbox.threads_state import (
     Container,
     FakeState,
     FaultSpec,
-    Fetched,
     User,
     unsupported,
 )
 
 MEDIA_TYPES = ("TEXT", "IMAGE", "VIDEO", "CAROUSEL")
 MAX_IMAGE_BYTES = 8 * 1024 * 1024  # threads.md "Constraints" [S]
+MAX_VIDEO_BYTES = 1024**3  # ≤ 1 GB (threads.md "Constraints" [S])
 EARLIEST_SINCE = 1688540400  # `since` must be at least this (Threads user reference)
 _VERSION = re.compile(r"^v\d+\.\d+$")
 
@@ -73,9 +72,11 @@ class NewUser(BaseModel):
 class ThreadsFake:
     """The fake's behaviour shared by its routes: gatekeeping, media fetching and URLs."""
 
-    def __init__(self, public_url: str) -> None:
+    def __init__(self, public_url: str, own_media_only: bool) -> None:
         self.state = FakeState()
         self.public_url = public_url.rstrip("/")
+        # mounted by the service: fetch only from its own origin (see common.fetch_media)
+        self.fetch_origin = self.public_url if own_media_only else ""
 
     def base_url(self, request: Request) -> str:
         return public_base(self.public_url, request)
@@ -115,31 +116,15 @@ class ThreadsFake:
 
     async def fetch(self, url: str, image: bool) -> Fetched:
         """GETs a media URL as Threads does; an image must open as one and weigh ≤ 8 MB."""
-        digest, size, head = hashlib.sha256(), 0, bytearray()
-        try:
-            async with (
-                httpx.AsyncClient(timeout=30, follow_redirects=True) as client,
-                client.stream("GET", url) as response,
-            ):
-                if response.status_code != 200:
-                    return Fetched(False, detail=f"HTTP {response.status_code}")
-                content_type = response.headers.get("content-type", "")
-                async for part in response.aiter_bytes():
-                    digest.update(part)
-                    size += len(part)
-                    if image and size > MAX_IMAGE_BYTES:
-                        return Fetched(False, detail="larger than 8 MB")
-                    if image:
-                        head += part
-        except httpx.HTTPError as exc:
-            return Fetched(False, detail=type(exc).__name__)
-        if image:
+        limit = MAX_IMAGE_BYTES if image else MAX_VIDEO_BYTES
+        fetched = await fetch_media(url, max_bytes=limit, keep=image, public_url=self.fetch_origin)
+        if fetched.ok and image:
             try:
-                with Image.open(io.BytesIO(head)) as opened:
+                with Image.open(io.BytesIO(fetched.data)) as opened:
                     opened.verify()
             except (UnidentifiedImageError, OSError):
-                return Fetched(False, content_type, size, detail="not an image")
-        return Fetched(True, content_type, size, digest.hexdigest())
+                return Fetched(False, fetched.content_type, fetched.size, detail="not an image")
+        return dataclasses.replace(fetched, data=b"")  # what was received is known by its hash
 
 
 def answer(request: Request, content: Any) -> JSONResponse:
@@ -168,10 +153,13 @@ def _fields(params: dict[str, str]) -> set[str]:
     return {name.strip() for name in params.get("fields", "").split(",") if name.strip()}
 
 
-def create_threads_fake(public_url: str = "") -> FastAPI:
-    """The fake as an ASGI app; `public_url` is where it is reachable (else from the request)."""
+def create_threads_fake(public_url: str = "", *, own_media_only: bool = False) -> FastAPI:
+    """The fake as an ASGI app; `public_url` is where it is reachable (else from the request).
+
+    With `own_media_only` it fetches media only from `public_url`'s origin.
+    """
     app = FastAPI(title="Soku sandbox: Threads API", docs_url=None, redoc_url=None)
-    fake = ThreadsFake(public_url)
+    fake = ThreadsFake(public_url, own_media_only)
     app.state.fake = fake.state
     graph_error_handlers(app)
     control_routes(app, fake.state, FaultSpec, CALL_KINDS)

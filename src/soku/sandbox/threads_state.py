@@ -19,7 +19,7 @@ from typing import Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field
 
 from soku.platforms.text import threads_length
-from soku.sandbox.common import FaultFields, FaultQueue
+from soku.sandbox.common import FaultFields, FaultQueue, Fetched
 from soku.sandbox.graph import GraphError, invalid_parameter, named_fault
 
 CallKind = Literal["create", "status", "publish", "media", "list", "limit", "me", "refresh"]
@@ -86,17 +86,6 @@ class Token:
     user_id: str
     issued_at: float
     expires_at: float | None
-
-
-@dataclass
-class Fetched:
-    """What the fake got from a media URL."""
-
-    ok: bool
-    content_type: str = ""
-    size: int = 0
-    sha256: str = ""
-    detail: str = ""
 
 
 @dataclass
