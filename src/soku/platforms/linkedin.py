@@ -1,10 +1,23 @@
-"""LinkedIn (Posts API): content rules."""
+"""LinkedIn (Posts API): content rules, and where its connector and sandbox fake live."""
 
 from __future__ import annotations
 
-from soku.platforms.base import ContentDraft, DeliveryLimits, RuleViolation
+from typing import TYPE_CHECKING
+
+from soku.platforms.base import (
+    ConnectorTarget,
+    ContentDraft,
+    DeliveryLimits,
+    PlatformIntegration,
+    RuleViolation,
+)
 from soku.platforms.rules import MediaRules, check_media, text_length
 from soku.platforms.text import plain_length
+
+if TYPE_CHECKING:
+    from starlette.types import ASGIApp
+
+    from soku.platforms.connector import Connector
 
 MAX_TEXT_LENGTH = 3000  # linkedin.md: commentary about 3,000 characters, silently cut above
 
@@ -29,3 +42,41 @@ class LinkedInRules:
 RULES = LinkedInRules()
 # LinkedIn publishes no per-member numbers; it answers 429 (linkedin.md).
 LIMITS = DeliveryLimits(publish_caps=())
+
+
+def _connector(target: ConnectorTarget) -> Connector:
+    from soku.platforms.linkedin_connector import (
+        API_URL,
+        OAUTH_URL,
+        VERSION,
+        WEB_URL,
+        LinkedInConnector,
+    )
+
+    if target.sandbox_url:  # the fake serves the API, the uploads, OAuth and the permalinks
+        sandbox = target.sandbox_url.rstrip("/")
+        return LinkedInConnector(
+            sandbox, oauth_url=f"{sandbox}/oauth/v2/accessToken", web_url=sandbox
+        )
+    options = target.options
+    return LinkedInConnector(
+        options.get("api_url", API_URL),
+        oauth_url=options.get("oauth_url", OAUTH_URL),
+        web_url=options.get("web_url", WEB_URL),
+        version=options.get("version", VERSION),
+        client_id=options.get("client_id"),
+        client_secret=options.get("client_secret"),
+    )
+
+
+def _sandbox(public_url: str) -> ASGIApp:
+    from soku.sandbox.linkedin import create_linkedin_fake
+
+    return create_linkedin_fake(public_url)
+
+
+INTEGRATION = PlatformIntegration(
+    make_connector=_connector,
+    create_sandbox=_sandbox,
+    options=frozenset({"api_url", "oauth_url", "web_url", "version", "client_id", "client_secret"}),
+)

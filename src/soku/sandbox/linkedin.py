@@ -205,8 +205,8 @@ async def _json(request: Request) -> Any:
 
 def _encoded_urn(request: Request, urn: str, kind: str) -> str:
     """A URN path key, which LinkedIn wants URL-encoded (`:` as `%3A`)."""
-    raw = request.scope.get("raw_path", b"").decode("latin-1")
-    if not urn.startswith(f"urn:li:{kind}:") or urn.replace(":", "%3A") not in raw:
+    raw = request.scope.get("raw_path", b"").decode("latin-1").upper()
+    if not urn.startswith(f"urn:li:{kind}:") or urn.replace(":", "%3A").upper() not in raw:
         raise api_error(400, "Syntax exception in path variables", code="ILLEGAL_ARGUMENT")
     return urn
 
@@ -277,6 +277,7 @@ def _oauth_routes(app: FastAPI, fake: LinkedInFake) -> None:
     @app.get("/v2/userinfo")
     async def userinfo(request: Request) -> JSONResponse:
         member, _ = await fake.gate(request, "userinfo", versioned=False)
+        member.provisional = False  # the client now knows this member's id
         given, _, family = member.name.partition(" ")
         body = {"sub": member.id, "name": member.name, "given_name": given,
                 "family_name": family, "locale": {"country": "US", "language": "en"}}  # fmt: skip
@@ -316,7 +317,7 @@ def _post_routes(app: FastAPI, fake: LinkedInFake) -> None:
             raise api_error(400, "Send q=author and an author URN", code="ILLEGAL_ARGUMENT")
         if not (count.isdigit() and 0 < int(count) <= 100 and start.isdigit()):
             raise api_error(400, "count must be 1-100 and start 0 or more", code="ILLEGAL_ARGUMENT")
-        state.may_act_as(member, author)
+        member = state.may_act_as(member, author)
         if author == member.urn and not state.config.finder_allowed:
             raise fault_error("no_permission")
         posts = state.by_author(author)
@@ -458,6 +459,7 @@ def _inspected(state: FakeState, post: Post, base: str) -> dict[str, Any]:
         "member_id": post.user_id,
         "text": read_little_text(post.commentary, state.config.truncate_unescaped),
         "commentary": post.commentary,
+        "content": post.body.get("content"),
         "media": [state.media[urn].describe() for urn in post.media_urns],
         "visible": post.visible,
         "created_at": dt.datetime.fromtimestamp(post.created_ms / 1000, dt.UTC).isoformat(),

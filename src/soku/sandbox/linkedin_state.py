@@ -138,6 +138,7 @@ class FakeConfig(BaseModel):
 class Member:
     id: str  # the person id: the author URN is urn:li:person:{id}
     name: str
+    provisional: bool = False  # made up for an unknown token: becomes whoever it acts as
 
     @property
     def urn(self) -> str:
@@ -161,6 +162,8 @@ class Media:
     puts: list[int] = field(default_factory=list)  # part indexes as they arrived
     polls: int = 0
     failure: str = ""
+    hasher: Any = field(default_factory=hashlib.sha256, repr=False)  # the parts, in order
+    hashed: int = 0
 
     def describe(self) -> dict[str, Any]:
         view: dict[str, Any] = {"id": self.urn, "kind": self.kind, "status": self.status,
@@ -214,15 +217,18 @@ class FakeState:
 
     # --- members, tokens, quotas ---------------------------------------------------------
 
-    def add_member(self, member_id: str | None = None, name: str | None = None) -> Member:
+    def add_member(
+        self, member_id: str | None = None, name: str | None = None, provisional: bool = False
+    ) -> Member:
         member_id = member_id or "sbx" + secrets.token_hex(5)
-        member = self.members[member_id] = Member(member_id, name or f"Sandbox {member_id}")
+        name = name or f"Sandbox {member_id}"
+        member = self.members[member_id] = Member(member_id, name, provisional)
         return member
 
     def member_for_token(self, token: str) -> Member:
         """A token the fake never issued is adopted: it names a new sandbox member."""
         if token not in self.tokens:
-            self.tokens[token] = (self.add_member().id, None)
+            self.tokens[token] = (self.add_member(provisional=True).id, None)
         member_id, expires_at = self.tokens[token]
         if expires_at is not None and time.time() >= expires_at:
             raise fault_error("token_expired")
@@ -251,7 +257,8 @@ class FakeState:
             )
         if refresh_token not in self.refresh_tokens:  # adopted, like bearer tokens
             lifetime = self.config.refresh_lifetime_secs
-            self.refresh_tokens[refresh_token] = (self.add_member().id, time.time() + lifetime)
+            member_id = self.add_member(provisional=True).id
+            self.refresh_tokens[refresh_token] = (member_id, time.time() + lifetime)
         member_id, expires_at = self.refresh_tokens[refresh_token]
         if time.time() >= expires_at:
             description = (
@@ -270,17 +277,38 @@ class FakeState:
         if limit is not None and self.daily[(member_id, kind, day)] > limit:
             raise fault_error("rate_limited")
 
-    def may_act_as(self, member: Member, owner: str) -> None:
-        """A member acts as themself or (sandbox) any organization; never as another member."""
+    def may_act_as(self, member: Member, owner: str) -> Member:
+        """A member acts as themself or (sandbox) any organization; never as another member.
+
+        A member made up for an unknown token first acting as a person becomes that person,
+        so a sandbox account's own id and made-up tokens agree. Returns the acting member.
+        """
         if owner == member.urn or owner.startswith("urn:li:organization:"):
-            return
+            return member
+        if member.provisional and owner.startswith("urn:li:person:"):
+            return self.claim(member, owner.removeprefix("urn:li:person:"))
         message = f"Member {member.urn} is not permitted to act as {owner}"
         raise api_error(403, message, 100)
+
+    def claim(self, member: Member, person_id: str) -> Member:
+        """Moves a made-up member's tokens and uploads to the person it says it is."""
+        target = self.members.get(person_id) or self.add_member(person_id)
+        for token, (owner, expires_at) in list(self.tokens.items()):
+            if owner == member.id:
+                self.tokens[token] = (target.id, expires_at)
+        for token, (owner, expires) in list(self.refresh_tokens.items()):
+            if owner == member.id:
+                self.refresh_tokens[token] = (target.id, expires)
+        things: list[Media | Post] = [*self.media.values(), *self.posts]
+        for thing in things:
+            thing.user_id = target.id if thing.user_id == member.id else thing.user_id
+        del self.members[member.id]
+        return target
 
     # --- media ---------------------------------------------------------------------------
 
     def new_media(self, member: Member, owner: str, kind: Literal["image", "video"]) -> Media:
-        self.may_act_as(member, owner)
+        member = self.may_act_as(member, owner)
         prefix = "C4E" if kind == "image" else "D4E"
         urn = f"urn:li:{kind}:{prefix}{secrets.token_hex(8).upper()}"
         item = self.media[urn] = Media(urn, owner, member.id, kind, token=secrets.token_hex(12))
@@ -329,6 +357,9 @@ class FakeState:
         digest = hashlib.sha256(data).hexdigest()
         etag = f"/{item.urn.rpartition(':')[2]}/{index}/{digest[:16]}"
         item.received[index] = (etag, digest)
+        if index == item.hashed:  # the whole file's digest, when parts come in order
+            item.hasher.update(data)
+            item.hashed += 1
         item.puts.append(index)
         return etag
 
@@ -342,9 +373,7 @@ class FakeState:
             raise api_error(400, "Not all parts of the video were uploaded")
         if part_ids != [item.received[i][0] for i in range(len(item.parts))]:
             raise api_error(400, "uploadedPartIds must list every part's ETag, in order")
-        item.sha256 = hashlib.sha256(
-            "".join(e for e, _ in item.received.values()).encode()
-        ).hexdigest()
+        item.sha256 = item.hasher.hexdigest() if item.hashed == len(item.parts) else ""
         item.status = "PROCESSING"
 
     def poll(self, item: Media, fail: bool) -> None:
@@ -365,7 +394,7 @@ class FakeState:
         self, member: Member, body: dict[str, Any], commentary: str, media_urns: list[str]
     ) -> Post:
         author = str(body["author"])
-        self.may_act_as(member, author)
+        member = self.may_act_as(member, author)
         items = [self.media.get(urn) for urn in media_urns]
         if any(item is None or item.owner != author for item in items):
             raise api_error(422, "The media must be uploaded by the post's author",

@@ -1,0 +1,530 @@
+"""The LinkedIn connector against the LinkedIn fake, both served over real HTTP."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+import os
+import re
+import socket
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from soku.platforms import linkedin
+from soku.platforms.base import ConnectorTarget
+from soku.platforms.connector import (
+    AccountAccess,
+    CannotTell,
+    ErrorKind,
+    Job,
+    NotPublished,
+    PlatformError,
+    Published,
+)
+from soku.platforms.linkedin_connector import LinkedInConnector, little_text
+from soku.sandbox.linkedin import create_linkedin_fake
+from tests.asgi_server import serving
+from tests.media_files import MediaServer
+
+MEMBER, TOKEN, REFRESH = "m3mb3r", "li-access", "li-refresh"
+ORG = "urn:li:organization:4242"
+PART = 100_000  # the fake's part size here, so a small video has several parts
+VIDEO_BYTES = 3 * PART + 4_321  # four parts
+IMAGES = ("img1.jpg", "img2.png", "img4.gif")  # LinkedIn takes JPG, PNG and GIF
+
+
+@pytest.fixture(scope="session")
+async def fake_url() -> AsyncIterator[str]:
+    async with serving(create_linkedin_fake()) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def media_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("linkedin_media")
+
+
+@pytest.fixture(scope="session")
+def media(media_folder: Path) -> Iterator[MediaServer]:
+    server = MediaServer(media_folder)  # it writes img1.jpg … img6.png and clip.mp4
+    data = (media_folder / "clip.mp4").read_bytes()
+    (media_folder / "long.mp4").write_bytes(data + os.urandom(VIDEO_BYTES - len(data)))
+    yield server
+    server.close()
+
+
+@dataclasses.dataclass
+class Env:
+    """The test's world: a client like the engine's, the fake and the media store."""
+
+    http: httpx.AsyncClient
+    fake: str
+    media: MediaServer
+    folder: Path
+
+    def job(
+        self,
+        text: str | None = "Hello LinkedIn",
+        images: tuple[str, ...] = (),
+        video: str | None = None,
+        author: str | None = MEMBER,
+        publishing_since: dt.datetime | None = None,
+        **account: Any,
+    ) -> Job:
+        access = AccountAccess(
+            platform="linkedin",
+            account_id="li_main",
+            platform_user_id=author,
+            username=None,
+            access_token=TOKEN,
+            refresh_token=REFRESH,
+            expires_at=None,
+            sandbox=True,
+        )
+        return Job(
+            delivery_id="dlv_1",
+            post_id="post_1",
+            platform="linkedin",
+            account=dataclasses.replace(access, **account),
+            text=text,
+            media_type="video" if video else "image" if images else "text",
+            image_urls=tuple(self.media.url(name) for name in images),
+            video_urls=(self.media.url(video),) if video else (),
+            publishing_since=publishing_since,
+        )
+
+    async def posts(self) -> list[dict[str, Any]]:
+        return list((await self.http.get(f"{self.fake}/_inspect/posts")).json()["posts"])
+
+    async def calls(self) -> dict[str, int]:
+        return dict((await self.http.get(f"{self.fake}/_inspect/calls")).json())
+
+    async def config(self, **values: Any) -> None:
+        response = await self.http.post(f"{self.fake}/_config", json=values)
+        assert response.status_code == 200, response.text
+
+    async def fault(self, **fault: Any) -> None:
+        response = await self.http.post(f"{self.fake}/_faults", json=fault)
+        assert response.status_code == 201, response.text
+
+    def file(self, name: str) -> bytes:
+        return (self.folder / name).read_bytes()
+
+
+@pytest.fixture
+async def env(fake_url: str, media: MediaServer, media_folder: Path) -> AsyncIterator[Env]:
+    """A fresh fake that knows the member and their tokens, cutting videos in small parts."""
+    async with httpx.AsyncClient(timeout=10, follow_redirects=False) as http:
+        await http.delete(f"{fake_url}/_inspect")
+        body = {"id": MEMBER, "name": "Soku Member", "access_token": TOKEN}
+        body["refresh_token"] = REFRESH
+        assert (await http.post(f"{fake_url}/_users", json=body)).status_code == 201
+        world = Env(http, fake_url, media, media_folder)
+        await world.config(part_bytes=PART)
+        yield world
+
+
+@pytest.fixture
+def connector(fake_url: str) -> LinkedInConnector:
+    oauth = f"{fake_url}/oauth/v2/accessToken"
+    return LinkedInConnector(fake_url, oauth_url=oauth, web_url=fake_url, poll_seconds=0)
+
+
+async def run_steps(
+    connector: LinkedInConnector, job: Job, http: httpx.AsyncClient, stop_after: str | None = None
+) -> dict[str, Any]:
+    """As the engine does: each step not yet done runs, and the checkpoint is saved after it.
+
+    Returns the saved checkpoint (a JSON copy, as the database keeps it); `stop_after` makes
+    the worker die right after that step was saved.
+    """
+    done = job.checkpoint.setdefault("steps", {})
+    saved: dict[str, Any] = json.loads(json.dumps(job.checkpoint))
+    for step in connector.steps(job):
+        if step.name not in done:
+            done[step.name] = await step.run(job, http)
+            saved = json.loads(json.dumps(job.checkpoint))
+        if step.name == stop_after:
+            break
+    return saved
+
+
+async def deliver(connector: LinkedInConnector, job: Job, env: Env) -> Published:
+    await run_steps(connector, job, env.http)
+    return await connector.publish(job, env.http)
+
+
+async def failure(call: Any) -> PlatformError:
+    with pytest.raises(PlatformError) as caught:
+        await call
+    return caught.value
+
+
+AUTHORS = [
+    pytest.param(MEMBER, f"urn:li:person:{MEMBER}", id="member-id"),
+    pytest.param(f"urn:li:person:{MEMBER}", f"urn:li:person:{MEMBER}", id="member-urn"),
+    pytest.param(ORG, ORG, id="organization"),
+]
+
+
+@pytest.mark.parametrize(("account_user", "author"), AUTHORS)
+async def test_text_post(
+    connector: LinkedInConnector, env: Env, account_user: str, author: str
+) -> None:
+    text = "Save 50% (today) on C++ & a_b ~ <tags> #launch @here [x] {y} | \\ *"
+    job = env.job(text, author=account_user)
+    assert list(connector.steps(job)) == []
+    published = await deliver(connector, job, env)
+    assert re.fullmatch(r"urn:li:share:[0-9]{19}", published.platform_post_id)
+    assert published.url == f"{env.fake}/feed/update/{published.platform_post_id}/"
+    [post] = await env.posts()
+    assert (post["id"], post["author"], post["media"]) == (published.platform_post_id, author, [])
+    assert post["text"] == text  # the fake cuts the text at an unescaped reserved character
+    assert post["commentary"] == little_text(text) and "\\(today\\)" in post["commentary"]
+    assert "#launch" in post["commentary"] and post["content"] is None
+    page = await env.http.get(published.url)
+    assert page.status_code == 200 and "Save 50% (today)" in page.text
+
+
+@pytest.mark.parametrize("author", [MEMBER, ORG])
+@pytest.mark.parametrize("count", [1, 3])
+async def test_image_posts(connector: LinkedInConnector, env: Env, author: str, count: int) -> None:
+    job = env.job("Pictures", images=IMAGES[:count], author=author)
+    names = [f"upload_{n}" for n in range(count)] + ["wait_processing"]
+    assert [step.name for step in connector.steps(job)] == names
+    published = await deliver(connector, job, env)
+    [post] = await env.posts()
+    assert post["id"] == published.platform_post_id and post["text"] == "Pictures"
+    assert post["author"] == (ORG if author == ORG else f"urn:li:person:{MEMBER}")
+    digests = [hashlib.sha256(env.file(name)).hexdigest() for name in IMAGES[:count]]
+    assert [m["sha256"] for m in post["media"]] == digests
+    assert {m["status"] for m in post["media"]} == {"AVAILABLE"}
+    urns = [job.checkpoint["steps"][f"upload_{n}"]["image"] for n in range(count)]
+    assert [m["id"] for m in post["media"]] == urns
+    if count == 1:
+        assert post["content"] == {"media": {"id": urns[0]}}
+    else:
+        assert post["content"] == {"multiImage": {"images": [{"id": urn} for urn in urns]}}
+    assert (await env.http.get(str(published.url))).status_code == 200
+
+
+@pytest.mark.parametrize("author", [MEMBER, ORG])
+async def test_video_post(connector: LinkedInConnector, env: Env, author: str) -> None:
+    await env.config(video_polls=2)
+    job = env.job("A film", video="long.mp4", author=author)
+    assert [step.name for step in connector.steps(job)] == ["init", "finalize", "wait_processing"]
+    published = await deliver(connector, job, env)
+    names = ["init", "part_0", "part_1", "part_2", "part_3", "finalize", "wait_processing"]
+    assert [step.name for step in connector.steps(job)] == names == list(job.checkpoint["steps"])
+    assert job.checkpoint["steps"]["part_3"]["bytes"] == VIDEO_BYTES - 3 * PART
+    [post] = await env.posts()
+    [video] = post["media"]
+    assert post["content"] == {"media": {"id": video["id"]}} and post["visible"] is True
+    assert (video["kind"], video["status"], video["puts"]) == ("video", "AVAILABLE", [0, 1, 2, 3])
+    data = env.file("long.mp4")
+    chunks = [data[i : i + PART] for i in range(0, len(data), PART)]
+    assert video["parts"] == [hashlib.sha256(chunk).hexdigest() for chunk in chunks]
+    assert (video["sha256"], video["bytes"]) == (hashlib.sha256(data).hexdigest(), VIDEO_BYTES)
+    assert (await env.calls())["video_status"] == 3  # two PROCESSING answers, then AVAILABLE
+    assert (await env.http.get(str(published.url))).status_code == 200
+
+
+async def test_resume_after_a_failure_mid_video(connector: LinkedInConnector, env: Env) -> None:
+    job = env.job("Resumed film", video="long.mp4")
+    saved = await run_steps(connector, job, env.http, stop_after="part_1")
+    assert list(saved["steps"]) == ["init", "part_0", "part_1"]
+    await env.fault(on="video_part", status=500)
+    resumed = dataclasses.replace(job, checkpoint=saved)
+    error = await failure(run_steps(connector, resumed, env.http))
+    assert (error.kind, error.http_status) == (ErrorKind.server_error, 500)
+    assert list(resumed.checkpoint["steps"]) == ["init", "part_0", "part_1"]
+    other = LinkedInConnector(env.fake, web_url=env.fake, poll_seconds=0)  # another worker
+    published = await deliver(other, resumed, env)
+    [post] = await env.posts()
+    assert post["id"] == published.platform_post_id
+    assert post["media"][0]["puts"] == [0, 1, 2, 3]  # no finished part sent twice
+    calls = await env.calls()
+    assert (calls["video_init"], calls["video_part"], calls["video_finalize"]) == (1, 5, 1)
+
+
+async def test_a_finalize_whose_result_was_lost(connector: LinkedInConnector, env: Env) -> None:
+    job = env.job("Finalized twice", video="long.mp4")
+    saved = await run_steps(connector, job, env.http, stop_after="part_3")
+    finalize = next(step for step in connector.steps(job) if step.name == "finalize")
+    await finalize.run(job, env.http)  # went through; the worker died before saving it
+    resumed = dataclasses.replace(job, checkpoint=saved)
+    await deliver(connector, resumed, env)
+    assert len(await env.posts()) == 1 and (await env.calls())["video_finalize"] == 2
+
+
+async def test_member_looked_up_when_the_account_lacks_it(
+    connector: LinkedInConnector, env: Env
+) -> None:
+    job = env.job("Who am I", author=None)
+    assert [step.name for step in connector.steps(job)] == ["user"]
+    published = await deliver(connector, job, env)
+    assert job.checkpoint["steps"]["user"] == {"author": f"urn:li:person:{MEMBER}"}
+    [post] = await env.posts()
+    assert post["author"] == f"urn:li:person:{MEMBER}"
+    found = await connector.reconcile(env.job("Who am I", author=None), env.http)
+    assert isinstance(found, Published) and found.url == published.url
+
+
+async def test_a_sandbox_account_with_made_up_id_and_tokens(
+    connector: LinkedInConnector, env: Env
+) -> None:
+    """As Soku creates sandbox accounts: an `sbx_…` id and tokens the fake never issued."""
+    made_up = {"author": "sbx_5eed", "access_token": "sandbox-a1", "refresh_token": "sandbox-r1"}
+    published = await deliver(
+        connector, env.job("Sandbox hello", images=IMAGES[:1], **made_up), env
+    )
+    refreshed = await connector.refresh(env.job(**made_up).account, env.http)
+    renewed = {**made_up, "access_token": refreshed.access_token}  # a token the fake issued
+    await deliver(connector, env.job("Sandbox again", video="clip.mp4", **renewed), env)
+    posts = await env.posts()
+    mine = ("urn:li:person:sbx_5eed", "sbx_5eed")
+    assert [(p["author"], p["member_id"]) for p in posts] == [mine, mine]
+    assert posts[0]["id"] == published.platform_post_id
+    await env.fault(on="publish", user_id="sbx_5eed", status=500)  # faults per account
+    error = await failure(connector.publish(env.job("Third", **made_up), env.http))
+    assert error.http_status == 500
+
+
+async def test_reconcile_finds_the_post(connector: LinkedInConnector, env: Env) -> None:
+    await deliver(connector, env.job("Some other post"), env)
+    since = dt.datetime.now(dt.UTC)
+    for job in (
+        env.job("Find (me) #now", publishing_since=since),
+        env.job("Find me", images=IMAGES[:2], publishing_since=since, author=ORG),
+        env.job("Find me", video="clip.mp4", publishing_since=since),
+    ):
+        published = await deliver(connector, job, env)
+        found = await connector.reconcile(job, env.http)
+        assert isinstance(found, Published), job
+        assert (found.platform_post_id, found.url) == (published.platform_post_id, published.url)
+
+
+async def test_reconcile_says_not_published(connector: LinkedInConnector, env: Env) -> None:
+    await deliver(connector, env.job("Other text"), env)
+    assert await connector.reconcile(env.job("Never sent"), env.http) == NotPublished()
+    later = env.job("Other text", publishing_since=dt.datetime(2999, 1, 1, tzinfo=dt.UTC))
+    assert await connector.reconcile(later, env.http) == NotPublished()
+    pictured = env.job("Other text", images=IMAGES[:1])
+    await run_steps(connector, pictured, env.http)  # uploaded, never posted
+    assert await connector.reconcile(pictured, env.http) == NotPublished()
+
+
+async def test_reconcile_after_an_accepted_publish_timed_out(
+    connector: LinkedInConnector, env: Env
+) -> None:
+    await env.fault(on="publish", accept_then_delay=1)
+    job = env.job("Did it go?", publishing_since=dt.datetime.now(dt.UTC))
+    async with httpx.AsyncClient(timeout=0.2) as impatient:
+        error = await failure(connector.publish(job, impatient))
+    assert error.kind is ErrorKind.timeout
+    found = await connector.reconcile(job, env.http)
+    assert isinstance(found, Published)
+    assert [post["id"] for post in await env.posts()] == [found.platform_post_id]
+
+
+async def test_reconcile_cannot_tell_without_read_permission(
+    connector: LinkedInConnector, env: Env
+) -> None:
+    await env.config(finder_allowed=False)
+    result = await connector.reconcile(env.job(), env.http)
+    assert isinstance(result, CannotTell) and "403" in result.reason
+    await env.fault(on="list", status=503)
+    error = await failure(connector.reconcile(env.job(author=ORG), env.http))
+    assert (error.kind, error.http_status) == (ErrorKind.server_error, 503)
+
+
+@pytest.mark.parametrize(
+    ("fault", "kind", "code"),
+    [
+        ({"status": 500}, ErrorKind.server_error, "server_error"),
+        ({"error_code": "token_expired"}, ErrorKind.token_expired, "token_expired"),
+        ({"error_code": "token_revoked"}, ErrorKind.reauth_required, "token_revoked"),
+        ({"error_code": "duplicate_content"}, ErrorKind.permanent, "duplicate_content"),
+        ({"error_code": "forbidden"}, ErrorKind.permanent, "forbidden"),
+        ({"error_code": "no_permission"}, ErrorKind.permanent, "no_permission"),
+        ({"status": 400}, ErrorKind.permanent, "invalid_request"),
+        ({"status": 426}, ErrorKind.permanent, "version_sunset"),
+    ],
+)
+async def test_publish_errors_map_to_kinds(
+    connector: LinkedInConnector, env: Env, fault: dict[str, Any], kind: ErrorKind, code: str
+) -> None:
+    await env.fault(on="publish", **fault)
+    error = await failure(connector.publish(env.job(), env.http))
+    assert (error.kind, error.code) == (kind, code)
+    assert error.raw["status"] == error.http_status and error.raw["message"]
+    assert error.retry_after is None and error.message.startswith("LinkedIn answered")
+    assert error.raw["message"] in error.message
+
+
+async def test_a_real_duplicate_is_permanent(connector: LinkedInConnector, env: Env) -> None:
+    first = await deliver(connector, env.job("Only once"), env)
+    error = await failure(connector.publish(env.job("Only once"), env.http))
+    assert (error.kind, error.code, error.http_status) == (
+        ErrorKind.permanent,
+        "duplicate_content",
+        422,
+    )
+    assert error.raw == {
+        "message": f"Content is a duplicate of {first.platform_post_id}",
+        "status": 422,
+    }
+
+
+async def test_rate_limits(connector: LinkedInConnector, env: Env) -> None:
+    await env.fault(on="publish", status=429, retry_after=42)
+    error = await failure(connector.publish(env.job(), env.http))
+    assert (error.kind, error.code, error.retry_after) == (
+        ErrorKind.rate_limited,
+        "rate_limited",
+        42,
+    )
+    # A daily throttle: no Retry-After, back at midnight UTC. The refused call above counts.
+    await env.config(posts_per_day=2)
+    await deliver(connector, env.job("First"), env)
+    error = await failure(connector.publish(env.job("Second"), env.http))
+    now = dt.datetime.now(dt.UTC)
+    midnight = dt.datetime.combine(now.date() + dt.timedelta(days=1), dt.time(), dt.UTC)
+    assert error.kind is ErrorKind.rate_limited and error.retry_after is not None
+    assert abs(error.retry_after - (midnight - now).total_seconds()) < 5
+
+
+async def test_server_errors_carry_retry_after(connector: LinkedInConnector, env: Env) -> None:
+    await env.fault(on="image_init", status=503, retry_after=7)
+    job = env.job(images=IMAGES[:1])
+    error = await failure(run_steps(connector, job, env.http))
+    assert (error.kind, error.http_status, error.retry_after) == (ErrorKind.server_error, 503, 7)
+
+
+async def test_timeout_and_connection_errors(connector: LinkedInConnector, env: Env) -> None:
+    await env.fault(on="image_upload", delay=1)
+    job = env.job(images=IMAGES[:1])
+    async with httpx.AsyncClient(timeout=0.3) as impatient:
+        error = await failure(connector.steps(job)[0].run(job, impatient))
+    assert error.kind is ErrorKind.timeout
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    closed = LinkedInConnector(f"http://127.0.0.1:{port}")
+    error = await failure(closed.publish(env.job(), env.http))
+    assert (error.kind, error.code) == (ErrorKind.connection, "connection_failed")
+
+
+@pytest.mark.parametrize(
+    ("on", "content"),
+    [("video_status", {"video": "clip.mp4"}), ("image_status", {"images": IMAGES[:2]})],
+)
+async def test_processing_failure(
+    connector: LinkedInConnector, env: Env, on: str, content: dict[str, Any]
+) -> None:
+    await env.fault(on=on, error_code="processing_failed")
+    error = await failure(run_steps(connector, env.job(**content), env.http))
+    assert (error.kind, error.code) == (ErrorKind.processing_failed, "processing_failed")
+    assert error.raw["status"] == "PROCESSING_FAILED" and "could not be processed" in error.message
+
+
+async def test_an_expired_token_then_a_refresh(connector: LinkedInConnector, env: Env) -> None:
+    await env.config(token_lifetime_secs=0)
+    stale = await connector.refresh(env.job().account, env.http)
+    error = await failure(connector.publish(env.job(access_token=stale.access_token), env.http))
+    assert (error.kind, error.code, error.http_status) == (
+        ErrorKind.token_expired,
+        "token_expired",
+        401,
+    )
+    await env.config(token_lifetime_secs=3600)
+    before = dt.datetime.now(dt.UTC)
+    fresh = await connector.refresh(env.job().account, env.http)
+    assert fresh.refresh_token == REFRESH  # LinkedIn keeps the refresh token
+    assert fresh.expires_at is not None
+    assert dt.timedelta(seconds=3590) < fresh.expires_at - before < dt.timedelta(seconds=3610)
+    await deliver(connector, env.job("After refresh", access_token=fresh.access_token), env)
+    [post] = await env.posts()
+    assert post["member_id"] == MEMBER  # the same member throughout
+
+
+async def test_a_refused_refresh_needs_the_user(connector: LinkedInConnector, env: Env) -> None:
+    await env.config(refresh_lifetime_secs=0)  # the 365-day refresh token has run out
+    error = await failure(connector.refresh(env.job(refresh_token="spent").account, env.http))
+    assert (error.kind, error.code, error.http_status) == (
+        ErrorKind.reauth_required,
+        "invalid_request",
+        400,
+    )
+    error = await failure(connector.refresh(env.job(refresh_token=None).account, env.http))
+    assert (error.kind, error.code) == (ErrorKind.reauth_required, "no_refresh_token")
+
+
+async def test_refresh_sends_the_client_credentials(connector: LinkedInConnector, env: Env) -> None:
+    await env.config(client_id="soku-app", client_secret="s3cret")
+    error = await failure(connector.refresh(env.job().account, env.http))
+    assert (error.kind, error.code) == (ErrorKind.reauth_required, "invalid_client")
+    named = LinkedInConnector(
+        env.fake,
+        oauth_url=f"{env.fake}/oauth/v2/accessToken",
+        client_id="soku-app",
+        client_secret="s3cret",
+    )
+    assert (await named.refresh(env.job().account, env.http)).access_token
+    await env.fault(on="token", status=503)
+    error = await failure(named.refresh(env.job().account, env.http))
+    assert error.kind is ErrorKind.server_error
+
+
+async def test_a_retired_version_is_permanent(env: Env) -> None:
+    old = LinkedInConnector(env.fake, version="202001")
+    error = await failure(old.publish(env.job(), env.http))
+    assert (error.kind, error.code, error.http_status) == (
+        ErrorKind.permanent,
+        "version_sunset",
+        426,
+    )
+    with pytest.raises(ValueError, match="YYYYMM"):
+        LinkedInConnector(env.fake, version="2026-10")
+
+
+async def test_missing_token_and_bad_author(connector: LinkedInConnector, env: Env) -> None:
+    error = await failure(connector.publish(env.job(access_token=None), env.http))
+    assert (error.kind, error.code) == (ErrorKind.reauth_required, "no_access_token")
+    error = await failure(connector.publish(env.job(author="urn:li:group:9"), env.http))
+    assert (error.kind, error.code) == (ErrorKind.permanent, "invalid_author")
+    assert (await env.calls())["publish"] == 0
+
+
+def test_little_text_escapes_reserved_characters() -> None:
+    assert little_text("a(b)c") == "a\\(b\\)c"
+    assert little_text("#tag and # alone and #1") == "#tag and \\# alone and \\#1"
+    assert little_text("\\ | { } @ [ ] < > * _ ~") == (
+        "\\\\ \\| \\{ \\} \\@ \\[ \\] \\< \\> \\* \\_ \\~"
+    )
+    assert little_text("plain, text!") == "plain, text!"
+
+
+def test_integration_points_at_the_sandbox_or_linkedin() -> None:
+    sandbox = linkedin.INTEGRATION.make_connector(ConnectorTarget("http://soku/sandbox/linkedin/"))
+    assert isinstance(sandbox, LinkedInConnector)
+    assert (sandbox.api_url, sandbox.web_url) == ("http://soku/sandbox/linkedin",) * 2
+    assert sandbox.oauth_url == "http://soku/sandbox/linkedin/oauth/v2/accessToken"
+    real = linkedin.INTEGRATION.make_connector(ConnectorTarget(None, {"version": "202609"}))
+    assert isinstance(real, LinkedInConnector)
+    assert (real.api_url, real.web_url, real.version) == (
+        "https://api.linkedin.com",
+        "https://www.linkedin.com",
+        "202609",
+    )
+    assert real.oauth_url == "https://www.linkedin.com/oauth/v2/accessToken"
+    assert (
+        real.permalink("urn:li:share:1") == "https://www.linkedin.com/feed/update/urn:li:share:1/"
+    )
+    assert {"api_url", "oauth_url", "version", "client_secret"} <= linkedin.INTEGRATION.options
