@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from collections.abc import AsyncIterator, Iterator
 
 import uvicorn
@@ -17,12 +18,13 @@ class _QuietServer(uvicorn.Server):
 
 
 @contextlib.asynccontextmanager
-async def serving(app: ASGIApp) -> AsyncIterator[str]:
-    """`http://127.0.0.1:<port>` while the block runs; the server stops after it."""
+async def serving(app: ASGIApp, port: int = 0) -> AsyncIterator[str]:
+    """`http://127.0.0.1:<port>` while the block runs (a free port unless one is given); the
+    server stops after it."""
     config = uvicorn.Config(
         app,
         host="127.0.0.1",
-        port=0,
+        port=port,
         log_level="warning",
         lifespan="off",
         timeout_graceful_shutdown=1,
@@ -39,3 +41,10 @@ async def serving(app: ASGIApp) -> AsyncIterator[str]:
     finally:
         server.should_exit = True
         await task
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on now (connections to it are refused until used)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

@@ -10,7 +10,6 @@ import json
 import os
 import re
 import secrets
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -27,6 +26,7 @@ import pytest
 from sqlalchemy import create_engine, make_url, text
 
 from soku.platforms import INTEGRATIONS
+from tests.asgi_server import free_port
 from tests.conftest import PG_URL, unavailable
 
 SOKU = Path(sys.executable).with_name("soku")
@@ -85,12 +85,6 @@ def quickstart_key(env: dict[str, str]) -> str:
     key = json.loads(done.stdout)["key"]
     assert key.startswith("sk_live_")
     return str(key)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

@@ -3,22 +3,14 @@
 from __future__ import annotations
 
 import itertools
-import socket
 from typing import Any
 
 from soku.integrations.models import AccountStatus
+from tests.asgi_server import free_port
 from tests.conftest import Caller
 from tests.delivery.conftest import MakeHarness
 from tests.delivery.harness import Harness, image_post, text_post
 from tests.media_files import MediaServer
-
-
-def free_port() -> int:
-    """A loopback port nobody listens on (connections to it are refused)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 async def one_x_post(env: Harness, **fault: Any) -> tuple[Caller, str, str]:
