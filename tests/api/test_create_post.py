@@ -388,6 +388,50 @@ async def test_scheduled_time_with_an_offset_is_stored_in_utc(
             "x",
             "too_many_videos",
         ),
+        (
+            {"mediaType": "image", "imageUrls": [f"https://a.example/{i}.jpg" for i in range(21)]},
+            "threads",
+            "too_many_images",
+        ),
+        (
+            {"mediaType": "image", "imageUrls": [f"https://a.example/{i}.jpg" for i in range(11)]},
+            "facebook",
+            "too_many_images",
+        ),
+        (
+            {"mediaType": "image", "imageUrls": [f"https://a.example/{i}.jpg" for i in range(10)]},
+            "linkedin",
+            "too_many_images",
+        ),
+        (
+            {
+                "mediaType": "video",
+                "mediaUrls": ["https://a.example/1.mp4", "https://a.example/2.mp4"],
+            },
+            "linkedin",
+            "too_many_videos",
+        ),
+        (
+            {
+                "mediaType": "video",
+                "mediaUrls": ["https://a.example/1.mp4", "https://a.example/2.mp4"],
+            },
+            "facebook",
+            "too_many_videos",
+        ),
+        (
+            {
+                "mediaType": "video",
+                "mediaUrls": ["https://a.example/1.mp4", "https://a.example/2.mp4"],
+            },
+            "threads",
+            "too_many_videos",
+        ),
+        (
+            {"text": " ".join(f"https://l{i}.example" for i in range(6)), "mediaType": "text"},
+            "threads",
+            "too_many_links",
+        ),
     ],
 )
 async def test_platform_rules_at_the_api(
