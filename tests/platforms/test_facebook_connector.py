@@ -115,7 +115,7 @@ async def env(fake_url: str, media: MediaServer) -> AsyncIterator[Env]:
 
 @pytest.fixture
 def connector(fake_url: str) -> FacebookConnector:
-    return FacebookConnector(fake_url, video_url=fake_url, web_url=fake_url, poll_interval=0)
+    return FacebookConnector(fake_url, video_url=fake_url, web_url=fake_url)
 
 
 async def run_steps(
@@ -199,27 +199,24 @@ async def test_several_photos(connector: FacebookConnector, env: Env) -> None:
 
 
 async def test_video_post(connector: FacebookConnector, env: Env) -> None:
-    await env.config(video_polls=3)
     job = env.job("A film", video="clip.mp4")
-    assert [step.name for step in connector.steps(job)] == ["upload_video", "wait_processing"]
-    saved = await run_steps(connector, job, env.http)
-    video_id = saved["steps"]["upload_video"]["video_id"]
-    assert saved["steps"]["wait_processing"] == {"video_id": video_id, "video_status": "ready"}
-    assert await env.posts() == []  # uploaded unpublished: nothing public before publish
+    assert connector.steps(job) == []  # the upload is the publish: nothing comes before it
     published = await connector.publish(job, env.http)
-    assert published.platform_post_id == video_id
-    assert published.url == f"{env.fake}/{PAGE}/videos/{video_id}/"
+    [video] = (await env.uploads())["videos"]
+    assert (video["id"], video["url"], video["published"]) == (
+        published.platform_post_id,
+        job.video_urls[0],
+        True,
+    )
+    assert published.url == f"{env.fake}/{PAGE}/videos/{video['id']}/"
     [post] = await env.posts()
-    assert [(m["id"], m["kind"], m["url"]) for m in post["media"]] == [
-        (video_id, "video", job.video_urls[0])
-    ]
+    assert [(m["id"], m["kind"]) for m in post["media"]] == [(video["id"], "video")]
     assert post["text"] == "A film"
     await assert_shows(env, published.url, "A film")
-    assert (await env.calls())["status"] == 4  # three `processing` answers, then ready
 
 
 async def test_resume_after_a_failure_keeps_finished_photos(env: Env) -> None:
-    first = FacebookConnector(env.fake, web_url=env.fake, poll_interval=0)
+    first = FacebookConnector(env.fake, web_url=env.fake)
     job = env.job("Resumed", images=3)
     saved = await run_steps(first, job, env.http, stop_after="photo_0")
     await env.fault(on="photo", status=503, user_id=PAGE)  # photo_1 fails
@@ -228,7 +225,7 @@ async def test_resume_after_a_failure_keeps_finished_photos(env: Env) -> None:
     assert caught.value.kind is ErrorKind.server_error
     saved = json.loads(json.dumps(job.checkpoint))  # what the engine kept: photo_0 only
     assert list(saved["steps"]) == ["photo_0"]
-    second = FacebookConnector(env.fake, web_url=env.fake, poll_interval=0)  # another worker
+    second = FacebookConnector(env.fake, web_url=env.fake)  # another worker
     resumed = dataclasses.replace(job, checkpoint=saved)
     published = await deliver(second, resumed, env)
     assert resumed.checkpoint["steps"]["photo_0"] == saved["steps"]["photo_0"]
@@ -298,14 +295,14 @@ async def test_timeout_and_connection_errors(connector: FacebookConnector, env: 
     assert (error.kind, error.code) == (ErrorKind.connection, "connection_failed")
 
 
-async def test_processing_failures(connector: FacebookConnector, env: Env) -> None:
-    await env.fault(on="status", error_code="processing_failed")
-    error = await failure(run_steps(connector, env.job(video="clip.mp4"), env.http))
-    assert (error.kind, error.code) == (ErrorKind.processing_failed, "processing_failed")
-    assert "could not be processed" in error.message
-    unreachable = await failure(run_steps(connector, env.job(video="gone.mp4"), env.http))
-    assert unreachable.kind is ErrorKind.processing_failed
-    assert "could not be downloaded" in unreachable.message and "404" in unreachable.message
+async def test_a_video_facebook_cannot_fetch_is_not_shown(
+    connector: FacebookConnector, env: Env
+) -> None:
+    """Facebook fetches the video after accepting it; a failure shows on the video only."""
+    published = await connector.publish(env.job("Lost film", video="gone.mp4"), env.http)
+    [video] = (await env.uploads())["videos"]
+    assert video["id"] == published.platform_post_id and video["state"] == "error"
+    assert await env.posts() == []
 
 
 async def test_a_photo_facebook_cannot_fetch(connector: FacebookConnector, env: Env) -> None:
@@ -313,15 +310,6 @@ async def test_a_photo_facebook_cannot_fetch(connector: FacebookConnector, env: 
     error = await failure(connector.publish(job, env.http))
     assert (error.kind, error.raw["error"]["code"]) == (ErrorKind.permanent, 324)
     assert await env.posts() == []
-
-
-async def test_video_still_processing_is_retried_later(env: Env) -> None:
-    await env.config(video_polls=100)
-    impatient = FacebookConnector(env.fake, video_url=env.fake, max_processing_wait=0)
-    job = env.job("Slow film", video="clip.mp4")
-    error = await failure(run_steps(impatient, job, env.http))
-    assert (error.kind, error.code) == (ErrorKind.server_error, "media_still_processing")
-    assert list(job.checkpoint["steps"]) == ["upload_video"]  # resumes at the wait
 
 
 async def test_missing_token_or_page_needs_reauth(connector: FacebookConnector, env: Env) -> None:
@@ -388,14 +376,19 @@ async def test_reconcile_cannot_tell_between_twins(connector: FacebookConnector,
 
 
 async def test_reconcile_a_video(connector: FacebookConnector, env: Env) -> None:
-    job = env.job("Film to find", video="clip.mp4")
-    assert await connector.reconcile(job, env.http) == NotPublished()  # nothing uploaded
-    await run_steps(connector, job, env.http)
-    assert await connector.reconcile(job, env.http) == NotPublished()  # uploaded, unpublished
+    since = dt.datetime.now(dt.UTC)
+    job = env.job("Film to find", video="clip.mp4", publishing_since=since)
+    assert await connector.reconcile(job, env.http) == NotPublished()
+    other = env.job("Another film", video="clip.mp4", publishing_since=since)
+    await connector.publish(other, env.http)
+    assert await connector.reconcile(job, env.http) == NotPublished()  # not this text
     published = await connector.publish(job, env.http)
     found = await connector.reconcile(job, env.http)
     assert isinstance(found, Published)
     assert (found.platform_post_id, found.url) == (published.platform_post_id, published.url)
+    await connector.publish(job, env.http)
+    twice = await connector.reconcile(job, env.http)
+    assert isinstance(twice, CannotTell) and "2 videos" in twice.reason
 
 
 async def test_reconcile_after_an_accepted_publish_timed_out(

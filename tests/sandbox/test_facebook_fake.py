@@ -6,6 +6,7 @@ A fake that drifts from the Graph API fails here, before the connector is fooled
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import re
@@ -172,7 +173,7 @@ async def test_attached_media(fake: httpx.AsyncClient) -> None:
 
 
 async def test_video_states_and_publishing(fake: httpx.AsyncClient, media: MediaServer) -> None:
-    await fake.post("/_config", json={"video_polls": 2})
+    await fake.post("/_config", json={"video_polls": 2, "video_seconds": None})
     form = {"file_url": media.url("clip.mp4"), "description": "Film", "published": "false"}
     created = await fake.post(f"/v25.0/{PAGE}/videos", data=form, headers=AUTH)
     assert created.status_code == 200 and set(created.json()) == {"id"}
@@ -201,6 +202,7 @@ async def test_video_states_and_publishing(fake: httpx.AsyncClient, media: Media
 
 
 async def test_video_errors(fake: httpx.AsyncClient, media: MediaServer) -> None:
+    await fake.post("/_config", json={"video_seconds": None})  # status reads drive processing
     form = {"file_url": media.url("gone.mp4"), "published": "false"}
     video_id = (await fake.post(f"/v25.0/{PAGE}/videos", data=form, headers=AUTH)).json()["id"]
     status = (await fake.get(f"/v25.0/{video_id}?fields=status", headers=AUTH)).json()["status"]
@@ -309,3 +311,17 @@ async def test_made_up_tokens_and_page_ids_are_adopted(fake: httpx.AsyncClient) 
     assert (await fake.get(post["url"].removeprefix(PUBLIC))).status_code == 200
     read = await fake.get(f"/v25.0/{post_id}", params={"fields": "message"}, headers=auth)
     assert read.json() == {"id": post_id, "message": "Sandbox"}
+
+
+async def test_a_video_processes_in_the_background(
+    fake: httpx.AsyncClient, media: MediaServer
+) -> None:
+    """Published at upload, a video's post appears once Facebook has processed it, whether
+    or not anyone reads its status."""
+    await fake.post("/_config", json={"video_seconds": 0.3})
+    form = {"file_url": media.url("clip.mp4"), "description": "Background", "published": "true"}
+    video_id = (await fake.post(f"/v25.0/{PAGE}/videos", data=form, headers=AUTH)).json()["id"]
+    assert (await fake.get("/_inspect/posts")).json()["posts"] == []
+    await asyncio.sleep(0.4)
+    [post] = (await fake.get("/_inspect/posts")).json()["posts"]
+    assert post["text"] == "Background" and post["media"][0]["id"] == video_id

@@ -54,7 +54,7 @@ def _connector(target: ConnectorTarget) -> Connector:
 
     if target.sandbox_url:  # the fake serves Graph, the video host and the permalink pages
         url = target.sandbox_url
-        return FacebookConnector(url, video_url=url, web_url=url, poll_interval=1.0)
+        return FacebookConnector(url, video_url=url, web_url=url)
     options = target.options
     return FacebookConnector(
         options.get("graph_url", GRAPH_URL),

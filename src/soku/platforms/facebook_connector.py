@@ -10,14 +10,15 @@ call carries the token as `Authorization: OAuth <token>`.
 - several photos: one `photo_<i>` step each, `POST /{page-id}/photos` with `url` and
   `published=false` → the photo id; `publish` is `POST /{page-id}/feed` with `message` and
   `attached_media[i]={"media_fbid": …}`;
-- a video: the `upload_video` step is `POST /{page-id}/videos` with `file_url` (Facebook
-  fetches our public URL: facebook.md's "simpler alternative", since our media already has
-  one), `description` and `published=false`; `wait_processing` polls
-  `GET /{video-id}?fields=status` until `video_status` is ready (error: processing_failed);
-  `publish` sets the ready video `published=true` (`POST /{video-id}`, a Video-node update
-  parameter in Meta's business SDK). Uploading unpublished keeps the point of no return in
-  `publish`: an upload repeated after a lost answer leaves a stray unpublished video, never
-  a second public post, and reconciling is a read of the video's own `published` field.
+- a video: `publish` is `POST /{page-id}/videos` with `file_url` (Facebook fetches our public
+  URL: facebook.md's "simpler alternative", since our media already has one),
+  `description` and `published=true`. That call is the point of no return, so there is no
+  step before it. Uploading unpublished first and publishing the ready video later would
+  let us wait for processing, but Meta's Page videos reference asks for the ADVERTISE task
+  and `pages_manage_ads` to create an unpublished video, which a posting app does not
+  have. Facebook processes the video after the call; a processing failure then shows on
+  the Page, not in the delivery. `reconcile` looks for the video among the Page's recent
+  videos (`GET /{page-id}/videos`), matched on its description.
 
 Permalinks: the `permalink_url` field (a video's is a path on www.facebook.com), else
 `GET /{id}?fields=permalink_url`, else `https://www.facebook.com/{post-id}` (a video:
@@ -28,10 +29,8 @@ asks the user to connect the Page again. Errors go through `meta_errors.graph_er
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import datetime as dt
-import time
 import unicodedata
 from collections.abc import Sequence
 from typing import Any
@@ -55,17 +54,16 @@ from soku.platforms.connector import (
 from soku.platforms.meta_errors import graph_error
 
 GRAPH_URL = "https://graph.facebook.com"
-# graph-video.facebook.com is the historical upload host (facebook.md); Meta's Video API
-# overview now calls it deprecated in favour of graph.facebook.com, so both are settings.
-VIDEO_URL = "https://graph-video.facebook.com"
+# graph-video.facebook.com is the historical video host (facebook.md); Meta's Video API
+# overview now says it is deprecated and videos go to graph.facebook.com. A setting.
+VIDEO_URL = GRAPH_URL
 WEB_URL = "https://www.facebook.com"
 VERSION = "v25.0"
 LABEL = "Facebook"
 RECONCILE_MARGIN = dt.timedelta(seconds=120)
 RECONCILE_PAGES = 5
 LIST_FIELDS = "id,message,created_time,permalink_url,attachments{media_type,target,subattachments}"
-_READY = frozenset({"ready"})
-_FAILED = frozenset({"error", "expired"})
+VIDEO_FIELDS = "id,description,created_time,permalink_url"
 
 
 class FacebookConnector:
@@ -78,33 +76,29 @@ class FacebookConnector:
         video_url: str | None = None,
         web_url: str = WEB_URL,
         version: str = VERSION,
-        poll_interval: float = 5.0,
-        max_processing_wait: float = 600.0,
     ) -> None:
         self.graph_url = graph_url.rstrip("/")
         self.video_url = (video_url or VIDEO_URL).rstrip("/")
         self.web_url = web_url.rstrip("/")
         self.version = version.strip("/")
-        self.poll_interval = poll_interval
-        self.max_processing_wait = max_processing_wait
 
     def steps(self, job: Job) -> Sequence[Step]:
-        if job.video_urls:
-            return [
-                Step("upload_video", self._upload_video),
-                Step("wait_processing", self._wait_processing),
-            ]
-        if len(job.image_urls) > 1:
+        if len(job.image_urls) > 1 and not job.video_urls:
             return [Step(f"photo_{n}", self._upload_photo(n)) for n in range(len(job.image_urls))]
         return []
 
     async def publish(self, job: Job, client: httpx.AsyncClient) -> Published:
         page, account = _page_id(job.account), job.account
         if job.video_urls:
-            video_id = str(_result(job, "wait_processing")["video_id"])
-            await self._call(client, account, "POST", f"/{video_id}", data={"published": "true"})
+            form = {"file_url": job.video_urls[0], "published": "true"}
+            if job.text:
+                form["description"] = job.text
+            video = await self._call(
+                client, account, "POST", f"/{page}/videos", data=form, host=self.video_url
+            )
+            video_id = _id(video, "id")
             url = await self._permalink(client, account, video_id, f"{self.web_url}/reel/")
-            return Published(video_id, url, raw={"video_id": video_id})
+            return Published(video_id, url, raw=video)
         if len(job.image_urls) == 1:
             form = {"url": job.image_urls[0], "published": "true"}
             if job.text:
@@ -190,55 +184,33 @@ class FacebookConnector:
 
         return run
 
-    async def _upload_video(self, job: Job, client: httpx.AsyncClient) -> dict[str, Any]:
-        page = _page_id(job.account)
-        form = {"file_url": job.video_urls[0], "published": "false"}
-        if job.text:
-            form["description"] = job.text
-        video = await self._call(
-            client, job.account, "POST", f"/{page}/videos", data=form, host=self.video_url
-        )
-        return {"video_id": _id(video, "id")}
-
-    async def _wait_processing(self, job: Job, client: httpx.AsyncClient) -> dict[str, Any]:
-        """Polls the video's status until ready; an error status is a processing failure."""
-        video_id = str(_result(job, "upload_video")["video_id"])
-        deadline = time.monotonic() + self.max_processing_wait
-        params = {"fields": "status"}
-        while True:
-            video = await self._call(client, job.account, "GET", f"/{video_id}", params=params)
-            found = video.get("status")
-            status: dict[str, Any] = found if isinstance(found, dict) else {}
-            state = str(status.get("video_status") or "")
-            if state in _READY:
-                return {"video_id": video_id, "video_status": state}
-            if state in _FAILED or _phase_errors(status):
-                reason = "; ".join(_phase_errors(status)) or f"status {state}"
-                message = f"Facebook could not process video {video_id}: {reason}."
-                raise PlatformError(
-                    ErrorKind.processing_failed, "processing_failed", message, raw=video
-                )
-            if time.monotonic() + self.poll_interval > deadline:
-                message = f"Facebook was still processing video {video_id}; checking again later."
-                raise PlatformError(
-                    ErrorKind.server_error,
-                    "media_still_processing",
-                    message,
-                    retry_after=max(self.poll_interval, 1.0),
-                )
-            await asyncio.sleep(self.poll_interval)
-
     async def _reconcile_video(self, job: Job, client: httpx.AsyncClient) -> ReconcileResult:
-        upload = job.checkpoint.get("steps", {}).get("upload_video")
-        if not isinstance(upload, dict):
-            return NotPublished()  # nothing uploaded, so nothing can have been published
-        video_id = str(upload["video_id"])
-        params = {"fields": "id,published,permalink_url"}
-        video = await self._call(client, job.account, "GET", f"/{video_id}", params=params)
-        if video.get("published") is not True:
+        """The Page's videos made since the publish began, matched on their description."""
+        page, account = _page_id(job.account), job.account
+        since = (job.publishing_since or dt.datetime.now(dt.UTC)) - RECONCILE_MARGIN
+        params = {"fields": VIDEO_FIELDS, "limit": "25"}
+        matches: list[dict[str, Any]] = []
+        for _ in range(RECONCILE_PAGES):
+            listing = await self._call(client, account, "GET", f"/{page}/videos", params=params)
+            videos = [v for v in listing.get("data") or [] if isinstance(v, dict)]
+            recent = [v for v in videos if _made_since(v, since)]
+            wanted = _comparable(job.text or "")
+            matches += [v for v in recent if _comparable(str(v.get("description") or "")) == wanted]
+            after = ((listing.get("paging") or {}).get("cursors") or {}).get("after")
+            if (
+                len(recent) < len(videos)
+                or not after
+                or not (listing.get("paging") or {}).get("next")
+            ):
+                break  # newest first: an older video ends the search
+            params["after"] = str(after)
+        if len(matches) > 1:
+            return CannotTell(f"{len(matches)} videos on the Facebook Page match this delivery")
+        if not matches:
             return NotPublished()
-        url = self._absolute(video.get("permalink_url")) or f"{self.web_url}/reel/{video_id}"
-        return Published(video_id, url, raw=video)
+        video_id = str(matches[0]["id"])
+        url = self._absolute(matches[0].get("permalink_url")) or f"{self.web_url}/reel/{video_id}"
+        return Published(video_id, url, raw=matches[0])
 
     # --- calls -----------------------------------------------------------------------------
 
@@ -321,15 +293,13 @@ def _id(body: dict[str, Any], key: str) -> str:
     return str(value)
 
 
-def _phase_errors(status: dict[str, Any]) -> list[str]:
-    """The messages of any phase (uploading, processing, publishing) that ended in error."""
-    found = []
-    for name in ("uploading_phase", "processing_phase", "publishing_phase"):
-        phase = status.get(name)
-        if isinstance(phase, dict) and phase.get("status") == "error":
-            errors = [e for e in phase.get("errors") or [] if isinstance(e, dict)]
-            found += [str(e.get("message") or name) for e in errors] or [f"{name} failed"]
-    return found
+def _made_since(item: dict[str, Any], since: dt.datetime) -> bool:
+    """Graph times look like 2026-11-29T10:00:00+0000."""
+    try:
+        made = dt.datetime.strptime(str(item.get("created_time")), "%Y-%m-%dT%H:%M:%S%z")
+    except ValueError:
+        return True  # no readable time: let the text decide
+    return made >= since
 
 
 def _is_ours(job: Job, photo_ids: list[str], post: dict[str, Any]) -> bool:

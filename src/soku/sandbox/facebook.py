@@ -218,6 +218,12 @@ def create_facebook_fake(public_url: str = "", *, own_media_only: bool = False) 
     app = FastAPI(title="Soku sandbox: Facebook Pages", docs_url=None, redoc_url=None)
     fake = FacebookFake(public_url, own_media_only)
     app.state.fake = fake.state
+
+    @app.middleware("http")
+    async def background_processing(request: Request, call_next: Any) -> Any:
+        fake.state.settle()  # what Facebook did meanwhile, seen by this request
+        return await call_next(request)
+
     graph_error_handlers(app)
     control_routes(app, fake.state, FaultSpec, CALL_KINDS)
     _control_extras(app, fake)

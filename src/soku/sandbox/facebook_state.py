@@ -61,6 +61,9 @@ class FakeConfig(BaseModel):
 
     latency_ms: int = Field(default=0, ge=0)
     video_polls: int = Field(default=1, ge=0)  # status answers `processing` this many times
+    # ... or until this many seconds have passed: Facebook processes in the background, so a
+    # video published at upload appears without anyone asking (None: only status reads)
+    video_seconds: float | None = Field(default=0.0, ge=0)
     fetch_media: bool = True  # GET each photo / video URL as Facebook does
     rate_limit: int | None = Field(default=None, ge=1)  # calls per Page per hour; None: none
     reject_duplicates: bool = True  # the same text twice in a row on a Page: code 506
@@ -224,6 +227,17 @@ class FakeState:
                 if video.published and video.post_id is None:
                     self.publish_video(video)
         return video
+
+    def settle(self) -> None:
+        """Finishes processing the videos whose `video_seconds` have passed."""
+        wait = self.config.video_seconds
+        if wait is None:
+            return
+        for video in self.videos.values():
+            if video.state == "processing" and (now() - video.created_at).total_seconds() >= wait:
+                video.state = "ready"
+                if video.published and video.post_id is None:
+                    self.publish_video(video)
 
     def publish_video(self, video: Video) -> None:
         """Marks the video published; its post appears once it is ready (as on Facebook)."""
