@@ -364,6 +364,7 @@ def test_accounts_connect_sandbox_and_list(soku: Soku, user: str) -> None:
         "ig_main",
         "--sandbox",
     )
+    assert account.pop("platformUserId").startswith("sbx_")
     assert account == {
         "platform": "instagram",
         "accountId": "ig_main",
@@ -405,6 +406,24 @@ def test_accounts_connect_sandbox_and_list(soku: Soku, user: str) -> None:
     assert table.code == 0, table
     assert "ig_main" in table.out
     assert "x_brand" in table.out
+
+
+def test_accounts_connect_a_real_account_with_its_platform_ids(soku: Soku, user: str) -> None:
+    account = soku.ok(
+        "accounts", "connect", "--email", user, "--platform", "linkedin",
+        "--account-id", "li_brand", "--access-token", "AQX-token",
+        "--platform-user-id", "urn:li:organization:2414183", "--username", "acme",
+    )  # fmt: skip
+    assert account == {
+        "platform": "linkedin",
+        "accountId": "li_brand",
+        "status": "connected",
+        "sandbox": False,
+        "username": "acme",
+        "platformUserId": "urn:li:organization:2414183",
+    }
+    [listed] = soku.ok("accounts", "list", "--email", user)
+    assert listed == account
 
 
 def test_accounts_list_empty(soku: Soku, user: str) -> None:

@@ -172,12 +172,31 @@ def accounts_connect(
     ] = False,
     access_token: Annotated[str | None, typer.Option(help="A real account's access token.")] = None,
     refresh_token: Annotated[str | None, typer.Option(help="Its refresh token.")] = None,
+    platform_user_id: Annotated[
+        str | None,
+        typer.Option(
+            help="The platform's id for it: the X user id, the Facebook Page id, the LinkedIn "
+            "author URN (urn:li:person:… or urn:li:organization:…), the Threads user id."
+        ),
+    ] = None,
+    username: Annotated[
+        str | None, typer.Option(help="Its handle on the platform (for permalinks).")
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Connect an account."""
     data = _run(
         lambda s, c: operations.connect_account(
-            s, c, email, platform, account_id, sandbox, access_token, refresh_token
+            s,
+            c,
+            email,
+            platform,
+            account_id,
+            sandbox,
+            access_token,
+            refresh_token,
+            platform_user_id,
+            username,
         ),
         as_json,
     )

@@ -51,6 +51,7 @@ class Settings(BaseSettings):
     # fake (X, Threads, Facebook, LinkedIn); "generic": every sandbox account uses the generic
     # fake (its fault switches are what the delivery engine's tests drive).
     sandbox_fakes: Literal["platform", "generic"] = "platform"
+    sandbox_url: str = ""  # where the platforms' own fakes are mounted (default: /sandbox here)
     # Per platform connector settings: {"x": {"api_url": …, "client_id": …}, "linkedin": …}.
     platform_options: dict[str, dict[str, str]] = Field(default_factory=dict)
     worker_concurrency: int = Field(default=256, ge=1)
@@ -115,6 +116,7 @@ class Settings(BaseSettings):
         if not self.sandbox_base_url:
             self.sandbox_base_url = f"{self.public_base_url}/sandbox/generic"
         self.sandbox_base_url = self.sandbox_base_url.rstrip("/")
+        self.sandbox_url = (self.sandbox_url or f"{self.public_base_url}/sandbox").rstrip("/")
         if not self.media_store:
             self.media_store = (self.data_dir / "media").resolve().as_uri()
         if not self.database_url:
@@ -132,8 +134,8 @@ class Settings(BaseSettings):
 
     @property
     def sandbox_root(self) -> str:
-        """Where the platforms' own fakes are mounted: `<root>/<platform>`."""
-        return f"{self.public_base_url}/sandbox"
+        """Where the platforms' own fakes are reached: `<root>/<platform>`."""
+        return self.sandbox_url
 
     @property
     def is_sqlite(self) -> bool:

@@ -97,6 +97,7 @@ def account_json(account: Account) -> dict[str, Any]:
         "status": account.status,
         "sandbox": account.sandbox,
         "username": account.username,
+        "platformUserId": account.platform_user_id,
     }
 
 
@@ -161,6 +162,8 @@ async def connect_account(
     sandbox: bool,
     access_token: str | None,
     refresh_token: str | None,
+    platform_user_id: str | None = None,
+    username: str | None = None,
 ) -> dict[str, Any]:
     user = await auth_service.require_user(session, email)
     account = await accounts_service.connect_account(
@@ -172,6 +175,8 @@ async def connect_account(
         vault=TokenVault(settings.resolved_secret_key),
         access_token=access_token,
         refresh_token=refresh_token,
+        platform_user_id=platform_user_id,
+        username=username,
     )
     return account_json(account)
 

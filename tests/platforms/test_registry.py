@@ -85,6 +85,8 @@ def test_platform_options_are_checked(tmp_path: Path) -> None:
     assert settings.platform_options == {"x": {"client_id": "app"}}
     assert settings.sandbox_fakes == "platform"
     assert settings.sandbox_root == f"{settings.public_base_url}/sandbox"
+    moved = Settings(data_dir=tmp_path, sandbox_url="http://fakes.internal:9000/sandbox/")
+    assert moved.sandbox_root == "http://fakes.internal:9000/sandbox"
 
 
 def test_sandbox_fakes_takes_two_values(tmp_path: Path) -> None:

@@ -32,6 +32,7 @@ async def connect_account(
     access_token: str | None = None,
     refresh_token: str | None = None,
     username: str | None = None,
+    platform_user_id: str | None = None,
 ) -> Account:
     if platform not in PLATFORM_NAMES:
         raise _problem(
@@ -49,8 +50,10 @@ async def connect_account(
     account.sandbox = sandbox
     account.status = AccountStatus.connected
     account.username = username or (f"sandbox_{account_id}" if sandbox else None)
-    account.platform_user_id = account.platform_user_id or (
-        f"sbx_{secrets.token_hex(6)}" if sandbox else None
+    account.platform_user_id = (
+        platform_user_id
+        or account.platform_user_id
+        or (f"sbx_{secrets.token_hex(6)}" if sandbox else None)
     )
     account.access_token = vault.seal(
         access_token or (f"sandbox-{secrets.token_hex(8)}" if sandbox else None)
