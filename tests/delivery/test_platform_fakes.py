@@ -170,3 +170,19 @@ async def test_expired_token_is_refreshed_or_asks_for_reauth(served: Served) -> 
     after = await served.env.account(caller, served.platform)
     assert after.access_token != before.access_token  # the refreshed token, stored sealed
     assert len(await served.posts()) == 1
+
+
+TOKEN_CALLS = {"x": "token", "threads": "refresh", "linkedin": "token", "facebook": "accounts"}
+
+
+async def test_a_refused_refresh_asks_the_user_to_connect_again(served: Served) -> None:
+    caller = await served.caller()
+    await served.fault(on="publish", error_code="token_expired")
+    await served.fault(on=TOKEN_CALLS[served.platform], status=400)
+    delivery = await served.deliver(caller, text_post(served.platform), "failed")
+    assert delivery["error"]["code"] == "reauth_required", delivery["error"]
+    assert delivery["error"]["retryable"] is False
+    assert await served.outcomes(delivery) == ["failed"]
+    account = await served.env.account(caller, served.platform)
+    assert account.status == AccountStatus.needs_reauth.value
+    assert await served.posts() == []
