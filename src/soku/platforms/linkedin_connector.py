@@ -7,13 +7,8 @@ as /work/shared/platforms/linkedin.md describes them:
 - the author: the account's `platform_user_id` holds a full URN (`urn:li:person:abc` or
   `urn:li:organization:123`); a bare id means a member (`urn:li:person:{id}`); when it is
   missing, a `user` step asks `GET /v2/userinfo` for the member's `sub`;
-- images: one `upload_<i>` step each (`POST /rest/images?action=initializeUpload`, then a PUT
-  of the bytes to the returned uploadUrl), then `wait_processing` until each is AVAILABLE;
-  one image is `content.media`, several `content.multiImage`;
-- a video: `init` (`POST /rest/videos?action=initializeUpload` with fileSizeBytes), one
-  `part_<n>` step per upload instruction (a PUT of bytes firstByte..lastByte, keeping the
-  ETag), `finalize` (`action=finalizeUpload` with the ETags in order), then `wait_processing`
-  (`GET /rest/videos/{urn}` until AVAILABLE; PROCESSING_FAILED fails);
+- images and a video: uploaded, then awaited until AVAILABLE, by the steps in
+  `linkedin_media`; one image is `content.media`, several `content.multiImage`;
 - `publish`: `POST /rest/posts`, the post URN from the `x-restli-id` header; the permalink is
   `https://www.linkedin.com/feed/update/{urn}/`; the text goes as "little text", its
   reserved characters escaped, except `#word` hashtags, which stay hashtags;
@@ -22,23 +17,19 @@ as /work/shared/platforms/linkedin.md describes them:
   r_member_social or r_organization_social) means we cannot tell;
 - `refresh`: `POST /oauth/v2/accessToken` with `grant_type=refresh_token`.
 
-Upload URLs are used as LinkedIn returns them. Media is read from our store by URL
-(`media_reader`): an image whole, a video one part per step through byte ranges.
+The calls themselves are in `linkedin_api`; what a job has learnt (its author, its steps'
+results) is read through `linkedin_checkpoint`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import re
-import time
 from collections.abc import Sequence
-from typing import Any, overload
-from urllib.parse import quote
+from typing import Any
 
 import httpx
 
-from soku.platforms import media_reader
 from soku.platforms.connector import (
     AccountAccess,
     CannotTell,
@@ -50,22 +41,26 @@ from soku.platforms.connector import (
     ReconcileResult,
     RefreshedTokens,
     Step,
-    StepFunction,
     response_json,
 )
+from soku.platforms.linkedin_api import LinkedInApi
+from soku.platforms.linkedin_checkpoint import (
+    author_of,
+    cached_author,
+    post_author,
+    uploaded,
+    uploaded_so_far,
+)
 from soku.platforms.linkedin_errors import map_error, refresh_error
+from soku.platforms.linkedin_media import LinkedInMedia
 
 API_URL = "https://api.linkedin.com"
 OAUTH_URL = "https://www.linkedin.com/oauth/v2/accessToken"
 WEB_URL = "https://www.linkedin.com"
 VERSION = "202610"
-MAX_IMAGE_BYTES = 20 * 1024 * 1024  # no documented cap; an image is held whole, so ours
-MAX_VIDEO_BYTES = 500 * 1024 * 1024  # 75 KB to 500 MB (linkedin.md "Video limits")
-MAX_PART_BYTES = 32 * 1024 * 1024  # LinkedIn's parts are 4 MB; refuse to hold far more
 RECONCILE_MARGIN = dt.timedelta(seconds=60)
 RECONCILE_PAGES, RECONCILE_PAGE = 5, 50
 _RESERVED = re.compile(r"[\\|{}@\[\]()<>*_~]|#(?![^\W\d_])")
-_AUTHOR = re.compile(r"^urn:li:(person|organization):[^\s:]+$")
 
 
 def little_text(text: str) -> str:
@@ -98,15 +93,14 @@ class LinkedInConnector:
     def steps(self, job: Job) -> Sequence[Step]:
         named = (job.account.platform_user_id or "").strip()  # checked when first used
         head = [] if named else [Step("user", self._whoami)]
+        media = LinkedInMedia(self._api, self.poll_seconds, self.max_processing_wait)
         if job.video_urls:
-            return _VideoSteps(self, job, head)
-        count = len(job.image_urls)
-        uploads = [Step(f"upload_{n}", self._upload_image(job, n)) for n in range(count)]
-        return head + uploads + ([Step("wait_processing", self._wait_images)] if count else [])
+            return media.video_steps(job, head)
+        return head + media.image_steps(job)
 
     async def publish(self, job: Job, client: httpx.AsyncClient) -> Published:
         body: dict[str, Any] = {
-            "author": _author(job),
+            "author": post_author(job),
             "commentary": little_text(job.text or ""),
             "visibility": "PUBLIC",
             "distribution": {
@@ -117,12 +111,12 @@ class LinkedInConnector:
             "lifecycleState": "PUBLISHED",
             "isReshareDisabledByAuthor": False,
         }
-        urns = _uploaded(job)
+        urns = uploaded(job)
         if len(urns) == 1:
             body["content"] = {"media": {"id": urns[0]}}
         elif urns:
             body["content"] = {"multiImage": {"images": [{"id": urn} for urn in urns]}}
-        response = await self._send(client, job.account, "POST", "/rest/posts", json=body)
+        response = await self._api.send(client, job.account, "POST", "/rest/posts", json=body)
         post_urn = response.headers.get("x-restli-id", "").strip()
         if not post_urn:
             message = "LinkedIn accepted the post but its answer named no post (x-restli-id)."
@@ -130,7 +124,7 @@ class LinkedInConnector:
         return Published(post_urn, self.permalink(post_urn), raw={"x-restli-id": post_urn})
 
     async def reconcile(self, job: Job, client: httpx.AsyncClient) -> ReconcileResult:
-        author = _author_of(job.account) or _cached_author(job)
+        author = author_of(job.account) or cached_author(job)
         if author is None:
             author = (await self._whoami(job, client))["author"]
         since = 0
@@ -142,7 +136,7 @@ class LinkedInConnector:
         for page in range(RECONCILE_PAGES):
             params["start"] = str(page * RECONCILE_PAGE)
             try:
-                listing = await self._call(
+                listing = await self._api.call(
                     client, job.account, "GET", "/rest/posts", params=params, finder=True
                 )
             except PlatformError as exc:
@@ -188,269 +182,17 @@ class LinkedInConnector:
     def permalink(self, post_urn: str) -> str:
         return f"{self.web_url}/feed/update/{post_urn}/"
 
-    # --- steps ---------------------------------------------------------------------------
-
     async def _whoami(self, job: Job, client: httpx.AsyncClient) -> dict[str, Any]:
-        me = await self._call(client, job.account, "GET", "/v2/userinfo", versioned=False)
+        """The `user` step: the member whose token this is, as an author URN."""
+        me = await self._api.call(client, job.account, "GET", "/v2/userinfo", versioned=False)
         if not me.get("sub"):
             message = "LinkedIn's userinfo answer carried no member id (sub)."
             raise PlatformError(ErrorKind.server_error, "unreadable_answer", message, raw=me)
         return {"author": f"urn:li:person:{me['sub']}"}
 
-    def _upload_image(self, job: Job, index: int) -> StepFunction:
-        url = job.image_urls[index]
-
-        async def run(job: Job, client: httpx.AsyncClient) -> dict[str, Any]:
-            too_big = f"Soku sends LinkedIn images of up to 20 MB; {url} is larger."
-            data, media_type = await media_reader.read_whole(client, url, MAX_IMAGE_BYTES, too_big)
-            body = {"initializeUploadRequest": {"owner": _author(job)}}
-            params = {"action": "initializeUpload"}
-            answer = await self._call(
-                client, job.account, "POST", "/rest/images", params=params, json=body
-            )
-            value = _value(answer, "image", "uploadUrl")
-            headers = {"Content-Type": media_type}
-            await self._put(client, job.account, value["uploadUrl"], data, headers)
-            return {"image": str(value["image"]), "bytes": len(data)}
-
-        return run
-
-    async def _wait_images(self, job: Job, client: httpx.AsyncClient) -> dict[str, Any]:
-        urns = [_result(job, f"upload_{n}")["image"] for n in range(len(job.image_urls))]
-        for urn in urns:
-            await self._wait(client, job.account, "images", urn)
-        return {"images": urns, "status": "AVAILABLE"}
-
-    async def _init(self, job: Job, client: httpx.AsyncClient) -> dict[str, Any]:
-        total, _ = await media_reader.measure(client, job.video_urls[0])
-        if not 0 < total <= MAX_VIDEO_BYTES:
-            message = (
-                f"LinkedIn takes videos of up to {MAX_VIDEO_BYTES} bytes; this one has {total}."
-            )
-            raise PlatformError(ErrorKind.permanent, "video_size", message)
-        request = {"owner": _author(job), "fileSizeBytes": total}
-        request.update(uploadCaptions=False, uploadThumbnail=False)
-        params = {"action": "initializeUpload"}
-        body = {"initializeUploadRequest": request}
-        answer = await self._call(
-            client, job.account, "POST", "/rest/videos", params=params, json=body
-        )
-        value = _value(answer, "video", "uploadInstructions")
-        parts = _parts(value["uploadInstructions"], total, answer)
-        token = str(value.get("uploadToken") or "")
-        return {"video": str(value["video"]), "upload_token": token, "total_bytes": total,
-                "parts": parts}  # fmt: skip
-
-    def _part(self, index: int) -> StepFunction:
-        async def run(job: Job, client: httpx.AsyncClient) -> dict[str, Any]:
-            part = _result(job, "init")["parts"][index]
-            size = part["last"] - part["first"] + 1
-            chunk = await media_reader.read_range(client, job.video_urls[0], part["first"], size)
-            headers = {"Content-Type": "application/octet-stream"}
-            response = await self._put(client, job.account, part["url"], chunk, headers)
-            etag = response.headers.get("etag", "")
-            if not etag:
-                message = f"LinkedIn took video part {index} but sent no ETag for it."
-                raise PlatformError(ErrorKind.server_error, "no_etag", message)
-            return {"etag": etag, "bytes": size}
-
-        return run
-
-    async def _finalize(self, job: Job, client: httpx.AsyncClient) -> dict[str, Any]:
-        init, done = _result(job, "init"), job.checkpoint.get("steps", {})
-        names = [f"part_{n}" for n in range(len(init["parts"]))]
-        if any(name not in done for name in names):
-            message = "Some video parts are not uploaded yet; the next attempt sends them."
-            raise PlatformError(ErrorKind.server_error, "upload_incomplete", message)
-        request = {"video": init["video"], "uploadToken": init["upload_token"]}
-        request["uploadedPartIds"] = [done[name]["etag"] for name in names]
-        params, body = {"action": "finalizeUpload"}, {"finalizeUploadRequest": request}
-        try:
-            await self._send(client, job.account, "POST", "/rest/videos", params=params, json=body)
-        except PlatformError as exc:
-            if exc.http_status != 400:
-                raise
-            # Finalized already, by an attempt that died before its result was saved?
-            status = await self._status(client, job.account, "videos", init["video"])
-            if status.get("status") not in ("PROCESSING", "AVAILABLE"):
-                raise exc from None
-        return {"video": init["video"], "parts": len(names)}
-
-    async def _wait_video(self, job: Job, client: httpx.AsyncClient) -> dict[str, Any]:
-        video = _result(job, "finalize")["video"]
-        await self._wait(client, job.account, "videos", video)
-        return {"video": video, "status": "AVAILABLE"}
-
-    async def _wait(
-        self, client: httpx.AsyncClient, account: AccountAccess, kind: str, urn: str
-    ) -> None:
-        """Reads the media until AVAILABLE; LinkedIn may hide a post made earlier (linkedin.md)."""
-        deadline = time.monotonic() + self.max_processing_wait
-        while True:
-            media = await self._status(client, account, kind, urn)
-            state = media.get("status")
-            if state == "AVAILABLE":
-                return
-            if state == "PROCESSING_FAILED":
-                reason = media.get("processingFailureReason") or "no reason given"
-                message = f"LinkedIn could not process {urn}: {reason}."
-                raise PlatformError(
-                    ErrorKind.processing_failed, "processing_failed", message, raw=media
-                )
-            if time.monotonic() + self.poll_seconds > deadline:
-                message = f"LinkedIn was still processing {urn} ({state}); checking again later."
-                raise PlatformError(
-                    ErrorKind.server_error,
-                    "media_still_processing",
-                    message,
-                    retry_after=self.poll_seconds,
-                    raw=media,
-                )
-            await asyncio.sleep(self.poll_seconds)
-
-    async def _status(
-        self, client: httpx.AsyncClient, account: AccountAccess, kind: str, urn: str
-    ) -> dict[str, Any]:
-        return await self._call(client, account, "GET", f"/rest/{kind}/{quote(urn, safe='')}")
-
-    # --- calls -----------------------------------------------------------------------------
-
-    async def _call(
-        self,
-        client: httpx.AsyncClient,
-        account: AccountAccess,
-        method: str,
-        path: str,
-        **kwargs: Any,
-    ) -> dict[str, Any]:
-        """One API call and its JSON object."""
-        response = await self._send(client, account, method, path, **kwargs)
-        body = response_json(response)
-        if not isinstance(body, dict):
-            message = f"LinkedIn answered {path} without a JSON object."
-            raise PlatformError(
-                ErrorKind.server_error, "unreadable_answer", message, raw=response.text[:500]
-            )
-        return body
-
-    async def _send(
-        self,
-        client: httpx.AsyncClient,
-        account: AccountAccess,
-        method: str,
-        path: str,
-        *,
-        versioned: bool = True,
-        finder: bool = False,
-        **kwargs: Any,
-    ) -> httpx.Response:
-        """One API call, versioned unless told otherwise; its answer when it succeeded."""
-        headers = {"Authorization": f"Bearer {_access_token(account)}"}
-        if versioned:
-            headers.update({"LinkedIn-Version": self.version, "X-Restli-Protocol-Version": "2.0.0"})
-        if finder:
-            headers["X-RestLi-Method"] = "FINDER"
-        try:
-            response = await client.request(method, self.api_url + path, headers=headers, **kwargs)
-        except httpx.HTTPError as exc:
-            raise map_error(exc) from exc
-        if not response.is_success:
-            raise map_error(response)
-        return response
-
-    async def _put(
-        self,
-        client: httpx.AsyncClient,
-        account: AccountAccess,
-        url: str,
-        data: bytes,
-        headers: dict[str, str],
-    ) -> httpx.Response:
-        """Bytes to an upload URL exactly as LinkedIn returned it."""
-        headers = {"Authorization": f"Bearer {_access_token(account)}", **headers}
-        try:
-            response = await client.put(url, content=data, headers=headers)
-        except httpx.HTTPError as exc:
-            raise map_error(exc) from exc
-        if not response.is_success:
-            raise map_error(response)
-        return response
-
-
-class _VideoSteps(Sequence[Step]):
-    """`init`, `part_0` … `part_<n-1>`, `finalize`, `wait_processing`.
-
-    LinkedIn names the parts in `init`'s answer. The engine saves each step's result in
-    `job.checkpoint` before it asks for the next step, and this sequence is read again at
-    every index, so it grows as it is walked (as X's does).
-    """
-
-    def __init__(self, connector: LinkedInConnector, job: Job, head: list[Step]) -> None:
-        self.connector, self.job, self.head = connector, job, head
-
-    def _current(self) -> list[Step]:
-        connector, init = self.connector, self.job.checkpoint.get("steps", {}).get("init")
-        parts = len(init["parts"]) if isinstance(init, dict) else 0
-        return [
-            *self.head,
-            Step("init", connector._init),
-            *(Step(f"part_{n}", connector._part(n)) for n in range(parts)),
-            Step("finalize", connector._finalize),
-            Step("wait_processing", connector._wait_video),
-        ]
-
-    @overload
-    def __getitem__(self, index: int) -> Step: ...
-    @overload
-    def __getitem__(self, index: slice) -> Sequence[Step]: ...
-    def __getitem__(self, index: int | slice) -> Step | Sequence[Step]:
-        return self._current()[index]
-
-    def __len__(self) -> int:
-        return len(self._current())
-
-
-# --- the job and its checkpoint ----------------------------------------------------------------
-
-
-def _author_of(account: AccountAccess) -> str | None:
-    """The author URN the account names: a full URN, or a bare member id."""
-    user = (account.platform_user_id or "").strip()
-    if not user:
-        return None
-    urn = user if user.startswith("urn:") else f"urn:li:person:{user}"
-    if not _AUTHOR.match(urn):
-        message = f"The LinkedIn account names {user!r}, neither a member nor an organization."
-        raise PlatformError(ErrorKind.permanent, "invalid_author", message)
-    return urn
-
-
-def _cached_author(job: Job) -> str | None:
-    cached = job.checkpoint.get("steps", {}).get("user")
-    return str(cached["author"]) if isinstance(cached, dict) else None
-
-
-def _author(job: Job) -> str:
-    author = _author_of(job.account) or _cached_author(job)
-    if author is None:
-        raise RuntimeError(f"delivery {job.delivery_id}: the author is not known yet")
-    return author
-
-
-def _result(job: Job, name: str) -> dict[str, Any]:
-    result = job.checkpoint.get("steps", {}).get(name)
-    if not isinstance(result, dict):
-        raise RuntimeError(f"delivery {job.delivery_id}: step {name} has no result yet")
-    return result
-
-
-def _uploaded(job: Job) -> list[str]:
-    """The URNs of our uploaded media, in the post's order (once they are AVAILABLE)."""
-    if job.video_urls:
-        return [str(_result(job, "wait_processing")["video"])]
-    if job.image_urls:
-        return [str(urn) for urn in _result(job, "wait_processing")["images"]]
-    return []
+    @property
+    def _api(self) -> LinkedInApi:
+        return LinkedInApi(self.api_url, self.version)
 
 
 def _is_ours(job: Job, post: dict[str, Any]) -> bool:
@@ -461,7 +203,7 @@ def _is_ours(job: Job, post: dict[str, Any]) -> bool:
     theirs = [str((content.get("media") or {}).get("id") or "")]
     theirs += [str(i.get("id")) for i in (content.get("multiImage") or {}).get("images") or []]
     theirs = [urn for urn in theirs if urn]
-    mine = _uploaded_so_far(job)
+    mine = uploaded_so_far(job)
     if mine or theirs:
         return bool(mine) and theirs == mine
     return " ".join(str(post.get("commentary") or "").split()) == " ".join(
@@ -469,46 +211,5 @@ def _is_ours(job: Job, post: dict[str, Any]) -> bool:
     )
 
 
-def _uploaded_so_far(job: Job) -> list[str]:
-    steps = job.checkpoint.get("steps", {})
-    if job.video_urls:
-        init = steps.get("init")
-        return [str(init["video"])] if isinstance(init, dict) else []
-    uploads = [steps.get(f"upload_{n}") for n in range(len(job.image_urls))]
-    return [str(u["image"]) for u in uploads if isinstance(u, dict)]
-
-
-def _value(answer: dict[str, Any], *names: str) -> dict[str, Any]:
-    value = answer.get("value")
-    if not isinstance(value, dict) or any(not value.get(name) for name in names):
-        message = "LinkedIn answered without the expected `value` object."
-        raise PlatformError(ErrorKind.server_error, "unreadable_answer", message, raw=answer)
-    return value
-
-
-def _parts(instructions: Any, total: int, answer: dict[str, Any]) -> list[dict[str, Any]]:
-    """The upload instructions as parts that cover the file once, in order, each held whole."""
-    parts, expected = [], 0
-    for item in instructions if isinstance(instructions, list) else []:
-        first, last = item.get("firstByte"), item.get("lastByte")
-        if not (isinstance(first, int) and isinstance(last, int) and item.get("uploadUrl")):
-            break
-        if first != expected or not 0 <= last - first < MAX_PART_BYTES:
-            break
-        parts.append({"url": str(item["uploadUrl"]), "first": first, "last": last})
-        expected = last + 1
-    if not parts or expected != total:
-        message = "LinkedIn's upload instructions do not cover the video in parts we can send."
-        raise PlatformError(ErrorKind.server_error, "unreadable_answer", message, raw=answer)
-    return parts
-
-
 def _number(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
-
-
-def _access_token(account: AccountAccess) -> str:
-    if not account.access_token:
-        message = f"The LinkedIn account {account.account_id} has no access token."
-        raise PlatformError(ErrorKind.reauth_required, "no_access_token", message)
-    return account.access_token

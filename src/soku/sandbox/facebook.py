@@ -12,70 +12,40 @@ header. Answers carry `X-App-Usage` and `X-Business-Use-Case-Usage`; errors are 
 Media is fetched from the URL given, as Facebook does (off with `fetch_media: false`). A Page
 token the fake did not issue is adopted for the Page it is first used with. Besides Graph's
 paths: `/_faults`, `/_config`, `/_inspect/posts`, `/_inspect/uploads`, `/_pages`, and the
-public pages a post's URL points at. Its memory lives in `facebook_state.py`.
+public pages a post's URL points at (`facebook_web.py`). Requests are read by
+`facebook_params.py`, objects shown by `facebook_views.py`; its memory lives in
+`facebook_state.py`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import html
 import re
 from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
-from starlette.convertors import Convertor, register_url_convertor
 
 from soku.sandbox.common import control_routes, fetch_media, public_base
-from soku.sandbox.facebook_state import (
-    CALL_KINDS,
-    CallKind,
-    FakeState,
-    FaultSpec,
-    Photo,
-    Post,
-    Video,
+from soku.sandbox.facebook_params import (
+    G,
     attached_ids,
-    check_fields,
     flag,
-    graph_time,
     image_ok,
     moment,
-    photo_values,
     read_params,
     requested_fields,
     text_param,
-    video_link,
-    video_values,
 )
+from soku.sandbox.facebook_state import CALL_KINDS, CallKind, FakeState, FaultSpec, Post, Video
+from soku.sandbox.facebook_views import inspected, node_view, post_view
+from soku.sandbox.facebook_web import web_routes
 from soku.sandbox.graph import GraphError, access_token, graph_error_handlers, invalid_parameter
 
 MAX_VIDEO_BYTES = 10 * 1024**3  # 10 GB (facebook.md "Constraints", [S])
-# The fields each node answers; asking for another is error 100, as on Graph.
-POST_FIELDS = frozenset({"id", "message", "created_time", "updated_time", "permalink_url",
-                         "attachments", "is_published", "from"})  # fmt: skip
-PHOTO_FIELDS = frozenset({"id", "created_time", "name", "link", "page_story_id"})
-VIDEO_FIELDS = frozenset({"id", "description", "title", "created_time", "updated_time",
-                          "published", "permalink_url", "status", "length"})  # fmt: skip
-
-
-class _Version(Convertor[str]):
-    """A Graph API version segment, `v25.0`; other first segments are the fake's web pages."""
-
-    regex = r"v[0-9]+\.[0-9]+"
-
-    def convert(self, value: str) -> str:
-        return value
-
-    def to_string(self, value: str) -> str:
-        return value
-
-
-register_url_convertor("graph_version", _Version())
-G = "/{version:graph_version}"
 
 
 class NewPage(BaseModel):
@@ -88,7 +58,7 @@ class NewPage(BaseModel):
 
 
 class FacebookFake:
-    """The fake's behaviour shared by its routes: gatekeeping, media fetching, views."""
+    """The fake's behaviour shared by its routes: gatekeeping, media fetching, answers."""
 
     def __init__(self, public_url: str, own_media_only: bool) -> None:
         self.state = FakeState()
@@ -146,69 +116,6 @@ class FacebookFake:
         headers: dict[str, str] = getattr(request.state, "usage_headers", {})
         return JSONResponse(content, headers=headers)
 
-    # --- views ---------------------------------------------------------------------------------
-
-    def post_url(self, base: str, post: Post) -> str:
-        if post.video_id:
-            return base + video_link(self.state.videos[post.video_id])
-        return f"{base}/{post.page_id}/posts/{post.id.rpartition('_')[2]}"
-
-    def view(self, item: Post | Photo | Video, fields: set[str], base: str) -> dict[str, Any]:
-        if isinstance(item, Post):
-            return self.post_view(item, fields or {"id", "message", "created_time"}, base)
-        if isinstance(item, Photo):
-            known, values = PHOTO_FIELDS, photo_values(item, base)
-            fields = fields or {"id", "created_time", "name"}
-        else:
-            known, values = VIDEO_FIELDS, video_values(item)
-            fields = fields or {"id", "description", "created_time"}
-        check_fields(fields, known, type(item).__name__)
-        return {name: values[name] for name in ("id", *sorted(fields)) if name in values}
-
-    def post_view(self, post: Post, fields: set[str], base: str) -> dict[str, Any]:
-        check_fields(fields, POST_FIELDS, "Post")
-        values: dict[str, Any] = {
-            "id": post.id,
-            "created_time": graph_time(post.created_at),
-            "updated_time": graph_time(post.created_at),
-            "permalink_url": self.post_url(base, post),
-            "is_published": True,
-            "from": {"name": self.state.page_names.get(post.page_id, ""), "id": post.page_id},
-        }
-        if post.message:
-            values["message"] = post.message
-        if post.photo_ids or post.video_id:
-            values["attachments"] = {"data": [self.attachment(post, base)]}
-        return {name: values[name] for name in ("id", *sorted(fields)) if name in values}
-
-    def attachment(self, post: Post, base: str) -> dict[str, Any]:
-        """A post's attachment as Graph shows it: a photo, an album of photos, or a video."""
-        url = self.post_url(base, post)
-        if post.video_id:
-            target = {"id": post.video_id, "url": url}
-            return {"media_type": "video", "type": "video_inline", "target": target, "url": url}
-        photos = [
-            {"media_type": "photo", "type": "photo", "target": {"id": photo_id}, "url": url}
-            for photo_id in post.photo_ids
-        ]
-        if len(photos) == 1:
-            return photos[0]
-        album = {"id": post.id.rpartition("_")[2], "url": url}
-        return {"media_type": "album", "type": "album", "target": album, "url": url,
-                "subattachments": {"data": photos}}  # fmt: skip
-
-    def inspected(self, post: Post, base: str) -> dict[str, Any]:
-        """A post as `/_inspect/posts` shows it: what was sent, and where it can be seen."""
-        media = [
-            {"id": p, "kind": "photo", "url": self.state.photos[p].url} for p in post.photo_ids
-        ]
-        if post.video_id:
-            video = self.state.videos[post.video_id]
-            media.append({"id": video.id, "kind": "video", "url": video.url})
-        created, url = graph_time(post.created_at), self.post_url(base, post)
-        return {"id": post.id, "page": post.page_id, "text": post.message, "media": media,
-                "created_time": created, "url": url}  # fmt: skip
-
 
 def create_facebook_fake(public_url: str = "", *, own_media_only: bool = False) -> FastAPI:
     """The fake as an ASGI app; `public_url` is where it is reachable (else from the request).
@@ -227,9 +134,12 @@ def create_facebook_fake(public_url: str = "", *, own_media_only: bool = False) 
     graph_error_handlers(app)
     control_routes(app, fake.state, FaultSpec, CALL_KINDS)
     _control_extras(app, fake)
-    _publish_routes(app, fake)
-    _read_routes(app, fake)
-    _web_routes(app, fake)  # last: its paths are the broadest
+    _feed_route(app, fake)
+    _photo_route(app, fake)
+    _video_routes(app, fake)
+    _node_route(app, fake)
+    _edge_route(app, fake)
+    web_routes(app, fake.state)  # last: its paths are the broadest
     return app
 
 
@@ -245,7 +155,7 @@ def _control_extras(app: FastAPI, fake: FacebookFake) -> None:
     @app.get("/_inspect/posts")
     async def posts(request: Request) -> dict[str, Any]:
         base = public_base(fake.public_url, request)
-        return {"posts": [fake.inspected(post, base) for post in state.posts]}
+        return {"posts": [inspected(state, post, base) for post in state.posts]}
 
     @app.get("/_inspect/uploads")
     async def uploads() -> dict[str, Any]:
@@ -257,18 +167,7 @@ def _control_extras(app: FastAPI, fake: FacebookFake) -> None:
         return {"photos": photos, "videos": videos}
 
 
-def page_html(title: str, body: str) -> HTMLResponse:
-    return HTMLResponse(
-        f"<!doctype html><meta charset=utf-8><title>{html.escape(title)}</title>"
-        f"<article>{body}</article>"
-    )
-
-
-def missing_page() -> HTMLResponse:
-    return HTMLResponse("<!doctype html><h1>This content isn't available</h1>", 404)
-
-
-def _publish_routes(app: FastAPI, fake: FacebookFake) -> None:
+def _feed_route(app: FastAPI, fake: FacebookFake) -> None:
     state = fake.state
 
     @app.post(G + "/{node}/feed")
@@ -281,8 +180,12 @@ def _publish_routes(app: FastAPI, fake: FacebookFake) -> None:
         fields = requested_fields(params)  # fields=id,permalink_url answers both at once
         base = public_base(fake.public_url, request)
         return fake.answer(
-            request, fake.post_view(post, fields, base) if fields else {"id": post.id}
+            request, post_view(state, post, fields, base) if fields else {"id": post.id}
         )
+
+
+def _photo_route(app: FastAPI, fake: FacebookFake) -> None:
+    state = fake.state
 
     @app.post(G + "/{node}/photos")
     async def photos(request: Request) -> JSONResponse:
@@ -308,6 +211,10 @@ def _publish_routes(app: FastAPI, fake: FacebookFake) -> None:
         await fake.finish(fault)
         body = {"id": photo.id} | ({"post_id": photo.post_id} if photo.post_id else {})
         return fake.answer(request, body)
+
+
+def _video_routes(app: FastAPI, fake: FacebookFake) -> None:
+    state = fake.state
 
     @app.post(G + "/{node}/videos")
     async def videos(request: Request) -> JSONResponse:
@@ -344,7 +251,7 @@ def _publish_routes(app: FastAPI, fake: FacebookFake) -> None:
         return fake.answer(request, {"success": True})
 
 
-def _read_routes(app: FastAPI, fake: FacebookFake) -> None:
+def _node_route(app: FastAPI, fake: FacebookFake) -> None:
     state = fake.state
 
     @app.get(G + "/{node}")
@@ -361,7 +268,11 @@ def _read_routes(app: FastAPI, fake: FacebookFake) -> None:
         if isinstance(item, Video) and kind == "status":
             state.check(item, fail=fault is not None)
         base = public_base(fake.public_url, request)
-        return fake.answer(request, fake.view(item, fields, base))
+        return fake.answer(request, node_view(state, item, fields, base))
+
+
+def _edge_route(app: FastAPI, fake: FacebookFake) -> None:
+    state = fake.state
 
     @app.get(G + "/{node}/{edge}")
     async def listing(request: Request) -> JSONResponse:
@@ -383,7 +294,7 @@ def _read_routes(app: FastAPI, fake: FacebookFake) -> None:
             items = sorted((v for v in state.videos.values() if v.page_id == page),
                            key=lambda v: v.created_at, reverse=True)  # fmt: skip
         chunk = items[offset : offset + int(limit)]
-        body: dict[str, Any] = {"data": [fake.view(item, fields, base) for item in chunk]}
+        body: dict[str, Any] = {"data": [node_view(state, item, fields, base) for item in chunk]}
         if chunk:
             cursors = {"before": _cursor(offset), "after": _cursor(offset + len(chunk) - 1)}
             body["paging"] = {"cursors": cursors}
@@ -410,41 +321,3 @@ def _offset(cursor: Any) -> int:
     if not re.fullmatch(r"offset:[0-9]+", text):
         raise invalid_parameter("(#100) Param after is not a valid cursor")
     return int(text.partition(":")[2]) + 1
-
-
-def _web_routes(app: FastAPI, fake: FacebookFake) -> None:
-    """The public pages a post's or a video's URL opens on www.facebook.com."""
-    state = fake.state
-
-    def show_post(post: Post | None) -> HTMLResponse:
-        if post is None:
-            return missing_page()
-        name = state.page_names.get(post.page_id, post.page_id)
-        media = "".join(f"<li>photo {p}</li>" for p in post.photo_ids)
-        media += f"<li>video {post.video_id}</li>" if post.video_id else ""
-        body = f"<p>{html.escape(name)}</p><p class=text>{html.escape(post.message)}</p>"
-        return page_html(f"{name} | Facebook", body + f"<ul>{media}</ul>")
-
-    def show_video(video_id: str) -> HTMLResponse:
-        video = state.videos.get(video_id)
-        return show_post(state.find_post(video.post_id) if video and video.post_id else None)
-
-    @app.get("/reel/{video_id}", response_class=HTMLResponse)
-    async def reel(video_id: str) -> HTMLResponse:
-        return show_video(video_id)
-
-    @app.get("/{page_id}/videos/{video_id}", response_class=HTMLResponse)
-    @app.get("/{page_id}/videos/{video_id}/", response_class=HTMLResponse)
-    async def video(page_id: str, video_id: str) -> HTMLResponse:
-        return show_video(video_id)
-
-    @app.get("/{page_id}/posts/{local_id}", response_class=HTMLResponse)
-    async def post(page_id: str, local_id: str) -> HTMLResponse:
-        return show_post(state.find_post(f"{page_id}_{local_id}"))
-
-    @app.get("/{object_id}", response_class=HTMLResponse)
-    async def by_id(object_id: str) -> HTMLResponse:
-        """`https://www.facebook.com/{post-id}` (or a video id) opens the post too."""
-        if object_id in state.videos:
-            return show_video(object_id)
-        return show_post(state.find_post(object_id))

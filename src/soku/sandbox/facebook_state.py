@@ -1,27 +1,23 @@
 """The Facebook Pages fake's memory: pages and tokens, photos, videos, posts, quotas, faults.
 
 Every method is synchronous, so under asyncio (one process) no two requests interleave inside
-one: the state needs no lock. Errors are Graph errors (`soku.sandbox.graph`).
+one: the state needs no lock. Errors are Graph errors (`soku.sandbox.graph`). How its objects
+are shown is in `facebook_views.py`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import io
 import itertools
 import json
 import math
-import re
 import secrets
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
-from fastapi import Request
-from PIL import Image, UnidentifiedImageError
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.datastructures import UploadFile
 
 from soku.sandbox.common import FaultFields, FaultQueue
 from soku.sandbox.graph import GraphError, fault_error, invalid_parameter, usage_headers
@@ -299,174 +295,5 @@ class FakeState:
         ]
 
 
-# --- views ---------------------------------------------------------------------------------------
-
-
-def video_link(video: Video) -> str:
-    """A video's `permalink_url`: Graph gives videos a path on www.facebook.com."""
-    return f"/{video.page_id}/videos/{video.id}/"
-
-
-def video_status(video: Video) -> dict[str, Any]:
-    ready, failed = video.state == "ready", video.state == "error"
-    uploading: dict[str, Any] = {"status": "error" if video.upload_error else "complete"}
-    if video.upload_error:
-        uploading["errors"] = [{"code": 6000, "message": "The video file could not be "
-                                f"downloaded from file_url: {video.upload_error}."}]  # fmt: skip
-    processing: dict[str, Any] = {"status": "complete" if ready else "not_started"}
-    if video.state == "processing":
-        processing["status"] = "in_progress"
-    elif failed and not video.upload_error:
-        processing["status"] = "error"
-        processing["errors"] = [{"code": 1363008, "message": "The video could not be "
-                                 "processed: unsupported format."}]  # fmt: skip
-    published = video.post_id is not None
-    publishing = {"status": "complete" if published else "not_started",
-                  "publish_status": "published" if published else "not_published"}  # fmt: skip
-    return {"video_status": video.state, "uploading_phase": uploading,
-            "processing_phase": processing, "publishing_phase": publishing,
-            "processing_progress": 100 if ready else 0}  # fmt: skip
-
-
-def video_values(video: Video) -> dict[str, Any]:
-    return {"id": video.id, "description": video.description, "title": video.title,
-            "created_time": graph_time(video.created_at),
-            "updated_time": graph_time(video.created_at), "published": video.published,
-            "permalink_url": video_link(video), "status": video_status(video),
-            "length": 1.0}  # fmt: skip
-
-
-def photo_values(photo: Photo, base: str) -> dict[str, Any]:
-    values: dict[str, Any] = {"id": photo.id, "created_time": graph_time(photo.created_at),
-                              "link": f"{base}/photo/?fbid={photo.id}"}  # fmt: skip
-    if photo.caption:
-        values["name"] = photo.caption
-    if photo.post_id:
-        values["page_story_id"] = photo.post_id
-    return values
-
-
 def now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
-
-
-def graph_time(moment: dt.datetime) -> str:
-    """Graph's time format: `2026-01-02T03:04:05+0000`."""
-    return moment.strftime("%Y-%m-%dT%H:%M:%S+0000")
-
-
-# --- reading a Graph request ---------------------------------------------------------------------
-
-_ATTACHED = re.compile(r"^attached_media\[(\d+)\]$")
-
-
-async def read_params(request: Request) -> dict[str, Any]:
-    """Query parameters, then the body's (form, multipart or JSON); files as bytes."""
-    params: dict[str, Any] = dict(request.query_params)
-    kind = request.headers.get("content-type", "")
-    if kind.startswith("application/json"):
-        try:
-            body = await request.json()
-        except ValueError:
-            raise invalid_parameter("(#100) The request body is not valid JSON") from None
-        if not isinstance(body, dict):
-            raise invalid_parameter("(#100) The request body must be a JSON object")
-        params.update(body)
-    elif kind.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
-        form = await request.form()
-        for key, value in form.multi_items():
-            params[key] = await value.read() if isinstance(value, UploadFile) else value
-    return params
-
-
-def requested_fields(params: dict[str, Any]) -> set[str]:
-    """Top-level names in `fields=a,b{c,d},e` (what is inside braces is not filtered)."""
-    text, depth, names, current = str(params.get("fields") or ""), 0, set(), ""
-    for char in text + ",":
-        if char == "{":
-            depth += 1
-        elif char == "}":
-            depth -= 1
-        elif char == "," and depth == 0:
-            names.add(current.strip().partition(".")[0])
-            current = ""
-        elif depth == 0:
-            current += char
-    return {name for name in names if name}
-
-
-def check_fields(fields: set[str], known: frozenset[str], node: str) -> None:
-    for name in sorted(fields - known):
-        raise invalid_parameter(f"(#100) Tried accessing nonexisting field ({name}) on node "
-                                f"type ({node})")  # fmt: skip
-
-
-def flag(params: dict[str, Any], name: str, default: bool = True) -> bool:
-    value = params.get(name, default)
-    if isinstance(value, bool):
-        return value
-    if str(value).lower() in ("true", "1"):
-        return True
-    if str(value).lower() in ("false", "0"):
-        return False
-    raise invalid_parameter(f"(#100) Param {name} must be a boolean")
-
-
-def text_param(params: dict[str, Any], *names: str) -> str:
-    for name in names:
-        value = params.get(name)
-        if value is not None:
-            if not isinstance(value, str):
-                raise invalid_parameter(f"(#100) Param {name} must be a string")
-            return value
-    return ""
-
-
-def attached_ids(params: dict[str, Any]) -> list[str]:
-    """The media_fbid of each `attached_media[i]` (form) or `attached_media` list (JSON)."""
-    items: list[Any] = []
-    whole = params.get("attached_media")
-    if isinstance(whole, str):
-        try:
-            whole = json.loads(whole)
-        except ValueError:
-            raise invalid_parameter("(#100) param attached_media must be an array") from None
-    if isinstance(whole, list):
-        items += whole
-    indexed = [(int(m[1]), v) for k, v in params.items() if (m := _ATTACHED.match(k))]
-    items += [value for _, value in sorted(indexed)]
-    ids = []
-    for index, item in enumerate(items):
-        if isinstance(item, str):
-            try:
-                item = json.loads(item)
-            except ValueError:
-                item = None
-        if not isinstance(item, dict) or not item.get("media_fbid"):
-            raise invalid_parameter(f"(#100) param attached_media[{index}] must be an object "
-                                    "with a media_fbid")  # fmt: skip
-        ids.append(str(item["media_fbid"]))
-    return ids
-
-
-def moment(value: Any, name: str) -> float | None:
-    """`since` / `until`: a Unix time, or an ISO 8601 date-time."""
-    if value in (None, ""):
-        return None
-    text = str(value)
-    if text.isdigit():
-        return float(text)
-    try:
-        parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise invalid_parameter(f"(#100) Param {name} must be a time") from None
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)).timestamp()
-
-
-def image_ok(data: bytes) -> bool:
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            image.verify()
-    except (UnidentifiedImageError, OSError, SyntaxError):
-        return False
-    return True

@@ -15,200 +15,35 @@ itself falls back to Rest.li 1.0), and URNs in paths URL-encoded.
 Any bearer token is accepted: one the fake did not issue names a new sandbox member (register
 members and tokens with `POST /_users`). A member posts as themself or as any organization.
 Besides LinkedIn's paths: `/_inspect/posts`, `/_faults`, `/_config` and the permalink page
-`/feed/update/{urn}/`. Its memory lives in `linkedin_state.py`.
+`/feed/update/{urn}/`. Posts and that page are served by `linkedin_posts.py`, images and
+videos by `linkedin_media.py`, each call checked by `linkedin_gate.py`; its memory lives in
+`linkedin_state.py`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-import html
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Any
 from urllib.parse import parse_qs
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from soku.sandbox.common import control_routes, public_base
-from soku.sandbox.linkedin_state import (
+from soku.sandbox.common import control_routes
+from soku.sandbox.linkedin_bodies import NewMember
+from soku.sandbox.linkedin_faults import (
     CALL_KINDS,
-    MAX_VIDEO_BYTES,
-    CallKind,
-    FakeState,
     FaultSpec,
     LinkedInError,
-    Media,
-    Member,
-    Post,
     api_error,
-    fault_error,
-    now_ms,
     oauth_error,
-    read_little_text,
 )
-
-EXPIRES_MS = 30 * 86400 * 1000  # upload URLs expire about 30 days after init (linkedin.md)
-_AUTHOR = r"^urn:li:(person|organization):[A-Za-z0-9_-]+$"
-_MEDIA = r"^urn:li:(image|video):[A-Za-z0-9_-]+$"
-Urn = Annotated[str, Field(pattern=_MEDIA)]
-T = TypeVar("T", bound=BaseModel)
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class MediaRef(_Strict):
-    id: Urn
-    altText: str | None = Field(default=None, max_length=4086)
-    title: str | None = None
-
-
-class MultiImage(_Strict):
-    images: list[MediaRef] = Field(min_length=2, max_length=20)
-
-
-class Content(_Strict):
-    media: MediaRef | None = None
-    multiImage: MultiImage | None = None
-
-    @model_validator(mode="after")
-    def _one_kind(self) -> Content:
-        if (self.media is None) == (self.multiImage is None):
-            raise ValueError("content takes exactly one of media and multiImage")
-        if self.multiImage and any(":video:" in i.id for i in self.multiImage.images):
-            raise ValueError("multiImage takes images only")
-        return self
-
-
-class Distribution(_Strict):
-    feedDistribution: Literal["MAIN_FEED", "NONE"]
-    targetEntities: list[Any] = []
-    thirdPartyDistributionChannels: list[Any] = []
-
-
-class NewPost(_Strict):
-    author: str = Field(pattern=_AUTHOR)
-    commentary: str = ""
-    visibility: Literal["PUBLIC", "CONNECTIONS", "LOGGED_IN"]
-    distribution: Distribution
-    lifecycleState: Literal["PUBLISHED", "DRAFT"]
-    isReshareDisabledByAuthor: bool = False
-    content: Content | None = None
-
-
-class InitImage(_Strict):
-    owner: str = Field(pattern=_AUTHOR)
-
-
-class InitVideo(_Strict):
-    owner: str = Field(pattern=_AUTHOR)
-    fileSizeBytes: int = Field(ge=1, le=MAX_VIDEO_BYTES)
-    uploadCaptions: bool = False
-    uploadThumbnail: bool = False
-
-
-class FinalizeVideo(_Strict):
-    video: Urn
-    uploadToken: str = ""
-    uploadedPartIds: list[str]
-
-
-class NewMember(_Strict):
-    id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,40}$")
-    name: str | None = None
-    access_token: str | None = None
-    refresh_token: str | None = None
-
-
-class LinkedInFake:
-    """The fake's behaviour shared by its routes: gatekeeping and answers."""
-
-    def __init__(self, public_url: str) -> None:
-        self.state = FakeState()
-        self.public_url = public_url.rstrip("/")
-
-    def base_url(self, request: Request) -> str:
-        return public_base(self.public_url, request)
-
-    async def gate(
-        self, request: Request, kind: CallKind, versioned: bool = True
-    ) -> tuple[Member, FaultSpec | None]:
-        """Counts the call, checks token, headers and quota, applies the next fault.
-
-        Returns the fault when the route must finish applying it (a publish accepted before
-        its answer is delayed, a status read that fails processing); raises any other one.
-        """
-        self.state.calls[kind] += 1
-        await asyncio.sleep(self.state.config.latency_ms / 1000)
-        member = self.state.member_for_token(_bearer(request))
-        if versioned:
-            self.check_headers(request)
-        self.state.count_call(member.id, kind)
-        return member, await self.apply_fault(kind, member.id)
-
-    def check_headers(self, request: Request) -> None:
-        config, version = self.state.config, request.headers.get("linkedin-version")
-        if version is None:
-            message = "A version must be present. Please specify a version by adding the "
-            message += "LinkedIn-Version header."
-            raise api_error(400, message, code="VERSION_MISSING")
-        newest = dt.datetime.now(dt.UTC).strftime("%Y%m")
-        if not (version.isdigit() and len(version) == 6 and config.oldest_version <= version):
-            raise api_error(426, f"Requested version {version} is not active",
-                            code="NONEXISTENT_VERSION")  # fmt: skip
-        if version > newest:
-            raise api_error(426, f"Requested version {version} is not active",
-                            code="NONEXISTENT_VERSION")  # fmt: skip
-        restli = request.headers.get("x-restli-protocol-version")
-        if config.require_restli_header and restli != "2.0.0":
-            message = "This resource needs X-Restli-Protocol-Version: 2.0.0"
-            raise api_error(400, message, code="ILLEGAL_ARGUMENT")
-
-    async def apply_fault(self, kind: CallKind, user_id: str | None) -> FaultSpec | None:
-        fault = self.state.faults.take(kind, user_id)
-        if fault is None or fault.accept_then_delay is not None:
-            return fault
-        if fault.delay:
-            await asyncio.sleep(fault.delay)
-        if kind.endswith("_status") and fault.error_code == "processing_failed":
-            return fault
-        error = fault.error(kind)
-        if error is not None:
-            raise error
-        return None
-
-
-def _bearer(request: Request) -> str:
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise api_error(401, "Empty oauth2_access_token", 401)
-    return token.strip()
-
-
-def _parse(model: type[T], data: Any) -> T:
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise RequestValidationError(exc.errors()) from None
-
-
-async def _json(request: Request) -> Any:
-    try:
-        return await request.json()
-    except ValueError:
-        raise api_error(400, "Unable to parse the request body as JSON") from None
-
-
-def _encoded_urn(request: Request, urn: str, kind: str) -> str:
-    """A URN path key, which LinkedIn wants URL-encoded (`:` as `%3A`)."""
-    raw = request.scope.get("raw_path", b"").decode("latin-1").upper()
-    if not urn.startswith(f"urn:li:{kind}:") or urn.replace(":", "%3A").upper() not in raw:
-        raise api_error(400, "Syntax exception in path variables", code="ILLEGAL_ARGUMENT")
-    return urn
+from soku.sandbox.linkedin_gate import LinkedInFake
+from soku.sandbox.linkedin_media import image_routes, upload_route, video_routes
+from soku.sandbox.linkedin_posts import page_route, post_routes
+from soku.sandbox.linkedin_state import FakeState, Post, read_little_text
 
 
 def create_linkedin_fake(public_url: str = "") -> FastAPI:
@@ -218,13 +53,13 @@ def create_linkedin_fake(public_url: str = "") -> FastAPI:
     app.state.fake = fake.state
     _error_handlers(app)
     _oauth_routes(app, fake)
-    _post_routes(app, fake)
-    _image_routes(app, fake)
-    _video_routes(app, fake)
-    _upload_route(app, fake)
+    post_routes(app, fake)
+    image_routes(app, fake)
+    video_routes(app, fake)
+    upload_route(app, fake)
     _control_routes(app, fake)
     control_routes(app, fake.state, FaultSpec, CALL_KINDS)
-    _page_route(app, fake)
+    page_route(app, fake)
     return app
 
 
@@ -284,153 +119,6 @@ def _oauth_routes(app: FastAPI, fake: LinkedInFake) -> None:
         return JSONResponse(body)
 
 
-def _post_routes(app: FastAPI, fake: LinkedInFake) -> None:
-    state = fake.state
-
-    @app.post("/rest/posts")
-    async def create(request: Request) -> Response:
-        member, fault = await fake.gate(request, "publish")
-        body = _parse(NewPost, await _json(request))
-        content = body.content
-        urns = [content.media.id] if content and content.media else []
-        urns += [i.id for i in content.multiImage.images] if content and content.multiImage else []
-        if not body.commentary and not urns:
-            raise api_error(422, "A post needs commentary or content")
-        post = state.add_post(member, body.model_dump(exclude_none=True), body.commentary, urns)
-        if fault is not None and fault.accept_then_delay is not None:
-            await asyncio.sleep(fault.accept_then_delay)
-            error = fault.error("publish")
-            if error is not None:
-                raise error
-        return Response(status_code=201, headers={"x-restli-id": post.urn})
-
-    @app.get("/rest/posts")
-    async def by_author(request: Request) -> JSONResponse:
-        member, _ = await fake.gate(request, "list")
-        query = request.query_params
-        author, count, start = (
-            query.get("author", ""),
-            query.get("count", "10"),
-            query.get("start", "0"),
-        )
-        if query.get("q") != "author" or not author:
-            raise api_error(400, "Send q=author and an author URN", code="ILLEGAL_ARGUMENT")
-        if not (count.isdigit() and 0 < int(count) <= 100 and start.isdigit()):
-            raise api_error(400, "count must be 1-100 and start 0 or more", code="ILLEGAL_ARGUMENT")
-        member = state.may_act_as(member, author)
-        if author == member.urn and not state.config.finder_allowed:
-            raise fault_error("no_permission")
-        posts = state.by_author(author)
-        page = posts[int(start) : int(start) + int(count)]
-        paging = {"start": int(start), "count": int(count), "links": [], "total": len(posts)}
-        return JSONResponse({"paging": paging, "elements": [_post_view(p) for p in page]})
-
-
-def _post_view(post: Post) -> dict[str, Any]:
-    view = {"id": post.urn, **post.body, "createdAt": post.created_ms}
-    view.update(publishedAt=post.created_ms, lastModifiedAt=post.created_ms)
-    return view
-
-
-def _image_routes(app: FastAPI, fake: LinkedInFake) -> None:
-    state = fake.state
-
-    @app.post("/rest/images")
-    async def initialize(request: Request, action: str = "") -> JSONResponse:
-        member, _ = await fake.gate(request, "image_init")
-        if action != "initializeUpload":
-            raise api_error(400, f"Unknown action {action!r}", code="ILLEGAL_ARGUMENT")
-        body = await _json(request)
-        init = _parse(
-            InitImage, body.get("initializeUploadRequest") if isinstance(body, dict) else None
-        )
-        item = state.new_media(member, init.owner, "image")
-        url = f"{fake.base_url(request)}/dms-uploads/{state.upload_key(item, 0)}"
-        value = {"uploadUrlExpiresAt": now_ms() + EXPIRES_MS, "uploadUrl": url, "image": item.urn}
-        return JSONResponse({"value": value})
-
-    @app.get("/rest/images/{urn}")
-    async def image(request: Request, urn: str) -> JSONResponse:
-        member, fault = await fake.gate(request, "image_status")
-        item = state.owned(member, _encoded_urn(request, urn, "image"), "image")
-        state.poll(item, fail=fault is not None)
-        return JSONResponse(_media_view(item, fake.base_url(request)))
-
-
-def _video_routes(app: FastAPI, fake: LinkedInFake) -> None:
-    state = fake.state
-
-    @app.post("/rest/videos")
-    async def action(request: Request, action: str = "") -> Response:
-        body = await _json(request) if action else None
-        if action == "initializeUpload":
-            member, _ = await fake.gate(request, "video_init")
-            init = _parse(InitVideo, _field(body, "initializeUploadRequest"))
-            item = state.new_media(member, init.owner, "video")
-            state.plan_parts(item, init.fileSizeBytes)
-            base = fake.base_url(request)
-            instructions = [
-                {"uploadUrl": f"{base}/dms-uploads/{state.upload_key(item, n)}",
-                 "firstByte": first, "lastByte": last}
-                for n, (first, last) in enumerate(item.parts)
-            ]  # fmt: skip
-            value = {"uploadUrlsExpireAt": now_ms() + EXPIRES_MS, "video": item.urn,
-                     "uploadInstructions": instructions,
-                     "uploadToken": item.token if state.config.upload_token else ""}  # fmt: skip
-            return JSONResponse({"value": value})
-        if action == "finalizeUpload":
-            member, _ = await fake.gate(request, "video_finalize")
-            final = _parse(FinalizeVideo, _field(body, "finalizeUploadRequest"))
-            item = state.owned(member, final.video, "video")
-            state.finalize(item, final.uploadToken, final.uploadedPartIds)
-            return Response(status_code=200)
-        raise api_error(400, f"Unknown action {action!r}", code="ILLEGAL_ARGUMENT")
-
-    @app.get("/rest/videos/{urn}")
-    async def video(request: Request, urn: str) -> JSONResponse:
-        member, fault = await fake.gate(request, "video_status")
-        item = state.owned(member, _encoded_urn(request, urn, "video"), "video")
-        state.poll(item, fail=fault is not None)
-        return JSONResponse(_media_view(item, fake.base_url(request)))
-
-
-def _field(body: Any, name: str) -> Any:
-    return body.get(name) if isinstance(body, dict) else None
-
-
-def _media_view(item: Media, base: str) -> dict[str, Any]:
-    view: dict[str, Any] = {"owner": item.owner, "id": item.urn, "status": item.status}
-    if item.status == "AVAILABLE":
-        view["downloadUrl"] = f"{base}/dms/{item.kind}/{item.urn}"
-        view["downloadUrlExpiresAt"] = now_ms() + 3600 * 1000
-    if item.status == "PROCESSING_FAILED":
-        view["processingFailureReason"] = item.failure  # (U) the field's name
-    return view
-
-
-def _upload_route(app: FastAPI, fake: LinkedInFake) -> None:
-    state = fake.state
-
-    @app.put("/dms-uploads/{key}")
-    async def upload(request: Request, key: str) -> Response:
-        """The upload URL is the capability: it names the media and the part."""
-        urn, part = state.uploads.get(key, ("", 0))
-        item = state.media.get(urn)
-        if item is None:
-            raise api_error(404, "The upload URL is unknown or expired")
-        kind: CallKind = "image_upload" if item.kind == "image" else "video_part"
-        state.calls[kind] += 1
-        await fake.apply_fault(kind, item.user_id)
-        data = await request.body()
-        if item.kind == "image":
-            if item.status != "WAITING_UPLOAD":
-                raise api_error(400, f"Image {item.urn} is already uploaded")
-            state.receive_image(item, data)
-            return Response(status_code=201)
-        etag = state.receive_part(item, part, data)
-        return Response(status_code=200, headers={"etag": etag})
-
-
 def _control_routes(app: FastAPI, fake: LinkedInFake) -> None:
     state = fake.state
 
@@ -465,21 +153,3 @@ def _inspected(state: FakeState, post: Post, base: str) -> dict[str, Any]:
         "created_at": dt.datetime.fromtimestamp(post.created_ms / 1000, dt.UTC).isoformat(),
         "url": f"{base}/feed/update/{post.urn}/",
     }
-
-
-def _page_route(app: FastAPI, fake: LinkedInFake) -> None:
-    state = fake.state
-
-    @app.get("/feed/update/{urn}", response_class=HTMLResponse)
-    @app.get("/feed/update/{urn}/", response_class=HTMLResponse)
-    async def page(urn: str) -> HTMLResponse:
-        post = state.find_post(urn)
-        if post is None or not post.visible:
-            return HTMLResponse("<!doctype html><h1>This post cannot be displayed</h1>", 404)
-        text = read_little_text(post.commentary, state.config.truncate_unescaped)
-        items = "".join(f"<li>{state.media[u].kind} {html.escape(u)}</li>" for u in post.media_urns)
-        return HTMLResponse(
-            f"<!doctype html><meta charset=utf-8><title>{html.escape(post.author)} on LinkedIn"
-            f"</title><article><p>{html.escape(post.author)}</p>"
-            f"<p class=text>{html.escape(text)}</p><ul>{items}</ul></article>"
-        )

@@ -13,8 +13,8 @@ the fake: an image it cannot fetch is refused at once, a video ends in FAILED_DO
 
 Any token the fake did not issue names a new sandbox user (register known ones with
 `POST /_users`). Besides Threads' paths: `/_inspect/posts`, `/_inspect/containers`,
-`/_faults`, `/_config`, and the pages `/@{username}` and `/@{username}/post/{shortcode}`.
-Its memory lives in `threads_state.py`.
+`/_faults`, `/_config`, and the pages `/@{username}` and `/@{username}/post/{shortcode}`
+(`threads_web.py`). Its memory lives in `threads_state.py`.
 """
 
 from __future__ import annotations
@@ -23,13 +23,12 @@ import asyncio
 import base64
 import dataclasses
 import datetime as dt
-import html
 import io
 import re
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import JSONResponse
 from PIL import Image, UnidentifiedImageError
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -52,6 +51,7 @@ from soku.sandbox.threads_state import (
     User,
     unsupported,
 )
+from soku.sandbox.threads_web import web_routes
 
 MEDIA_TYPES = ("TEXT", "IMAGE", "VIDEO", "CAROUSEL")
 MAX_IMAGE_BYTES = 8 * 1024 * 1024  # threads.md "Constraints" [S]
@@ -164,10 +164,11 @@ def create_threads_fake(public_url: str = "", *, own_media_only: bool = False) -
     graph_error_handlers(app)
     control_routes(app, fake.state, FaultSpec, CALL_KINDS)
     _sandbox_routes(app, fake)
-    _page_routes(app, fake)
+    web_routes(app, fake.state)
     _refresh_routes(app, fake)
     _container_routes(app, fake)
-    _user_routes(app, fake)
+    _listing_route(app, fake)
+    _limit_route(app, fake)
     _node_route(app, fake)  # last: `/{version}/{id}` is the broadest path
     return app
 
@@ -279,7 +280,7 @@ def _checked(params: dict[str, str]) -> tuple[str, str, bool, str | None, list[s
     return media_type, text, item, url, children
 
 
-def _user_routes(app: FastAPI, fake: ThreadsFake) -> None:
+def _listing_route(app: FastAPI, fake: ThreadsFake) -> None:
     state = fake.state
 
     @app.get("/{version}/{node}/threads")
@@ -306,6 +307,10 @@ def _user_routes(app: FastAPI, fake: ThreadsFake) -> None:
                 query = {**params, "after": after}
                 body["paging"]["next"] = str(request.url.include_query_params(**query))
         return answer(request, body)
+
+
+def _limit_route(app: FastAPI, fake: ThreadsFake) -> None:
+    state = fake.state
 
     @app.get("/{version}/{node}/threads_publishing_limit")
     async def publishing_limit(request: Request, version: str, node: str) -> JSONResponse:
@@ -347,43 +352,6 @@ def _node_route(app: FastAPI, fake: ThreadsFake) -> None:
         if post is None or post.user_id != caller.id:
             raise unsupported(node, "get")
         return answer(request, state.post_view(post, fields, fake.base_url(request)))
-
-
-def _page_routes(app: FastAPI, fake: ThreadsFake) -> None:
-    state = fake.state
-
-    @app.get("/@{username}", response_class=HTMLResponse)
-    async def profile(username: str) -> HTMLResponse:
-        """A profile: the user's threads, or none yet for a name the fake does not know."""
-        users = [user.id for user in state.users.values() if user.username == username]
-        items = "".join(
-            f"<li><a href='/@{username}/post/{post.shortcode}'>"
-            f"{html.escape(state.containers[post.container_id].text)}</a></li>"
-            for post in reversed(state.posts)
-            if post.user_id in users
-        )
-        return HTMLResponse(
-            f"<!doctype html><meta charset=utf-8><title>@{html.escape(username)} on Threads"
-            f"</title><h1>@{html.escape(username)}</h1><ul>{items}</ul>"
-        )
-
-    @app.get("/@{username}/post/{code}", response_class=HTMLResponse)
-    async def page(username: str, code: str) -> HTMLResponse:
-        post = state.by_shortcode(code)
-        if post is None:
-            return HTMLResponse("<!doctype html><h1>Sorry, this page isn't available</h1>", 404)
-        container, user = state.containers[post.container_id], state.users[post.user_id]
-        media = [state.containers[child] for child in container.children] or [container]
-        items = "".join(
-            f"<li>{m.media_type} <a href='{html.escape(m.url)}'>{html.escape(m.url)}</a></li>"
-            for m in media
-            if m.url
-        )
-        return HTMLResponse(
-            f"<!doctype html><meta charset=utf-8><title>@{user.username} on Threads</title>"
-            f"<article><p>@{user.username}</p><p class=text>{html.escape(container.text)}</p>"
-            f"<ul>{items}</ul><time>{post.created_at.isoformat()}</time></article>"
-        )
 
 
 def _moment(params: dict[str, str], name: str) -> float | None:

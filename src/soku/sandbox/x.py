@@ -36,17 +36,15 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from soku.sandbox.common import control_routes, public_base
-from soku.sandbox.x_state import (
+from soku.sandbox.x_faults import (
     CALL_KINDS,
-    MEDIA_EXPIRES_SECS,
     CallKind,
-    FakeState,
     FaultSpec,
-    User,
     XError,
     invalid_request,
     oauth_error,
 )
+from soku.sandbox.x_state import MEDIA_EXPIRES_SECS, FakeState, User
 
 MAX_IMAGE_BYTES = 5 * 1024 * 1024  # images ≤ 5 MB (x.md "Constraints")
 IMAGE_CATEGORIES = ("tweet_image", "tweet_gif", "dm_image", "dm_gif")

@@ -1,0 +1,103 @@
+"""The X fake's errors: X API v2 problem bodies, OAuth errors, and the faults tests inject."""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any, Literal, get_args
+
+from soku.sandbox.common import FaultFields
+
+CallKind = Literal[
+    "token", "publish", "media", "initialize", "append", "finalize", "status", "me", "list"
+]  # fmt: skip
+CALL_KINDS: tuple[CallKind, ...] = get_args(CallKind)
+UPLOAD_KINDS = frozenset({"media", "initialize", "append", "finalize"})
+PROBLEMS = "https://api.x.com/2/problems/"
+_FAULTS: dict[str, tuple[int, str, str, str]] = {  # code: status, title, detail, type
+    "rate_limited": (429, "Too Many Requests", "Too Many Requests", "about:blank"),
+    "usage_capped": (429, "UsageCapExceeded", "Usage cap exceeded: Monthly product cap",
+                     PROBLEMS + "usage-capped"),
+    "token_expired": (401, "Unauthorized", "Unauthorized", "about:blank"),
+    "unsupported_authentication": (
+        403, "Unsupported Authentication",
+        "Authenticating with OAuth 2.0 Application-Only is forbidden for this endpoint.  "
+        "Supported authentication types are [OAuth 1.0a User Context, OAuth 2.0 User Context].",
+        PROBLEMS + "unsupported-authentication"),
+    "duplicate_content": (403, "Forbidden",
+                          "You are not allowed to create a Tweet with duplicate content.",
+                          "about:blank"),
+    "forbidden": (403, "Forbidden", "You are not permitted to perform this action.", "about:blank"),
+    "server_error": (500, "Internal Server Error", "Internal Server Error", "about:blank"),
+    "service_unavailable": (503, "Service Unavailable", "Service Unavailable", "about:blank"),
+    "timeout": (504, "Gateway Timeout", "Gateway Timeout", "about:blank"),
+}  # fmt: skip
+_CODE_OF_STATUS = {429: "rate_limited", 401: "token_expired", 403: "forbidden",
+                   503: "service_unavailable", 504: "timeout"}  # fmt: skip
+
+
+class XError(Exception):
+    """An answer in one of X's error shapes (a problem, or an OAuth error on the token path)."""
+
+    def __init__(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None):
+        super().__init__(str(body))
+        self.status, self.body, self.headers = status, body, headers or {}
+
+
+def problem(
+    status: int, title: str, detail: str, kind: str = "about:blank", **extra: Any
+) -> XError:
+    return XError(
+        status, {"title": title, "detail": detail, "type": kind, "status": status, **extra}
+    )
+
+
+def invalid_request(message: str, parameter: str = "", status: int = 400) -> XError:
+    errors = [{"parameters": {parameter: []} if parameter else {}, "message": message}]
+    detail = "One or more parameters to your request was invalid."
+    return problem(status, "Invalid Request", detail, PROBLEMS + "invalid-request", errors=errors)
+
+
+def oauth_error(status: int, code: str, description: str) -> XError:
+    return XError(status, {"error": code, "error_description": description})
+
+
+def fault_problem(code: str, status: int | None = None) -> XError:
+    default, title, detail, kind = _FAULTS[code]
+    return problem(status or default, title, detail, kind)
+
+
+class FaultSpec(FaultFields):
+    """One injected fault, as posted to `/_faults`."""
+
+    on: Literal[
+        "token", "publish", "media", "initialize", "append", "finalize", "status", "me",
+        "list", "any",
+    ]  # fmt: skip
+
+    def matches(self, kind: str, user_id: str | None) -> bool:
+        on_kind = self.on in (kind, "any") or (self.on == "media" and kind in UPLOAD_KINDS)
+        return on_kind and self.user_id in ("*", user_id)
+
+    def error(self, kind: CallKind) -> XError | None:
+        """The answer this fault gives; None when it only delays an accepted publish."""
+        if self.status is None and self.error_code is None:
+            return None if self.accept_then_delay is not None else fault_problem("timeout")
+        code = self.error_code or _CODE_OF_STATUS.get(self.status or 0, "")
+        status = self.status or _FAULTS.get(code, (400,))[0]
+        if not code:
+            code = "server_error" if status >= 500 else "invalid_request"
+        if kind == "token" and status < 500 and status != 429:
+            error = oauth_error(status, code, "Value passed for the token was invalid.")
+        elif code in _FAULTS:
+            error = fault_problem(code, status)
+        else:
+            error = invalid_request(f"Injected fault: {code}.", status=status)
+        if self.retry_after is not None:
+            reset = str(math.ceil(time.time() + self.retry_after))
+            error.headers = (
+                {"x-rate-limit-remaining": "0", "x-rate-limit-reset": reset}
+                if status == 429
+                else {"retry-after": str(math.ceil(self.retry_after))}
+            )
+        return error
