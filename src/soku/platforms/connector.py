@@ -17,7 +17,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, Protocol, overload
 
 import httpx
 
@@ -166,3 +166,28 @@ def response_json(response: httpx.Response) -> Any:
         return response.json()
     except ValueError:
         return None
+
+
+class GrowingSteps(Sequence[Step]):
+    """A step list that grows as the engine walks it (chunked uploads).
+
+    How many chunk steps there are is known only once an earlier step (the upload's
+    initialization) has answered. The engine saves each step's result in `job.checkpoint`
+    before it asks for the next step, and this sequence calls `current()` again at every
+    index, so the chunk steps appear as soon as that result is saved. Had a caller taken the
+    list before then, the step after the chunks must refuse an incomplete upload (a
+    retryable error), and the next attempt lists every chunk.
+    """
+
+    def __init__(self, current: Callable[[], list[Step]]) -> None:
+        self._current = current
+
+    @overload
+    def __getitem__(self, index: int) -> Step: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Step]: ...
+    def __getitem__(self, index: int | slice) -> Step | Sequence[Step]:
+        return self._current()[index]
+
+    def __len__(self) -> int:
+        return len(self._current())

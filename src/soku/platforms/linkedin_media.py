@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
-from typing import Any, overload
+from typing import Any
 from urllib.parse import quote
 
 import httpx
@@ -25,6 +25,7 @@ from soku.platforms import media_reader
 from soku.platforms.connector import (
     AccountAccess,
     ErrorKind,
+    GrowingSteps,
     Job,
     PlatformError,
     Step,
@@ -52,7 +53,7 @@ class LinkedInMedia:
         return uploads + ([Step("wait_processing", self._wait_images)] if count else [])
 
     def video_steps(self, job: Job, head: list[Step]) -> Sequence[Step]:
-        return _VideoSteps(self, job, head)
+        return _video_steps(self, job, head)
 
     def _upload_image(self, job: Job, index: int) -> StepFunction:
         url = job.image_urls[index]
@@ -173,37 +174,22 @@ class LinkedInMedia:
         return await self.api.call(client, account, "GET", f"/rest/{kind}/{quote(urn, safe='')}")
 
 
-class _VideoSteps(Sequence[Step]):
-    """`init`, `part_0` … `part_<n-1>`, `finalize`, `wait_processing`.
+def _video_steps(media: LinkedInMedia, job: Job, head: list[Step]) -> GrowingSteps:
+    """`init`, `part_0` … `part_<n-1>`, `finalize`, `wait_processing`; LinkedIn names the
+    parts in `init`'s answer."""
 
-    LinkedIn names the parts in `init`'s answer. The engine saves each step's result in
-    `job.checkpoint` before it asks for the next step, and this sequence is read again at
-    every index, so it grows as it is walked (as X's does).
-    """
-
-    def __init__(self, media: LinkedInMedia, job: Job, head: list[Step]) -> None:
-        self.media, self.job, self.head = media, job, head
-
-    def _current(self) -> list[Step]:
-        media, init = self.media, self.job.checkpoint.get("steps", {}).get("init")
+    def current() -> list[Step]:
+        init = job.checkpoint.get("steps", {}).get("init")
         parts = len(init["parts"]) if isinstance(init, dict) else 0
         return [
-            *self.head,
+            *head,
             Step("init", media._init),
             *(Step(f"part_{n}", media._part(n)) for n in range(parts)),
             Step("finalize", media._finalize),
             Step("wait_processing", media._wait_video),
         ]
 
-    @overload
-    def __getitem__(self, index: int) -> Step: ...
-    @overload
-    def __getitem__(self, index: slice) -> Sequence[Step]: ...
-    def __getitem__(self, index: int | slice) -> Step | Sequence[Step]:
-        return self._current()[index]
-
-    def __len__(self) -> int:
-        return len(self._current())
+    return GrowingSteps(current)
 
 
 def _value(answer: dict[str, Any], *names: str) -> dict[str, Any]:

@@ -16,7 +16,7 @@ Follows the X API v2 as its OpenAPI file v2.167 (docs.x.com, 2026-08) and
 Media is read from our own store by URL (`media_reader`): an image whole (X takes ≤ 5 MB),
 the video one chunk per step through byte ranges, so no more than one image or one chunk is
 ever held. How many chunks there are is known once `init` has measured the video: the step
-list grows as the engine walks it, reading the checkpoint the engine fills (see `_VideoSteps`).
+list grows as the engine walks it, reading the checkpoint the engine fills (see `_video_steps`).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import re
 import time
 import unicodedata
 from collections.abc import Sequence
-from typing import Any, overload
+from typing import Any
 
 import httpx
 
@@ -37,6 +37,7 @@ from soku.platforms.connector import (
     AccountAccess,
     CannotTell,
     ErrorKind,
+    GrowingSteps,
     Job,
     NotPublished,
     PlatformError,
@@ -87,7 +88,7 @@ class XConnector:
     def steps(self, job: Job) -> Sequence[Step]:
         head = [] if _knows_user(job.account) else [Step("user", self._whoami)]
         if job.video_urls:
-            return _VideoSteps(self, job, head)
+            return _video_steps(self, job, head)
         uploads = [
             Step(f"upload_{n}", self._upload_image(job, n)) for n in range(len(job.image_urls))
         ]
@@ -300,39 +301,22 @@ class XConnector:
         raise map_error(response)
 
 
-class _VideoSteps(Sequence[Step]):
-    """`init`, `append_0` … `append_<n-1>`, `finalize`, `wait_processing`.
+def _video_steps(connector: XConnector, job: Job, head: list[Step]) -> GrowingSteps:
+    """`init`, `append_0` … `append_<n-1>`, `finalize`, `wait_processing`; the chunks are
+    known once `init` has measured the video (and `finalize` refuses an incomplete upload)."""
 
-    The chunks are known once `init` has measured the video. The engine saves each step's
-    result in `job.checkpoint` before it asks for the next step, and this sequence is read
-    again at every index, so it grows as it is walked. Had a caller taken the list before
-    `init` ran, `finalize` would refuse an incomplete upload (retryable) and the next attempt
-    would list every chunk.
-    """
-
-    def __init__(self, connector: XConnector, job: Job, head: list[Step]) -> None:
-        self.connector, self.job, self.head = connector, job, head
-
-    def _current(self) -> list[Step]:
-        connector, init = self.connector, self.job.checkpoint.get("steps", {}).get("init")
+    def current() -> list[Step]:
+        init = job.checkpoint.get("steps", {}).get("init")
         chunks = init["segments"] if isinstance(init, dict) else 0
         return [
-            *self.head,
+            *head,
             Step("init", connector._init),
             *(Step(f"append_{n}", connector._append(n)) for n in range(chunks)),
             Step("finalize", connector._finalize),
             Step("wait_processing", connector._wait_processing),
         ]
 
-    @overload
-    def __getitem__(self, index: int) -> Step: ...
-    @overload
-    def __getitem__(self, index: slice) -> Sequence[Step]: ...
-    def __getitem__(self, index: int | slice) -> Step | Sequence[Step]:
-        return self._current()[index]
-
-    def __len__(self) -> int:
-        return len(self._current())
+    return GrowingSteps(current)
 
 
 # --- the job and its checkpoint ----------------------------------------------------------------
