@@ -10,7 +10,6 @@ import dataclasses
 import datetime as dt
 import json
 import re
-import socket
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,6 @@ import pytest
 
 from soku.platforms.base import ConnectorTarget
 from soku.platforms.connector import (
-    AccountAccess,
     CannotTell,
     ErrorKind,
     Job,
@@ -31,10 +29,19 @@ from soku.platforms.connector import (
 from soku.platforms.facebook import INTEGRATION
 from soku.platforms.facebook_connector import FacebookConnector
 from soku.sandbox.facebook import create_facebook_fake
-from tests.asgi_server import serving
+from tests.asgi_server import free_port, serving
 from tests.media_files import MediaServer
+from tests.platforms.connector_world import (
+    FakeControls,
+    deliver,
+    failure,
+    fresh_fake,
+    make_job,
+    run_steps,
+)
 
 PAGE, TOKEN, USER_TOKEN = "104857600012345", "page-token", "long-lived-user-token"
+ACCOUNT = dict(account_id="fb_main", platform_user_id=PAGE, access_token=TOKEN)
 
 
 @pytest.fixture(scope="session")
@@ -51,101 +58,37 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MediaServer]:
 
 
 @dataclasses.dataclass
-class Env:
-    """The test's world: a client like the engine's, the fake, the media server."""
+class Env(FakeControls):
+    """The test's world: the fake and a client like the engine's, the media server."""
 
-    http: httpx.AsyncClient
-    fake: str
     media: MediaServer
 
     def job(
-        self,
-        text: str | None = "Hello",
-        images: int = 0,
-        video: str | None = None,
-        publishing_since: dt.datetime | None = None,
-        **account: Any,
+        self, text: str | None = "Hello", images: int = 0, video: str | None = None, **more: Any
     ) -> Job:
-        access = AccountAccess(
-            platform="facebook",
-            account_id="fb_main",
-            platform_user_id=PAGE,
-            username=None,
-            access_token=TOKEN,
-            refresh_token=None,
-            expires_at=None,
-            sandbox=True,
-        )
-        return Job(
-            delivery_id="dlv_1",
-            post_id="post_1",
-            platform="facebook",
-            account=dataclasses.replace(access, **account),
+        """`images` distinct image URLs; `more`: `publishing_since`, or account fields."""
+        return make_job(
+            "facebook",
+            ACCOUNT,
             text=text,
-            media_type="video" if video else "image" if images else "text",
-            image_urls=tuple(self.media.images(images)),
-            video_urls=(self.media.url(video),) if video else (),
-            publishing_since=publishing_since,
+            image_urls=self.media.images(images),
+            video_urls=[self.media.url(video)] if video else [],
+            **more,
         )
-
-    async def posts(self) -> list[dict[str, Any]]:
-        return list((await self.http.get(f"{self.fake}/_inspect/posts")).json()["posts"])
 
     async def uploads(self) -> dict[str, Any]:
-        return dict((await self.http.get(f"{self.fake}/_inspect/uploads")).json())
-
-    async def calls(self) -> dict[str, int]:
-        return dict((await self.http.get(f"{self.fake}/_inspect/calls")).json())
-
-    async def config(self, **values: Any) -> None:
-        response = await self.http.post(f"{self.fake}/_config", json=values)
-        assert response.status_code == 200, response.text
-
-    async def fault(self, **fault: Any) -> None:
-        response = await self.http.post(f"{self.fake}/_faults", json=fault)
-        assert response.status_code == 201, response.text
+        return dict(await self.inspect("uploads"))
 
 
 @pytest.fixture
 async def env(fake_url: str, media: MediaServer) -> AsyncIterator[Env]:
-    async with httpx.AsyncClient(timeout=10) as http:
-        await http.delete(f"{fake_url}/_inspect")
-        yield Env(http, fake_url, media)
+    async with fresh_fake(fake_url) as fake:
+        yield Env(fake.http, fake_url, media)
 
 
 @pytest.fixture
 def connector(fake_url: str) -> FacebookConnector:
     return FacebookConnector(fake_url, video_url=fake_url, web_url=fake_url)
-
-
-async def run_steps(
-    connector: FacebookConnector, job: Job, http: httpx.AsyncClient, stop_after: str | None = None
-) -> dict[str, Any]:
-    """As the engine does: each step not yet done runs, and the checkpoint is saved after it.
-
-    Returns the saved checkpoint (a JSON copy, as the database keeps it); `stop_after` makes
-    the worker die right after that step was saved.
-    """
-    done = job.checkpoint.setdefault("steps", {})
-    saved: dict[str, Any] = json.loads(json.dumps(job.checkpoint))
-    for step in connector.steps(job):
-        if step.name not in done:
-            done[step.name] = await step.run(job, http)
-            saved = json.loads(json.dumps(job.checkpoint))
-        if step.name == stop_after:
-            break
-    return saved
-
-
-async def deliver(connector: FacebookConnector, job: Job, env: Env) -> Published:
-    await run_steps(connector, job, env.http)
-    return await connector.publish(job, env.http)
-
-
-async def failure(call: Any) -> PlatformError:
-    with pytest.raises(PlatformError) as caught:
-        await call
-    return caught.value
 
 
 async def assert_shows(env: Env, url: str | None, text: str) -> None:
@@ -157,7 +100,7 @@ async def assert_shows(env: Env, url: str | None, text: str) -> None:
 async def test_text_post(connector: FacebookConnector, env: Env) -> None:
     job = env.job("Just words")
     assert list(connector.steps(job)) == []
-    published = await deliver(connector, job, env)
+    published = await deliver(connector, job, env.http)
     assert re.fullmatch(rf"{PAGE}_[0-9]{{15,}}", published.platform_post_id)
     local = published.platform_post_id.partition("_")[2]
     assert published.url == f"{env.fake}/{PAGE}/posts/{local}"
@@ -175,7 +118,7 @@ async def test_text_post(connector: FacebookConnector, env: Env) -> None:
 async def test_one_photo(connector: FacebookConnector, env: Env) -> None:
     job = env.job("One picture", images=1)
     assert list(connector.steps(job)) == []
-    published = await deliver(connector, job, env)
+    published = await deliver(connector, job, env.http)
     [post] = await env.posts()
     assert post["id"] == published.platform_post_id and post["text"] == "One picture"
     assert [(m["kind"], m["url"]) for m in post["media"]] == [("photo", job.image_urls[0])]
@@ -187,7 +130,7 @@ async def test_one_photo(connector: FacebookConnector, env: Env) -> None:
 async def test_several_photos(connector: FacebookConnector, env: Env) -> None:
     job = env.job("Pictures", images=3)
     assert [step.name for step in connector.steps(job)] == ["photo_0", "photo_1", "photo_2"]
-    published = await deliver(connector, job, env)
+    published = await deliver(connector, job, env.http)
     [post] = await env.posts()
     uploaded = [job.checkpoint["steps"][f"photo_{n}"]["photo_id"] for n in range(3)]
     assert [m["id"] for m in post["media"]] == uploaded
@@ -227,7 +170,7 @@ async def test_resume_after_a_failure_keeps_finished_photos(env: Env) -> None:
     assert list(saved["steps"]) == ["photo_0"]
     second = FacebookConnector(env.fake, web_url=env.fake)  # another worker
     resumed = dataclasses.replace(job, checkpoint=saved)
-    published = await deliver(second, resumed, env)
+    published = await deliver(second, resumed, env.http)
     assert resumed.checkpoint["steps"]["photo_0"] == saved["steps"]["photo_0"]
     photos = (await env.uploads())["photos"]
     assert len(photos) == 3  # photo_0 once; the failed call uploaded nothing
@@ -262,7 +205,7 @@ async def test_publish_errors_map_to_kinds(
 
 
 async def test_a_real_duplicate_is_permanent(connector: FacebookConnector, env: Env) -> None:
-    await deliver(connector, env.job("Only once"), env)
+    await deliver(connector, env.job("Only once"), env.http)
     error = await failure(connector.publish(env.job("Only once"), env.http))
     assert (error.kind, error.code, error.http_status) == (
         ErrorKind.permanent,
@@ -274,8 +217,8 @@ async def test_a_real_duplicate_is_permanent(connector: FacebookConnector, env: 
 
 async def test_page_rate_limit_carries_the_wait(connector: FacebookConnector, env: Env) -> None:
     await env.config(rate_limit=2)
-    await deliver(connector, env.job("First"), env)
-    await deliver(connector, env.job("Second"), env)
+    await deliver(connector, env.job("First"), env.http)
+    await deliver(connector, env.job("Second"), env.http)
     error = await failure(connector.publish(env.job("Third"), env.http))
     assert (error.kind, error.raw["error"]["code"]) == (ErrorKind.rate_limited, 80001)
     assert error.retry_after is not None and 60 <= error.retry_after <= 3600
@@ -287,10 +230,7 @@ async def test_timeout_and_connection_errors(connector: FacebookConnector, env: 
     async with httpx.AsyncClient(timeout=0.3) as impatient:
         error = await failure(connector.steps(job)[0].run(job, impatient))
     assert error.kind is ErrorKind.timeout
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    closed = FacebookConnector(f"http://127.0.0.1:{port}")
+    closed = FacebookConnector(f"http://127.0.0.1:{free_port()}")
     error = await failure(closed.publish(env.job(), env.http))
     assert (error.kind, error.code) == (ErrorKind.connection, "connection_failed")
 
@@ -329,7 +269,9 @@ async def test_refresh(connector: FacebookConnector, env: Env) -> None:
     renewed = await connector.refresh(account, env.http)
     assert renewed.access_token not in (TOKEN, USER_TOKEN)
     assert (renewed.refresh_token, renewed.expires_at) == (USER_TOKEN, None)
-    await deliver(connector, env.job("With the new token", access_token=renewed.access_token), env)
+    await deliver(
+        connector, env.job("With the new token", access_token=renewed.access_token), env.http
+    )
     [post] = await env.posts()
     assert post["page"] == PAGE
     stranger = env.job(refresh_token="someone-else").account
@@ -341,7 +283,7 @@ async def test_refresh(connector: FacebookConnector, env: Env) -> None:
 
 
 async def test_reconcile_finds_the_post(connector: FacebookConnector, env: Env) -> None:
-    await deliver(connector, env.job("Some other post"), env)
+    await deliver(connector, env.job("Some other post"), env.http)
     since = dt.datetime.now(dt.UTC)
     for job in (
         env.job("Find me", publishing_since=since),
@@ -349,14 +291,14 @@ async def test_reconcile_finds_the_post(connector: FacebookConnector, env: Env) 
         env.job("Several pictures", images=2, publishing_since=since),
         env.job(None, images=3),
     ):
-        published = await deliver(connector, job, env)
+        published = await deliver(connector, job, env.http)
         found = await connector.reconcile(job, env.http)
         assert isinstance(found, Published), job.text
         assert (found.platform_post_id, found.url) == (published.platform_post_id, published.url)
 
 
 async def test_reconcile_says_not_published(connector: FacebookConnector, env: Env) -> None:
-    await deliver(connector, env.job("Other text"), env)
+    await deliver(connector, env.job("Other text"), env.http)
     assert await connector.reconcile(env.job("Never sent"), env.http) == NotPublished()
     future = dt.datetime(2999, 1, 1, tzinfo=dt.UTC)
     later = env.job("Other text", publishing_since=future)
@@ -370,7 +312,7 @@ async def test_reconcile_says_not_published(connector: FacebookConnector, env: E
 
 async def test_reconcile_cannot_tell_between_twins(connector: FacebookConnector, env: Env) -> None:
     for _ in range(2):  # the same caption twice: Facebook takes it for photos
-        await deliver(connector, env.job("Twin", images=1), env)
+        await deliver(connector, env.job("Twin", images=1), env.http)
     result = await connector.reconcile(env.job("Twin", images=1), env.http)
     assert isinstance(result, CannotTell) and "2 posts" in result.reason
 

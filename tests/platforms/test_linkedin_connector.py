@@ -5,10 +5,8 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
-import json
 import os
 import re
-import socket
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,21 +16,22 @@ import pytest
 
 from soku.platforms import linkedin
 from soku.platforms.base import ConnectorTarget
-from soku.platforms.connector import (
-    AccountAccess,
-    CannotTell,
-    ErrorKind,
-    Job,
-    NotPublished,
-    PlatformError,
-    Published,
-)
+from soku.platforms.connector import CannotTell, ErrorKind, Job, NotPublished, Published
 from soku.platforms.linkedin_connector import LinkedInConnector, little_text
 from soku.sandbox.linkedin import create_linkedin_fake
-from tests.asgi_server import serving
+from tests.asgi_server import free_port, serving
 from tests.media_files import MediaServer
+from tests.platforms.connector_world import (
+    FakeControls,
+    deliver,
+    failure,
+    fresh_fake,
+    make_job,
+    run_steps,
+)
 
 MEMBER, TOKEN, REFRESH = "m3mb3r", "li-access", "li-refresh"
+ACCOUNT = dict(account_id="li_main", access_token=TOKEN, refresh_token=REFRESH)
 ORG = "urn:li:organization:4242"
 PART = 100_000  # the fake's part size here, so a small video has several parts
 VIDEO_BYTES = 3 * PART + 4_321  # four parts
@@ -60,11 +59,9 @@ def media(media_folder: Path) -> Iterator[MediaServer]:
 
 
 @dataclasses.dataclass
-class Env:
-    """The test's world: a client like the engine's, the fake and the media store."""
+class Env(FakeControls):
+    """The test's world: the fake and a client like the engine's, the media store."""
 
-    http: httpx.AsyncClient
-    fake: str
     media: MediaServer
     folder: Path
 
@@ -74,44 +71,17 @@ class Env:
         images: tuple[str, ...] = (),
         video: str | None = None,
         author: str | None = MEMBER,
-        publishing_since: dt.datetime | None = None,
-        **account: Any,
+        **more: Any,
     ) -> Job:
-        access = AccountAccess(
-            platform="linkedin",
-            account_id="li_main",
-            platform_user_id=author,
-            username=None,
-            access_token=TOKEN,
-            refresh_token=REFRESH,
-            expires_at=None,
-            sandbox=True,
-        )
-        return Job(
-            delivery_id="dlv_1",
-            post_id="post_1",
-            platform="linkedin",
-            account=dataclasses.replace(access, **account),
+        """`author`: the account's user id; `more`: `publishing_since`, or account fields."""
+        return make_job(
+            "linkedin",
+            {**ACCOUNT, "platform_user_id": author},
             text=text,
-            media_type="video" if video else "image" if images else "text",
-            image_urls=tuple(self.media.url(name) for name in images),
-            video_urls=(self.media.url(video),) if video else (),
-            publishing_since=publishing_since,
+            image_urls=[self.media.url(name) for name in images],
+            video_urls=[self.media.url(video)] if video else [],
+            **more,
         )
-
-    async def posts(self) -> list[dict[str, Any]]:
-        return list((await self.http.get(f"{self.fake}/_inspect/posts")).json()["posts"])
-
-    async def calls(self) -> dict[str, int]:
-        return dict((await self.http.get(f"{self.fake}/_inspect/calls")).json())
-
-    async def config(self, **values: Any) -> None:
-        response = await self.http.post(f"{self.fake}/_config", json=values)
-        assert response.status_code == 200, response.text
-
-    async def fault(self, **fault: Any) -> None:
-        response = await self.http.post(f"{self.fake}/_faults", json=fault)
-        assert response.status_code == 201, response.text
 
     def file(self, name: str) -> bytes:
         return (self.folder / name).read_bytes()
@@ -120,12 +90,10 @@ class Env:
 @pytest.fixture
 async def env(fake_url: str, media: MediaServer, media_folder: Path) -> AsyncIterator[Env]:
     """A fresh fake that knows the member and their tokens, cutting videos in small parts."""
-    async with httpx.AsyncClient(timeout=10, follow_redirects=False) as http:
-        await http.delete(f"{fake_url}/_inspect")
-        body = {"id": MEMBER, "name": "Soku Member", "access_token": TOKEN}
-        body["refresh_token"] = REFRESH
-        assert (await http.post(f"{fake_url}/_users", json=body)).status_code == 201
-        world = Env(http, fake_url, media, media_folder)
+    async with fresh_fake(fake_url) as fake:
+        tokens = {"access_token": TOKEN, "refresh_token": REFRESH}
+        await fake.add_user(id=MEMBER, name="Soku Member", **tokens)
+        world = Env(fake.http, fake_url, media, media_folder)
         await world.config(part_bytes=PART)
         yield world
 
@@ -134,36 +102,6 @@ async def env(fake_url: str, media: MediaServer, media_folder: Path) -> AsyncIte
 def connector(fake_url: str) -> LinkedInConnector:
     oauth = f"{fake_url}/oauth/v2/accessToken"
     return LinkedInConnector(fake_url, oauth_url=oauth, web_url=fake_url, poll_seconds=0)
-
-
-async def run_steps(
-    connector: LinkedInConnector, job: Job, http: httpx.AsyncClient, stop_after: str | None = None
-) -> dict[str, Any]:
-    """As the engine does: each step not yet done runs, and the checkpoint is saved after it.
-
-    Returns the saved checkpoint (a JSON copy, as the database keeps it); `stop_after` makes
-    the worker die right after that step was saved.
-    """
-    done = job.checkpoint.setdefault("steps", {})
-    saved: dict[str, Any] = json.loads(json.dumps(job.checkpoint))
-    for step in connector.steps(job):
-        if step.name not in done:
-            done[step.name] = await step.run(job, http)
-            saved = json.loads(json.dumps(job.checkpoint))
-        if step.name == stop_after:
-            break
-    return saved
-
-
-async def deliver(connector: LinkedInConnector, job: Job, env: Env) -> Published:
-    await run_steps(connector, job, env.http)
-    return await connector.publish(job, env.http)
-
-
-async def failure(call: Any) -> PlatformError:
-    with pytest.raises(PlatformError) as caught:
-        await call
-    return caught.value
 
 
 AUTHORS = [
@@ -180,7 +118,7 @@ async def test_text_post(
     text = "Save 50% (today) on C++ & a_b ~ <tags> #launch @here [x] {y} | \\ *"
     job = env.job(text, author=account_user)
     assert list(connector.steps(job)) == []
-    published = await deliver(connector, job, env)
+    published = await deliver(connector, job, env.http)
     assert re.fullmatch(r"urn:li:share:[0-9]{19}", published.platform_post_id)
     assert published.url == f"{env.fake}/feed/update/{published.platform_post_id}/"
     [post] = await env.posts()
@@ -198,7 +136,7 @@ async def test_image_posts(connector: LinkedInConnector, env: Env, author: str, 
     job = env.job("Pictures", images=IMAGES[:count], author=author)
     names = [f"upload_{n}" for n in range(count)] + ["wait_processing"]
     assert [step.name for step in connector.steps(job)] == names
-    published = await deliver(connector, job, env)
+    published = await deliver(connector, job, env.http)
     [post] = await env.posts()
     assert post["id"] == published.platform_post_id and post["text"] == "Pictures"
     assert post["author"] == (ORG if author == ORG else f"urn:li:person:{MEMBER}")
@@ -219,7 +157,7 @@ async def test_video_post(connector: LinkedInConnector, env: Env, author: str) -
     await env.config(video_polls=2)
     job = env.job("A film", video="long.mp4", author=author)
     assert [step.name for step in connector.steps(job)] == ["init", "finalize", "wait_processing"]
-    published = await deliver(connector, job, env)
+    published = await deliver(connector, job, env.http)
     names = ["init", "part_0", "part_1", "part_2", "part_3", "finalize", "wait_processing"]
     assert [step.name for step in connector.steps(job)] == names == list(job.checkpoint["steps"])
     assert job.checkpoint["steps"]["part_3"]["bytes"] == VIDEO_BYTES - 3 * PART
@@ -245,7 +183,7 @@ async def test_resume_after_a_failure_mid_video(connector: LinkedInConnector, en
     assert (error.kind, error.http_status) == (ErrorKind.server_error, 500)
     assert list(resumed.checkpoint["steps"]) == ["init", "part_0", "part_1"]
     other = LinkedInConnector(env.fake, web_url=env.fake, poll_seconds=0)  # another worker
-    published = await deliver(other, resumed, env)
+    published = await deliver(other, resumed, env.http)
     [post] = await env.posts()
     assert post["id"] == published.platform_post_id
     assert post["media"][0]["puts"] == [0, 1, 2, 3]  # no finished part sent twice
@@ -259,7 +197,7 @@ async def test_a_finalize_whose_result_was_lost(connector: LinkedInConnector, en
     finalize = next(step for step in connector.steps(job) if step.name == "finalize")
     await finalize.run(job, env.http)  # went through; the worker died before saving it
     resumed = dataclasses.replace(job, checkpoint=saved)
-    await deliver(connector, resumed, env)
+    await deliver(connector, resumed, env.http)
     assert len(await env.posts()) == 1 and (await env.calls())["video_finalize"] == 2
 
 
@@ -268,7 +206,7 @@ async def test_member_looked_up_when_the_account_lacks_it(
 ) -> None:
     job = env.job("Who am I", author=None)
     assert [step.name for step in connector.steps(job)] == ["user"]
-    published = await deliver(connector, job, env)
+    published = await deliver(connector, job, env.http)
     assert job.checkpoint["steps"]["user"] == {"author": f"urn:li:person:{MEMBER}"}
     [post] = await env.posts()
     assert post["author"] == f"urn:li:person:{MEMBER}"
@@ -282,11 +220,11 @@ async def test_a_sandbox_account_with_made_up_id_and_tokens(
     """As Soku creates sandbox accounts: an `sbx_…` id and tokens the fake never issued."""
     made_up = {"author": "sbx_5eed", "access_token": "sandbox-a1", "refresh_token": "sandbox-r1"}
     published = await deliver(
-        connector, env.job("Sandbox hello", images=IMAGES[:1], **made_up), env
+        connector, env.job("Sandbox hello", images=IMAGES[:1], **made_up), env.http
     )
     refreshed = await connector.refresh(env.job(**made_up).account, env.http)
     renewed = {**made_up, "access_token": refreshed.access_token}  # a token the fake issued
-    await deliver(connector, env.job("Sandbox again", video="clip.mp4", **renewed), env)
+    await deliver(connector, env.job("Sandbox again", video="clip.mp4", **renewed), env.http)
     posts = await env.posts()
     mine = ("urn:li:person:sbx_5eed", "sbx_5eed")
     assert [(p["author"], p["member_id"]) for p in posts] == [mine, mine]
@@ -297,21 +235,21 @@ async def test_a_sandbox_account_with_made_up_id_and_tokens(
 
 
 async def test_reconcile_finds_the_post(connector: LinkedInConnector, env: Env) -> None:
-    await deliver(connector, env.job("Some other post"), env)
+    await deliver(connector, env.job("Some other post"), env.http)
     since = dt.datetime.now(dt.UTC)
     for job in (
         env.job("Find (me) #now", publishing_since=since),
         env.job("Find me", images=IMAGES[:2], publishing_since=since, author=ORG),
         env.job("Find me", video="clip.mp4", publishing_since=since),
     ):
-        published = await deliver(connector, job, env)
+        published = await deliver(connector, job, env.http)
         found = await connector.reconcile(job, env.http)
         assert isinstance(found, Published), job
         assert (found.platform_post_id, found.url) == (published.platform_post_id, published.url)
 
 
 async def test_reconcile_says_not_published(connector: LinkedInConnector, env: Env) -> None:
-    await deliver(connector, env.job("Other text"), env)
+    await deliver(connector, env.job("Other text"), env.http)
     assert await connector.reconcile(env.job("Never sent"), env.http) == NotPublished()
     later = env.job("Other text", publishing_since=dt.datetime(2999, 1, 1, tzinfo=dt.UTC))
     assert await connector.reconcile(later, env.http) == NotPublished()
@@ -369,7 +307,7 @@ async def test_publish_errors_map_to_kinds(
 
 
 async def test_a_real_duplicate_is_permanent(connector: LinkedInConnector, env: Env) -> None:
-    first = await deliver(connector, env.job("Only once"), env)
+    first = await deliver(connector, env.job("Only once"), env.http)
     error = await failure(connector.publish(env.job("Only once"), env.http))
     assert (error.kind, error.code, error.http_status) == (
         ErrorKind.permanent,
@@ -392,7 +330,7 @@ async def test_rate_limits(connector: LinkedInConnector, env: Env) -> None:
     )
     # A daily throttle: no Retry-After, back at midnight UTC. The refused call above counts.
     await env.config(posts_per_day=2)
-    await deliver(connector, env.job("First"), env)
+    await deliver(connector, env.job("First"), env.http)
     error = await failure(connector.publish(env.job("Second"), env.http))
     now = dt.datetime.now(dt.UTC)
     midnight = dt.datetime.combine(now.date() + dt.timedelta(days=1), dt.time(), dt.UTC)
@@ -413,10 +351,7 @@ async def test_timeout_and_connection_errors(connector: LinkedInConnector, env: 
     async with httpx.AsyncClient(timeout=0.3) as impatient:
         error = await failure(connector.steps(job)[0].run(job, impatient))
     assert error.kind is ErrorKind.timeout
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    closed = LinkedInConnector(f"http://127.0.0.1:{port}")
+    closed = LinkedInConnector(f"http://127.0.0.1:{free_port()}")
     error = await failure(closed.publish(env.job(), env.http))
     assert (error.kind, error.code) == (ErrorKind.connection, "connection_failed")
 
@@ -449,7 +384,7 @@ async def test_an_expired_token_then_a_refresh(connector: LinkedInConnector, env
     assert fresh.refresh_token == REFRESH  # LinkedIn keeps the refresh token
     assert fresh.expires_at is not None
     assert dt.timedelta(seconds=3590) < fresh.expires_at - before < dt.timedelta(seconds=3610)
-    await deliver(connector, env.job("After refresh", access_token=fresh.access_token), env)
+    await deliver(connector, env.job("After refresh", access_token=fresh.access_token), env.http)
     [post] = await env.posts()
     assert post["member_id"] == MEMBER  # the same member throughout
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -12,7 +11,6 @@ import httpx
 import pytest
 
 from soku.platforms.connector import (
-    AccountAccess,
     CannotTell,
     ErrorKind,
     Job,
@@ -22,9 +20,18 @@ from soku.platforms.connector import (
 )
 from soku.platforms.sandbox_connector import GenericSandboxConnector
 from soku.sandbox.generic import create_generic_fake
-from tests.asgi_server import serving
+from tests.asgi_server import free_port, serving
+from tests.platforms import connector_world
+from tests.platforms.connector_world import deliver, failure, run_steps
 
 USER = "sbx_u1"
+ACCOUNT = dict(
+    account_id="x_main",
+    platform_user_id=USER,
+    username="sandbox_x_main",
+    access_token="sandbox-token",
+    refresh_token="sandbox-refresh",
+)
 
 
 @pytest.fixture(scope="session")
@@ -45,50 +52,16 @@ def connector(fake_url: str) -> GenericSandboxConnector:
     return GenericSandboxConnector("x", fake_url)
 
 
-def make_job(
-    text: str | None = "Hello",
-    images: int = 0,
-    videos: int = 0,
-    publishing_since: dt.datetime | None = None,
-    **account: Any,
-) -> Job:
-    access = AccountAccess(
-        platform="x",
-        account_id="x_main",
-        platform_user_id=USER,
-        username="sandbox_x_main",
-        access_token="sandbox-token",
-        refresh_token="sandbox-refresh",
-        expires_at=None,
-        sandbox=True,
-    )
-    kind = "video" if videos else "image" if images else "text"
-    return Job(
-        delivery_id="dlv_1",
-        post_id="post_1",
-        platform="x",
-        account=dataclasses.replace(access, **account),
+def make_job(text: str | None = "Hello", images: int = 0, videos: int = 0, **more: Any) -> Job:
+    """`more`: `publishing_since`, or the account's fields this job changes."""
+    return connector_world.make_job(
+        "x",
+        ACCOUNT,
         text=text,
-        media_type=kind,
-        image_urls=tuple(f"https://cdn.example.com/{n}.jpg" for n in range(images)),
-        video_urls=tuple(f"https://cdn.example.com/{n}.mp4" for n in range(videos)),
-        publishing_since=publishing_since,
+        image_urls=[f"https://cdn.example.com/{n}.jpg" for n in range(images)],
+        video_urls=[f"https://cdn.example.com/{n}.mp4" for n in range(videos)],
+        **more,
     )
-
-
-async def run_steps(connector: GenericSandboxConnector, job: Job, http: httpx.AsyncClient) -> None:
-    """As the engine does: each step not yet in the checkpoint, its result saved there."""
-    done = job.checkpoint.setdefault("steps", {})
-    for step in connector.steps(job):
-        if step.name not in done:
-            done[step.name] = await step.run(job, http)
-
-
-async def deliver(
-    connector: GenericSandboxConnector, job: Job, http: httpx.AsyncClient
-) -> Published:
-    await run_steps(connector, job, http)
-    return await connector.publish(job, http)
 
 
 async def inspect(http: httpx.AsyncClient, fake_url: str, what: str) -> Any:
@@ -98,12 +71,6 @@ async def inspect(http: httpx.AsyncClient, fake_url: str, what: str) -> Any:
 async def add_fault(http: httpx.AsyncClient, fake_url: str, **fault: Any) -> None:
     response = await http.post(f"{fake_url}/_faults", json={"user_id": USER, **fault})
     assert response.status_code == 201, response.text
-
-
-async def failure(call: Any) -> PlatformError:
-    with pytest.raises(PlatformError) as caught:
-        await call
-    return caught.value
 
 
 async def test_text_post(
@@ -305,10 +272,7 @@ async def test_timeout_when_the_fake_is_slow(
 
 
 async def test_connection_refused_on_a_closed_port(http: httpx.AsyncClient) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    closed = GenericSandboxConnector("x", f"http://127.0.0.1:{port}")
+    closed = GenericSandboxConnector("x", f"http://127.0.0.1:{free_port()}")
     error = await failure(closed.publish(make_job(), http))
     assert (error.kind, error.code) == (ErrorKind.connection, "connection_failed")
 

@@ -5,9 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
-import json
 import re
-import socket
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,22 +14,23 @@ import httpx
 import pytest
 
 from soku.platforms.base import ConnectorTarget
-from soku.platforms.connector import (
-    AccountAccess,
-    CannotTell,
-    ErrorKind,
-    Job,
-    NotPublished,
-    PlatformError,
-    Published,
-)
+from soku.platforms.connector import CannotTell, ErrorKind, Job, NotPublished, Published
 from soku.platforms.threads import INTEGRATION
 from soku.platforms.threads_connector import ThreadsConnector
 from soku.sandbox.threads import create_threads_fake
-from tests.asgi_server import serving
+from tests.asgi_server import free_port, serving
 from tests.media_files import MediaServer
+from tests.platforms.connector_world import (
+    FakeControls,
+    deliver,
+    failure,
+    fresh_fake,
+    make_job,
+    run_steps,
+)
 
 USERNAME, TOKEN = "soku_threads", "th-access"
+ACCOUNT = dict(account_id="threads_main", username=USERNAME, access_token=TOKEN)
 PERMALINK = re.compile(r"/@soku_threads/post/D[A-Za-z0-9_-]{10}$")
 
 
@@ -54,11 +53,9 @@ def media(media_folder: Path) -> Iterator[MediaServer]:
 
 
 @dataclasses.dataclass
-class Env:
-    """The test's world: a client like the engine's, the fake, the media store, the user."""
+class Env(FakeControls):
+    """The test's world: the fake and a client like the engine's, the media store, the user."""
 
-    http: httpx.AsyncClient
-    fake: str
     media: MediaServer
     folder: Path
     user_id: str
@@ -68,52 +65,20 @@ class Env:
         text: str | None = "Hello Threads",
         images: tuple[str, ...] = (),
         video: str | None = None,
-        publishing_since: dt.datetime | None = None,
-        **account: Any,
+        **more: Any,
     ) -> Job:
-        access = AccountAccess(
-            platform="threads",
-            account_id="threads_main",
-            platform_user_id=self.user_id,
-            username=USERNAME,
-            access_token=TOKEN,
-            refresh_token=None,
-            expires_at=None,
-            sandbox=True,
-        )
-        return Job(
-            delivery_id="dlv_1",
-            post_id="post_1",
-            platform="threads",
-            account=dataclasses.replace(access, **account),
+        """`more`: `publishing_since`, or the account's fields this job changes."""
+        return make_job(
+            "threads",
+            {**ACCOUNT, "platform_user_id": self.user_id},
             text=text,
-            media_type="video" if video else "image" if images else "text",
-            image_urls=tuple(self.media.url(name) for name in images),
-            video_urls=(self.media.url(video),) if video else (),
-            publishing_since=publishing_since,
+            image_urls=[self.media.url(name) for name in images],
+            video_urls=[self.media.url(video)] if video else [],
+            **more,
         )
-
-    async def posts(self) -> list[dict[str, Any]]:
-        return list((await self.http.get(f"{self.fake}/_inspect/posts")).json()["posts"])
 
     async def containers(self) -> list[dict[str, Any]]:
-        return list((await self.http.get(f"{self.fake}/_inspect/containers")).json()["containers"])
-
-    async def calls(self) -> dict[str, int]:
-        return dict((await self.http.get(f"{self.fake}/_inspect/calls")).json())
-
-    async def config(self, **values: Any) -> None:
-        response = await self.http.post(f"{self.fake}/_config", json=values)
-        assert response.status_code == 200, response.text
-
-    async def fault(self, **fault: Any) -> None:
-        response = await self.http.post(f"{self.fake}/_faults", json=fault)
-        assert response.status_code == 201, response.text
-
-    async def add_user(self, **body: Any) -> dict[str, Any]:
-        response = await self.http.post(f"{self.fake}/_users", json=body)
-        assert response.status_code == 201, response.text
-        return dict(response.json())
+        return list((await self.inspect("containers"))["containers"])
 
     def sha256(self, name: str) -> str:
         return hashlib.sha256((self.folder / name).read_bytes()).hexdigest()
@@ -122,46 +87,14 @@ class Env:
 @pytest.fixture
 async def env(fake_url: str, media: MediaServer, media_folder: Path) -> AsyncIterator[Env]:
     """A fresh fake that knows the account's user and token."""
-    async with httpx.AsyncClient(timeout=10, follow_redirects=False) as http:
-        await http.delete(f"{fake_url}/_inspect")
-        body = {"username": USERNAME, "access_token": TOKEN}
-        user = (await http.post(f"{fake_url}/_users", json=body)).json()
-        yield Env(http, fake_url, media, media_folder, user["id"])
+    async with fresh_fake(fake_url) as fake:
+        user = await fake.add_user(username=USERNAME, access_token=TOKEN)
+        yield Env(fake.http, fake_url, media, media_folder, user["id"])
 
 
 @pytest.fixture
 def connector(fake_url: str) -> ThreadsConnector:
     return ThreadsConnector(fake_url, web_url=fake_url, poll_interval=0.01)
-
-
-async def run_steps(
-    connector: ThreadsConnector, job: Job, http: httpx.AsyncClient, stop_after: str | None = None
-) -> dict[str, Any]:
-    """As the engine does: each step not yet done runs, and the checkpoint is saved after it.
-
-    Returns the saved checkpoint (a JSON copy, as the database keeps it); `stop_after` makes
-    the worker die right after that step was saved.
-    """
-    done = job.checkpoint.setdefault("steps", {})
-    saved: dict[str, Any] = json.loads(json.dumps(job.checkpoint))
-    for step in connector.steps(job):
-        if step.name not in done:
-            done[step.name] = await step.run(job, http)
-            saved = json.loads(json.dumps(job.checkpoint))
-        if step.name == stop_after:
-            break
-    return saved
-
-
-async def deliver(connector: ThreadsConnector, job: Job, env: Env) -> Published:
-    await run_steps(connector, job, env.http)
-    return await connector.publish(job, env.http)
-
-
-async def failure(call: Any) -> PlatformError:
-    with pytest.raises(PlatformError) as caught:
-        await call
-    return caught.value
 
 
 def names(connector: ThreadsConnector, job: Job) -> list[str]:
@@ -171,7 +104,7 @@ def names(connector: ThreadsConnector, job: Job) -> list[str]:
 async def test_text_post(connector: ThreadsConnector, env: Env) -> None:
     job = env.job("Just words")
     assert names(connector, job) == ["container", "ready"]
-    published = await deliver(connector, job, env)
+    published = await deliver(connector, job, env.http)
     [post] = await env.posts()
     assert (post["id"], post["text"], post["media"], post["media_type"]) == (
         published.platform_post_id,
@@ -187,7 +120,7 @@ async def test_text_post(connector: ThreadsConnector, env: Env) -> None:
 
 
 async def test_one_image(connector: ThreadsConnector, env: Env) -> None:
-    published = await deliver(connector, env.job("A picture", images=("img1.jpg",)), env)
+    published = await deliver(connector, env.job("A picture", images=("img1.jpg",)), env.http)
     [post] = await env.posts()
     assert post["id"] == published.platform_post_id and post["media_type"] == "IMAGE"
     [item] = post["media"]
@@ -203,7 +136,7 @@ async def test_carousel(connector: ThreadsConnector, env: Env) -> None:
         "item_0", "item_0_ready", "item_1", "item_1_ready", "item_2", "item_2_ready",
         "container", "ready",
     ]  # fmt: skip
-    published = await deliver(connector, job, env)
+    published = await deliver(connector, job, env.http)
     [post] = await env.posts()
     assert (post["id"], post["text"], post["media_type"]) == (
         published.platform_post_id,
@@ -223,7 +156,7 @@ async def test_carousel(connector: ThreadsConnector, env: Env) -> None:
 async def test_video_waits_for_processing(connector: ThreadsConnector, env: Env) -> None:
     await env.config(video_polls=3)
     job = env.job("A film", video="clip.mp4")
-    published = await deliver(connector, job, env)
+    published = await deliver(connector, job, env.http)
     assert job.checkpoint["steps"]["ready"]["status"] == "FINISHED"
     assert (await env.calls())["status"] == 4  # three IN_PROGRESS answers, then FINISHED
     [post] = await env.posts()
@@ -238,7 +171,7 @@ async def test_resume_does_not_make_finished_containers_again(env: Env) -> None:
     assert list(saved["steps"]) == ["item_0", "item_0_ready", "item_1", "item_1_ready"]
     second = ThreadsConnector(env.fake, web_url=env.fake, poll_interval=0.01)  # another worker
     resumed = dataclasses.replace(job, checkpoint=saved)
-    published = await deliver(second, resumed, env)
+    published = await deliver(second, resumed, env.http)
     [post] = await env.posts()
     assert post["id"] == published.platform_post_id and len(post["media"]) == 3
     assert [m["container_id"] for m in post["media"]][:2] == [
@@ -250,7 +183,7 @@ async def test_resume_does_not_make_finished_containers_again(env: Env) -> None:
 async def test_an_expired_container_is_made_again(connector: ThreadsConnector, env: Env) -> None:
     await env.fault(on="status", error_code="container_expired")
     job = env.job("Expired once")
-    published = await deliver(connector, job, env)
+    published = await deliver(connector, job, env.http)
     steps = job.checkpoint["steps"]
     assert steps["ready"]["container_id"] != steps["container"]["container_id"]
     [post] = await env.posts()
@@ -268,7 +201,7 @@ async def test_old_containers_start_a_new_round(connector: ThreadsConnector, env
     await run_steps(connector, job, env.http)
     job.checkpoint["steps"]["container"]["created_at"] -= 24 * 3600
     assert names(connector, job) == ["r2_container", "r2_ready"]
-    published = await deliver(connector, job, env)
+    published = await deliver(connector, job, env.http)
     [post] = await env.posts()
     assert post["id"] == published.platform_post_id
     assert post["container_id"] == job.checkpoint["steps"]["r2_ready"]["container_id"]
@@ -330,8 +263,8 @@ async def test_throttle_carries_retry_after(connector: ThreadsConnector, env: En
 
 async def test_publishing_quota(connector: ThreadsConnector, env: Env) -> None:
     await env.config(quota_total=1)
-    await deliver(connector, env.job("First"), env)
-    error = await failure(deliver(connector, env.job("Second"), env))
+    await deliver(connector, env.job("First"), env.http)
+    error = await failure(deliver(connector, env.job("Second"), env.http))
     assert error.kind is ErrorKind.rate_limited and len(await env.posts()) == 1
 
 
@@ -341,10 +274,7 @@ async def test_timeout_and_connection_errors(connector: ThreadsConnector, env: E
     async with httpx.AsyncClient(timeout=0.3) as impatient:
         error = await failure(connector.steps(job)[0].run(job, impatient))
     assert error.kind is ErrorKind.timeout
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    closed = ThreadsConnector(f"http://127.0.0.1:{port}")
+    closed = ThreadsConnector(f"http://127.0.0.1:{free_port()}")
     error = await failure(closed.steps(job)[0].run(job, env.http))
     assert (error.kind, error.code) == (ErrorKind.connection, "connection_failed")
 
@@ -364,7 +294,7 @@ async def test_refresh(connector: ThreadsConnector, env: Env) -> None:
     assert tokens.access_token != TOKEN and tokens.refresh_token is None
     assert tokens.expires_at is not None
     assert dt.timedelta(days=59) < tokens.expires_at - before < dt.timedelta(days=61)
-    await deliver(connector, env.job("After refresh", access_token=tokens.access_token), env)
+    await deliver(connector, env.job("After refresh", access_token=tokens.access_token), env.http)
     [post] = await env.posts()
     assert post["user"] == {"id": env.user_id, "username": USERNAME}  # the same user
 
@@ -384,14 +314,14 @@ async def test_refused_refresh_needs_reauth(connector: ThreadsConnector, env: En
 
 
 async def test_reconcile_finds_the_published_thread(connector: ThreadsConnector, env: Env) -> None:
-    await deliver(connector, env.job("Some other post"), env)
+    await deliver(connector, env.job("Some other post"), env.http)
     since = dt.datetime.now(dt.UTC)
     for job in (
         env.job("Find me", publishing_since=since),
         env.job("Find me too", images=("img1.jpg", "img2.png"), publishing_since=since),
         env.job(None, images=("img5.jpg",)),
     ):
-        published = await deliver(connector, job, env)
+        published = await deliver(connector, job, env.http)
         found = await connector.reconcile(job, env.http)
         assert isinstance(found, Published), job.text
         assert (found.platform_post_id, found.url) == (published.platform_post_id, published.url)
@@ -423,14 +353,14 @@ async def test_reconcile_cannot_tell_when_the_thread_is_missing(
     connector: ThreadsConnector, env: Env
 ) -> None:
     job = env.job("Published, then edited away")
-    await deliver(connector, job, env)
+    await deliver(connector, job, env.http)
     changed = dataclasses.replace(job, text="Some other text")
     assert isinstance(await connector.reconcile(changed, env.http), CannotTell)
 
 
 async def test_permalink_falls_back_to_the_profile(connector: ThreadsConnector, env: Env) -> None:
     await env.fault(on="media", status=500)
-    published = await deliver(connector, env.job("No permalink"), env)
+    published = await deliver(connector, env.job("No permalink"), env.http)
     assert published.url == f"{env.fake}/@{USERNAME}"
     page = await env.http.get(published.url)
     assert page.status_code == 200 and "No permalink" in page.text
@@ -438,7 +368,7 @@ async def test_permalink_falls_back_to_the_profile(connector: ThreadsConnector, 
 
 async def test_a_sandbox_account_with_made_up_ids(connector: ThreadsConnector, env: Env) -> None:
     job = env.job("Adopted", access_token="made-up", platform_user_id="sbx_1", username=None)
-    published = await deliver(connector, job, env)
+    published = await deliver(connector, job, env.http)
     [post] = await env.posts()
     assert post["user"]["id"] != env.user_id and published.url == post["url"]
 

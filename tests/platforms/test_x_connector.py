@@ -6,10 +6,8 @@ import contextlib
 import dataclasses
 import datetime as dt
 import hashlib
-import json
 import os
 import re
-import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -20,21 +18,23 @@ from typing import Any
 import httpx
 import pytest
 
-from soku.platforms.connector import (
-    AccountAccess,
-    ErrorKind,
-    Job,
-    NotPublished,
-    PlatformError,
-    Published,
-)
+from soku.platforms.connector import ErrorKind, Job, NotPublished, Published
 from soku.platforms.x_connector import XConnector
 from soku.platforms.x_errors import map_error
 from soku.sandbox.x import create_x_fake
-from tests.asgi_server import serving
+from tests.asgi_server import free_port, serving
 from tests.media_files import write_image, write_video
+from tests.platforms.connector_world import (
+    FakeControls,
+    deliver,
+    failure,
+    fresh_fake,
+    make_job,
+    run_steps,
+)
 
 USERNAME, TOKEN, REFRESH = "soku_x", "x-access", "x-refresh"
+ACCOUNT = dict(account_id="x_main", username=USERNAME, access_token=TOKEN, refresh_token=REFRESH)
 CHUNK = 1024 * 1024
 VIDEO_BYTES = 2 * CHUNK + 123_456  # three chunks
 IMAGES = ("img1.jpg", "img2.png", "img3.webp", "img4.gif")
@@ -106,11 +106,9 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_FileServer]:
 
 
 @dataclasses.dataclass
-class Env:
-    """The test's world: a client like the engine's, the fake, the file server, the user."""
+class Env(FakeControls):
+    """The test's world: the fake and a client like the engine's, the file server, the user."""
 
-    http: httpx.AsyncClient
-    fake: str
     files: _FileServer
     user_id: str
 
@@ -119,44 +117,17 @@ class Env:
         text: str | None = "Hello",
         images: tuple[str, ...] = (),
         video: str | None = None,
-        publishing_since: dt.datetime | None = None,
-        **account: Any,
+        **more: Any,
     ) -> Job:
-        access = AccountAccess(
-            platform="x",
-            account_id="x_main",
-            platform_user_id=self.user_id,
-            username=USERNAME,
-            access_token=TOKEN,
-            refresh_token=REFRESH,
-            expires_at=None,
-            sandbox=True,
-        )
-        return Job(
-            delivery_id="dlv_1",
-            post_id="post_1",
-            platform="x",
-            account=dataclasses.replace(access, **account),
+        """`more`: `publishing_since`, or the account's fields this job changes."""
+        return make_job(
+            "x",
+            {**ACCOUNT, "platform_user_id": self.user_id},
             text=text,
-            media_type="video" if video else "image" if images else "text",
-            image_urls=tuple(f"{self.files.base}/{name}" for name in images),
-            video_urls=(f"{self.files.base}/{video}",) if video else (),
-            publishing_since=publishing_since,
+            image_urls=[f"{self.files.base}/{name}" for name in images],
+            video_urls=[f"{self.files.base}/{video}"] if video else [],
+            **more,
         )
-
-    async def posts(self) -> list[dict[str, Any]]:
-        return list((await self.http.get(f"{self.fake}/_inspect/posts")).json()["posts"])
-
-    async def calls(self) -> dict[str, int]:
-        return dict((await self.http.get(f"{self.fake}/_inspect/calls")).json())
-
-    async def config(self, **values: Any) -> None:
-        response = await self.http.post(f"{self.fake}/_config", json=values)
-        assert response.status_code == 200, response.text
-
-    async def fault(self, **fault: Any) -> None:
-        response = await self.http.post(f"{self.fake}/_faults", json=fault)
-        assert response.status_code == 201, response.text
 
     def sha256(self, name: str) -> str:
         return hashlib.sha256((self.files.folder / name).read_bytes()).hexdigest()
@@ -165,11 +136,9 @@ class Env:
 @pytest.fixture
 async def env(fake_url: str, files: _FileServer) -> AsyncIterator[Env]:
     """A fresh fake that knows the account's user and tokens; no status-check waits."""
-    async with httpx.AsyncClient(timeout=10, follow_redirects=False) as http:
-        await http.delete(f"{fake_url}/_inspect")
-        body = {"username": USERNAME, "access_token": TOKEN, "refresh_token": REFRESH}
-        user = (await http.post(f"{fake_url}/_users", json=body)).json()["data"]
-        world = Env(http, fake_url, files, user["id"])
+    async with fresh_fake(fake_url) as fake:
+        user = await fake.add_user(username=USERNAME, access_token=TOKEN, refresh_token=REFRESH)
+        world = Env(fake.http, fake_url, files, user["data"]["id"])
         await world.config(check_after_secs=0)
         files.requests.clear()
         yield world
@@ -180,40 +149,10 @@ def connector(fake_url: str) -> XConnector:
     return XConnector(fake_url, web_url=fake_url, chunk_bytes=CHUNK)
 
 
-async def run_steps(
-    connector: XConnector, job: Job, http: httpx.AsyncClient, stop_after: str | None = None
-) -> dict[str, Any]:
-    """As the engine does: each step not yet done runs, and the checkpoint is saved after it.
-
-    Returns the saved checkpoint (a JSON copy, as the database keeps it); `stop_after` makes
-    the worker die right after that step was saved.
-    """
-    done = job.checkpoint.setdefault("steps", {})
-    saved: dict[str, Any] = json.loads(json.dumps(job.checkpoint))
-    for step in connector.steps(job):
-        if step.name not in done:
-            done[step.name] = await step.run(job, http)
-            saved = json.loads(json.dumps(job.checkpoint))
-        if step.name == stop_after:
-            break
-    return saved
-
-
-async def deliver(connector: XConnector, job: Job, env: Env) -> Published:
-    await run_steps(connector, job, env.http)
-    return await connector.publish(job, env.http)
-
-
-async def failure(call: Any) -> PlatformError:
-    with pytest.raises(PlatformError) as caught:
-        await call
-    return caught.value
-
-
 async def test_text_post(connector: XConnector, env: Env) -> None:
     job = env.job("Just words")
     assert list(connector.steps(job)) == []
-    published = await deliver(connector, job, env)
+    published = await deliver(connector, job, env.http)
     assert re.fullmatch(r"[0-9]{19}", published.platform_post_id)
     assert published.url == f"{env.fake}/{USERNAME}/status/{published.platform_post_id}"
     [post] = await env.posts()
@@ -230,7 +169,7 @@ async def test_text_post(connector: XConnector, env: Env) -> None:
 async def test_image_posts(connector: XConnector, env: Env, count: int) -> None:
     job = env.job("Pictures", images=IMAGES[:count])
     assert [step.name for step in connector.steps(job)] == [f"upload_{n}" for n in range(count)]
-    published = await deliver(connector, job, env)
+    published = await deliver(connector, job, env.http)
     [post] = await env.posts()
     assert post["id"] == published.platform_post_id and post["text"] == "Pictures"
     assert [m["sha256"] for m in post["media"]] == [env.sha256(name) for name in IMAGES[:count]]
@@ -244,7 +183,7 @@ async def test_video_post(connector: XConnector, env: Env) -> None:
     await env.config(video_polls=3)
     job = env.job("A film", video="clip.mp4")
     assert [step.name for step in connector.steps(job)] == ["init", "finalize", "wait_processing"]
-    published = await deliver(connector, job, env)
+    published = await deliver(connector, job, env.http)
     names = ["init", "append_0", "append_1", "append_2", "finalize", "wait_processing"]
     assert [step.name for step in connector.steps(job)] == names == list(job.checkpoint["steps"])
     last = {"segment_index": 2, "bytes": VIDEO_BYTES - 2 * CHUNK, "appended": 3}
@@ -267,7 +206,7 @@ async def test_video_post(connector: XConnector, env: Env) -> None:
 
 
 async def test_video_from_a_store_without_ranges(connector: XConnector, env: Env) -> None:
-    await deliver(connector, env.job("Plain store", video="plain/clip.mp4"), env)
+    await deliver(connector, env.job("Plain store", video="plain/clip.mp4"), env.http)
     [post] = await env.posts()
     data = (env.files.folder / "clip.mp4").read_bytes()
     assert post["media"][0]["segments"][1] == hashlib.sha256(data[CHUNK : 2 * CHUNK]).hexdigest()
@@ -281,7 +220,7 @@ async def test_resume_after_a_crash_mid_video(env: Env) -> None:
     env.files.requests.clear()
     second = XConnector(env.fake, web_url=env.fake, chunk_bytes=CHUNK)  # another worker
     resumed = dataclasses.replace(job, checkpoint=saved)
-    published = await deliver(second, resumed, env)
+    published = await deliver(second, resumed, env.http)
     [post] = await env.posts()
     assert post["id"] == published.platform_post_id
     assert post["media"][0]["appends"] == [0, 1, 2]  # no chunk appended twice
@@ -296,7 +235,7 @@ async def test_a_finalize_whose_result_was_lost(connector: XConnector, env: Env)
     finalize = next(step for step in connector.steps(job) if step.name == "finalize")
     await finalize.run(job, env.http)  # went through; the worker died before saving it
     resumed = dataclasses.replace(job, checkpoint=saved)
-    await deliver(connector, resumed, env)
+    await deliver(connector, resumed, env.http)
     assert resumed.checkpoint["steps"]["finalize"]["processing_info"]["state"] == "in_progress"
     assert len(await env.posts()) == 1 and (await env.calls())["finalize"] == 2
 
@@ -304,7 +243,7 @@ async def test_a_finalize_whose_result_was_lost(connector: XConnector, env: Env)
 async def test_user_looked_up_when_the_account_lacks_it(connector: XConnector, env: Env) -> None:
     job = env.job("Who am I", username=None, platform_user_id="sbx_1")
     assert [step.name for step in connector.steps(job)] == ["user"]
-    published = await deliver(connector, job, env)
+    published = await deliver(connector, job, env.http)
     assert job.checkpoint["steps"]["user"] == {"id": env.user_id, "username": USERNAME}
     assert published.url == f"{env.fake}/{USERNAME}/status/{published.platform_post_id}"
     found = await connector.reconcile(job, env.http)
@@ -312,14 +251,14 @@ async def test_user_looked_up_when_the_account_lacks_it(connector: XConnector, e
 
 
 async def test_reconcile_finds_the_post(connector: XConnector, env: Env) -> None:
-    await deliver(connector, env.job("Some other post"), env)
+    await deliver(connector, env.job("Some other post"), env.http)
     since = dt.datetime.now(dt.UTC)
     for job in (
         env.job("Find me & https://example.com/x", publishing_since=since),
         env.job("With pictures", images=IMAGES[:2], publishing_since=since),
         env.job(None, images=IMAGES[2:3]),
     ):
-        published = await deliver(connector, job, env)
+        published = await deliver(connector, job, env.http)
         found = await connector.reconcile(job, env.http)
         assert isinstance(found, Published), job.text
         assert (found.platform_post_id, found.url) == (published.platform_post_id, published.url)
@@ -328,14 +267,14 @@ async def test_reconcile_finds_the_post(connector: XConnector, env: Env) -> None
 async def test_reconcile_matches_text_as_x_renders_it(env: Env) -> None:
     job = env.job("Tom & Jerry <3 https://example.com/x", images=IMAGES[:1])
     connector = XConnector(env.fake, web_url=env.fake)
-    published = await deliver(connector, job, env)
+    published = await deliver(connector, job, env.http)
     job.checkpoint["steps"]["upload_0"]["media_key"] = None  # match on the text alone
     found = await connector.reconcile(job, env.http)
     assert isinstance(found, Published) and found.platform_post_id == published.platform_post_id
 
 
 async def test_reconcile_says_not_published(connector: XConnector, env: Env) -> None:
-    await deliver(connector, env.job("Other text"), env)
+    await deliver(connector, env.job("Other text"), env.http)
     assert await connector.reconcile(env.job("Never sent"), env.http) == NotPublished()
     future = dt.datetime(2999, 1, 1, tzinfo=dt.UTC)
     later = env.job("Other text", publishing_since=future)
@@ -388,7 +327,7 @@ async def test_publish_errors_map_to_kinds(
 
 
 async def test_a_real_duplicate_is_permanent(connector: XConnector, env: Env) -> None:
-    await deliver(connector, env.job("Only once"), env)
+    await deliver(connector, env.job("Only once"), env.http)
     error = await failure(connector.publish(env.job("Only once"), env.http))
     assert (error.kind, error.code, error.http_status) == (
         ErrorKind.permanent,
@@ -408,7 +347,7 @@ async def test_rate_limits_carry_the_reset(connector: XConnector, env: Env) -> N
     )
     assert error.retry_after is not None and 40 <= error.retry_after <= 43
     await env.config(rate_limit=2)  # the refused call above counts in the window too
-    await deliver(connector, env.job("First"), env)
+    await deliver(connector, env.job("First"), env.http)
     error = await failure(connector.publish(env.job("Second"), env.http))
     assert error.kind is ErrorKind.rate_limited
     assert error.retry_after is not None and 0 < error.retry_after <= 900
@@ -435,10 +374,7 @@ async def test_timeout_and_connection_errors(connector: XConnector, env: Env) ->
     async with httpx.AsyncClient(timeout=0.3) as impatient:
         error = await failure(connector.steps(job)[0].run(job, impatient))
     assert error.kind is ErrorKind.timeout
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    closed = XConnector(f"http://127.0.0.1:{port}")
+    closed = XConnector(f"http://127.0.0.1:{free_port()}")
     error = await failure(closed.publish(env.job(), env.http))
     assert (error.kind, error.code) == (ErrorKind.connection, "connection_failed")
 
@@ -485,7 +421,7 @@ async def test_refresh_rotates_the_refresh_token(connector: XConnector, env: Env
     )
     second = await connector.refresh(renewed, env.http)
     assert second.refresh_token not in (REFRESH, first.refresh_token)
-    await deliver(connector, env.job("After refresh", access_token=second.access_token), env)
+    await deliver(connector, env.job("After refresh", access_token=second.access_token), env.http)
     [post] = await env.posts()
     assert post["user_id"] == env.user_id  # the same user throughout
 

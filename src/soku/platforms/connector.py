@@ -168,6 +168,47 @@ def response_json(response: httpx.Response) -> Any:
         return None
 
 
+def response_body(response: httpx.Response) -> Any:
+    """The answer's JSON, else its text: what an error keeps as `raw`."""
+    body = response_json(response)
+    return response.text if body is None else body
+
+
+def retry_wait(
+    kind: ErrorKind, headers: httpx.Headers, reset: Callable[[], float | None] | None = None
+) -> float | None:
+    """How long a retryable error (a rate limit, a server error) asks us to wait.
+
+    Retry-After, when sent; else, for a rate limit, what `reset` reads of when the platform's
+    spent window ends. None for the other kinds, whose retry (if any) waits for nothing.
+    """
+    if kind not in (ErrorKind.rate_limited, ErrorKind.server_error):
+        return None
+    waited = retry_after_header(headers)
+    if waited is None and kind is ErrorKind.rate_limited and reset is not None:
+        return reset()
+    return waited
+
+
+def refused_refresh(error: PlatformError, label: str, *reason_fields: str) -> PlatformError:
+    """A refresh the platform refused, from its error mapped as any other answer.
+
+    A rate limit or a server error stays as it is (retryable); any other refusal needs the
+    user to connect the account again. The code is the OAuth `error` (`invalid_grant` when
+    absent); the reason the first of `error_description` and `reason_fields` that is set.
+    """
+    if error.kind in (ErrorKind.rate_limited, ErrorKind.server_error):
+        return error
+    raw = error.raw if isinstance(error.raw, dict) else {}
+    code = str(raw.get("error") or "invalid_grant")
+    reasons = (raw.get(name) for name in ("error_description", *reason_fields))
+    reason = next((value for value in reasons if value), code)
+    message = f"{label} refused the refresh token ({reason}): connect the account again."
+    return PlatformError(
+        ErrorKind.reauth_required, code, message, http_status=error.http_status, raw=error.raw
+    )
+
+
 class GrowingSteps(Sequence[Step]):
     """A step list that grows as the engine walks it (chunked uploads).
 

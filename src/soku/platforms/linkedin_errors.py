@@ -15,8 +15,9 @@ import httpx
 from soku.platforms.connector import (
     ErrorKind,
     PlatformError,
-    response_json,
-    retry_after_header,
+    refused_refresh,
+    response_body,
+    retry_wait,
     transport_error,
 )
 
@@ -37,18 +38,13 @@ def map_error(failure: httpx.Response | httpx.HTTPError) -> PlatformError:
     """Every failure of a call to LinkedIn, in our terms, with LinkedIn's answer as `raw`."""
     if isinstance(failure, httpx.HTTPError):
         return transport_error(failure, "LinkedIn")
-    status, raw = failure.status_code, response_json(failure)
-    if raw is None:
-        raw = failure.text
+    status, raw = failure.status_code, response_body(failure)
     text, service_code = _read(raw)
     kind, code = _classify(status, text.lower(), service_code)
     message = f"LinkedIn answered {status}" + (f": {text.rstrip('.')}." if text else ".")
     message += _HINTS.get(code, "")
-    retry_after = None
-    if kind in (ErrorKind.rate_limited, ErrorKind.server_error):
-        retry_after = retry_after_header(failure.headers)
-        if retry_after is None and kind is ErrorKind.rate_limited and "day limit" in text.lower():
-            retry_after = _until_utc_midnight()
+    daily = "day limit" in text.lower()  # a daily throttle resets at midnight UTC
+    retry_after = retry_wait(kind, failure.headers, _until_utc_midnight if daily else None)
     return PlatformError(kind, code, message, http_status=status, retry_after=retry_after, raw=raw)
 
 
@@ -72,16 +68,7 @@ def _classify(status: int, text: str, service_code: int | None) -> tuple[ErrorKi
 
 def refresh_error(response: httpx.Response) -> PlatformError:
     """A refused refresh (400/401 `invalid_request`, `invalid_client`…) needs the user."""
-    error = map_error(response)
-    if error.kind in (ErrorKind.rate_limited, ErrorKind.server_error):
-        return error
-    raw = error.raw if isinstance(error.raw, dict) else {}
-    code = str(raw.get("error") or "invalid_grant")
-    reason = raw.get("error_description") or raw.get("message") or code
-    message = f"LinkedIn refused the refresh token ({reason}): connect the account again."
-    return PlatformError(
-        ErrorKind.reauth_required, code, message, http_status=response.status_code, raw=error.raw
-    )
+    return refused_refresh(map_error(response), "LinkedIn", "message")
 
 
 def _read(raw: Any) -> tuple[str, int | None]:

@@ -15,8 +15,9 @@ import httpx
 from soku.platforms.connector import (
     ErrorKind,
     PlatformError,
-    response_json,
-    retry_after_header,
+    refused_refresh,
+    response_body,
+    retry_wait,
     transport_error,
 )
 
@@ -34,15 +35,12 @@ def map_error(failure: httpx.Response | httpx.HTTPError) -> PlatformError:
     """Every failure of a call to X, in our terms, with X's answer kept as `raw`."""
     if isinstance(failure, httpx.HTTPError):
         return transport_error(failure, "X")
-    status, raw = failure.status_code, response_json(failure)
-    if raw is None:
-        raw = failure.text
+    status, raw = failure.status_code, response_body(failure)
     title, detail, slug = _problem(raw)
     kind, code = _classify(status, f"{title} {detail}".lower(), slug)
-    retry = kind in (ErrorKind.rate_limited, ErrorKind.server_error)
     message = f"X answered {status}" + (f" ({title})" if title else "")
     message += (f": {detail.rstrip('.')}." if detail else ".") + _HINTS.get(code, "")
-    retry_after = _retry_after(failure.headers, status) if retry else None
+    retry_after = retry_wait(kind, failure.headers, lambda: _window_reset(failure.headers))
     return PlatformError(kind, code, message, http_status=status, retry_after=retry_after, raw=raw)
 
 
@@ -63,16 +61,7 @@ def _classify(status: int, text: str, slug: str) -> tuple[ErrorKind, str]:
 
 def refresh_error(response: httpx.Response) -> PlatformError:
     """A refused refresh (400/401 `invalid_request`…) needs the user; others are retryable."""
-    error = map_error(response)
-    if error.kind in (ErrorKind.rate_limited, ErrorKind.server_error):
-        return error
-    raw = error.raw if isinstance(error.raw, dict) else {}
-    code = str(raw.get("error") or "invalid_grant")
-    message = f"X refused the refresh token ({raw.get('error_description') or code}): "
-    message += "connect the account again."
-    return PlatformError(
-        ErrorKind.reauth_required, code, message, http_status=response.status_code, raw=error.raw
-    )
+    return refused_refresh(map_error(response), "X")
 
 
 def _problem(raw: Any) -> tuple[str, str, str]:
@@ -87,14 +76,9 @@ def _problem(raw: Any) -> tuple[str, str, str]:
     return title, detail, kind.rpartition("/")[2] if kind.startswith("http") else ""
 
 
-def _retry_after(headers: httpx.Headers, status: int) -> float | None:
-    """Retry-After (seconds or a date); for a 429, else the latest spent window's reset."""
+def _window_reset(headers: httpx.Headers) -> float | None:
+    """Seconds until the latest spent `x-rate-limit-*` window resets (a 429 without Retry-After)."""
     now = time.time()
-    waited = retry_after_header(headers)
-    if waited is not None:
-        return waited
-    if status != 429:
-        return None
     windows = ("x-rate-limit", "x-user-limit-24hour", "x-app-limit-24hour")
     spent = [w for w in windows if headers.get(f"{w}-remaining") == "0"] or ["x-rate-limit"]
     resets = [headers.get(f"{w}-reset", "") for w in spent]

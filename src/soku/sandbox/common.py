@@ -9,8 +9,10 @@ it knows how its posts look.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections import Counter
+from collections.abc import Callable, Container
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 from urllib.parse import urlsplit
@@ -79,6 +81,33 @@ class FaultQueue(Generic[F]):
 
     def clear(self) -> None:
         self._pending.clear()
+
+
+async def apply_fault(
+    faults: FaultQueue[F],
+    kind: str,
+    user_id: str | None,
+    status_kinds: Container[str],
+    *,
+    error: Callable[[F], Exception | None],
+) -> F | None:
+    """Takes the next fault matching this call and applies what a fake's gate applies.
+
+    A fault delaying the answer of an accepted publish is returned at once; any other waits
+    out its delay first. Then a `processing_failed` on a status read (`status_kinds`) is
+    returned too, for the route to finish; any other fault raises its `error`.
+    """
+    fault = faults.take(kind, user_id)
+    if fault is None or fault.accept_then_delay is not None:
+        return fault
+    if fault.delay:
+        await asyncio.sleep(fault.delay)
+    if kind in status_kinds and fault.error_code == "processing_failed":
+        return fault
+    raised = error(fault)
+    if raised is not None:
+        raise raised
+    return None
 
 
 class Controlled(Protocol):

@@ -29,7 +29,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 
-from soku.sandbox.common import control_routes, fetch_media, public_base
+from soku.sandbox.common import apply_fault, control_routes, fetch_media, public_base
 from soku.sandbox.facebook_params import (
     G,
     attached_ids,
@@ -81,17 +81,8 @@ class FacebookFake:
         page = state.page_for_token(token, page_id) if page_id is not None else token
         if page_id is not None:
             request.state.usage_headers = state.count_call(page)
-        fault = state.faults.take(kind, page_id)
-        if fault is None or fault.accept_then_delay is not None:
-            return page, fault
-        if fault.delay:
-            await asyncio.sleep(fault.delay)
-        if kind == "status" and fault.error_code == "processing_failed":
-            return page, fault
-        error = fault.error()
-        if error is not None:
-            raise error
-        return page, None
+        fault = await apply_fault(state.faults, kind, page_id, ("status",), error=FaultSpec.error)
+        return page, fault
 
     async def fetch(self, url: str, limit: int, keep: bool) -> tuple[int, bytes, str | None]:
         """What Facebook would get at `url`: its size, its bytes (when `keep`), or why not."""

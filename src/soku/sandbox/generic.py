@@ -21,7 +21,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from soku.sandbox.common import control_routes, public_base
+from soku.sandbox.common import apply_fault, control_routes, public_base
 from soku.sandbox.generic_state import (
     CALL_KINDS,
     CallKind,
@@ -64,17 +64,9 @@ class GenericFake:
             await asyncio.sleep(self.state.config.latency_ms / 1000)
             _require_bearer(request)
             request.state.rate_headers = self.state.rate_headers(user_id or "")
-        fault = self.state.faults.take(kind, user_id)
-        if fault is None or fault.accept_then_delay is not None:
-            return fault
-        if fault.delay:
-            await asyncio.sleep(fault.delay)
-        if kind == "media_status" and fault.error_code == "processing_failed":
-            return fault
-        error = fault.error()
-        if error is not None:
-            raise error
-        return None
+        return await apply_fault(
+            self.state.faults, kind, user_id, ("media_status",), error=FaultSpec.error
+        )
 
 
 def _require_bearer(request: Request) -> None:

@@ -16,6 +16,7 @@ CallKind = Literal[
 ]  # fmt: skip
 CALL_KINDS: tuple[CallKind, ...] = get_args(CallKind)
 MEDIA_KINDS = frozenset(kind for kind in CALL_KINDS if kind.startswith(("image_", "video_")))
+STATUS_KINDS = frozenset(kind for kind in CALL_KINDS if kind.endswith("_status"))
 # code: status, serviceErrorCode, message. 6560x codes and the throttle text are (U).
 _FAULTS: dict[str, tuple[int, int | None, str]] = {
     "rate_limited": (429, None, "Resource level throttle MEMBER DAY limit for calls to this "

@@ -7,8 +7,8 @@ import datetime as dt
 
 from fastapi import Request
 
-from soku.sandbox.common import public_base
-from soku.sandbox.linkedin_faults import CallKind, FaultSpec, api_error
+from soku.sandbox.common import apply_fault, public_base
+from soku.sandbox.linkedin_faults import STATUS_KINDS, CallKind, FaultSpec, api_error
 from soku.sandbox.linkedin_state import FakeState, Member
 
 
@@ -57,17 +57,9 @@ class LinkedInFake:
             raise api_error(400, message, code="ILLEGAL_ARGUMENT")
 
     async def apply_fault(self, kind: CallKind, user_id: str | None) -> FaultSpec | None:
-        fault = self.state.faults.take(kind, user_id)
-        if fault is None or fault.accept_then_delay is not None:
-            return fault
-        if fault.delay:
-            await asyncio.sleep(fault.delay)
-        if kind.endswith("_status") and fault.error_code == "processing_failed":
-            return fault
-        error = fault.error(kind)
-        if error is not None:
-            raise error
-        return None
+        return await apply_fault(
+            self.state.faults, kind, user_id, STATUS_KINDS, error=lambda f: f.error(kind)
+        )
 
 
 def _bearer(request: Request) -> str:

@@ -35,9 +35,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from soku.sandbox.common import control_routes, public_base
+from soku.sandbox.common import apply_fault, control_routes, public_base
 from soku.sandbox.x_faults import (
     CALL_KINDS,
+    STATUS_KINDS,
     CallKind,
     FaultSpec,
     XError,
@@ -123,17 +124,9 @@ class XFake:
         return user, await self.apply_fault(kind, user.id)
 
     async def apply_fault(self, kind: CallKind, user_id: str | None) -> FaultSpec | None:
-        fault = self.state.faults.take(kind, user_id)
-        if fault is None or fault.accept_then_delay is not None:
-            return fault
-        if fault.delay:
-            await asyncio.sleep(fault.delay)
-        if kind == "status" and fault.error_code == "processing_failed":
-            return fault
-        error = fault.error(kind)
-        if error is not None:
-            raise error
-        return None
+        return await apply_fault(
+            self.state.faults, kind, user_id, STATUS_KINDS, error=lambda f: f.error(kind)
+        )
 
 
 def _bearer(request: Request) -> str:

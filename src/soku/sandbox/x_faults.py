@@ -13,6 +13,7 @@ CallKind = Literal[
 ]  # fmt: skip
 CALL_KINDS: tuple[CallKind, ...] = get_args(CallKind)
 UPLOAD_KINDS = frozenset({"media", "initialize", "append", "finalize"})
+STATUS_KINDS = frozenset({"status"})  # where a processing failure shows
 PROBLEMS = "https://api.x.com/2/problems/"
 _FAULTS: dict[str, tuple[int, str, str, str]] = {  # code: status, title, detail, type
     "rate_limited": (429, "Too Many Requests", "Too Many Requests", "about:blank"),
