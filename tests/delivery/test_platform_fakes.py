@@ -186,3 +186,17 @@ async def test_a_refused_refresh_asks_the_user_to_connect_again(served: Served) 
     account = await served.env.account(caller, served.platform)
     assert account.status == AccountStatus.needs_reauth.value
     assert await served.posts() == []
+
+
+async def test_a_refresh_that_fails_for_a_while_is_retried_not_reauthed(served: Served) -> None:
+    """A 5xx from the token endpoint says nothing about the account: retry later."""
+    caller = await served.caller()
+    await served.fault(on="publish", error_code="token_expired")
+    await served.fault(on=TOKEN_CALLS[served.platform], status=503)
+    delivery = await served.deliver(caller, text_post(served.platform), "published")
+    first, second = await served.env.attempts(delivery["id"])
+    assert (first.outcome, second.outcome) == ("retry", "published")
+    assert first.error is not None and first.error["retryable"] is True
+    account = await served.env.account(caller, served.platform)
+    assert account.status == AccountStatus.connected.value
+    assert len(await served.posts()) == 1

@@ -7,16 +7,23 @@ import os
 import secrets
 import signal
 import socket
+import time
 from dataclasses import dataclass, field
 
 import httpx
 
 from soku.context import AppContext
+from soku.delivery.group_commit import GroupCommit
 from soku.delivery.metrics import DeliveryMetrics
 from soku.delivery.policy import RetryPolicy
 from soku.integrations.vault import TokenVault
 from soku.platforms.connector import AccountAccess, Connector
 from soku.platforms.registry import connector_for
+
+# Decrypted tokens are kept this long: a burst to one account decrypts them once, and a token
+# refreshed meanwhile is a new sealed value, so it is never served stale.
+TOKEN_CACHE_SECONDS = 60.0
+TOKEN_CACHE_SIZE = 4096
 
 
 def worker_name() -> str:
@@ -35,6 +42,23 @@ class Engine:
         self.vault = TokenVault(settings.resolved_secret_key)
         self.lease = dt.timedelta(seconds=settings.lease_seconds)
         self.metrics: DeliveryMetrics = self.ctx.metrics
+        self.writes = GroupCommit(self.ctx.db)
+        self._tokens: dict[str, tuple[str, float]] = {}
+
+    def open_token(self, sealed: str | None) -> str | None:
+        """A stored token, decrypted (Fernet) or taken from the short-lived cache."""
+        if sealed is None:
+            return None
+        now = time.monotonic()
+        cached = self._tokens.get(sealed)
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        token = self.vault.open(sealed)
+        assert token is not None
+        if len(self._tokens) >= TOKEN_CACHE_SIZE:
+            self._tokens.clear()
+        self._tokens[sealed] = (token, now + TOKEN_CACHE_SECONDS)
+        return token
 
     def connector(self, account: AccountAccess) -> Connector:
         settings = self.ctx.settings

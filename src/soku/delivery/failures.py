@@ -34,7 +34,7 @@ async def mark_needs_reauth(ctx: AppContext, account_ref: uuid.UUID) -> None:
 async def settle_error(run: DeliveryRun, exc: PlatformError) -> str:
     engine = run.engine
     if exc.kind == ErrorKind.reauth_required:
-        await mark_needs_reauth(engine.ctx, run.delivery.account_ref)
+        await mark_needs_reauth(engine.ctx, run.target.account_ref)
     if exc.kind not in AMBIGUOUS:
         run.checkpoint.pop("publish_started", None)  # the platform answered: nothing went out
     decision = engine.policy.decide(exc.kind, run.claimed.attempts, exc.retry_after)

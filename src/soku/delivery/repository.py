@@ -12,12 +12,15 @@ import datetime as dt
 import uuid
 from collections.abc import Collection
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
+    ClauseElement,
     ColumnElement,
     Interval,
     Select,
+    Table,
+    bindparam,
     func,
     insert,
     literal,
@@ -39,6 +42,25 @@ from soku.posts.repository import post_status
 
 WAITING = [s.value for s in NOT_STARTED]
 FLYING = [s.value for s in IN_FLIGHT]
+DELIVERIES = cast(Table, Delivery.__table__)
+ATTEMPTS = cast(Table, DeliveryAttempt.__table__)
+POSTS = cast(Table, Post.__table__)
+ACCOUNTS = cast(Table, Account.__table__)
+# Built once: the per-delivery writes are plain Core statements whose compiled form SQLAlchemy
+# caches; the SET clause of the fenced update comes from the parameters' keys.
+_FENCED = update(DELIVERIES).where(
+    DELIVERIES.c.id == bindparam("fence_id"), DELIVERIES.c.lease_owner == bindparam("fence_owner")
+)
+_ADD_ATTEMPT = insert(ATTEMPTS)
+_SET_POST_STATUS = update(POSTS).where(POSTS.c.id == bindparam("post_id"))
+_LOCK_POST = (
+    select(POSTS.c.id).where(POSTS.c.id == bindparam("post_id")).with_for_update(key_share=True)
+)
+_LOCK_ACCOUNT = (
+    select(ACCOUNTS.c.id)
+    .where(ACCOUNTS.c.id == bindparam("account_ref"))
+    .with_for_update(key_share=True)
+)
 
 
 def _status_in(statuses: list[str]) -> ColumnElement[bool]:
@@ -69,6 +91,28 @@ class Claimed:
     claimed_at: dt.datetime
     attempts: int
     platform: str
+
+
+@dataclass(frozen=True)
+class Target:
+    """What one attempt needs of its delivery, post and account, read with the claim."""
+
+    delivery_id: uuid.UUID
+    post_id: uuid.UUID
+    account_ref: uuid.UUID
+    platform: str
+    checkpoint: dict[str, Any] | None
+    request_id: str | None
+    content: dict[str, Any]
+    media_ids: list[str] | None
+    account_platform: str
+    account_id: str
+    platform_user_id: str | None
+    username: str | None
+    access_token: str | None  # sealed (integrations.vault)
+    refresh_token: str | None  # sealed
+    expires_at: dt.datetime | None
+    sandbox: bool
 
 
 def _is_postgres(session: AsyncSession) -> bool:
@@ -201,33 +245,39 @@ async def renew_leases(
 async def fenced_update(
     session: AsyncSession, delivery_id: uuid.UUID, owner: str, **values: Any
 ) -> None:
-    stmt = (
-        update(Delivery)
-        .where(Delivery.id == delivery_id, Delivery.lease_owner == owner)
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
-    result = await session.execute(stmt)
+    """Change the delivery only while `owner` holds its lease; LeaseLost otherwise.
+
+    Values may be SQL expressions (a lease end from the database clock).
+    """
+    exprs = {k: v for k, v in values.items() if isinstance(v, ClauseElement)}
+    params = {k: v for k, v in values.items() if k not in exprs}
+    stmt = _FENCED.values(**exprs) if exprs else _FENCED
+    result = await session.execute(stmt, {"fence_id": delivery_id, "fence_owner": owner, **params})
     if int(getattr(result, "rowcount", 0) or 0) != 1:
         raise LeaseLost(str(delivery_id))
 
 
-async def load(session: AsyncSession, delivery_id: uuid.UUID) -> tuple[Delivery, Post, Account]:
-    stmt = (
-        select(Delivery, Post, Account)
-        .join(Post, Post.id == Delivery.post_id)
-        .join(Account, Account.id == Delivery.account_ref)
-        .where(Delivery.id == delivery_id)
-    )
-    row = (await session.execute(stmt)).one()
-    return row[0], row[1], row[2]
+_D, _P, _A = DELIVERIES.c, POSTS.c, ACCOUNTS.c
+_TARGETS = select(
+    *(_D.id.label("delivery_id"), _D.post_id, _D.account_ref, _D.platform, _D.checkpoint),
+    *(_P.request_id, _P.content, _P.media_ids, _A.platform.label("account_platform")),
+    *(_A.account_id, _A.platform_user_id, _A.username, _A.access_token, _A.refresh_token),
+    *(_A.expires_at, _A.sandbox),
+).select_from(DELIVERIES.join(POSTS, _P.id == _D.post_id).join(ACCOUNTS, _A.id == _D.account_ref))
+
+
+async def load_targets(session: AsyncSession, ids: list[uuid.UUID]) -> dict[uuid.UUID, Target]:
+    """The claimed deliveries with their posts and accounts, in one statement."""
+    if not ids:
+        return {}
+    rows = await session.execute(_TARGETS.where(_D.id.in_(ids)))
+    return {row.delivery_id: Target(**row._mapping) for row in rows}
 
 
 async def lock_post(session: AsyncSession, post_id: uuid.UUID) -> None:
     """Hold the post's row until the transaction ends (PostgreSQL; SQLite has one writer)."""
     if _is_postgres(session):
-        stmt = select(Post.id).where(Post.id == post_id).with_for_update(key_share=True)
-        await session.execute(stmt)
+        await session.execute(_LOCK_POST, {"post_id": post_id})
 
 
 async def refresh_post_status(session: AsyncSession, post_id: uuid.UUID, now: dt.datetime) -> str:
@@ -241,16 +291,13 @@ async def refresh_post_status(session: AsyncSession, post_id: uuid.UUID, now: dt
     await lock_post(session, post_id)
     status = await post_status(session, post_id)
     await session.execute(
-        update(Post)
-        .where(Post.id == post_id)
-        .values(status=status, updated_at=now)
-        .execution_options(synchronize_session=False)
+        _SET_POST_STATUS, {"post_id": post_id, "status": status, "updated_at": now}
     )
     return status
 
 
 async def add_attempt(session: AsyncSession, **values: Any) -> None:
-    await session.execute(insert(DeliveryAttempt).values(**values))
+    await session.execute(_ADD_ATTEMPT, values)
 
 
 async def lock_account(session: AsyncSession, account_ref: uuid.UUID) -> None:
@@ -260,8 +307,7 @@ async def lock_account(session: AsyncSession, account_ref: uuid.UUID) -> None:
     one writer at a time, so there is nothing to lock.
     """
     if _is_postgres(session):
-        stmt = select(Account.id).where(Account.id == account_ref).with_for_update(key_share=True)
-        await session.execute(stmt)
+        await session.execute(_LOCK_ACCOUNT, {"account_ref": account_ref})
 
 
 async def recent_publishes(

@@ -19,8 +19,7 @@ from soku.db import utcnow
 from soku.delivery import repository as repo
 from soku.delivery.engine import Engine
 from soku.delivery.models import DeliveryStatus
-from soku.delivery.repository import Claimed, LeaseLost
-from soku.integrations.models import Account
+from soku.delivery.repository import Claimed, LeaseLost, Target
 from soku.platforms import LIMITS
 from soku.platforms.base import PublishCap
 from soku.platforms.connector import (
@@ -42,18 +41,19 @@ CAP_RECHECK_SECONDS = 30
 class DeliveryRun:
     """The state of one attempt; `execute()` returns its outcome."""
 
-    def __init__(self, engine: Engine, claimed: Claimed) -> None:
+    def __init__(self, engine: Engine, claimed: Claimed, target: Target) -> None:
         self.engine = engine
         self.claimed = claimed
+        self.target = target
         self.started = utcnow()
         self.clock = time.perf_counter()
         self.refreshed = False
-        self.platform = "unknown"
-        self.checkpoint: dict[str, Any] = {"steps": {}}
+        self.platform = target.platform
+        self.checkpoint: dict[str, Any] = {"steps": {}, **(target.checkpoint or {})}
 
     async def execute(self) -> str:
         try:
-            await self._load()
+            await self._prepare()
             if self.claimed.status == DeliveryStatus.processing and await self._deferred():
                 return "deferred"
             if self.claimed.status == DeliveryStatus.publishing and await self._call_may_be_live():
@@ -70,13 +70,9 @@ class DeliveryRun:
             log.warning("lease_lost", delivery_id=str(self.claimed.id))
             return "lease_lost"
         except PlatformError as exc:
-            if not hasattr(self, "delivery"):
-                raise
             return await self._on_error(exc)
         except Exception as exc:
             log.exception("delivery_crashed", delivery_id=str(self.claimed.id))
-            if not hasattr(self, "delivery"):
-                return "load_failed"  # the lease runs out and the delivery is claimed again
             internal = PlatformError(
                 ErrorKind.server_error,
                 "internal_error",
@@ -86,20 +82,22 @@ class DeliveryRun:
 
     # --- loading -------------------------------------------------------------------------
 
-    async def _load(self) -> None:
-        async with self.engine.ctx.db.read() as session:
-            delivery, post, account = await repo.load(session, self.claimed.id)
-        if delivery.lease_owner != self.engine.owner:
-            raise LeaseLost(str(delivery.id))
-        self.delivery, self.account_row, self.platform = delivery, account, delivery.platform
-        self.checkpoint = {"steps": {}, **(delivery.checkpoint or {})}
-        draft = draft_of(post.content)
-        media = await self._media_urls(post.media_ids or [])
+    async def _prepare(self) -> None:
+        """The job and the connector, from what the claim read (no query for a text post)."""
+        target = self.target
+        structlog.contextvars.bind_contextvars(
+            request_id=target.request_id,
+            post_id=str(target.post_id),
+            delivery_id=str(target.delivery_id),
+            platform=target.platform,
+        )
+        draft = draft_of(target.content)
+        media = await self._media_urls(target.media_ids or [])
         self.job = Job(
-            delivery_id=str(delivery.id),
-            post_id=str(post.id),
-            platform=delivery.platform,
-            account=self._access(account),
+            delivery_id=str(target.delivery_id),
+            post_id=str(target.post_id),
+            platform=target.platform,
+            account=self._access(target),
             text=draft.text,
             media_type=draft.media_type,
             image_urls=media if media and draft.media_type == "image" else draft.image_urls,
@@ -108,17 +106,11 @@ class DeliveryRun:
             publishing_since=self._publishing_since(),
         )
         self.connector = self.engine.connector(self.job.account)
-        structlog.contextvars.bind_contextvars(
-            request_id=post.request_id,
-            post_id=str(post.id),
-            delivery_id=str(delivery.id),
-            platform=delivery.platform,
-        )
         log.info(
             "delivery_attempt",
-            delivery_id=str(delivery.id),
-            post_id=str(post.id),
-            platform=delivery.platform,
+            delivery_id=str(target.delivery_id),
+            post_id=str(target.post_id),
+            platform=target.platform,
             attempt=self.claimed.attempts,
         )
 
@@ -133,17 +125,16 @@ class DeliveryRun:
             found = await media_repo.by_ids(session, media_ids)
         return tuple(public_url(self.engine.ctx, found[i]) for i in media_ids if i in found)
 
-    def _access(self, account: Account) -> AccountAccess:
-        vault = self.engine.vault
+    def _access(self, target: Target) -> AccountAccess:
         return AccountAccess(
-            platform=account.platform,
-            account_id=account.account_id,
-            platform_user_id=account.platform_user_id,
-            username=account.username,
-            access_token=vault.open(account.access_token),
-            refresh_token=vault.open(account.refresh_token),
-            expires_at=account.expires_at,
-            sandbox=account.sandbox,
+            platform=target.account_platform,
+            account_id=target.account_id,
+            platform_user_id=target.platform_user_id,
+            username=target.username,
+            access_token=self.engine.open_token(target.access_token),
+            refresh_token=self.engine.open_token(target.refresh_token),
+            expires_at=target.expires_at,
+            sandbox=target.sandbox,
         )
 
     def _publishing_since(self) -> dt.datetime | None:
@@ -184,7 +175,7 @@ class DeliveryRun:
         for cap in LIMITS[self.platform].publish_caps:
             since = now - dt.timedelta(seconds=cap.window_seconds)
             count, oldest = await repo.recent_publishes(
-                session, self.delivery.account_ref, since, self.delivery.id
+                session, self.target.account_ref, since, self.claimed.id
             )
             if count < cap.count:
                 continue
@@ -289,9 +280,10 @@ class DeliveryRun:
         would otherwise all pass the check before any of them counted as publishing.
         """
         checkpoint = {**self.checkpoint, "publish_started": utcnow().isoformat()}
-        async with self.engine.ctx.db.transaction() as session:
+
+        async def mark(session: AsyncSession) -> tuple[PublishCap, dt.datetime] | None:
             if LIMITS[self.platform].publish_caps:
-                await repo.lock_account(session, self.delivery.account_ref)
+                await repo.lock_account(session, self.target.account_ref)
                 over = await self._over_cap(session)
                 if over is not None:
                     return over
@@ -305,8 +297,13 @@ class DeliveryRun:
                 # a fresh lease for the call, which cannot outlast its own deadline
                 lease_expires_at=repo.lease_end(session, utcnow(), self.engine.lease),
             )
-        self.checkpoint = checkpoint
-        return None
+            return None
+
+        # sorted by account in a group: the account locks are always taken in one order
+        over = await self.engine.writes.run(mark, order=str(self.target.account_ref))
+        if over is None:
+            self.checkpoint = checkpoint
+        return over
 
     async def _call(self, method: Any) -> Any:
         """A connector call; an expired token is refreshed and the call tried once more."""
@@ -323,7 +320,7 @@ class DeliveryRun:
 
         self.refreshed = True
         access = await refresh_account(
-            self.engine, self.connector, self.account_row, self.job.account
+            self.engine, self.connector, self.target.account_ref, self.job.account
         )
         self.job = dataclasses.replace(self.job, account=access)
 
@@ -339,10 +336,12 @@ class DeliveryRun:
         self._rebuild_job()
 
     async def _update(self, **values: Any) -> None:
-        async with self.engine.ctx.db.transaction() as session:
+        async def write(session: AsyncSession) -> None:
             await repo.fenced_update(
                 session, self.claimed.id, self.engine.owner, updated_at=utcnow(), **values
             )
+
+        await self.engine.writes.run(write)
 
     async def _published(self, result: Published, outcome: str) -> str:
         self.checkpoint.pop("publish_started", None)
@@ -373,7 +372,8 @@ class DeliveryRun:
         """Write the delivery's new state, its attempt row and its post's status at once."""
         now = utcnow()
         error = values.get("error")
-        async with self.engine.ctx.db.transaction() as session:
+
+        async def write(session: AsyncSession) -> None:
             await repo.fenced_update(
                 session,
                 self.claimed.id,
@@ -397,7 +397,8 @@ class DeliveryRun:
                 worker=self.engine.owner,
                 response=response if isinstance(response, dict) else None,
             )
-            await repo.refresh_post_status(session, self.delivery.post_id, now)
+
+        await self.engine.writes.run(write, post_id=self.target.post_id)
         self._observe(outcome, status)
         return outcome
 
@@ -408,7 +409,7 @@ class DeliveryRun:
         log.info(
             "delivery_finished",
             delivery_id=str(self.claimed.id),
-            post_id=str(self.delivery.post_id),
+            post_id=str(self.target.post_id),
             platform=self.platform,
             outcome=outcome,
             status=status.value,

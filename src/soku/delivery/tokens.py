@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import TYPE_CHECKING
 
 from sqlalchemy import update
@@ -13,19 +14,29 @@ from soku.platforms.connector import AccountAccess, Connector, ErrorKind, Platfo
 if TYPE_CHECKING:
     from soku.delivery.engine import Engine
 
+_TRANSIENT = frozenset(
+    {ErrorKind.rate_limited, ErrorKind.server_error, ErrorKind.timeout, ErrorKind.connection}
+)
+
 
 async def refresh_account(
-    engine: Engine, connector: Connector, account: Account, access: AccountAccess
+    engine: Engine, connector: Connector, account_ref: uuid.UUID, access: AccountAccess
 ) -> AccountAccess:
-    """New tokens, stored encrypted; a refused refresh sends the account to `needs_reauth`."""
+    """New tokens, stored encrypted; a refused refresh sends the account to `needs_reauth`.
+
+    A refresh that got no answer, or a 5xx or 429, proves nothing about the account: that
+    error is raised as it is and the delivery is retried.
+    """
     try:
         tokens = await connector.refresh(access, engine.client)
     except PlatformError as exc:
-        await mark_needs_reauth(engine.ctx, account.id)
+        if exc.kind in _TRANSIENT:
+            raise
+        await mark_needs_reauth(engine.ctx, account_ref)
         raise PlatformError(
             ErrorKind.reauth_required,
             "reauth_required",
-            f"The {account.platform} token expired and could not be refreshed "
+            f"The {access.platform} token expired and could not be refreshed "
             f"({exc.message}); connect the account again.",
             http_status=exc.http_status,
             raw=exc.raw,
@@ -33,7 +44,7 @@ async def refresh_account(
     async with engine.ctx.db.transaction() as session:
         await session.execute(
             update(Account)
-            .where(Account.id == account.id)
+            .where(Account.id == account_ref)
             .values(
                 access_token=engine.vault.seal(tokens.access_token),
                 refresh_token=engine.vault.seal(tokens.refresh_token or access.refresh_token),

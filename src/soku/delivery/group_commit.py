@@ -1,0 +1,127 @@
+"""Group commit: a worker's writes that are ready at about the same time share one transaction.
+
+Each delivery still writes through its own fenced statements and still waits until its write
+is committed (the publishing mark before the platform call, a checkpoint before the next step),
+but many deliveries finishing together cost one BEGIN/COMMIT instead of one each. While a group
+commits, the next one gathers; nothing waits for a timer.
+
+Rules for a write (`apply`):
+- it raises `LeaseLost` before it has written anything (its fenced update comes first), so
+  that the rest of the group can still commit without it;
+- any other error rolls the group back, and each of its writes is then tried again in a
+  transaction of its own, so one failing write never takes the others with it.
+
+Writes marked `first` (the heartbeat's lease renewal) run before the others of their group:
+a delivery that finishes in the same group is still renewed, not taken for lost. The others
+run sorted by their `order` key and the posts whose status they change are refreshed at the
+end, sorted: row locks (accounts, posts) are then always taken in the same order, so two
+workers' groups cannot deadlock. All of one worker's writes, the heartbeat's included, go
+through its one GroupCommit, so its own transactions never wait for each other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from soku.db import Database, utcnow
+from soku.delivery import repository as repo
+from soku.delivery.repository import LeaseLost
+
+T = TypeVar("T")
+Apply = Callable[[AsyncSession], Awaitable[T]]
+MAX_GROUP = 128
+
+
+@dataclass
+class _Write:
+    apply: Apply[Any]
+    order: tuple[bool, str]
+    post_id: uuid.UUID | None
+    future: asyncio.Future[Any] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+
+class GroupCommit:
+    def __init__(self, db: Database, max_group: int = MAX_GROUP) -> None:
+        self.db = db
+        self.max_group = max_group
+        self._queue: list[_Write] = []
+        self._flusher: asyncio.Task[None] | None = None
+
+    async def run(
+        self,
+        apply: Apply[T],
+        *,
+        order: str = "",
+        post_id: uuid.UUID | None = None,
+        first: bool = False,
+    ) -> T:
+        """`apply`'s result once its transaction committed; `post_id`: refresh that post's
+        status in the same transaction (after every write of the group)."""
+        write = _Write(apply, (not first, order), post_id)
+        self._queue.append(write)
+        if self._flusher is None:
+            self._flusher = asyncio.create_task(self._flush())
+        result: T = await write.future  # cancelled: skipped unless its group already began
+        return result
+
+    async def drain(self) -> None:
+        """Wait until every write queued so far is committed (or failed)."""
+        while self._flusher is not None:
+            await asyncio.wait([self._flusher])
+
+    async def _flush(self) -> None:
+        try:
+            while self._queue:
+                group, self._queue = (
+                    self._queue[: self.max_group],
+                    self._queue[self.max_group :],
+                )
+                await self._commit(group)
+        finally:
+            self._flusher = None
+            for write in self._queue:  # only when cancelled: nobody will run them
+                write.future.cancel()
+            self._queue = []
+
+    async def _commit(self, group: list[_Write]) -> None:
+        group = sorted((w for w in group if not w.future.cancelled()), key=lambda w: w.order)
+        if not group:
+            return
+        outcomes: list[tuple[_Write, bool, Any]] = []
+        try:
+            async with self.db.transaction() as session:
+                for write in group:
+                    try:
+                        outcomes.append((write, True, await write.apply(session)))
+                    except LeaseLost as exc:
+                        outcomes.append((write, False, exc))
+                posts = {w.post_id for w, ok, _ in outcomes if ok and w.post_id is not None}
+                now = utcnow()
+                for post_id in sorted(posts):
+                    await repo.refresh_post_status(session, post_id, now)
+        except Exception as exc:
+            if len(group) > 1:
+                for write in group:
+                    await self._commit([write])
+            elif not group[0].future.done():
+                group[0].future.set_exception(exc)
+            return
+        except BaseException:
+            for write in group:
+                write.future.cancel()
+            raise
+        for write, ok, value in outcomes:
+            if write.future.done():
+                continue
+            if ok:
+                write.future.set_result(value)
+            else:
+                write.future.set_exception(value)

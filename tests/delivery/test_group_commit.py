@@ -1,0 +1,167 @@
+"""Group commit: deliveries finishing together share a transaction, each still fenced."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import pytest
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+import soku.platforms
+from soku.db import utcnow
+from soku.delivery import repository as repo
+from soku.delivery.engine import Engine, http_client
+from soku.delivery.models import Delivery, DeliveryStatus
+from soku.delivery.repository import LeaseLost
+from soku.delivery.runner import DeliveryRun
+from soku.platforms.base import DeliveryLimits, PublishCap
+from tests.delivery.harness import Harness, text_post
+
+TWO_X = ({"platform": "x", "accountId": "x_main"}, {"platform": "x", "accountId": "x_other"})
+
+
+@pytest.fixture
+async def engine(env: Harness) -> AsyncIterator[Engine]:
+    engine = Engine(ctx=env.ctx, client=http_client(4, 3))
+    yield engine
+    await engine.client.aclose()
+
+
+def count_transactions(env: Harness) -> list[int]:
+    """Counts the transactions opened on the harness's database from now on."""
+    opened = [0]
+    begin = env.ctx.db.transaction
+
+    @asynccontextmanager
+    async def counted() -> AsyncIterator[AsyncSession]:
+        opened[0] += 1
+        async with begin() as session:
+            yield session
+
+    env.ctx.db.transaction = counted  # type: ignore[method-assign]
+    return opened
+
+
+async def claim_runs(env: Harness, engine: Engine, platform: str) -> list[DeliveryRun]:
+    """The platform's due deliveries, claimed by `engine` as its worker would."""
+    async with env.ctx.db.transaction() as session:
+        claimed = await repo.claim_due(session, platform, engine.owner, engine.lease, 10, utcnow())
+        targets = await repo.load_targets(session, [c.id for c in claimed])
+    return [DeliveryRun(engine, c, targets[c.id]) for c in claimed]
+
+
+async def take_over(env: Harness, delivery_id: uuid.UUID) -> None:
+    """Another worker takes the lease (this one's has expired)."""
+    async with env.ctx.db.transaction() as session:
+        await session.execute(
+            update(Delivery).where(Delivery.id == delivery_id).values(lease_owner="other:1:abc")
+        )
+
+
+async def published(run: DeliveryRun) -> str:
+    return await run.finish(
+        "published",
+        status=DeliveryStatus.published,
+        platform_post_id=f"p-{run.claimed.id}",
+        url=None,
+        published_at=utcnow(),
+        error=None,
+    )
+
+
+async def test_grouped_finish_refuses_a_delivery_whose_lease_was_taken_over(
+    env: Harness, engine: Engine
+) -> None:
+    caller = await env.caller([("x", "x_main"), ("x", "x_other")])
+    post_id = await env.create(caller, text_post(*TWO_X, text="two accounts, one post"))
+    runs = await claim_runs(env, engine, "x")
+    assert len(runs) == 2
+    kept, lost = runs
+    await take_over(env, lost.claimed.id)
+    opened = count_transactions(env)
+
+    results = await asyncio.gather(published(kept), published(lost), return_exceptions=True)
+
+    assert results[0] == "published"
+    assert isinstance(results[1], LeaseLost)
+    assert opened[0] == 1  # both in one group
+    done = await env.delivery(str(kept.claimed.id))
+    assert (done.status, done.lease_owner) == ("published", None)
+    assert [a.outcome for a in await env.attempts(str(kept.claimed.id))] == ["published"]
+    taken = await env.delivery(str(lost.claimed.id))
+    assert (taken.status, taken.lease_owner) == ("processing", "other:1:abc")
+    assert taken.platform_post_id is None
+    assert await env.attempts(str(lost.claimed.id)) == []
+    # the post's status was refreshed with the group: one published, one still in flight
+    assert await env.stored_status(post_id) == "processing"
+
+
+async def test_a_failing_write_does_not_take_the_rest_of_its_group_with_it(
+    env: Harness, engine: Engine
+) -> None:
+    caller = await env.caller([("x", "x_main"), ("x", "x_other")])
+    post_id = await env.create(caller, text_post(*TWO_X, text="one write fails"))
+    first, second = await claim_runs(env, engine, "x")
+    opened = count_transactions(env)
+
+    async def broken(session: AsyncSession) -> None:
+        await session.execute(update(Delivery).values(status=DeliveryStatus.failed.value))
+        raise RuntimeError("a write that fails after writing")
+
+    results = await asyncio.gather(
+        published(first), engine.writes.run(broken), published(second), return_exceptions=True
+    )
+
+    assert results[0] == results[2] == "published"
+    assert isinstance(results[1], RuntimeError)
+    assert opened[0] == 1 + 3  # the group, rolled back; then each write on its own
+    for run in (first, second):
+        assert (await env.delivery(str(run.claimed.id))).status == "published"
+    assert await env.stored_status(post_id) == "published"
+
+
+@pytest.fixture
+def x_cap_of_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    limits = DeliveryLimits(publish_caps=(PublishCap(1, 60),))
+    monkeypatch.setitem(soku.platforms.LIMITS, "x", limits)
+
+
+@pytest.mark.usefixtures("x_cap_of_one")
+async def test_publishing_marks_in_one_group_count_against_the_cap(
+    env: Harness, engine: Engine
+) -> None:
+    caller = await env.caller([("x", "x_main")])
+    for n in range(2):
+        await env.create(caller, text_post("x", text=f"same account {n}"))
+    runs = await claim_runs(env, engine, "x")
+    assert len(runs) == 2
+    opened = count_transactions(env)
+
+    results = await asyncio.gather(*(run._reserve_publish() for run in runs))
+
+    assert opened[0] == 1
+    assert results[0] is None  # marked publishing
+    assert results[1] is not None  # the mark just made in the same transaction counts
+    statuses = [(await env.delivery(str(run.claimed.id))).status for run in runs]
+    assert statuses == ["publishing", "processing"]
+
+
+async def test_the_heartbeat_renews_before_the_finishes_of_its_group(
+    env: Harness, engine: Engine
+) -> None:
+    caller = await env.caller([("x", "x_main"), ("x", "x_other")])
+    await env.create(caller, text_post(*TWO_X, text="heartbeat and finish together"))
+    runs = await claim_runs(env, engine, "x")
+    held = [run.claimed.id for run in runs]
+
+    async def renew(session: AsyncSession) -> set[uuid.UUID]:
+        return await repo.renew_leases(session, held, engine.owner, engine.lease, utcnow())
+
+    done, kept = await asyncio.gather(published(runs[0]), engine.writes.run(renew, first=True))
+
+    assert done == "published"
+    assert kept == set(held)  # the finished one was not taken for a lost lease
