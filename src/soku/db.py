@@ -17,9 +17,8 @@ from typing import Any
 
 from sqlalchemy import JSON, DateTime, MetaData, event, text
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.ext.asyncio import (
-    AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
@@ -70,8 +69,11 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def _prepare_sqlite(engine: AsyncEngine) -> None:
-    @event.listens_for(engine.sync_engine, "connect")
+def prepare_sqlite(engine: Engine) -> None:
+    """Every connection in WAL mode with foreign keys and a busy timeout; a transaction opened
+    with the execution option `sqlite_immediate` takes the write lock at BEGIN."""
+
+    @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None  # SQLAlchemy emits BEGIN itself (below)
         cursor = dbapi_conn.cursor()
@@ -81,7 +83,7 @@ def _prepare_sqlite(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
+    @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         immediate = conn.get_execution_options().get("sqlite_immediate", False)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
@@ -96,13 +98,18 @@ class Database:
         if self.is_sqlite:
             _ensure_sqlite_folder(url)
             self.engine = create_async_engine(url, pool_size=pool_size, max_overflow=0)
-            _prepare_sqlite(self.engine)
+            prepare_sqlite(self.engine.sync_engine)
         else:
             self.engine = create_async_engine(
                 url, pool_size=pool_size, max_overflow=pool_size * 2, pool_pre_ping=True
             )
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._write_lock = asyncio.Lock()
+
+    @property
+    def write_lock(self) -> asyncio.Lock:
+        """Held by every SQLite write of this process (one writer at a time, no busy waits)."""
+        return self._write_lock
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 import time
 import uuid
+import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -12,10 +13,11 @@ from fastapi import Request, Security
 from fastapi.security import APIKeyHeader
 
 from soku.auth import repository
+from soku.auth.cache import KeyCache, KeyFacts
 from soku.auth.keys import hash_key
 from soku.auth.models import POSTING_STATUSES, SubscriptionStatus
 from soku.context import AppContext, get_context
-from soku.db import utcnow
+from soku.db import Database, utcnow
 from soku.errors import Forbidden, RateLimitExceeded, Unauthorized
 
 api_key_header = APIKeyHeader(
@@ -25,6 +27,7 @@ api_key_header = APIKeyHeader(
 )
 _TOUCH_EVERY_SECONDS = 60.0
 _last_touch: dict[uuid.UUID, float] = {}
+_key_caches: weakref.WeakKeyDictionary[Database, KeyCache] = weakref.WeakKeyDictionary()
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,27 @@ async def _touch(ctx: AppContext, key_id: uuid.UUID) -> None:
         await repository.touch_key(session, key_id, utcnow())
 
 
+def key_cache(db: Database) -> KeyCache:
+    """The key cache of this database (one per running service; see soku.auth.cache)."""
+    cache = _key_caches.get(db)
+    if cache is None:
+        cache = _key_caches[db] = KeyCache()
+    return cache
+
+
+async def _key_facts(ctx: AppContext, key_hash: str) -> KeyFacts | None:
+    cache = key_cache(ctx.db)
+    facts = cache.get(key_hash)
+    if facts is None:
+        async with ctx.db.read() as session:
+            found = await repository.key_with_user(session, key_hash)
+        if found is None:
+            return None
+        facts = KeyFacts.of(*found)
+        cache.put(key_hash, facts)
+    return facts
+
+
 def authenticated(endpoint: str | None = None) -> Callable[..., Awaitable[Principal]]:
     """A dependency that resolves the caller, counts the request, and checks the subscription."""
 
@@ -68,28 +92,25 @@ def authenticated(endpoint: str | None = None) -> Callable[..., Awaitable[Princi
         request: Request, api_key: str | None = Security(api_key_header)
     ) -> Principal:
         ctx = get_context(request)
-        anonymous = f"ip:{_client_ip(request)}"
         if not api_key:
-            await _limit(request, ctx, anonymous, "anonymous", None)
+            await _limit(request, ctx, f"ip:{_client_ip(request)}", "anonymous", None)
             raise Unauthorized("Missing or invalid soku-api-key")
         key_hash = hash_key(api_key)
-        async with ctx.db.read() as session:
-            found = await repository.key_with_user(session, key_hash)
-        if found is None or not hmac.compare_digest(found[0].key_hash, key_hash):
-            await _limit(request, ctx, anonymous, "anonymous", None)
+        facts = await _key_facts(ctx, key_hash)
+        if facts is None or not hmac.compare_digest(facts.key_hash, key_hash):
+            await _limit(request, ctx, f"ip:{_client_ip(request)}", "anonymous", None)
             raise Unauthorized("Invalid API key")
-        key, user = found
-        if key.revoked_at is not None:
-            await _limit(request, ctx, anonymous, "anonymous", None)
+        if facts.revoked:
+            await _limit(request, ctx, f"ip:{_client_ip(request)}", "anonymous", None)
             raise Unauthorized("API key revoked")
-        may_post = user.subscription_status in POSTING_STATUSES
-        plan = user.plan if may_post else "inactive"
-        await _limit(request, ctx, f"key:{key.id}", plan, endpoint if may_post else None)
-        await _touch(ctx, key.id)
+        may_post = facts.subscription_status in POSTING_STATUSES
+        plan = facts.plan if may_post else "inactive"
+        await _limit(request, ctx, f"key:{facts.key_id}", plan, endpoint if may_post else None)
+        await _touch(ctx, facts.key_id)
         if not may_post:
-            if user.subscription_status == SubscriptionStatus.none:
+            if facts.subscription_status == SubscriptionStatus.none:
                 raise Forbidden("Subscription required")
             raise Forbidden("Subscription inactive or expired")
-        return Principal(user_id=user.id, email=user.email, key_id=key.id, plan=plan)
+        return Principal(user_id=facts.user_id, email=facts.email, key_id=facts.key_id, plan=plan)
 
     return authenticate

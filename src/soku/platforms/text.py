@@ -223,12 +223,16 @@ def _closes_nothing(url: str) -> bool:
 
 
 def _code_point_weight(code_point: int) -> int:
+    if code_point <= 0x10FF:  # the first light range: most text ends here at once
+        return _LIGHT_WEIGHT
     if any(_within(code_point, bounds) for bounds in _LIGHT_RANGES):
         return _LIGHT_WEIGHT
     return _DEFAULT_WEIGHT
 
 
 def _is_pictographic(code_point: int) -> bool:
+    if code_point < 0xA9:  # below the first emoji base: plain ASCII and Latin-1 letters
+        return False
     return any(_within(code_point, bounds) for bounds in _PICTOGRAPHIC)
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import structlog
-from sqlalchemy import delete, insert, select
+from sqlalchemy import Connection, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -84,6 +84,34 @@ async def lookup(
     return StoredResponse(row.response_status, row.response_body)
 
 
+_INSERT_KEY = insert(IdempotencyKey)  # built once: compiled once
+
+
+def claim_in(
+    connection: Connection,
+    user_id: uuid.UUID,
+    key: str,
+    request_hash: str,
+    response: StoredResponse,
+    now: dt.datetime,
+    ttl_seconds: int,
+) -> None:
+    """Insert the key row with its answer; KeyTaken when another request holds the key."""
+    params = {
+        "user_id": user_id,
+        "key": key,
+        "request_hash": request_hash,
+        "response_status": response.status,
+        "response_body": response.body,
+        "created_at": now,
+        "expires_at": now + dt.timedelta(seconds=ttl_seconds),
+    }
+    try:
+        connection.execute(_INSERT_KEY, params)
+    except IntegrityError as exc:
+        raise KeyTaken from exc
+
+
 async def claim(
     session: AsyncSession,
     user_id: uuid.UUID,
@@ -93,20 +121,9 @@ async def claim(
     now: dt.datetime,
     ttl_seconds: int,
 ) -> None:
-    """Insert the key row with its answer; KeyTaken when another request holds the key."""
-    stmt = insert(IdempotencyKey).values(
-        user_id=user_id,
-        key=key,
-        request_hash=request_hash,
-        response_status=response.status,
-        response_body=response.body,
-        created_at=now,
-        expires_at=now + dt.timedelta(seconds=ttl_seconds),
-    )
-    try:
-        await session.execute(stmt)
-    except IntegrityError as exc:
-        raise KeyTaken from exc
+    """`claim_in` on the session's connection."""
+    connection = await session.connection()
+    await connection.run_sync(claim_in, user_id, key, request_hash, response, now, ttl_seconds)
 
 
 async def drop_expired(

@@ -8,8 +8,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import structlog
-from sqlalchemy import update
+from sqlalchemy import Connection, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from soku.context import AppContext
 from soku.db import utcnow
@@ -25,6 +26,7 @@ from soku.posts.models import Post, PostStatus
 from soku.posts.schemas import CreatePostRequest, DeliveryError, DeliveryView, PostView
 from soku.posts.status import derive_status
 from soku.posts.validation import Submission, check_submission, parse_scheduled_time
+from soku.posts.writer import writer_for
 
 _CLAIM_TRIES = 5
 
@@ -103,32 +105,35 @@ async def _create_once(
     response = idempotency.StoredResponse(
         201, json.dumps({"postSubmissionId": str(post_id)}).encode()
     )
-    async with ctx.db.transaction() as session:
+    request_id = structlog.contextvars.get_contextvars().get("request_id")
+    ttl = ctx.settings.idempotency_ttl_seconds
+
+    def write(connection: Connection) -> None:
+        # Core statements built once (repository), one sync call for the whole unit of work.
         now = utcnow()
-        await idempotency.claim(
-            session,
-            user_id,
-            key,
-            request_hash,
-            response,
-            now,
-            ctx.settings.idempotency_ttl_seconds,
-        )
+        idempotency.claim_in(connection, user_id, key, request_hash, response, now, ttl)
         submission = check(ctx, body)
-        accounts = await resolve_accounts(session, user_id, submission)
-        session.add_all(media.new)
-        await repository.insert_post(
-            session,
-            post_id,
-            user_id,
-            raw["post"]["content"],
-            submission.scheduled_time,
-            accounts,
-            now,
-            structlog.contextvars.get_contextvars().get("request_id"),
-            media.ids,
-        )
-        await ctx.wakeup.notify_sql(session)
+        platforms = [t.platform for t in submission.targets]
+        found = repository.usable_accounts(connection, user_id, platforms)
+        accounts = resolve_targets(submission.targets, found)
+        if media.new:
+            with Session(bind=connection) as session:  # joins the connection's transaction
+                session.add_all(media.new)
+                session.flush()
+        content = raw["post"]["content"]
+        repository.insert_post(
+            connection, post_id, user_id, content, submission.scheduled_time, accounts, now,
+            request_id, media.ids,
+        )  # fmt: skip
+
+    writer = writer_for(ctx.db)
+    if writer is not None:  # SQLite: one trip to the writer thread (see soku.posts.writer)
+        await writer.run(write)
+    else:
+        async with ctx.db.transaction() as session:
+            connection = await session.connection()
+            await connection.run_sync(write)
+            await ctx.wakeup.notify_sql(session)
     ctx.wakeup.wake()
     return response
 

@@ -1,0 +1,124 @@
+"""The accept path's shortcuts: the API key cache and its bound, the SQLite writer thread."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import httpx
+import pytest
+from sqlalchemy import func, select, update
+
+from soku.auth.cache import TTL_SECONDS, KeyCache, KeyFacts
+from soku.auth.dependencies import key_cache
+from soku.auth.keys import hash_key
+from soku.auth.models import ApiKey, User
+from soku.context import AppContext
+from soku.db import utcnow
+from soku.delivery.models import Delivery
+from soku.posts.models import IdempotencyKey, Post
+from soku.posts.writer import writer_for
+from tests.api.helpers import assert_error, text_post
+from tests.conftest import Caller, make_caller
+
+pytestmark = pytest.mark.asyncio
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = time.monotonic()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(backend: AppContext, monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    fake = FakeClock()
+    monkeypatch.setattr(key_cache(backend.db), "clock", fake)
+    return fake
+
+
+async def _change_elsewhere(ctx: AppContext, statement: object) -> None:
+    """A Core UPDATE: what the CLI or another server process does, unseen by this process."""
+    async with ctx.db.transaction() as session:
+        await session.execute(statement)  # type: ignore[call-overload]
+
+
+async def test_a_key_revoked_elsewhere_is_refused_once_the_bound_passes(
+    backend: AppContext, client: httpx.AsyncClient, caller: Caller, clock: FakeClock
+) -> None:
+    assert (await client.get("/v1/posts", headers=caller.headers)).status_code == 200
+    revoke = update(ApiKey).where(ApiKey.user_id == caller.user_id).values(revoked_at=utcnow())
+    await _change_elsewhere(backend, revoke)
+    clock.now += TTL_SECONDS - 0.5  # still within the documented bound: the cached answer
+    assert (await client.get("/v1/posts", headers=caller.headers)).status_code == 200
+    clock.now += 1.0
+    response = await client.get("/v1/posts", headers=caller.headers)
+    assert assert_error(response, 401, "unauthorized")["message"] == "API key revoked"
+
+
+async def test_a_subscription_cancelled_elsewhere_is_refused_once_the_bound_passes(
+    backend: AppContext, client: httpx.AsyncClient, caller: Caller, clock: FakeClock
+) -> None:
+    body = text_post("x", text=f"before {uuid.uuid4()}")
+    response = await client.post("/v1/posts", json=body, headers=caller.headers)
+    assert response.status_code == 201, response.text
+    cancel = update(User).where(User.id == caller.user_id).values(subscription_status="canceled")
+    await _change_elsewhere(backend, cancel)
+    clock.now += TTL_SECONDS
+    body = text_post("x", text=f"after {uuid.uuid4()}")
+    response = await client.post("/v1/posts", json=body, headers=caller.headers)
+    assert_error(response, 403, "forbidden")
+
+
+async def test_an_unknown_key_is_never_cached(
+    backend: AppContext, client: httpx.AsyncClient
+) -> None:
+    # Made known after a first refusal, the key works at once: no negative entry was kept.
+    other = await make_caller(backend)
+    bogus = "sk_live_" + uuid.uuid4().hex
+    response = await client.get("/v1/posts", headers={"soku-api-key": bogus})
+    assert_error(response, 401, "unauthorized")
+    swap = update(ApiKey).where(ApiKey.user_id == other.user_id).values(key_hash=hash_key(bogus))
+    await _change_elsewhere(backend, swap)
+    assert (await client.get("/v1/posts", headers={"soku-api-key": bogus})).status_code == 200
+
+
+async def test_the_cache_stays_bounded() -> None:
+    clock = FakeClock()
+    cache = KeyCache(ttl_seconds=5, max_entries=3, clock=clock)
+    facts = [
+        KeyFacts(uuid.uuid4(), f"h{n}", False, uuid.uuid4(), "a@b.c", "active", "standard")
+        for n in range(4)
+    ]
+    for f in facts:
+        cache.put(f.key_hash, f)
+    assert len(cache) <= 3
+    assert cache.get("h3") == facts[3]
+    clock.now += 5
+    assert cache.get("h3") is None
+
+
+async def test_sqlite_accepts_go_through_the_writer_thread(backend: AppContext) -> None:
+    writer = writer_for(backend.db)
+    assert (writer is not None) == backend.db.is_sqlite
+
+
+async def test_a_post_and_its_rows_are_committed_before_the_answer(
+    backend: AppContext, client: httpx.AsyncClient, caller: Caller
+) -> None:
+    body = text_post("threads", "x", "linkedin", text=f"committed {uuid.uuid4()}")
+    response = await client.post("/v1/posts", json=body, headers=caller.headers)
+    assert response.status_code == 201, response.text
+    post_id = uuid.UUID(response.json()["postSubmissionId"])
+    async with backend.db.read() as session:  # another connection than the writer's
+        post = await session.get(Post, post_id)
+        count = select(func.count()).select_from(Delivery).where(Delivery.post_id == post_id)
+        deliveries = (await session.execute(count)).scalar_one()
+        keys = select(func.count()).select_from(IdempotencyKey)
+        mine = keys.where(IdempotencyKey.user_id == caller.user_id)
+        stored = (await session.execute(mine)).scalar_one()
+    assert post is not None and post.content["text"] == body["post"]["content"]["text"]
+    assert deliveries == 3
+    assert stored == 1
