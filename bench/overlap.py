@@ -25,15 +25,16 @@ EMAIL = "bench-overlap@soku.local"
 
 
 class HttpInFlight:
-    """Counts the worker client's requests between sending and the response's headers."""
+    """Counts the worker's requests between sending and the response's headers."""
 
-    def __init__(self, client: httpx.AsyncClient) -> None:
+    def __init__(self, clients: list[httpx.AsyncClient]) -> None:
         self.now = 0
         self.errors = 0
-        hooks = client.event_hooks
-        hooks["request"].append(self._sent)
-        hooks["response"].append(self._answered)
-        client.event_hooks = hooks
+        for client in clients:
+            hooks = client.event_hooks
+            hooks["request"].append(self._sent)
+            hooks["response"].append(self._answered)
+            client.event_hooks = hooks
 
     async def _sent(self, _request: httpx.Request) -> None:
         self.now += 1
@@ -55,7 +56,7 @@ async def _overlap(
     ctx: AppContext, args: argparse.Namespace, fake: common.Proc, total: int
 ) -> dict[str, Any]:
     run = common.WorkerRun(ctx, args.concurrency, total, args.timeout)
-    http = HttpInFlight(run.worker.engine.client)
+    http = HttpInFlight(run.worker.engine.clients.all())
     tasks: list[int] = []
     calls: list[int] = []
     lag: list[float] = []

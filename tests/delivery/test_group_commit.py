@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 import soku.platforms
 from soku.db import utcnow
 from soku.delivery import repository as repo
-from soku.delivery.engine import Engine, http_client
+from soku.delivery.engine import Engine, PlatformClients
 from soku.delivery.models import Delivery, DeliveryStatus
 from soku.delivery.repository import LeaseLost
 from soku.delivery.runner import DeliveryRun
@@ -26,9 +26,9 @@ TWO_X = ({"platform": "x", "accountId": "x_main"}, {"platform": "x", "accountId"
 
 @pytest.fixture
 async def engine(env: Harness) -> AsyncIterator[Engine]:
-    engine = Engine(ctx=env.ctx, client=http_client(4, 3))
+    engine = Engine(ctx=env.ctx, clients=PlatformClients(4, 3))
     yield engine
-    await engine.client.aclose()
+    await engine.clients.aclose()
 
 
 def count_transactions(env: Harness) -> list[int]:

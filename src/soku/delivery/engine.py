@@ -17,6 +17,7 @@ from soku.delivery.group_commit import GroupCommit
 from soku.delivery.metrics import DeliveryMetrics
 from soku.delivery.policy import RetryPolicy
 from soku.integrations.vault import TokenVault
+from soku.platforms import LIMITS, PLATFORM_NAMES
 from soku.platforms.connector import AccountAccess, Connector
 from soku.platforms.registry import connector_for
 
@@ -30,10 +31,35 @@ def worker_name() -> str:
     return f"{socket.gethostname()[:32]}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
+class PlatformClients:
+    """One pooled httpx client per platform, each as large as that platform may use at once.
+
+    httpcore looks through every connection of a pool to place each request, so one pool of
+    256 connections costs far more CPU per call than eight of 32 or 64; and a platform whose
+    host hangs fills its own pool only.
+    """
+
+    def __init__(self, concurrency: int, timeout_seconds: float) -> None:
+        self._clients = {
+            name: http_client(min(concurrency, LIMITS[name].max_concurrency), timeout_seconds)
+            for name in PLATFORM_NAMES
+        }
+
+    def __call__(self, platform: str) -> httpx.AsyncClient:
+        return self._clients[platform]
+
+    def all(self) -> list[httpx.AsyncClient]:
+        return list(self._clients.values())
+
+    async def aclose(self) -> None:
+        for client in self._clients.values():
+            await client.aclose()
+
+
 @dataclass
 class Engine:
     ctx: AppContext
-    client: httpx.AsyncClient
+    clients: PlatformClients
     owner: str = field(default_factory=worker_name)
     policy: RetryPolicy = field(default_factory=RetryPolicy)
 
@@ -77,7 +103,7 @@ class Engine:
 
 
 def http_client(concurrency: int, timeout_seconds: float) -> httpx.AsyncClient:
-    """One pooled client per worker; every platform call goes through it."""
+    """A pooled client with the worker's limits and timeouts."""
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     timeout = httpx.Timeout(timeout_seconds, connect=min(5.0, timeout_seconds))
     return httpx.AsyncClient(limits=limits, timeout=timeout, follow_redirects=False)

@@ -308,12 +308,12 @@ class DeliveryRun:
     async def _call(self, method: Any) -> Any:
         """A connector call; an expired token is refreshed and the call tried once more."""
         try:
-            return await method(self.job, self.engine.client)
+            return await method(self.job, self.engine.clients(self.platform))
         except PlatformError as exc:
             if exc.kind != ErrorKind.token_expired or self.refreshed:
                 raise
         await self._refresh()
-        return await method(self.job, self.engine.client)
+        return await method(self.job, self.engine.clients(self.platform))
 
     async def _refresh(self) -> None:
         from soku.delivery.tokens import refresh_account

@@ -28,7 +28,7 @@ async def refresh_account(
     error is raised as it is and the delivery is retried.
     """
     try:
-        tokens = await connector.refresh(access, engine.client)
+        tokens = await connector.refresh(access, engine.clients(access.platform))
     except PlatformError as exc:
         if exc.kind in _TRANSIENT:
             raise

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from soku.context import AppContext
 from soku.db import utcnow
 from soku.delivery import repository as repo
-from soku.delivery.engine import Engine, http_client
+from soku.delivery.engine import Engine, PlatformClients
 from soku.delivery.group_commit import Apply
 from soku.delivery.models import Delivery, DeliveryStatus
 from soku.delivery.policy import RetryPolicy
@@ -42,8 +42,8 @@ class Worker:
             base_delay=settings.retry_base_seconds,
             max_delay=settings.retry_max_seconds,
         )
-        client = http_client(self.concurrency, settings.http_timeout_seconds)
-        self.engine = Engine(ctx=ctx, client=client, policy=policy)
+        clients = PlatformClients(self.concurrency, settings.http_timeout_seconds)
+        self.engine = Engine(ctx=ctx, clients=clients, policy=policy)
         self.tasks: dict[uuid.UUID, asyncio.Task[str]] = {}
         self.running: Counter[str] = Counter()
         self.stopping = asyncio.Event()
@@ -161,7 +161,7 @@ class Worker:
             await asyncio.gather(*pending, return_exceptions=True)
             await self.engine.writes.drain()  # what the cancelled runs had already begun
             await self._release(left)
-        await self.engine.client.aclose()
+        await self.engine.clients.aclose()
         log.info("worker_stopped", worker=self.engine.owner, released=len(left))
 
     async def _release(self, ids: list[uuid.UUID]) -> None:
