@@ -35,7 +35,6 @@ from soku.sandbox.facebook_params import (
     attached_ids,
     flag,
     image_ok,
-    moment,
     read_params,
     requested_fields,
     text_param,
@@ -43,7 +42,13 @@ from soku.sandbox.facebook_params import (
 from soku.sandbox.facebook_state import CALL_KINDS, CallKind, FakeState, FaultSpec, Post, Video
 from soku.sandbox.facebook_views import inspected, node_view, post_view
 from soku.sandbox.facebook_web import web_routes
-from soku.sandbox.graph import GraphError, access_token, graph_error_handlers, invalid_parameter
+from soku.sandbox.graph import (
+    GraphError,
+    access_token,
+    graph_error_handlers,
+    invalid_parameter,
+    time_param,
+)
 
 MAX_VIDEO_BYTES = 10 * 1024**3  # 10 GB (facebook.md "Constraints", [S])
 
@@ -278,7 +283,10 @@ def _edge_route(app: FastAPI, fake: FacebookFake) -> None:
         limit, offset = str(params.get("limit", "25")), _offset(params.get("after"))
         if not limit.isdigit() or not 1 <= int(limit) <= 100:
             raise invalid_parameter("(#100) Param limit must be between 1 and 100")
-        since, until = moment(params.get("since"), "since"), moment(params.get("until"), "until")
+        since, until = (
+            time_param(params.get("since"), "since"),
+            time_param(params.get("until"), "until"),
+        )
         base, fields = public_base(fake.public_url, request), requested_fields(params)
         items: list[Post] | list[Video] = state.recent_posts(page, since, until)
         if edge == "videos":

@@ -6,7 +6,6 @@ carry (fields, flags, attached media, times) and refuse malformed ones with Grap
 
 from __future__ import annotations
 
-import datetime as dt
 import io
 import json
 import re
@@ -125,20 +124,6 @@ def attached_ids(params: dict[str, Any]) -> list[str]:
                                     "with a media_fbid")  # fmt: skip
         ids.append(str(item["media_fbid"]))
     return ids
-
-
-def moment(value: Any, name: str) -> float | None:
-    """`since` / `until`: a Unix time, or an ISO 8601 date-time."""
-    if value in (None, ""):
-        return None
-    text = str(value)
-    if text.isdigit():
-        return float(text)
-    try:
-        parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise invalid_parameter(f"(#100) Param {name} must be a time") from None
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)).timestamp()
 
 
 def image_ok(data: bytes) -> bool:

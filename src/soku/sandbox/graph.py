@@ -10,6 +10,7 @@ request the fake cannot parse answers code 100 (invalid parameter).
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import secrets
 from typing import Any
@@ -141,3 +142,17 @@ def graph_error_handlers(app: FastAPI) -> None:
             message = f"Unknown path components: {request.url.path}"
             return await graph(request, GraphError(400, 2500, message))
         return await graph(request, GraphError(exc.status_code, 1, str(exc.detail)))
+
+
+def time_param(value: Any, name: str) -> float | None:
+    """`since` / `until` as Graph reads them: a Unix time or an ISO 8601 date-time."""
+    text = "" if value is None else str(value).strip()
+    if not text:
+        return None
+    if text.isdigit():
+        return float(text)
+    try:
+        parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise invalid_parameter(f"(#100) Param {name} must be a time") from None
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)).timestamp()

@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import dataclasses
-import datetime as dt
 import io
 import re
 from typing import Any
@@ -39,6 +38,7 @@ from soku.sandbox.graph import (
     fault_error,
     graph_error_handlers,
     invalid_parameter,
+    time_param,
     usage_headers,
 )
 from soku.sandbox.threads_state import (
@@ -292,7 +292,10 @@ def _listing_route(app: FastAPI, fake: ThreadsFake) -> None:
         limit = params.get("limit", "25")
         if not limit.isdigit() or int(limit) > 100:
             raise invalid_parameter("(#100) Param limit must be a number from 0 to 100")
-        since, until = _moment(params, "since"), _moment(params, "until")
+        since, until = (
+            time_param(params.get("since"), "since"),
+            time_param(params.get("until"), "until"),
+        )
         if since is not None and since < EARLIEST_SINCE:
             raise invalid_parameter(f"(#100) Param since must be at least {EARLIEST_SINCE}")
         posts = state.recent(user.id, since, until)
@@ -352,20 +355,6 @@ def _node_route(app: FastAPI, fake: ThreadsFake) -> None:
         if post is None or post.user_id != caller.id:
             raise unsupported(node, "get")
         return answer(request, state.post_view(post, fields, fake.base_url(request)))
-
-
-def _moment(params: dict[str, str], name: str) -> float | None:
-    """`since` / `until`: a Unix timestamp or a date (Threads takes anything strtotime reads)."""
-    value = params.get(name, "").strip()
-    if not value:
-        return None
-    if value.isdigit():
-        return float(value)
-    try:
-        moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise invalid_parameter(f"(#100) Param {name} must be a time") from None
-    return (moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)).timestamp()
 
 
 def _encode(offset: int) -> str:
