@@ -59,7 +59,8 @@ async def make_harness(
         values: dict[str, object] = {
             "sandbox_base_url": fake_server,
             "sandbox_fakes": "generic",  # the engine's tests drive the generic fake's faults
-            "min_schedule_lead_seconds": 1,
+            # any future time: a request slowed by a busy machine must not make it too soon
+            "min_schedule_lead_seconds": 0,
             "poll_seconds": 0.2,
             "retry_base_seconds": 0.05,
             "retry_max_seconds": 1,

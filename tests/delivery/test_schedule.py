@@ -125,7 +125,7 @@ async def test_post_due_while_the_worker_is_down_goes_out_late_and_says_so(
     downtime = 1.0
     caller = await env.caller([("x", "x_main")])
     env.start_worker()
-    when = in_future(2.5)  # the lead is 1 s: room for a slow request on a busy machine
+    when = in_future(2.5)  # room for a slow request on a busy machine
     post_id = await env.create(caller, text_post("x", scheduledTime=when))
     await env.stop_workers()
     due = parse_time(when)
