@@ -1,12 +1,13 @@
-"""What one running service holds: settings, database, rate limiter."""
+"""What one running service holds: settings, database, rate limiter, caches."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
 
+from soku.auth.cache import KeyCache
 from soku.config import Settings
 from soku.db import Database
 from soku.delivery.metrics import DeliveryMetrics
@@ -23,6 +24,7 @@ class AppContext:
     wakeup: Wakeup
     metrics: DeliveryMetrics
     media_store: MediaStore
+    key_cache: KeyCache = field(default_factory=KeyCache)  # see soku.auth.cache
 
     @classmethod
     def build(cls, settings: Settings) -> AppContext:

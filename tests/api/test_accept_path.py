@@ -10,7 +10,6 @@ import pytest
 from sqlalchemy import func, select, update
 
 from soku.auth.cache import TTL_SECONDS, KeyCache, KeyFacts
-from soku.auth.dependencies import key_cache
 from soku.auth.keys import hash_key
 from soku.auth.models import ApiKey, User
 from soku.context import AppContext
@@ -35,7 +34,7 @@ class FakeClock:
 @pytest.fixture
 def clock(backend: AppContext, monkeypatch: pytest.MonkeyPatch) -> FakeClock:
     fake = FakeClock()
-    monkeypatch.setattr(key_cache(backend.db), "clock", fake)
+    monkeypatch.setattr(backend.key_cache, "clock", fake)
     return fake
 
 

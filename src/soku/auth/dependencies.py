@@ -5,7 +5,6 @@ from __future__ import annotations
 import hmac
 import time
 import uuid
-import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -13,11 +12,11 @@ from fastapi import Request, Security
 from fastapi.security import APIKeyHeader
 
 from soku.auth import repository
-from soku.auth.cache import KeyCache, KeyFacts
+from soku.auth.cache import KeyFacts
 from soku.auth.keys import hash_key
 from soku.auth.models import POSTING_STATUSES, SubscriptionStatus
 from soku.context import AppContext, get_context
-from soku.db import Database, utcnow
+from soku.db import utcnow
 from soku.errors import Forbidden, RateLimitExceeded, Unauthorized
 
 api_key_header = APIKeyHeader(
@@ -27,7 +26,6 @@ api_key_header = APIKeyHeader(
 )
 _TOUCH_EVERY_SECONDS = 60.0
 _last_touch: dict[uuid.UUID, float] = {}
-_key_caches: weakref.WeakKeyDictionary[Database, KeyCache] = weakref.WeakKeyDictionary()
 
 
 @dataclass(frozen=True)
@@ -64,16 +62,8 @@ async def _touch(ctx: AppContext, key_id: uuid.UUID) -> None:
         await repository.touch_key(session, key_id, utcnow())
 
 
-def key_cache(db: Database) -> KeyCache:
-    """The key cache of this database (one per running service; see soku.auth.cache)."""
-    cache = _key_caches.get(db)
-    if cache is None:
-        cache = _key_caches[db] = KeyCache()
-    return cache
-
-
 async def _key_facts(ctx: AppContext, key_hash: str) -> KeyFacts | None:
-    cache = key_cache(ctx.db)
+    cache = ctx.key_cache
     facts = cache.get(key_hash)
     if facts is None:
         async with ctx.db.read() as session:

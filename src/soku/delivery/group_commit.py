@@ -15,8 +15,9 @@ Writes marked `first` (the heartbeat's lease renewal) run before the others of t
 a delivery that finishes in the same group is still renewed, not taken for lost. The others
 run sorted by their `order` key and the posts whose status they change are refreshed at the
 end, sorted: row locks (accounts, posts) are then always taken in the same order, so two
-workers' groups cannot deadlock. All of one worker's writes, the heartbeat's included, go
-through its one GroupCommit, so its own transactions never wait for each other.
+workers' groups cannot deadlock. A worker's delivery writes and its heartbeat's renewal go
+through its one GroupCommit, so they never wait for each other; the rare token writes (a
+refresh, an account sent to needs_reauth) take a transaction of their own.
 """
 
 from __future__ import annotations

@@ -105,7 +105,6 @@ class Target:
     request_id: str | None
     content: dict[str, Any]
     media_ids: list[str] | None
-    account_platform: str
     account_id: str
     platform_user_id: str | None
     username: str | None
@@ -260,7 +259,7 @@ async def fenced_update(
 _D, _P, _A = DELIVERIES.c, POSTS.c, ACCOUNTS.c
 _TARGETS = select(
     *(_D.id.label("delivery_id"), _D.post_id, _D.account_ref, _D.platform, _D.checkpoint),
-    *(_P.request_id, _P.content, _P.media_ids, _A.platform.label("account_platform")),
+    *(_P.request_id, _P.content, _P.media_ids),
     *(_A.account_id, _A.platform_user_id, _A.username, _A.access_token, _A.refresh_token),
     *(_A.expires_at, _A.sandbox),
 ).select_from(DELIVERIES.join(POSTS, _P.id == _D.post_id).join(ACCOUNTS, _A.id == _D.account_ref))

@@ -127,7 +127,7 @@ class DeliveryRun:
 
     def _access(self, target: Target) -> AccountAccess:
         return AccountAccess(
-            platform=target.account_platform,
+            platform=target.platform,  # a delivery's platform is its account's
             account_id=target.account_id,
             platform_user_id=target.platform_user_id,
             username=target.username,

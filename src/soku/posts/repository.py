@@ -5,46 +5,20 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, insert, or_, select, update
+from sqlalchemy import Connection, and_, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from soku.delivery.models import NOT_STARTED, Delivery, DeliveryStatus
-from soku.integrations.models import Account, AccountStatus
+from soku.integrations.models import Account
 from soku.posts.models import Post
 
 # Built once: a statement object keeps its compiled form and cache key between requests.
 _INSERT_POST = insert(Post)
 _INSERT_DELIVERIES = insert(Delivery)
-_PLATFORM_SLOTS = 8  # as many as there are platforms: no expanding IN, one compiled form
-_USABLE_ACCOUNTS = (
-    select(Account.id, Account.platform, Account.account_id)
-    .where(
-        Account.user_id == bindparam("user_id"),
-        Account.platform.in_([bindparam(f"p{n}") for n in range(_PLATFORM_SLOTS)]),
-        Account.status != AccountStatus.disconnected,
-    )
-    .order_by(Account.created_at)
-)
-
-
-def usable_accounts(
-    connection: Connection, user_id: uuid.UUID, platforms: Iterable[str]
-) -> list[Account]:
-    """The user's accounts on these platforms that have not been disconnected, as
-    `integrations.repository.usable_accounts` gives them but in Core (for the accept write):
-    detached objects carrying only id, platform and account_id."""
-    names = sorted(set(platforms))
-    if not names:
-        return []
-    if len(names) > _PLATFORM_SLOTS:
-        raise ValueError(f"more than {_PLATFORM_SLOTS} platforms: {names}")
-    slots = {f"p{n}": names[min(n, len(names) - 1)] for n in range(_PLATFORM_SLOTS)}
-    rows = connection.execute(_USABLE_ACCOUNTS, {"user_id": user_id, **slots})
-    return [Account(id=r.id, platform=r.platform, account_id=r.account_id) for r in rows]
 
 
 def insert_post(

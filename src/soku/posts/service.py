@@ -114,7 +114,7 @@ async def _create_once(
         idempotency.claim_in(connection, user_id, key, request_hash, response, now, ttl)
         submission = check(ctx, body)
         platforms = [t.platform for t in submission.targets]
-        found = repository.usable_accounts(connection, user_id, platforms)
+        found = accounts_repo.usable_accounts_in(connection, user_id, platforms)
         accounts = resolve_targets(submission.targets, found)
         if media.new:
             with Session(bind=connection) as session:  # joins the connection's transaction
