@@ -20,8 +20,6 @@ public pages a post's URL points at (`facebook_web.py`). Requests are read by
 from __future__ import annotations
 
 import asyncio
-import base64
-import re
 from typing import Any
 from urllib.parse import urlencode
 
@@ -47,6 +45,8 @@ from soku.sandbox.graph import (
     access_token,
     graph_error_handlers,
     invalid_parameter,
+    page_cursors,
+    page_start,
     time_param,
 )
 
@@ -280,7 +280,7 @@ def _edge_route(app: FastAPI, fake: FacebookFake) -> None:
         if edge not in ("published_posts", "feed", "posts", "videos"):
             raise GraphError(400, 2500, f"Unknown path components: /{edge}")
         page, _ = await fake.gate(request, "list", params, node)
-        limit, offset = str(params.get("limit", "25")), _offset(params.get("after"))
+        limit, offset = str(params.get("limit", "25")), page_start(params.get("after"))
         if not limit.isdigit() or not 1 <= int(limit) <= 100:
             raise invalid_parameter("(#100) Param limit must be between 1 and 100")
         since, until = (
@@ -295,7 +295,7 @@ def _edge_route(app: FastAPI, fake: FacebookFake) -> None:
         chunk = items[offset : offset + int(limit)]
         body: dict[str, Any] = {"data": [node_view(state, item, fields, base) for item in chunk]}
         if chunk:
-            cursors = {"before": _cursor(offset), "after": _cursor(offset + len(chunk) - 1)}
+            cursors = page_cursors(offset, len(chunk))
             body["paging"] = {"cursors": cursors}
             if offset + len(chunk) < len(items):
                 query = {k: v for k, v in params.items() if k != "access_token"}
@@ -303,20 +303,3 @@ def _edge_route(app: FastAPI, fake: FacebookFake) -> None:
                 path = f"/{request.path_params['version']}/{node}/{edge}"
                 body["paging"]["next"] = f"{base}{path}?{urlencode(query)}"
         return fake.answer(request, body)
-
-
-def _cursor(index: int) -> str:
-    return base64.urlsafe_b64encode(f"offset:{index}".encode()).decode()
-
-
-def _offset(cursor: Any) -> int:
-    """Where a page after `cursor` starts; cursors are opaque, as on Graph."""
-    if not cursor:
-        return 0
-    try:
-        text = base64.urlsafe_b64decode(str(cursor).encode()).decode()
-    except ValueError:
-        text = ""
-    if not re.fullmatch(r"offset:[0-9]+", text):
-        raise invalid_parameter("(#100) Param after is not a valid cursor")
-    return int(text.partition(":")[2]) + 1

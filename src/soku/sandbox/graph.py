@@ -1,4 +1,5 @@
-"""What the Meta fakes (Threads, Facebook Pages) share: the Graph API's errors and tokens.
+"""What the Meta fakes (Threads, Facebook Pages) share: the Graph API's errors, tokens, times
+and paging cursors.
 
 Graph errors are `{"error": {"message", "type", "code", "error_subcode", "fbtrace_id"}}`
 (facebook.md and threads.md "Error model"); a throttle answers 400 with code 4, 17 or 32, an
@@ -10,8 +11,10 @@ request the fake cannot parse answers code 100 (invalid parameter).
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import math
+import re
 import secrets
 from typing import Any
 
@@ -156,3 +159,31 @@ def time_param(value: Any, name: str) -> float | None:
     except ValueError:
         raise invalid_parameter(f"(#100) Param {name} must be a time") from None
     return (parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)).timestamp()
+
+
+def page_cursors(start: int, count: int) -> dict[str, str]:
+    """The `paging.cursors` of a page of `count` (one or more) items from index `start`.
+
+    As on Graph, a cursor names an item: `before` the page's first, `after` its last. They are
+    unpadded base64, since they travel in query strings.
+    """
+    return {"before": _cursor(start), "after": _cursor(start + count - 1)}
+
+
+def page_start(after: Any) -> int:
+    """Where the page after the cursor `after` starts (the item after the one it names); 0
+    without a cursor. Cursors are opaque, as on Graph: anything else is refused."""
+    if not after:
+        return 0
+    text = str(after)
+    try:
+        decoded = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode()
+    except ValueError:
+        decoded = ""
+    if not re.fullmatch(r"offset:[0-9]+", decoded):
+        raise invalid_parameter("(#100) Param after is not a valid cursor")
+    return int(decoded.partition(":")[2]) + 1
+
+
+def _cursor(index: int) -> str:
+    return base64.urlsafe_b64encode(f"offset:{index}".encode()).decode().rstrip("=")

@@ -20,7 +20,6 @@ Any token the fake did not issue names a new sandbox user (register known ones w
 from __future__ import annotations
 
 import asyncio
-import base64
 import dataclasses
 import io
 import re
@@ -38,6 +37,8 @@ from soku.sandbox.graph import (
     fault_error,
     graph_error_handlers,
     invalid_parameter,
+    page_cursors,
+    page_start,
     time_param,
     usage_headers,
 )
@@ -299,15 +300,15 @@ def _listing_route(app: FastAPI, fake: ThreadsFake) -> None:
         if since is not None and since < EARLIEST_SINCE:
             raise invalid_parameter(f"(#100) Param since must be at least {EARLIEST_SINCE}")
         posts = state.recent(user.id, since, until)
-        start = _cursor(params.get("after")) if "after" in params else 0
+        start = page_start(params.get("after"))
         page = posts[start : start + int(limit)]
         base, fields = fake.base_url(request), _fields(params)
         body: dict[str, Any] = {"data": [state.post_view(post, fields, base) for post in page]}
         if page:
-            after = _encode(start + len(page))
-            body["paging"] = {"cursors": {"before": _encode(start), "after": after}}
+            cursors = page_cursors(start, len(page))
+            body["paging"] = {"cursors": cursors}
             if start + len(page) < len(posts):
-                query = {**params, "after": after}
+                query = {**params, "after": cursors["after"]}
                 body["paging"]["next"] = str(request.url.include_query_params(**query))
         return answer(request, body)
 
@@ -355,17 +356,3 @@ def _node_route(app: FastAPI, fake: ThreadsFake) -> None:
         if post is None or post.user_id != caller.id:
             raise unsupported(node, "get")
         return answer(request, state.post_view(post, fields, fake.base_url(request)))
-
-
-def _encode(offset: int) -> str:
-    return base64.urlsafe_b64encode(f"offset:{offset}".encode()).decode().rstrip("=")
-
-
-def _cursor(value: str | None) -> int:
-    try:
-        decoded = base64.urlsafe_b64decode((value or "") + "==").decode()
-    except ValueError:
-        decoded = ""
-    if not decoded.startswith("offset:") or not decoded[7:].isdigit():
-        raise invalid_parameter("(#100) Invalid cursor")
-    return int(decoded[7:])
