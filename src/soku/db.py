@@ -4,20 +4,30 @@ SQLite allows one writer at a time. Inside one process, write transactions wait 
 asyncio lock (cheap) and open with BEGIN IMMEDIATE, so two of them never race to upgrade a
 read lock (which SQLite answers with an immediate `database is locked`). Other processes
 (the CLI, a second server) wait on SQLite's busy timeout.
+
+`Database.run_write` runs a sync unit of work. On a SQLite file it goes to one writer thread:
+through the async engine (aiosqlite) every statement crosses to the connection's thread and
+back three or four times (cursor, execute, fetch, close), and BEGIN, COMMIT and the reset on
+return once more each: about 18 crossings per accepted post, each a GIL hand-off, which cost
+more CPU than SQLite's own work. The thread runs the same function on a sync engine: one
+crossing per unit of work. Elsewhere (PostgreSQL, SQLite in memory) it runs through the async
+engine's `run_sync`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import AsyncIterator
+import queue
+import threading
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import JSON, DateTime, MetaData, event, text
+from sqlalchemy import JSON, Connection, DateTime, MetaData, create_engine, event, text
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.engine import Dialect, Engine
+from sqlalchemy.engine import Dialect, Engine, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncSession,
     async_sessionmaker,
@@ -35,6 +45,8 @@ NAMING = {
 }
 
 JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+T = TypeVar("T")
 
 
 class Base(DeclarativeBase):
@@ -90,7 +102,8 @@ def prepare_sqlite(engine: Engine) -> None:
 
 
 class Database:
-    """One engine per process, and the sessions that run on it."""
+    """One engine per process, and the sessions that run on it (and, on a SQLite file, the
+    writer thread of `run_write`, made on first use)."""
 
     def __init__(self, url: str, pool_size: int = 10) -> None:
         self.url = url
@@ -105,6 +118,10 @@ class Database:
             )
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._write_lock = asyncio.Lock()
+        # Whether `run_write` uses the writer thread: a SQLite file (not PostgreSQL, not memory).
+        file = make_url(url).database
+        self.has_writer_thread = self.is_sqlite and file not in (None, "", ":memory:")
+        self._writer: _WriterThread | None = None
 
     @property
     def write_lock(self) -> asyncio.Lock:
@@ -133,12 +150,86 @@ class Database:
                 await session.rollback()
                 raise
 
+    async def run_write(self, work: Callable[[Connection], T]) -> T:
+        """The unit of work as one sync function: `work(connection)` in one transaction,
+        committed if it returns, rolled back if it raises. On a SQLite file, one trip to the
+        writer thread (BEGIN IMMEDIATE, under `write_lock`); elsewhere `transaction()` runs it
+        through the async engine's `run_sync`."""
+        if self.has_writer_thread:
+            if self._writer is None:
+                self._writer = _WriterThread(self.url, self._write_lock)
+            return await self._writer.run(work)
+        async with self.transaction() as session:
+            connection = await session.connection()
+            return await connection.run_sync(work)
+
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:
+        """Close the writer thread (after its queued work) and the engine's connections."""
+        writer, self._writer = self._writer, None
+        if writer is not None:  # joined off the event loop: its last work may wait on a lock
+            await asyncio.to_thread(writer.close)
         await self.engine.dispose()
+
+
+class _WriterThread:
+    """One thread, one connection, one transaction at a time, under the process's write lock;
+    other processes wait on SQLite's lock (busy timeout)."""
+
+    def __init__(self, url: str, lock: asyncio.Lock) -> None:
+        sync_url = make_url(url).set(drivername="sqlite")
+        self.engine: Engine = create_engine(sync_url, pool_size=1, max_overflow=0)
+        prepare_sqlite(self.engine)
+        self.lock = lock
+        # A bare queue and thread: run_in_executor's future chaining costs 3x the CPU per trip.
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._serve, name="soku-sqlite-writer", daemon=True)
+        self._thread.start()
+
+    async def run(self, work: Callable[[Connection], T]) -> T:
+        done: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        # The process's other writers take the same lock: they queue here instead of polling
+        # SQLite's busy timeout.
+        async with self.lock:
+            self._jobs.put((work, done))
+            return await done
+
+    def _serve(self) -> None:
+        # kept open (a checkout per unit of work costs more); every transaction BEGIN IMMEDIATE
+        with self.engine.connect().execution_options(sqlite_immediate=True) as connection:
+            while (job := self._jobs.get()) is not None:
+                work, done = job
+                result, error = None, None
+                try:
+                    with connection.begin():
+                        result = work(connection)
+                except BaseException as exc:  # handed to the awaiting caller, as it would raise
+                    error = exc
+                try:
+                    done.get_loop().call_soon_threadsafe(_settle, done, result, error)
+                except RuntimeError:  # that event loop is closed: nobody waits any more
+                    continue
+
+    def close(self) -> None:
+        """Stop after the work already queued, then release the connection (blocks)."""
+        self._jobs.put(None)
+        self._thread.join()
+        self.engine.dispose()
+
+
+_Job = tuple[Callable[[Connection], Any], "asyncio.Future[Any]"]
+
+
+def _settle(done: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    if done.cancelled():  # the caller went away; its work was committed (or not) anyway
+        return
+    if error is not None:
+        done.set_exception(error)
+    else:
+        done.set_result(result)
 
 
 def _ensure_sqlite_folder(url: str) -> None:

@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
+from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import Connection, func, select, text, update
 
 from soku.auth.cache import TTL_SECONDS, KeyCache, KeyFacts
 from soku.auth.keys import hash_key
 from soku.auth.models import ApiKey, User
 from soku.context import AppContext
-from soku.db import utcnow
+from soku.db import Database, utcnow
 from soku.delivery.models import Delivery
 from soku.posts.models import IdempotencyKey, Post
-from soku.posts.writer import writer_for
 from tests.api.helpers import assert_error, text_post
 from tests.conftest import Caller, make_caller
 
@@ -100,8 +101,36 @@ async def test_the_cache_stays_bounded() -> None:
 
 
 async def test_sqlite_accepts_go_through_the_writer_thread(backend: AppContext) -> None:
-    writer = writer_for(backend.db)
-    assert (writer is not None) == backend.db.is_sqlite
+    assert backend.db.has_writer_thread == backend.db.is_sqlite
+
+
+def _writer_threads() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if t.name == "soku-sqlite-writer"}
+
+
+def _create_table(connection: Connection) -> None:
+    connection.execute(text("CREATE TABLE t (x INTEGER)"))
+
+
+def _insert_then_fail(connection: Connection) -> None:
+    connection.execute(text("INSERT INTO t VALUES (1)"))
+    raise ZeroDivisionError
+
+
+def _count(connection: Connection) -> int:
+    return int(connection.execute(text("SELECT count(*) FROM t")).scalar_one())
+
+
+async def test_the_writer_thread_lives_from_the_first_write_to_dispose(tmp_path: Path) -> None:
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'writes.db'}", pool_size=1)
+    before = _writer_threads()
+    await db.run_write(_create_table)
+    (thread,) = _writer_threads() - before
+    with pytest.raises(ZeroDivisionError):  # raised to the caller, the insert rolled back
+        await db.run_write(_insert_then_fail)
+    assert await db.run_write(_count) == 0
+    await db.dispose()
+    assert not thread.is_alive()
 
 
 async def test_a_post_and_its_rows_are_committed_before_the_answer(
