@@ -21,9 +21,9 @@ import common
 import httpx
 
 from soku.context import AppContext
-from soku.delivery.engine import http_client
 from soku.integrations.models import Account
 from soku.platforms import PLATFORM_NAMES
+from soku.platforms.transport import platform_client
 
 TARGET = 0.5
 EMAIL = "bench-efficiency@soku.local"
@@ -54,7 +54,7 @@ async def _bare(
 ) -> dict[str, Any]:
     """`count` publish calls, exactly as the connector makes them, `concurrency` at a time."""
     calls = [accounts[i % len(accounts)] for i in range(count)]
-    client = http_client(args.concurrency, args.http_timeout)
+    client = platform_client(args.concurrency, args.http_timeout)
     statuses: Counter[str] = Counter()
     retried: Counter[str] = Counter()
     tag = secrets.token_hex(3)

@@ -20,6 +20,7 @@ from soku.integrations.vault import TokenVault
 from soku.platforms import LIMITS, PLATFORM_NAMES
 from soku.platforms.connector import AccountAccess, Connector
 from soku.platforms.registry import connector_for
+from soku.platforms.transport import platform_client
 
 # Decrypted tokens are kept this long: a burst to one account decrypts them once, and a token
 # refreshed meanwhile is a new sealed value, so it is never served stale.
@@ -32,16 +33,14 @@ def worker_name() -> str:
 
 
 class PlatformClients:
-    """One pooled httpx client per platform, each as large as that platform may use at once.
+    """One pooled client per platform, each as large as that platform may use at once.
 
-    httpcore looks through every connection of a pool to place each request, so one pool of
-    256 connections costs far more CPU per call than eight of 32 or 64; and a platform whose
-    host hangs fills its own pool only.
+    A platform whose host hangs fills its own pool only.
     """
 
     def __init__(self, concurrency: int, timeout_seconds: float) -> None:
         self._clients = {
-            name: http_client(min(concurrency, LIMITS[name].max_concurrency), timeout_seconds)
+            name: platform_client(min(concurrency, LIMITS[name].max_concurrency), timeout_seconds)
             for name in PLATFORM_NAMES
         }
 
@@ -100,10 +99,3 @@ class Engine:
         """Fault injection for the crash tests: die here, as SIGKILL would, if told to."""
         if self.ctx.settings.crash_at and self.ctx.settings.crash_at == name:
             os.kill(os.getpid(), signal.SIGKILL)
-
-
-def http_client(concurrency: int, timeout_seconds: float) -> httpx.AsyncClient:
-    """A pooled client with the worker's limits and timeouts."""
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    timeout = httpx.Timeout(timeout_seconds, connect=min(5.0, timeout_seconds))
-    return httpx.AsyncClient(limits=limits, timeout=timeout, follow_redirects=False)

@@ -1,0 +1,138 @@
+"""The platform client: httpx answers as usual, and a failure says whether the request left.
+
+A raw asyncio server plays each way a platform's host can fail, over real sockets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager, suppress
+
+import httpx
+import pytest
+
+from soku.platforms.connector import ErrorKind, transport_error
+from soku.platforms.transport import platform_client
+from tests.asgi_server import free_port
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+async def read_request(reader: asyncio.StreamReader) -> bytes:
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":", 1)[1])
+    return head + await reader.readexactly(length)
+
+
+@asynccontextmanager
+async def host(handler: Handler) -> AsyncIterator[str]:
+    seen: list[asyncio.StreamWriter] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        seen.append(writer)
+        with suppress(ConnectionError, asyncio.IncompleteReadError):
+            await handler(reader, writer)
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.close()
+        for writer in seen:
+            writer.close()
+        await server.wait_closed()
+
+
+async def answers(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    while True:
+        request = await read_request(reader)
+        target = request.split(b" ")[1]
+        body = b'{"target": "%s", "size": %d}' % (target, len(request))
+        writer.write(
+            b"HTTP/1.1 201 Created\r\ncontent-type: application/json\r\n"
+            b"x-rate-limit-reset: 1\r\nset-cookie: a=1\r\nset-cookie: b=2\r\n"
+            b"content-length: %d\r\n\r\n%s" % (len(body), body)
+        )
+        await writer.drain()
+
+
+async def hangs_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    await read_request(reader)
+    writer.close()
+
+
+async def never_answers(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    await read_request(reader)
+    await asyncio.sleep(30)
+
+
+async def half_body(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    await read_request(reader)
+    writer.write(b'HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n{"id":')
+    await writer.drain()
+    writer.close()
+
+
+async def test_a_call_round_trips_with_status_headers_and_body() -> None:
+    async with host(answers) as base, platform_client(4, 5) as client:
+        for _ in range(3):  # the kept-alive connection serves the next calls
+            response = await client.post(f"{base}/v1/posts", json={"text": "hello"})
+            assert response.status_code == 201
+            assert response.headers["x-rate-limit-reset"] == "1"
+            assert response.headers.get_list("set-cookie") == ["a=1", "b=2"]
+            assert response.json()["target"] == "/v1/posts"
+        uploaded = await client.put(f"{base}/upload", content=b"\x00" * 70_000)
+        assert uploaded.json()["size"] > 70_000
+
+
+async def test_the_url_goes_out_exactly_as_httpx_encoded_it() -> None:
+    # LinkedIn's Rest.li keys: a re-quoting client would send `urn:li:image:C4E`.
+    path = "/rest/images/urn%3Ali%3Aimage%3AC4E?ids=List(urn%3Ali%3Aimage%3Aa)&q=%28x%29"
+    async with host(answers) as base, platform_client(4, 5) as client:
+        response = await client.get(f"{base}{path}")
+    assert response.json()["target"] == path
+
+
+async def test_refused_connection_is_not_sent() -> None:
+    async with platform_client(4, 5) as client:
+        with pytest.raises(httpx.ConnectError) as caught:
+            await client.post(f"http://127.0.0.1:{free_port()}/v1/posts", json={})
+    assert transport_error(caught.value, "X").kind is ErrorKind.connection
+
+
+@pytest.mark.parametrize(
+    ("handler", "expected"),
+    [(hangs_up, httpx.RemoteProtocolError), (half_body, httpx.ReadError)],
+)
+async def test_a_connection_lost_after_sending_may_have_been_acted_on(
+    handler: Handler, expected: type[httpx.HTTPError]
+) -> None:
+    async with host(handler) as base, platform_client(4, 5) as client:
+        with pytest.raises(httpx.TransportError) as caught:
+            await client.post(f"{base}/v1/posts", json={"text": "hello"})
+    assert isinstance(caught.value, expected)
+    assert not isinstance(caught.value, httpx.ConnectError | httpx.ConnectTimeout)
+    assert transport_error(caught.value, "X").kind is ErrorKind.timeout
+
+
+async def test_no_answer_in_time_is_a_read_timeout() -> None:
+    async with host(never_answers) as base, platform_client(4, 0.3) as client:
+        with pytest.raises(httpx.ReadTimeout) as caught:
+            await client.post(f"{base}/v1/posts", json={"text": "hello"})
+    assert transport_error(caught.value, "X").kind is ErrorKind.timeout
+
+
+async def test_waiting_for_a_free_connection_too_long_is_not_sent() -> None:
+    async with host(never_answers) as base, platform_client(1, 1.5) as client:
+        holder = asyncio.create_task(client.post(f"{base}/first", json={}))
+        await asyncio.sleep(0.1)  # the only connection is taken
+        with pytest.raises(httpx.ConnectTimeout) as caught:
+            await client.post(f"{base}/second", json={}, timeout=httpx.Timeout(1.5, pool=0.3))
+        with pytest.raises(httpx.ReadTimeout):
+            await holder
+    assert transport_error(caught.value, "X").kind is ErrorKind.connection
