@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 import uuid
@@ -17,6 +18,7 @@ from soku.auth.models import ApiKey, User
 from soku.context import AppContext
 from soku.db import Database, utcnow
 from soku.delivery.models import Delivery
+from soku.delivery.wakeup import CHANNEL
 from soku.posts.models import IdempotencyKey, Post
 from tests.api.helpers import assert_error, text_post
 from tests.conftest import Caller, make_caller
@@ -150,3 +152,31 @@ async def test_a_post_and_its_rows_are_committed_before_the_answer(
     assert post is not None and post.content["text"] == body["post"]["content"]["text"]
     assert deliveries == 3
     assert stored == 1
+
+
+async def test_an_accepted_post_wakes_the_workers_and_a_refused_one_does_not(
+    backend: AppContext, client: httpx.AsyncClient, caller: Caller
+) -> None:
+    # In-process workers wait on Wakeup's event; on PostgreSQL other processes LISTEN too.
+    heard: asyncio.Queue[str] = asyncio.Queue()
+    listener = None
+    if backend.wakeup.is_postgres:
+        import asyncpg  # type: ignore[import-untyped]
+
+        listener = await asyncpg.connect(backend.settings.database_url.replace("+asyncpg", ""))
+        await listener.add_listener(CHANNEL, lambda *args: heard.put_nowait(args[2]))
+    try:
+        await backend.wakeup.wait(0)  # forget earlier tests' wake-ups
+        rejected = text_post("x", text="x" * 400)  # refused: nothing committed, nothing sent
+        assert (await client.post("/v1/posts", json=rejected, headers=caller.headers)).is_error
+        assert not await backend.wakeup.wait(0.2)
+        body = text_post("x", text=f"wake {uuid.uuid4()}")
+        response = await client.post("/v1/posts", json=body, headers=caller.headers)
+        assert response.status_code == 201, response.text
+        assert await backend.wakeup.wait(1.0)
+        if listener is not None:
+            assert await asyncio.wait_for(heard.get(), 10) == CHANNEL
+            assert heard.empty()
+    finally:
+        if listener is not None:
+            await listener.close()

@@ -13,10 +13,11 @@ import contextlib
 from typing import Any
 
 import structlog
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 CHANNEL = "soku_deliveries"
+_NOTIFY = text("SELECT pg_notify(:channel, '')")
 log = structlog.get_logger("soku.wakeup")
 
 
@@ -32,7 +33,12 @@ class Wakeup:
 
     async def notify_sql(self, session: AsyncSession) -> None:
         if self.is_postgres:
-            await session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": CHANNEL})
+            await session.execute(_NOTIFY, {"channel": CHANNEL})
+
+    def notify_in(self, connection: Connection) -> None:
+        """`notify_sql` for a sync unit of work (`Database.run_write`)."""
+        if self.is_postgres:
+            connection.execute(_NOTIFY, {"channel": CHANNEL})
 
     def wake(self) -> None:
         self._event.set()

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import structlog
-from sqlalchemy import Connection, text, update
+from sqlalchemy import Connection, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -16,7 +16,6 @@ from soku.context import AppContext
 from soku.db import utcnow
 from soku.delivery import repository as delivery_repo
 from soku.delivery.models import Delivery, DeliveryStatus
-from soku.delivery.wakeup import CHANNEL
 from soku.errors import Conflict, NotFound
 from soku.integrations import repository as accounts_repo
 from soku.integrations.models import Account
@@ -29,7 +28,6 @@ from soku.posts.status import derive_status
 from soku.posts.validation import Submission, check_submission, parse_scheduled_time
 
 _CLAIM_TRIES = 5
-_NOTIFY = text("SELECT pg_notify(:channel, '')")  # Wakeup.notify_sql's, on a sync connection
 
 
 def check(ctx: AppContext, body: CreatePostRequest) -> Submission:
@@ -126,8 +124,7 @@ async def _create_once(
             connection, post_id, user_id, content, submission.scheduled_time, accounts, now,
             request_id, media.ids,
         )  # fmt: skip
-        if ctx.wakeup.is_postgres:  # delivered on commit, like Wakeup.notify_sql
-            connection.execute(_NOTIFY, {"channel": CHANNEL})
+        ctx.wakeup.notify_in(connection)  # delivered on commit
 
     await ctx.db.run_write(write)  # SQLite file: one trip to the writer thread (see soku.db)
     ctx.wakeup.wake()
