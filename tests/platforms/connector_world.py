@@ -2,8 +2,9 @@
 and the engine's way of driving a connector's steps.
 
 Every fake has the same control routes (`soku.sandbox.common.control_routes`) and
-`/_inspect/posts`, so `FakeControls` drives any of them; a test module adds what only its
-platform has (its account, its media, its own inspection routes).
+`/_inspect/posts`, so `FakeControls` drives any of them; a platform's `World` adds what only
+it has (its account, its media, its own inspection routes). `Sandboxes` serves each fake once
+a session, with the media server it fetches from.
 """
 
 from __future__ import annotations
@@ -12,13 +13,20 @@ import contextlib
 import dataclasses
 import datetime as dt
 import json
-from collections.abc import AsyncIterator, Iterable, Mapping
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from contextlib import AbstractAsyncContextManager
+from pathlib import Path
+from typing import Any, Generic, TypeVar
 
 import httpx
 import pytest
+from starlette.types import ASGIApp
 
 from soku.platforms.connector import AccountAccess, Connector, Job, PlatformError, Published
+from tests.asgi_server import serving
+from tests.media_files import MediaServer
+
+M = TypeVar("M")
 
 _NO_ACCOUNT: dict[str, Any] = {
     "platform_user_id": None,
@@ -62,6 +70,58 @@ class FakeControls:
         response = await self.http.post(f"{self.fake}/_users", json=body)
         assert response.status_code == 201, response.text
         return dict(response.json())
+
+
+@dataclasses.dataclass
+class World(FakeControls):
+    """A platform's fake, emptied for one test, and jobs for the account it knows."""
+
+    def job(self, text: str | None = "Hello", **more: Any) -> Job:
+        """A job of this account: `more` gives its media, `publishing_since`, account fields."""
+        raise NotImplementedError
+
+    async def refreshable(self) -> AccountAccess:
+        """An account whose tokens the fake refreshes."""
+        return self.job().account
+
+
+@dataclasses.dataclass(frozen=True)
+class Site(Generic[M]):
+    """A fake served for the session, and the server of the media in `folder` it fetches."""
+
+    fake: str
+    media: M
+    folder: Path
+
+
+Serve = Callable[[Path], AbstractAsyncContextManager[Site[M]]]
+
+
+class Sandboxes:
+    """The session's fakes, each served (with its media, written to a fresh folder) from its
+    first use to the end of the session."""
+
+    def __init__(self, stack: contextlib.AsyncExitStack, folders: pytest.TempPathFactory) -> None:
+        self._stack, self._folders = stack, folders
+        self._sites: dict[str, Any] = {}
+
+    async def site(self, platform: str, serve: Serve[M]) -> Site[M]:
+        if platform not in self._sites:
+            folder = self._folders.mktemp(f"{platform}_media")
+            self._sites[platform] = await self._stack.enter_async_context(serve(folder))
+        site: Site[M] = self._sites[platform]
+        return site
+
+
+@contextlib.asynccontextmanager
+async def media_site(fake: ASGIApp, folder: Path) -> AsyncIterator[Site[MediaServer]]:
+    """The fake served, with a `MediaServer` of `folder` (it writes the usual files there)."""
+    media = MediaServer(folder)
+    try:
+        async with serving(fake) as url:
+            yield Site(url, media, folder)
+    finally:
+        media.close()
 
 
 @contextlib.asynccontextmanager

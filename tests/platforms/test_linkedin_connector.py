@@ -1,107 +1,46 @@
-"""The LinkedIn connector against the LinkedIn fake, both served over real HTTP."""
+"""The LinkedIn connector against the LinkedIn fake, both served over real HTTP.
+
+What every connector does (reconcile, error kinds, resuming, refresh) is in
+`test_connector_contract.py`, with LinkedIn's data in `linkedin_world.PROFILE`.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
 import hashlib
-import os
 import re
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
-from typing import Any
+from collections.abc import AsyncIterator
 
-import httpx
 import pytest
 
 from soku.platforms import linkedin
 from soku.platforms.base import ConnectorTarget
-from soku.platforms.connector import CannotTell, ErrorKind, Job, NotPublished, Published
+from soku.platforms.connector import CannotTell, ErrorKind, Published
 from soku.platforms.linkedin_connector import LinkedInConnector, little_text
-from soku.sandbox.linkedin import create_linkedin_fake
-from tests.asgi_server import free_port, serving
-from tests.media_files import MediaServer
-from tests.platforms.connector_world import (
-    FakeControls,
-    deliver,
-    failure,
-    fresh_fake,
-    make_job,
-    run_steps,
+from tests.platforms.connector_world import Sandboxes, deliver, failure, run_steps
+from tests.platforms.linkedin_world import (
+    IMAGES,
+    MEMBER,
+    ORG,
+    PART,
+    PROFILE,
+    REFRESH,
+    VIDEO_BYTES,
+    Env,
 )
-
-MEMBER, TOKEN, REFRESH = "m3mb3r", "li-access", "li-refresh"
-ACCOUNT = dict(account_id="li_main", access_token=TOKEN, refresh_token=REFRESH)
-ORG = "urn:li:organization:4242"
-PART = 100_000  # the fake's part size here, so a small video has several parts
-VIDEO_BYTES = 3 * PART + 4_321  # four parts
-IMAGES = ("img1.jpg", "img2.png", "img4.gif")  # LinkedIn takes JPG, PNG and GIF
-
-
-@pytest.fixture(scope="session")
-async def fake_url() -> AsyncIterator[str]:
-    async with serving(create_linkedin_fake()) as url:
-        yield url
-
-
-@pytest.fixture(scope="session")
-def media_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("linkedin_media")
-
-
-@pytest.fixture(scope="session")
-def media(media_folder: Path) -> Iterator[MediaServer]:
-    server = MediaServer(media_folder)  # it writes img1.jpg … img6.png and clip.mp4
-    data = (media_folder / "clip.mp4").read_bytes()
-    (media_folder / "long.mp4").write_bytes(data + os.urandom(VIDEO_BYTES - len(data)))
-    yield server
-    server.close()
-
-
-@dataclasses.dataclass
-class Env(FakeControls):
-    """The test's world: the fake and a client like the engine's, the media store."""
-
-    media: MediaServer
-    folder: Path
-
-    def job(
-        self,
-        text: str | None = "Hello LinkedIn",
-        images: tuple[str, ...] = (),
-        video: str | None = None,
-        author: str | None = MEMBER,
-        **more: Any,
-    ) -> Job:
-        """`author`: the account's user id; `more`: `publishing_since`, or account fields."""
-        return make_job(
-            "linkedin",
-            {**ACCOUNT, "platform_user_id": author},
-            text=text,
-            image_urls=[self.media.url(name) for name in images],
-            video_urls=[self.media.url(video)] if video else [],
-            **more,
-        )
-
-    def file(self, name: str) -> bytes:
-        return (self.folder / name).read_bytes()
+from tests.platforms.linkedin_world import connector as linkedin_connector
 
 
 @pytest.fixture
-async def env(fake_url: str, media: MediaServer, media_folder: Path) -> AsyncIterator[Env]:
-    """A fresh fake that knows the member and their tokens, cutting videos in small parts."""
-    async with fresh_fake(fake_url) as fake:
-        tokens = {"access_token": TOKEN, "refresh_token": REFRESH}
-        await fake.add_user(id=MEMBER, name="Soku Member", **tokens)
-        world = Env(fake.http, fake_url, media, media_folder)
-        await world.config(part_bytes=PART)
+async def env(sandboxes: Sandboxes) -> AsyncIterator[Env]:
+    async with PROFILE.world(sandboxes) as world:
         yield world
 
 
 @pytest.fixture
-def connector(fake_url: str) -> LinkedInConnector:
-    oauth = f"{fake_url}/oauth/v2/accessToken"
-    return LinkedInConnector(fake_url, oauth_url=oauth, web_url=fake_url, poll_seconds=0)
+def connector(env: Env) -> LinkedInConnector:
+    return linkedin_connector(env.fake)
 
 
 AUTHORS = [
@@ -173,24 +112,6 @@ async def test_video_post(connector: LinkedInConnector, env: Env, author: str) -
     assert (await env.http.get(str(published.url))).status_code == 200
 
 
-async def test_resume_after_a_failure_mid_video(connector: LinkedInConnector, env: Env) -> None:
-    job = env.job("Resumed film", video="long.mp4")
-    saved = await run_steps(connector, job, env.http, stop_after="part_1")
-    assert list(saved["steps"]) == ["init", "part_0", "part_1"]
-    await env.fault(on="video_part", status=500)
-    resumed = dataclasses.replace(job, checkpoint=saved)
-    error = await failure(run_steps(connector, resumed, env.http))
-    assert (error.kind, error.http_status) == (ErrorKind.server_error, 500)
-    assert list(resumed.checkpoint["steps"]) == ["init", "part_0", "part_1"]
-    other = LinkedInConnector(env.fake, web_url=env.fake, poll_seconds=0)  # another worker
-    published = await deliver(other, resumed, env.http)
-    [post] = await env.posts()
-    assert post["id"] == published.platform_post_id
-    assert post["media"][0]["puts"] == [0, 1, 2, 3]  # no finished part sent twice
-    calls = await env.calls()
-    assert (calls["video_init"], calls["video_part"], calls["video_finalize"]) == (1, 5, 1)
-
-
 async def test_a_finalize_whose_result_was_lost(connector: LinkedInConnector, env: Env) -> None:
     job = env.job("Finalized twice", video="long.mp4")
     saved = await run_steps(connector, job, env.http, stop_after="part_3")
@@ -234,43 +155,6 @@ async def test_a_sandbox_account_with_made_up_id_and_tokens(
     assert error.http_status == 500
 
 
-async def test_reconcile_finds_the_post(connector: LinkedInConnector, env: Env) -> None:
-    await deliver(connector, env.job("Some other post"), env.http)
-    since = dt.datetime.now(dt.UTC)
-    for job in (
-        env.job("Find (me) #now", publishing_since=since),
-        env.job("Find me", images=IMAGES[:2], publishing_since=since, author=ORG),
-        env.job("Find me", video="clip.mp4", publishing_since=since),
-    ):
-        published = await deliver(connector, job, env.http)
-        found = await connector.reconcile(job, env.http)
-        assert isinstance(found, Published), job
-        assert (found.platform_post_id, found.url) == (published.platform_post_id, published.url)
-
-
-async def test_reconcile_says_not_published(connector: LinkedInConnector, env: Env) -> None:
-    await deliver(connector, env.job("Other text"), env.http)
-    assert await connector.reconcile(env.job("Never sent"), env.http) == NotPublished()
-    later = env.job("Other text", publishing_since=dt.datetime(2999, 1, 1, tzinfo=dt.UTC))
-    assert await connector.reconcile(later, env.http) == NotPublished()
-    pictured = env.job("Other text", images=IMAGES[:1])
-    await run_steps(connector, pictured, env.http)  # uploaded, never posted
-    assert await connector.reconcile(pictured, env.http) == NotPublished()
-
-
-async def test_reconcile_after_an_accepted_publish_timed_out(
-    connector: LinkedInConnector, env: Env
-) -> None:
-    await env.fault(on="publish", accept_then_delay=1)
-    job = env.job("Did it go?", publishing_since=dt.datetime.now(dt.UTC))
-    async with httpx.AsyncClient(timeout=0.2) as impatient:
-        error = await failure(connector.publish(job, impatient))
-    assert error.kind is ErrorKind.timeout
-    found = await connector.reconcile(job, env.http)
-    assert isinstance(found, Published)
-    assert [post["id"] for post in await env.posts()] == [found.platform_post_id]
-
-
 async def test_reconcile_cannot_tell_without_read_permission(
     connector: LinkedInConnector, env: Env
 ) -> None:
@@ -280,44 +164,6 @@ async def test_reconcile_cannot_tell_without_read_permission(
     await env.fault(on="list", status=503)
     error = await failure(connector.reconcile(env.job(author=ORG), env.http))
     assert (error.kind, error.http_status) == (ErrorKind.server_error, 503)
-
-
-@pytest.mark.parametrize(
-    ("fault", "kind", "code"),
-    [
-        ({"status": 500}, ErrorKind.server_error, "server_error"),
-        ({"error_code": "token_expired"}, ErrorKind.token_expired, "token_expired"),
-        ({"error_code": "token_revoked"}, ErrorKind.reauth_required, "token_revoked"),
-        ({"error_code": "duplicate_content"}, ErrorKind.permanent, "duplicate_content"),
-        ({"error_code": "forbidden"}, ErrorKind.permanent, "forbidden"),
-        ({"error_code": "no_permission"}, ErrorKind.permanent, "no_permission"),
-        ({"status": 400}, ErrorKind.permanent, "invalid_request"),
-        ({"status": 426}, ErrorKind.permanent, "version_sunset"),
-    ],
-)
-async def test_publish_errors_map_to_kinds(
-    connector: LinkedInConnector, env: Env, fault: dict[str, Any], kind: ErrorKind, code: str
-) -> None:
-    await env.fault(on="publish", **fault)
-    error = await failure(connector.publish(env.job(), env.http))
-    assert (error.kind, error.code) == (kind, code)
-    assert error.raw["status"] == error.http_status and error.raw["message"]
-    assert error.retry_after is None and error.message.startswith("LinkedIn answered")
-    assert error.raw["message"] in error.message
-
-
-async def test_a_real_duplicate_is_permanent(connector: LinkedInConnector, env: Env) -> None:
-    first = await deliver(connector, env.job("Only once"), env.http)
-    error = await failure(connector.publish(env.job("Only once"), env.http))
-    assert (error.kind, error.code, error.http_status) == (
-        ErrorKind.permanent,
-        "duplicate_content",
-        422,
-    )
-    assert error.raw == {
-        "message": f"Content is a duplicate of {first.platform_post_id}",
-        "status": 422,
-    }
 
 
 async def test_rate_limits(connector: LinkedInConnector, env: Env) -> None:
@@ -343,30 +189,6 @@ async def test_server_errors_carry_retry_after(connector: LinkedInConnector, env
     job = env.job(images=IMAGES[:1])
     error = await failure(run_steps(connector, job, env.http))
     assert (error.kind, error.http_status, error.retry_after) == (ErrorKind.server_error, 503, 7)
-
-
-async def test_timeout_and_connection_errors(connector: LinkedInConnector, env: Env) -> None:
-    await env.fault(on="image_upload", delay=1)
-    job = env.job(images=IMAGES[:1])
-    async with httpx.AsyncClient(timeout=0.3) as impatient:
-        error = await failure(connector.steps(job)[0].run(job, impatient))
-    assert error.kind is ErrorKind.timeout
-    closed = LinkedInConnector(f"http://127.0.0.1:{free_port()}")
-    error = await failure(closed.publish(env.job(), env.http))
-    assert (error.kind, error.code) == (ErrorKind.connection, "connection_failed")
-
-
-@pytest.mark.parametrize(
-    ("on", "content"),
-    [("video_status", {"video": "clip.mp4"}), ("image_status", {"images": IMAGES[:2]})],
-)
-async def test_processing_failure(
-    connector: LinkedInConnector, env: Env, on: str, content: dict[str, Any]
-) -> None:
-    await env.fault(on=on, error_code="processing_failed")
-    error = await failure(run_steps(connector, env.job(**content), env.http))
-    assert (error.kind, error.code) == (ErrorKind.processing_failed, "processing_failed")
-    assert error.raw["status"] == "PROCESSING_FAILED" and "could not be processed" in error.message
 
 
 async def test_an_expired_token_then_a_refresh(connector: LinkedInConnector, env: Env) -> None:
@@ -397,24 +219,6 @@ async def test_a_refused_refresh_needs_the_user(connector: LinkedInConnector, en
         "invalid_request",
         400,
     )
-    error = await failure(connector.refresh(env.job(refresh_token=None).account, env.http))
-    assert (error.kind, error.code) == (ErrorKind.reauth_required, "no_refresh_token")
-
-
-async def test_refresh_sends_the_client_credentials(connector: LinkedInConnector, env: Env) -> None:
-    await env.config(client_id="soku-app", client_secret="s3cret")
-    error = await failure(connector.refresh(env.job().account, env.http))
-    assert (error.kind, error.code) == (ErrorKind.reauth_required, "invalid_client")
-    named = LinkedInConnector(
-        env.fake,
-        oauth_url=f"{env.fake}/oauth/v2/accessToken",
-        client_id="soku-app",
-        client_secret="s3cret",
-    )
-    assert (await named.refresh(env.job().account, env.http)).access_token
-    await env.fault(on="token", status=503)
-    error = await failure(named.refresh(env.job().account, env.http))
-    assert error.kind is ErrorKind.server_error
 
 
 async def test_a_retired_version_is_permanent(env: Env) -> None:
@@ -429,9 +233,7 @@ async def test_a_retired_version_is_permanent(env: Env) -> None:
         LinkedInConnector(env.fake, version="2026-10")
 
 
-async def test_missing_token_and_bad_author(connector: LinkedInConnector, env: Env) -> None:
-    error = await failure(connector.publish(env.job(access_token=None), env.http))
-    assert (error.kind, error.code) == (ErrorKind.reauth_required, "no_access_token")
+async def test_a_bad_author_is_permanent(connector: LinkedInConnector, env: Env) -> None:
     error = await failure(connector.publish(env.job(author="urn:li:group:9"), env.http))
     assert (error.kind, error.code) == (ErrorKind.permanent, "invalid_author")
     assert (await env.calls())["publish"] == 0
