@@ -72,7 +72,7 @@ def _status_in(statuses: list[str]) -> ColumnElement[bool]:
     prepared statements get after a few executions.
     """
     assert all(status.isidentifier() for status in statuses)
-    return Delivery.status.in_([literal_column(f"'{status}'") for status in statuses])
+    return DELIVERIES.c.status.in_([literal_column(f"'{status}'") for status in statuses])
 
 
 WAITING_NOW = _status_in(WAITING)
@@ -309,16 +309,20 @@ async def lock_account(session: AsyncSession, account_ref: uuid.UUID) -> None:
         await session.execute(_LOCK_ACCOUNT, {"account_ref": account_ref})
 
 
+_RECENT = select(func.count(), func.min(DELIVERIES.c.published_at)).where(
+    DELIVERIES.c.account_ref == bindparam("account_ref"),
+    DELIVERIES.c.id != bindparam("exclude"),
+    (DELIVERIES.c.published_at >= bindparam("since"))
+    | (DELIVERIES.c.status == DeliveryStatus.publishing.value),
+)
+
+
 async def recent_publishes(
     session: AsyncSession, account_ref: uuid.UUID, since: dt.datetime, exclude: uuid.UUID
 ) -> tuple[int, dt.datetime | None]:
     """Posts of one account published since `since` or being published now, and the oldest."""
-    stmt = select(func.count(), func.min(Delivery.published_at)).where(
-        Delivery.account_ref == account_ref,
-        Delivery.id != exclude,
-        (Delivery.published_at >= since) | (Delivery.status == DeliveryStatus.publishing.value),
-    )
-    count, oldest = (await session.execute(stmt)).one()
+    params = {"account_ref": account_ref, "since": since, "exclude": exclude}
+    count, oldest = (await session.execute(_RECENT, params)).one()
     return int(count), oldest
 
 
@@ -330,8 +334,8 @@ def _earliest_due() -> Select[Any]:
     has to read past other platforms' due rows.
     """
     probes = [
-        select(func.min(Delivery.run_at).label("due")).where(
-            Delivery.platform == platform, WAITING_NOW
+        select(func.min(DELIVERIES.c.run_at).label("due")).where(
+            DELIVERIES.c.platform == platform, WAITING_NOW
         )
         for platform in PLATFORM_NAMES
     ]
@@ -339,12 +343,14 @@ def _earliest_due() -> Select[Any]:
     return select(func.min(earliest.c.due))
 
 
+_EARLIEST_DUE = _earliest_due()
+_EARLIEST_LEASE_END = select(func.min(DELIVERIES.c.lease_expires_at)).where(IN_FLIGHT_NOW)
+
+
 async def next_wakeup(session: AsyncSession) -> dt.datetime | None:
     """The earliest due time or lease expiry: when there may be work again."""
-    due = (await session.execute(_earliest_due())).scalar_one()
-    lease = (
-        await session.execute(select(func.min(Delivery.lease_expires_at)).where(IN_FLIGHT_NOW))
-    ).scalar_one()
+    due = (await session.execute(_EARLIEST_DUE)).scalar_one()
+    lease = (await session.execute(_EARLIEST_LEASE_END)).scalar_one()
     found = [t for t in (due, lease) if t is not None]
     return min(found) if found else None
 
