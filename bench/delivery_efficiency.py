@@ -13,6 +13,7 @@ import math
 import secrets
 import sys
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -31,7 +32,15 @@ PHASES = {
     "bare1": "bare httpx (before)",
     "engine": "engine (Worker)",
     "bare2": "bare httpx (after)",
+    "stock": "stock httpx (ref.)",
 }
+
+
+def stock_client(concurrency: int, timeout_seconds: float) -> httpx.AsyncClient:
+    """httpx with its own transport (httpcore's pool), as the engine used before: a reference."""
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    timeout = httpx.Timeout(timeout_seconds, connect=min(5.0, timeout_seconds))
+    return httpx.AsyncClient(limits=limits, timeout=timeout, follow_redirects=False)
 
 
 def _usage(start: dict[str, float], end: dict[str, float], count: int) -> dict[str, float]:
@@ -50,11 +59,17 @@ def _usage(start: dict[str, float], end: dict[str, float], count: int) -> dict[s
 
 
 async def _bare(
-    args: argparse.Namespace, sandbox: str, accounts: list[Account], count: int, fake: common.Proc
+    args: argparse.Namespace,
+    sandbox: str,
+    accounts: list[Account],
+    count: int,
+    fake: common.Proc,
+    make_client: Callable[[int, float], httpx.AsyncClient] = platform_client,
 ) -> dict[str, Any]:
-    """`count` publish calls, exactly as the connector makes them, `concurrency` at a time."""
+    """`count` publish calls, exactly as the connector makes them, `concurrency` at a time,
+    through the engine's client (`platform_client`) unless told otherwise."""
     calls = [accounts[i % len(accounts)] for i in range(count)]
-    client = platform_client(args.concurrency, args.http_timeout)
+    client = make_client(args.concurrency, args.http_timeout)
     statuses: Counter[str] = Counter()
     retried: Counter[str] = Counter()
     tag = secrets.token_hex(3)
@@ -121,6 +136,7 @@ async def _run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         phases = {"bare1": await _bare(args, sandbox, accounts, count, fake)}
         phases["engine"] = await _engine(ctx, args, fake, count)
         phases["bare2"] = await _bare(args, sandbox, accounts, count, fake)
+        phases["stock"] = await _bare(args, sandbox, accounts, count, fake, stock_client)
     bare = (phases["bare1"]["rate"] + phases["bare2"]["rate"]) / 2
     ratio = phases["engine"]["rate"] / bare
     problems = [
@@ -171,6 +187,11 @@ def _report(s: dict[str, Any]) -> None:
     print(
         f"ratio engine / bare httpx (mean of before and after): {s['ratio']:.3f} "
         f"(target >= {TARGET}): {common.verdict(s['passed'])}"
+    )
+    stock = s["phases"]["stock"]["rate"]
+    print(
+        f"for reference, engine / stock httpx (httpcore's pool, not in the verdict): "
+        f"{s['phases']['engine']['rate'] / stock:.3f}"
     )
     common.print_problems(s)
 
