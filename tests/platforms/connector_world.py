@@ -23,6 +23,7 @@ import pytest
 from starlette.types import ASGIApp
 
 from soku.platforms.connector import AccountAccess, Connector, Job, PlatformError, Published
+from soku.platforms.transport import platform_client
 from tests.asgi_server import serving
 from tests.media_files import MediaServer
 
@@ -127,7 +128,7 @@ async def media_site(fake: ASGIApp, folder: Path) -> AsyncIterator[Site[MediaSer
 @contextlib.asynccontextmanager
 async def fresh_fake(fake_url: str) -> AsyncIterator[FakeControls]:
     """The fake at `fake_url` with its memory emptied, and a client like the engine's."""
-    async with httpx.AsyncClient(timeout=10, follow_redirects=False) as http:
+    async with platform_client(16, 10) as http:
         response = await http.delete(f"{fake_url}/_inspect")
         assert response.status_code == 204, response.text
         yield FakeControls(http, fake_url)

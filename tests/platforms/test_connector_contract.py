@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from soku.platforms.connector import Connector, ErrorKind, Job, NotPublished, Published
+from soku.platforms.transport import platform_client
 from tests.asgi_server import free_port
 from tests.platforms import facebook_world, linkedin_world, threads_world, x_world
 from tests.platforms.connector_world import Sandboxes, World, deliver, failure, run_steps
@@ -133,7 +134,7 @@ async def test_reconcile_after_an_accepted_publish_timed_out(
     job = env.job("Did it go?", publishing_since=dt.datetime.now(dt.UTC))
     await run_steps(connector, job, env.http)
     await env.fault(on="publish", accept_then_delay=1)
-    async with httpx.AsyncClient(timeout=0.2) as impatient:
+    async with platform_client(4, 0.2) as impatient:
         error = await failure(connector.publish(job, impatient))
     assert error.kind is ErrorKind.timeout
     found = await connector.reconcile(job, env.http)
@@ -203,7 +204,7 @@ async def test_a_slow_answer_is_a_timeout(
 ) -> None:
     on, media = profile.errors.slow
     await env.fault(on=on, delay=1)
-    async with httpx.AsyncClient(timeout=0.3) as impatient:
+    async with platform_client(4, 0.3) as impatient:
         error = await failure(first_call(connector, env.job(**media), impatient))
     assert error.kind is ErrorKind.timeout
 

@@ -19,6 +19,7 @@ from soku.platforms.connector import (
     Published,
 )
 from soku.platforms.sandbox_connector import GenericSandboxConnector
+from soku.platforms.transport import platform_client
 from soku.sandbox.generic import create_generic_fake
 from tests.asgi_server import free_port, serving
 from tests.platforms import connector_world
@@ -42,7 +43,7 @@ async def fake_url() -> AsyncIterator[str]:
 
 @pytest.fixture
 async def http(fake_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=5) as client:
+    async with platform_client(16, 5) as client:
         await client.delete(f"{fake_url}/_inspect")
         yield client
 
