@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from typing import TypeVar
 
 import pytest
-from sqlalchemy import update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Connection, update
 
 import soku.platforms
 from soku.db import utcnow
@@ -21,6 +20,7 @@ from soku.delivery.runner import DeliveryRun
 from soku.platforms.base import DeliveryLimits, PublishCap
 from tests.delivery.harness import Harness, text_post
 
+T = TypeVar("T")
 TWO_X = ({"platform": "x", "accountId": "x_main"}, {"platform": "x", "accountId": "x_other"})
 
 
@@ -32,17 +32,15 @@ async def engine(env: Harness) -> AsyncIterator[Engine]:
 
 
 def count_transactions(env: Harness) -> list[int]:
-    """Counts the transactions opened on the harness's database from now on."""
+    """Counts the write transactions (`Database.run_write`) on the harness database from now."""
     opened = [0]
-    begin = env.ctx.db.transaction
+    run_write = env.ctx.db.run_write
 
-    @asynccontextmanager
-    async def counted() -> AsyncIterator[AsyncSession]:
+    async def counted(work: Callable[[Connection], T]) -> T:
         opened[0] += 1
-        async with begin() as session:
-            yield session
+        return await run_write(work)
 
-    env.ctx.db.transaction = counted  # type: ignore[method-assign]
+    env.ctx.db.run_write = counted  # type: ignore[method-assign]
     return opened
 
 
@@ -108,8 +106,8 @@ async def test_a_failing_write_does_not_take_the_rest_of_its_group_with_it(
     first, second = await claim_runs(env, engine, "x")
     opened = count_transactions(env)
 
-    async def broken(session: AsyncSession) -> None:
-        await session.execute(update(Delivery).values(status=DeliveryStatus.failed.value))
+    def broken(connection: Connection) -> None:
+        connection.execute(update(Delivery).values(status=DeliveryStatus.failed.value))
         raise RuntimeError("a write that fails after writing")
 
     results = await asyncio.gather(
@@ -158,8 +156,8 @@ async def test_the_heartbeat_renews_before_the_finishes_of_its_group(
     runs = await claim_runs(env, engine, "x")
     held = [run.claimed.id for run in runs]
 
-    async def renew(session: AsyncSession) -> set[uuid.UUID]:
-        return await repo.renew_leases(session, held, engine.owner, engine.lease, utcnow())
+    def renew(connection: Connection) -> set[uuid.UUID]:
+        return repo.renew_leases(connection, held, engine.owner, engine.lease, utcnow())
 
     done, kept = await asyncio.gather(published(runs[0]), engine.writes.run(renew, first=True))
 

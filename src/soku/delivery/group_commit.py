@@ -5,6 +5,10 @@ is committed (the publishing mark before the platform call, a checkpoint before 
 but many deliveries finishing together cost one BEGIN/COMMIT instead of one each. While a group
 commits, the next one gathers; nothing waits for a timer.
 
+A write is a sync function of a Connection, and a group is one `Database.run_write`: on a
+SQLite file one trip to the writer thread for the whole group, not a thread hand-off and a
+greenlet switch for every statement.
+
 Rules for a write (`apply`):
 - it raises `LeaseLost` before it has written anything (its fenced update comes first), so
   that the rest of the group can still commit without it;
@@ -24,18 +28,18 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Connection
 
 from soku.db import Database, utcnow
 from soku.delivery import repository as repo
 from soku.delivery.repository import LeaseLost
 
 T = TypeVar("T")
-Apply = Callable[[AsyncSession], Awaitable[T]]
+Apply = Callable[[Connection], T]
 MAX_GROUP = 128
 
 
@@ -96,18 +100,8 @@ class GroupCommit:
         group = sorted((w for w in group if not w.future.cancelled()), key=lambda w: w.order)
         if not group:
             return
-        outcomes: list[tuple[_Write, bool, Any]] = []
         try:
-            async with self.db.transaction() as session:
-                for write in group:
-                    try:
-                        outcomes.append((write, True, await write.apply(session)))
-                    except LeaseLost as exc:
-                        outcomes.append((write, False, exc))
-                posts = {w.post_id for w, ok, _ in outcomes if ok and w.post_id is not None}
-                now = utcnow()
-                for post_id in sorted(posts):
-                    await repo.refresh_post_status(session, post_id, now)
+            outcomes = await self.db.run_write(lambda connection: _apply(connection, group))
         except Exception as exc:
             if len(group) > 1:
                 for write in group:
@@ -126,3 +120,18 @@ class GroupCommit:
                 write.future.set_result(value)
             else:
                 write.future.set_exception(value)
+
+
+def _apply(connection: Connection, group: list[_Write]) -> list[tuple[_Write, bool, Any]]:
+    """The group's writes in order, then the status of each post they touched (sorted)."""
+    outcomes: list[tuple[_Write, bool, Any]] = []
+    for write in group:
+        try:
+            outcomes.append((write, True, write.apply(connection)))
+        except LeaseLost as exc:
+            outcomes.append((write, False, exc))
+    posts = {w.post_id for w, ok, _ in outcomes if ok and w.post_id is not None}
+    now = utcnow()
+    for post_id in sorted(posts):
+        repo.refresh_post_status(connection, post_id, now)
+    return outcomes

@@ -17,6 +17,7 @@ from typing import Any, cast
 from sqlalchemy import (
     ClauseElement,
     ColumnElement,
+    Connection,
     Interval,
     Select,
     Table,
@@ -114,18 +115,19 @@ class Target:
     sandbox: bool
 
 
-def _is_postgres(session: AsyncSession) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
+def _is_postgres(bind: AsyncSession | Connection) -> bool:
+    dialect = bind.dialect if isinstance(bind, Connection) else bind.get_bind().dialect
+    return dialect.name == "postgresql"
 
 
-def _clock(session: AsyncSession, now: dt.datetime) -> ColumnElement[dt.datetime]:
+def _clock(session: AsyncSession | Connection, now: dt.datetime) -> ColumnElement[dt.datetime]:
     if _is_postgres(session):
         return type_coerce(func.now(), UTCDateTime())
     return literal(now, UTCDateTime())
 
 
 def lease_end(
-    session: AsyncSession, now: dt.datetime, lease: dt.timedelta
+    session: AsyncSession | Connection, now: dt.datetime, lease: dt.timedelta
 ) -> ColumnElement[dt.datetime]:
     if _is_postgres(session):
         return type_coerce(func.now() + literal(lease, Interval()), UTCDateTime())
@@ -225,24 +227,31 @@ async def reclaim_expired(
     return await _take(session, stale, owner, lease, now)
 
 
-async def renew_leases(
-    session: AsyncSession, ids: list[uuid.UUID], owner: str, lease: dt.timedelta, now: dt.datetime
+# The worker's writes below are sync functions on a Connection: they run in its group commit
+# (`GroupCommit`, through `Database.run_write`: on SQLite one trip to the writer thread).
+
+
+def renew_leases(
+    connection: Connection,
+    ids: list[uuid.UUID],
+    owner: str,
+    lease: dt.timedelta,
+    now: dt.datetime,
 ) -> set[uuid.UUID]:
     """Extend this worker's leases; returns the ids it still holds."""
     if not ids:
         return set()
     stmt = (
-        update(Delivery)
-        .where(Delivery.id.in_(ids), Delivery.lease_owner == owner)
-        .values(lease_expires_at=lease_end(session, now, lease))
-        .returning(Delivery.id)
-        .execution_options(synchronize_session=False)
+        update(DELIVERIES)
+        .where(DELIVERIES.c.id.in_(ids), DELIVERIES.c.lease_owner == owner)
+        .values(lease_expires_at=lease_end(connection, now, lease))
+        .returning(DELIVERIES.c.id)
     )
-    return {row[0] for row in await session.execute(stmt)}
+    return {row[0] for row in connection.execute(stmt)}
 
 
-async def fenced_update(
-    session: AsyncSession, delivery_id: uuid.UUID, owner: str, **values: Any
+def fenced_update(
+    connection: Connection, delivery_id: uuid.UUID, owner: str, **values: Any
 ) -> None:
     """Change the delivery only while `owner` holds its lease; LeaseLost otherwise.
 
@@ -251,8 +260,8 @@ async def fenced_update(
     exprs = {k: v for k, v in values.items() if isinstance(v, ClauseElement)}
     params = {k: v for k, v in values.items() if k not in exprs}
     stmt = _FENCED.values(**exprs) if exprs else _FENCED
-    result = await session.execute(stmt, {"fence_id": delivery_id, "fence_owner": owner, **params})
-    if int(getattr(result, "rowcount", 0) or 0) != 1:
+    result = connection.execute(stmt, {"fence_id": delivery_id, "fence_owner": owner, **params})
+    if result.rowcount != 1:
         raise LeaseLost(str(delivery_id))
 
 
@@ -273,13 +282,13 @@ async def load_targets(session: AsyncSession, ids: list[uuid.UUID]) -> dict[uuid
     return {row.delivery_id: Target(**row._mapping) for row in rows}
 
 
-async def lock_post(session: AsyncSession, post_id: uuid.UUID) -> None:
+def lock_post(connection: Connection, post_id: uuid.UUID) -> None:
     """Hold the post's row until the transaction ends (PostgreSQL; SQLite has one writer)."""
-    if _is_postgres(session):
-        await session.execute(_LOCK_POST, {"post_id": post_id})
+    if _is_postgres(connection):
+        connection.execute(_LOCK_POST, {"post_id": post_id})
 
 
-async def refresh_post_status(session: AsyncSession, post_id: uuid.UUID, now: dt.datetime) -> str:
+def refresh_post_status(connection: Connection, post_id: uuid.UUID, now: dt.datetime) -> str:
     """Store the status derived from the post's deliveries.
 
     The post's row is locked first: two deliveries finishing at once would otherwise each
@@ -287,26 +296,24 @@ async def refresh_post_status(session: AsyncSession, post_id: uuid.UUID, now: dt
     the lock the second one waits, and its read (a new snapshot under READ COMMITTED) sees
     the first one's committed change.
     """
-    await lock_post(session, post_id)
-    status = await post_status(session, post_id)
-    await session.execute(
-        _SET_POST_STATUS, {"post_id": post_id, "status": status, "updated_at": now}
-    )
+    lock_post(connection, post_id)
+    status = post_status(connection, post_id)
+    connection.execute(_SET_POST_STATUS, {"post_id": post_id, "status": status, "updated_at": now})
     return status
 
 
-async def add_attempt(session: AsyncSession, **values: Any) -> None:
-    await session.execute(_ADD_ATTEMPT, values)
+def add_attempt(connection: Connection, **values: Any) -> None:
+    connection.execute(_ADD_ATTEMPT, values)
 
 
-async def lock_account(session: AsyncSession, account_ref: uuid.UUID) -> None:
+def lock_account(connection: Connection, account_ref: uuid.UUID) -> None:
     """Serialize the publishing-cap checks of one account until the transaction ends.
 
     FOR NO KEY UPDATE: it does not block new deliveries referencing the account. SQLite has
     one writer at a time, so there is nothing to lock.
     """
-    if _is_postgres(session):
-        await session.execute(_LOCK_ACCOUNT, {"account_ref": account_ref})
+    if _is_postgres(connection):
+        connection.execute(_LOCK_ACCOUNT, {"account_ref": account_ref})
 
 
 _RECENT = select(func.count(), func.min(DELIVERIES.c.published_at)).where(
@@ -317,12 +324,12 @@ _RECENT = select(func.count(), func.min(DELIVERIES.c.published_at)).where(
 )
 
 
-async def recent_publishes(
-    session: AsyncSession, account_ref: uuid.UUID, since: dt.datetime, exclude: uuid.UUID
+def recent_publishes(
+    connection: Connection, account_ref: uuid.UUID, since: dt.datetime, exclude: uuid.UUID
 ) -> tuple[int, dt.datetime | None]:
     """Posts of one account published since `since` or being published now, and the oldest."""
     params = {"account_ref": account_ref, "since": since, "exclude": exclude}
-    count, oldest = (await session.execute(_RECENT, params)).one()
+    count, oldest = connection.execute(_RECENT, params).one()
     return int(count), oldest
 
 

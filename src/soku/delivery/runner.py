@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Connection
 
 from soku.db import utcnow
 from soku.delivery import repository as repo
@@ -163,19 +163,20 @@ class DeliveryRun:
         if not LIMITS[self.platform].publish_caps or not self._steps_left():
             return False
         async with self.engine.ctx.db.read() as session:
-            over = await self._over_cap(session)
+            connection = await session.connection()
+            over = await connection.run_sync(self._over_cap)
         if over is None:
             return False
         await self._defer(*over)
         return True
 
-    async def _over_cap(self, session: AsyncSession) -> tuple[PublishCap, dt.datetime] | None:
+    def _over_cap(self, connection: Connection) -> tuple[PublishCap, dt.datetime] | None:
         """The first publishing cap this account has used up, and when it frees."""
         now = utcnow()
         for cap in LIMITS[self.platform].publish_caps:
             since = now - dt.timedelta(seconds=cap.window_seconds)
-            count, oldest = await repo.recent_publishes(
-                session, self.target.account_ref, since, self.claimed.id
+            count, oldest = repo.recent_publishes(
+                connection, self.target.account_ref, since, self.claimed.id
             )
             if count < cap.count:
                 continue
@@ -281,21 +282,21 @@ class DeliveryRun:
         """
         checkpoint = {**self.checkpoint, "publish_started": utcnow().isoformat()}
 
-        async def mark(session: AsyncSession) -> tuple[PublishCap, dt.datetime] | None:
+        def mark(connection: Connection) -> tuple[PublishCap, dt.datetime] | None:
             if LIMITS[self.platform].publish_caps:
-                await repo.lock_account(session, self.target.account_ref)
-                over = await self._over_cap(session)
+                repo.lock_account(connection, self.target.account_ref)
+                over = self._over_cap(connection)
                 if over is not None:
                     return over
-            await repo.fenced_update(
-                session,
+            repo.fenced_update(
+                connection,
                 self.claimed.id,
                 self.engine.owner,
                 status=DeliveryStatus.publishing.value,
                 checkpoint=checkpoint,
                 updated_at=utcnow(),
                 # a fresh lease for the call, which cannot outlast its own deadline
-                lease_expires_at=repo.lease_end(session, utcnow(), self.engine.lease),
+                lease_expires_at=repo.lease_end(connection, utcnow(), self.engine.lease),
             )
             return None
 
@@ -336,9 +337,9 @@ class DeliveryRun:
         self._rebuild_job()
 
     async def _update(self, **values: Any) -> None:
-        async def write(session: AsyncSession) -> None:
-            await repo.fenced_update(
-                session, self.claimed.id, self.engine.owner, updated_at=utcnow(), **values
+        def write(connection: Connection) -> None:
+            repo.fenced_update(
+                connection, self.claimed.id, self.engine.owner, updated_at=utcnow(), **values
             )
 
         await self.engine.writes.run(write)
@@ -373,9 +374,9 @@ class DeliveryRun:
         now = utcnow()
         error = values.get("error")
 
-        async def write(session: AsyncSession) -> None:
-            await repo.fenced_update(
-                session,
+        def write(connection: Connection) -> None:
+            repo.fenced_update(
+                connection,
                 self.claimed.id,
                 self.engine.owner,
                 status=status.value,
@@ -385,8 +386,8 @@ class DeliveryRun:
                 updated_at=now,
                 **values,
             )
-            await repo.add_attempt(
-                session,
+            repo.add_attempt(
+                connection,
                 delivery_id=self.claimed.id,
                 started_at=self.started,
                 finished_at=now,

@@ -14,8 +14,7 @@ import uuid
 from collections import Counter
 
 import structlog
-from sqlalchemy import update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Connection, update
 
 from soku.context import AppContext
 from soku.db import utcnow
@@ -141,9 +140,9 @@ class Worker:
     def _renewal(self, held: list[uuid.UUID]) -> Apply[set[uuid.UUID]]:
         """The heartbeat's write; in the worker's write groups, never beside them (deadlocks)."""
 
-        async def renew(session: AsyncSession) -> set[uuid.UUID]:
-            return await repo.renew_leases(
-                session, held, self.engine.owner, self.engine.lease, utcnow()
+        def renew(connection: Connection) -> set[uuid.UUID]:
+            return repo.renew_leases(
+                connection, held, self.engine.owner, self.engine.lease, utcnow()
             )
 
         return renew

@@ -174,8 +174,8 @@ _STATUSES = select(Delivery.__table__.c.status).where(
 )  # built once: a worker reads it for every delivery it finishes
 
 
-async def post_status(session: AsyncSession, post_id: uuid.UUID) -> str:
+def post_status(connection: Connection, post_id: uuid.UUID) -> str:
     from soku.posts.status import derive_status
 
-    statuses = (await session.execute(_STATUSES, {"post_id": post_id})).scalars().all()
+    statuses = connection.execute(_STATUSES, {"post_id": post_id}).scalars().all()
     return derive_status(statuses).value

@@ -237,7 +237,8 @@ async def retry_post(
             .values(checkpoint=checkpoint)
             .execution_options(synchronize_session=False)
         )
-    await delivery_repo.refresh_post_status(session, post.id, now)
+    connection = await session.connection()
+    await connection.run_sync(delivery_repo.refresh_post_status, post.id, now)
     await ctx.wakeup.notify_sql(session)
     await session.flush()
     session.expire_all()  # the bulk updates bypassed the objects loaded above
