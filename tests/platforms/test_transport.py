@@ -52,7 +52,12 @@ async def answers(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) ->
     while True:
         request = await read_request(reader)
         target = request.split(b" ")[1]
-        body = b'{"target": "%s", "size": %d}' % (target, len(request))
+        cookie = b"\r\ncookie:" in request.lower()
+        body = b'{"target": "%s", "size": %d, "cookie": %s}' % (
+            target,
+            len(request),
+            b"true" if cookie else b"false",
+        )
         writer.write(
             b"HTTP/1.1 201 Created\r\ncontent-type: application/json\r\n"
             b"x-rate-limit-reset: 1\r\nset-cookie: a=1\r\nset-cookie: b=2\r\n"
@@ -85,6 +90,7 @@ async def test_a_call_round_trips_with_status_headers_and_body() -> None:
             assert response.status_code == 201
             assert response.headers["x-rate-limit-reset"] == "1"
             assert response.headers.get_list("set-cookie") == ["a=1", "b=2"]
+            assert response.json()["cookie"] is False  # one account's cookies never ride along
             assert response.json()["target"] == "/v1/posts"
         uploaded = await client.put(f"{base}/upload", content=b"\x00" * 70_000)
         assert uploaded.json()["size"] > 70_000

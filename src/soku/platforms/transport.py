@@ -20,6 +20,7 @@ docs/decisions.md, "The platform HTTP client"):
 
 from __future__ import annotations
 
+import http.cookiejar
 import urllib.request
 from collections.abc import AsyncIterator
 from typing import Any
@@ -39,8 +40,18 @@ def platform_client(concurrency: int, timeout_seconds: float) -> httpx.AsyncClie
     """A pooled client for one platform: at most `concurrency` connections at once."""
     timeout = httpx.Timeout(timeout_seconds, connect=min(CONNECT_SECONDS, timeout_seconds))
     return httpx.AsyncClient(
-        transport=PlatformTransport(concurrency), timeout=timeout, follow_redirects=False
+        transport=PlatformTransport(concurrency),
+        timeout=timeout,
+        follow_redirects=False,
+        cookies=_no_cookies(),
     )
+
+
+def _no_cookies() -> http.cookiejar.CookieJar:
+    """A jar that keeps nothing: one client serves many accounts, and platform APIs are
+    authorized by token, so a cookie one account's answer sets must never ride along with
+    another account's call (LinkedIn, for one, sets cookies on its API answers)."""
+    return http.cookiejar.CookieJar(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
 
 
 class PlatformTransport(httpx.AsyncBaseTransport):
@@ -57,7 +68,7 @@ class PlatformTransport(httpx.AsyncBaseTransport):
             )
             self._session = aiohttp.ClientSession(
                 connector=connector,
-                cookie_jar=aiohttp.DummyCookieJar(),  # httpx keeps the client's cookies
+                cookie_jar=aiohttp.DummyCookieJar(),  # cookies: see _no_cookies
                 auto_decompress=False,  # httpx decodes by Content-Encoding
                 skip_auto_headers=SKIP_AUTO_HEADERS,
                 trust_env=_proxies_configured(),
