@@ -48,6 +48,7 @@ class _Write:
     apply: Apply[Any]
     order: tuple[bool, str]
     post_id: uuid.UUID | None
+    attempt: dict[str, Any] | None
     future: asyncio.Future[Any] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
@@ -66,11 +67,13 @@ class GroupCommit:
         *,
         order: str = "",
         post_id: uuid.UUID | None = None,
+        attempt: dict[str, Any] | None = None,
         first: bool = False,
     ) -> T:
         """`apply`'s result once its transaction committed; `post_id`: refresh that post's
-        status in the same transaction (after every write of the group)."""
-        write = _Write(apply, (not first, order), post_id)
+        status in the same transaction (after every write of the group); `attempt`: the
+        attempt row to add if `apply` succeeded (a group's rows go in one INSERT)."""
+        write = _Write(apply, (not first, order), post_id, attempt)
         self._queue.append(write)
         if self._flusher is None:
             self._flusher = asyncio.create_task(self._flush())
@@ -123,13 +126,17 @@ class GroupCommit:
 
 
 def _apply(connection: Connection, group: list[_Write]) -> list[tuple[_Write, bool, Any]]:
-    """The group's writes in order, then the status of each post they touched (sorted)."""
+    """The group's writes in order, the attempt rows of those that succeeded, then the status
+    of each post they touched (sorted)."""
     outcomes: list[tuple[_Write, bool, Any]] = []
     for write in group:
         try:
             outcomes.append((write, True, write.apply(connection)))
         except LeaseLost as exc:
             outcomes.append((write, False, exc))
+    attempts = [w.attempt for w, ok, _ in outcomes if ok and w.attempt is not None]
+    if attempts:
+        repo.add_attempts(connection, attempts)
     posts = {w.post_id for w, ok, _ in outcomes if ok and w.post_id is not None}
     now = utcnow()
     for post_id in sorted(posts):

@@ -302,8 +302,9 @@ def refresh_post_status(connection: Connection, post_id: uuid.UUID, now: dt.date
     return status
 
 
-def add_attempt(connection: Connection, **values: Any) -> None:
-    connection.execute(_ADD_ATTEMPT, values)
+def add_attempts(connection: Connection, rows: list[dict[str, Any]]) -> None:
+    """Attempt rows, all with the same keys: one multi-row INSERT."""
+    connection.execute(_ADD_ATTEMPT, rows)
 
 
 def lock_account(connection: Connection, account_ref: uuid.UUID) -> None:

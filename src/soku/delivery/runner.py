@@ -386,20 +386,19 @@ class DeliveryRun:
                 updated_at=now,
                 **values,
             )
-            repo.add_attempt(
-                connection,
-                delivery_id=self.claimed.id,
-                started_at=self.started,
-                finished_at=now,
-                outcome=outcome,
-                http_status=http_status,
-                error=error,
-                scheduled_for=self.claimed.run_at,
-                worker=self.engine.owner,
-                response=response if isinstance(response, dict) else None,
-            )
 
-        await self.engine.writes.run(write, post_id=self.target.post_id)
+        attempt = dict(
+            delivery_id=self.claimed.id,
+            started_at=self.started,
+            finished_at=now,
+            outcome=outcome,
+            http_status=http_status,
+            error=error,
+            scheduled_for=self.claimed.run_at,
+            worker=self.engine.owner,
+            response=response if isinstance(response, dict) else None,
+        )
+        await self.engine.writes.run(write, post_id=self.target.post_id, attempt=attempt)
         self._observe(outcome, status)
         return outcome
 
