@@ -2,12 +2,11 @@
 
 Connectors speak httpx (requests, responses, exceptions). Underneath, the worker's clients
 send through aiohttp's connection pool: httpcore's pool looks at every connection, and asks
-each socket whether it is readable, to place each request, which cost the worker 4 to 7 ms of
-CPU per call at 32 to 256 connections; aiohttp's costs about 0.5 ms (bench/README.md, "The
-HTTP client").
+each socket whether it is readable, to place each request, which cost about 4 ms of CPU per
+call at 32 connections and 6.5 ms at 256; aiohttp's costs about 0.5 ms (docs/decisions.md,
+"The platform HTTP client"; the benchmark figures are in bench/README.md).
 
-Two things this adapter does that the `httpx-aiohttp` package's transport does not (see
-docs/decisions.md, "The platform HTTP client"):
+Two things this adapter does that the `httpx-aiohttp` package's transport does not:
 
 - The URL goes out exactly as httpx encoded it. aiohttp re-quotes a URL given as text, and
   turns LinkedIn's `urn%3Ali%3Aimage%3A…` path keys into `urn:li:image:…`, which LinkedIn
@@ -112,8 +111,8 @@ def _proxies_configured() -> bool:
     """Whether HTTP(S)_PROXY & co. are set: then honour them, as httpx would.
 
     With `trust_env` aiohttp also reads ~/.netrc and the proxy variables again for every
-    request, in a thread: a third of the worker's time in a burst. Without proxies set it has
-    nothing to find, so it is switched off.
+    request, in a thread: about a seventh of a burst's profile samples. Without proxies set it
+    has nothing to find, so it is switched off.
     """
     return bool(urllib.request.getproxies())
 
