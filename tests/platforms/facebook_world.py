@@ -12,12 +12,20 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from soku.platforms.connector import AccountAccess, ErrorKind, Job, PlatformError
+from soku.platforms.connector import AccountAccess, ErrorKind, Job
 from soku.platforms.facebook_connector import FacebookConnector
 from soku.sandbox.facebook import create_facebook_fake
 from tests.media_files import MediaServer
 from tests.platforms.connector_world import Site, World, fresh_fake, make_job, media_site
-from tests.platforms.profile import Errors, Profile, Reconcile, Refresh, Resume, Sample
+from tests.platforms.profile import (
+    Errors,
+    Profile,
+    Reconcile,
+    Refresh,
+    Resume,
+    Sample,
+    graph_error_says_why,
+)
 
 PAGE, TOKEN, USER_TOKEN = "104857600012345", "page-token", "long-lived-user-token"
 ACCOUNT = dict(account_id="fb_main", platform_user_id=PAGE, access_token=TOKEN)
@@ -66,10 +74,6 @@ def connector(fake: str, **options: Any) -> FacebookConnector:
     return FacebookConnector(fake, video_url=fake, web_url=fake, **options)
 
 
-def _says_why(error: PlatformError) -> bool:
-    return bool(error.raw["error"]["code"])
-
-
 PROFILE = Profile(
     platform="facebook",
     serve=serve,
@@ -97,7 +101,7 @@ PROFILE = Profile(
             ({"error_code": "token_invalid"}, ErrorKind.reauth_required, "reauth_required"),
             ({"error_code": "permission_denied"}, ErrorKind.permanent, "permission_denied"),
         ),
-        says_why=_says_why,
+        says_why=graph_error_says_why,
         slow=("photo", {"images": 2}),
         duplicate=(400, lambda first: {"error": {"code": 506}}),
         processing=(),  # a video is fetched after the publish: see its own test

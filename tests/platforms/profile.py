@@ -60,6 +60,11 @@ class Processing:
     raw: Mapping[str, Any]
 
 
+def graph_error_says_why(error: PlatformError) -> bool:
+    """Meta's Graph APIs (Threads, Facebook): the raw answer keeps Graph's error code."""
+    return bool(error.raw["error"]["code"])
+
+
 @dataclasses.dataclass(frozen=True)
 class Errors:
     label: str  # its errors' messages begin "<label> answered"

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from soku.platforms.connector import ErrorKind, Job, PlatformError
+from soku.platforms.connector import ErrorKind, Job
 from soku.platforms.threads_connector import ThreadsConnector
 from soku.sandbox.threads import create_threads_fake
 from tests.media_files import MediaServer
@@ -23,6 +23,7 @@ from tests.platforms.profile import (
     Refresh,
     Resume,
     Sample,
+    graph_error_says_why,
 )
 
 USERNAME, TOKEN = "soku_threads", "th-access"
@@ -77,10 +78,6 @@ def connector(fake: str, **options: Any) -> ThreadsConnector:
     return ThreadsConnector(fake, web_url=fake, poll_interval=0.01, **options)
 
 
-def _says_why(error: PlatformError) -> bool:
-    return bool(error.raw["error"]["code"])
-
-
 PROFILE = Profile(
     platform="threads",
     serve=serve,
@@ -102,7 +99,7 @@ PROFILE = Profile(
             ({"error_code": "permission_denied"}, ErrorKind.permanent, "permission_denied"),
             ({"error_code": "user_rate_limited"}, ErrorKind.rate_limited, "rate_limited"),
         ),
-        says_why=_says_why,
+        says_why=graph_error_says_why,
         slow=("create", {}),
         duplicate=None,  # the fake takes the same text twice
         processing=(
