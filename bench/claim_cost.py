@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import common
-from sqlalchemy import event, insert, select, text
+from sqlalchemy import Connection, event, insert, select, text
 
 from soku import migrate, operations
 from soku.auth.models import SubscriptionStatus
@@ -163,15 +163,21 @@ async def _timed(db: Database, work: Callable[[Any], Awaitable[int]], want: int)
 
 
 def _workloads(platform: str, batch: int) -> dict[str, tuple[Callable[[Any], Awaitable[int]], int]]:
+    def claim_sync(connection: Connection) -> int:
+        return len(repo.claim_due(connection, platform, OWNER, LEASE, batch, utcnow()))
+
+    def claim_round_sync(connection: Connection) -> int:
+        now = utcnow()
+        got = len(repo.reclaim_expired(connection, OWNER, LEASE, batch, now))
+        for p in PLATFORM_NAMES:
+            got += len(repo.claim_due(connection, p, OWNER, LEASE, ROUND_EACH, now))
+        return got
+
     async def claim(s: Any) -> int:
-        return len(await repo.claim_due(s, platform, OWNER, LEASE, batch, utcnow()))
+        return int(await (await s.connection()).run_sync(claim_sync))
 
     async def claim_round(s: Any) -> int:
-        now = utcnow()
-        got = len(await repo.reclaim_expired(s, OWNER, LEASE, batch, now))
-        for p in PLATFORM_NAMES:
-            got += len(await repo.claim_due(s, p, OWNER, LEASE, ROUND_EACH, now))
-        return got
+        return int(await (await s.connection()).run_sync(claim_round_sync))
 
     async def wakeup(s: Any) -> int:
         return 1 if await repo.next_wakeup(s) is not None else 0

@@ -15,7 +15,7 @@ from soku.db import utcnow
 from soku.delivery import repository as repo
 from soku.delivery.engine import Engine, PlatformClients
 from soku.delivery.models import Delivery, DeliveryStatus
-from soku.delivery.repository import LeaseLost
+from soku.delivery.repository import Claimed, LeaseLost, Target
 from soku.delivery.runner import DeliveryRun
 from soku.platforms.base import DeliveryLimits, PublishCap
 from tests.delivery.harness import Harness, text_post
@@ -46,9 +46,12 @@ def count_transactions(env: Harness) -> list[int]:
 
 async def claim_runs(env: Harness, engine: Engine, platform: str) -> list[DeliveryRun]:
     """The platform's due deliveries, claimed by `engine` as its worker would."""
-    async with env.ctx.db.transaction() as session:
-        claimed = await repo.claim_due(session, platform, engine.owner, engine.lease, 10, utcnow())
-        targets = await repo.load_targets(session, [c.id for c in claimed])
+
+    def claim(connection: Connection) -> tuple[list[Claimed], dict[uuid.UUID, Target]]:
+        claimed = repo.claim_due(connection, platform, engine.owner, engine.lease, 10, utcnow())
+        return claimed, repo.load_targets(connection, [c.id for c in claimed])
+
+    claimed, targets = await env.ctx.db.run_write(claim)
     return [DeliveryRun(engine, c, targets[c.id]) for c in claimed]
 
 

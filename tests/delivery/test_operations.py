@@ -150,7 +150,8 @@ async def test_claim_uses_the_partial_index(fresh_env: Harness) -> None:
     env = fresh_env
     await _fill(env)
     async with env.ctx.db.transaction() as session:
-        due = repo.due_query(session, "x", 32, dt.datetime.now(dt.UTC))
+        connection = await session.connection()
+        due = repo.due_query(connection.sync_connection, "x", 32, dt.datetime.now(dt.UTC))
         found = (await session.execute(Explain(due))).all()
         # PostgreSQL: one line of text per row; SQLite: (id, parent, notused, detail).
         plan = "\n".join(str(row[0] if _is_pg(session) else row[-1]) for row in found)
@@ -165,8 +166,8 @@ async def test_claim_uses_the_partial_index(fresh_env: Harness) -> None:
         else:
             assert "USING INDEX ix_deliveries_due_platform (platform=? AND run_at<?)" in plan
             assert "SCAN deliveries" not in plan and "TEMP B-TREE" not in plan, plan
-        claimed = await repo.claim_due(
-            session, "x", "plan-test", dt.timedelta(seconds=5), 32, dt.datetime.now(dt.UTC)
+        claimed = await connection.run_sync(
+            repo.claim_due, "x", "plan-test", dt.timedelta(seconds=5), 32, dt.datetime.now(dt.UTC)
         )
         assert claimed == []  # nothing of it is due
 

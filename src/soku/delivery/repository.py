@@ -47,6 +47,7 @@ DELIVERIES = cast(Table, Delivery.__table__)
 ATTEMPTS = cast(Table, DeliveryAttempt.__table__)
 POSTS = cast(Table, Post.__table__)
 ACCOUNTS = cast(Table, Account.__table__)
+_D, _P, _A = DELIVERIES.c, POSTS.c, ACCOUNTS.c
 # Built once: the per-delivery writes are plain Core statements whose compiled form SQLAlchemy
 # caches; the SET clause of the fenced update comes from the parameters' keys.
 _FENCED = update(DELIVERIES).where(
@@ -135,28 +136,28 @@ def lease_end(
 
 
 def due_query(
-    session: AsyncSession, platform: str, limit: int, now: dt.datetime
-) -> Select[uuid.UUID]:
+    connection: Connection, platform: str, limit: int, now: dt.datetime
+) -> Select[tuple[uuid.UUID]]:
     """The claim's inner SELECT: one platform's due, waiting deliveries, in due order.
 
     It matches the partial index `ix_deliveries_due_platform` (platform, run_at WHERE waiting),
     so its cost does not grow with the rows waiting in the future or the finished ones.
     """
     return (
-        select(Delivery.id)
-        .where(
-            Delivery.platform == platform,
-            WAITING_NOW,
-            Delivery.run_at <= _clock(session, now),
-        )
-        .order_by(Delivery.run_at)
+        select(_D.id)
+        .where(_D.platform == platform, WAITING_NOW, _D.run_at <= _clock(connection, now))
+        .order_by(_D.run_at)
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
 
 
-async def claim_due(
-    session: AsyncSession,
+# The claim is a sync function of a Connection too: a worker's claim round is one
+# `Database.run_write` (on SQLite one trip to the writer thread for its ten statements).
+
+
+def claim_due(
+    connection: Connection,
     platform: str,
     owner: str,
     lease: dt.timedelta,
@@ -164,12 +165,12 @@ async def claim_due(
     now: dt.datetime,
 ) -> list[Claimed]:
     """Take up to `limit` due deliveries of one platform, oldest first, skipping locked rows."""
-    due = due_query(session, platform, limit, now)
-    return await _take(session, due, owner, lease, now, status=DeliveryStatus.processing.value)
+    due = due_query(connection, platform, limit, now)
+    return _take(connection, due, owner, lease, now, status=DeliveryStatus.processing.value)
 
 
-async def _take(
-    session: AsyncSession,
+def _take(
+    connection: Connection,
     chosen: Select[Any],
     owner: str,
     lease: dt.timedelta,
@@ -177,32 +178,24 @@ async def _take(
     **values: Any,
 ) -> list[Claimed]:
     """Lease the chosen rows to `owner`, counting an attempt; what the worker needs back."""
-    clock = _clock(session, now)
+    clock = _clock(connection, now)
     stmt = (
-        update(Delivery)
-        .where(Delivery.id.in_(chosen.scalar_subquery()))
+        update(DELIVERIES)
+        .where(_D.id.in_(chosen.scalar_subquery()))
         .values(
             lease_owner=owner,
-            lease_expires_at=lease_end(session, now, lease),
-            attempts=Delivery.attempts + 1,
+            lease_expires_at=lease_end(connection, now, lease),
+            attempts=_D.attempts + 1,
             updated_at=clock,
             **values,
         )
-        .returning(
-            Delivery.id,
-            Delivery.status,
-            Delivery.run_at,
-            clock,
-            Delivery.attempts,
-            Delivery.platform,
-        )
-        .execution_options(synchronize_session=False)
+        .returning(_D.id, _D.status, _D.run_at, clock, _D.attempts, _D.platform)
     )
-    return [Claimed(*row) for row in await session.execute(stmt)]
+    return [Claimed(*row) for row in connection.execute(stmt)]
 
 
-async def reclaim_expired(
-    session: AsyncSession,
+def reclaim_expired(
+    connection: Connection,
     owner: str,
     lease: dt.timedelta,
     limit: int,
@@ -215,16 +208,15 @@ async def reclaim_expired(
     their leases lapse too, and taking them again would run them twice under the same owner,
     where fencing cannot tell the two runs apart.
     """
-    clock = _clock(session, now)
     stale = (
-        select(Delivery.id)
-        .where(IN_FLIGHT_NOW, Delivery.lease_expires_at < clock)
-        .where(Delivery.id.not_in(list(running)) if running else true())
-        .order_by(Delivery.lease_expires_at)
+        select(_D.id)
+        .where(IN_FLIGHT_NOW, _D.lease_expires_at < _clock(connection, now))
+        .where(_D.id.not_in(list(running)) if running else true())
+        .order_by(_D.lease_expires_at)
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    return await _take(session, stale, owner, lease, now)
+    return _take(connection, stale, owner, lease, now)
 
 
 # The worker's writes below are sync functions on a Connection: they run in its group commit
@@ -265,7 +257,6 @@ def fenced_update(
         raise LeaseLost(str(delivery_id))
 
 
-_D, _P, _A = DELIVERIES.c, POSTS.c, ACCOUNTS.c
 _TARGETS = select(
     *(_D.id.label("delivery_id"), _D.post_id, _D.account_ref, _D.platform, _D.checkpoint),
     *(_P.request_id, _P.content, _P.media_ids),
@@ -274,11 +265,11 @@ _TARGETS = select(
 ).select_from(DELIVERIES.join(POSTS, _P.id == _D.post_id).join(ACCOUNTS, _A.id == _D.account_ref))
 
 
-async def load_targets(session: AsyncSession, ids: list[uuid.UUID]) -> dict[uuid.UUID, Target]:
+def load_targets(connection: Connection, ids: list[uuid.UUID]) -> dict[uuid.UUID, Target]:
     """The claimed deliveries with their posts and accounts, in one statement."""
     if not ids:
         return {}
-    rows = await session.execute(_TARGETS.where(_D.id.in_(ids)))
+    rows = connection.execute(_TARGETS.where(_D.id.in_(ids)))
     return {row.delivery_id: Target(**row._mapping) for row in rows}
 
 

@@ -74,21 +74,21 @@ class Worker:
         if free <= 0:
             return 0
         batch = min(free, self.ctx.settings.worker_batch)
-        claimed: list[Claimed] = []
-        async with self.ctx.db.transaction() as session:  # the claim, and what the runs need
+        # snapshots: the claim runs on the writer thread (SQLite) while runs keep finishing
+        order, running, busy = self._platform_order(), list(self.tasks), Counter(self.running)
+
+        def claim(connection: Connection) -> tuple[list[Claimed], dict[uuid.UUID, Target]]:
+            """The claim round and what the runs need, in one transaction."""
             now = utcnow()
-            claimed += await repo.reclaim_expired(
-                session, self.engine.owner, self.engine.lease, batch, now, running=list(self.tasks)
-            )
-            for platform in self._platform_order():
-                room = min(
-                    batch - len(claimed), LIMITS[platform].max_concurrency - self.running[platform]
-                )
+            owner, lease = self.engine.owner, self.engine.lease
+            claimed = repo.reclaim_expired(connection, owner, lease, batch, now, running=running)
+            for platform in order:
+                room = min(batch - len(claimed), LIMITS[platform].max_concurrency - busy[platform])
                 if room > 0:
-                    claimed += await repo.claim_due(
-                        session, platform, self.engine.owner, self.engine.lease, room, now
-                    )
-            targets = await repo.load_targets(session, [item.id for item in claimed])
+                    claimed += repo.claim_due(connection, platform, owner, lease, room, now)
+            return claimed, repo.load_targets(connection, [item.id for item in claimed])
+
+        claimed, targets = await self.ctx.db.run_write(claim)
         for item in claimed:
             self._start(item, targets[item.id])
         return len(claimed)
