@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable
-from typing import TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
 
 import pytest
-from sqlalchemy import Connection, update
+from sqlalchemy import Connection, event, text, update
 
 import soku.platforms
 from soku.db import utcnow
@@ -26,7 +26,10 @@ TWO_X = ({"platform": "x", "accountId": "x_main"}, {"platform": "x", "accountId"
 
 @pytest.fixture
 async def engine(env: Harness) -> AsyncIterator[Engine]:
+    """An engine whose writes form one group at a time (as on SQLite), so that writes made
+    together share a group on both databases; the parallel tests set their own."""
     engine = Engine(ctx=env.ctx, clients=PlatformClients(4, 3))
+    engine.writes.parallel = 1
     yield engine
     await engine.clients.aclose()
 
@@ -166,3 +169,110 @@ async def test_the_heartbeat_renews_before_the_finishes_of_its_group(
 
     assert done == "published"
     assert kept == set(held)  # the finished one was not taken for a lost lease
+
+
+# --- several groups in flight (PostgreSQL's default; forced here on both databases) ---------
+
+
+async def in_two_groups(
+    env: Harness, first: Awaitable[T], second: Awaitable[T], stall_after: str
+) -> list[T]:
+    """`second` made once `first`'s group has started: two groups in flight together. On
+    PostgreSQL the group that first runs an `UPDATE <stall_after>` stalls there 0.3 s in the
+    database, so the other runs its statements before that one commits (SQLite's single
+    writer runs one group after the other whatever the order)."""
+    stalled: list[str] = []
+
+    def stall(conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if not stalled and statement.lstrip().startswith(f"UPDATE {stall_after}"):
+            stalled.append(statement)
+            conn.exec_driver_sql("SELECT pg_sleep(0.3)")
+
+    engine = env.ctx.db.engine.sync_engine
+    if not env.ctx.db.is_sqlite:
+        event.listen(engine, "after_cursor_execute", stall)
+    try:
+        started = asyncio.ensure_future(first)
+        await asyncio.sleep(0)
+        return list(await asyncio.gather(started, second))
+    finally:
+        if not env.ctx.db.is_sqlite:
+            event.remove(engine, "after_cursor_execute", stall)
+            assert stalled, "the first group did not stall"
+
+
+async def test_groups_in_flight_together_each_see_the_others_finishes(
+    env: Harness, engine: Engine
+) -> None:
+    caller = await env.caller([("x", "x_main"), ("x", "x_other")])
+    post_id = await env.create(caller, text_post(*TWO_X, text="two groups, one post"))
+    runs = await claim_runs(env, engine, "x")
+    engine.writes.parallel = 2
+    opened = count_transactions(env)
+
+    results = await in_two_groups(env, published(runs[0]), published(runs[1]), "posts")
+
+    assert results == ["published", "published"]
+    assert opened[0] == 2  # one group each, in flight together
+    # each group locks the post before reading its deliveries: the later one waited for the
+    # other's commit and saw its finish
+    assert await env.stored_status(post_id) == "published"
+
+
+@pytest.mark.usefixtures("x_cap_of_one")
+async def test_publishing_marks_in_groups_in_flight_together_count_against_the_cap(
+    env: Harness, engine: Engine
+) -> None:
+    caller = await env.caller([("x", "x_main")])
+    for n in range(2):
+        await env.create(caller, text_post("x", text=f"same account, two groups {n}"))
+    runs = await claim_runs(env, engine, "x")
+    engine.writes.parallel = 2
+    opened = count_transactions(env)
+
+    first, second = (run._reserve_publish() for run in runs)
+    results = await in_two_groups(env, first, second, "deliveries")
+
+    assert opened[0] == 2
+    assert sorted(result is None for result in results) == [False, True]  # one marked, one over
+    statuses = sorted([(await env.delivery(str(run.claimed.id))).status for run in runs])
+    assert statuses == ["processing", "publishing"]
+
+
+async def test_a_lease_renewal_waits_for_the_groups_in_flight_and_runs_alone(
+    env: Harness, engine: Engine
+) -> None:
+    caller = await env.caller([("x", "x_main"), ("x", "x_other")])
+    await env.create(caller, text_post(*TWO_X, text="renewal between two finishes"))
+    runs = await claim_runs(env, engine, "x")
+    engine.writes.parallel = 4
+    opened = count_transactions(env)
+    order: list[str] = []
+
+    def renew(connection: Connection) -> set[uuid.UUID]:
+        order.append("renew")
+        held = [runs[1].claimed.id]
+        return repo.renew_leases(connection, held, engine.owner, engine.lease, utcnow())
+
+    def noted(name: str, write: Callable[[Connection], T]) -> Callable[[Connection], T]:
+        def apply(connection: Connection) -> T:
+            order.append(name)
+            return write(connection)
+
+        return apply
+
+    def slow(connection: Connection) -> None:  # PostgreSQL: in flight 0.3 s, loop free
+        if not env.ctx.db.is_sqlite:
+            connection.execute(text("SELECT pg_sleep(0.3)"))
+
+    first = asyncio.ensure_future(engine.writes.run(noted("first", slow)))
+    first.add_done_callback(lambda _: order.append("first committed"))
+    await asyncio.sleep(0)  # its group is in flight
+    renewal = asyncio.ensure_future(engine.writes.run(renew, first=True))
+    after = asyncio.ensure_future(engine.writes.run(noted("after", lambda c: None)))
+    kept = await renewal
+    await asyncio.gather(first, after)
+
+    assert kept == {runs[1].claimed.id}
+    assert opened[0] == 2  # the first group, then the renewal's with the write made after it
+    assert order == ["first", "first committed", "renew", "after"]

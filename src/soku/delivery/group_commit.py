@@ -3,7 +3,9 @@
 Each delivery still writes through its own fenced statements and still waits until its write
 is committed (the publishing mark before the platform call, a checkpoint before the next step),
 but many deliveries finishing together cost one BEGIN/COMMIT instead of one each. While a group
-commits, the next one gathers; nothing waits for a timer.
+commits, the next one gathers; nothing waits for a timer. On SQLite one group is in flight at a
+time (one writer); on PostgreSQL up to `PARALLEL_GROUPS`, each on its own connection: a group
+there is a round trip per statement, and one at a time left the worker idle on the network.
 
 A write is a sync function of a Connection, and a group is one `Database.run_write`: on a
 SQLite file one trip to the writer thread for the whole group, not a thread hand-off and a
@@ -19,9 +21,10 @@ Writes marked `first` (the heartbeat's lease renewal) run before the others of t
 a delivery that finishes in the same group is still renewed, not taken for lost. The others
 run sorted by their `order` key and the posts whose status they change are refreshed at the
 end, sorted: row locks (accounts, posts) are then always taken in the same order, so two
-workers' groups cannot deadlock. A worker's delivery writes and its heartbeat's renewal go
-through its one GroupCommit, so they never wait for each other; the rare token writes (a
-refresh, an account sent to needs_reauth) take a transaction of their own.
+groups (of one worker or of two) may wait for each other but cannot deadlock; a delivery has
+one write in flight at a time, so two groups never touch the same delivery. The exception is
+the renewal, one UPDATE of all the worker's leases: its group runs alone. The rare token
+writes (a refresh, an account sent to needs_reauth) take a transaction of their own.
 """
 
 from __future__ import annotations
@@ -41,25 +44,37 @@ from soku.delivery.repository import LeaseLost
 T = TypeVar("T")
 Apply = Callable[[Connection], T]
 MAX_GROUP = 128
+PARALLEL_GROUPS = 4
 
 
 @dataclass
 class _Write:
     apply: Apply[Any]
-    order: tuple[bool, str]
+    order: tuple[bool, str]  # (not a renewal, the caller's order key): renewals come first
     post_id: uuid.UUID | None
     attempt: dict[str, Any] | None
     future: asyncio.Future[Any] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
 
+    @property
+    def renewal(self) -> bool:
+        return not self.order[0]
+
 
 class GroupCommit:
-    def __init__(self, db: Database, max_group: int = MAX_GROUP) -> None:
+    def __init__(
+        self, db: Database, max_group: int = MAX_GROUP, parallel: int | None = None
+    ) -> None:
         self.db = db
         self.max_group = max_group
+        # SQLite has one writer: one group at a time. Elsewhere several groups are in flight,
+        # each on its own connection, so that one group's round trips do not hold back the next.
+        self.parallel = parallel or (1 if db.is_sqlite else PARALLEL_GROUPS)
         self._queue: list[_Write] = []
-        self._flusher: asyncio.Task[None] | None = None
+        self._groups: set[asyncio.Task[None]] = set()
+        self._starting = False  # a group is made and has not taken its writes yet
+        self._alone: asyncio.Task[Any] | None = None  # a lease renewal's group
 
     async def run(
         self,
@@ -75,29 +90,54 @@ class GroupCommit:
         attempt row to add if `apply` succeeded (a group's rows go in one INSERT)."""
         write = _Write(apply, (not first, order), post_id, attempt)
         self._queue.append(write)
-        if self._flusher is None:
-            self._flusher = asyncio.create_task(self._flush())
+        self._dispatch()
         result: T = await write.future  # cancelled: skipped unless its group already began
         return result
 
     async def drain(self) -> None:
         """Wait until every write queued so far is committed (or failed)."""
-        while self._flusher is not None:
-            await asyncio.wait([self._flusher])
+        while self._groups:
+            await asyncio.wait(list(self._groups))
 
-    async def _flush(self) -> None:
-        try:
-            while self._queue:
-                group, self._queue = (
-                    self._queue[: self.max_group],
-                    self._queue[self.max_group :],
-                )
-                await self._commit(group)
-        finally:
-            self._flusher = None
-            for write in self._queue:  # only when cancelled: nobody will run them
+    def _dispatch(self) -> None:
+        """Start a group if there is room and none is about to start: a group takes its writes
+        when it starts, so the writes made until then join it."""
+        if not self._queue or self._starting or self._alone is not None:
+            return
+        if len(self._groups) >= self.parallel:
+            return
+        if self._groups and any(w.renewal for w in self._queue):
+            return  # the renewal waits for the groups in flight, then runs alone
+        self._starting = True
+        task = asyncio.create_task(self._group())
+        self._groups.add(task)
+        task.add_done_callback(self._finished)
+
+    async def _group(self) -> None:
+        """A lease renewal's group runs alone: its one UPDATE of many deliveries takes their
+        row locks in no set order, against groups that may hold some of them."""
+        self._starting = False
+        renewals = [w for w in self._queue if w.renewal]
+        others = [w for w in self._queue if not w.renewal]
+        group, rest = others[: self.max_group], others[self.max_group :]
+        if renewals and len(self._groups) == 1:  # no other group in flight
+            self._alone = asyncio.current_task()
+            group, renewals = renewals + group, []
+        self._queue = renewals + rest
+        self._dispatch()
+        await self._commit(group)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._groups.discard(task)
+        if task is self._alone:
+            self._alone = None
+        if task.cancelled():  # shutting down: nobody will run the queued writes
+            self._starting = False  # (it may have been cancelled before it started)
+            for write in self._queue:
                 write.future.cancel()
             self._queue = []
+            return
+        self._dispatch()
 
     async def _commit(self, group: list[_Write]) -> None:
         group = sorted((w for w in group if not w.future.cancelled()), key=lambda w: w.order)

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlalchemy import (
-    ClauseElement,
     ColumnElement,
     Connection,
     Interval,
@@ -34,7 +33,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from soku.db import UTCDateTime
+from soku.db import UTCDateTime, utcnow
 from soku.delivery.models import IN_FLIGHT, NOT_STARTED, Delivery, DeliveryAttempt, DeliveryStatus
 from soku.integrations.models import Account
 from soku.platforms import PLATFORM_NAMES
@@ -52,6 +51,11 @@ _D, _P, _A = DELIVERIES.c, POSTS.c, ACCOUNTS.c
 # caches; the SET clause of the fenced update comes from the parameters' keys.
 _FENCED = update(DELIVERIES).where(
     DELIVERIES.c.id == bindparam("fence_id"), DELIVERIES.c.lease_owner == bindparam("fence_owner")
+)
+_FENCED_NEW_LEASE = _FENCED.values(
+    lease_expires_at=type_coerce(
+        func.now() + bindparam("lease_length", type_=Interval()), UTCDateTime()
+    )
 )
 _ADD_ATTEMPT = insert(ATTEMPTS)
 _SET_POST_STATUS = update(POSTS).where(POSTS.c.id == bindparam("post_id"))
@@ -243,17 +247,23 @@ def renew_leases(
 
 
 def fenced_update(
-    connection: Connection, delivery_id: uuid.UUID, owner: str, **values: Any
+    connection: Connection,
+    delivery_id: uuid.UUID,
+    owner: str,
+    *,
+    lease: dt.timedelta | None = None,
+    **values: Any,
 ) -> None:
     """Change the delivery only while `owner` holds its lease; LeaseLost otherwise.
 
-    Values may be SQL expressions (a lease end from the database clock).
+    `lease`: also a fresh lease of that length (from the database clock on PostgreSQL).
     """
-    exprs = {k: v for k, v in values.items() if isinstance(v, ClauseElement)}
-    params = {k: v for k, v in values.items() if k not in exprs}
-    stmt = _FENCED.values(**exprs) if exprs else _FENCED
-    result = connection.execute(stmt, {"fence_id": delivery_id, "fence_owner": owner, **params})
-    if result.rowcount != 1:
+    stmt, params = _FENCED, {"fence_id": delivery_id, "fence_owner": owner, **values}
+    if lease is not None and _is_postgres(connection):
+        stmt, params["lease_length"] = _FENCED_NEW_LEASE, lease
+    elif lease is not None:
+        params["lease_expires_at"] = utcnow() + lease
+    if connection.execute(stmt, params).rowcount != 1:
         raise LeaseLost(str(delivery_id))
 
 

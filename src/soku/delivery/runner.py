@@ -296,7 +296,7 @@ class DeliveryRun:
                 checkpoint=checkpoint,
                 updated_at=utcnow(),
                 # a fresh lease for the call, which cannot outlast its own deadline
-                lease_expires_at=repo.lease_end(connection, utcnow(), self.engine.lease),
+                lease=self.engine.lease,
             )
             return None
 
