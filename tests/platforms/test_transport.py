@@ -6,6 +6,7 @@ A raw asyncio server plays each way a platform's host can fail, over real socket
 from __future__ import annotations
 
 import asyncio
+import gzip
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 
@@ -83,8 +84,25 @@ async def half_body(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) 
     writer.close()
 
 
-async def test_a_call_round_trips_with_status_headers_and_body() -> None:
+def httpx_way(client: httpx.AsyncClient, way: str) -> httpx.AsyncClient:
+    """`short`: a plain call, sent and read in one piece by the transport; `httpx`: the same
+    call through httpx's own machinery (an event hook turns the short way off)."""
+
+    async def noticed(response: httpx.Response) -> None:
+        assert response.status_code
+
+    if way == "httpx":
+        client.event_hooks = {"response": [noticed]}
+    return client
+
+
+WAYS = pytest.mark.parametrize("way", ["short", "httpx"])
+
+
+@WAYS
+async def test_a_call_round_trips_with_status_headers_and_body(way: str) -> None:
     async with host(answers) as base, platform_client(4, 5) as client:
+        httpx_way(client, way)
         for _ in range(3):  # the kept-alive connection serves the next calls
             response = await client.post(f"{base}/v1/posts", json={"text": "hello"})
             assert response.status_code == 201
@@ -94,6 +112,33 @@ async def test_a_call_round_trips_with_status_headers_and_body() -> None:
             assert response.json()["target"] == "/v1/posts"
         uploaded = await client.put(f"{base}/upload", content=b"\x00" * 70_000)
         assert uploaded.json()["size"] > 70_000
+        assert uploaded.elapsed.total_seconds() > 0
+
+
+async def gzipped(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    await read_request(reader)
+    body = gzip.compress(b'{"id": "compressed"}')
+    writer.write(
+        b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-encoding: gzip\r\n"
+        b"content-length: %d\r\n\r\n%s" % (len(body), body)
+    )
+    await writer.drain()
+
+
+@WAYS
+async def test_an_encoded_answer_is_decoded(way: str) -> None:
+    async with host(gzipped) as base, platform_client(4, 5) as client:
+        response = await httpx_way(client, way).get(f"{base}/v1/media")
+    assert response.json() == {"id": "compressed"}
+
+
+async def test_the_client_takes_no_cookies_in() -> None:
+    async with platform_client(4, 5) as client:
+        with pytest.raises(TypeError):
+            client.cookies = {"session": "one account's"}
+        with pytest.raises(TypeError):
+            client.cookies.set("session", "one account's")
+        assert not client.cookies
 
 
 async def test_the_url_goes_out_exactly_as_httpx_encoded_it() -> None:
@@ -111,25 +156,27 @@ async def test_refused_connection_is_not_sent() -> None:
     assert transport_error(caught.value, "X").kind is ErrorKind.connection
 
 
+@WAYS
 @pytest.mark.parametrize(
     ("handler", "expected"),
     [(hangs_up, httpx.RemoteProtocolError), (half_body, httpx.ReadError)],
 )
 async def test_a_connection_lost_after_sending_may_have_been_acted_on(
-    handler: Handler, expected: type[httpx.HTTPError]
+    handler: Handler, expected: type[httpx.HTTPError], way: str
 ) -> None:
     async with host(handler) as base, platform_client(4, 5) as client:
         with pytest.raises(httpx.TransportError) as caught:
-            await client.post(f"{base}/v1/posts", json={"text": "hello"})
+            await httpx_way(client, way).post(f"{base}/v1/posts", json={"text": "hello"})
     assert isinstance(caught.value, expected)
     assert not isinstance(caught.value, httpx.ConnectError | httpx.ConnectTimeout)
     assert transport_error(caught.value, "X").kind is ErrorKind.timeout
 
 
-async def test_no_answer_in_time_is_a_read_timeout() -> None:
+@WAYS
+async def test_no_answer_in_time_is_a_read_timeout(way: str) -> None:
     async with host(never_answers) as base, platform_client(4, 0.3) as client:
         with pytest.raises(httpx.ReadTimeout) as caught:
-            await client.post(f"{base}/v1/posts", json={"text": "hello"})
+            await httpx_way(client, way).post(f"{base}/v1/posts", json={"text": "hello"})
     assert transport_error(caught.value, "X").kind is ErrorKind.timeout
 
 
