@@ -18,13 +18,14 @@ Rules for a write (`apply`):
   transaction of its own, so one failing write never takes the others with it.
 
 Writes marked `first` (the heartbeat's lease renewal) run before the others of their group:
-a delivery that finishes in the same group is still renewed, not taken for lost. The others
-run sorted by their `order` key and the posts whose status they change are refreshed at the
-end, sorted: row locks (accounts, posts) are then always taken in the same order, so two
-groups (of one worker or of two) may wait for each other but cannot deadlock; a delivery has
-one write in flight at a time, so two groups never touch the same delivery. The exception is
-the renewal, one UPDATE of all the worker's leases: its group runs alone. The rare token
-writes (a refresh, an account sent to needs_reauth) take a transaction of their own.
+a delivery that finishes in the same group is still renewed, not taken for lost. A group
+locks the accounts its writes name in one statement before them, and the posts whose status
+they change in one statement after them, each in id order: row locks are always taken in the
+same order, so two groups (of one worker or of two) may wait for each other but cannot
+deadlock; a delivery has one write in flight at a time, so two groups never touch the same
+delivery. The exception is the renewal, one UPDATE of all the worker's leases: its group
+runs alone. The rare token writes (a refresh, an account sent to needs_reauth) take a
+transaction of their own.
 """
 
 from __future__ import annotations
@@ -50,16 +51,13 @@ PARALLEL_GROUPS = 4
 @dataclass
 class _Write:
     apply: Apply[Any]
-    order: tuple[bool, str]  # (not a renewal, the caller's order key): renewals come first
+    renewal: bool
+    account: uuid.UUID | None
     post_id: uuid.UUID | None
     attempt: dict[str, Any] | None
     future: asyncio.Future[Any] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
-
-    @property
-    def renewal(self) -> bool:
-        return not self.order[0]
 
 
 class GroupCommit:
@@ -80,15 +78,16 @@ class GroupCommit:
         self,
         apply: Apply[T],
         *,
-        order: str = "",
+        account: uuid.UUID | None = None,
         post_id: uuid.UUID | None = None,
         attempt: dict[str, Any] | None = None,
         first: bool = False,
     ) -> T:
-        """`apply`'s result once its transaction committed; `post_id`: refresh that post's
-        status in the same transaction (after every write of the group); `attempt`: the
-        attempt row to add if `apply` succeeded (a group's rows go in one INSERT)."""
-        write = _Write(apply, (not first, order), post_id, attempt)
+        """`apply`'s result once its transaction committed; `account`: lock that account's
+        row before the group's writes (publishing caps); `post_id`: refresh that post's status
+        in the same transaction (after every write of the group); `attempt`: the attempt row
+        to add if `apply` succeeded (a group's rows go in one INSERT)."""
+        write = _Write(apply, first, account, post_id, attempt)
         self._queue.append(write)
         self._dispatch()
         result: T = await write.future  # cancelled: skipped unless its group already began
@@ -140,7 +139,7 @@ class GroupCommit:
         self._dispatch()
 
     async def _commit(self, group: list[_Write]) -> None:
-        group = sorted((w for w in group if not w.future.cancelled()), key=lambda w: w.order)
+        group = sorted((w for w in group if not w.future.cancelled()), key=lambda w: not w.renewal)
         if not group:
             return
         try:
@@ -166,8 +165,9 @@ class GroupCommit:
 
 
 def _apply(connection: Connection, group: list[_Write]) -> list[tuple[_Write, bool, Any]]:
-    """The group's writes in order, the attempt rows of those that succeeded, then the status
-    of each post they touched (sorted)."""
+    """The accounts' locks, the group's writes in order, the attempt rows of those that
+    succeeded, then the status of each post they touched."""
+    repo.lock_accounts(connection, {w.account for w in group if w.account is not None})
     outcomes: list[tuple[_Write, bool, Any]] = []
     for write in group:
         try:
@@ -178,7 +178,5 @@ def _apply(connection: Connection, group: list[_Write]) -> list[tuple[_Write, bo
     if attempts:
         repo.add_attempts(connection, attempts)
     posts = {w.post_id for w, ok, _ in outcomes if ok and w.post_id is not None}
-    now = utcnow()
-    for post_id in sorted(posts):
-        repo.refresh_post_status(connection, post_id, now)
+    repo.refresh_post_statuses(connection, posts, utcnow())
     return outcomes

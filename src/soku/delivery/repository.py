@@ -20,6 +20,8 @@ from sqlalchemy import (
     Interval,
     Select,
     Table,
+    Uuid,
+    any_,
     bindparam,
     func,
     insert,
@@ -31,6 +33,7 @@ from sqlalchemy import (
     union_all,
     update,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from soku.db import UTCDateTime, utcnow
@@ -38,7 +41,7 @@ from soku.delivery.models import IN_FLIGHT, NOT_STARTED, Delivery, DeliveryAttem
 from soku.integrations.models import Account
 from soku.platforms import PLATFORM_NAMES
 from soku.posts.models import Post
-from soku.posts.repository import post_status
+from soku.posts.status import derive_status
 
 WAITING = [s.value for s in NOT_STARTED]
 FLYING = [s.value for s in IN_FLIGHT]
@@ -59,14 +62,36 @@ _FENCED_NEW_LEASE = _FENCED.values(
 )
 _ADD_ATTEMPT = insert(ATTEMPTS)
 _SET_POST_STATUS = update(POSTS).where(POSTS.c.id == bindparam("post_id"))
-_LOCK_POST = (
-    select(POSTS.c.id).where(POSTS.c.id == bindparam("post_id")).with_for_update(key_share=True)
-)
-_LOCK_ACCOUNT = (
-    select(ACCOUNTS.c.id)
-    .where(ACCOUNTS.c.id == bindparam("account_ref"))
-    .with_for_update(key_share=True)
-)
+
+
+def _ids_in(column: ColumnElement[uuid.UUID], name: str, postgres: bool) -> ColumnElement[bool]:
+    """`column = ANY(:name)` on PostgreSQL: one prepared statement whatever the number of ids
+    (asyncpg prepares each distinct SQL text); `column IN (...)` elsewhere."""
+    if postgres:
+        return column == any_(bindparam(name, type_=ARRAY(Uuid())))
+    return column.in_(bindparam(name, expanding=True))
+
+
+def _locked_in_order(table: Table, name: str, postgres: bool) -> Select[Any]:
+    """Rows of `table` by id, locked FOR NO KEY UPDATE in id order (PostgreSQL; SQLite has
+    one writer and no row locks). Every transaction that locks several takes them in this one
+    order, so two of them can wait for each other but never deadlock."""
+    return (
+        select(table.c.id)
+        .where(_ids_in(table.c.id, name, postgres))
+        .order_by(table.c.id)
+        .with_for_update(key_share=True)
+    )
+
+
+_LOCK_ACCOUNTS = {pg: _locked_in_order(ACCOUNTS, "account_refs", pg) for pg in (False, True)}
+_LOCK_POSTS = {
+    pg: _locked_in_order(POSTS, "post_ids", pg).add_columns(_P.status) for pg in (False, True)
+}
+_STATUSES_OF = {
+    pg: select(_D.post_id, _D.status).where(_ids_in(_D.post_id, "post_ids", pg))
+    for pg in (False, True)
+}
 
 
 def _status_in(statuses: list[str]) -> ColumnElement[bool]:
@@ -283,24 +308,39 @@ def load_targets(connection: Connection, ids: list[uuid.UUID]) -> dict[uuid.UUID
     return {row.delivery_id: Target(**row._mapping) for row in rows}
 
 
-def lock_post(connection: Connection, post_id: uuid.UUID) -> None:
-    """Hold the post's row until the transaction ends (PostgreSQL; SQLite has one writer)."""
-    if _is_postgres(connection):
-        connection.execute(_LOCK_POST, {"post_id": post_id})
+def refresh_post_statuses(
+    connection: Connection, post_ids: Collection[uuid.UUID], now: dt.datetime
+) -> dict[uuid.UUID, str]:
+    """Store each post's status derived from its deliveries, where it changed.
+
+    The posts' rows are locked first: two deliveries of a post finishing at once would
+    otherwise each read the other as unfinished (neither has committed) and both store a
+    stale status. With the lock the second one waits, and its read (a new statement: a new
+    snapshot under READ COMMITTED) sees the first one's committed change. Three statements
+    for any number of posts (the third only for the posts whose status changed).
+    """
+    if not post_ids:
+        return {}
+    postgres = _is_postgres(connection)
+    params = {"post_ids": sorted(post_ids)}
+    stored: dict[uuid.UUID, str] = dict(connection.execute(_LOCK_POSTS[postgres], params).all())
+    found: dict[uuid.UUID, list[str]] = {post_id: [] for post_id in stored}
+    for post_id, status in connection.execute(_STATUSES_OF[postgres], params):
+        found[post_id].append(status)
+    derived = {post_id: derive_status(statuses).value for post_id, statuses in found.items()}
+    changed = [
+        {"post_id": post_id, "status": status, "updated_at": now}
+        for post_id, status in derived.items()
+        if stored[post_id] != status
+    ]
+    if changed:
+        connection.execute(_SET_POST_STATUS, changed)
+    return derived
 
 
 def refresh_post_status(connection: Connection, post_id: uuid.UUID, now: dt.datetime) -> str:
-    """Store the status derived from the post's deliveries.
-
-    The post's row is locked first: two deliveries finishing at once would otherwise each
-    read the other as unfinished (neither has committed) and both store a stale status. With
-    the lock the second one waits, and its read (a new snapshot under READ COMMITTED) sees
-    the first one's committed change.
-    """
-    lock_post(connection, post_id)
-    status = post_status(connection, post_id)
-    connection.execute(_SET_POST_STATUS, {"post_id": post_id, "status": status, "updated_at": now})
-    return status
+    """One post's `refresh_post_statuses`."""
+    return refresh_post_statuses(connection, [post_id], now)[post_id]
 
 
 def add_attempts(connection: Connection, rows: list[dict[str, Any]]) -> None:
@@ -308,14 +348,14 @@ def add_attempts(connection: Connection, rows: list[dict[str, Any]]) -> None:
     connection.execute(_ADD_ATTEMPT, rows)
 
 
-def lock_account(connection: Connection, account_ref: uuid.UUID) -> None:
-    """Serialize the publishing-cap checks of one account until the transaction ends.
+def lock_accounts(connection: Connection, account_refs: Collection[uuid.UUID]) -> None:
+    """Serialize the publishing-cap checks of these accounts until the transaction ends.
 
-    FOR NO KEY UPDATE: it does not block new deliveries referencing the account. SQLite has
+    FOR NO KEY UPDATE: it does not block new deliveries referencing the accounts. SQLite has
     one writer at a time, so there is nothing to lock.
     """
-    if _is_postgres(connection):
-        connection.execute(_LOCK_ACCOUNT, {"account_ref": account_ref})
+    if account_refs and _is_postgres(connection):
+        connection.execute(_LOCK_ACCOUNTS[True], {"account_refs": sorted(account_refs)})
 
 
 _RECENT = select(func.count(), func.min(DELIVERIES.c.published_at)).where(

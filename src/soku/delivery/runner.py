@@ -282,9 +282,10 @@ class DeliveryRun:
         """
         checkpoint = {**self.checkpoint, "publish_started": utcnow().isoformat()}
 
+        capped = bool(LIMITS[self.platform].publish_caps)
+
         def mark(connection: Connection) -> tuple[PublishCap, dt.datetime] | None:
-            if LIMITS[self.platform].publish_caps:
-                repo.lock_account(connection, self.target.account_ref)
+            if capped:  # the group locked the account's row first
                 over = self._over_cap(connection)
                 if over is not None:
                     return over
@@ -300,8 +301,9 @@ class DeliveryRun:
             )
             return None
 
-        # sorted by account in a group: the account locks are always taken in one order
-        over = await self.engine.writes.run(mark, order=str(self.target.account_ref))
+        over = await self.engine.writes.run(
+            mark, account=self.target.account_ref if capped else None
+        )
         if over is None:
             self.checkpoint = checkpoint
         return over

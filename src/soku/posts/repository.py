@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, insert, or_, select, update
+from sqlalchemy import Connection, and_, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from soku.delivery.models import NOT_STARTED, Delivery, DeliveryStatus
@@ -167,15 +167,3 @@ async def retry_finished_deliveries(
     )
     result = await session.execute(stmt)
     return int(getattr(result, "rowcount", 0) or 0)
-
-
-_STATUSES = select(Delivery.__table__.c.status).where(
-    Delivery.__table__.c.post_id == bindparam("post_id")
-)  # built once: a worker reads it for every delivery it finishes
-
-
-def post_status(connection: Connection, post_id: uuid.UUID) -> str:
-    from soku.posts.status import derive_status
-
-    statuses = connection.execute(_STATUSES, {"post_id": post_id}).scalars().all()
-    return derive_status(statuses).value
