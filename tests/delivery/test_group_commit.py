@@ -154,6 +154,22 @@ async def test_publishing_marks_in_one_group_count_against_the_cap(
     assert statuses == ["publishing", "processing"]
 
 
+@pytest.mark.usefixtures("x_cap_of_one")
+async def test_a_publishing_mark_under_a_cap_still_refuses_a_lease_taken_over(
+    env: Harness, engine: Engine
+) -> None:
+    caller = await env.caller([("x", "x_main")])
+    await env.create(caller, text_post("x", text="under the cap, lease gone"))
+    (run,) = await claim_runs(env, engine, "x")
+    await take_over(env, run.claimed.id)
+
+    with pytest.raises(LeaseLost):  # not taken for a cap (nothing else is publishing)
+        await run._reserve_publish()
+
+    taken = await env.delivery(str(run.claimed.id))
+    assert (taken.status, taken.lease_owner) == ("processing", "other:1:abc")
+
+
 async def test_the_heartbeat_renews_before_the_finishes_of_its_group(
     env: Harness, engine: Engine
 ) -> None:

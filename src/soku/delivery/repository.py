@@ -9,8 +9,9 @@ single process's clock is the only one there is.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import uuid
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -20,6 +21,7 @@ from sqlalchemy import (
     Interval,
     Select,
     Table,
+    Update,
     Uuid,
     any_,
     bindparam,
@@ -55,11 +57,34 @@ _D, _P, _A = DELIVERIES.c, POSTS.c, ACCOUNTS.c
 _FENCED = update(DELIVERIES).where(
     DELIVERIES.c.id == bindparam("fence_id"), DELIVERIES.c.lease_owner == bindparam("fence_owner")
 )
-_FENCED_NEW_LEASE = _FENCED.values(
-    lease_expires_at=type_coerce(
-        func.now() + bindparam("lease_length", type_=Interval()), UTCDateTime()
-    )
-)
+
+
+@functools.cache
+def _fenced(new_lease: bool, caps: int) -> Update:
+    """The fenced UPDATE, built once per shape: `new_lease`, with a fresh lease from the
+    database clock (PostgreSQL); `caps`, with that many publishing-cap conditions (the
+    account's posts published since `cap_since_<n>` or being published now, this delivery
+    excepted, fewer than `cap_count_<n>`)."""
+    stmt = _FENCED
+    if new_lease:
+        ends = func.now() + bindparam("lease_length", type_=Interval())
+        stmt = stmt.values(lease_expires_at=type_coerce(ends, UTCDateTime()))
+    recent = DELIVERIES.alias("recent")  # not the row being updated
+    for n in range(caps):
+        count = (
+            select(func.count())
+            .where(
+                recent.c.account_ref == bindparam("cap_account"),
+                recent.c.id != bindparam("fence_id"),
+                (recent.c.published_at >= bindparam(f"cap_since_{n}", type_=UTCDateTime()))
+                | (recent.c.status == DeliveryStatus.publishing.value),
+            )
+            .scalar_subquery()
+        )
+        stmt = stmt.where(count < bindparam(f"cap_count_{n}"))
+    return stmt
+
+
 _ADD_ATTEMPT = insert(ATTEMPTS)
 _SET_POST_STATUS = update(POSTS).where(POSTS.c.id == bindparam("post_id"))
 
@@ -277,18 +302,28 @@ def fenced_update(
     owner: str,
     *,
     lease: dt.timedelta | None = None,
+    caps: tuple[uuid.UUID, Sequence[tuple[int, dt.datetime]]] | None = None,
     **values: Any,
 ) -> None:
     """Change the delivery only while `owner` holds its lease; LeaseLost otherwise.
 
     `lease`: also a fresh lease of that length (from the database clock on PostgreSQL).
+    `caps`: (account, [(cap, since), ...]): change it only while, for each cap, fewer than
+    `cap` of the account's other deliveries were published since `since` or are being
+    published; LeaseLost otherwise too (the caller tells the two apart).
     """
-    stmt, params = _FENCED, {"fence_id": delivery_id, "fence_owner": owner, **values}
-    if lease is not None and _is_postgres(connection):
-        stmt, params["lease_length"] = _FENCED_NEW_LEASE, lease
+    params = {"fence_id": delivery_id, "fence_owner": owner, **values}
+    new_lease = lease is not None and _is_postgres(connection)
+    if new_lease:
+        params["lease_length"] = lease
     elif lease is not None:
         params["lease_expires_at"] = utcnow() + lease
-    if connection.execute(stmt, params).rowcount != 1:
+    account, under = caps or (None, ())
+    if under:
+        params["cap_account"] = account
+    for n, (count, since) in enumerate(under):
+        params[f"cap_count_{n}"], params[f"cap_since_{n}"] = count, since
+    if connection.execute(_fenced(new_lease, len(under)), params).rowcount != 1:
         raise LeaseLost(str(delivery_id))
 
 

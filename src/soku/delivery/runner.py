@@ -170,9 +170,11 @@ class DeliveryRun:
         await self._defer(*over)
         return True
 
-    def _over_cap(self, connection: Connection) -> tuple[PublishCap, dt.datetime] | None:
+    def _over_cap(
+        self, connection: Connection, now: dt.datetime | None = None
+    ) -> tuple[PublishCap, dt.datetime] | None:
         """The first publishing cap this account has used up, and when it frees."""
-        now = utcnow()
+        now = now or utcnow()
         for cap in LIMITS[self.platform].publish_caps:
             since = now - dt.timedelta(seconds=cap.window_seconds)
             count, oldest = repo.recent_publishes(
@@ -276,34 +278,43 @@ class DeliveryRun:
     async def _reserve_publish(self) -> tuple[PublishCap, dt.datetime] | None:
         """Mark the delivery `publishing` unless that would exceed a publishing cap.
 
-        The cap check and the mark are one transaction, serialized per account (a row lock on
-        PostgreSQL, the single writer on SQLite): deliveries of one account claimed together
-        would otherwise all pass the check before any of them counted as publishing.
+        The cap check and the mark are one statement (the fenced UPDATE counts the account's
+        recent posts), in a transaction serialized per account (a row lock on PostgreSQL, the
+        single writer on SQLite): deliveries of one account claimed together would otherwise
+        all pass the check before any of them counted as publishing.
         """
         checkpoint = {**self.checkpoint, "publish_started": utcnow().isoformat()}
-
-        capped = bool(LIMITS[self.platform].publish_caps)
+        caps = LIMITS[self.platform].publish_caps
 
         def mark(connection: Connection) -> tuple[PublishCap, dt.datetime] | None:
-            if capped:  # the group locked the account's row first
-                over = self._over_cap(connection)
+            now = utcnow()
+            under = [(c.count, now - dt.timedelta(seconds=c.window_seconds)) for c in caps]
+            try:
+                publishing(connection, now, (self.target.account_ref, under) if caps else None)
+            except LeaseLost:
+                if not caps:
+                    raise
+                over = self._over_cap(connection, now)  # or was it the lease?
                 if over is not None:
                     return over
+                # under the caps after all (a publish ended since): LeaseLost if it was the lease
+                publishing(connection, now, None)
+            return None
+
+        def publishing(connection: Connection, now: dt.datetime, under: Any) -> None:
             repo.fenced_update(
                 connection,
                 self.claimed.id,
                 self.engine.owner,
                 status=DeliveryStatus.publishing.value,
                 checkpoint=checkpoint,
-                updated_at=utcnow(),
-                # a fresh lease for the call, which cannot outlast its own deadline
-                lease=self.engine.lease,
+                updated_at=now,
+                lease=self.engine.lease,  # a fresh lease for the call: it has a deadline
+                caps=under,
             )
-            return None
 
-        over = await self.engine.writes.run(
-            mark, account=self.target.account_ref if capped else None
-        )
+        # the group locks the account's row before its writes
+        over = await self.engine.writes.run(mark, account=self.target.account_ref if caps else None)
         if over is None:
             self.checkpoint = checkpoint
         return over
