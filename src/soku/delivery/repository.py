@@ -229,9 +229,11 @@ def _take(
     owner: str,
     lease: dt.timedelta,
     now: dt.datetime,
+    params: dict[str, Any] | None = None,
     **values: Any,
 ) -> list[Claimed]:
-    """Lease the chosen rows to `owner`, counting an attempt; what the worker needs back."""
+    """Lease the chosen rows to `owner`, counting an attempt; what the worker needs back.
+    `params`: the bound values `chosen` names."""
     clock = _clock(connection, now)
     stmt = (
         update(DELIVERIES)
@@ -245,7 +247,7 @@ def _take(
         )
         .returning(_D.id, _D.status, _D.run_at, clock, _D.attempts, _D.platform)
     )
-    return [Claimed(*row) for row in connection.execute(stmt)]
+    return [Claimed(*row) for row in connection.execute(stmt, params or {})]
 
 
 def reclaim_expired(
@@ -262,15 +264,16 @@ def reclaim_expired(
     their leases lapse too, and taking them again would run them twice under the same owner,
     where fencing cannot tell the two runs apart.
     """
+    postgres = _is_postgres(connection)
     stale = (
         select(_D.id)
         .where(IN_FLIGHT_NOW, _D.lease_expires_at < _clock(connection, now))
-        .where(_D.id.not_in(list(running)) if running else true())
+        .where(~_ids_in(_D.id, "running", postgres) if running else true())
         .order_by(_D.lease_expires_at)
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    return _take(connection, stale, owner, lease, now)
+    return _take(connection, stale, owner, lease, now, params={"running": list(running)})
 
 
 # The worker's writes below are sync functions on a Connection: they run in its group commit
@@ -335,11 +338,14 @@ _TARGETS = select(
 ).select_from(DELIVERIES.join(POSTS, _P.id == _D.post_id).join(ACCOUNTS, _A.id == _D.account_ref))
 
 
+_TARGETS_OF = {pg: _TARGETS.where(_ids_in(_D.id, "ids", pg)) for pg in (False, True)}
+
+
 def load_targets(connection: Connection, ids: list[uuid.UUID]) -> dict[uuid.UUID, Target]:
     """The claimed deliveries with their posts and accounts, in one statement."""
     if not ids:
         return {}
-    rows = connection.execute(_TARGETS.where(_D.id.in_(ids)))
+    rows = connection.execute(_TARGETS_OF[_is_postgres(connection)], {"ids": ids})
     return {row.delivery_id: Target(**row._mapping) for row in rows}
 
 
