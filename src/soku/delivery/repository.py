@@ -30,7 +30,6 @@ from sqlalchemy import (
     literal,
     literal_column,
     select,
-    true,
     type_coerce,
     union_all,
     update,
@@ -189,9 +188,23 @@ def lease_end(
     return literal(now + lease, UTCDateTime())
 
 
-def due_query(
-    connection: Connection, platform: str, limit: int, now: dt.datetime
-) -> Select[tuple[uuid.UUID]]:
+# The claim's statements, built once per database: the clock and the lease's end are the
+# database's `now()` on PostgreSQL and bound values on SQLite.
+
+
+def _clock_of(postgres: bool) -> ColumnElement[dt.datetime]:
+    if postgres:
+        return type_coerce(func.now(), UTCDateTime())
+    return bindparam("now", type_=UTCDateTime())
+
+
+def _lease_end_of(postgres: bool) -> ColumnElement[dt.datetime]:
+    if postgres:
+        return type_coerce(func.now() + bindparam("lease_length", type_=Interval()), UTCDateTime())
+    return bindparam("lease_end", type_=UTCDateTime())
+
+
+def _due(postgres: bool) -> Select[tuple[uuid.UUID]]:
     """The claim's inner SELECT: one platform's due, waiting deliveries, in due order.
 
     It matches the partial index `ix_deliveries_due_platform` (platform, run_at WHERE waiting),
@@ -199,11 +212,67 @@ def due_query(
     """
     return (
         select(_D.id)
-        .where(_D.platform == platform, WAITING_NOW, _D.run_at <= _clock(connection, now))
+        .where(
+            _D.platform == bindparam("claim_platform"),
+            WAITING_NOW,
+            _D.run_at <= _clock_of(postgres),
+        )
         .order_by(_D.run_at)
-        .limit(limit)
+        .limit(bindparam("claim_limit"))
         .with_for_update(skip_locked=True)
     )
+
+
+def _stale(postgres: bool) -> Select[tuple[uuid.UUID]]:
+    """In-flight deliveries whose lease has lapsed, but for the ids in `running`."""
+    return (
+        select(_D.id)
+        .where(IN_FLIGHT_NOW, _D.lease_expires_at < _clock_of(postgres))
+        .where(~_ids_in(_D.id, "running", postgres))
+        .order_by(_D.lease_expires_at)
+        .limit(bindparam("claim_limit"))
+        .with_for_update(skip_locked=True)
+    )
+
+
+def _taking(chosen: Select[Any], postgres: bool, **values: Any) -> Update:
+    """Lease the chosen rows to `owner`, counting an attempt; what the worker needs back."""
+    clock = _clock_of(postgres)
+    return (
+        update(DELIVERIES)
+        .where(_D.id.in_(chosen.scalar_subquery()))
+        .values(
+            lease_owner=bindparam("owner"),
+            lease_expires_at=_lease_end_of(postgres),
+            attempts=_D.attempts + 1,
+            updated_at=clock,
+            **values,
+        )
+        .returning(_D.id, _D.status, _D.run_at, clock, _D.attempts, _D.platform)
+    )
+
+
+_DUE = {pg: _due(pg) for pg in (False, True)}
+_CLAIM = {pg: _taking(_due(pg), pg, status=DeliveryStatus.processing.value) for pg in (False, True)}
+_RECLAIM = {pg: _taking(_stale(pg), pg) for pg in (False, True)}
+
+
+def _claim_params(
+    connection: Connection, owner: str, lease: dt.timedelta, now: dt.datetime, **more: Any
+) -> tuple[bool, dict[str, Any]]:
+    if _is_postgres(connection):
+        return True, {"owner": owner, "lease_length": lease, **more}
+    return False, {"owner": owner, "now": now, "lease_end": now + lease, **more}
+
+
+def due_query(
+    connection: Connection, platform: str, limit: int, now: dt.datetime
+) -> Select[tuple[uuid.UUID]]:
+    """The claim's inner SELECT with its values bound (to look at its plan)."""
+    postgres = _is_postgres(connection)
+    values = {"claim_platform": platform, "claim_limit": limit}
+    values |= {} if postgres else {"now": now}
+    return _DUE[postgres].params(values)
 
 
 # The claim is a sync function of a Connection too: a worker's claim round is one
@@ -219,35 +288,10 @@ def claim_due(
     now: dt.datetime,
 ) -> list[Claimed]:
     """Take up to `limit` due deliveries of one platform, oldest first, skipping locked rows."""
-    due = due_query(connection, platform, limit, now)
-    return _take(connection, due, owner, lease, now, status=DeliveryStatus.processing.value)
-
-
-def _take(
-    connection: Connection,
-    chosen: Select[Any],
-    owner: str,
-    lease: dt.timedelta,
-    now: dt.datetime,
-    params: dict[str, Any] | None = None,
-    **values: Any,
-) -> list[Claimed]:
-    """Lease the chosen rows to `owner`, counting an attempt; what the worker needs back.
-    `params`: the bound values `chosen` names."""
-    clock = _clock(connection, now)
-    stmt = (
-        update(DELIVERIES)
-        .where(_D.id.in_(chosen.scalar_subquery()))
-        .values(
-            lease_owner=owner,
-            lease_expires_at=lease_end(connection, now, lease),
-            attempts=_D.attempts + 1,
-            updated_at=clock,
-            **values,
-        )
-        .returning(_D.id, _D.status, _D.run_at, clock, _D.attempts, _D.platform)
+    postgres, params = _claim_params(
+        connection, owner, lease, now, claim_platform=platform, claim_limit=limit
     )
-    return [Claimed(*row) for row in connection.execute(stmt, params or {})]
+    return [Claimed(*row) for row in connection.execute(_CLAIM[postgres], params)]
 
 
 def reclaim_expired(
@@ -264,16 +308,10 @@ def reclaim_expired(
     their leases lapse too, and taking them again would run them twice under the same owner,
     where fencing cannot tell the two runs apart.
     """
-    postgres = _is_postgres(connection)
-    stale = (
-        select(_D.id)
-        .where(IN_FLIGHT_NOW, _D.lease_expires_at < _clock(connection, now))
-        .where(~_ids_in(_D.id, "running", postgres) if running else true())
-        .order_by(_D.lease_expires_at)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
+    postgres, params = _claim_params(
+        connection, owner, lease, now, running=list(running), claim_limit=limit
     )
-    return _take(connection, stale, owner, lease, now, params={"running": list(running)})
+    return [Claimed(*row) for row in connection.execute(_RECLAIM[postgres], params)]
 
 
 # The worker's writes below are sync functions on a Connection: they run in its group commit
