@@ -1,7 +1,9 @@
-"""/metrics, and the claim's query plan (the partial index) on both databases."""
+"""/metrics, the claim's query plan (the partial index) on both databases, and a worker
+that outlives a database it cannot reach for a while."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import uuid
 from collections.abc import AsyncIterator
@@ -20,7 +22,7 @@ from soku.context import AppContext
 from soku.delivery import repository as repo
 from soku.delivery.models import Delivery
 from tests.conftest import ALL_PLATFORMS, create_database, drop_database, make_settings
-from tests.delivery.harness import Harness, sample, samples_of, text_post
+from tests.delivery.harness import Harness, sample, samples_of, text_post, unique
 
 ROWS = 2000
 FAR = "2099-01-01T00:00:00Z"
@@ -197,3 +199,24 @@ def _sql_literal(value: object) -> str:
         return str(value)
     assert isinstance(value, str)
     return "'" + value.replace("'", "''") + "'"
+
+
+async def test_the_worker_outlives_claims_that_fail(env: Harness) -> None:
+    """The database refuses the worker's claims for a while (the queue's table is renamed
+    away): the worker logs, pauses and claims again, and the post goes out once it is back."""
+    caller = await env.caller([("x", "x_main")])
+    post_id = await env.create(caller, text_post("x", text=unique("through an outage")))
+    await _rename_deliveries(env, "deliveries", "deliveries_away")
+    env.start_worker()
+    await asyncio.sleep(1.0)  # its claims fail meanwhile (pauses of 0.2, 0.4, 0.8 s)
+    assert not env.workers[-1][1].done()  # it did not end on the first failed claim
+    await _rename_deliveries(env, "deliveries_away", "deliveries")
+
+    view = await env.wait_status(caller, post_id, "published")
+
+    assert view["deliveries"][0]["attempts"] == 1  # the failed claims took nothing
+
+
+async def _rename_deliveries(env: Harness, name: str, to: str) -> None:
+    async with env.ctx.db.transaction() as session:
+        await session.execute(text(f"ALTER TABLE {name} RENAME TO {to}"))

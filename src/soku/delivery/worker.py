@@ -54,11 +54,7 @@ class Worker:
         heartbeat = asyncio.create_task(self._heartbeat())
         log.info("worker_started", worker=self.engine.owner, concurrency=self.concurrency)
         try:
-            while not self.stopping.is_set():
-                if self._room() == 0:  # nearly full: a finishing delivery wakes it
-                    await self.ctx.wakeup.wait(self.ctx.settings.poll_seconds)
-                elif await self._claim() == 0:
-                    await self._sleep()
+            await self._deliver()
         finally:
             try:
                 await self._shutdown()  # the heartbeat keeps the leases while draining
@@ -66,6 +62,26 @@ class Worker:
                 heartbeat.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await heartbeat
+
+    async def _deliver(self) -> None:
+        """Claim and sleep until stopped. A claim or a sleep that fails (the database out of
+        reach for a while) is logged and tried again after a pause that grows to the fallback
+        poll: the worker outlives the outage instead of ending while the API goes on
+        accepting posts. What it holds is kept by the heartbeat meanwhile."""
+        failures = 0
+        while not self.stopping.is_set():
+            try:
+                if self._room() == 0:  # nearly full: a finishing delivery wakes it
+                    await self.ctx.wakeup.wait(self.ctx.settings.poll_seconds)
+                elif await self._claim() == 0:
+                    await self._sleep()
+                failures = 0
+            except Exception:
+                failures += 1
+                log.exception("worker_claim_failed", failures=failures)
+                pause = min(self.ctx.settings.poll_seconds, 0.1 * 2**failures)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.stopping.wait(), pause)
 
     def stop(self) -> None:
         self.stopping.set()
