@@ -153,14 +153,17 @@ class Database:
     async def run_write(self, work: Callable[[Connection], T]) -> T:
         """The unit of work as one sync function: `work(connection)` in one transaction,
         committed if it returns, rolled back if it raises. On a SQLite file, one trip to the
-        writer thread (BEGIN IMMEDIATE, under `write_lock`); elsewhere `transaction()` runs it
-        through the async engine's `run_sync`."""
+        writer thread (BEGIN IMMEDIATE, under `write_lock`); elsewhere the async engine's
+        `run_sync` runs it in a transaction of its own."""
         if self.has_writer_thread:
             if self._writer is None:
                 self._writer = _WriterThread(self.url, self._write_lock)
             return await self._writer.run(work)
-        async with self.transaction() as session:
-            connection = await session.connection()
+        if self.is_sqlite:  # in memory: the process's write lock and BEGIN IMMEDIATE
+            async with self.transaction() as session:
+                connection = await session.connection()
+                return await connection.run_sync(work)
+        async with self.engine.begin() as connection:  # no session needed around it
             return await connection.run_sync(work)
 
     async def ping(self) -> None:
