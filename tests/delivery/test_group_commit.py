@@ -104,6 +104,28 @@ async def test_grouped_finish_refuses_a_delivery_whose_lease_was_taken_over(
     assert await env.stored_status(post_id) == "processing"
 
 
+async def test_changes_of_different_columns_in_one_group_are_each_made(
+    env: Harness, engine: Engine
+) -> None:
+    caller = await env.caller([("x", "x_main"), ("x", "x_other")])
+    post_id = await env.create(caller, text_post(*TWO_X, text="one published, one failed"))
+    done, broken = await claim_runs(env, engine, "x")
+    opened = count_transactions(env)
+    error = {"code": "rejected", "message": "The platform refused it.", "retryable": False}
+
+    results = await asyncio.gather(
+        published(done), broken.finish("failed", status=DeliveryStatus.failed, error=error)
+    )
+
+    assert results == ["published", "failed"]
+    assert opened[0] == 1
+    stored = await env.delivery(str(done.claimed.id))
+    assert (stored.status, stored.platform_post_id) == ("published", f"p-{done.claimed.id}")
+    stored = await env.delivery(str(broken.claimed.id))
+    assert (stored.status, stored.error, stored.lease_owner) == ("failed", error, None)
+    assert await env.stored_status(post_id) == "partially_published"
+
+
 async def test_a_failing_write_does_not_take_the_rest_of_its_group_with_it(
     env: Harness, engine: Engine
 ) -> None:

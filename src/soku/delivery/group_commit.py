@@ -50,7 +50,8 @@ PARALLEL_GROUPS = 4
 
 @dataclass
 class _Write:
-    apply: Apply[Any]
+    apply: Apply[Any] | None  # a function of the connection, or
+    change: repo.FencedChange | None  # a fenced change (the group's go in a few statements)
     renewal: bool
     account: uuid.UUID | None
     post_id: uuid.UUID | None
@@ -87,11 +88,24 @@ class GroupCommit:
         row before the group's writes (publishing caps); `post_id`: refresh that post's status
         in the same transaction (after every write of the group); `attempt`: the attempt row
         to add if `apply` succeeded (a group's rows go in one INSERT)."""
-        write = _Write(apply, first, account, post_id, attempt)
+        result: T = await self._queued(_Write(apply, None, first, account, post_id, attempt))
+        return result
+
+    async def change(
+        self,
+        change: repo.FencedChange,
+        *,
+        post_id: uuid.UUID | None = None,
+        attempt: dict[str, Any] | None = None,
+    ) -> None:
+        """`run` for a fenced change of one delivery: the group makes all of its changes in
+        a few statements (`repository.apply_fenced`); LeaseLost if the lease is gone."""
+        await self._queued(_Write(None, change, False, None, post_id, attempt))
+
+    async def _queued(self, write: _Write) -> Any:
         self._queue.append(write)
         self._dispatch()
-        result: T = await write.future  # cancelled: skipped unless its group already began
-        return result
+        return await write.future  # cancelled: skipped unless its group already began
 
     async def drain(self) -> None:
         """Wait until every write queued so far is committed (or failed)."""
@@ -165,15 +179,23 @@ class GroupCommit:
 
 
 def _apply(connection: Connection, group: list[_Write]) -> list[tuple[_Write, bool, Any]]:
-    """The accounts' locks, the group's writes in order, the attempt rows of those that
-    succeeded, then the status of each post they touched."""
+    """The accounts' locks, the group's write functions in order, its fenced changes (a few
+    statements for all), the attempt rows of the writes that kept their lease, then the
+    status of each post they touched."""
     repo.lock_accounts(connection, {w.account for w in group if w.account is not None})
     outcomes: list[tuple[_Write, bool, Any]] = []
     for write in group:
+        if write.apply is None:
+            continue
         try:
             outcomes.append((write, True, write.apply(connection)))
         except LeaseLost as exc:
             outcomes.append((write, False, exc))
+    changed = [(w, w.change) for w in group if w.change is not None]
+    made = repo.apply_fenced(connection, [change for _, change in changed])
+    for write, change in changed:
+        kept = change.delivery_id in made
+        outcomes.append((write, kept, None if kept else LeaseLost(str(change.delivery_id))))
     attempts = [w.attempt for w, ok, _ in outcomes if ok and w.attempt is not None]
     if attempts:
         repo.add_attempts(connection, attempts)

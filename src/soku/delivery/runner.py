@@ -19,7 +19,7 @@ from soku.db import utcnow
 from soku.delivery import repository as repo
 from soku.delivery.engine import Engine
 from soku.delivery.models import DeliveryStatus
-from soku.delivery.repository import Claimed, LeaseLost, Target
+from soku.delivery.repository import Claimed, FencedChange, LeaseLost, Target
 from soku.platforms import LIMITS
 from soku.platforms.base import PublishCap
 from soku.platforms.connector import (
@@ -350,12 +350,10 @@ class DeliveryRun:
         self._rebuild_job()
 
     async def _update(self, **values: Any) -> None:
-        def write(connection: Connection) -> None:
-            repo.fenced_update(
-                connection, self.claimed.id, self.engine.owner, updated_at=utcnow(), **values
-            )
-
-        await self.engine.writes.run(write)
+        change = FencedChange(
+            self.claimed.id, self.engine.owner, {"updated_at": utcnow(), **values}
+        )
+        await self.engine.writes.change(change)
 
     async def _published(self, result: Published, outcome: str) -> str:
         self.checkpoint.pop("publish_started", None)
@@ -386,20 +384,18 @@ class DeliveryRun:
         """Write the delivery's new state, its attempt row and its post's status at once."""
         now = utcnow()
         error = values.get("error")
-
-        def write(connection: Connection) -> None:
-            repo.fenced_update(
-                connection,
-                self.claimed.id,
-                self.engine.owner,
+        change = FencedChange(
+            self.claimed.id,
+            self.engine.owner,
+            dict(
                 status=status.value,
                 lease_owner=None,
                 lease_expires_at=None,
                 checkpoint=self.checkpoint,
                 updated_at=now,
                 **values,
-            )
-
+            ),
+        )
         attempt = dict(
             delivery_id=self.claimed.id,
             started_at=self.started,
@@ -411,7 +407,7 @@ class DeliveryRun:
             worker=self.engine.owner,
             response=response if isinstance(response, dict) else None,
         )
-        await self.engine.writes.run(write, post_id=self.target.post_id, attempt=attempt)
+        await self.engine.writes.change(change, post_id=self.target.post_id, attempt=attempt)
         self._observe(outcome, status)
         return outcome
 
