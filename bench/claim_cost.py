@@ -24,6 +24,7 @@ from soku import migrate, operations
 from soku.auth.models import SubscriptionStatus
 from soku.config import Settings
 from soku.db import Database, utcnow
+from soku.delivery import claims
 from soku.delivery import repository as repo
 from soku.delivery.models import Delivery
 from soku.integrations.models import Account
@@ -164,13 +165,13 @@ async def _timed(db: Database, work: Callable[[Any], Awaitable[int]], want: int)
 
 def _workloads(platform: str, batch: int) -> dict[str, tuple[Callable[[Any], Awaitable[int]], int]]:
     def claim_sync(connection: Connection) -> int:
-        return len(repo.claim_due(connection, platform, OWNER, LEASE, batch, utcnow()))
+        return len(claims.claim_due(connection, platform, OWNER, LEASE, batch, utcnow()))
 
     def claim_round_sync(connection: Connection) -> int:
         now = utcnow()
-        got = len(repo.reclaim_expired(connection, OWNER, LEASE, batch, now))
+        got = len(claims.reclaim_expired(connection, OWNER, LEASE, batch, now))
         for p in PLATFORM_NAMES:
-            got += len(repo.claim_due(connection, p, OWNER, LEASE, ROUND_EACH, now))
+            got += len(claims.claim_due(connection, p, OWNER, LEASE, ROUND_EACH, now))
         return got
 
     async def claim(s: Any) -> int:

@@ -13,9 +13,10 @@ from sqlalchemy import Connection, event, text, update
 import soku.platforms
 from soku.db import utcnow
 from soku.delivery import repository as repo
+from soku.delivery.claims import Claimed, Target, claim_due, load_targets
 from soku.delivery.engine import Engine, PlatformClients
 from soku.delivery.models import Delivery, DeliveryStatus
-from soku.delivery.repository import Claimed, LeaseLost, Target
+from soku.delivery.repository import LeaseLost
 from soku.delivery.runner import DeliveryRun
 from soku.platforms.base import DeliveryLimits, PublishCap
 from tests.delivery.harness import Harness, text_post
@@ -51,8 +52,8 @@ async def claim_runs(env: Harness, engine: Engine, platform: str) -> list[Delive
     """The platform's due deliveries, claimed by `engine` as its worker would."""
 
     def claim(connection: Connection) -> tuple[list[Claimed], dict[uuid.UUID, Target]]:
-        claimed = repo.claim_due(connection, platform, engine.owner, engine.lease, 10, utcnow())
-        return claimed, repo.load_targets(connection, [c.id for c in claimed])
+        claimed = claim_due(connection, platform, engine.owner, engine.lease, 10, utcnow())
+        return claimed, load_targets(connection, [c.id for c in claimed])
 
     claimed, targets = await env.ctx.db.run_write(claim)
     return [DeliveryRun(engine, c, targets[c.id]) for c in claimed]

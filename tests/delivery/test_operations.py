@@ -19,7 +19,7 @@ from sqlalchemy.sql.expression import ClauseElement, Executable
 
 from soku import migrate
 from soku.context import AppContext
-from soku.delivery import repository as repo
+from soku.delivery import claims
 from soku.delivery.models import Delivery
 from tests.conftest import ALL_PLATFORMS, create_database, drop_database, make_settings
 from tests.delivery.harness import Harness, sample, samples_of, text_post, unique
@@ -153,7 +153,7 @@ async def test_claim_uses_the_partial_index(fresh_env: Harness) -> None:
     await _fill(env)
     async with env.ctx.db.transaction() as session:
         connection = await session.connection()
-        due = repo.due_query(connection.sync_connection, "x", 32, dt.datetime.now(dt.UTC))
+        due = claims.due_query(connection.sync_connection, "x", 32, dt.datetime.now(dt.UTC))
         found = (await session.execute(Explain(due))).all()
         # PostgreSQL: one line of text per row; SQLite: (id, parent, notused, detail).
         plan = "\n".join(str(row[0] if _is_pg(session) else row[-1]) for row in found)
@@ -169,7 +169,7 @@ async def test_claim_uses_the_partial_index(fresh_env: Harness) -> None:
             assert "USING INDEX ix_deliveries_due_platform (platform=? AND run_at<?)" in plan
             assert "SCAN deliveries" not in plan and "TEMP B-TREE" not in plan, plan
         claimed = await connection.run_sync(
-            repo.claim_due, "x", "plan-test", dt.timedelta(seconds=5), 32, dt.datetime.now(dt.UTC)
+            claims.claim_due, "x", "plan-test", dt.timedelta(seconds=5), 32, dt.datetime.now(dt.UTC)
         )
         assert claimed == []  # nothing of it is due
 

@@ -88,7 +88,7 @@ _ADD_ATTEMPT = insert(ATTEMPTS)
 _SET_POST_STATUS = update(POSTS).where(POSTS.c.id == bindparam("post_id"))
 
 
-def _ids_in(column: ColumnElement[uuid.UUID], name: str, postgres: bool) -> ColumnElement[bool]:
+def ids_in(column: ColumnElement[uuid.UUID], name: str, postgres: bool) -> ColumnElement[bool]:
     """`column = ANY(:name)` on PostgreSQL: one prepared statement whatever the number of ids
     (asyncpg prepares each distinct SQL text); `column IN (...)` elsewhere."""
     if postgres:
@@ -102,7 +102,7 @@ def _locked_in_order(table: Table, name: str, postgres: bool) -> Select[Any]:
     order, so two of them can wait for each other but never deadlock."""
     return (
         select(table.c.id)
-        .where(_ids_in(table.c.id, name, postgres))
+        .where(ids_in(table.c.id, name, postgres))
         .order_by(table.c.id)
         .with_for_update(key_share=True)
     )
@@ -113,7 +113,7 @@ _LOCK_POSTS = {
     pg: _locked_in_order(POSTS, "post_ids", pg).add_columns(_P.status) for pg in (False, True)
 }
 _STATUSES_OF = {
-    pg: select(_D.post_id, _D.status).where(_ids_in(_D.post_id, "post_ids", pg))
+    pg: select(_D.post_id, _D.status).where(ids_in(_D.post_id, "post_ids", pg))
     for pg in (False, True)
 }
 
@@ -138,44 +138,13 @@ class LeaseLost(Exception):
     """Another worker holds this delivery now; this one must stop touching it."""
 
 
-@dataclass(frozen=True)
-class Claimed:
-    id: uuid.UUID
-    status: str  # processing, or publishing when a publish call was left in flight
-    run_at: dt.datetime
-    claimed_at: dt.datetime
-    attempts: int
-    platform: str
-
-
-@dataclass(frozen=True)
-class Target:
-    """What one attempt needs of its delivery, post and account, read with the claim."""
-
-    delivery_id: uuid.UUID
-    post_id: uuid.UUID
-    account_ref: uuid.UUID
-    platform: str
-    checkpoint: dict[str, Any] | None
-    request_id: str | None
-    content: dict[str, Any]
-    media_ids: list[str] | None
-    account_id: str
-    platform_user_id: str | None
-    username: str | None
-    access_token: str | None  # sealed (integrations.vault)
-    refresh_token: str | None  # sealed
-    expires_at: dt.datetime | None
-    sandbox: bool
-
-
-def _is_postgres(bind: AsyncSession | Connection) -> bool:
+def is_postgres(bind: AsyncSession | Connection) -> bool:
     dialect = bind.dialect if isinstance(bind, Connection) else bind.get_bind().dialect
     return dialect.name == "postgresql"
 
 
 def _clock(session: AsyncSession | Connection, now: dt.datetime) -> ColumnElement[dt.datetime]:
-    if _is_postgres(session):
+    if is_postgres(session):
         return type_coerce(func.now(), UTCDateTime())
     return literal(now, UTCDateTime())
 
@@ -183,135 +152,9 @@ def _clock(session: AsyncSession | Connection, now: dt.datetime) -> ColumnElemen
 def lease_end(
     session: AsyncSession | Connection, now: dt.datetime, lease: dt.timedelta
 ) -> ColumnElement[dt.datetime]:
-    if _is_postgres(session):
+    if is_postgres(session):
         return type_coerce(func.now() + literal(lease, Interval()), UTCDateTime())
     return literal(now + lease, UTCDateTime())
-
-
-# The claim's statements, built once per database: the clock and the lease's end are the
-# database's `now()` on PostgreSQL and bound values on SQLite.
-
-
-def _clock_of(postgres: bool) -> ColumnElement[dt.datetime]:
-    if postgres:
-        return type_coerce(func.now(), UTCDateTime())
-    return bindparam("now", type_=UTCDateTime())
-
-
-def _lease_end_of(postgres: bool) -> ColumnElement[dt.datetime]:
-    if postgres:
-        return type_coerce(func.now() + bindparam("lease_length", type_=Interval()), UTCDateTime())
-    return bindparam("lease_end", type_=UTCDateTime())
-
-
-def _due(postgres: bool) -> Select[tuple[uuid.UUID]]:
-    """The claim's inner SELECT: one platform's due, waiting deliveries, in due order.
-
-    It matches the partial index `ix_deliveries_due_platform` (platform, run_at WHERE waiting),
-    so its cost does not grow with the rows waiting in the future or the finished ones.
-    """
-    return (
-        select(_D.id)
-        .where(
-            _D.platform == bindparam("claim_platform"),
-            WAITING_NOW,
-            _D.run_at <= _clock_of(postgres),
-        )
-        .order_by(_D.run_at)
-        .limit(bindparam("claim_limit"))
-        .with_for_update(skip_locked=True)
-    )
-
-
-def _stale(postgres: bool) -> Select[tuple[uuid.UUID]]:
-    """In-flight deliveries whose lease has lapsed, but for the ids in `running`."""
-    return (
-        select(_D.id)
-        .where(IN_FLIGHT_NOW, _D.lease_expires_at < _clock_of(postgres))
-        .where(~_ids_in(_D.id, "running", postgres))
-        .order_by(_D.lease_expires_at)
-        .limit(bindparam("claim_limit"))
-        .with_for_update(skip_locked=True)
-    )
-
-
-def _taking(chosen: Select[Any], postgres: bool, **values: Any) -> Update:
-    """Lease the chosen rows to `owner`, counting an attempt; what the worker needs back."""
-    clock = _clock_of(postgres)
-    return (
-        update(DELIVERIES)
-        .where(_D.id.in_(chosen.scalar_subquery()))
-        .values(
-            lease_owner=bindparam("owner"),
-            lease_expires_at=_lease_end_of(postgres),
-            attempts=_D.attempts + 1,
-            updated_at=clock,
-            **values,
-        )
-        .returning(_D.id, _D.status, _D.run_at, clock, _D.attempts, _D.platform)
-    )
-
-
-_DUE = {pg: _due(pg) for pg in (False, True)}
-_CLAIM = {pg: _taking(_due(pg), pg, status=DeliveryStatus.processing.value) for pg in (False, True)}
-_RECLAIM = {pg: _taking(_stale(pg), pg) for pg in (False, True)}
-
-
-def _claim_params(
-    connection: Connection, owner: str, lease: dt.timedelta, now: dt.datetime, **more: Any
-) -> tuple[bool, dict[str, Any]]:
-    if _is_postgres(connection):
-        return True, {"owner": owner, "lease_length": lease, **more}
-    return False, {"owner": owner, "now": now, "lease_end": now + lease, **more}
-
-
-def due_query(
-    connection: Connection, platform: str, limit: int, now: dt.datetime
-) -> Select[tuple[uuid.UUID]]:
-    """The claim's inner SELECT with its values bound (to look at its plan)."""
-    postgres = _is_postgres(connection)
-    values = {"claim_platform": platform, "claim_limit": limit}
-    values |= {} if postgres else {"now": now}
-    return _DUE[postgres].params(values)
-
-
-# The claim is a sync function of a Connection too: a worker's claim round is one
-# `Database.run_write` (on SQLite one trip to the writer thread for its ten statements).
-
-
-def claim_due(
-    connection: Connection,
-    platform: str,
-    owner: str,
-    lease: dt.timedelta,
-    limit: int,
-    now: dt.datetime,
-) -> list[Claimed]:
-    """Take up to `limit` due deliveries of one platform, oldest first, skipping locked rows."""
-    postgres, params = _claim_params(
-        connection, owner, lease, now, claim_platform=platform, claim_limit=limit
-    )
-    return [Claimed(*row) for row in connection.execute(_CLAIM[postgres], params)]
-
-
-def reclaim_expired(
-    connection: Connection,
-    owner: str,
-    lease: dt.timedelta,
-    limit: int,
-    now: dt.datetime,
-    running: Collection[uuid.UUID] = (),
-) -> list[Claimed]:
-    """Take over deliveries whose worker stopped renewing its lease (it died).
-
-    `running` are the deliveries the claiming worker still runs itself: a late heartbeat lets
-    their leases lapse too, and taking them again would run them twice under the same owner,
-    where fencing cannot tell the two runs apart.
-    """
-    postgres, params = _claim_params(
-        connection, owner, lease, now, running=list(running), claim_limit=limit
-    )
-    return [Claimed(*row) for row in connection.execute(_RECLAIM[postgres], params)]
 
 
 # The worker's writes below are sync functions on a Connection: they run in its group commit
@@ -348,7 +191,7 @@ class FencedChange:
 
 _HOLDERS = {
     pg: select(_D.id, _D.lease_owner)
-    .where(_ids_in(_D.id, "ids", pg))
+    .where(ids_in(_D.id, "ids", pg))
     .order_by(_D.id)
     .with_for_update(key_share=True)
     for pg in (False, True)
@@ -367,7 +210,7 @@ def apply_fenced(connection: Connection, changes: Sequence[FencedChange]) -> set
     if not changes:
         return set()
     ids = sorted(change.delivery_id for change in changes)
-    holders = dict(connection.execute(_HOLDERS[_is_postgres(connection)], {"ids": ids}).all())
+    holders = dict(connection.execute(_HOLDERS[is_postgres(connection)], {"ids": ids}).all())
     held = [change for change in changes if holders.get(change.delivery_id) == change.owner]
     by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for change in held:
@@ -395,7 +238,7 @@ def fenced_update(
     published; LeaseLost otherwise too (the caller tells the two apart).
     """
     params = {"fence_id": delivery_id, "fence_owner": owner, **values}
-    new_lease = lease is not None and _is_postgres(connection)
+    new_lease = lease is not None and is_postgres(connection)
     if new_lease:
         params["lease_length"] = lease
     elif lease is not None:
@@ -407,25 +250,6 @@ def fenced_update(
         params[f"cap_count_{n}"], params[f"cap_since_{n}"] = count, since
     if connection.execute(_fenced(new_lease, len(under)), params).rowcount != 1:
         raise LeaseLost(str(delivery_id))
-
-
-_TARGETS = select(
-    *(_D.id.label("delivery_id"), _D.post_id, _D.account_ref, _D.platform, _D.checkpoint),
-    *(_P.request_id, _P.content, _P.media_ids),
-    *(_A.account_id, _A.platform_user_id, _A.username, _A.access_token, _A.refresh_token),
-    *(_A.expires_at, _A.sandbox),
-).select_from(DELIVERIES.join(POSTS, _P.id == _D.post_id).join(ACCOUNTS, _A.id == _D.account_ref))
-
-
-_TARGETS_OF = {pg: _TARGETS.where(_ids_in(_D.id, "ids", pg)) for pg in (False, True)}
-
-
-def load_targets(connection: Connection, ids: list[uuid.UUID]) -> dict[uuid.UUID, Target]:
-    """The claimed deliveries with their posts and accounts, in one statement."""
-    if not ids:
-        return {}
-    rows = connection.execute(_TARGETS_OF[_is_postgres(connection)], {"ids": ids})
-    return {row.delivery_id: Target(**row._mapping) for row in rows}
 
 
 def refresh_post_statuses(
@@ -441,7 +265,7 @@ def refresh_post_statuses(
     """
     if not post_ids:
         return {}
-    postgres = _is_postgres(connection)
+    postgres = is_postgres(connection)
     params = {"post_ids": sorted(post_ids)}
     stored: dict[uuid.UUID, str] = dict(connection.execute(_LOCK_POSTS[postgres], params).all())
     found: dict[uuid.UUID, list[str]] = {post_id: [] for post_id in stored}
@@ -474,7 +298,7 @@ def lock_accounts(connection: Connection, account_refs: Collection[uuid.UUID]) -
     FOR NO KEY UPDATE: it does not block new deliveries referencing the accounts. SQLite has
     one writer at a time, so there is nothing to lock.
     """
-    if account_refs and _is_postgres(connection):
+    if account_refs and is_postgres(connection):
         connection.execute(_LOCK_ACCOUNTS[True], {"account_refs": sorted(account_refs)})
 
 

@@ -17,9 +17,10 @@ from sqlalchemy import Connection
 
 from soku.db import utcnow
 from soku.delivery import repository as repo
+from soku.delivery.claims import Claimed, Target
 from soku.delivery.engine import Engine
 from soku.delivery.models import DeliveryStatus
-from soku.delivery.repository import Claimed, FencedChange, LeaseLost, Target
+from soku.delivery.repository import FencedChange, LeaseLost
 from soku.platforms import LIMITS
 from soku.platforms.base import PublishCap
 from soku.platforms.connector import (

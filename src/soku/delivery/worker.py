@@ -18,12 +18,13 @@ from sqlalchemy import Connection, update
 
 from soku.context import AppContext
 from soku.db import utcnow
+from soku.delivery import claims
 from soku.delivery import repository as repo
+from soku.delivery.claims import Claimed, Target
 from soku.delivery.engine import Engine, PlatformClients
 from soku.delivery.group_commit import Apply
 from soku.delivery.models import Delivery, DeliveryStatus
 from soku.delivery.policy import RetryPolicy
-from soku.delivery.repository import Claimed, Target
 from soku.delivery.runner import DeliveryRun
 from soku.platforms import LIMITS, PLATFORM_NAMES
 
@@ -107,12 +108,12 @@ class Worker:
             """The claim round and what the runs need, in one transaction."""
             now = utcnow()
             owner, lease = self.engine.owner, self.engine.lease
-            claimed = repo.reclaim_expired(connection, owner, lease, batch, now, running=running)
+            claimed = claims.reclaim_expired(connection, owner, lease, batch, now, running=running)
             for platform in order:
                 room = min(batch - len(claimed), LIMITS[platform].max_concurrency - busy[platform])
                 if room > 0:
-                    claimed += repo.claim_due(connection, platform, owner, lease, room, now)
-            return claimed, repo.load_targets(connection, [item.id for item in claimed])
+                    claimed += claims.claim_due(connection, platform, owner, lease, room, now)
+            return claimed, claims.load_targets(connection, [item.id for item in claimed])
 
         claimed, targets = await self.ctx.db.run_write(claim)
         for item in claimed:

@@ -1,0 +1,210 @@
+"""The claim: a worker takes due deliveries (and lapsed ones) under a lease, and reads what
+their runs need. Sync functions of a Connection: a worker's claim round is one
+`Database.run_write` (on SQLite one trip to the writer thread for its ten statements).
+
+The statements are built once per database: the clock and the lease's end are the database's
+`now()` on PostgreSQL and bound values on SQLite (one process, one clock).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Interval,
+    Select,
+    Update,
+    bindparam,
+    func,
+    select,
+    type_coerce,
+    update,
+)
+
+from soku.db import UTCDateTime
+from soku.delivery.models import DeliveryStatus
+from soku.delivery.repository import (
+    ACCOUNTS,
+    DELIVERIES,
+    IN_FLIGHT_NOW,
+    POSTS,
+    WAITING_NOW,
+    ids_in,
+    is_postgres,
+)
+
+_D, _P, _A = DELIVERIES.c, POSTS.c, ACCOUNTS.c
+
+
+@dataclass(frozen=True)
+class Claimed:
+    id: uuid.UUID
+    status: str  # processing, or publishing when a publish call was left in flight
+    run_at: dt.datetime
+    claimed_at: dt.datetime
+    attempts: int
+    platform: str
+
+
+@dataclass(frozen=True)
+class Target:
+    """What one attempt needs of its delivery, post and account, read with the claim."""
+
+    delivery_id: uuid.UUID
+    post_id: uuid.UUID
+    account_ref: uuid.UUID
+    platform: str
+    checkpoint: dict[str, Any] | None
+    request_id: str | None
+    content: dict[str, Any]
+    media_ids: list[str] | None
+    account_id: str
+    platform_user_id: str | None
+    username: str | None
+    access_token: str | None  # sealed (integrations.vault)
+    refresh_token: str | None  # sealed
+    expires_at: dt.datetime | None
+    sandbox: bool
+
+
+def _clock_of(postgres: bool) -> ColumnElement[dt.datetime]:
+    if postgres:
+        return type_coerce(func.now(), UTCDateTime())
+    return bindparam("now", type_=UTCDateTime())
+
+
+def _lease_end_of(postgres: bool) -> ColumnElement[dt.datetime]:
+    if postgres:
+        return type_coerce(func.now() + bindparam("lease_length", type_=Interval()), UTCDateTime())
+    return bindparam("lease_end", type_=UTCDateTime())
+
+
+def _due(postgres: bool) -> Select[tuple[uuid.UUID]]:
+    """The claim's inner SELECT: one platform's due, waiting deliveries, in due order.
+
+    It matches the partial index `ix_deliveries_due_platform` (platform, run_at WHERE waiting),
+    so its cost does not grow with the rows waiting in the future or the finished ones.
+    """
+    return (
+        select(_D.id)
+        .where(
+            _D.platform == bindparam("claim_platform"),
+            WAITING_NOW,
+            _D.run_at <= _clock_of(postgres),
+        )
+        .order_by(_D.run_at)
+        .limit(bindparam("claim_limit"))
+        .with_for_update(skip_locked=True)
+    )
+
+
+def _stale(postgres: bool) -> Select[tuple[uuid.UUID]]:
+    """In-flight deliveries whose lease has lapsed, but for the ids in `running`."""
+    return (
+        select(_D.id)
+        .where(IN_FLIGHT_NOW, _D.lease_expires_at < _clock_of(postgres))
+        .where(~ids_in(_D.id, "running", postgres))
+        .order_by(_D.lease_expires_at)
+        .limit(bindparam("claim_limit"))
+        .with_for_update(skip_locked=True)
+    )
+
+
+def _taking(chosen: Select[Any], postgres: bool, **values: Any) -> Update:
+    """Lease the chosen rows to `owner`, counting an attempt; what the worker needs back."""
+    clock = _clock_of(postgres)
+    return (
+        update(DELIVERIES)
+        .where(_D.id.in_(chosen.scalar_subquery()))
+        .values(
+            lease_owner=bindparam("owner"),
+            lease_expires_at=_lease_end_of(postgres),
+            attempts=_D.attempts + 1,
+            updated_at=clock,
+            **values,
+        )
+        .returning(_D.id, _D.status, _D.run_at, clock, _D.attempts, _D.platform)
+    )
+
+
+_DUE = {pg: _due(pg) for pg in (False, True)}
+_CLAIM = {pg: _taking(_due(pg), pg, status=DeliveryStatus.processing.value) for pg in (False, True)}
+_RECLAIM = {pg: _taking(_stale(pg), pg) for pg in (False, True)}
+
+
+def _claim_params(
+    connection: Connection, owner: str, lease: dt.timedelta, now: dt.datetime, **more: Any
+) -> tuple[bool, dict[str, Any]]:
+    if is_postgres(connection):
+        return True, {"owner": owner, "lease_length": lease, **more}
+    return False, {"owner": owner, "now": now, "lease_end": now + lease, **more}
+
+
+def due_query(
+    connection: Connection, platform: str, limit: int, now: dt.datetime
+) -> Select[tuple[uuid.UUID]]:
+    """The claim's inner SELECT with its values bound (to look at its plan)."""
+    postgres = is_postgres(connection)
+    values = {"claim_platform": platform, "claim_limit": limit}
+    values |= {} if postgres else {"now": now}
+    return _DUE[postgres].params(values)
+
+
+def claim_due(
+    connection: Connection,
+    platform: str,
+    owner: str,
+    lease: dt.timedelta,
+    limit: int,
+    now: dt.datetime,
+) -> list[Claimed]:
+    """Take up to `limit` due deliveries of one platform, oldest first, skipping locked rows."""
+    postgres, params = _claim_params(
+        connection, owner, lease, now, claim_platform=platform, claim_limit=limit
+    )
+    return [Claimed(*row) for row in connection.execute(_CLAIM[postgres], params)]
+
+
+def reclaim_expired(
+    connection: Connection,
+    owner: str,
+    lease: dt.timedelta,
+    limit: int,
+    now: dt.datetime,
+    running: Collection[uuid.UUID] = (),
+) -> list[Claimed]:
+    """Take over deliveries whose worker stopped renewing its lease (it died).
+
+    `running` are the deliveries the claiming worker still runs itself: a late heartbeat lets
+    their leases lapse too, and taking them again would run them twice under the same owner,
+    where fencing cannot tell the two runs apart.
+    """
+    postgres, params = _claim_params(
+        connection, owner, lease, now, running=list(running), claim_limit=limit
+    )
+    return [Claimed(*row) for row in connection.execute(_RECLAIM[postgres], params)]
+
+
+_TARGETS = select(
+    *(_D.id.label("delivery_id"), _D.post_id, _D.account_ref, _D.platform, _D.checkpoint),
+    *(_P.request_id, _P.content, _P.media_ids),
+    *(_A.account_id, _A.platform_user_id, _A.username, _A.access_token, _A.refresh_token),
+    *(_A.expires_at, _A.sandbox),
+).select_from(DELIVERIES.join(POSTS, _P.id == _D.post_id).join(ACCOUNTS, _A.id == _D.account_ref))
+
+
+_TARGETS_OF = {pg: _TARGETS.where(ids_in(_D.id, "ids", pg)) for pg in (False, True)}
+
+
+def load_targets(connection: Connection, ids: list[uuid.UUID]) -> dict[uuid.UUID, Target]:
+    """The claimed deliveries with their posts and accounts, in one statement."""
+    if not ids:
+        return {}
+    rows = connection.execute(_TARGETS_OF[is_postgres(connection)], {"ids": ids})
+    return {row.delivery_id: Target(**row._mapping) for row in rows}
