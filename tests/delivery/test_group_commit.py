@@ -157,15 +157,21 @@ def x_cap_of_one(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(soku.platforms.LIMITS, "x", limits)
 
 
+async def two_posts_of_one_account(env: Harness, engine: Engine, text: str) -> list[DeliveryRun]:
+    """Two posts to one X account, both claimed."""
+    caller = await env.caller([("x", "x_main")])
+    for n in range(2):
+        await env.create(caller, text_post("x", text=f"{text} {n}"))
+    runs = await claim_runs(env, engine, "x")
+    assert len(runs) == 2
+    return runs
+
+
 @pytest.mark.usefixtures("x_cap_of_one")
 async def test_publishing_marks_in_one_group_count_against_the_cap(
     env: Harness, engine: Engine
 ) -> None:
-    caller = await env.caller([("x", "x_main")])
-    for n in range(2):
-        await env.create(caller, text_post("x", text=f"same account {n}"))
-    runs = await claim_runs(env, engine, "x")
-    assert len(runs) == 2
+    runs = await two_posts_of_one_account(env, engine, "same account")
     opened = count_transactions(env)
 
     results = await asyncio.gather(*(run._reserve_publish() for run in runs))
@@ -262,10 +268,7 @@ async def test_groups_in_flight_together_each_see_the_others_finishes(
 async def test_publishing_marks_in_groups_in_flight_together_count_against_the_cap(
     env: Harness, engine: Engine
 ) -> None:
-    caller = await env.caller([("x", "x_main")])
-    for n in range(2):
-        await env.create(caller, text_post("x", text=f"same account, two groups {n}"))
-    runs = await claim_runs(env, engine, "x")
+    runs = await two_posts_of_one_account(env, engine, "same account, two groups")
     engine.writes.parallel = 2
     opened = count_transactions(env)
 
