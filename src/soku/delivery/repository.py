@@ -3,7 +3,7 @@ still holds the lease (`lease_owner` matches), so a worker that lost its lease c
 overwrite the work of the one that took over.
 
 On PostgreSQL, due times and leases come from the database clock (`now()`); on SQLite the
-single process's clock is the only one there is.
+single process's clock is the only one there is. The claim's SQL is in `claims.py`.
 """
 
 from __future__ import annotations
