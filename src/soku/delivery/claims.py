@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from sqlalchemy import (
@@ -199,6 +199,7 @@ _TARGETS = select(
 ).select_from(DELIVERIES.join(POSTS, _P.id == _D.post_id).join(ACCOUNTS, _A.id == _D.account_ref))
 
 
+assert [c.name for c in _TARGETS.selected_columns] == [f.name for f in fields(Target)]
 _TARGETS_OF = {pg: _TARGETS.where(ids_in(_D.id, "ids", pg)) for pg in (False, True)}
 
 
@@ -207,4 +208,4 @@ def load_targets(connection: Connection, ids: list[uuid.UUID]) -> dict[uuid.UUID
     if not ids:
         return {}
     rows = connection.execute(_TARGETS_OF[is_postgres(connection)], {"ids": ids})
-    return {row.delivery_id: Target(**row._mapping) for row in rows}
+    return {row[0]: Target(*tuple(row)) for row in rows}  # in the order of Target's fields
