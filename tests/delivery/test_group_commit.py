@@ -199,6 +199,34 @@ async def test_a_publishing_mark_under_a_cap_still_refuses_a_lease_taken_over(
     assert (taken.status, taken.lease_owner) == ("processing", "other:1:abc")
 
 
+async def test_publishing_marks_without_a_cap_are_fenced_changes_with_a_fresh_lease(
+    env: Harness, engine: Engine
+) -> None:
+    accounts = (
+        {"platform": "linkedin", "accountId": "li_a"},
+        {"platform": "linkedin", "accountId": "li_b"},
+    )
+    caller = await env.caller([("linkedin", "li_a"), ("linkedin", "li_b")])
+    await env.create(caller, text_post(*accounts, text="two marks, one lease gone"))
+    kept, lost = await claim_runs(env, engine, "linkedin")
+    before = (await env.delivery(str(kept.claimed.id))).lease_expires_at
+    await take_over(env, lost.claimed.id)
+    opened = count_transactions(env)
+
+    results = await asyncio.gather(
+        kept._reserve_publish(), lost._reserve_publish(), return_exceptions=True
+    )
+
+    assert results[0] is None and isinstance(results[1], LeaseLost)
+    assert opened[0] == 1
+    marked = await env.delivery(str(kept.claimed.id))
+    assert marked.status == "publishing" and "publish_started" in (marked.checkpoint or {})
+    assert marked.lease_expires_at is not None and before is not None
+    assert marked.lease_expires_at > before  # a fresh lease for the call
+    taken = await env.delivery(str(lost.claimed.id))
+    assert (taken.status, taken.lease_owner) == ("processing", "other:1:abc")
+
+
 async def test_the_heartbeat_renews_before_the_finishes_of_its_group(
     env: Harness, engine: Engine
 ) -> None:

@@ -182,11 +182,13 @@ def renew_leases(
 
 @dataclass(frozen=True)
 class FencedChange:
-    """A change to one delivery that counts only while `owner` holds its lease."""
+    """A change to one delivery that counts only while `owner` holds its lease; `lease`:
+    also a fresh lease of that length (from the database clock on PostgreSQL)."""
 
     delivery_id: uuid.UUID
     owner: str
     values: dict[str, Any]
+    lease: dt.timedelta | None = None
 
 
 _HOLDERS = {
@@ -212,12 +214,18 @@ def apply_fenced(connection: Connection, changes: Sequence[FencedChange]) -> set
     ids = sorted(change.delivery_id for change in changes)
     holders = dict(connection.execute(_HOLDERS[is_postgres(connection)], {"ids": ids}).all())
     held = [change for change in changes if holders.get(change.delivery_id) == change.owner]
-    by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    postgres = is_postgres(connection)
+    by_shape: dict[tuple[bool, tuple[str, ...]], list[dict[str, Any]]] = {}
     for change in held:
         params = {"fence_id": change.delivery_id, "fence_owner": change.owner, **change.values}
-        by_columns.setdefault(tuple(sorted(change.values)), []).append(params)
-    for rows in by_columns.values():
-        connection.execute(_FENCED, rows)
+        if change.lease is not None and postgres:
+            params["lease_length"] = change.lease
+        elif change.lease is not None:
+            params["lease_expires_at"] = utcnow() + change.lease
+        new_lease = change.lease is not None and postgres
+        by_shape.setdefault((new_lease, tuple(sorted(params))), []).append(params)
+    for (new_lease, _), rows in by_shape.items():
+        connection.execute(_fenced(new_lease, 0), rows)
     return {change.delivery_id for change in held}
 
 

@@ -282,19 +282,36 @@ class DeliveryRun:
         The cap check and the mark are one statement (the fenced UPDATE counts the account's
         recent posts), in a transaction serialized per account (a row lock on PostgreSQL, the
         single writer on SQLite): deliveries of one account claimed together would otherwise
-        all pass the check before any of them counted as publishing.
+        all pass the check before any of them counted as publishing. Without caps the mark is
+        a plain fenced change, made with the group's others.
         """
         checkpoint = {**self.checkpoint, "publish_started": utcnow().isoformat()}
         caps = LIMITS[self.platform].publish_caps
+        values = {"status": DeliveryStatus.publishing.value, "checkpoint": checkpoint}
+        if caps:
+            over = await self._mark_under_caps(values, caps)
+            if over is not None:
+                return over
+        else:
+            change = FencedChange(
+                self.claimed.id,
+                self.engine.owner,
+                {**values, "updated_at": utcnow()},
+                lease=self.engine.lease,  # a fresh lease for the call: it has a deadline
+            )
+            await self.engine.writes.change(change)
+        self.checkpoint = checkpoint
+        return None
 
+    async def _mark_under_caps(
+        self, values: dict[str, Any], caps: tuple[PublishCap, ...]
+    ) -> tuple[PublishCap, dt.datetime] | None:
         def mark(connection: Connection) -> tuple[PublishCap, dt.datetime] | None:
             now = utcnow()
             under = [(c.count, now - dt.timedelta(seconds=c.window_seconds)) for c in caps]
             try:
-                publishing(connection, now, (self.target.account_ref, under) if caps else None)
+                publishing(connection, now, (self.target.account_ref, under))
             except LeaseLost:
-                if not caps:
-                    raise
                 over = self._over_cap(connection, now)  # or was it the lease?
                 if over is not None:
                     return over
@@ -307,18 +324,14 @@ class DeliveryRun:
                 connection,
                 self.claimed.id,
                 self.engine.owner,
-                status=DeliveryStatus.publishing.value,
-                checkpoint=checkpoint,
+                **values,
                 updated_at=now,
                 lease=self.engine.lease,  # a fresh lease for the call: it has a deadline
                 caps=under,
             )
 
         # the group locks the account's row before its writes
-        over = await self.engine.writes.run(mark, account=self.target.account_ref if caps else None)
-        if over is None:
-            self.checkpoint = checkpoint
-        return over
+        return await self.engine.writes.run(mark, account=self.target.account_ref)
 
     async def _call(self, method: Any) -> Any:
         """A connector call; an expired token is refreshed and the call tried once more."""
