@@ -17,7 +17,6 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Connection,
-    Interval,
     Select,
     Update,
     bindparam,
@@ -31,6 +30,7 @@ from soku.db import UTCDateTime
 from soku.delivery.models import DeliveryStatus
 from soku.delivery.repository import (
     ACCOUNTS,
+    DB_LEASE_END,
     DELIVERIES,
     IN_FLIGHT_NOW,
     POSTS,
@@ -80,9 +80,7 @@ def _clock_of(postgres: bool) -> ColumnElement[dt.datetime]:
 
 
 def _lease_end_of(postgres: bool) -> ColumnElement[dt.datetime]:
-    if postgres:
-        return type_coerce(func.now() + bindparam("lease_length", type_=Interval()), UTCDateTime())
-    return bindparam("lease_end", type_=UTCDateTime())
+    return DB_LEASE_END if postgres else bindparam("lease_end", type_=UTCDateTime())
 
 
 def _due(postgres: bool) -> Select[tuple[uuid.UUID]]:

@@ -58,6 +58,10 @@ _FENCED = update(DELIVERIES).where(
 )
 
 
+# A fresh lease's end from the database clock (PostgreSQL), its length bound as `lease_length`.
+DB_LEASE_END = type_coerce(func.now() + bindparam("lease_length", type_=Interval()), UTCDateTime())
+
+
 @functools.cache
 def _fenced(new_lease: bool, caps: int) -> Update:
     """The fenced UPDATE, built once per shape: `new_lease`, with a fresh lease from the
@@ -66,8 +70,7 @@ def _fenced(new_lease: bool, caps: int) -> Update:
     excepted, fewer than `cap_count_<n>`)."""
     stmt = _FENCED
     if new_lease:
-        ends = func.now() + bindparam("lease_length", type_=Interval())
-        stmt = stmt.values(lease_expires_at=type_coerce(ends, UTCDateTime()))
+        stmt = stmt.values(lease_expires_at=DB_LEASE_END)
     recent = DELIVERIES.alias("recent")  # not the row being updated
     for n in range(caps):
         count = (
@@ -192,12 +195,19 @@ class FencedChange:
 
 
 _HOLDERS = {
-    pg: select(_D.id, _D.lease_owner)
-    .where(ids_in(_D.id, "ids", pg))
-    .order_by(_D.id)
-    .with_for_update(key_share=True)
-    for pg in (False, True)
+    pg: _locked_in_order(DELIVERIES, "ids", pg).add_columns(_D.lease_owner) for pg in (False, True)
 }
+
+
+def _with_lease(params: dict[str, Any], lease: dt.timedelta | None, postgres: bool) -> bool:
+    """Add a fresh lease of `lease` to a fenced update's parameters; whether the statement
+    must compute its end from the database clock (`_fenced(new_lease=True, …)`)."""
+    if lease is not None and postgres:
+        params["lease_length"] = lease
+        return True
+    if lease is not None:
+        params["lease_expires_at"] = utcnow() + lease
+    return False
 
 
 def apply_fenced(connection: Connection, changes: Sequence[FencedChange]) -> set[uuid.UUID]:
@@ -211,18 +221,16 @@ def apply_fenced(connection: Connection, changes: Sequence[FencedChange]) -> set
     """
     if not changes:
         return set()
-    ids = sorted(change.delivery_id for change in changes)
-    holders = dict(connection.execute(_HOLDERS[is_postgres(connection)], {"ids": ids}).all())
-    held = [change for change in changes if holders.get(change.delivery_id) == change.owner]
     postgres = is_postgres(connection)
+    ids = sorted(change.delivery_id for change in changes)
+    holders: dict[uuid.UUID, str | None] = dict(
+        connection.execute(_HOLDERS[postgres], {"ids": ids}).all()
+    )
+    held = [change for change in changes if holders.get(change.delivery_id) == change.owner]
     by_shape: dict[tuple[bool, tuple[str, ...]], list[dict[str, Any]]] = {}
     for change in held:
         params = {"fence_id": change.delivery_id, "fence_owner": change.owner, **change.values}
-        if change.lease is not None and postgres:
-            params["lease_length"] = change.lease
-        elif change.lease is not None:
-            params["lease_expires_at"] = utcnow() + change.lease
-        new_lease = change.lease is not None and postgres
+        new_lease = _with_lease(params, change.lease, postgres)
         by_shape.setdefault((new_lease, tuple(sorted(params))), []).append(params)
     for (new_lease, _), rows in by_shape.items():
         connection.execute(_fenced(new_lease, 0), rows)
@@ -246,11 +254,7 @@ def fenced_update(
     published; LeaseLost otherwise too (the caller tells the two apart).
     """
     params = {"fence_id": delivery_id, "fence_owner": owner, **values}
-    new_lease = lease is not None and is_postgres(connection)
-    if new_lease:
-        params["lease_length"] = lease
-    elif lease is not None:
-        params["lease_expires_at"] = utcnow() + lease
+    new_lease = _with_lease(params, lease, is_postgres(connection))
     account, under = caps or (None, ())
     if under:
         params["cap_account"] = account
