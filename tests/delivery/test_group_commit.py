@@ -59,6 +59,15 @@ async def claim_runs(env: Harness, engine: Engine, platform: str) -> list[Delive
     return [DeliveryRun(engine, c, targets[c.id]) for c in claimed]
 
 
+async def one_post_two_accounts(
+    env: Harness, engine: Engine, text: str
+) -> tuple[str, list[DeliveryRun]]:
+    """A post to two X accounts, both deliveries claimed."""
+    caller = await env.caller([("x", "x_main"), ("x", "x_other")])
+    post_id = await env.create(caller, text_post(*TWO_X, text=text))
+    return post_id, await claim_runs(env, engine, "x")
+
+
 async def take_over(env: Harness, delivery_id: uuid.UUID) -> None:
     """Another worker takes the lease (this one's has expired)."""
     async with env.ctx.db.transaction() as session:
@@ -81,9 +90,7 @@ async def published(run: DeliveryRun) -> str:
 async def test_grouped_finish_refuses_a_delivery_whose_lease_was_taken_over(
     env: Harness, engine: Engine
 ) -> None:
-    caller = await env.caller([("x", "x_main"), ("x", "x_other")])
-    post_id = await env.create(caller, text_post(*TWO_X, text="two accounts, one post"))
-    runs = await claim_runs(env, engine, "x")
+    post_id, runs = await one_post_two_accounts(env, engine, "two accounts, one post")
     assert len(runs) == 2
     kept, lost = runs
     await take_over(env, lost.claimed.id)
@@ -108,9 +115,7 @@ async def test_grouped_finish_refuses_a_delivery_whose_lease_was_taken_over(
 async def test_changes_of_different_columns_in_one_group_are_each_made(
     env: Harness, engine: Engine
 ) -> None:
-    caller = await env.caller([("x", "x_main"), ("x", "x_other")])
-    post_id = await env.create(caller, text_post(*TWO_X, text="one published, one failed"))
-    done, broken = await claim_runs(env, engine, "x")
+    post_id, (done, broken) = await one_post_two_accounts(env, engine, "one published, one failed")
     opened = count_transactions(env)
     error = {"code": "rejected", "message": "The platform refused it.", "retryable": False}
 
@@ -130,9 +135,7 @@ async def test_changes_of_different_columns_in_one_group_are_each_made(
 async def test_a_failing_write_does_not_take_the_rest_of_its_group_with_it(
     env: Harness, engine: Engine
 ) -> None:
-    caller = await env.caller([("x", "x_main"), ("x", "x_other")])
-    post_id = await env.create(caller, text_post(*TWO_X, text="one write fails"))
-    first, second = await claim_runs(env, engine, "x")
+    post_id, (first, second) = await one_post_two_accounts(env, engine, "one write fails")
     opened = count_transactions(env)
 
     def broken(connection: Connection) -> None:
@@ -230,9 +233,7 @@ async def test_publishing_marks_without_a_cap_are_fenced_changes_with_a_fresh_le
 async def test_the_heartbeat_renews_before_the_finishes_of_its_group(
     env: Harness, engine: Engine
 ) -> None:
-    caller = await env.caller([("x", "x_main"), ("x", "x_other")])
-    await env.create(caller, text_post(*TWO_X, text="heartbeat and finish together"))
-    runs = await claim_runs(env, engine, "x")
+    _, runs = await one_post_two_accounts(env, engine, "heartbeat and finish together")
     held = [run.claimed.id for run in runs]
 
     def renew(connection: Connection) -> set[uuid.UUID]:
@@ -277,9 +278,7 @@ async def in_two_groups(
 async def test_groups_in_flight_together_each_see_the_others_finishes(
     env: Harness, engine: Engine
 ) -> None:
-    caller = await env.caller([("x", "x_main"), ("x", "x_other")])
-    post_id = await env.create(caller, text_post(*TWO_X, text="two groups, one post"))
-    runs = await claim_runs(env, engine, "x")
+    post_id, runs = await one_post_two_accounts(env, engine, "two groups, one post")
     engine.writes.parallel = 2
     opened = count_transactions(env)
 
@@ -312,9 +311,7 @@ async def test_publishing_marks_in_groups_in_flight_together_count_against_the_c
 async def test_a_lease_renewal_waits_for_the_groups_in_flight_and_runs_alone(
     env: Harness, engine: Engine
 ) -> None:
-    caller = await env.caller([("x", "x_main"), ("x", "x_other")])
-    await env.create(caller, text_post(*TWO_X, text="renewal between two finishes"))
-    runs = await claim_runs(env, engine, "x")
+    _, runs = await one_post_two_accounts(env, engine, "renewal between two finishes")
     engine.writes.parallel = 4
     opened = count_transactions(env)
     order: list[str] = []
