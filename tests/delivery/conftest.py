@@ -11,6 +11,7 @@ import pytest
 
 from soku import migrate
 from soku.context import AppContext
+from soku.delivery.engine import Engine, PlatformClients
 from soku.sandbox.generic import create_generic_fake
 from tests.asgi_server import serving
 from tests.conftest import create_database, drop_database, make_settings
@@ -84,3 +85,13 @@ async def make_harness(
 async def env(make_harness: MakeHarness) -> Harness:
     """The harness with the default test settings."""
     return await make_harness()
+
+
+@pytest.fixture
+async def engine(env: Harness) -> AsyncIterator[Engine]:
+    """An engine whose writes form one group at a time (as on SQLite), so that writes made
+    together share a group on both databases; the parallel tests set their own."""
+    engine = Engine(ctx=env.ctx, clients=PlatformClients(4, 3))
+    engine.writes.parallel = 1
+    yield engine
+    await engine.clients.aclose()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import pytest
@@ -13,50 +13,21 @@ from sqlalchemy import Connection, event, text, update
 import soku.platforms
 from soku.db import utcnow
 from soku.delivery import repository as repo
-from soku.delivery.claims import Claimed, Target, claim_due, load_targets
-from soku.delivery.engine import Engine, PlatformClients
+from soku.delivery.engine import Engine
 from soku.delivery.models import Delivery, DeliveryStatus
 from soku.delivery.repository import LeaseLost
 from soku.delivery.runner import DeliveryRun
 from soku.platforms.base import DeliveryLimits, PublishCap
+from tests.delivery.claimed import (
+    claim_runs,
+    count_transactions,
+    published,
+    take_over,
+)
 from tests.delivery.harness import Harness, text_post
 
 T = TypeVar("T")
 TWO_X = ({"platform": "x", "accountId": "x_main"}, {"platform": "x", "accountId": "x_other"})
-
-
-@pytest.fixture
-async def engine(env: Harness) -> AsyncIterator[Engine]:
-    """An engine whose writes form one group at a time (as on SQLite), so that writes made
-    together share a group on both databases; the parallel tests set their own."""
-    engine = Engine(ctx=env.ctx, clients=PlatformClients(4, 3))
-    engine.writes.parallel = 1
-    yield engine
-    await engine.clients.aclose()
-
-
-def count_transactions(env: Harness) -> list[int]:
-    """Counts the write transactions (`Database.run_write`) on the harness database from now."""
-    opened = [0]
-    run_write = env.ctx.db.run_write
-
-    async def counted(work: Callable[[Connection], T]) -> T:
-        opened[0] += 1
-        return await run_write(work)
-
-    env.ctx.db.run_write = counted  # type: ignore[method-assign]
-    return opened
-
-
-async def claim_runs(env: Harness, engine: Engine, platform: str) -> list[DeliveryRun]:
-    """The platform's due deliveries, claimed by `engine` as its worker would."""
-
-    def claim(connection: Connection) -> tuple[list[Claimed], dict[uuid.UUID, Target]]:
-        claimed = claim_due(connection, platform, engine.owner, engine.lease, 10, utcnow())
-        return claimed, load_targets(connection, [c.id for c in claimed])
-
-    claimed, targets = await env.ctx.db.run_write(claim)
-    return [DeliveryRun(engine, c, targets[c.id]) for c in claimed]
 
 
 async def one_post_two_accounts(
@@ -66,25 +37,6 @@ async def one_post_two_accounts(
     caller = await env.caller([("x", "x_main"), ("x", "x_other")])
     post_id = await env.create(caller, text_post(*TWO_X, text=text))
     return post_id, await claim_runs(env, engine, "x")
-
-
-async def take_over(env: Harness, delivery_id: uuid.UUID) -> None:
-    """Another worker takes the lease (this one's has expired)."""
-    async with env.ctx.db.transaction() as session:
-        await session.execute(
-            update(Delivery).where(Delivery.id == delivery_id).values(lease_owner="other:1:abc")
-        )
-
-
-async def published(run: DeliveryRun) -> str:
-    return await run.finish(
-        "published",
-        status=DeliveryStatus.published,
-        platform_post_id=f"p-{run.claimed.id}",
-        url=None,
-        published_at=utcnow(),
-        error=None,
-    )
 
 
 async def test_grouped_finish_refuses_a_delivery_whose_lease_was_taken_over(

@@ -40,7 +40,9 @@ from sqlalchemy import Connection
 
 from soku.db import Database, utcnow
 from soku.delivery import repository as repo
+from soku.delivery.caps import Full, over_caps
 from soku.delivery.repository import LeaseLost
+from soku.platforms.base import PublishCap
 
 T = TypeVar("T")
 Apply = Callable[[Connection], T]
@@ -56,6 +58,7 @@ class _Write:
     account: uuid.UUID | None
     post_id: uuid.UUID | None
     attempt: dict[str, Any] | None
+    caps: tuple[PublishCap, ...] = ()  # a publishing mark's: refused over one of them
     future: asyncio.Future[Any] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
@@ -101,6 +104,17 @@ class GroupCommit:
         """`run` for a fenced change of one delivery: the group makes all of its changes in
         a few statements (`repository.apply_fenced`); LeaseLost if the lease is gone."""
         await self._queued(_Write(None, change, False, None, post_id, attempt))
+
+    async def mark(
+        self, change: repo.FencedChange, *, account: uuid.UUID, caps: tuple[PublishCap, ...]
+    ) -> Full | None:
+        """A publishing mark: `change` made unless it would exceed one of `caps` for
+        `account`, counting the marks made before it (committed, or earlier in its group);
+        then nothing is written and the answer is that cap's index and when it frees.
+        LeaseLost if the lease is gone. The group locks the account first (if capped)."""
+        write = _Write(None, change, False, account if caps else None, None, None, caps)
+        full: Full | None = await self._queued(write)
+        return full
 
     async def _queued(self, write: _Write) -> Any:
         self._queue.append(write)
@@ -191,14 +205,30 @@ def _apply(connection: Connection, group: list[_Write]) -> list[tuple[_Write, bo
             outcomes.append((write, True, write.apply(connection)))
         except LeaseLost as exc:
             outcomes.append((write, False, exc))
-    changed = [(w, w.change) for w in group if w.change is not None]
-    made = repo.apply_fenced(connection, [change for _, change in changed])
-    for write, change in changed:
-        kept = change.delivery_id in made
-        outcomes.append((write, kept, None if kept else LeaseLost(str(change.delivery_id))))
+    changes = [(w, w.change) for w in group if w.change is not None]
+    outcomes += _changes(connection, changes)
     attempts = [w.attempt for w, ok, _ in outcomes if ok and w.attempt is not None]
     if attempts:
         repo.add_attempts(connection, attempts)
     posts = {w.post_id for w, ok, _ in outcomes if ok and w.post_id is not None}
     repo.refresh_post_statuses(connection, posts, utcnow())
     return outcomes
+
+
+def _changes(
+    connection: Connection, changes: list[tuple[_Write, repo.FencedChange]]
+) -> list[tuple[_Write, bool, Any]]:
+    """The group's fenced changes: the leases read (and locked), the publishing marks
+    checked against their caps, then every change still held and not over a cap made."""
+    holders = repo.lease_holders(connection, [change.delivery_id for _, change in changes])
+    held = [(w, c) for w, c in changes if holders.get(c.delivery_id) == c.owner]
+    marks = [(c.delivery_id, w.account, w.caps) for w, c in held if w.caps and w.account]
+    full = over_caps(connection, marks, utcnow()) if marks else {}
+    repo.apply_fenced(connection, [c for _, c in held if c.delivery_id not in full])
+    kept = {c.delivery_id for _, c in held}
+    return [
+        (w, True, full.get(c.delivery_id))
+        if c.delivery_id in kept
+        else (w, False, LeaseLost(str(c.delivery_id)))
+        for w, c in changes
+    ]

@@ -38,7 +38,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from soku.db import UTCDateTime, utcnow
-from soku.delivery.models import IN_FLIGHT, NOT_STARTED, Delivery, DeliveryAttempt, DeliveryStatus
+from soku.delivery.models import IN_FLIGHT, NOT_STARTED, Delivery, DeliveryAttempt
 from soku.integrations.models import Account
 from soku.platforms import PLATFORM_NAMES
 from soku.posts.models import Post
@@ -63,28 +63,10 @@ DB_LEASE_END = type_coerce(func.now() + bindparam("lease_length", type_=Interval
 
 
 @functools.cache
-def _fenced(new_lease: bool, caps: int) -> Update:
+def _fenced(new_lease: bool) -> Update:
     """The fenced UPDATE, built once per shape: `new_lease`, with a fresh lease from the
-    database clock (PostgreSQL); `caps`, with that many publishing-cap conditions (the
-    account's posts published since `cap_since_<n>` or being published now, this delivery
-    excepted, fewer than `cap_count_<n>`)."""
-    stmt = _FENCED
-    if new_lease:
-        stmt = stmt.values(lease_expires_at=DB_LEASE_END)
-    recent = DELIVERIES.alias("recent")  # not the row being updated
-    for n in range(caps):
-        count = (
-            select(func.count())
-            .where(
-                recent.c.account_ref == bindparam("cap_account"),
-                recent.c.id != bindparam("fence_id"),
-                (recent.c.published_at >= bindparam(f"cap_since_{n}", type_=UTCDateTime()))
-                | (recent.c.status == DeliveryStatus.publishing.value),
-            )
-            .scalar_subquery()
-        )
-        stmt = stmt.where(count < bindparam(f"cap_count_{n}"))
-    return stmt
+    database clock (PostgreSQL)."""
+    return _FENCED.values(lease_expires_at=DB_LEASE_END) if new_lease else _FENCED
 
 
 _ADD_ATTEMPT = insert(ATTEMPTS)
@@ -201,7 +183,7 @@ _HOLDERS = {
 
 def _with_lease(params: dict[str, Any], lease: dt.timedelta | None, postgres: bool) -> bool:
     """Add a fresh lease of `lease` to a fenced update's parameters; whether the statement
-    must compute its end from the database clock (`_fenced(new_lease=True, …)`)."""
+    must compute its end from the database clock (`_fenced(True)`)."""
     if lease is not None and postgres:
         params["lease_length"] = lease
         return True
@@ -210,58 +192,29 @@ def _with_lease(params: dict[str, Any], lease: dt.timedelta | None, postgres: bo
     return False
 
 
-def apply_fenced(connection: Connection, changes: Sequence[FencedChange]) -> set[uuid.UUID]:
-    """Many deliveries' fenced changes in a few statements; the ids whose change was made.
+def lease_holders(
+    connection: Connection, ids: Collection[uuid.UUID]
+) -> dict[uuid.UUID, str | None]:
+    """Who holds each of these deliveries' leases, their rows locked until the transaction
+    ends (FOR NO KEY UPDATE on PostgreSQL; SQLite has one writer): the leases stay as read."""
+    if not ids:
+        return {}
+    rows = connection.execute(_HOLDERS[is_postgres(connection)], {"ids": sorted(ids)})
+    return dict(rows.all())
 
-    One SELECT locks the rows (FOR NO KEY UPDATE on PostgreSQL; SQLite has one writer) and
-    reads who holds each lease; the changes whose owner still holds it are then made with one
-    executemany per set of columns (on PostgreSQL one round trip: asyncpg pipelines it). The
-    locks keep every lease as read until the transaction ends. A change whose lease is gone
-    writes nothing (`fenced_update` would raise LeaseLost for it).
-    """
-    if not changes:
-        return set()
+
+def apply_fenced(connection: Connection, changes: Sequence[FencedChange]) -> None:
+    """Many deliveries' fenced changes, one executemany per set of columns (on PostgreSQL one
+    round trip: asyncpg pipelines it). For changes whose leases `lease_holders` found held
+    and locked in this transaction: each UPDATE's fence then matches its row."""
     postgres = is_postgres(connection)
-    ids = sorted(change.delivery_id for change in changes)
-    holders: dict[uuid.UUID, str | None] = dict(
-        connection.execute(_HOLDERS[postgres], {"ids": ids}).all()
-    )
-    held = [change for change in changes if holders.get(change.delivery_id) == change.owner]
     by_shape: dict[tuple[bool, tuple[str, ...]], list[dict[str, Any]]] = {}
-    for change in held:
+    for change in changes:
         params = {"fence_id": change.delivery_id, "fence_owner": change.owner, **change.values}
         new_lease = _with_lease(params, change.lease, postgres)
         by_shape.setdefault((new_lease, tuple(sorted(params))), []).append(params)
     for (new_lease, _), rows in by_shape.items():
-        connection.execute(_fenced(new_lease, 0), rows)
-    return {change.delivery_id for change in held}
-
-
-def fenced_update(
-    connection: Connection,
-    delivery_id: uuid.UUID,
-    owner: str,
-    *,
-    lease: dt.timedelta | None = None,
-    caps: tuple[uuid.UUID, Sequence[tuple[int, dt.datetime]]] | None = None,
-    **values: Any,
-) -> None:
-    """Change the delivery only while `owner` holds its lease; LeaseLost otherwise.
-
-    `lease`: also a fresh lease of that length (from the database clock on PostgreSQL).
-    `caps`: (account, [(cap, since), ...]): change it only while, for each cap, fewer than
-    `cap` of the account's other deliveries were published since `since` or are being
-    published; LeaseLost otherwise too (the caller tells the two apart).
-    """
-    params = {"fence_id": delivery_id, "fence_owner": owner, **values}
-    new_lease = _with_lease(params, lease, is_postgres(connection))
-    account, under = caps or (None, ())
-    if under:
-        params["cap_account"] = account
-    for n, (count, since) in enumerate(under):
-        params[f"cap_count_{n}"], params[f"cap_since_{n}"] = count, since
-    if connection.execute(_fenced(new_lease, len(under)), params).rowcount != 1:
-        raise LeaseLost(str(delivery_id))
+        connection.execute(_fenced(new_lease), rows)
 
 
 def refresh_post_statuses(
@@ -312,23 +265,6 @@ def lock_accounts(connection: Connection, account_refs: Collection[uuid.UUID]) -
     """
     if account_refs and is_postgres(connection):
         connection.execute(_LOCK_ACCOUNTS[True], {"account_refs": sorted(account_refs)})
-
-
-_RECENT = select(func.count(), func.min(DELIVERIES.c.published_at)).where(
-    DELIVERIES.c.account_ref == bindparam("account_ref"),
-    DELIVERIES.c.id != bindparam("exclude"),
-    (DELIVERIES.c.published_at >= bindparam("since"))
-    | (DELIVERIES.c.status == DeliveryStatus.publishing.value),
-)
-
-
-def recent_publishes(
-    connection: Connection, account_ref: uuid.UUID, since: dt.datetime, exclude: uuid.UUID
-) -> tuple[int, dt.datetime | None]:
-    """Posts of one account published since `since` or being published now, and the oldest."""
-    params = {"account_ref": account_ref, "since": since, "exclude": exclude}
-    count, oldest = connection.execute(_RECENT, params).one()
-    return int(count), oldest
 
 
 def _earliest_due() -> Select[Any]:

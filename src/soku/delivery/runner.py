@@ -13,10 +13,9 @@ import time
 from typing import Any
 
 import structlog
-from sqlalchemy import Connection
 
 from soku.db import utcnow
-from soku.delivery import repository as repo
+from soku.delivery.caps import over_caps
 from soku.delivery.claims import Claimed, Target
 from soku.delivery.engine import Engine
 from soku.delivery.models import DeliveryStatus
@@ -35,8 +34,6 @@ from soku.platforms.connector import (
 from soku.posts.validation import draft_of
 
 log = structlog.get_logger("soku.delivery")
-# Over a cap whose counted posts are all still being published: look again this much later.
-CAP_RECHECK_SECONDS = 30
 
 
 class DeliveryRun:
@@ -161,35 +158,18 @@ class DeliveryRun:
 
         Without steps left to run, the check made with the publishing mark is enough.
         """
-        if not LIMITS[self.platform].publish_caps or not self._steps_left():
+        caps = LIMITS[self.platform].publish_caps
+        if not caps or not self._steps_left():
             return False
+        mark = (self.claimed.id, self.target.account_ref, caps)
         async with self.engine.ctx.db.read() as session:
             connection = await session.connection()
-            over = await connection.run_sync(self._over_cap)
-        if over is None:
+            full = await connection.run_sync(lambda c: over_caps(c, [mark], utcnow()))
+        if not full:
             return False
-        await self._defer(*over)
+        n, free_at = full[self.claimed.id]
+        await self._defer(caps[n], free_at)
         return True
-
-    def _over_cap(
-        self, connection: Connection, now: dt.datetime | None = None
-    ) -> tuple[PublishCap, dt.datetime] | None:
-        """The first publishing cap this account has used up, and when it frees."""
-        now = now or utcnow()
-        for cap in LIMITS[self.platform].publish_caps:
-            since = now - dt.timedelta(seconds=cap.window_seconds)
-            count, oldest = repo.recent_publishes(
-                connection, self.target.account_ref, since, self.claimed.id
-            )
-            if count < cap.count:
-                continue
-            free_at = (
-                (oldest + dt.timedelta(seconds=cap.window_seconds))
-                if oldest
-                else (now + dt.timedelta(seconds=CAP_RECHECK_SECONDS))
-            )
-            return cap, free_at
-        return None
 
     async def _defer(self, cap: PublishCap, free_at: dt.datetime) -> str:
         """Back to the queue until the cap frees; not counted as an attempt."""
@@ -277,61 +257,28 @@ class DeliveryRun:
         return await self._published(result, "published")
 
     async def _reserve_publish(self) -> tuple[PublishCap, dt.datetime] | None:
-        """Mark the delivery `publishing` unless that would exceed a publishing cap.
+        """Mark the delivery `publishing` (with a fresh lease for the call: it has a deadline)
+        unless that would exceed a publishing cap; then the cap and when it frees.
 
-        The cap check and the mark are one statement (the fenced UPDATE counts the account's
-        recent posts), in a transaction serialized per account (a row lock on PostgreSQL, the
-        single writer on SQLite): deliveries of one account claimed together would otherwise
-        all pass the check before any of them counted as publishing. Without caps the mark is
-        a plain fenced change, made with the group's others.
+        The group checks the caps and makes the mark in one transaction serialized per
+        account (a row lock on PostgreSQL, the single writer on SQLite): deliveries of one
+        account claimed together would otherwise all pass the check before any of them
+        counted as publishing.
         """
         checkpoint = {**self.checkpoint, "publish_started": utcnow().isoformat()}
+        values = {
+            "status": DeliveryStatus.publishing.value,
+            "checkpoint": checkpoint,
+            "updated_at": utcnow(),
+        }
+        change = FencedChange(self.claimed.id, self.engine.owner, values, lease=self.engine.lease)
         caps = LIMITS[self.platform].publish_caps
-        values = {"status": DeliveryStatus.publishing.value, "checkpoint": checkpoint}
-        if caps:
-            over = await self._mark_under_caps(values, caps)
-            if over is not None:
-                return over
-        else:
-            change = FencedChange(
-                self.claimed.id,
-                self.engine.owner,
-                {**values, "updated_at": utcnow()},
-                lease=self.engine.lease,  # a fresh lease for the call: it has a deadline
-            )
-            await self.engine.writes.change(change)
+        full = await self.engine.writes.mark(change, account=self.target.account_ref, caps=caps)
+        if full is not None:
+            n, free_at = full
+            return caps[n], free_at
         self.checkpoint = checkpoint
         return None
-
-    async def _mark_under_caps(
-        self, values: dict[str, Any], caps: tuple[PublishCap, ...]
-    ) -> tuple[PublishCap, dt.datetime] | None:
-        def mark(connection: Connection) -> tuple[PublishCap, dt.datetime] | None:
-            now = utcnow()
-            under = [(c.count, now - dt.timedelta(seconds=c.window_seconds)) for c in caps]
-            try:
-                publishing(connection, now, (self.target.account_ref, under))
-            except LeaseLost:
-                over = self._over_cap(connection, now)  # or was it the lease?
-                if over is not None:
-                    return over
-                # under the caps after all (a publish ended since): LeaseLost if it was the lease
-                publishing(connection, now, None)
-            return None
-
-        def publishing(connection: Connection, now: dt.datetime, under: Any) -> None:
-            repo.fenced_update(
-                connection,
-                self.claimed.id,
-                self.engine.owner,
-                **values,
-                updated_at=now,
-                lease=self.engine.lease,  # a fresh lease for the call: it has a deadline
-                caps=under,
-            )
-
-        # the group locks the account's row before its writes
-        return await self.engine.writes.run(mark, account=self.target.account_ref)
 
     async def _call(self, method: Any) -> Any:
         """A connector call; an expired token is refreshed and the call tried once more."""
