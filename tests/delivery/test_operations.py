@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import insert, text
+from sqlalchemy import insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -19,7 +19,7 @@ from sqlalchemy.sql.expression import ClauseElement, Executable
 
 from soku import migrate
 from soku.context import AppContext
-from soku.delivery import claims
+from soku.delivery import caps, claims
 from soku.delivery.models import Delivery
 from tests.conftest import ALL_PLATFORMS, create_database, drop_database, make_settings
 from tests.delivery.harness import Harness, sample, samples_of, text_post, unique
@@ -172,6 +172,44 @@ async def test_claim_uses_the_partial_index(fresh_env: Harness) -> None:
             claims.claim_due, "x", "plan-test", dt.timedelta(seconds=5), 32, dt.datetime.now(dt.UTC)
         )
         assert claimed == []  # nothing of it is due
+
+
+async def test_the_cap_count_reads_only_the_window_and_what_is_being_published(
+    fresh_env: Harness,
+) -> None:
+    """An account with many posts published before the window: its cap count reads none of
+    them (an index range from the window's start, and the partial index of the deliveries
+    being published)."""
+    env = fresh_env
+    await _fill(env)
+    now = dt.datetime.now(dt.UTC)
+    async with env.ctx.db.transaction() as session:
+        await session.execute(
+            update(Delivery)
+            .where(Delivery.platform == "x")
+            .values(status="published", published_at=now - dt.timedelta(days=2))
+        )
+        await session.execute(text("ANALYZE deliveries" if _is_pg(session) else "ANALYZE"))
+        account = (
+            await session.execute(
+                select(Delivery.account_ref).limit(1).where(Delivery.platform == "x")
+            )
+        ).scalar_one()
+    async with env.ctx.db.transaction() as session:
+        connection = await session.connection()
+        since = now - dt.timedelta(minutes=15)
+        query = caps.recent_query(connection.sync_connection, [account], [uuid.uuid4()], since)
+        found = (await session.execute(Explain(query))).all()
+        plan = "\n".join(str(row[0] if _is_pg(session) else row[-1]) for row in found)
+        print(f"\ncap count plan ({session.get_bind().dialect.name}):\n{plan}")
+        assert "ix_deliveries_account_published" in plan, plan
+        assert "ix_deliveries_account_publishing" in plan, plan
+        if _is_pg(session):
+            assert "Seq Scan" not in plan, plan
+        else:
+            assert "(account_ref=? AND published_at>?)" in plan, plan
+            assert "SCAN deliveries" not in plan, plan
+        assert (await session.execute(query)).all() == []  # 250 published, none inside
 
 
 async def _generic_plan(session: AsyncSession, statement: Any) -> str:

@@ -10,13 +10,24 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, select
+from sqlalchemy import (
+    Connection,
+    Select,
+    bindparam,
+    func,
+    literal_column,
+    null,
+    select,
+    type_coerce,
+    union_all,
+)
 
 from soku.db import UTCDateTime
 from soku.delivery.models import DeliveryStatus
-from soku.delivery.repository import DELIVERIES, ids_in
+from soku.delivery.repository import DELIVERIES, ids_in, is_postgres
 from soku.platforms.base import PublishCap
 
 # Over a cap whose counted posts are all still being published: look again this much later.
@@ -28,17 +39,60 @@ Mark = tuple[uuid.UUID, uuid.UUID, tuple[PublishCap, ...]]
 Full = tuple[int, dt.datetime]
 
 _D = DELIVERIES.c
-_RECENT = {
-    pg: select(_D.account_ref, func.count(), func.min(_D.published_at))
-    .where(
-        ids_in(_D.account_ref, "accounts", pg),
-        ~ids_in(_D.id, "marking", pg),
-        (_D.published_at >= bindparam("since", type_=UTCDateTime()))
-        | (_D.status == DeliveryStatus.publishing.value),
+
+
+def _recent(postgres: bool) -> Select[Any]:
+    """Per account: the posts counted against a cap of the window from `since`, the oldest
+    published one. Two parts that each read only what they count: those published inside
+    the window (a range of `ix_deliveries_account_published`, however many posts the account
+    made before), and those being published now (the few rows of the partial index
+    `ix_deliveries_account_publishing`, matched by the literal status), which have no
+    `published_at` yet, so no post is in both. The deliveries being marked are left out of
+    the second part; they cannot be in the first (a published delivery is never marked
+    again)."""
+    accounts = ids_in(_D.account_ref, "accounts", postgres)
+    since = bindparam("since", type_=UTCDateTime())
+    published = (
+        select(
+            _D.account_ref.label("account"),
+            func.count().label("n"),
+            func.min(_D.published_at).label("oldest"),
+        )
+        .where(accounts, _D.published_at >= since)
+        .group_by(_D.account_ref)
     )
-    .group_by(_D.account_ref)
-    for pg in (False, True)
-}
+    publishing = select(
+        _D.account_ref, literal_column("1"), type_coerce(null(), UTCDateTime())
+    ).where(
+        accounts,
+        _D.status == literal_column(f"'{DeliveryStatus.publishing.value}'"),
+        ~ids_in(_D.id, "marking", postgres),
+    )
+    both = union_all(published, publishing).subquery()
+    return select(both.c.account, func.sum(both.c.n), func.min(both.c.oldest)).group_by(
+        both.c.account
+    )
+
+
+_RECENT = {pg: _recent(pg) for pg in (False, True)}
+
+
+def recent_query(
+    connection: Connection,
+    accounts: Collection[uuid.UUID],
+    marking: Collection[uuid.UUID],
+    since: dt.datetime,
+) -> Select[Any]:
+    """Per account, its posts counted against a cap of the window from `since` and the
+    oldest published one; the deliveries `marking` left out. (Its values bound: to look at
+    its plan.)"""
+    return _RECENT[is_postgres(connection)].params(_values(accounts, marking, since))
+
+
+def _values(
+    accounts: Collection[uuid.UUID], marking: Collection[uuid.UUID], since: dt.datetime
+) -> dict[str, Any]:
+    return {"accounts": sorted(accounts), "marking": sorted(marking), "since": since}
 
 
 def over_caps(
@@ -50,18 +104,19 @@ def over_caps(
     deliveries left out); then each mark that passes counts against the marks after it, as
     if they had been made one after the other.
     """
-    postgres = connection.dialect.name == "postgresql"
-    marking = sorted({delivery for delivery, _, caps in marks if caps})
+    marking = {delivery for delivery, _, caps in marks if caps}
     windows: dict[int, set[uuid.UUID]] = {}
     for _, account, caps in marks:
         for cap in caps:
             windows.setdefault(cap.window_seconds, set()).add(account)
     used: dict[tuple[int, uuid.UUID], int] = {}
     oldest: dict[tuple[int, uuid.UUID], dt.datetime] = {}
+    statement = _RECENT[is_postgres(connection)]
     for window, accounts in windows.items():
         since = now - dt.timedelta(seconds=window)
-        params = {"accounts": sorted(accounts), "marking": marking, "since": since}
-        for account, count, first in connection.execute(_RECENT[postgres], params):
+        for account, count, first in connection.execute(
+            statement, _values(accounts, marking, since)
+        ):
             used[window, account] = count
             if first is not None:
                 oldest[window, account] = first

@@ -34,6 +34,7 @@ TERMINAL = (
 )
 WAITING_SQL = "status IN ('scheduled', 'queued')"
 IN_FLIGHT_SQL = "status IN ('processing', 'publishing')"
+PUBLISHING_SQL = "status = 'publishing'"
 
 
 class Delivery(Base):
@@ -55,8 +56,16 @@ class Delivery(Base):
             postgresql_where=text(IN_FLIGHT_SQL),
             sqlite_where=text(IN_FLIGHT_SQL),
         ),
-        # Publishing caps count an account's recent posts.
+        # Publishing caps count an account's posts published inside a window (a range of
+        # this index) and those being published now (the few rows of the next one).
         Index("ix_deliveries_account_published", "account_ref", "published_at"),
+        Index(
+            "ix_deliveries_account_publishing",
+            "account_ref",
+            "id",
+            postgresql_where=text(PUBLISHING_SQL),
+            sqlite_where=text(PUBLISHING_SQL),
+        ),
         Index("ix_deliveries_post", "post_id"),
     )
 
