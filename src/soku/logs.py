@@ -4,11 +4,31 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable, Mapping, MutableMapping
+from contextvars import ContextVar
 from typing import Any
 
 import structlog
 
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING}
+
+# The fields of what the current task works on (a worker's delivery run sets it: each asyncio
+# task has a context of its own), as a function called only when a line is written: a run
+# at log level warning formats none of them.
+TASK_FIELDS: ContextVar[Callable[[], Mapping[str, Any]] | None] = ContextVar(
+    "soku_task_fields", default=None
+)
+
+
+def merge_task_fields(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """Processor: the current task's fields, under the line's own."""
+    fields = TASK_FIELDS.get()
+    if fields is not None:
+        for key, value in fields().items():
+            event_dict.setdefault(key, value)
+    return event_dict
 
 
 def configure_logging(log_format: str = "auto", level: str = "info") -> None:
@@ -19,6 +39,7 @@ def configure_logging(log_format: str = "auto", level: str = "info") -> None:
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
+            merge_task_fields,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,

@@ -20,6 +20,7 @@ from soku.delivery.claims import Claimed, Target
 from soku.delivery.engine import Engine
 from soku.delivery.models import DeliveryStatus
 from soku.delivery.repository import FencedChange, LeaseLost
+from soku.logs import TASK_FIELDS
 from soku.platforms import LIMITS
 from soku.platforms.base import PublishCap
 from soku.platforms.connector import (
@@ -83,12 +84,7 @@ class DeliveryRun:
     async def _prepare(self) -> None:
         """The job and the connector, from what the claim read (no query for a text post)."""
         target = self.target
-        structlog.contextvars.bind_contextvars(
-            request_id=target.request_id,
-            post_id=str(target.post_id),
-            delivery_id=str(target.delivery_id),
-            platform=target.platform,
-        )
+        TASK_FIELDS.set(self._log_fields)  # this run's task: every line it logs carries them
         draft = draft_of(target.content)
         media = await self._media_urls(target.media_ids or [])
         self.job = Job(
@@ -104,13 +100,16 @@ class DeliveryRun:
             publishing_since=self._publishing_since(),
         )
         self.connector = self.engine.connector(self.job.account)
-        log.info(
-            "delivery_attempt",
-            delivery_id=str(target.delivery_id),
-            post_id=str(target.post_id),
-            platform=target.platform,
-            attempt=self.claimed.attempts,
-        )
+        log.info("delivery_attempt", attempt=self.claimed.attempts)
+
+    def _log_fields(self) -> dict[str, Any]:
+        target = self.target
+        return {
+            "request_id": target.request_id,
+            "post_id": str(target.post_id),
+            "delivery_id": str(target.delivery_id),
+            "platform": target.platform,
+        }
 
     async def _media_urls(self, media_ids: list[str]) -> tuple[str, ...]:
         """Our stored copies' public URLs, in the post's order (platforms that pull by URL)."""
@@ -377,11 +376,5 @@ class DeliveryRun:
         metrics.deliveries.labels(self.platform, outcome).inc()
         metrics.attempt_seconds.labels(self.platform).observe(time.perf_counter() - self.clock)
         log.info(
-            "delivery_finished",
-            delivery_id=str(self.claimed.id),
-            post_id=str(self.target.post_id),
-            platform=self.platform,
-            outcome=outcome,
-            status=status.value,
-            attempt=self.claimed.attempts,
+            "delivery_finished", outcome=outcome, status=status.value, attempt=self.claimed.attempts
         )
