@@ -69,7 +69,6 @@ class Engine:
         self.metrics: DeliveryMetrics = self.ctx.metrics
         self.writes = GroupCommit(self.ctx.db)
         self._tokens: dict[str, tuple[str, float]] = {}
-        self._connectors: dict[tuple[str, bool], Connector] = {}
 
     def open_token(self, sealed: str | None) -> str | None:
         """A stored token, decrypted (Fernet) or taken from the short-lived cache."""
@@ -87,15 +86,6 @@ class Engine:
         return token
 
     def connector(self, account: AccountAccess) -> Connector:
-        """The account's connector: one per platform and kind of account (they hold only
-        settings), made on first use."""
-        key = (account.platform, account.sandbox)
-        connector = self._connectors.get(key)
-        if connector is None:
-            connector = self._connectors[key] = self._new_connector(account)
-        return connector
-
-    def _new_connector(self, account: AccountAccess) -> Connector:
         settings = self.ctx.settings
         return connector_for(
             account,
