@@ -97,8 +97,9 @@ _LOCK_ACCOUNTS = {pg: _locked_in_order(ACCOUNTS, "account_refs", pg) for pg in (
 _LOCK_POSTS = {
     pg: _locked_in_order(POSTS, "post_ids", pg).add_columns(_P.status) for pg in (False, True)
 }
+# each post's distinct statuses: all a post's status is derived from
 _STATUSES_OF = {
-    pg: select(_D.post_id, _D.status).where(ids_in(_D.post_id, "post_ids", pg))
+    pg: select(_D.post_id, _D.status).distinct().where(ids_in(_D.post_id, "post_ids", pg))
     for pg in (False, True)
 }
 
