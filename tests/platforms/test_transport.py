@@ -189,3 +189,40 @@ async def test_waiting_for_a_free_connection_too_long_is_not_sent() -> None:
         with pytest.raises(httpx.ReadTimeout):
             await holder
     assert transport_error(caught.value, "X").kind is ErrorKind.connection
+
+
+BUILDS = [
+    {"json": {"text": "hé", "media_ids": [], "n": 1}},
+    {"json": {"text": "x"}, "headers": {"Authorization": "Bearer t", "ACCEPT": "application/json"}},
+    {"content": b"raw bytes", "headers": {"Content-Type": "application/octet-stream"}},
+    {"content": "text body", "headers": {"user-agent": "soku-test", "X-Id": "1"}},
+    {"headers": {"Authorization": "Bearer t"}},
+    {},
+    # httpx builds these (the short way does not take them); the same request either way
+    {"params": {"limit": 5, "since": "2026-01-01T00:00:00+00:00"}},
+    {"data": {"a": "1"}},
+    {"headers": [("Authorization", "Bearer t"), ("X-Twice", "1"), ("X-Twice", "2")]},
+    {"json": {"a": 1}, "timeout": 3.0},
+    {"json": {"a": 1}, "extensions": {"trace": None}},
+]
+
+
+@pytest.mark.parametrize("kwargs", BUILDS)
+@pytest.mark.parametrize("url", ["http://127.0.0.1:9/v1/users/u%201/posts?x=1", "/relative"])
+async def test_the_short_build_makes_the_request_httpx_makes(
+    kwargs: dict[str, object], url: str
+) -> None:
+    client = platform_client(4, 7.0)
+    if url.startswith("/"):
+        client.base_url = httpx.URL("http://127.0.0.1:9/api/")
+    try:
+        for _ in range(2):  # the second time with the URL as kept
+            mine = client.build_request("POST", url, **kwargs)  # type: ignore[arg-type]
+            theirs = httpx.AsyncClient.build_request(client, "POST", url, **kwargs)  # type: ignore[arg-type]
+            assert mine.method == theirs.method
+            assert mine.url == theirs.url
+            assert mine.headers.multi_items() == theirs.headers.multi_items()
+            assert mine.read() == theirs.read()
+            assert mine.extensions == theirs.extensions
+    finally:
+        await client.aclose()

@@ -35,6 +35,7 @@ KEEPALIVE_SECONDS = 5.0
 MAX_HEADER_LINE = 65_536
 # httpx already sends its own; the body's type is the one the connector chose, or none.
 SKIP_AUTO_HEADERS = ("Content-Type", "User-Agent", "Accept", "Accept-Encoding")
+URLS_KEPT = 4096  # parsed URLs kept by a client (a connector's URLs repeat per account)
 
 
 def platform_client(concurrency: int, timeout_seconds: float) -> httpx.AsyncClient:
@@ -55,6 +56,7 @@ class PlatformClient(httpx.AsyncClient):
         super().__init__(transport=transport, timeout=timeout, follow_redirects=False)
         self._platform = transport
         self._no_cookies = _NoCookies()
+        self._urls: dict[str, httpx.URL] = {}
 
     @property
     def cookies(self) -> httpx.Cookies:
@@ -66,6 +68,66 @@ class PlatformClient(httpx.AsyncClient):
     @cookies.setter
     def cookies(self, cookies: Any) -> None:
         raise TypeError("a platform client keeps no cookies")
+
+    def build_request(
+        self,
+        method: str,
+        url: httpx.URL | str,
+        *,
+        content: Any = None,
+        data: Any = None,
+        files: Any = None,
+        json: Any = None,
+        params: Any = None,
+        headers: Any = None,
+        cookies: Any = None,
+        timeout: Any = httpx.USE_CLIENT_DEFAULT,
+        extensions: Any = None,
+    ) -> httpx.Request:
+        """httpx's request, built the short way for the common call: an absolute URL given
+        as text (parsed once, then kept), headers as a dict or none, a JSON or raw body, and
+        nothing else to merge (no query parameters, form, files, cookies, extensions or
+        timeout of its own). The client's headers go first, those of the call replace them
+        by name (as httpx merges them). Anything else is built by httpx."""
+        parsed = self._url(url) if isinstance(url, str) else None
+        if (
+            parsed is None
+            or parsed.is_relative_url
+            or not (headers is None or isinstance(headers, dict))
+            or any(v is not None for v in (data, files, params, cookies, extensions))
+            or timeout is not httpx.USE_CLIENT_DEFAULT
+            or self.params
+        ):
+            return super().build_request(
+                method,
+                url,
+                content=content,
+                data=data,
+                files=files,
+                json=json,
+                params=params,
+                headers=headers,
+                cookies=cookies,
+                timeout=timeout,
+                extensions=extensions,
+            )
+        merged: list[tuple[Any, Any]] = list(self.headers.raw)
+        if headers:
+            replaced = {name.lower().encode() for name in headers}
+            merged = [(k, v) for k, v in merged if k.lower() not in replaced]
+            merged += headers.items()
+        extensions = {"timeout": self.timeout.as_dict()}
+        return httpx.Request(
+            method, parsed, content=content, json=json, headers=merged, extensions=extensions
+        )
+
+    def _url(self, url: str) -> httpx.URL:
+        parsed = self._urls.get(url)
+        if parsed is None:
+            if len(self._urls) >= URLS_KEPT:
+                self._urls.clear()
+            parsed = self._urls[url] = httpx.URL(url)
+        return parsed
 
     async def send(
         self,
