@@ -26,8 +26,7 @@ from sqlalchemy import (
 )
 
 from soku.db import UTCDateTime
-from soku.delivery.models import DeliveryStatus
-from soku.delivery.repository import DELIVERIES, ids_in, is_postgres
+from soku.delivery.repository import DELIVERIES, PUBLISHING_NOW, ids_in, is_postgres
 from soku.platforms.base import PublishCap
 
 # Over a cap whose counted posts are all still being published: look again this much later.
@@ -46,8 +45,8 @@ def _recent(postgres: bool) -> Select[Any]:
     published one. Two parts that each read only what they count: those published inside
     the window (a range of `ix_deliveries_account_published`, however many posts the account
     made before), and those being published now (the few rows of the partial index
-    `ix_deliveries_account_publishing`, matched by the literal status), which have no
-    `published_at` yet, so no post is in both. The deliveries being marked are left out of
+    `ix_deliveries_account_publishing`, matched by `PUBLISHING_NOW`'s literal status), which
+    have no `published_at` yet, so no post is in both. The deliveries being marked are left out of
     the second part; they cannot be in the first (a published delivery is never marked
     again)."""
     accounts = ids_in(_D.account_ref, "accounts", postgres)
@@ -65,7 +64,7 @@ def _recent(postgres: bool) -> Select[Any]:
         _D.account_ref, literal_column("1"), type_coerce(null(), UTCDateTime())
     ).where(
         accounts,
-        _D.status == literal_column(f"'{DeliveryStatus.publishing.value}'"),
+        PUBLISHING_NOW,
         ~ids_in(_D.id, "marking", postgres),
     )
     both = union_all(published, publishing).subquery()

@@ -38,7 +38,13 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from soku.db import UTCDateTime, utcnow
-from soku.delivery.models import IN_FLIGHT, NOT_STARTED, Delivery, DeliveryAttempt
+from soku.delivery.models import (
+    IN_FLIGHT,
+    NOT_STARTED,
+    Delivery,
+    DeliveryAttempt,
+    DeliveryStatus,
+)
 from soku.integrations.models import Account
 from soku.platforms import PLATFORM_NAMES
 from soku.posts.models import Post
@@ -105,7 +111,8 @@ _STATUSES_OF = {
 
 
 def _status_in(statuses: list[str]) -> ColumnElement[bool]:
-    """`status IN ('a', 'b')` with the values written into the SQL, not bound.
+    """`status IN ('a', 'b')` (one status: `status = 'a'`) with the values written into the
+    SQL, not bound.
 
     The partial indexes (`WHERE status IN (...)`) are usable only when the query repeats their
     predicate with constants: SQLite never matches bound parameters against it (the claim
@@ -113,11 +120,13 @@ def _status_in(statuses: list[str]) -> ColumnElement[bool]:
     prepared statements get after a few executions.
     """
     assert all(status.isidentifier() for status in statuses)
-    return DELIVERIES.c.status.in_([literal_column(f"'{status}'") for status in statuses])
+    values: list[ColumnElement[str]] = [literal_column(f"'{status}'") for status in statuses]
+    return DELIVERIES.c.status == values[0] if len(values) == 1 else DELIVERIES.c.status.in_(values)
 
 
 WAITING_NOW = _status_in(WAITING)
 IN_FLIGHT_NOW = _status_in(FLYING)
+PUBLISHING_NOW = _status_in([DeliveryStatus.publishing.value])
 
 
 class LeaseLost(Exception):
@@ -135,14 +144,6 @@ def _clock(session: AsyncSession | Connection, now: dt.datetime) -> ColumnElemen
     return literal(now, UTCDateTime())
 
 
-def lease_end(
-    session: AsyncSession | Connection, now: dt.datetime, lease: dt.timedelta
-) -> ColumnElement[dt.datetime]:
-    if is_postgres(session):
-        return type_coerce(func.now() + literal(lease, Interval()), UTCDateTime())
-    return literal(now + lease, UTCDateTime())
-
-
 # The worker's writes below are sync functions on a Connection: they run in its group commit
 # (`GroupCommit`, through `Database.run_write`: on SQLite one trip to the writer thread).
 
@@ -157,13 +158,16 @@ def renew_leases(
     """Extend this worker's leases; returns the ids it still holds."""
     if not ids:
         return set()
+    postgres = is_postgres(connection)
+    end = DB_LEASE_END if postgres else literal(now + lease, UTCDateTime())
     stmt = (
         update(DELIVERIES)
         .where(DELIVERIES.c.id.in_(ids), DELIVERIES.c.lease_owner == owner)
-        .values(lease_expires_at=lease_end(connection, now, lease))
+        .values(lease_expires_at=end)
         .returning(DELIVERIES.c.id)
     )
-    return {row[0] for row in connection.execute(stmt)}
+    params = {"lease_length": lease} if postgres else {}
+    return {row[0] for row in connection.execute(stmt, params)}
 
 
 @dataclass(frozen=True)
