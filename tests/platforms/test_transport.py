@@ -202,6 +202,7 @@ BUILDS = [
     {"params": {"limit": 5, "since": "2026-01-01T00:00:00+00:00"}},
     {"data": {"a": "1"}},
     {"headers": [("Authorization", "Bearer t"), ("X-Twice", "1"), ("X-Twice", "2")]},
+    {"json": {"a": 1}, "headers": {b"Authorization": b"Bearer t", b"Accept": b"text/plain"}},
     {"json": {"a": 1}, "timeout": 3.0},
     {"json": {"a": 1}, "extensions": {"trace": None}},
 ]

@@ -85,7 +85,7 @@ class PlatformClient(httpx.AsyncClient):
         extensions: Any = None,
     ) -> httpx.Request:
         """httpx's request, built the short way for the common call: an absolute URL given
-        as text (parsed once, then kept), headers as a dict or none, a JSON or raw body, and
+        as text (parsed once, then kept), headers as a dict of text or none, a JSON or raw body, and
         nothing else to merge (no query parameters, form, files, cookies, extensions or
         timeout of its own). The client's headers go first, those of the call replace them
         by name (as httpx merges them). Anything else is built by httpx."""
@@ -94,6 +94,7 @@ class PlatformClient(httpx.AsyncClient):
             parsed is None
             or parsed.is_relative_url
             or not (headers is None or isinstance(headers, dict))
+            or not all(isinstance(name, str) for name in headers or ())
             or any(v is not None for v in (data, files, params, cookies, extensions))
             or timeout is not httpx.USE_CLIENT_DEFAULT
             or self.params
