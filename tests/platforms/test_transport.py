@@ -198,6 +198,13 @@ BUILDS = [
     {"content": "text body", "headers": {"user-agent": "soku-test", "X-Id": "1"}},
     {"headers": {"Authorization": "Bearer t"}},
     {},
+    {"content": b""},
+    {"content": "", "json": {"ignored": True}},
+    {"content": b"both", "json": {"ignored": True}},
+    {"json": {"a": 1}, "headers": {"content-type": "application/vnd.x+json"}},
+    {"json": {"a": 1}, "headers": {"Content-Length": "7", "HOST": "other.example"}},
+    {"headers": {"Transfer-Encoding": "chunked"}},
+    {"json": []},
     # httpx builds these (the short way does not take them); the same request either way
     {"params": {"limit": 5, "since": "2026-01-01T00:00:00+00:00"}},
     {"data": {"a": "1"}},
@@ -210,20 +217,41 @@ BUILDS = [
 
 @pytest.mark.parametrize("kwargs", BUILDS)
 @pytest.mark.parametrize("url", ["http://127.0.0.1:9/v1/users/u%201/posts?x=1", "/relative"])
+@pytest.mark.parametrize("method", ["POST", "get", "PUT", "DELETE"])
 async def test_the_short_build_makes_the_request_httpx_makes(
-    kwargs: dict[str, object], url: str
+    kwargs: dict[str, object], url: str, method: str
 ) -> None:
     client = platform_client(4, 7.0)
     if url.startswith("/"):
         client.base_url = httpx.URL("http://127.0.0.1:9/api/")
     try:
         for _ in range(2):  # the second time with the URL as kept
-            mine = client.build_request("POST", url, **kwargs)  # type: ignore[arg-type]
-            theirs = httpx.AsyncClient.build_request(client, "POST", url, **kwargs)  # type: ignore[arg-type]
+            mine = client.build_request(method, url, **kwargs)  # type: ignore[arg-type]
+            theirs = httpx.AsyncClient.build_request(client, method, url, **kwargs)  # type: ignore[arg-type]
             assert mine.method == theirs.method
             assert mine.url == theirs.url
             assert mine.headers.multi_items() == theirs.headers.multi_items()
             assert mine.read() == theirs.read()
+            assert type(mine.stream) is type(theirs.stream)
             assert mine.extensions == theirs.extensions
+    finally:
+        await client.aclose()
+
+
+@pytest.mark.parametrize("headers", [{"X-Name": "hé"}, {"X-Count": 3}])
+async def test_the_short_build_refuses_what_httpx_refuses(headers: dict[str, object]) -> None:
+    client = platform_client(4, 7.0)
+    try:
+        with pytest.raises((UnicodeEncodeError, TypeError)) as mine:
+            client.build_request("POST", "http://127.0.0.1:9/x", json={}, headers=headers)  # type: ignore[arg-type]
+        with pytest.raises((UnicodeEncodeError, TypeError)) as theirs:
+            httpx.AsyncClient.build_request(
+                client,
+                "POST",
+                "http://127.0.0.1:9/x",
+                json={},
+                headers=headers,  # type: ignore[arg-type]
+            )
+        assert type(mine.value) is type(theirs.value)
     finally:
         await client.aclose()

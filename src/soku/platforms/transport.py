@@ -24,6 +24,7 @@ import http.cookiejar
 import time
 import urllib.request
 from collections.abc import AsyncIterator
+from json import dumps as json_dumps
 from typing import Any
 
 import aiohttp
@@ -35,6 +36,7 @@ KEEPALIVE_SECONDS = 5.0
 MAX_HEADER_LINE = 65_536
 # httpx already sends its own; the body's type is the one the connector chose, or none.
 SKIP_AUTO_HEADERS = ("Content-Type", "User-Agent", "Accept", "Accept-Encoding")
+JSON_TYPE = (b"Content-Type", b"application/json")
 URLS_KEPT = 4096  # parsed URLs kept by a client (a connector's URLs repeat per account)
 
 
@@ -92,6 +94,7 @@ class PlatformClient(httpx.AsyncClient):
         parsed = self._url(url) if isinstance(url, str) else None
         if (
             parsed is None
+            or not (content is None or isinstance(content, bytes | str))
             or parsed.is_relative_url
             or not (headers is None or isinstance(headers, dict))
             or not all(isinstance(name, str) for name in headers or ())
@@ -112,15 +115,21 @@ class PlatformClient(httpx.AsyncClient):
                 timeout=timeout,
                 extensions=extensions,
             )
+        body, body_headers = _encoded(content, json)
         merged: list[tuple[Any, Any]] = list(self.headers.raw)
         if headers:
             replaced = {name.lower().encode() for name in headers}
             merged = [(k, v) for k, v in merged if k.lower() not in replaced]
-            merged += headers.items()
-        extensions = {"timeout": self.timeout.as_dict()}
-        return httpx.Request(
-            method, parsed, content=content, json=json, headers=merged, extensions=extensions
+            merged += headers.items()  # made bytes by httpx (and refused if not ASCII)
+        request = httpx.Request(
+            method,
+            parsed,
+            headers=_with_auto_headers(method.upper(), parsed, merged, body_headers),
+            stream=httpx.ByteStream(body),
+            extensions={"timeout": self.timeout.as_dict()},
         )
+        request.read()  # the body as `content`, as httpx keeps a body given whole
+        return request
 
     def _url(self, url: str) -> httpx.URL:
         parsed = self._urls.get(url)
@@ -150,6 +159,37 @@ class PlatformClient(httpx.AsyncClient):
             )
         request.extensions.setdefault("timeout", self.timeout.as_dict())
         return await self._platform.read(request)
+
+
+def _encoded(content: bytes | str | None, json: Any) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+    """The body and its headers, as httpx encodes raw content (before JSON) or JSON."""
+    if content is not None:
+        body = content.encode() if isinstance(content, str) else content
+        return body, [(b"Content-Length", b"%d" % len(body))] if body else []
+    if json is not None:
+        text = json_dumps(json, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        body = text.encode()
+        return body, [(b"Content-Length", b"%d" % len(body)), JSON_TYPE]
+    return b"", []
+
+
+def _with_auto_headers(
+    method: str,
+    url: httpx.URL,
+    headers: list[tuple[Any, Any]],
+    body_headers: list[tuple[bytes, bytes]],
+) -> list[tuple[Any, Any]]:
+    """httpx's order: Host and an empty body's length (when not given) first, then the
+    headers given, then the body's headers that were not given."""
+    given = {(k if isinstance(k, bytes) else k.encode()).lower() for k, _ in headers}
+    auto: list[tuple[Any, Any]] = []
+    if b"host" not in given and url.host:
+        auto.append((b"Host", url.netloc))
+    headers += [(k, v) for k, v in body_headers if k.lower() not in given]
+    given.update(k.lower() for k, _ in body_headers)
+    if method in ("POST", "PUT", "PATCH") and not given & {b"content-length", b"transfer-encoding"}:
+        auto.append((b"Content-Length", b"0"))
+    return auto + headers
 
 
 class _NoCookies(httpx.Cookies):
