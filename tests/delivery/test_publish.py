@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-import httpx
+import uuid
 
+import httpx
+import pytest
+from pydantic import ValidationError
+
+from soku.delivery.engine import DRAFT_CACHE_SIZE, Engine
 from soku.delivery.models import DeliveryStatus
 from tests.delivery.harness import Harness, by_platform, image_post, text_post, video_post
 from tests.media_files import MediaServer
@@ -94,3 +99,20 @@ async def test_video_post_waits_for_processing(env: Harness, media_server: Media
     assert (calls["media"], calls["media_status"], calls["publish"]) == (1, 4, 1)
     [attempt] = await env.attempts(delivery["id"])
     assert attempt.outcome == "published"
+
+
+async def test_a_posts_content_is_checked_once_and_kept_for_its_deliveries(
+    engine: Engine,
+) -> None:
+    post, other = uuid.uuid4(), uuid.uuid4()
+    content = {"text": "kept", "platform": ["x", "threads"]}
+    first = engine.draft(post, content)
+    assert (first.text, first.media_type) == ("kept", "text")
+    # the post's next delivery gets the same draft without reading the content again
+    assert engine.draft(post, {"broken": True}) is first
+    images = {"mediaUrls": ["https://e.example/a.png"], "mediaType": "image", "platform": ["x"]}
+    assert engine.draft(other, images).image_urls == ("https://e.example/a.png",)
+    for _ in range(DRAFT_CACHE_SIZE):  # a full cache starts over: memory stays bounded
+        engine.draft(uuid.uuid4(), content)
+    with pytest.raises(ValidationError):
+        engine.draft(post, {"broken": True})

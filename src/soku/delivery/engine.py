@@ -8,7 +8,9 @@ import secrets
 import signal
 import socket
 import time
+import uuid
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 
@@ -17,15 +19,17 @@ from soku.delivery.group_commit import GroupCommit
 from soku.delivery.metrics import DeliveryMetrics
 from soku.delivery.policy import RetryPolicy
 from soku.integrations.vault import TokenVault
-from soku.platforms import LIMITS, PLATFORM_NAMES
+from soku.platforms import LIMITS, PLATFORM_NAMES, ContentDraft
 from soku.platforms.connector import AccountAccess, Connector
 from soku.platforms.registry import connector_for
 from soku.platforms.transport import platform_client
+from soku.posts.validation import draft_of
 
 # Decrypted tokens are kept this long: a burst to one account decrypts them once, and a token
 # refreshed meanwhile is a new sealed value, so it is never served stale.
 TOKEN_CACHE_SECONDS = 60.0
 TOKEN_CACHE_SIZE = 4096
+DRAFT_CACHE_SIZE = 4096  # posts whose checked content is kept (a post's deliveries share it)
 
 
 def worker_name() -> str:
@@ -69,6 +73,17 @@ class Engine:
         self.metrics: DeliveryMetrics = self.ctx.metrics
         self.writes = GroupCommit(self.ctx.db)
         self._tokens: dict[str, tuple[str, float]] = {}
+        self._drafts: dict[uuid.UUID, ContentDraft] = {}
+
+    def draft(self, post_id: uuid.UUID, content: dict[str, Any]) -> ContentDraft:
+        """A stored post's content as a draft, read once per post: a post's content never
+        changes once accepted (only its schedule does), and its deliveries run close together."""
+        draft = self._drafts.get(post_id)
+        if draft is None:
+            if len(self._drafts) >= DRAFT_CACHE_SIZE:
+                self._drafts.clear()
+            draft = self._drafts[post_id] = draft_of(content)
+        return draft
 
     def open_token(self, sealed: str | None) -> str | None:
         """A stored token, decrypted (Fernet) or taken from the short-lived cache."""

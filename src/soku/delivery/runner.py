@@ -32,7 +32,6 @@ from soku.platforms.connector import (
     PlatformError,
     Published,
 )
-from soku.posts.validation import draft_of
 
 log = structlog.get_logger("soku.delivery")
 
@@ -85,7 +84,7 @@ class DeliveryRun:
         """The job and the connector, from what the claim read (no query for a text post)."""
         target = self.target
         TASK_FIELDS.set(self._log_fields)  # this run's task: every line it logs carries them
-        draft = draft_of(target.content)
+        draft = self.engine.draft(target.post_id, target.content)
         media = await self._media_urls(target.media_ids or [])
         self.job = Job(
             delivery_id=str(target.delivery_id),
