@@ -1,0 +1,68 @@
+"""`UTCDateTime` on SQLite: aware UTC datetimes in and out, stored as text in SQLAlchemy's
+DATETIME format, so rows written either way read the same (PostgreSQL keeps timestamptz; the
+API and delivery suites run on both)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Column, DateTime, Integer, MetaData, Table, create_engine, select, text
+
+from soku.db import UTCDateTime
+
+CET = dt.timezone(dt.timedelta(hours=1))
+MOMENTS = [
+    dt.datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=dt.UTC),
+    dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC),  # no microseconds: still six digits
+    dt.datetime(999, 12, 31, 23, 59, 59, 999999, tzinfo=dt.UTC),  # a year under 1000
+]
+
+
+def _tables() -> tuple[Table, Table]:
+    metadata = MetaData()
+    ours = Table(
+        "stamps", metadata, Column("id", Integer, primary_key=True), Column("at", UTCDateTime)
+    )
+    plain = Table(
+        "stamps", MetaData(), Column("id", Integer, primary_key=True), Column("at", DateTime)
+    )
+    return ours, plain
+
+
+def test_sqlite_keeps_sqlalchemys_datetime_text(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite:///{tmp_path / 'd.db'}")
+    ours, plain = _tables()
+    ours.metadata.create_all(engine)
+    with engine.begin() as connection:
+        for n, moment in enumerate(MOMENTS):
+            connection.execute(ours.insert(), {"id": n, "at": moment})
+            # the same moment as SQLAlchemy's own DATETIME type writes it (naive UTC)
+            naive = moment.replace(tzinfo=None)
+            connection.execute(plain.insert(), {"id": 100 + n, "at": naive})
+        stored = dict(connection.execute(text("SELECT id, at FROM stamps")).all())
+        read = dict(connection.execute(select(ours.c.id, ours.c.at)).all())
+        by_plain = dict(connection.execute(select(plain.c.id, plain.c.at)).all())
+    assert str(ours.c.at.type.dialect_impl(engine.dialect)) == "DATETIME"  # the schema's type
+    for n, moment in enumerate(MOMENTS):
+        assert stored[n] == stored[100 + n]  # the same text either way
+        assert read[n] == read[100 + n] == moment and read[n].tzinfo is dt.UTC
+        assert by_plain[n] == moment.replace(tzinfo=None)  # SQLAlchemy reads ours back too
+    engine.dispose()
+
+
+def test_other_zones_are_stored_as_utc_and_naive_datetimes_are_refused(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite:///{tmp_path / 'd.db'}")
+    ours, _ = _tables()
+    ours.metadata.create_all(engine)
+    with engine.begin() as connection:
+        connection.execute(ours.insert(), {"id": 1, "at": dt.datetime(2026, 5, 1, 12, tzinfo=CET)})
+        [(stored,)] = connection.execute(text("SELECT at FROM stamps")).all()
+        assert stored == "2026-05-01 11:00:00.000000"
+        # ordering and comparison work on the text
+        later = select(ours.c.id).where(ours.c.at > dt.datetime(2026, 5, 1, 10, 59, tzinfo=dt.UTC))
+        assert connection.execute(later).scalars().all() == [1]
+        with pytest.raises(Exception, match="naive datetime"):
+            connection.execute(ours.insert(), {"id": 2, "at": dt.datetime(2026, 5, 1)})
+    engine.dispose()
