@@ -26,6 +26,7 @@ from soku.db import utcnow
 from soku.delivery.models import Delivery, DeliveryAttempt
 from soku.platforms import PLATFORM_NAMES
 from soku.posts.models import Post
+from soku.runtime import settle_heap
 
 TARGET_P99_S = 10.0
 EMAIL = "bench-burst@soku.local"
@@ -36,6 +37,7 @@ async def _burst(
     ctx: AppContext, args: argparse.Namespace, fake: common.Proc, total: int
 ) -> dict[str, Any]:
     run = common.WorkerRun(ctx, args.concurrency, total, args.timeout)
+    settle_heap()  # as `soku worker` and `soku serve` do before they take work
     run.start()
     await asyncio.sleep(0.5)  # the worker is up and asleep: nothing is due yet
     due_at = utcnow() + dt.timedelta(seconds=args.lead)

@@ -25,6 +25,7 @@ from soku.context import AppContext
 from soku.integrations.models import Account
 from soku.platforms import PLATFORM_NAMES
 from soku.platforms.transport import platform_client
+from soku.runtime import settle_heap
 
 TARGET = 0.5
 EMAIL = "bench-efficiency@soku.local"
@@ -132,6 +133,7 @@ async def _run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         count = posts * len(PLATFORM_NAMES)
         if not args.json:
             print(f"  {count:,} deliveries due, {len(accounts)} accounts", flush=True)
+        settle_heap()  # as `soku worker` does at start-up; the same for every phase here
         await _bare(args, sandbox, accounts, min(count, 500), fake)  # warm-up, not counted
         phases = {"bare1": await _bare(args, sandbox, accounts, count, fake)}
         phases["engine"] = await _engine(ctx, args, fake, count)

@@ -19,6 +19,7 @@ import httpx
 
 from soku.context import AppContext
 from soku.platforms import PLATFORM_NAMES
+from soku.runtime import settle_heap
 
 TARGET = 200
 EMAIL = "bench-overlap@soku.local"
@@ -66,6 +67,7 @@ async def _overlap(
         tasks.append(len(run.worker.tasks))
         calls.append(http.now)
 
+    settle_heap()  # as `soku worker` and `soku serve` do before they take work
     begin = common.cpu_marks(fake.pid)
     run.start()
     await run.until_finished(args.every_ms / 1000, sample)

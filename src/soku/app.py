@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from soku import __version__
+from soku import __version__, runtime
 from soku.config import Settings
 from soku.context import AppContext
 from soku.delivery.router import router as metrics_router
@@ -31,15 +31,22 @@ requestId, details}}`."""
 
 
 def create_app(
-    settings: Settings | None = None, ctx: AppContext | None = None, *, run_worker: bool = False
+    settings: Settings | None = None,
+    ctx: AppContext | None = None,
+    *,
+    run_worker: bool = False,
+    settle_heap: bool = False,
 ) -> FastAPI:
-    """The API; with `run_worker`, the delivery worker runs in the same process."""
+    """The API; with `run_worker`, the delivery worker runs in the same process. With
+    `settle_heap` (the server process), `soku.runtime.settle_heap` runs once it has started."""
     settings = settings or (ctx.settings if ctx else Settings())
     configure_logging(settings.log_format, settings.log_level)
     context = ctx or AppContext.build(settings)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if settle_heap:
+            runtime.settle_heap()
         housekeeping = asyncio.create_task(purge_idempotency_keys(context))
         worker = Worker(context) if run_worker else None
         delivering = asyncio.create_task(worker.run()) if worker else None

@@ -215,7 +215,7 @@ def run_server(settings: Settings, host: str, port: int, *, run_worker: bool) ->
     from soku.app import create_app
 
     uvicorn.run(
-        create_app(settings, run_worker=run_worker),
+        create_app(settings, run_worker=run_worker, settle_heap=True),
         host=host,
         port=port,
         access_log=False,
@@ -234,6 +234,7 @@ async def run_worker(settings: Settings, concurrency: int | None) -> None:
     from soku.context import AppContext
     from soku.delivery.worker import Worker
     from soku.logs import configure_logging
+    from soku.runtime import settle_heap
 
     configure_logging(settings.log_format, settings.log_level)
     ctx = AppContext.build(settings)
@@ -243,6 +244,7 @@ async def run_worker(settings: Settings, concurrency: int | None) -> None:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, worker.stop)
+        settle_heap()
         await worker.run()
     finally:
         await ctx.aclose()
