@@ -17,7 +17,6 @@ import uvicorn
 from fastapi import FastAPI
 
 from soku.platforms import INTEGRATIONS
-from soku.runtime import settle_heap
 from soku.sandbox.generic import create_generic_fake
 
 
@@ -27,7 +26,6 @@ class _AnnouncingServer(uvicorn.Server):
         if self.started:
             host, port = self.servers[0].sockets[0].getsockname()[:2]
             print(f"sandbox ready on http://{host}:{port}", flush=True)
-            settle_heap()  # a long-running server, as `soku serve` (soku.runtime)
 
 
 def build_app(public_url: str = "") -> FastAPI:
