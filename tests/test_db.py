@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Column, DateTime, Integer, MetaData, Table, create_engine, select, text
+from sqlalchemy.dialects import sqlite
 
 from soku.db import UTCDateTime
 
@@ -65,4 +66,18 @@ def test_other_zones_are_stored_as_utc_and_naive_datetimes_are_refused(tmp_path:
         assert connection.execute(later).scalars().all() == [1]
         with pytest.raises(Exception, match="naive datetime"):
             connection.execute(ours.insert(), {"id": 2, "at": dt.datetime(2026, 5, 1)})
+    engine.dispose()
+
+
+def test_sql_with_the_time_inline_renders_it_as_stored(tmp_path: Path) -> None:
+    ours, _ = _tables()
+    moment = dt.datetime(2026, 5, 1, 12, 30, tzinfo=CET)
+    query = select(ours.c.id).where(ours.c.at == moment)
+    sql = str(query.compile(dialect=sqlite.dialect(), compile_kwargs={"literal_binds": True}))
+    assert "stamps.at = '2026-05-01 11:30:00.000000'" in sql
+    engine = create_engine(f"sqlite:///{tmp_path / 'd.db'}")
+    ours.metadata.create_all(engine)
+    with engine.begin() as connection:
+        connection.execute(ours.insert(), {"id": 7, "at": moment})
+        assert connection.execute(text(sql)).scalars().all() == [7]
     engine.dispose()

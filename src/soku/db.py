@@ -64,6 +64,11 @@ class _SQLiteStamp(sqlite.DATETIME):
     def result_processor(self, dialect: Dialect, coltype: object) -> None:
         return None
 
+    def literal_processor(self, dialect: Dialect) -> Callable[[str], str]:
+        """SQL text with the value inline (`literal_binds`): the quoted text (digits, `-`,
+        `:`, `.` and a space; nothing to escape)."""
+        return lambda text: f"'{text}'"
+
 
 class UTCDateTime(TypeDecorator[dt.datetime]):
     """Timezone-aware UTC datetimes on every database.
