@@ -87,10 +87,11 @@ class PlatformClient(httpx.AsyncClient):
         extensions: Any = None,
     ) -> httpx.Request:
         """httpx's request, built the short way for the common call: an absolute URL given
-        as text (parsed once, then kept), headers as a dict of text or none, a JSON or raw body, and
-        nothing else to merge (no query parameters, form, files, cookies, extensions or
-        timeout of its own). The client's headers go first, those of the call replace them
-        by name (as httpx merges them). Anything else is built by httpx."""
+        as text (parsed once, then kept), headers as a dict of text or none, a JSON or raw
+        (bytes or text) body, and nothing else to merge (no query parameters, form, files,
+        cookies, extensions or timeout of its own). The client's headers go first, those of
+        the call replace them by name (as httpx merges them). Anything else is built by
+        httpx."""
         parsed = self._url(url) if isinstance(url, str) else None
         if (
             parsed is None
@@ -115,6 +116,17 @@ class PlatformClient(httpx.AsyncClient):
                 timeout=timeout,
                 extensions=extensions,
             )
+        return self._short_request(method, parsed, content, json, headers)
+
+    def _short_request(
+        self,
+        method: str,
+        url: httpx.URL,
+        content: bytes | str | None,
+        json: Any,
+        headers: dict[str, Any] | None,
+    ) -> httpx.Request:
+        """The request from a ready body and headers, as httpx would have built it."""
         body, body_headers = _encoded(content, json)
         merged: list[tuple[Any, Any]] = list(self.headers.raw)
         if headers:
@@ -123,8 +135,8 @@ class PlatformClient(httpx.AsyncClient):
             merged += headers.items()  # made bytes by httpx (and refused if not ASCII)
         request = httpx.Request(
             method,
-            parsed,
-            headers=_with_auto_headers(method.upper(), parsed, merged, body_headers),
+            url,
+            headers=_with_auto_headers(method.upper(), url, merged, body_headers),
             stream=httpx.ByteStream(body),
             extensions={"timeout": self.timeout.as_dict()},
         )
