@@ -197,11 +197,11 @@ def _with_auto_headers(
     auto: list[tuple[Any, Any]] = []
     if b"host" not in given and url.host:
         auto.append((b"Host", url.netloc))
-    headers += [(k, v) for k, v in body_headers if k.lower() not in given]
+    body = [(k, v) for k, v in body_headers if k.lower() not in given]
     given.update(k.lower() for k, _ in body_headers)
     if method in ("POST", "PUT", "PATCH") and not given & {b"content-length", b"transfer-encoding"}:
         auto.append((b"Content-Length", b"0"))
-    return auto + headers
+    return auto + headers + body
 
 
 class _NoCookies(httpx.Cookies):
