@@ -363,9 +363,12 @@ async def populate(
 
 
 async def unfinished(ctx: AppContext) -> int:
-    """Deliveries not yet published, failed, unknown or cancelled."""
+    """Deliveries due by now and not yet published, failed, unknown or cancelled (those
+    scheduled for later, such as a later round's, are not waited for)."""
     async with ctx.db.read() as s:
-        stmt = select(func.count()).where(Delivery.status.not_in(FINISHED))
+        stmt = select(func.count()).where(
+            Delivery.status.not_in(FINISHED), Delivery.run_at <= utcnow()
+        )
         return int((await s.execute(stmt)).scalar_one())
 
 
