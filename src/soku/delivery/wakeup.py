@@ -46,7 +46,8 @@ class Wakeup:
     async def wait(self, seconds: float) -> bool:
         """Sleep until woken or `seconds` pass; True when woken."""
         try:
-            await asyncio.wait_for(self._event.wait(), timeout=max(0.0, seconds))
+            async with asyncio.timeout(max(0.0, seconds)):  # no task made, unlike wait_for
+                await self._event.wait()
         except TimeoutError:
             return False
         finally:

@@ -1,9 +1,9 @@
 """The worker: claims due deliveries in batches and runs them concurrently.
 
 It sleeps until the earliest due time or lease expiry, or until woken (new work committed,
-or a delivery finished and freed a slot), never longer than the fallback poll. Claims go
-platform by platform, starting from a different one each time, within each platform's
-concurrency, so one platform's flood cannot starve the others.
+or finished deliveries freed enough slots to claim for), never longer than the fallback
+poll. Claims go platform by platform, starting from a different one each time, within each
+platform's concurrency, so one platform's flood cannot starve the others.
 """
 
 from __future__ import annotations
@@ -138,7 +138,10 @@ class Worker:
         self.tasks.pop(claimed.id, None)
         self.running[claimed.platform] -= 1
         self.engine.metrics.in_flight.dec()
-        self.ctx.wakeup.wake()  # a slot is free: claim again
+        if self._room():  # enough slots free to claim for: claim again
+            self.ctx.wakeup.wake()
+        # else: the loop, waiting for room, would only find too little and wait again (a
+        # wake-up per finished delivery cost a wait with its timer and task each time)
 
     async def _sleep(self) -> None:
         async with self.ctx.db.read() as session:
