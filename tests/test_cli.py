@@ -12,6 +12,7 @@ import json
 import os
 import re
 import secrets
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -693,6 +694,67 @@ def test_configuration_error_with_json_prints_a_json_error(tmp_path: Path) -> No
     assert "code" in result.json["error"]
 
 
+@pytest.mark.parametrize("url", ["mysql://u:p@db.example/x", "sqlite:///tmp/soku.db", "x"])
+def test_a_database_soku_does_not_run_on_is_a_configuration_error(tmp_path: Path, url: str) -> None:
+    soku = Soku(soku_env(SOKU_DATA_DIR=str(tmp_path), SOKU_DATABASE_URL=url, SOKU_SECRET_KEY="s"))
+    for args in (("users", "create", "--email", "a@example.test"), ("db", "upgrade")):
+        result = soku.run(*args)
+        assert result.code == 2, result
+        assert "Traceback" not in result.err
+        assert "SOKU_DATABASE_URL starts with" in result.message
+        assert (
+            "postgresql+asyncpg://" in result.message and "sqlite+aiosqlite:///" in result.message
+        )
+        assert ":p@" not in result.message  # not the URL itself: it may hold a password
+
+
+def test_configuration_errors_name_each_setting_and_leave_values_out(tmp_path: Path) -> None:
+    env = soku_env(
+        SOKU_DATA_DIR=str(tmp_path),
+        SOKU_MIN_SCHEDULE_LEAD_SECONDS="soon-ish",
+        SOKU_WORKER_BATCH="0",
+        SOKU_LOG_LEVEL="loudest",
+    )
+    result = Soku(env).run("users", "create", "--email", "a@example.test")
+    assert result.code == 2, result
+    assert "Traceback" not in result.err
+    assert result.message.startswith("invalid_configuration: Invalid configuration: ")
+    assert "SOKU_MIN_SCHEDULE_LEAD_SECONDS: Input should be a valid integer" in result.message
+    assert "SOKU_WORKER_BATCH: Input should be greater than or equal to 1" in result.message
+    assert "SOKU_LOG_LEVEL: Input should be 'debug', 'info', 'warning' or 'error'" in result.message
+    assert "soon-ish" not in result.message and "loudest" not in result.message
+    assert "pydantic" not in result.message  # no library links or type names
+
+    error = Soku(env).fails(
+        "accounts", "list", "--email", "a@example.test", code="invalid_configuration"
+    )
+    assert len(error["details"]["problems"]) == 3, error
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_a_database_out_of_reach_is_reported_in_one_line(tmp_path: Path) -> None:
+    url = f"postgresql+asyncpg://soku:hunter2@127.0.0.1:{_free_port()}/soku"  # nothing listens
+    soku = Soku(soku_env(SOKU_DATA_DIR=str(tmp_path), SOKU_DATABASE_URL=url, SOKU_SECRET_KEY="s"))
+    for args in (
+        ("db", "upgrade"),
+        ("users", "create", "--email", "a@example.test"),
+        ("serve", "--port", str(_free_port())),
+        ("worker",),
+    ):
+        result = soku.run(*args)
+        assert result.code == 1, result
+        assert "Traceback" not in result.err
+        assert result.message.startswith("database_unreachable: Cannot reach the database "), result
+        assert "soku:***@127.0.0.1" in result.message and "hunter2" not in result.message
+    error = soku.fails("keys", "create", "--email", "a@example.test", code="database_unreachable")
+    assert "Connect call failed" in error["message"]
+
+
 def test_db_upgrade_on_sqlite(soku: Soku, data_dir: Path) -> None:
     for _ in range(2):  # idempotent
         result = soku.run("db", "upgrade")
@@ -753,6 +815,26 @@ def pg_soku(tmp_path: Path, pg_database: str) -> Soku:
             SOKU_SECRET_KEY="cli-test-" + secrets.token_hex(8),
         )
     )
+
+
+def test_a_postgresql_database_that_does_not_exist_is_reported(tmp_path: Path) -> None:
+    try:
+        _admin("SELECT 1")
+    except Exception as exc:
+        unavailable("PostgreSQL", exc)
+    missing = f"soku_missing_{secrets.token_hex(4)}"
+    for driver in ("postgresql+asyncpg", "postgresql+psycopg"):
+        url = make_url(PG_URL).set(drivername=driver, database=missing)
+        env = soku_env(
+            SOKU_DATA_DIR=str(tmp_path),
+            SOKU_DATABASE_URL=url.render_as_string(hide_password=False),
+            SOKU_SECRET_KEY="s",
+        )
+        result = Soku(env).run("db", "upgrade")
+        assert result.code == 1, result
+        assert "Traceback" not in result.err
+        assert result.message.startswith("database_error: The database "), result
+        assert f'database "{missing}" does not exist' in result.message
 
 
 def test_db_upgrade_on_empty_postgresql_then_commands_work(

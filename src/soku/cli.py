@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
@@ -13,11 +13,13 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from sqlalchemy import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from soku import operations
 from soku.auth.models import SubscriptionStatus
-from soku.config import Settings
+from soku.config import Settings, config_problems
 from soku.db import Database
 from soku.errors import ApiError
 
@@ -57,7 +59,36 @@ def _settings(as_json: bool = False) -> Settings:
     try:
         return Settings()
     except ValidationError as exc:
-        _fail("invalid_configuration", f"Invalid configuration: {exc}", as_json, 2)
+        problems = config_problems(exc)
+        message = f"Invalid configuration: {'; '.join(problems)}"
+        _fail("invalid_configuration", message, as_json, 2, {"problems": problems})
+
+
+def _database(work: Coroutine[Any, Any, T], settings: Settings, as_json: bool) -> T:
+    """`asyncio.run(work)`, with a database that cannot be reached, or that refuses what is
+    asked of it, reported in one line instead of a traceback."""
+    try:
+        return asyncio.run(work)
+    except operations.SchemaNotReady as exc:
+        _fail("schema_not_ready", str(exc), as_json, 2)
+    except DBAPIError as exc:
+        where, reason = _database_named(settings.database_url), _first_line(exc.orig or exc)
+        _fail("database_error", f"The database {where} answered: {reason}", as_json, 1)
+    except OSError as exc:
+        where, reason = _database_named(settings.database_url), _first_line(exc)
+        _fail("database_unreachable", f"Cannot reach the database {where}: {reason}", as_json, 1)
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip() or type(exc).__name__).splitlines()[0]
+
+
+def _database_named(url: str) -> str:
+    """The database URL without its password."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url.partition("://")[0]
 
 
 def _run(action: Callable[[AsyncSession, Settings], Awaitable[T]], as_json: bool) -> T:
@@ -73,11 +104,9 @@ def _run(action: Callable[[AsyncSession, Settings], Awaitable[T]], as_json: bool
             await db.dispose()
 
     try:
-        return asyncio.run(main())
+        return _database(main(), settings, as_json)
     except ApiError as exc:
         _fail(exc.code, exc.message, as_json, 1, exc.details)
-    except operations.SchemaNotReady as exc:
-        _fail("schema_not_ready", str(exc), as_json, 2)
 
 
 def _emit(data: Any, as_json: bool, title: str) -> None:
@@ -214,7 +243,7 @@ def accounts_list(email: Email, as_json: JsonFlag = False) -> None:
 def db_upgrade() -> None:
     """Bring the database schema up to date."""
     settings = _settings()
-    asyncio.run(operations.upgrade_database(settings))
+    _database(operations.upgrade_database(settings), settings, False)
     err.print("Database schema is up to date.")
 
 
@@ -246,10 +275,7 @@ def serve(
 ) -> None:
     """Run the API server (and, unless --no-worker, the delivery worker)."""
     settings = _settings()
-    try:
-        asyncio.run(operations.ensure_schema_for_serving(settings))
-    except operations.SchemaNotReady as exc:
-        _fail("schema_not_ready", str(exc), False, 2)
+    _database(operations.ensure_schema_for_serving(settings), settings, False)
     operations.run_server(settings, host, port, run_worker=worker)
 
 
@@ -261,6 +287,7 @@ def worker_command(
 ) -> None:
     """Run only the delivery worker (any number may run against one PostgreSQL database)."""
     settings = _settings()
+    _database(operations.ensure_schema_for_serving(settings), settings, False)  # fail early
     try:
         asyncio.run(operations.run_worker(settings, concurrency))
     except operations.SchemaNotReady as exc:

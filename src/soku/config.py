@@ -9,12 +9,13 @@ from pathlib import Path
 from typing import Literal
 
 import platformdirs
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from soku.ratelimit import DEFAULT_ENDPOINT_LIMITS, DEFAULT_PLANS, parse_plans
 
 SQLITE_PREFIX = "sqlite+aiosqlite:///"
+DATABASE_PREFIXES = ("sqlite+aiosqlite://", "postgresql+asyncpg://", "postgresql+psycopg://")
 # Callers without a key (by address) and users whose subscription lapsed get these plans.
 REQUIRED_PLANS = ("anonymous", "inactive")
 
@@ -126,6 +127,14 @@ class Settings(BaseSettings):
                 "SOKU_DATABASE_URL must name an async driver: "
                 "postgresql+asyncpg://… or postgresql+psycopg://…"
             )
+        if not self.database_url.startswith(DATABASE_PREFIXES):
+            scheme, found, _rest = self.database_url.partition("://")
+            shown = repr(scheme) if found else "no scheme"  # not the rest: it may hold a password
+            raise ValueError(
+                f"SOKU_DATABASE_URL starts with {shown}; Soku runs on SQLite "
+                f"({SQLITE_PREFIX}…) or PostgreSQL (postgresql+asyncpg://… or "
+                "postgresql+psycopg://…)"
+            )
         if self.default_plan not in self.rate_limit_plans:
             raise ValueError(f"SOKU_DEFAULT_PLAN {self.default_plan!r} is not a known plan")
         if not self.is_sqlite and not self.secret_key:
@@ -159,3 +168,18 @@ class Settings(BaseSettings):
         with os.fdopen(fd, "w") as handle:
             handle.write(key)
         return key
+
+
+def config_problems(exc: ValidationError) -> list[str]:
+    """What is wrong with the configuration, one line per problem, each naming its setting
+    (`SOKU_…`); the values given are left out, since one of them may be a secret."""
+    problems = []
+    for error in exc.errors(include_url=False, include_input=False):
+        message = str(error["msg"]).removeprefix("Value error, ")
+        where = [str(part) for part in error["loc"]]
+        setting = f"SOKU_{where[0].upper()}" if where else ""
+        if len(where) > 1:
+            setting += "".join(f"[{part!r}]" for part in where[1:])
+        known = not setting or message.startswith(setting.split("[")[0])
+        problems.append(message if known else f"{setting}: {message}")
+    return problems
