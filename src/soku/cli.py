@@ -268,7 +268,7 @@ def quickstart(
 @app.command("serve")
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 8000,
     worker: Annotated[
         bool, typer.Option("--worker/--no-worker", help="Also deliver posts in this process.")
     ] = True,
@@ -282,7 +282,8 @@ def serve(
 @app.command("worker")
 def worker_command(
     concurrency: Annotated[
-        int | None, typer.Option(help="Deliveries in flight at once (SOKU_WORKER_CONCURRENCY).")
+        int | None,
+        typer.Option(help="Deliveries in flight at once (SOKU_WORKER_CONCURRENCY).", min=1),
     ] = None,
 ) -> None:
     """Run only the delivery worker (any number may run against one PostgreSQL database)."""
