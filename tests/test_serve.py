@@ -10,6 +10,7 @@ import json
 import os
 import re
 import secrets
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -262,6 +263,29 @@ def test_serve_upgrades_a_fresh_sqlite_database_by_itself(tmp_path: Path) -> Non
             conn.close()
     assert tables >= SCHEMA_TABLES
     assert len(versions) == 1
+
+
+def test_serve_says_where_it_listens_once_it_does(tmp_path: Path) -> None:
+    env = soku_env(SOKU_DATA_DIR=str(tmp_path / "data"))
+    with serving(env, tmp_path / "logs") as server:
+        served = [r for r in json_lines(server.stderr()) if r.get("event") == "serving"]
+    assert len(served) == 1, server.stderr()
+    assert served[0]["url"] == server.base_url
+    assert served[0]["docs"] == f"{server.base_url}/docs"
+    assert served[0]["worker"] is True
+
+
+def test_serve_on_a_port_that_is_taken_exits_3_without_saying_it_serves(tmp_path: Path) -> None:
+    env = soku_env(SOKU_DATA_DIR=str(tmp_path / "data"), SOKU_LOG_FORMAT="json")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        done = soku_cli(env, "serve", "--port", port, "--no-worker")
+    assert done.returncode == 3, done
+    assert "address already in use" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert '"serving"' not in done.stderr
 
 
 def test_two_servers_with_two_data_dirs_share_nothing(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from alembic.runtime.migration import MigrationContext
@@ -210,11 +211,14 @@ async def quickstart(session: AsyncSession, settings: Settings, email: str) -> d
 
 
 def run_server(settings: Settings, host: str, port: int, *, run_worker: bool) -> None:
+    """`soku serve`: uvicorn on `host:port` until SIGTERM or SIGINT; exits 3 (as uvicorn
+    does) when it could not start, for example on a port that is taken."""
     import uvicorn
 
     from soku.app import create_app
+    from soku.serving import AnnouncingServer
 
-    uvicorn.run(
+    config = uvicorn.Config(
         create_app(settings, run_worker=run_worker, settle_heap=True),
         host=host,
         port=port,
@@ -224,6 +228,11 @@ def run_server(settings: Settings, host: str, port: int, *, run_worker: bool) ->
         http="auto",
         server_header=False,
     )
+    server = AnnouncingServer(config, worker=run_worker)
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: uvicorn has already shut down
+        server.run()
+    if not server.started:
+        raise SystemExit(3)
 
 
 async def run_worker(settings: Settings, concurrency: int | None) -> None:
