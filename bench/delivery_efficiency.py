@@ -1,6 +1,6 @@
 """Delivery efficiency: the engine's deliveries/s versus a bare httpx client making the same calls.
 
-Run: .venv/bin/python bench/delivery_efficiency.py [--deliveries 4000] [--json]
+Run: .venv/bin/python bench/delivery_efficiency.py [--deliveries 4000] [--rounds 3] [--json]
      [--database-url postgresql+asyncpg://postgres@127.0.0.1:5432/postgres]
 See bench/README.md for how to read the output.
 """
