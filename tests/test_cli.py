@@ -731,20 +731,20 @@ def test_configuration_errors_name_each_setting_and_leave_values_out(tmp_path: P
     assert len(error["details"]["problems"]) == 3, error
 
 
-@pytest.mark.parametrize("port", ["0", "65536", "99999", "-1"])
-def test_serve_refuses_a_port_out_of_range(soku: Soku, port: str) -> None:
-    result = soku.run("serve", "--port", port)
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
+        *((("serve", "--port", port), "--port") for port in ("0", "65536", "99999", "-1")),
+        *((("worker", "--concurrency", n), "--concurrency") for n in ("0", "-3")),
+    ],
+)
+def test_serve_and_worker_refuse_numbers_out_of_range(
+    soku: Soku, args: tuple[str, ...], option: str
+) -> None:
+    result = soku.run(*args)
     assert result.code == 2, result  # a usage error, before anything starts
     assert "Traceback" not in result.err
-    assert "Invalid value for '--port'" in result.message
-
-
-@pytest.mark.parametrize("concurrency", ["0", "-3"])
-def test_worker_refuses_a_concurrency_below_one(soku: Soku, concurrency: str) -> None:
-    result = soku.run("worker", "--concurrency", concurrency)
-    assert result.code == 2, result
-    assert "Traceback" not in result.err
-    assert "Invalid value for '--concurrency'" in result.message
+    assert f"Invalid value for '{option}'" in result.message
 
 
 def _free_port() -> int:
