@@ -936,9 +936,10 @@ def test_db_upgrade_on_empty_postgresql_then_commands_work(
 def test_cli_on_postgresql_not_upgraded_says_to_run_db_upgrade(
     pg_soku: Soku, pg_database: str
 ) -> None:
-    for args in (("users", "create", "--email", "a@example.test"), ("quickstart",)):
+    for args in (("users", "create", "--email", "a@example.test"), ("quickstart",), ("worker",)):
         result = pg_soku.run(*args)
         assert result.code != 0, result
+        assert "Traceback" not in result.err
         assert "run `soku db upgrade`" in result.message
     # It did not upgrade by itself (PostgreSQL is upgraded on purpose).
     assert pg_rows(

@@ -288,11 +288,8 @@ def worker_command(
 ) -> None:
     """Run only the delivery worker (any number may run against one PostgreSQL database)."""
     settings = _settings()
-    _database(operations.ensure_schema_for_serving(settings), settings, False)  # fail early
-    try:
-        asyncio.run(operations.run_worker(settings, concurrency))
-    except operations.SchemaNotReady as exc:
-        _fail("schema_not_ready", str(exc), False, 2)
+    _database(operations.ensure_schema_for_serving(settings), settings, False)
+    asyncio.run(operations.run_worker(settings, concurrency))
 
 
 def main() -> None:

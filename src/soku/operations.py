@@ -236,7 +236,8 @@ def run_server(settings: Settings, host: str, port: int, *, run_worker: bool) ->
 
 
 async def run_worker(settings: Settings, concurrency: int | None) -> None:
-    """`soku worker`: deliver until SIGTERM or SIGINT, then drain and release."""
+    """`soku worker`: deliver until SIGTERM or SIGINT, then drain and release. The caller
+    has prepared the schema (`ensure_schema_for_serving`), as for `soku serve`."""
     import asyncio
     import signal
 
@@ -248,7 +249,6 @@ async def run_worker(settings: Settings, concurrency: int | None) -> None:
     configure_logging(settings.log_format, settings.log_level)
     ctx = AppContext.build(settings)
     try:
-        await prepare_schema(ctx.db, settings)
         worker = Worker(ctx, concurrency)
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
