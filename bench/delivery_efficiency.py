@@ -196,10 +196,12 @@ async def _run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
 
 
 def _label(name: str) -> str:
+    """A phase's title: `bare2` is "bare httpx 2", `engine1` "engine (Worker) 1"."""
     if name == "stock":
         return "stock httpx (ref.)"
-    kind, n = name.rstrip("0123456789"), name[len(name.rstrip("0123456789")) :]
-    return f"bare httpx {n}" if kind == "bare" else f"engine (Worker) {n}"
+    if name.startswith("bare"):
+        return f"bare httpx {name.removeprefix('bare')}"
+    return f"engine (Worker) {name.removeprefix('engine')}"
 
 
 def _report(s: dict[str, Any]) -> None:

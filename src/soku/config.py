@@ -177,9 +177,10 @@ def config_problems(exc: ValidationError) -> list[str]:
     for error in exc.errors(include_url=False, include_input=False):
         message = str(error["msg"]).removeprefix("Value error, ")
         where = [str(part) for part in error["loc"]]
-        setting = f"SOKU_{where[0].upper()}" if where else ""
-        if len(where) > 1:
-            setting += "".join(f"[{part!r}]" for part in where[1:])
-        known = not setting or message.startswith(setting.split("[")[0])
-        problems.append(message if known else f"{setting}: {message}")
+        name = f"SOKU_{where[0].upper()}" if where else ""
+        if not name or message.startswith(name):  # the message names its setting already
+            problems.append(message)
+        else:
+            keys = "".join(f"[{part!r}]" for part in where[1:])
+            problems.append(f"{name}{keys}: {message}")
     return problems
