@@ -34,7 +34,7 @@ from typing import Any, overload
 from sqlalchemy import func, insert, select
 from sqlalchemy.engine import make_url
 
-from soku import migrate, operations
+from soku import migrate, operations, runtime
 from soku.auth.models import SubscriptionStatus
 from soku.config import Settings
 from soku.context import AppContext
@@ -150,8 +150,9 @@ def run_async(
     measure: Callable[[argparse.Namespace, Path], Coroutine[Any, Any, Summary]],
     report: Callable[[Summary], None],
 ) -> int:
-    """`run` for a coroutine: `measure` runs in its own event loop."""
-    return run(args, lambda a, tmp: asyncio.run(measure(a, tmp)), report)
+    """`run` for a coroutine: `measure` runs in its own event loop, the one `soku worker`
+    runs on (`soku.runtime.run`: uvloop where installed)."""
+    return run(args, lambda a, tmp: runtime.run(measure(a, tmp)), report)
 
 
 def inherited(exclude: Collection[str] = ()) -> dict[str, str]:

@@ -1,15 +1,17 @@
-"""`soku.runtime.settle_heap`: what a server or worker process does once it has started."""
+"""`soku.runtime`: what a server or worker process does once it has started, and its loop."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from soku.app import create_app
-from soku.runtime import YOUNG_THRESHOLD, settle_heap
+from soku.runtime import YOUNG_THRESHOLD, run, settle_heap
 from tests.conftest import make_settings
 
 
@@ -48,3 +50,29 @@ async def test_the_server_process_settles_when_it_starts(tmp_path: Path) -> None
     async with app.router.lifespan_context(app):
         assert gc.get_freeze_count() > 0
         assert gc.get_threshold()[0] == YOUNG_THRESHOLD
+
+
+def _loop_kind() -> str:
+    return type(asyncio.get_running_loop()).__module__.partition(".")[0]
+
+
+async def _answer(value: int) -> tuple[str, int]:
+    await asyncio.sleep(0)
+    return _loop_kind(), value
+
+
+def test_a_process_loop_runs_on_uvloop_when_it_is_installed() -> None:
+    assert run(_answer(7)) == ("uvloop", 7)
+
+
+def test_without_uvloop_the_loop_is_asyncios(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "uvloop", None)  # as where it is not installed
+    assert run(_answer(8)) == ("asyncio", 8)
+
+
+def test_an_error_in_the_loop_reaches_the_caller() -> None:
+    async def broken() -> None:
+        raise LookupError("inside")
+
+    with pytest.raises(LookupError, match="inside"):
+        run(broken())

@@ -17,7 +17,7 @@ from sqlalchemy import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from soku import operations
+from soku import operations, runtime
 from soku.auth.models import SubscriptionStatus
 from soku.config import Settings, config_problems
 from soku.db import Database
@@ -289,7 +289,7 @@ def worker_command(
     """Run only the delivery worker (any number may run against one PostgreSQL database)."""
     settings = _settings()
     _database(operations.ensure_schema_for_serving(settings), settings, False)
-    asyncio.run(operations.run_worker(settings, concurrency))
+    runtime.run(operations.run_worker(settings, concurrency))
 
 
 def main() -> None:

@@ -379,6 +379,8 @@ async def test_three_workers_publish_hundreds_of_deliveries_exactly_once(world: 
     workers = [await world.worker(concurrency=64, **extra) for _ in range(3)]
     for worker in workers:
         await worker.started()
+    # `soku worker` runs on uvloop, as `soku serve` does through uvicorn (soku.runtime.run)
+    assert {w.events("worker_started")[0]["loop"] for w in workers} == {"uvloop"}
     run = secrets.token_hex(3)
     for index in range(140):
         content = {"text": f"many {run} #{index}", "platform": list(MANY_PLATFORMS)}

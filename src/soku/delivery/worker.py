@@ -53,7 +53,10 @@ class Worker:
         """Deliver until `stop()`; then finish or release what is held."""
         await self.ctx.wakeup.listen()
         heartbeat = asyncio.create_task(self._heartbeat())
-        log.info("worker_started", worker=self.engine.owner, concurrency=self.concurrency)
+        loop = type(asyncio.get_running_loop()).__module__.partition(".")[0]  # uvloop, asyncio
+        log.info(
+            "worker_started", worker=self.engine.owner, concurrency=self.concurrency, loop=loop
+        )
         try:
             await self._deliver()
         finally:
