@@ -12,6 +12,10 @@ return once more each: about 18 crossings per accepted post, each a GIL hand-off
 more CPU than SQLite's own work. The thread runs the same function on a sync engine: one
 crossing per unit of work. Elsewhere (PostgreSQL, SQLite in memory) it runs through the async
 engine's `run_sync`.
+
+`Database.run_read` does the same for a read (the dry run of `POST /v1/posts/validate`): on
+a SQLite file one trip to a reader thread, whose own connection reads a snapshot while the
+writer writes (WAL) and is refused any write (`PRAGMA query_only`).
 """
 
 from __future__ import annotations
@@ -132,7 +136,7 @@ def prepare_sqlite(engine: Engine) -> None:
 
 class Database:
     """One engine per process, and the sessions that run on it (and, on a SQLite file, the
-    writer thread of `run_write`, made on first use)."""
+    writer thread of `run_write` and the reader thread of `run_read`, made on first use)."""
 
     def __init__(self, url: str, pool_size: int = 10) -> None:
         self.url = url
@@ -150,7 +154,8 @@ class Database:
         # Whether `run_write` uses the writer thread: a SQLite file (not PostgreSQL, not memory).
         file = make_url(url).database
         self.has_writer_thread = self.is_sqlite and file not in (None, "", ":memory:")
-        self._writer: _WriterThread | None = None
+        self._writer: _ConnectionThread | None = None
+        self._reader: _ConnectionThread | None = None
 
     @property
     def write_lock(self) -> asyncio.Lock:
@@ -186,7 +191,7 @@ class Database:
         `run_sync` runs it in a transaction of its own."""
         if self.has_writer_thread:
             if self._writer is None:
-                self._writer = _WriterThread(self.url, self._write_lock)
+                self._writer = _ConnectionThread(self.url, "writer", self._write_lock)
             return await self._writer.run(work)
         if self.is_sqlite:  # in memory: the process's write lock and BEGIN IMMEDIATE
             async with self.transaction() as session:
@@ -195,34 +200,53 @@ class Database:
         async with self.engine.begin() as connection:  # no session needed around it
             return await connection.run_sync(work)
 
+    async def run_read(self, work: Callable[[Connection], T]) -> T:
+        """`work(connection)` in a transaction that only reads, rolled back after it. On a
+        SQLite file, one trip to the reader thread (which cannot write); elsewhere the async
+        engine's `run_sync`."""
+        if self.has_writer_thread:
+            if self._reader is None:
+                self._reader = _ConnectionThread(self.url, "reader", None)
+            return await self._reader.run(work)
+        async with self.engine.connect() as connection:  # rolled back when it closes
+            return await connection.run_sync(work)
+
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:
-        """Close the writer thread (after its queued work) and the engine's connections."""
-        writer, self._writer = self._writer, None
-        if writer is not None:  # joined off the event loop: its last work may wait on a lock
-            await asyncio.to_thread(writer.close)
+        """Close the writer and reader threads (after their queued work) and the engine's
+        connections."""
+        threads = [t for t in (self._writer, self._reader) if t is not None]
+        self._writer = self._reader = None
+        for thread in threads:  # joined off the event loop: its last work may wait on a lock
+            await asyncio.to_thread(thread.close)
         await self.engine.dispose()
 
 
-class _WriterThread:
-    """One thread, one connection, one transaction at a time, under the process's write lock;
-    other processes wait on SQLite's lock (busy timeout)."""
+class _ConnectionThread:
+    """One thread, one connection, one transaction at a time. The writer's run under the
+    process's write lock, each opened with BEGIN IMMEDIATE (other processes wait on SQLite's
+    lock, its busy timeout) and committed; the reader's (`lock` None) only read, and are
+    rolled back."""
 
-    def __init__(self, url: str, lock: asyncio.Lock) -> None:
+    def __init__(self, url: str, role: str, lock: asyncio.Lock | None) -> None:
         sync_url = make_url(url).set(drivername="sqlite")
         self.engine: Engine = create_engine(sync_url, pool_size=1, max_overflow=0)
         prepare_sqlite(self.engine)
         self.lock = lock
         # A bare queue and thread: run_in_executor's future chaining costs 3x the CPU per trip.
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._serve, name="soku-sqlite-writer", daemon=True)
+        name = f"soku-sqlite-{role}"
+        self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
         self._thread.start()
 
     async def run(self, work: Callable[[Connection], T]) -> T:
         done: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        if self.lock is None:
+            self._jobs.put((work, done))
+            return await done
         # The process's other writers take the same lock: they queue here instead of polling
         # SQLite's busy timeout.
         async with self.lock:
@@ -230,14 +254,20 @@ class _WriterThread:
             return await done
 
     def _serve(self) -> None:
-        # kept open (a checkout per unit of work costs more); every transaction BEGIN IMMEDIATE
-        with self.engine.connect().execution_options(sqlite_immediate=True) as connection:
+        # kept open (a checkout per unit of work costs more)
+        writes = self.lock is not None
+        with self.engine.connect().execution_options(sqlite_immediate=writes) as connection:
+            if not writes:
+                connection.exec_driver_sql("PRAGMA query_only = ON")
+                connection.commit()
             while (job := self._jobs.get()) is not None:
                 work, done = job
                 result, error = None, None
                 try:
-                    with connection.begin():
+                    with connection.begin() as transaction:
                         result = work(connection)
+                        if not writes:
+                            transaction.rollback()
                 except BaseException as exc:  # handed to the awaiting caller, as it would raise
                     error = exc
                 try:

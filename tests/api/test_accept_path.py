@@ -1,4 +1,5 @@
-"""The accept path's shortcuts: the API key cache and its bound, the SQLite writer thread."""
+"""The accept path's shortcuts: the API key cache and its bound, the SQLite writer thread, and
+the reader thread of the dry run."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 from sqlalchemy import Connection, func, select, text, update
+from sqlalchemy.exc import OperationalError
 
 from soku.auth.cache import TTL_SECONDS, KeyCache, KeyFacts
 from soku.auth.keys import hash_key
@@ -133,6 +135,57 @@ async def test_the_writer_thread_lives_from_the_first_write_to_dispose(tmp_path:
     assert await db.run_write(_count) == 0
     await db.dispose()
     assert not thread.is_alive()
+
+
+def _insert(connection: Connection) -> None:
+    connection.execute(text("INSERT INTO t VALUES (1)"))
+
+
+async def test_the_reader_thread_reads_committed_rows_and_refuses_writes(tmp_path: Path) -> None:
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'reads.db'}", pool_size=1)
+    await db.run_write(_create_table)
+    await db.run_write(_insert)
+    assert await db.run_read(_count) == 1
+    (reader,) = [t for t in threading.enumerate() if t.name == "soku-sqlite-reader"]
+    with pytest.raises(OperationalError, match="readonly"):  # raised to the caller
+        await db.run_read(_insert)
+    await db.run_write(_insert)
+    assert await db.run_read(_count) == 2  # each read is a new snapshot
+    await db.dispose()
+    assert not reader.is_alive()
+
+
+async def test_a_read_does_not_wait_for_the_writer(tmp_path: Path) -> None:
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'both.db'}", pool_size=1)
+    await db.run_write(_create_table)
+    inside, release = threading.Event(), threading.Event()
+
+    def slow_insert(connection: Connection) -> None:
+        _insert(connection)
+        inside.set()
+        release.wait(10)
+
+    write = asyncio.create_task(db.run_write(slow_insert))
+    assert await asyncio.to_thread(inside.wait, 10)
+    # the write holds SQLite's lock, uncommitted: the read goes ahead and sees the row absent
+    assert await asyncio.wait_for(db.run_read(_count), 5) == 0
+    release.set()
+    await write
+    assert await db.run_read(_count) == 1
+    await db.dispose()
+
+
+async def test_reads_see_the_posts_table_on_either_database(
+    backend: AppContext, client: httpx.AsyncClient, caller: Caller
+) -> None:
+    def posts_of_caller(connection: Connection) -> int:
+        query = select(func.count()).select_from(Post).where(Post.user_id == caller.user_id)
+        return int(connection.execute(query).scalar_one())
+
+    assert await backend.db.run_read(posts_of_caller) == 0
+    body = text_post("x", text=f"read {uuid.uuid4()}")
+    assert (await client.post("/v1/posts", json=body, headers=caller.headers)).status_code == 201
+    assert await backend.db.run_read(posts_of_caller) == 1
 
 
 async def test_a_post_and_its_rows_are_committed_before_the_answer(

@@ -38,14 +38,6 @@ def usable_accounts_in(
     return [Account(id=r.id, platform=r.platform, account_id=r.account_id) for r in rows]
 
 
-async def usable_accounts(
-    session: AsyncSession, user_id: uuid.UUID, platforms: Iterable[str]
-) -> list[Account]:
-    """`usable_accounts_in` on the session's connection."""
-    connection = await session.connection()
-    return await connection.run_sync(usable_accounts_in, user_id, list(platforms))
-
-
 async def accounts_of(session: AsyncSession, user_id: uuid.UUID) -> list[Account]:
     stmt = select(Account).where(Account.user_id == user_id)
     return list(

@@ -79,8 +79,7 @@ async def create_post(
 )
 async def validate_post(ctx: Context, caller: Caller, body: CreatePostRequest) -> ValidationReport:
     submission = service.check(ctx, body)
-    async with ctx.db.read() as session:
-        accounts = await service.resolve_accounts(session, caller.user_id, submission)
+    accounts = await service.resolve_accounts(ctx, caller.user_id, submission)
     return ValidationReport(
         mediaType=submission.draft.media_type,
         targets=[TargetView(platform=a.platform, accountId=a.account_id) for a in accounts],

@@ -38,10 +38,14 @@ def check(ctx: AppContext, body: CreatePostRequest) -> Submission:
 
 
 async def resolve_accounts(
-    session: AsyncSession, user_id: uuid.UUID, submission: Submission
+    ctx: AppContext, user_id: uuid.UUID, submission: Submission
 ) -> list[Account]:
-    platforms = {t.platform for t in submission.targets}
-    accounts = await accounts_repo.usable_accounts(session, user_id, platforms)
+    """The account each target goes to (missing_integrations / missing_account if none),
+    read in one trip (`Database.run_read`)."""
+    platforms = [t.platform for t in submission.targets]
+    accounts = await ctx.db.run_read(
+        lambda connection: accounts_repo.usable_accounts_in(connection, user_id, platforms)
+    )
     return resolve_targets(submission.targets, accounts)
 
 
@@ -86,8 +90,7 @@ async def _media_first(
     if stored is not None:
         return stored
     submission = check(ctx, body)
-    async with ctx.db.read() as session:
-        await resolve_accounts(session, user_id, submission)
+    await resolve_accounts(ctx, user_id, submission)
     return await take_media(ctx, user_id, submission.draft)
 
 
