@@ -24,8 +24,11 @@ from typing import Any
 PLATFORMS = ["threads", "x", "linkedin"]
 EMAIL = "bench@soku.local"
 TARGET = 0.5
-PHASES = {"noop": "GET /healthz", "check": "POST .../validate", "post": "POST /v1/posts"}
-WANTED = {"noop": "200", "check": "200", "post": "201"}
+PHASES = {
+    "noop": "GET /healthz", "check": "POST .../validate", "post": "POST /v1/posts",
+    "read": "GET /v1/posts/ID",
+}  # fmt: skip
+WANTED = {"noop": "200", "check": "200", "post": "201", "read": "200"}
 COLUMNS = {  # result key: column title (CPU and wait in cores: 1.00 = one core busy)
     "rps": "req/s", "p50_ms": "p50 ms", "p99_ms": "p99 ms", "non_2xx": "non-2xx",
     "server_cpu_cores": "srv CPU", "server_cpu_ms_per_req": "CPU ms/req",
@@ -55,6 +58,9 @@ def _request(cfg: dict[str, Any], run: str, worker: int, n: int) -> bytes:
     host = f"Host: 127.0.0.1:{cfg['port']}\r\n"
     if cfg["phase"] == "noop":
         return f"GET /healthz HTTP/1.1\r\n{host}\r\n".encode()
+    if cfg["phase"] == "read":
+        path = f"/v1/posts/{cfg['post_id']}"
+        return f"GET {path} HTTP/1.1\r\n{host}soku-api-key: {cfg['key']}\r\n\r\n".encode()
     text = f"bench {run} {worker}-{n}: accept throughput"
     body = json.dumps({"post": {"content": {"text": text, "platform": PLATFORMS}}}).encode()
     path = "/v1/posts/validate" if cfg["phase"] == "check" else "/v1/posts"
@@ -194,8 +200,22 @@ def _wait_healthy(server: Server, port: int, timeout: float = 60.0) -> None:
     raise RuntimeError("the server did not answer /healthz in time")
 
 
+def _first_post(port: int, key: str) -> str:
+    """One post (three deliveries) for the read phase to fetch again and again."""
+    body = {"post": {"content": {"text": "bench: read back", "platform": PLATFORMS}}}
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/v1/posts",
+        data=json.dumps(body).encode(),
+        headers={"soku-api-key": key, "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        return str(json.load(answer)["postSubmissionId"])
+
+
 def _phase(args: argparse.Namespace, phase: str, port: int, key: str, server: Server) -> Any:
     cfg = {**vars(args), "phase": phase, "port": port, "key": key, "server_pid": server.pid}
+    if phase == "read":
+        cfg["post_id"] = _first_post(port, key)
     cmd = [sys.executable, __file__, "--_generate"]  # the config (with the key) goes on stdin
     limit = args.duration + args.warmup + 120
     out = subprocess.run(cmd, input=json.dumps(cfg), capture_output=True, text=True, timeout=limit)
@@ -239,7 +259,8 @@ def _report(s: dict[str, Any]) -> None:
     )
     print(
         f"for reference, not in the verdict: validate/no-op {s['check_ratio']:.3f} (the same "
-        f"request and checks, nothing written), POST/validate {s['write_ratio']:.3f}"
+        f"request and checks, nothing written), POST/validate {s['write_ratio']:.3f}, "
+        f"GET post/no-op {s['read_ratio']:.3f} (a post and its three deliveries read back)"
     )
     if not s["ok"]:
         print("FAILED: " + "; ".join(s["problems"]))
@@ -293,6 +314,7 @@ def _run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     summary.update(inherited_env=inherited, ratio=ratio, target=TARGET, passed=ratio >= TARGET)
     summary["check_ratio"] = rps["check"] / rps["noop"] if rps["noop"] else 0.0
     summary["write_ratio"] = rps["post"] / rps["check"] if rps["check"] else 0.0
+    summary["read_ratio"] = rps["read"] / rps["noop"] if rps["noop"] else 0.0
     return {**summary, **results, "ok": not problems, "problems": problems}
 
 

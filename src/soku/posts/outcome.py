@@ -36,8 +36,7 @@ async def wait_for_outcome(
     post_id = uuid.UUID(json.loads(stored.body)["postSubmissionId"])
     deadline = time.monotonic() + wait
     while True:
-        async with ctx.db.read() as session:
-            view = await service.get_post(session, user_id, post_id)
+        view = await ctx.db.run_read(lambda c: service.read_post(c, user_id, post_id))
         done = all(d.status in _FINISHED for d in view.deliveries)
         if done or time.monotonic() >= deadline:
             break

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, and_, insert, or_, select, update
+from sqlalchemy import Connection, Select, and_, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from soku.delivery.models import NOT_STARTED, Delivery, DeliveryStatus
@@ -80,9 +80,16 @@ class PostFilter:
     created_to: dt.datetime | None = None
 
 
+def post_of(user_id: uuid.UUID, post_id: uuid.UUID) -> Select[Post]:
+    return select(Post).where(Post.id == post_id, Post.user_id == user_id)
+
+
+def deliveries_in(post_ids: Sequence[uuid.UUID]) -> Select[Delivery]:
+    return select(Delivery).where(Delivery.post_id.in_(post_ids)).order_by(Delivery.position)
+
+
 async def get_post(session: AsyncSession, user_id: uuid.UUID, post_id: uuid.UUID) -> Post | None:
-    stmt = select(Post).where(Post.id == post_id, Post.user_id == user_id)
-    return (await session.execute(stmt)).scalar_one_or_none()
+    return (await session.execute(post_of(user_id, post_id))).scalar_one_or_none()
 
 
 async def deliveries_of(
@@ -91,8 +98,7 @@ async def deliveries_of(
     grouped: dict[uuid.UUID, list[Delivery]] = defaultdict(list)
     if not post_ids:
         return grouped
-    stmt = select(Delivery).where(Delivery.post_id.in_(post_ids)).order_by(Delivery.position)
-    for delivery in (await session.execute(stmt)).scalars():
+    for delivery in (await session.execute(deliveries_in(post_ids))).scalars():
         grouped[delivery.post_id].append(delivery)
     return grouped
 

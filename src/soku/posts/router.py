@@ -112,8 +112,8 @@ async def list_posts(
     summary="Get a post and its deliveries",
 )
 async def get_post(ctx: Context, caller: Caller, post_id: str) -> PostView:
-    async with ctx.db.read() as session:
-        return await service.get_post(session, caller.user_id, _post_uuid(post_id))
+    user_id, wanted = caller.user_id, _post_uuid(post_id)
+    return await ctx.db.run_read(lambda c: service.read_post(c, user_id, wanted))
 
 
 @router.delete(

@@ -162,12 +162,22 @@ def _delivery_view(delivery: Delivery) -> DeliveryView:
     )
 
 
+def read_post(connection: Connection, user_id: uuid.UUID, post_id: uuid.UUID) -> PostView:
+    """The user's post and its deliveries as the API shows them, read on `connection`
+    (`Database.run_read`: on a SQLite file one trip to the reader thread); NotFound if the
+    user has no such post."""
+    with Session(bind=connection) as session:  # joins the connection's transaction
+        post = session.execute(repository.post_of(user_id, post_id)).scalar_one_or_none()
+        if post is None:
+            raise NotFound(f"No post {post_id}.")
+        deliveries = session.execute(repository.deliveries_in([post.id])).scalars().all()
+        return view_of(post, deliveries)
+
+
 async def get_post(session: AsyncSession, user_id: uuid.UUID, post_id: uuid.UUID) -> PostView:
-    post = await repository.get_post(session, user_id, post_id)
-    if post is None:
-        raise NotFound(f"No post {post_id}.")
-    deliveries = await repository.deliveries_of(session, [post.id])
-    return view_of(post, deliveries[post.id])
+    """`read_post` inside the session's transaction: what it has flushed is seen."""
+    connection = await session.connection()
+    return await connection.run_sync(read_post, user_id, post_id)
 
 
 async def cancel_post(session: AsyncSession, user_id: uuid.UUID, post_id: uuid.UUID) -> PostView:
