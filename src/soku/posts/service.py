@@ -167,10 +167,12 @@ def read_post(connection: Connection, user_id: uuid.UUID, post_id: uuid.UUID) ->
     (`Database.run_read`: on a SQLite file one trip to the reader thread); NotFound if the
     user has no such post."""
     with Session(bind=connection) as session:  # joins the connection's transaction
-        post = session.execute(repository.post_of(user_id, post_id)).scalar_one_or_none()
+        found = session.execute(repository.POST_OF, {"post_id": post_id, "user_id": user_id})
+        post = found.scalar_one_or_none()
         if post is None:
             raise NotFound(f"No post {post_id}.")
-        deliveries = session.execute(repository.deliveries_in([post.id])).scalars().all()
+        rows = session.execute(repository.DELIVERIES_IN, {"post_ids": [post.id]})
+        deliveries = rows.scalars().all()
         return view_of(post, deliveries)
 
 
