@@ -9,7 +9,8 @@ import uuid
 from dataclasses import dataclass
 from enum import StrEnum
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Connection
+from sqlalchemy.orm import Session
 
 from soku.errors import ValidationFailed
 from soku.platforms import PLATFORM_NAMES
@@ -89,9 +90,12 @@ class ListQuery:
         return cls(where, decode_cursor(cursor) if cursor else None, limit)
 
 
-async def list_page(session: AsyncSession, user_id: uuid.UUID, query: ListQuery) -> PostPage:
-    posts = await repository.list_posts(session, user_id, query.where, query.after, query.limit + 1)
-    page, more = posts[: query.limit], len(posts) > query.limit
-    deliveries = await repository.deliveries_of(session, [p.id for p in page])
-    next_cursor = encode_cursor(page[-1].created_at, page[-1].id) if more and page else None
-    return PostPage(data=[view_of(p, deliveries[p.id]) for p in page], nextCursor=next_cursor)
+def read_page(connection: Connection, user_id: uuid.UUID, query: ListQuery) -> PostPage:
+    """One page of the user's posts, read on `connection` (`Database.run_read`)."""
+    with Session(bind=connection) as session:  # joins the connection's transaction
+        posts = repository.list_posts(session, user_id, query.where, query.after, query.limit + 1)
+        page, more = posts[: query.limit], len(posts) > query.limit
+        deliveries = repository.deliveries_by_post(session, [p.id for p in page])
+        next_cursor = encode_cursor(page[-1].created_at, page[-1].id) if more and page else None
+        data = [view_of(p, deliveries[p.id]) for p in page]
+    return PostPage(data=data, nextCursor=next_cursor)

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Select, and_, bindparam, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from soku.delivery.models import NOT_STARTED, Delivery, DeliveryStatus
 from soku.integrations.models import Account
@@ -97,20 +98,26 @@ async def get_post(session: AsyncSession, user_id: uuid.UUID, post_id: uuid.UUID
     return found.scalar_one_or_none()
 
 
-async def deliveries_of(
-    session: AsyncSession, post_ids: Sequence[uuid.UUID]
+def deliveries_by_post(
+    session: Session, post_ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, list[Delivery]]:
+    """Each post's deliveries in target order."""
     grouped: dict[uuid.UUID, list[Delivery]] = defaultdict(list)
     if not post_ids:
         return grouped
-    found = await session.execute(DELIVERIES_IN, {"post_ids": list(post_ids)})
-    for delivery in found.scalars():
+    for delivery in session.execute(DELIVERIES_IN, {"post_ids": list(post_ids)}).scalars():
         grouped[delivery.post_id].append(delivery)
     return grouped
 
 
-async def list_posts(
-    session: AsyncSession,
+async def deliveries_of(
+    session: AsyncSession, post_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[Delivery]]:
+    return await session.run_sync(deliveries_by_post, post_ids)
+
+
+def list_posts(
+    session: Session,
     user_id: uuid.UUID,
     where: PostFilter,
     after: tuple[dt.datetime, uuid.UUID] | None,
@@ -135,7 +142,7 @@ async def list_posts(
             or_(Post.created_at < created, and_(Post.created_at == created, Post.id < post_id))
         )
     stmt = stmt.order_by(Post.created_at.desc(), Post.id.desc()).limit(limit)
-    return list((await session.execute(stmt)).scalars())
+    return list(session.execute(stmt).scalars())
 
 
 async def set_waiting_deliveries(

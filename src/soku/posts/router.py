@@ -101,8 +101,8 @@ async def list_posts(
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> PostPage:
     query = listing.ListQuery.build(status, platform, created_from, created_to, limit, cursor)
-    async with ctx.db.read() as session:
-        return await listing.list_page(session, caller.user_id, query)
+    user_id = caller.user_id
+    return await ctx.db.run_read(lambda c: listing.read_page(c, user_id, query))
 
 
 @router.get(

@@ -171,9 +171,8 @@ def read_post(connection: Connection, user_id: uuid.UUID, post_id: uuid.UUID) ->
         post = found.scalar_one_or_none()
         if post is None:
             raise NotFound(f"No post {post_id}.")
-        rows = session.execute(repository.DELIVERIES_IN, {"post_ids": [post.id]})
-        deliveries = rows.scalars().all()
-        return view_of(post, deliveries)
+        deliveries = repository.deliveries_by_post(session, [post.id])
+        return view_of(post, deliveries[post.id])
 
 
 async def get_post(session: AsyncSession, user_id: uuid.UUID, post_id: uuid.UUID) -> PostView:
