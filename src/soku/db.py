@@ -13,9 +13,11 @@ more CPU than SQLite's own work. The thread runs the same function on a sync eng
 crossing per unit of work. Elsewhere (PostgreSQL, SQLite in memory) it runs through the async
 engine's `run_sync`.
 
-`Database.run_read` does the same for a read (the dry run of `POST /v1/posts/validate`): on
-a SQLite file one trip to a reader thread, whose own connection reads a snapshot while the
-writer writes (WAL) and is refused any write (`PRAGMA query_only`).
+`Database.run_read` does the same for a read (the dry run's account check, a post and its
+deliveries, a page of the listing): on a SQLite file one trip to a reader thread, whose own
+connection reads a snapshot while the writer writes (WAL) and is refused any write (`PRAGMA
+query_only`). Reads queue there one at a time; each is short, and the GIL would run them one
+at a time anyway.
 """
 
 from __future__ import annotations
