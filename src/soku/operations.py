@@ -216,7 +216,7 @@ def run_server(settings: Settings, host: str, port: int, *, run_worker: bool) ->
     import uvicorn
 
     from soku.app import create_app
-    from soku.serving import AnnouncingServer
+    from soku.serving import AnnouncingServer, log_serving
 
     config = uvicorn.Config(
         create_app(settings, run_worker=run_worker, settle_heap=True),
@@ -228,7 +228,7 @@ def run_server(settings: Settings, host: str, port: int, *, run_worker: bool) ->
         http="auto",
         server_header=False,
     )
-    server = AnnouncingServer(config, worker=run_worker)
+    server = AnnouncingServer(config, lambda _host, bound: log_serving(host, bound, run_worker))
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: uvicorn has already shut down
         server.run()
     if not server.started:

@@ -1,13 +1,15 @@
-"""The HTTP server of `soku serve`: uvicorn's, saying where it listens once it does.
+"""uvicorn's server, saying where it listens once it does: `soku serve` and the sandbox's own
+server (`python -m soku.sandbox`).
 
 `soku serve` keeps uvicorn's own logger at WARNING (its INFO lines are plain text among the
-service's JSON), so uvicorn's "running on" line is not shown; this one is, as a structured
-log line, and only once the socket is bound (a port that is taken never prints it).
+service's JSON), so uvicorn's "running on" line is not shown; `log_serving` is, as a
+structured log line, and only once the socket is bound (a port that is taken never prints it).
 """
 
 from __future__ import annotations
 
 import socket
+from collections.abc import Callable
 
 import structlog
 import uvicorn
@@ -16,15 +18,24 @@ log = structlog.get_logger("soku.serve")
 
 
 class AnnouncingServer(uvicorn.Server):
-    def __init__(self, config: uvicorn.Config, *, worker: bool) -> None:
+    """Calls `announce(host, port)` with the address its first socket is bound to (with port
+    0, the port the system chose) once it listens; never when it could not start."""
+
+    def __init__(self, config: uvicorn.Config, announce: Callable[[str, int], None]) -> None:
         super().__init__(config)
-        self.worker = worker
+        self.announce = announce
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
         if self.started:
-            base = listening_url(self.config.host, self.config.port)
-            log.info("serving", url=base, docs=f"{base}/docs", worker=self.worker)
+            host, port = self.servers[0].sockets[0].getsockname()[:2]
+            self.announce(host, port)
+
+
+def log_serving(host: str, port: int, worker: bool) -> None:
+    """`soku serve`'s "serving" line: the address to open, as given by `--host`."""
+    base = listening_url(host, port)
+    log.info("serving", url=base, docs=f"{base}/docs", worker=worker)
 
 
 def listening_url(host: str, port: int) -> str:

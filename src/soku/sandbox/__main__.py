@@ -11,21 +11,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import socket
 
 import uvicorn
 from fastapi import FastAPI
 
 from soku.platforms import INTEGRATIONS
 from soku.sandbox.generic import create_generic_fake
+from soku.serving import AnnouncingServer
 
 
-class _AnnouncingServer(uvicorn.Server):
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        await super().startup(sockets)
-        if self.started:
-            host, port = self.servers[0].sockets[0].getsockname()[:2]
-            print(f"sandbox ready on http://{host}:{port}", flush=True)
+def _ready(host: str, port: int) -> None:
+    print(f"sandbox ready on http://{host}:{port}", flush=True)
 
 
 def build_app(public_url: str = "") -> FastAPI:
@@ -52,7 +48,7 @@ def main(argv: list[str] | None = None) -> None:
         log_level=args.log_level,
         lifespan="off",
     )
-    asyncio.run(_AnnouncingServer(config).serve())
+    asyncio.run(AnnouncingServer(config, _ready).serve())
 
 
 if __name__ == "__main__":
