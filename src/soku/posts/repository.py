@@ -93,11 +93,6 @@ DELIVERIES_IN: Select[Delivery] = (
 )
 
 
-async def get_post(session: AsyncSession, user_id: uuid.UUID, post_id: uuid.UUID) -> Post | None:
-    found = await session.execute(POST_OF, {"post_id": post_id, "user_id": user_id})
-    return found.scalar_one_or_none()
-
-
 def deliveries_by_post(
     session: Session, post_ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, list[Delivery]]:
@@ -108,12 +103,6 @@ def deliveries_by_post(
     for delivery in session.execute(DELIVERIES_IN, {"post_ids": list(post_ids)}).scalars():
         grouped[delivery.post_id].append(delivery)
     return grouped
-
-
-async def deliveries_of(
-    session: AsyncSession, post_ids: Sequence[uuid.UUID]
-) -> dict[uuid.UUID, list[Delivery]]:
-    return await session.run_sync(deliveries_by_post, post_ids)
 
 
 def list_posts(

@@ -167,12 +167,17 @@ def read_post(connection: Connection, user_id: uuid.UUID, post_id: uuid.UUID) ->
     (`Database.run_read`: on a SQLite file one trip to the reader thread); NotFound if the
     user has no such post."""
     with Session(bind=connection) as session:  # joins the connection's transaction
-        found = session.execute(repository.POST_OF, {"post_id": post_id, "user_id": user_id})
-        post = found.scalar_one_or_none()
-        if post is None:
-            raise NotFound(f"No post {post_id}.")
-        deliveries = repository.deliveries_by_post(session, [post.id])
-        return view_of(post, deliveries[post.id])
+        return view_of(*_post_with_deliveries(session, user_id, post_id))
+
+
+def _post_with_deliveries(
+    session: Session, user_id: uuid.UUID, post_id: uuid.UUID
+) -> tuple[Post, list[Delivery]]:
+    found = session.execute(repository.POST_OF, {"post_id": post_id, "user_id": user_id})
+    post = found.scalar_one_or_none()
+    if post is None:
+        raise NotFound(f"No post {post_id}.")
+    return post, repository.deliveries_by_post(session, [post.id])[post.id]
 
 
 async def get_post(session: AsyncSession, user_id: uuid.UUID, post_id: uuid.UUID) -> PostView:
@@ -262,11 +267,8 @@ async def retry_post(
 async def _post_for_change(
     session: AsyncSession, user_id: uuid.UUID, post_id: uuid.UUID
 ) -> tuple[Post, list[Delivery]]:
-    post = await repository.get_post(session, user_id, post_id)
-    if post is None:
-        raise NotFound(f"No post {post_id}.")
-    deliveries = (await repository.deliveries_of(session, [post.id]))[post.id]
-    return post, deliveries
+    """`_post_with_deliveries` in the session: the objects it changes next are its own."""
+    return await session.run_sync(_post_with_deliveries, user_id, post_id)
 
 
 def _started_conflict(post_id: uuid.UUID, deliveries: Sequence[Delivery], verb: str) -> Conflict:
