@@ -23,6 +23,7 @@ at a time anyway.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import queue
 import threading
@@ -246,12 +247,9 @@ class _ConnectionThread:
 
     async def run(self, work: Callable[[Connection], T]) -> T:
         done: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        if self.lock is None:
-            self._jobs.put((work, done))
-            return await done
-        # The process's other writers take the same lock: they queue here instead of polling
-        # SQLite's busy timeout.
-        async with self.lock:
+        # The writer holds the process's write lock, which the process's other writers take
+        # too: they queue here instead of polling SQLite's busy timeout. The reader has none.
+        async with self.lock or contextlib.nullcontext():
             self._jobs.put((work, done))
             return await done
 
