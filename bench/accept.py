@@ -150,13 +150,6 @@ def _generate(cfg: dict[str, Any]) -> None:
 # ---- the driver: data folder, user, server, phases, report ---------------------------------
 
 
-def _soku() -> list[str]:
-    """The venv's console script (`-m soku.cli` runs nothing: cli.py has no __main__ guard)."""
-    script = Path(sys.executable).parent / "soku"
-    fallback = [sys.executable, "-c", "from soku.cli import main; main()"]
-    return [str(script)] if script.exists() else fallback
-
-
 async def _setup_user() -> str:
     """A user on the "unlimited" plan, its key, and sandbox accounts (settings from SOKU_*)."""
     from soku import operations
@@ -278,12 +271,13 @@ def _run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         os.environ.setdefault("SOKU_SECRET_KEY", secrets.token_urlsafe(32))
     postgres = common.is_postgres(args.database_url)
     if postgres:
-        up = subprocess.run([*_soku(), "db", "upgrade"], capture_output=True, text=True)
+        upgrade = [*common.soku_command(), "db", "upgrade"]
+        up = subprocess.run(upgrade, capture_output=True, text=True)
         if up.returncode != 0:
             raise RuntimeError(f"soku db upgrade failed:\n{up.stderr[-2000:]}")
     key = asyncio.run(_setup_user())
     port, log = _free_port(), (tmp / "server.log").open("wb")
-    cmd = [*_soku(), "serve", "--host", "127.0.0.1", "--port", str(port)]
+    cmd = [*common.soku_command(), "serve", "--host", "127.0.0.1", "--port", str(port)]
     cmd.append("--worker" if args.worker else "--no-worker")
     server = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:

@@ -1,7 +1,7 @@
 """Burst lateness: 10,000 deliveries due at the same instant, one worker, a fake with no latency.
 
 Run: .venv/bin/python bench/burst.py [--deliveries 10000] [--lead 3] [--json]
-     [--database-url postgresql+asyncpg://postgres@127.0.0.1:5432/postgres]
+     [--database-url postgresql+asyncpg://postgres@127.0.0.1:5432/postgres [--processes N]]
 See bench/README.md for how to read the output.
 """
 
@@ -20,6 +20,7 @@ from typing import Any
 
 import common
 from sqlalchemy import select, update
+from worker_processes import WorkerProcesses
 
 from soku.context import AppContext
 from soku.db import utcnow
@@ -33,19 +34,29 @@ EMAIL = "bench-burst@soku.local"
 pct = common.percentile
 
 
+async def _make_due(ctx: AppContext, lead: float) -> dt.datetime:
+    """Every delivery (and post) due `lead` seconds from now, the workers woken as the API
+    wakes them (NOTIFY in the transaction on PostgreSQL, the in-process event after it);
+    returns once that instant has come."""
+    due_at = utcnow() + dt.timedelta(seconds=lead)
+    async with ctx.db.transaction() as s:
+        await s.execute(update(Delivery).values(run_at=due_at))
+        await s.execute(update(Post).values(scheduled_time=due_at))
+        await ctx.wakeup.notify_sql(s)
+    ctx.wakeup.wake()
+    await asyncio.sleep(max(0.0, (due_at - utcnow()).total_seconds()))
+    return due_at
+
+
 async def _burst(
     ctx: AppContext, args: argparse.Namespace, fake: common.Proc, total: int
 ) -> dict[str, Any]:
+    """One in-process Worker, the in-flight count sampled every 0.1 s."""
     run = common.WorkerRun(ctx, args.concurrency, total, args.timeout)
     settle_heap()  # as `soku worker` and `soku serve` do before they take work
     run.start()
     await asyncio.sleep(0.5)  # the worker is up and asleep: nothing is due yet
-    due_at = utcnow() + dt.timedelta(seconds=args.lead)
-    async with ctx.db.transaction() as s:
-        await s.execute(update(Delivery).values(run_at=due_at))
-        await s.execute(update(Post).values(scheduled_time=due_at))
-    ctx.wakeup.wake()  # as the API does after committing new work
-    await asyncio.sleep(max(0.0, (due_at - utcnow()).total_seconds()))
+    due_at = await _make_due(ctx, args.lead)
     start = common.cpu_marks(fake.pid)
     in_flight: list[int] = []
     await run.until_finished(
@@ -62,6 +73,38 @@ async def _burst(
         "cpu": common.cpu_used(start, end),
         "concurrency": run.worker.concurrency,
         "batch": ctx.settings.worker_batch,
+        "processes": None,
+    }
+
+
+async def _burst_processes(
+    ctx: AppContext, args: argparse.Namespace, fake: common.Proc, tmp: Path
+) -> dict[str, Any]:
+    """`--processes` `soku worker` processes; their CPU summed. This process only counts the
+    unfinished deliveries, every 0.5 s."""
+    workers = WorkerProcesses(ctx.settings, args.processes, args.concurrency, tmp)
+    workers.spawn()
+    try:
+        await workers.listening(ctx)
+        due_at = await _make_due(ctx, args.lead)
+        start = common.cpu_marks(fake.pid, pids=workers.pids)
+        deadline = time.monotonic() + args.timeout
+        while (left := await common.unfinished(ctx)) and time.monotonic() < deadline:
+            workers.check_alive()
+            await asyncio.sleep(0.5)
+        end = common.cpu_marks(fake.pid, pids=workers.pids)
+    finally:
+        statuses = workers.stop()
+    if left:
+        raise RuntimeError(f"{left} deliveries were not finished after {args.timeout:g} s")
+    return {
+        "due_at": due_at,
+        "in_flight_samples": [],
+        "cpu": common.cpu_used(start, end),
+        "concurrency": workers.concurrency,
+        "batch": ctx.settings.worker_batch,
+        "processes": args.processes,
+        "exit_statuses": statuses,
     }
 
 
@@ -112,7 +155,10 @@ async def _run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
                 f"{time.perf_counter() - t0:.1f} s; due in {args.lead:g} s",
                 flush=True,
             )
-        run = await _burst(ctx, args, fake, total)
+        if args.processes:
+            run = await _burst_processes(ctx, args, fake, tmp)
+        else:
+            run = await _burst(ctx, args, fake, total)
         results = await _results(ctx, run["due_at"])
     cpu = run.pop("cpu")
     wall = cpu.pop("wall")
@@ -123,7 +169,7 @@ async def _run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         "deliveries": total, "accounts": accounts, **run, **results,
         "cpu_cores": {k: v / wall for k, v in cpu.items()}, "cpu_wall_s": wall,
         "worker_cpu_ms_each": cpu["worker"] * 1000 / max(1, results["published"]),
-        "in_flight": {"p50": pct(flying, 0.5), "max": max(flying)},
+        "in_flight": {"p50": pct(flying, 0.5), "max": max(flying, default=None)},
         "target_p99_s": TARGET_P99_S, "passed": p99 is not None and p99 < TARGET_P99_S,
         "ok": results["statuses"] == {"published": total},
         "log_level": args.log_level, "inherited_env": common.inherited(),
@@ -134,12 +180,18 @@ def _f(v: float | None, digits: int = 2) -> str:
     return "-" if v is None else f"{v:.{digits}f}"
 
 
+def _workers(s: dict[str, Any]) -> str:
+    shape = f"concurrency {s['concurrency']}, batch {s['batch']}"
+    if s["processes"]:
+        return f"{s['processes']} `soku worker` processes ({shape} each)"
+    return f"one in-process Worker ({shape})"
+
+
 def _report(s: dict[str, Any]) -> None:
     print(
         f"Soku burst benchmark: {s['database']}, {s['deliveries']:,} deliveries due at one "
-        f"instant over 8 platforms; one in-process Worker (concurrency {s['concurrency']}, "
-        f"batch {s['batch']}); generic fake in its own process, latency 0; "
-        f"log level {s['log_level']}"
+        f"instant over 8 platforms; {_workers(s)}; generic fake in its own process, "
+        f"latency 0; log level {s['log_level']}"
     )
     common.print_inherited(s)
     pub, st = s["publish_lateness_s"], s["start_lateness_s"]
@@ -153,30 +205,53 @@ def _report(s: dict[str, Any]) -> None:
         f"first after {_f(pub['first'], 3)} s, last after {_f(pub['max'])} s)"
     )
     print(f"statuses: {s['statuses']}; attempt outcomes: {s['attempt_outcomes']}")
-    c = s["cpu_cores"]
-    print(
-        f"CPU in cores over the burst ({s['cpu_wall_s']:.1f} s): worker process "
-        f"{c['worker']:.2f} (+ {c['worker_wait']:.2f} runnable, waiting for a core), fake "
-        f"{c['fake']:.2f}, whole machine {c['machine']:.2f} of {os.cpu_count()}; worker CPU "
-        f"{s['worker_cpu_ms_each']:.1f} ms per delivery"
-    )
-    limit = common.limited_by(c["worker"], c["worker_wait"], c["machine"])
-    print(
-        f"worker tasks in flight p50 {_f(s['in_flight']['p50'], 0)}, max {s['in_flight']['max']}; "
-        f"limited by {limit}"
-    )
+    _report_cpu(s)
+
     verdict = common.verdict(s["passed"])
     print(f"p99 publish lateness {_f(pub['p99'])} s (target < {TARGET_P99_S:g} s): {verdict}")
     if not s["ok"]:
         print(f"FAILED: not every delivery was published: {s['statuses']}")
 
 
+def _report_cpu(s: dict[str, Any]) -> None:
+    c, n = s["cpu_cores"], s["processes"] or 1
+    who = f"{n} worker processes together" if n > 1 else "worker process"
+    print(
+        f"CPU in cores over the burst ({s['cpu_wall_s']:.1f} s): {who} "
+        f"{c['worker']:.2f} (+ {c['worker_wait']:.2f} runnable, waiting for a core), fake "
+        f"{c['fake']:.2f}, whole machine {c['machine']:.2f} of {os.cpu_count()}; worker CPU "
+        f"{s['worker_cpu_ms_each']:.1f} ms per delivery"
+    )
+    limit = common.limited_by(c["worker"] / n, c["worker_wait"] / n, c["machine"])
+    if s["processes"]:
+        print(f"each worker process limited by {limit} (tasks in flight: not sampled)")
+        return
+    print(
+        f"worker tasks in flight p50 {_f(s['in_flight']['p50'], 0)}, max {s['in_flight']['max']}; "
+        f"limited by {limit}"
+    )
+
+
 def main() -> int:
     parser = common.new_parser(__doc__)
     parser.add_argument("--deliveries", type=int, default=10_000, help="due together (10,000)")
     parser.add_argument("--lead", type=float, default=3.0, help="seconds until they fall due")
+    parser.add_argument(
+        "--processes",
+        type=int,
+        help="run this many `soku worker` processes instead of the in-process Worker "
+        "(the scaled-out shape; needs a PostgreSQL --database-url)",
+    )
     common.add_worker_options(parser, timeout=900.0)
-    return common.run_async(parser.parse_args(), _run, _report)
+    args = parser.parse_args()
+    if args.processes is not None and args.processes < 1:
+        parser.error("--processes must be at least 1")
+    if args.processes and not common.is_postgres(args.database_url):
+        parser.error(
+            "--processes needs a PostgreSQL --database-url: on SQLite the service runs one "
+            "worker process (a second one would wake only by its poll)"
+        )
+    return common.run_async(args, _run, _report)
 
 
 if __name__ == "__main__":

@@ -155,6 +155,13 @@ def run_async(
     return run(args, lambda a, tmp: runtime.run(measure(a, tmp)), report)
 
 
+def soku_command() -> list[str]:
+    """The venv's console script (`-m soku.cli` runs nothing: cli.py has no __main__ guard)."""
+    script = Path(sys.executable).parent / "soku"
+    fallback = [sys.executable, "-c", "from soku.cli import main; main()"]
+    return [str(script)] if script.exists() else fallback
+
+
 def inherited(exclude: Collection[str] = ()) -> dict[str, str]:
     """SOKU_* variables of the environment: they reach the settings this run uses."""
     return {
@@ -236,12 +243,14 @@ def machine_busy() -> float:
     return (sum(values[:8]) - values[3] - values[4]) / TICK
 
 
-def cpu_marks(fake_pid: int, me: str = "worker") -> dict[str, float]:
-    """CPU seconds so far of this process (`me`, and its run-queue wait `me`_wait), of the
-    fake and of the machine, and the monotonic clock (`wall`)."""
+def cpu_marks(fake_pid: int, me: str = "worker", pids: Sequence[int] = ()) -> dict[str, float]:
+    """CPU seconds so far of this process or of the processes `pids` together (`me`, and their
+    run-queue wait `me`_wait), of the fake and of the machine, and the monotonic clock
+    (`wall`)."""
+    mine = pids or [os.getpid()]
     return {
-        me: proc_cpu(os.getpid()),
-        f"{me}_wait": runqueue_wait(os.getpid()),
+        me: sum(proc_cpu(pid) for pid in mine),
+        f"{me}_wait": sum(runqueue_wait(pid) for pid in mine),
         "fake": proc_cpu(fake_pid),
         "machine": machine_busy(),
         "wall": time.monotonic(),
