@@ -55,7 +55,7 @@ class Settings(BaseSettings):
     sandbox_url: str = ""  # where the platforms' own fakes are mounted (default: /sandbox here)
     # Per platform connector settings: {"x": {"api_url": …, "client_id": …}, "linkedin": …}.
     platform_options: dict[str, dict[str, str]] = Field(default_factory=dict)
-    worker_concurrency: int = Field(default=256, ge=1)
+    worker_concurrency: int = Field(default=512, ge=1)
     worker_batch: int = Field(default=128, ge=1)
     lease_seconds: float = Field(default=30.0, ge=1)
     poll_seconds: float = Field(default=2.0, gt=0)

@@ -371,7 +371,7 @@ MANY_PLATFORMS = ("facebook", "linkedin", "x")  # x's cap (100 per 15 min) is fa
 @pytest.mark.parametrize("world", ["postgresql"], indirect=True)
 async def test_three_workers_publish_hundreds_of_deliveries_exactly_once(world: World) -> None:
     users = [await world.caller(MANY_PLATFORMS) for _ in range(4)]
-    # About the default's deliveries per pooled connection (256 on 10 + 20), within the
+    # Fewer deliveries per pooled connection than the default's (512 on 10 + 20), within the
     # server's connection limit. On a small, busy machine some heartbeats come later than the
     # 2 s lease: other workers take those deliveries over (reconciling), which is part of the
     # test; more attempts are allowed so that such churn is not mistaken for dying workers.
