@@ -210,14 +210,19 @@ def start_fake(latency_ms: int) -> tuple[Proc, str]:
     return fake, f"{root}/sandbox/generic"
 
 
-def stop(proc: Proc) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
+def stop(*procs: subprocess.Popen[Any], within: float = 10.0) -> list[int]:
+    """SIGTERM to each process still running (all signalled before any is waited for), then
+    their exit statuses; one still running `within` seconds later is killed (status -9)."""
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    for proc in procs:
         try:
-            proc.wait(10)
+            proc.wait(within)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+    return [proc.returncode for proc in procs]
 
 
 def proc_cpu(pid: int) -> float:

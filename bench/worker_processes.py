@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import subprocess
 from pathlib import Path
-from typing import Any
 
 import common
 from sqlalchemy import text
@@ -109,17 +107,7 @@ class WorkerProcesses:
         except OSError as exc:
             return f"(no output: {exc})"
 
-    def stop(self) -> list[Any]:
+    def stop(self) -> list[int]:
         """SIGTERM to each (a worker drains and exits), then their exit statuses; a worker
-        still running after STOP_SECONDS is killed."""
-        for proc in self.procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        statuses = []
-        for proc in self.procs:
-            try:
-                statuses.append(proc.wait(STOP_SECONDS))
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                statuses.append(f"killed after {STOP_SECONDS:g} s: {proc.wait()}")
-        return statuses
+        still running after STOP_SECONDS is killed (status -9)."""
+        return common.stop(*self.procs, within=STOP_SECONDS)
