@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from soku.app import create_app
-from soku.runtime import YOUNG_THRESHOLD, run, settle_heap
+from soku.runtime import YOUNG_THRESHOLD, loop_name, run, settle_heap
 from tests.conftest import make_settings
 
 
@@ -52,13 +52,9 @@ async def test_the_server_process_settles_when_it_starts(tmp_path: Path) -> None
         assert gc.get_threshold()[0] == YOUNG_THRESHOLD
 
 
-def _loop_kind() -> str:
-    return type(asyncio.get_running_loop()).__module__.partition(".")[0]
-
-
 async def _answer(value: int) -> tuple[str, int]:
     await asyncio.sleep(0)
-    return _loop_kind(), value
+    return loop_name(), value
 
 
 def test_a_process_loop_runs_on_uvloop_when_it_is_installed() -> None:

@@ -46,3 +46,8 @@ def run(main: Coroutine[Any, Any, T]) -> T:
         return asyncio.run(main)
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         return runner.run(main)
+
+
+def loop_name() -> str:
+    """The running event loop's library: "uvloop" or "asyncio"."""
+    return type(asyncio.get_running_loop()).__module__.partition(".")[0]

@@ -27,6 +27,7 @@ from soku.delivery.models import Delivery, DeliveryStatus
 from soku.delivery.policy import RetryPolicy
 from soku.delivery.runner import DeliveryRun
 from soku.platforms import LIMITS, PLATFORM_NAMES
+from soku.runtime import loop_name
 
 log = structlog.get_logger("soku.worker")
 MIN_SLEEP = 0.05
@@ -53,9 +54,11 @@ class Worker:
         """Deliver until `stop()`; then finish or release what is held."""
         await self.ctx.wakeup.listen()
         heartbeat = asyncio.create_task(self._heartbeat())
-        loop = type(asyncio.get_running_loop()).__module__.partition(".")[0]  # uvloop, asyncio
         log.info(
-            "worker_started", worker=self.engine.owner, concurrency=self.concurrency, loop=loop
+            "worker_started",
+            worker=self.engine.owner,
+            concurrency=self.concurrency,
+            loop=loop_name(),
         )
         try:
             await self._deliver()
