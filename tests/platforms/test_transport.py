@@ -180,6 +180,17 @@ async def test_no_answer_in_time_is_a_read_timeout(way: str) -> None:
     assert transport_error(caught.value, "X").kind is ErrorKind.timeout
 
 
+async def test_a_call_with_its_own_shorter_timeout_gives_up_on_time() -> None:
+    # the client's read timeout is fixed when it is made: a call given its own gets a deadline
+    async with host(never_answers) as base, platform_client(4, 30) as client:
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(httpx.ReadTimeout) as caught:
+            await client.post(f"{base}/v1/posts", json={}, timeout=0.3)
+        waited = asyncio.get_running_loop().time() - started
+    assert waited < 5, waited
+    assert transport_error(caught.value, "X").kind is ErrorKind.timeout
+
+
 async def test_waiting_for_a_free_connection_too_long_is_not_sent() -> None:
     async with host(never_answers) as base, platform_client(1, 1.5) as client:
         holder = asyncio.create_task(client.post(f"{base}/first", json={}))

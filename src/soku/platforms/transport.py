@@ -1,41 +1,45 @@
-"""The HTTP client every platform call goes through: httpx's interface on aiohttp's pool.
+"""The HTTP client every platform call goes through: httpx's interface on reqwest's pool.
 
 Connectors speak httpx (requests, responses, exceptions). Underneath, the worker's clients
-send through aiohttp's connection pool: httpcore's pool looks at every connection, and asks
-each socket whether it is readable, to place each request, which cost about 4 ms of CPU per
-call at 32 connections and 6.5 ms at 256; aiohttp's costs about 0.5 ms (docs/decisions.md,
-"The platform HTTP client"; the benchmark figures are in bench/README.md).
+send through pyreqwest, Python's binding of Rust's reqwest and hyper: the connection pool,
+writing each request and parsing each answer happen on reqwest's own thread, outside the
+GIL, so the event loop keeps its time for the deliveries (docs/decisions.md, "The platform
+HTTP client"; the benchmark figures are in bench/README.md). httpcore's pool, httpx's own,
+looks at every connection to place each request (about 4 ms of CPU per call at 32
+connections); aiohttp's, used before, about 0.55 ms, nearly all of it on the event loop.
 
-Two things this adapter does that the `httpx-aiohttp` package's transport does not:
+What this adapter makes sure of:
 
-- The URL goes out exactly as httpx encoded it. aiohttp re-quotes a URL given as text, and
-  turns LinkedIn's `urn%3Ali%3Aimage%3A…` path keys into `urn:li:image:…`, which LinkedIn
-  refuses.
+- The URL goes out exactly as httpx encoded it (LinkedIn's `urn%3Ali%3Aimage%3A…` path keys
+  must not be decoded).
 - A failure says whether the request left. `ConnectError`/`ConnectTimeout` mean nothing was
   sent, so a publish may be tried again at once; anything else (a connection lost after
   sending, no answer in time) means the platform may have acted on it, so the engine
-  reconciles first. A lost connection must never read as "not sent".
+  reconciles first. A lost connection must never read as "not sent" (see `_failure`).
+- httpx decodes the body by its Content-Encoding and follows redirects when asked; reqwest
+  does neither, and keeps no cookies.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import http.cookiejar
 import time
-import urllib.request
 from collections.abc import AsyncIterator
 from json import dumps as json_dumps
 from typing import Any
 
-import aiohttp
 import httpx
-import yarl
+import pyreqwest.client
+import pyreqwest.exceptions
+import pyreqwest.request
+import pyreqwest.response
 
 CONNECT_SECONDS = 5.0
 KEEPALIVE_SECONDS = 5.0
-MAX_HEADER_LINE = 65_536
-# httpx already sends its own; the body's type is the one the connector chose, or none.
-SKIP_AUTO_HEADERS = ("Content-Type", "User-Agent", "Accept", "Accept-Encoding")
+# how hyper names a failure to connect (nothing written yet) in an error's causes
+CONNECT_PHASE = "client error (Connect)"
 JSON_TYPE = (b"Content-Type", b"application/json")
 URLS_KEPT = 4096  # parsed URLs kept by a client (a connector's URLs repeat per account)
 
@@ -43,7 +47,7 @@ URLS_KEPT = 4096  # parsed URLs kept by a client (a connector's URLs repeat per 
 def platform_client(concurrency: int, timeout_seconds: float) -> httpx.AsyncClient:
     """A pooled client for one platform: at most `concurrency` connections at once."""
     timeout = httpx.Timeout(timeout_seconds, connect=min(CONNECT_SECONDS, timeout_seconds))
-    return PlatformClient(PlatformTransport(concurrency), timeout)
+    return PlatformClient(PlatformTransport(concurrency, timeout), timeout)
 
 
 class PlatformClient(httpx.AsyncClient):
@@ -219,128 +223,169 @@ class _NoCookies(httpx.Cookies):
 
 
 class PlatformTransport(httpx.AsyncBaseTransport):
-    """Sends httpx requests on an aiohttp session made on first use (inside the event loop)."""
+    """Sends httpx requests on a pyreqwest client (made on first use): Rust's reqwest and
+    hyper keep the connections, write the requests and parse the answers on their own thread,
+    outside the GIL. At most `max_connections` requests are out at once; one that waits for
+    its turn longer than its pool timeout has not been sent."""
 
-    def __init__(self, max_connections: int) -> None:
-        self._max_connections = max_connections
-        self._session: aiohttp.ClientSession | None = None
+    def __init__(self, max_connections: int, timeout: httpx.Timeout) -> None:
+        self._slots = asyncio.Semaphore(max_connections)
+        self._timeout = timeout.as_dict()
+        self._client: pyreqwest.client.Client | None = None
 
-    def _open(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            connector = aiohttp.TCPConnector(
-                limit=self._max_connections, keepalive_timeout=KEEPALIVE_SECONDS
+    def _open(self) -> pyreqwest.client.Client:
+        if self._client is None:
+            builder = (
+                pyreqwest.client.ClientBuilder()
+                .follow_redirects(False)  # httpx follows them, when asked to
+                .referer(False)
+                .gzip(False)  # httpx decodes by Content-Encoding
+                .brotli(False)
+                .zstd(False)
+                .deflate(False)
+                .pool_idle_timeout(dt.timedelta(seconds=KEEPALIVE_SECONDS))
             )
-            self._session = aiohttp.ClientSession(
-                connector=connector,
-                cookie_jar=aiohttp.DummyCookieJar(),  # cookies: see PlatformClient.cookies
-                auto_decompress=False,  # httpx decodes by Content-Encoding
-                skip_auto_headers=SKIP_AUTO_HEADERS,
-                trust_env=_proxies_configured(),
-                max_line_size=MAX_HEADER_LINE,
-                max_field_size=MAX_HEADER_LINE,
-            )
-        return self._session
+            connect, read = self._timeout.get("connect"), self._timeout.get("read")
+            if connect is not None:
+                builder = builder.connect_timeout(dt.timedelta(seconds=connect))
+            if read is not None:
+                builder = builder.read_timeout(dt.timedelta(seconds=read))
+            self._client = builder.build()  # cookies: none kept (see PlatformClient.cookies)
+        return self._client
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """httpx's way: the answer's body streamed as httpx reads it."""
-        answer = await self._send(request)
-        return _response(answer, request, _Body(answer, request))
+        builder = await self._builder(request)
+        await self._take_slot(request)
+        opened = builder.build_streamed()
+        try:
+            answer = await opened.__aenter__()
+        except BaseException as exc:
+            self._slots.release()
+            raise _failure(exc, request) from exc
+        return _response(answer, request, _Body(answer, opened, self._slots, request))
 
     async def read(self, request: httpx.Request) -> httpx.Response:
         """The whole answer, read and decoded (`PlatformClient`'s short way)."""
         started = time.perf_counter()
-        answer = await self._send(request)
+        builder = await self._builder(request)
+        await self._take_slot(request)
         try:
-            body = await answer.read()
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise transport_failure(exc, request, sent=True) from exc
+            answer = await builder.build().send()  # the body read in full on reqwest's side
+            body = bytes(await answer.bytes())
+        except BaseException as exc:
+            raise _failure(exc, request) from exc
         finally:
-            answer.release()  # back to the pool when read to the end, closed otherwise
+            self._slots.release()
         response = _response(answer, request, httpx.ByteStream(body))
         response.read()  # decoded by its Content-Encoding, as httpx does
         response.elapsed = dt.timedelta(seconds=time.perf_counter() - started)
         return response
 
-    async def _send(self, request: httpx.Request) -> aiohttp.ClientResponse:
+    async def _builder(self, request: httpx.Request) -> pyreqwest.request.RequestBuilder:
         body = await request.aread()
         headers = [(k, v) for k, v in request.headers.multi_items() if k != "transfer-encoding"]
+        builder = self._open().request(request.method, str(request.url)).headers(headers)
+        if body:
+            builder = builder.body_bytes(body)
+        deadline = self._own_deadline(request.extensions.get("timeout", {}))
+        return builder if deadline is None else builder.timeout(dt.timedelta(seconds=deadline))
+
+    def _own_deadline(self, timeouts: dict[str, float | None]) -> float | None:
+        """A call given its own connect or read timeout: the client's are fixed when it is
+        made, so the call gets a deadline of both together (a call with no answer in time
+        counts as possibly sent, as a read timeout does)."""
+        own = [timeouts.get(k) for k in ("connect", "read")]
+        if own == [self._timeout.get(k) for k in ("connect", "read")] or None in own:
+            return None
+        return sum(t for t in own if t is not None)
+
+    async def _take_slot(self, request: httpx.Request) -> None:
+        if not self._slots.locked():  # a slot is free: taken at once, no timer needed
+            await self._slots.acquire()
+            return
+        pool = request.extensions.get("timeout", {}).get("pool")
         try:
-            return await self._open().request(
-                request.method,
-                yarl.URL(str(request.url), encoded=True),
-                headers=headers,
-                data=body or None,
-                allow_redirects=False,
-                timeout=_timeout(request.extensions.get("timeout", {})),
-            )
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise transport_failure(exc, request, sent=False) from exc
+            async with asyncio.timeout(pool):
+                await self._slots.acquire()
+        except TimeoutError:
+            message = f"No free connection within {pool:g} s."
+            raise httpx.ConnectTimeout(message, request=request) from None
 
     async def aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
 
 
 def _response(
-    answer: aiohttp.ClientResponse, request: httpx.Request, stream: httpx.AsyncByteStream
+    answer: pyreqwest.response.BaseResponse,
+    request: httpx.Request,
+    stream: httpx.AsyncByteStream,
 ) -> httpx.Response:
     return httpx.Response(
         status_code=answer.status,
-        headers=list(answer.raw_headers),
+        headers=list(answer.headers.items()),
         stream=stream,
         request=request,
-        extensions={"http_version": b"HTTP/1.1", "reason_phrase": (answer.reason or "").encode()},
-    )
-
-
-def _proxies_configured() -> bool:
-    """Whether HTTP(S)_PROXY & co. are set: then honour them, as httpx would.
-
-    With `trust_env` aiohttp also reads ~/.netrc and the proxy variables again for every
-    request, in a thread: about a seventh of a burst's profile samples. Without proxies set it
-    has nothing to find, so it is switched off.
-    """
-    return bool(urllib.request.getproxies())
-
-
-def _timeout(seconds: dict[str, Any]) -> aiohttp.ClientTimeout:
-    """httpx's timeouts in aiohttp's terms: its `connect` covers waiting for a free connection."""
-    return aiohttp.ClientTimeout(
-        total=None,
-        connect=seconds.get("pool"),
-        sock_connect=seconds.get("connect"),
-        sock_read=seconds.get("read"),
+        extensions={"http_version": answer.version.encode()},
     )
 
 
 class _Body(httpx.AsyncByteStream):
-    """The answer's bytes; a failure while reading them is a failure after sending."""
+    """The answer's bytes; a failure while reading them is a failure after sending. Closing
+    it gives the connection back (to the pool when read to the end) and frees its slot."""
 
-    def __init__(self, answer: aiohttp.ClientResponse, request: httpx.Request) -> None:
-        self._answer = answer
+    def __init__(
+        self,
+        answer: pyreqwest.response.Response,
+        opened: pyreqwest.request.StreamRequest,
+        slots: asyncio.Semaphore,
+        request: httpx.Request,
+    ) -> None:
+        self._reader = answer.body_reader
+        self._opened: pyreqwest.request.StreamRequest | None = opened
+        self._slots = slots
         self._request = request
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         try:
-            async for chunk in self._answer.content.iter_any():
-                yield chunk
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise transport_failure(exc, self._request, sent=True) from exc
+            while (chunk := await self._reader.read_chunk()) is not None:
+                yield bytes(chunk)
+        except Exception as exc:
+            raise _failure(exc, self._request) from exc
 
     async def aclose(self) -> None:
-        self._answer.release()  # back to the pool when read to the end, closed otherwise
+        opened, self._opened = self._opened, None
+        if opened is not None:
+            try:
+                await opened.__aexit__(None, None, None)
+            finally:
+                self._slots.release()
 
 
-def transport_failure(exc: Exception, request: httpx.Request, *, sent: bool) -> httpx.HTTPError:
-    """The httpx error for what aiohttp saw; Connect* only when no connection was opened."""
+def _failure(exc: BaseException, request: httpx.Request) -> BaseException:
+    """The httpx error for what reqwest saw: Connect* only when the request never left.
+
+    pyreqwest's own classes cannot tell: a connection the host closed after reading the
+    request comes as its `ConnectError`, and an answer that never came as its
+    `ConnectTimeoutError`. Only a cause from hyper's connect phase (no byte of the request
+    written) counts as not sent; anything else may have been acted on.
+    """
+    errors = pyreqwest.exceptions
+    if not isinstance(exc, errors.PyreqwestError):
+        return exc
     message = f"{type(exc).__name__}: {exc}"
-    if not sent and isinstance(exc, aiohttp.ClientConnectorError | aiohttp.InvalidURL):
+    details: dict[str, Any] = (
+        dict(exc.details or {}) if isinstance(exc, errors.DetailedPyreqwestError) else {}
+    )
+    causes = [str(cause.get("message")) for cause in details.get("causes") or []]
+    if isinstance(exc, errors.BuilderError) or CONNECT_PHASE in causes:
+        if isinstance(exc, errors.RequestTimeoutError):
+            return httpx.ConnectTimeout(message, request=request)
         return httpx.ConnectError(message, request=request)
-    if not sent and isinstance(exc, aiohttp.ConnectionTimeoutError):
-        return httpx.ConnectTimeout(message, request=request)
-    if isinstance(exc, TimeoutError):
+    if isinstance(exc, errors.RequestTimeoutError):
         return httpx.ReadTimeout(message, request=request)
-    if isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientResponseError):
-        return httpx.RemoteProtocolError(message, request=request)
-    return httpx.ReadError(message, request=request)
+    if isinstance(exc, errors.ReadError | errors.BodyDecodeError):
+        return httpx.ReadError(message, request=request)
+    return httpx.RemoteProtocolError(message, request=request)
