@@ -202,6 +202,24 @@ async def test_waiting_for_a_free_connection_too_long_is_not_sent() -> None:
     assert transport_error(caught.value, "X").kind is ErrorKind.connection
 
 
+@WAYS
+async def test_a_cancelled_call_gives_its_connection_slot_back(way: str) -> None:
+    async with (
+        host(never_answers) as silent,
+        host(answers) as base,
+        platform_client(1, 5) as client,
+    ):
+        httpx_way(client, way)
+        stuck = asyncio.create_task(client.post(f"{silent}/first", json={}))
+        await asyncio.sleep(0.2)  # it holds the only slot, waiting for an answer
+        stuck.cancel()
+        with suppress(asyncio.CancelledError):
+            await stuck
+        pool = httpx.Timeout(5, pool=1.0)
+        response = await client.post(f"{base}/second", json={}, timeout=pool)
+    assert response.status_code == 201
+
+
 BUILDS = [
     {"json": {"text": "hé", "media_ids": [], "n": 1}},
     {"json": {"text": "x"}, "headers": {"Authorization": "Bearer t", "ACCEPT": "application/json"}},

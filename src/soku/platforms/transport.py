@@ -262,7 +262,9 @@ class PlatformTransport(httpx.AsyncBaseTransport):
             answer = await opened.__aenter__()
         except BaseException as exc:
             self._slots.release()
-            raise _failure(exc, request) from exc
+            if isinstance(exc, pyreqwest.exceptions.PyreqwestError):
+                raise _failure(exc, request) from exc
+            raise
         return _response(answer, request, _Body(answer, opened, self._slots, request))
 
     async def read(self, request: httpx.Request) -> httpx.Response:
@@ -273,7 +275,7 @@ class PlatformTransport(httpx.AsyncBaseTransport):
         try:
             answer = await builder.build().send()  # the body read in full on reqwest's side
             body = bytes(await answer.bytes())
-        except BaseException as exc:
+        except pyreqwest.exceptions.PyreqwestError as exc:
             raise _failure(exc, request) from exc
         finally:
             self._slots.release()
@@ -352,7 +354,7 @@ class _Body(httpx.AsyncByteStream):
         try:
             while (chunk := await self._reader.read_chunk()) is not None:
                 yield bytes(chunk)
-        except Exception as exc:
+        except pyreqwest.exceptions.PyreqwestError as exc:
             raise _failure(exc, self._request) from exc
 
     async def aclose(self) -> None:
@@ -364,7 +366,7 @@ class _Body(httpx.AsyncByteStream):
                 self._slots.release()
 
 
-def _failure(exc: BaseException, request: httpx.Request) -> BaseException:
+def _failure(exc: pyreqwest.exceptions.PyreqwestError, request: httpx.Request) -> httpx.HTTPError:
     """The httpx error for what reqwest saw: Connect* only when the request never left.
 
     pyreqwest's own classes cannot tell: a connection the host closed after reading the
@@ -373,8 +375,6 @@ def _failure(exc: BaseException, request: httpx.Request) -> BaseException:
     written) counts as not sent; anything else may have been acted on.
     """
     errors = pyreqwest.exceptions
-    if not isinstance(exc, errors.PyreqwestError):
-        return exc
     message = f"{type(exc).__name__}: {exc}"
     details: dict[str, Any] = (
         dict(exc.details or {}) if isinstance(exc, errors.DetailedPyreqwestError) else {}
