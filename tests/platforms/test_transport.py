@@ -202,6 +202,17 @@ async def test_waiting_for_a_free_connection_too_long_is_not_sent() -> None:
     assert transport_error(caught.value, "X").kind is ErrorKind.connection
 
 
+async def test_the_proxy_variables_are_honoured(monkeypatch: pytest.MonkeyPatch) -> None:
+    async with host(answers) as proxy:
+        for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "http_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("HTTP_PROXY", proxy)
+        async with platform_client(4, 5) as client:
+            response = await client.post("http://platform.invalid/v1/posts", json={})
+    # the proxy got the call, addressed by its absolute URL
+    assert response.json()["target"] == "http://platform.invalid/v1/posts"
+
+
 @WAYS
 async def test_a_cancelled_call_gives_its_connection_slot_back(way: str) -> None:
     async with (
