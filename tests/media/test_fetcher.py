@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import gzip
 import hashlib
 import io
@@ -17,15 +16,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from PIL import Image
 
 from soku.media.addresses import IPAddress, blocked_reason
 from soku.media.fetcher import FetchLimits, fetch_to_file
 from soku.media.types import FetchError
+from tests.certificates import certificate, write_pem
 from tests.media.test_sniff import make_image, make_video
 
 OPEN = FetchLimits(allow_private=True, total_timeout=10)  # loopback is where tests can serve
@@ -345,30 +342,9 @@ async def test_dns_failure(tmp_path: Path) -> None:
 
 def self_signed(folder: Path, name: str) -> tuple[Path, Path, str]:
     key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(hours=1))
-        .not_valid_after(now + dt.timedelta(hours=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    pem = cert.public_bytes(serialization.Encoding.PEM)
-    (folder / "cert.pem").write_bytes(pem)
-    (folder / "key.pem").write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return folder / "cert.pem", folder / "key.pem", pem.decode()
+    cert = certificate(name, key, names=(name,))
+    write_pem(cert, key, folder / "cert.pem", folder / "key.pem")
+    return folder / "cert.pem", folder / "key.pem", (folder / "cert.pem").read_text()
 
 
 @pytest.mark.parametrize(("asked", "ok"), [("media.test", True), ("other.test", False)])

@@ -8,8 +8,6 @@ answers over TLS on a loopback port.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
-import ipaddress
 import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,40 +15,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from soku.platforms.connector import ErrorKind, transport_error
 from soku.platforms.transport import platform_client
+from tests.certificates import certificate, write_pem
 from tests.platforms.test_transport import answers
-
-
-def _certificate(
-    subject: str,
-    key: ec.EllipticCurvePrivateKey,
-    issuer: tuple[x509.Name, ec.EllipticCurvePrivateKey] | None,
-) -> x509.Certificate:
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
-    issuer_name, signer = issuer if issuer else (name, key)
-    now = dt.datetime.now(dt.UTC)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(issuer_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=issuer is None, path_length=None), critical=True)
-    )
-    if issuer is not None:
-        loopback = x509.IPAddress(ipaddress.ip_address("127.0.0.1"))
-        builder = builder.add_extension(
-            x509.SubjectAlternativeName([x509.DNSName("localhost"), loopback]), critical=False
-        ).add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-    return builder.sign(signer, hashes.SHA256())
 
 
 @pytest.fixture(scope="module")
@@ -58,19 +29,12 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """A CA's certificate, and a host certificate it signed (with its key)."""
     folder = tmp_path_factory.mktemp("pki")
     ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca = _certificate("Soku test CA", ca_key, None)
+    ca = certificate("Soku test CA", ca_key)
     host_key = ec.generate_private_key(ec.SECP256R1())
-    host = _certificate("localhost", host_key, (ca.subject, ca_key))
+    host = certificate("localhost", host_key, (ca.subject, ca_key), ("localhost", "127.0.0.1"))
     files = {"ca": folder / "ca.pem", "cert": folder / "host.pem", "key": folder / "host.key"}
     files["ca"].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    files["cert"].write_bytes(host.public_bytes(serialization.Encoding.PEM))
-    files["key"].write_bytes(
-        host_key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
+    write_pem(host, host_key, files["cert"], files["key"])
     return files
 
 
