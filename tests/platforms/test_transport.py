@@ -158,6 +158,23 @@ async def test_refused_connection_is_not_sent() -> None:
 
 @WAYS
 @pytest.mark.parametrize(
+    ("url", "headers"),
+    [
+        ("http://exa mple.com/v1/posts", {}),  # a host name that cannot be one
+        ("http://127.0.0.1:9/v1/posts", {"X-Id": "a\x01b"}),  # a control byte in a value
+    ],
+)
+async def test_a_request_that_cannot_be_built_is_not_sent(
+    url: str, headers: dict[str, str], way: str
+) -> None:
+    async with platform_client(4, 5) as client:
+        with pytest.raises(httpx.ConnectError) as caught:
+            await httpx_way(client, way).post(url, json={}, headers=headers)
+    assert transport_error(caught.value, "X").kind is ErrorKind.connection
+
+
+@WAYS
+@pytest.mark.parametrize(
     ("handler", "expected"),
     [(hangs_up, httpx.RemoteProtocolError), (half_body, httpx.ReadError)],
 )

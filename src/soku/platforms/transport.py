@@ -230,7 +230,7 @@ class PlatformTransport(httpx.AsyncBaseTransport):
 
     def __init__(self, max_connections: int, timeout: httpx.Timeout) -> None:
         self._slots = asyncio.Semaphore(max_connections)
-        self._timeout = timeout.as_dict()
+        self._fixed = (timeout.connect, timeout.read)  # reqwest's client is made with these
         self._client: pyreqwest.client.Client | None = None
 
     def _open(self) -> pyreqwest.client.Client:
@@ -245,7 +245,7 @@ class PlatformTransport(httpx.AsyncBaseTransport):
                 .deflate(False)
                 .pool_idle_timeout(dt.timedelta(seconds=KEEPALIVE_SECONDS))
             )
-            connect, read = self._timeout.get("connect"), self._timeout.get("read")
+            connect, read = self._fixed
             if connect is not None:
                 builder = builder.connect_timeout(dt.timedelta(seconds=connect))
             if read is not None:
@@ -257,8 +257,8 @@ class PlatformTransport(httpx.AsyncBaseTransport):
         """httpx's way: the answer's body streamed as httpx reads it."""
         builder = await self._builder(request)
         await self._take_slot(request)
-        opened = builder.build_streamed()
         try:
+            opened = builder.build_streamed()
             answer = await opened.__aenter__()
         except BaseException as exc:
             self._slots.release()
@@ -285,9 +285,14 @@ class PlatformTransport(httpx.AsyncBaseTransport):
         return response
 
     async def _builder(self, request: httpx.Request) -> pyreqwest.request.RequestBuilder:
+        """reqwest's request; one it refuses to build (a header value or host name it does
+        not take) has not been sent: `ConnectError`, as a refused connection."""
         body = await request.aread()
         headers = [(k, v) for k, v in request.headers.multi_items() if k != "transfer-encoding"]
-        builder = self._open().request(request.method, str(request.url)).headers(headers)
+        try:
+            builder = self._open().request(request.method, str(request.url)).headers(headers)
+        except ValueError as exc:  # pyreqwest's BuilderError is one too
+            raise httpx.ConnectError(f"{type(exc).__name__}: {exc}", request=request) from exc
         if body:
             builder = builder.body_bytes(body)
         deadline = self._own_deadline(request.extensions.get("timeout", {}))
@@ -297,10 +302,10 @@ class PlatformTransport(httpx.AsyncBaseTransport):
         """A call given its own connect or read timeout: the client's are fixed when it is
         made, so the call gets a deadline of both together (a call with no answer in time
         counts as possibly sent, as a read timeout does)."""
-        own = [timeouts.get(k) for k in ("connect", "read")]
-        if own == [self._timeout.get(k) for k in ("connect", "read")] or None in own:
+        connect, read = timeouts.get("connect"), timeouts.get("read")
+        if connect is None or read is None or (connect, read) == self._fixed:
             return None
-        return sum(t for t in own if t is not None)
+        return connect + read
 
     async def _take_slot(self, request: httpx.Request) -> None:
         if not self._slots.locked():  # a slot is free: taken at once, no timer needed
