@@ -545,7 +545,10 @@ async def test_sigterm_past_the_grace_period_releases_what_is_held(world: World)
     the queue at once (no waiting for the lease), and the next worker resumes them from their
     checkpoint without uploading again."""
     caller = await world.caller(CRASH_PLATFORMS)
-    await world.fake.configure(latency_ms=100, video_polls=20)
+    # Processing must outlast the uploads of all six, SIGTERM and the grace period: with 20
+    # polls (2 s at 100 ms each) the first upload's video was sometimes ready and published
+    # before the last upload was checkpointed, on a busy machine.
+    await world.fake.configure(latency_ms=100, video_polls=60)
     for index in range(3):
         content = {
             "text": f"release #{index}",
