@@ -12,7 +12,9 @@ import asyncio
 import datetime as dt
 import math
 import os
+import re
 import sys
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -48,6 +50,29 @@ async def _make_due(ctx: AppContext, lead: float) -> dt.datetime:
     return due_at
 
 
+def _thread_cpu() -> dict[str, float]:
+    """CPU seconds so far of this process's threads, summed by name: a Python thread's own
+    name (the event loop runs on MainThread; "Thread-N " dropped), any other thread's kernel
+    name (reqwest's runtime: pyreqwest). A thread that ends between two readings drops out."""
+    python_names = {t.native_id: re.sub(r"^Thread-\d+ ", "", t.name) for t in threading.enumerate()}
+    totals: Counter[str] = Counter()
+    for task in Path("/proc/self/task").iterdir():
+        try:
+            stat = (task / "stat").read_text()
+        except OSError:
+            continue  # the thread ended meanwhile
+        fields = stat.rsplit(")", 1)[1].split()
+        name = python_names.get(int(task.name), stat[stat.index("(") + 1 : stat.rindex(")")])
+        totals[name] += (int(fields[11]) + int(fields[12])) / common.TICK
+    return dict(totals)
+
+
+def _thread_cores(start: dict[str, float], end: dict[str, float], wall: float) -> dict[str, float]:
+    """Each thread name's CPU between two `_thread_cpu` readings, in cores, busiest first."""
+    used = {name: (end[name] - start.get(name, 0.0)) / wall for name in end}
+    return dict(sorted(used.items(), key=lambda item: -item[1]))
+
+
 async def _burst(
     ctx: AppContext, args: argparse.Namespace, fake: common.Proc, total: int
 ) -> dict[str, Any]:
@@ -57,7 +82,7 @@ async def _burst(
     run.start()
     await asyncio.sleep(0.5)  # the worker is up and asleep: nothing is due yet
     due_at = await _make_due(ctx, args.lead)
-    start = common.cpu_marks(fake.pid)
+    start, threads = common.cpu_marks(fake.pid), _thread_cpu()
     in_flight: list[int] = []
     await run.until_finished(
         every=0.1,
@@ -65,12 +90,13 @@ async def _burst(
         count_every=5,  # a count(*) every 0.5 s, busy or not
         count_when_busy=True,
     )
-    end = common.cpu_marks(fake.pid)
+    end, threads_end = common.cpu_marks(fake.pid), _thread_cpu()
     await run.stop()
     return {
         "due_at": due_at,
         "in_flight_samples": in_flight,
         "cpu": common.cpu_used(start, end),
+        "thread_cores": _thread_cores(threads, threads_end, end["wall"] - start["wall"]),
         "concurrency": run.worker.concurrency,
         "batch": ctx.settings.worker_batch,
         "processes": None,
@@ -103,6 +129,7 @@ async def _burst_processes(
         "cpu": common.cpu_used(start, end),
         "concurrency": workers.concurrency,
         "batch": ctx.settings.worker_batch,
+        "thread_cores": None,  # other processes' threads: not read
         "processes": args.processes,
         "exit_statuses": statuses,
     }
@@ -230,6 +257,8 @@ def _report_cpu(s: dict[str, Any]) -> None:
         f"worker tasks in flight p50 {_f(s['in_flight']['p50'], 0)}, max {s['in_flight']['max']}; "
         f"limited by {limit}"
     )
+    shown = [f"{name} {cores:.2f}" for name, cores in s["thread_cores"].items() if cores >= 0.01]
+    print(f"worker process's threads, in cores: {', '.join(shown) or '-'}")
 
 
 def main() -> int:

@@ -72,6 +72,9 @@ def test_burst_on_sqlite_publishes_every_delivery() -> None:
     assert summary["processes"] is None
     assert_all_published(summary, 80)
     assert summary["in_flight"]["max"] >= 1
+    threads = summary["thread_cores"]  # the worker's CPU by thread: the loop and the writer
+    assert threads["MainThread"] > 0
+    assert threads["soku-sqlite-writer"] > 0
 
 
 def test_burst_by_two_worker_processes_on_postgresql(postgres: str) -> None:
