@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from soku.platforms import text as text_module
 from soku.platforms.text import (
     count_hashtags,
     count_mentions,
     find_urls,
     plain_length,
     threads_length,
+    url_spans,
     utf8_length,
     utf16_length,
     x_weighted_length,
@@ -156,3 +160,34 @@ def test_hashtags_and_mentions() -> None:
     assert count_mentions("@ann and @bob.smith, mail me at a@b.com") == 2
     assert count_hashtags("") == 0
     assert count_mentions("") == 0
+
+
+# ASCII text takes a shortcut (no emoji, one weight per character); the walk it skips must
+# give the same counts, URLs included.
+_ASCII_PIECES = st.sampled_from(
+    ["https://example.com/a", "http://t.co", "(https://x.com/p?q=1).", "#1", "*", " ", "\n"]
+)
+_ASCII_TEXT = st.lists(
+    st.one_of(st.text(st.characters(min_codepoint=0, max_codepoint=127)), _ASCII_PIECES)
+).map("".join)
+
+
+@given(_ASCII_TEXT)
+def test_ascii_shortcut_counts_as_the_walk_does(text: str) -> None:
+    assert text.isascii()
+    assert x_weighted_length(text) == text_module._x_walk(text, dict(url_spans(text)))
+    assert threads_length(text) == text_module._threads_walk(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "x", "threads"),
+    [
+        ("a" * 300, 300, 300),
+        ("see https://example.com/a/very/long/path/that/is/long", 27, 53),
+        ("#\u20e3 keycap", 9, 11),  # not ASCII: the walk (the keycap counts 2 on X, 4 bytes)
+        ("https://a.io and https://b.io", 51, 29),
+    ],
+)
+def test_counts_either_side_of_the_shortcut(text: str, x: int, threads: int) -> None:
+    assert x_weighted_length(text) == x
+    assert threads_length(text) == threads

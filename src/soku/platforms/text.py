@@ -125,7 +125,15 @@ def count_mentions(text: str) -> int:
 def x_weighted_length(text: str) -> int:
     """X's weighted length of `text` under twitter-text v3 (see the module docstring)."""
     normalized = nfc(text)
-    url_ends = dict(url_spans(normalized))
+    spans = url_spans(normalized)
+    if normalized.isascii():  # every character weighs one and none is an emoji: only URLs
+        return len(normalized) + sum(X_URL_LENGTH - (end - start) for start, end in spans)
+    return _x_walk(normalized, dict(spans))
+
+
+def _x_walk(normalized: str, url_ends: dict[int, int]) -> int:
+    """`x_weighted_length` code point by code point: URLs (start -> end), emoji sequences,
+    then each code point's weight."""
     total = 0
     index = 0
     while index < len(normalized):
@@ -147,6 +155,13 @@ def x_weighted_length(text: str) -> int:
 def threads_length(text: str) -> int:
     """Threads' length: one per code point, except that emoji count as their UTF-8 bytes."""
     normalized = nfc(text)
+    if normalized.isascii():  # no emoji is made of ASCII alone (a keycap needs U+20E3)
+        return len(normalized)
+    return _threads_walk(normalized)
+
+
+def _threads_walk(normalized: str) -> int:
+    """`threads_length` code point by code point."""
     total = 0
     index = 0
     while index < len(normalized):
