@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from enum import StrEnum
+from typing import NamedTuple
 
 from sqlalchemy import Boolean, ForeignKey, String, Text, UniqueConstraint, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
@@ -16,6 +17,15 @@ class AccountStatus(StrEnum):
     connected = "connected"
     needs_reauth = "needs_reauth"
     disconnected = "disconnected"
+
+
+class AccountRef(NamedTuple):
+    """What targeting and a new post's deliveries need of a connected account: its row id,
+    platform and the platform's account id (a plain tuple: no ORM object per account read)."""
+
+    id: uuid.UUID
+    platform: str
+    account_id: str
 
 
 class Account(Base):

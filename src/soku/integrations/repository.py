@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from soku.integrations.models import Account, AccountStatus
+from soku.integrations.models import Account, AccountRef, AccountStatus
 from soku.platforms import PLATFORM_NAMES
 
 _SLOTS = len(PLATFORM_NAMES)  # one parameter per platform: no expanding IN, one compiled form
@@ -25,9 +25,9 @@ _USABLE_ACCOUNTS = (
 
 def usable_accounts_in(
     connection: Connection, user_id: uuid.UUID, platforms: Iterable[str]
-) -> list[Account]:
+) -> list[AccountRef]:
     """The user's accounts on these platforms that have not been disconnected, oldest first:
-    detached objects carrying what targeting needs (id, platform, account_id)."""
+    what targeting needs of each (id, platform, account_id)."""
     names = sorted(set(platforms))
     if not names:
         return []
@@ -35,7 +35,7 @@ def usable_accounts_in(
         raise ValueError(f"more than {_SLOTS} platforms: {names}")
     slots = {f"p{n}": names[min(n, len(names) - 1)] for n in range(_SLOTS)}
     rows = connection.execute(_USABLE_ACCOUNTS, {"user_id": user_id, **slots})
-    return [Account(id=r.id, platform=r.platform, account_id=r.account_id) for r in rows]
+    return [AccountRef(*row) for row in rows]
 
 
 async def accounts_of(session: AsyncSession, user_id: uuid.UUID) -> list[Account]:

@@ -7,13 +7,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from soku.errors import MissingAccount, MissingIntegrations, ValidationFailed
-from soku.integrations.models import Account
+from soku.integrations.models import AccountRef
 from soku.posts.validation import Target
 
 
-def resolve_targets(targets: Sequence[Target], accounts: Sequence[Account]) -> list[Account]:
+def resolve_targets(targets: Sequence[Target], accounts: Sequence[AccountRef]) -> list[AccountRef]:
     """One account per target, in order; raises missing_integrations / missing_account."""
-    by_platform: dict[str, list[Account]] = defaultdict(list)
+    by_platform: dict[str, list[AccountRef]] = defaultdict(list)
     for account in accounts:
         by_platform[account.platform].append(account)
     missing = [t.platform for t in targets if not by_platform[t.platform]]
@@ -25,7 +25,7 @@ def resolve_targets(targets: Sequence[Target], accounts: Sequence[Account]) -> l
             {"missingPlatforms": names},
         )
     problems: list[dict[str, Any]] = []
-    chosen: list[Account] = []
+    chosen: list[AccountRef] = []
     for target in targets:
         found = _pick(target, by_platform[target.platform], problems)
         if found is not None:
@@ -38,8 +38,8 @@ def resolve_targets(targets: Sequence[Target], accounts: Sequence[Account]) -> l
 
 
 def _pick(
-    target: Target, candidates: list[Account], problems: list[dict[str, Any]]
-) -> Account | None:
+    target: Target, candidates: list[AccountRef], problems: list[dict[str, Any]]
+) -> AccountRef | None:
     names = [a.account_id for a in candidates]
     if target.account_id is None:
         if len(candidates) == 1:
@@ -70,7 +70,7 @@ def _pick(
     return None
 
 
-def _reject_same_account_twice(targets: Sequence[Target], chosen: list[Account]) -> None:
+def _reject_same_account_twice(targets: Sequence[Target], chosen: list[AccountRef]) -> None:
     seen: set[Any] = set()
     for target, account in zip(targets, chosen, strict=True):
         if account.id in seen:

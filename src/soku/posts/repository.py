@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from soku.delivery.models import NOT_STARTED, Delivery, DeliveryStatus
-from soku.integrations.models import Account
+from soku.integrations.models import AccountRef
 from soku.posts.models import Post
 
 # Built once: a statement object keeps its compiled form and cache key between requests.
@@ -28,7 +28,7 @@ def insert_post(
     user_id: uuid.UUID,
     content: dict[str, Any],
     scheduled: dt.datetime | None,
-    accounts: Sequence[Account],
+    accounts: Sequence[AccountRef],
     now: dt.datetime,
     request_id: str | None = None,
     media_ids: Sequence[str] = (),

@@ -18,7 +18,7 @@ from soku.delivery import repository as delivery_repo
 from soku.delivery.models import Delivery, DeliveryStatus
 from soku.errors import Conflict, NotFound
 from soku.integrations import repository as accounts_repo
-from soku.integrations.models import Account
+from soku.integrations.models import AccountRef
 from soku.integrations.targeting import resolve_targets
 from soku.posts import idempotency, repository
 from soku.posts.media_intake import MediaPlan, take_media
@@ -39,7 +39,7 @@ def check(ctx: AppContext, body: CreatePostRequest) -> Submission:
 
 async def resolve_accounts(
     ctx: AppContext, user_id: uuid.UUID, submission: Submission
-) -> list[Account]:
+) -> list[AccountRef]:
     """The account each target goes to (missing_integrations / missing_account if none),
     read in one trip (`Database.run_read`)."""
     platforms = [t.platform for t in submission.targets]
