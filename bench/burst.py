@@ -61,9 +61,8 @@ def _thread_cpu() -> dict[str, float]:
             stat = (task / "stat").read_text()
         except OSError:
             continue  # the thread ended meanwhile
-        fields = stat.rsplit(")", 1)[1].split()
         name = python_names.get(int(task.name), stat[stat.index("(") + 1 : stat.rindex(")")])
-        totals[name] += (int(fields[11]) + int(fields[12])) / common.TICK
+        totals[name] += common.stat_cpu(stat)
     return dict(totals)
 
 

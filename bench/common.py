@@ -227,7 +227,12 @@ def stop(*procs: subprocess.Popen[Any], within: float = 10.0) -> list[int]:
 
 def proc_cpu(pid: int) -> float:
     """CPU seconds the process used so far (utime + stime)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return stat_cpu(Path(f"/proc/{pid}/stat").read_text())
+
+
+def stat_cpu(stat: str) -> float:
+    """utime + stime, in seconds, of a process's or a thread's `/proc/.../stat` line."""
+    fields = stat.rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
