@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import common
-from sqlalchemy import Connection, event, insert, select, text
+from sqlalchemy import Connection, event, insert, make_url, select, text
 
 from soku import migrate, operations
 from soku.auth.models import SubscriptionStatus
@@ -190,27 +190,35 @@ def _workloads(platform: str, batch: int) -> dict[str, tuple[Callable[[Any], Awa
     }
 
 
-async def _measure(db: Database, args: argparse.Namespace) -> dict[str, Any]:
-    """Interleaved samples of each query until --samples or --budget seconds, whichever first."""
+async def _measure(dbs: dict[int, Database], args: argparse.Namespace) -> dict[int, Any]:
+    """Samples of each query on each database in turn (which size goes first alternates),
+    until --samples or --budget seconds, whichever first: a machine that slows down or speeds
+    up while sampling moves both sizes alike, not the ratio."""
     loads = _workloads(args.platform, args.batch)
-    times: dict[str, list[float]] = {k: [] for k in loads}
+    times: dict[int, dict[str, list[float]]] = {n: {k: [] for k in loads} for n in dbs}
     for _ in range(args.warmup):
-        for work, want in loads.values():
-            await _timed(db, work, want)
+        for db in dbs.values():
+            for work, want in loads.values():
+                await _timed(db, work, want)
+    sizes = list(dbs)
     deadline = time.monotonic() + args.budget
-    while len(times["claim"]) < args.samples and (
-        len(times["claim"]) < args.min_samples or time.monotonic() < deadline
-    ):
+    rounds = 0
+    while rounds < args.samples and (rounds < args.min_samples or time.monotonic() < deadline):
         for name, (work, want) in loads.items():
-            times[name].append(await _timed(db, work, want))
+            for n in sizes if rounds % 2 == 0 else reversed(sizes):
+                times[n][name].append(await _timed(dbs[n], work, want))
+        rounds += 1
     return {
-        name: {
-            "samples": len(v),
-            "p50_ms": common.percentile(v, 0.5, 0.0) * 1000,
-            "p99_ms": common.percentile(v, 0.99, 0.0) * 1000,
-            "mean_ms": sum(v) / len(v) * 1000,
+        n: {
+            name: {
+                "samples": len(v),
+                "p50_ms": common.percentile(v, 0.5, 0.0) * 1000,
+                "p99_ms": common.percentile(v, 0.99, 0.0) * 1000,
+                "mean_ms": sum(v) / len(v) * 1000,
+            }
+            for name, v in by_query.items()
         }
-        for name, v in times.items()
+        for n, by_query in times.items()
     }
 
 
@@ -261,35 +269,62 @@ async def _prepared_plans(db: Database) -> list[dict[str, Any]]:
 # ---- the driver -----------------------------------------------------------------------------
 
 
-async def _run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
-    url = common.database_url(args, tmp, "claim.db")
+async def _filled(url: str, tmp: Path, n: int, args: argparse.Namespace) -> dict[str, Any]:
+    """A migrated database at `url` with the due rows and `n` future ones; its Database open."""
     settings = Settings(
         data_dir=tmp, database_url=url, secret_key=secrets.token_urlsafe(32), log_level="warning"
     )
     db = Database(url, pool_size=1)
+    await migrate.upgrade(db.engine)
+    base = await _setup(db, settings)
+    base["future_from"] = utcnow() + dt.timedelta(days=1)
+    due = await _insert_due(db, base, args.platform, args.batch)
+    load_s = await _insert_future(db, base, 0, n)
+    if not args.json:
+        print(f"  {n:,} future rows in place ({load_s:.1f} s to add)", flush=True)
+    return {"db": db, "due": due, "insert_seconds": load_s}
+
+
+def _small_url(url: str, tmp: Path) -> str:
+    """The second database, for the small size: a file beside the first on SQLite, on
+    PostgreSQL a database named after the benchmark's own fresh one."""
+    if not common.is_postgres(url):
+        return f"sqlite+aiosqlite:///{tmp / 'claim-small.db'}"
+    u = make_url(url)
+    return u.set(database=f"{u.database}_small").render_as_string(hide_password=False)
+
+
+async def _run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
+    """Two databases, one per size, built the same way and sampled in turn."""
+    url = common.database_url(args, tmp, "claim-large.db")
+    small_url = _small_url(url, tmp)
+    if common.is_postgres(url):
+        await common.admin(url, f'CREATE DATABASE "{make_url(small_url).database}"')
+    built: dict[int, dict[str, Any]] = {}
     try:
-        await migrate.upgrade(db.engine)
-        base = await _setup(db, settings)
-        base["future_from"] = utcnow() + dt.timedelta(days=1)
-        due = await _insert_due(db, base, args.platform, args.batch)
-        stages: dict[str, Any] = {}
-        done = 0
-        for n in (args.small, args.large):
-            load_s = await _insert_future(db, base, done, n)
-            done = n
-            if not args.json:
-                print(
-                    f"  {n:,} future rows in place ({load_s:.1f} s to add); measuring", flush=True
-                )
-            stages[str(n)] = {
+        for n, at in ((args.small, small_url), (args.large, url)):
+            built[n] = await _filled(at, tmp, n, args)
+        dbs = {n: b["db"] for n, b in built.items()}
+        if not args.json:
+            print("  measuring both sizes in turn", flush=True)
+        queries = await _measure(dbs, args)
+        stages = {
+            str(n): {
                 "future_rows": n,
-                "insert_seconds": load_s,
-                "queries": await _measure(db, args),
-                "plan": await _plan(db, args),
-                "prepared": await _prepared_plans(db),
+                "insert_seconds": b["insert_seconds"],
+                "queries": queries[n],
+                "plan": await _plan(b["db"], args),
+                "prepared": await _prepared_plans(b["db"]),
             }
+            for n, b in built.items()
+        }
+        due = built[args.large]["due"]
     finally:
-        await db.dispose()
+        for b in built.values():
+            await b["db"].dispose()
+        if common.is_postgres(url):
+            drop = f'DROP DATABASE IF EXISTS "{make_url(small_url).database}" WITH (FORCE)'
+            await common.admin(url, drop)
     small, large = (stages[str(n)]["queries"] for n in (args.small, args.large))
     ratios = {
         name: {q: large[name][f"{q}_ms"] / small[name][f"{q}_ms"] for q in ("p50", "p99")}
@@ -339,14 +374,14 @@ def _report(s: dict[str, Any]) -> None:
 
 def main() -> int:
     parser = common.new_parser(__doc__)
-    parser.add_argument("--small", type=int, default=1_000, help="future rows, first stage")
-    parser.add_argument("--large", type=int, default=1_000_000, help="future rows, second stage")
+    parser.add_argument("--small", type=int, default=1_000, help="future rows, small database")
+    parser.add_argument("--large", type=int, default=1_000_000, help="future rows, large one")
     parser.add_argument("--batch", type=int, default=32, help="rows per claim_due (32)")
     parser.add_argument("--platform", default="x", choices=PLATFORM_NAMES)
-    parser.add_argument("--samples", type=int, default=300, help="samples per query and stage")
+    parser.add_argument("--samples", type=int, default=300, help="samples per query and size")
     parser.add_argument("--min-samples", type=int, default=20, help="even past --budget")
-    parser.add_argument("--budget", type=float, default=45.0, help="sampling seconds per stage")
-    parser.add_argument("--warmup", type=int, default=5, help="unrecorded samples per stage")
+    parser.add_argument("--budget", type=float, default=45.0, help="sampling seconds in all")
+    parser.add_argument("--warmup", type=int, default=5, help="unrecorded samples per size")
     args = parser.parse_args()
     if args.large <= args.small:
         parser.error("--large must be above --small")
