@@ -15,7 +15,7 @@ from soku.context import AppContext
 from soku.delivery.router import router as metrics_router
 from soku.delivery.worker import Worker
 from soku.health import router as health_router
-from soku.http import EdgeMiddleware, install_error_handlers
+from soku.http import NO_TELEMETRY, EdgeMiddleware, install_error_handlers
 from soku.logs import configure_logging
 from soku.media.router import public_router as media_public_router
 from soku.media.router import router as media_router
@@ -63,7 +63,11 @@ def create_app(
                 await context.aclose()
 
     app = FastAPI(
-        title="Soku Posts API", version=__version__, description=DESCRIPTION, lifespan=lifespan
+        title="Soku Posts API",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        telemetry=NO_TELEMETRY,
     )
     app.state.ctx = context
     app.include_router(health_router)

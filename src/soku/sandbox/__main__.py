@@ -10,11 +10,12 @@ listens, one line is printed: "sandbox ready on http://host:port" (with the real
 from __future__ import annotations
 
 import argparse
-import asyncio
 
 import uvicorn
 from fastapi import FastAPI
 
+from soku import runtime
+from soku.http import NO_TELEMETRY
 from soku.platforms import INTEGRATIONS
 from soku.sandbox.generic import create_generic_fake
 from soku.serving import AnnouncingServer
@@ -26,7 +27,13 @@ def _ready(host: str, port: int) -> None:
 
 def build_app(public_url: str = "") -> FastAPI:
     """Every fake under `/sandbox`; each names its own URL from `public_url`, else per request."""
-    root = FastAPI(title="Soku sandbox", docs_url=None, redoc_url=None, openapi_url=None)
+    root = FastAPI(
+        title="Soku sandbox",
+        docs_url=None,
+        redoc_url=None,
+        telemetry=NO_TELEMETRY,
+        openapi_url=None,
+    )
     base = f"{public_url.rstrip('/')}/sandbox" if public_url else ""
     root.mount("/sandbox/generic", create_generic_fake(f"{base}/generic" if base else ""))
     for name, integration in INTEGRATIONS.items():
@@ -48,7 +55,7 @@ def main(argv: list[str] | None = None) -> None:
         log_level=args.log_level,
         lifespan="off",
     )
-    asyncio.run(AnnouncingServer(config, _ready).serve())
+    runtime.run(AnnouncingServer(config, _ready).serve())
 
 
 if __name__ == "__main__":
