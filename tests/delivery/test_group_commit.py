@@ -14,6 +14,7 @@ import soku.platforms
 from soku.db import utcnow
 from soku.delivery import repository as repo
 from soku.delivery.engine import Engine
+from soku.delivery.group_commit import SIDE_GROUP
 from soku.delivery.models import Delivery, DeliveryStatus
 from soku.delivery.repository import LeaseLost
 from soku.delivery.runner import DeliveryRun
@@ -231,7 +232,7 @@ async def test_groups_in_flight_together_each_see_the_others_finishes(
     env: Harness, engine: Engine
 ) -> None:
     post_id, runs = await one_post_two_accounts(env, engine, "two groups, one post")
-    engine.writes.parallel = 2
+    engine.writes.parallel, engine.writes.side_group = 2, 1  # a group per write
     opened = count_transactions(env)
 
     results = await in_two_groups(env, published(runs[0]), published(runs[1]), "posts")
@@ -248,7 +249,7 @@ async def test_publishing_marks_in_groups_in_flight_together_count_against_the_c
     env: Harness, engine: Engine
 ) -> None:
     runs = await two_posts_of_one_account(env, engine, "same account, two groups")
-    engine.writes.parallel = 2
+    engine.writes.parallel, engine.writes.side_group = 2, 1  # a group per write
     opened = count_transactions(env)
 
     first, second = (run._reserve_publish() for run in runs)
@@ -264,7 +265,7 @@ async def test_a_lease_renewal_waits_for_the_groups_in_flight_and_runs_alone(
     env: Harness, engine: Engine
 ) -> None:
     _, runs = await one_post_two_accounts(env, engine, "renewal between two finishes")
-    engine.writes.parallel = 4
+    engine.writes.parallel, engine.writes.side_group = 4, 1
     opened = count_transactions(env)
     order: list[str] = []
 
@@ -295,3 +296,47 @@ async def test_a_lease_renewal_waits_for_the_groups_in_flight_and_runs_alone(
     assert kept == {runs[1].claimed.id}
     assert opened[0] == 2  # the first group, then the renewal's with the write made after it
     assert order == ["first", "first committed", "renew", "after"]
+
+
+async def _beside_a_slow_group(env: Harness, engine: Engine, writes: int) -> list[str]:
+    """A write whose group is in flight (0.3 s in the database on PostgreSQL), then `writes`
+    more queued one by one; the order in which they ran and the first one committed."""
+    engine.writes.parallel = 4
+    order: list[str] = []
+
+    def slow(connection: Connection) -> None:
+        order.append("first")
+        if not env.ctx.db.is_sqlite:
+            connection.execute(text("SELECT pg_sleep(0.3)"))
+
+    def noted(name: str) -> Callable[[Connection], None]:
+        return lambda connection: order.append(name)
+
+    first = asyncio.ensure_future(engine.writes.run(slow))
+    first.add_done_callback(lambda _: order.append("first committed"))
+    await asyncio.sleep(0)  # its group is in flight
+    await asyncio.gather(first, *(engine.writes.run(noted(f"w{i}")) for i in range(writes)))
+    return order
+
+
+async def test_a_few_writes_wait_for_the_group_in_flight_and_go_in_one_group(
+    env: Harness, engine: Engine
+) -> None:
+    opened = count_transactions(env)
+    order = await _beside_a_slow_group(env, engine, SIDE_GROUP - 1)
+    assert opened[0] == 2
+    assert order[:2] == ["first", "first committed"]
+    assert order[2:] == [f"w{i}" for i in range(SIDE_GROUP - 1)]
+
+
+async def test_enough_writes_waiting_start_a_group_beside_the_one_in_flight(
+    env: Harness, engine: Engine
+) -> None:
+    opened = count_transactions(env)
+    order = await _beside_a_slow_group(env, engine, SIDE_GROUP)
+    assert opened[0] == 2
+    assert sorted(order) == sorted(
+        ["first", "first committed", *(f"w{i}" for i in range(SIDE_GROUP))]
+    )
+    if not env.ctx.db.is_sqlite:  # SQLite's one writer runs the groups one after the other
+        assert order.index("w0") < order.index("first committed")
