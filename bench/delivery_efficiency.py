@@ -36,6 +36,7 @@ from soku.runtime import settle_heap
 
 TARGET = 0.5
 EMAIL = "bench-efficiency@soku.local"
+WARMUP = 500  # calls by the bare client, and about as many deliveries by a worker, not counted
 
 
 def stock_client(concurrency: int, timeout_seconds: float) -> httpx.AsyncClient:
@@ -134,23 +135,33 @@ async def _due_round(ctx: AppContext, post_ids: list[uuid.UUID]) -> None:
 
 
 async def _rounds(
-    ctx: AppContext, args: argparse.Namespace, fake: common.Proc, accounts: list[Account]
-) -> dict[str, Any]:
-    """bare, then (engine, bare) once per round: every engine round between two bare ones."""
+    ctx: AppContext,
+    args: argparse.Namespace,
+    fake: common.Proc,
+    accounts: list[Account],
+    warm_posts: int,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Warm-ups (the bare client's calls, then a worker's round of `warm_posts` posts), then
+    bare, then (engine, bare) once per round: every engine round between two bare ones."""
     sandbox = ctx.settings.sandbox_base_url
     async with ctx.db.read() as s:
         posts = sorted((await s.execute(select(Post.id))).scalars())
+    warm, posts = posts[:warm_posts], posts[warm_posts:]
     rounds = [posts[r :: args.rounds] for r in range(args.rounds)]
     count = len(rounds[0]) * len(PLATFORM_NAMES)
     settle_heap()  # as `soku worker` does at start-up; the same for every phase here
-    await _bare(args, sandbox, accounts, min(count, 500), fake)  # warm-up, not counted
+    calls, deliveries = min(count, WARMUP), len(warm) * len(PLATFORM_NAMES)
+    await _bare(args, sandbox, accounts, calls, fake)  # the warm-ups, not counted
+    await _due_round(ctx, warm)
+    warmup = {"calls": calls, "deliveries": deliveries}
+    warmup |= await _engine(ctx, args, fake, deliveries)
     phases = {"bare1": await _bare(args, sandbox, accounts, count, fake)}
     for r, post_ids in enumerate(rounds, start=1):
         await _due_round(ctx, post_ids)
         phases[f"engine{r}"] = await _engine(ctx, args, fake, count)
         phases[f"bare{r + 1}"] = await _bare(args, sandbox, accounts, count, fake)
     phases["stock"] = await _bare(args, sandbox, accounts, count, fake, stock_client)
-    return phases
+    return phases, warmup
 
 
 def _ratios(phases: dict[str, Any], rounds: int) -> list[float]:
@@ -170,18 +181,19 @@ async def _run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         args.concurrency = args.concurrency or settings.worker_concurrency
         args.http_timeout = settings.http_timeout_seconds
         per_round = math.ceil(args.deliveries / len(PLATFORM_NAMES))
-        posts = per_round * args.rounds
+        warm_posts = math.ceil(min(per_round * len(PLATFORM_NAMES), WARMUP) / len(PLATFORM_NAMES))
+        posts = per_round * args.rounds + warm_posts
         needed = common.accounts_needed(posts, args.accounts)  # no cap reached over all rounds
         accounts = await common.populate(ctx, EMAIL, posts, needed, "efficiency", due=False)
         count = per_round * len(PLATFORM_NAMES)
         if not args.json:
             print(f"  {count:,} deliveries per round x {args.rounds}", flush=True)
-        phases = await _rounds(ctx, args, fake, accounts)
+        phases, warmup = await _rounds(ctx, args, fake, accounts, warm_posts)
     ratios = _ratios(phases, args.rounds)
     ratio = statistics.median(ratios)
     problems = [
         f"{_label(name)}: {outcome} x{n}"
-        for name, phase in phases.items()
+        for name, phase in [*phases.items(), ("warmup", warmup)]
         for outcome, n in phase["outcomes"].items()
         if outcome not in ("201", "published")
     ]
@@ -189,7 +201,7 @@ async def _run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         "database": common.database_kind(settings.database_url),
         "deliveries": count, "rounds": args.rounds, "concurrency": args.concurrency,
         "accounts": len(accounts), "log_level": args.log_level,
-        "inherited_env": common.inherited(), "phases": phases, "ratios": ratios,
+        "inherited_env": common.inherited(), "warmup": warmup, "phases": phases, "ratios": ratios,
         "ratio": ratio, "target": TARGET, "passed": ratio >= TARGET, "ok": not problems,
         "problems": problems,
     }  # fmt: skip
@@ -199,6 +211,8 @@ def _label(name: str) -> str:
     """A phase's title: `bare2` is "bare httpx 2", `engine1` "engine (Worker) 1"."""
     if name == "stock":
         return "stock httpx (ref.)"
+    if name == "warmup":
+        return "engine warm-up"
     if name.startswith("bare"):
         return f"bare httpx {name.removeprefix('bare')}"
     return f"engine (Worker) {name.removeprefix('engine')}"
@@ -224,6 +238,11 @@ def _report(s: dict[str, Any]) -> None:
     for name, phase in s["phases"].items():
         again = f"; sent again after {phase['retried']}" if phase.get("retried") else ""
         print(f"{_label(name)}: outcomes {phase['outcomes']}{again}")
+    w = s["warmup"]
+    print(
+        f"not counted: the bare client's warm-up ({w['calls']:,} calls), then a worker's "
+        f"({w['deliveries']:,} deliveries at {w['rate']:.1f} per s): outcomes {w['outcomes']}"
+    )
     each = ", ".join(f"{r:.3f}" for r in s["ratios"])
     print(f"ratio engine / bare httpx, each round (over the bare rounds around it): {each}")
     print(

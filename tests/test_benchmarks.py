@@ -111,6 +111,12 @@ def test_delivery_efficiency_compares_with_the_bare_client() -> None:
     summary = bench("delivery_efficiency.py", "--deliveries", "80", "--rounds", "1")
     assert summary["ok"] is True
     assert summary["ratio"] > 0
+    # the worker's warm-up round, not counted, delivered its own posts
+    assert (
+        summary["warmup"]["outcomes"]
+        == {"published": summary["warmup"]["deliveries"]}
+        == {"published": 80}
+    )
 
 
 @pytest.mark.parametrize("database", ["sqlite", "postgresql"])
