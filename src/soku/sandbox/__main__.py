@@ -15,8 +15,8 @@ import uvicorn
 from fastapi import FastAPI
 
 from soku import runtime
-from soku.http import NO_TELEMETRY
 from soku.platforms import INTEGRATIONS
+from soku.sandbox.common import fake_app
 from soku.sandbox.generic import create_generic_fake
 from soku.serving import AnnouncingServer
 
@@ -27,13 +27,7 @@ def _ready(host: str, port: int) -> None:
 
 def build_app(public_url: str = "") -> FastAPI:
     """Every fake under `/sandbox`; each names its own URL from `public_url`, else per request."""
-    root = FastAPI(
-        title="Soku sandbox",
-        docs_url=None,
-        redoc_url=None,
-        telemetry=NO_TELEMETRY,
-        openapi_url=None,
-    )
+    root = fake_app("Soku sandbox", openapi_url=None)
     base = f"{public_url.rstrip('/')}/sandbox" if public_url else ""
     root.mount("/sandbox/generic", create_generic_fake(f"{base}/generic" if base else ""))
     for name, integration in INTEGRATIONS.items():

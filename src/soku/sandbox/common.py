@@ -1,4 +1,4 @@
-"""What every fake platform shares: fault switches, control routes and its own URL.
+"""What every fake platform shares: its app, fault switches, control routes and its own URL.
 
 Each fake keeps its memory in a state object with `faults` (a `FaultQueue`), `calls` (a
 counter per kind of call), `config` (a pydantic model of its settings) and `reset()`;
@@ -21,6 +21,13 @@ import httpx
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from soku.http import NO_TELEMETRY
+
+
+def fake_app(title: str, **options: Any) -> FastAPI:
+    """A fake's FastAPI app: no documentation pages, no OpenTelemetry (`NO_TELEMETRY`)."""
+    return FastAPI(title=title, docs_url=None, redoc_url=None, telemetry=NO_TELEMETRY, **options)
 
 
 class FaultFields(BaseModel):

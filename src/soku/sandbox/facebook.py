@@ -27,8 +27,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 
-from soku.http import NO_TELEMETRY
-from soku.sandbox.common import apply_fault, control_routes, fetch_media, public_base
+from soku.sandbox.common import apply_fault, control_routes, fake_app, fetch_media, public_base
 from soku.sandbox.facebook_params import (
     G,
     attached_ids,
@@ -119,9 +118,7 @@ def create_facebook_fake(public_url: str = "", *, own_media_only: bool = False) 
 
     With `own_media_only` it fetches media only from `public_url`'s origin.
     """
-    app = FastAPI(
-        title="Soku sandbox: Facebook Pages", docs_url=None, redoc_url=None, telemetry=NO_TELEMETRY
-    )
+    app = fake_app("Soku sandbox: Facebook Pages")
     fake = FacebookFake(public_url, own_media_only)
     app.state.fake = fake.state
 

@@ -21,8 +21,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from soku.http import NO_TELEMETRY
-from soku.sandbox.common import apply_fault, control_routes, public_base
+from soku.sandbox.common import apply_fault, control_routes, fake_app, public_base
 from soku.sandbox.generic_state import (
     CALL_KINDS,
     CallKind,
@@ -85,9 +84,7 @@ def answer(request: Request, content: Any, status: int = 200) -> JSONResponse:
 
 def create_generic_fake(public_url: str = "") -> FastAPI:
     """The fake as an ASGI app; `public_url` is where it is reachable (else from the request)."""
-    app = FastAPI(
-        title="Soku generic sandbox platform", docs_url=None, redoc_url=None, telemetry=NO_TELEMETRY
-    )
+    app = fake_app("Soku generic sandbox platform")
     fake = GenericFake(public_url)
     app.state.fake = fake.state
     _error_handlers(app)

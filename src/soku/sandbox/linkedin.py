@@ -31,8 +31,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from soku.http import NO_TELEMETRY
-from soku.sandbox.common import control_routes
+from soku.sandbox.common import control_routes, fake_app
 from soku.sandbox.linkedin_bodies import NewMember
 from soku.sandbox.linkedin_faults import (
     CALL_KINDS,
@@ -49,12 +48,7 @@ from soku.sandbox.linkedin_state import FakeState, Post, read_little_text
 
 def create_linkedin_fake(public_url: str = "") -> FastAPI:
     """The fake as an ASGI app; `public_url` is where it is reachable (else from the request)."""
-    app = FastAPI(
-        title="Soku sandbox: LinkedIn REST API",
-        docs_url=None,
-        redoc_url=None,
-        telemetry=NO_TELEMETRY,
-    )
+    app = fake_app("Soku sandbox: LinkedIn REST API")
     fake = LinkedInFake(public_url)
     app.state.fake = fake.state
     _error_handlers(app)

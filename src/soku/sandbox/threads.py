@@ -30,8 +30,7 @@ from fastapi.responses import JSONResponse
 from PIL import Image, UnidentifiedImageError
 from pydantic import BaseModel, ConfigDict, Field
 
-from soku.http import NO_TELEMETRY
-from soku.sandbox.common import Fetched, control_routes, fetch_media, public_base
+from soku.sandbox.common import Fetched, control_routes, fake_app, fetch_media, public_base
 from soku.sandbox.graph import (
     GraphError,
     access_token,
@@ -160,9 +159,7 @@ def create_threads_fake(public_url: str = "", *, own_media_only: bool = False) -
 
     With `own_media_only` it fetches media only from `public_url`'s origin.
     """
-    app = FastAPI(
-        title="Soku sandbox: Threads API", docs_url=None, redoc_url=None, telemetry=NO_TELEMETRY
-    )
+    app = fake_app("Soku sandbox: Threads API")
     fake = ThreadsFake(public_url, own_media_only)
     app.state.fake = fake.state
     graph_error_handlers(app)

@@ -35,8 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from soku.http import NO_TELEMETRY
-from soku.sandbox.common import apply_fault, control_routes, public_base
+from soku.sandbox.common import apply_fault, control_routes, fake_app, public_base
 from soku.sandbox.x_faults import (
     CALL_KINDS,
     STATUS_KINDS,
@@ -186,9 +185,7 @@ def _time(value: str | None, name: str) -> dt.datetime | None:
 
 def create_x_fake(public_url: str = "") -> FastAPI:
     """The fake as an ASGI app; `public_url` is where it is reachable (else from the request)."""
-    app = FastAPI(
-        title="Soku sandbox: X API v2", docs_url=None, redoc_url=None, telemetry=NO_TELEMETRY
-    )
+    app = fake_app("Soku sandbox: X API v2")
     fake = XFake(public_url)
     app.state.fake = fake.state
     _error_handlers(app)
