@@ -181,7 +181,7 @@ async def _run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         args.concurrency = args.concurrency or settings.worker_concurrency
         args.http_timeout = settings.http_timeout_seconds
         per_round = math.ceil(args.deliveries / len(PLATFORM_NAMES))
-        warm_posts = math.ceil(min(per_round * len(PLATFORM_NAMES), WARMUP) / len(PLATFORM_NAMES))
+        warm_posts = min(per_round, math.ceil(WARMUP / len(PLATFORM_NAMES)))
         posts = per_round * args.rounds + warm_posts
         needed = common.accounts_needed(posts, args.accounts)  # no cap reached over all rounds
         accounts = await common.populate(ctx, EMAIL, posts, needed, "efficiency", due=False)
