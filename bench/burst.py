@@ -242,11 +242,12 @@ def _report(s: dict[str, Any]) -> None:
 def _report_cpu(s: dict[str, Any]) -> None:
     c, n = s["cpu_cores"], s["processes"] or 1
     who = f"{n} worker processes together" if n > 1 else "worker process"
+    server = f" PostgreSQL {c['database']:.2f}," if "database" in c else ""
     print(
         f"CPU in cores over the burst ({s['cpu_wall_s']:.1f} s): {who} "
         f"{c['worker']:.2f} (+ {c['worker_wait']:.2f} runnable, waiting for a core), fake "
-        f"{c['fake']:.2f}, whole machine {c['machine']:.2f} of {os.cpu_count()}; worker CPU "
-        f"{s['worker_cpu_ms_each']:.1f} ms per delivery"
+        f"{c['fake']:.2f},{server} whole machine {c['machine']:.2f} of {os.cpu_count()}; "
+        f"worker CPU {s['worker_cpu_ms_each']:.2f} ms per delivery"
     )
     limit = common.limited_by(c["worker"] / n, c["worker_wait"] / n, c["machine"])
     if s["processes"]:

@@ -91,16 +91,54 @@ def database_url(args: argparse.Namespace, tmp: Path, name: str = "soku.db") -> 
 
 async def admin(url: str, sql: str) -> None:
     """`sql` on the server of `url`, connected to its `test` database (not the one named)."""
-    import asyncpg  # type: ignore[import-untyped]
-
-    u = make_url(url)
-    conn = await asyncpg.connect(
-        user=u.username, password=u.password, host=u.host, port=u.port, database="test"
-    )
+    conn = await _connect_admin(url)
     try:
         await conn.execute(sql)
     finally:
         await conn.close()
+
+
+async def _connect_admin(url: str) -> Any:
+    import asyncpg  # type: ignore[import-untyped]
+
+    u = make_url(url)
+    return await asyncpg.connect(
+        user=u.username, password=u.password, host=u.host, port=u.port, database="test"
+    )
+
+
+SERVER_PID: int | None = None  # the PostgreSQL server's postmaster, when it runs on this machine
+
+
+async def _find_server(url: str) -> int | None:
+    """The postmaster's pid: the parent of our backend (read while it lives), if /proc shows
+    it (a server on this machine)."""
+    conn = await _connect_admin(url)
+    try:
+        backend = await conn.fetchval("SELECT pg_backend_pid()")
+        stat = await asyncio.to_thread(Path(f"/proc/{backend}/stat").read_text)
+    except OSError:
+        return None  # another machine, or a container we cannot see into
+    finally:
+        await conn.close()
+    return int(stat.rsplit(")", 1)[1].split()[1])
+
+
+def server_cpu(pid: int) -> float:
+    """CPU seconds of a PostgreSQL server: the postmaster, its children that ended (reaped:
+    cutime + cstime) and those alive (backends, background writers)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    total = (int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])) / TICK
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue  # ended meanwhile
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            total += stat_cpu(stat)
+    return total
 
 
 @contextmanager
@@ -110,8 +148,10 @@ def fresh_database(args: argparse.Namespace) -> Iterator[None]:
     if not is_postgres(args.database_url):
         yield
         return
+    global SERVER_PID
     created = f"soku_bench_{secrets.token_hex(4)}"
     asyncio.run(admin(args.database_url, f'CREATE DATABASE "{created}"'))
+    SERVER_PID = asyncio.run(_find_server(args.database_url))
     url = make_url(args.database_url).set(database=created)
     args.database_url = url.render_as_string(hide_password=False)
     try:
@@ -262,6 +302,7 @@ def cpu_marks(fake_pid: int, me: str = "worker", pids: Sequence[int] = ()) -> di
         me: sum(proc_cpu(pid) for pid in mine),
         f"{me}_wait": sum(runqueue_wait(pid) for pid in mine),
         "fake": proc_cpu(fake_pid),
+        **({"database": server_cpu(SERVER_PID)} if SERVER_PID else {}),
         "machine": machine_busy(),
         "wall": time.monotonic(),
     }

@@ -55,6 +55,7 @@ def _usage(start: dict[str, float], end: dict[str, float], count: int) -> dict[s
         **{f"{k}_cores": v / wall for k, v in used.items()},
         "bench_cpu_ms_each": used["bench"] * 1000 / count,
         "fake_cpu_ms_each": used["fake"] * 1000 / count,
+        **({"database_cpu_ms_each": used["database"] * 1000 / count} if "database" in used else {}),
     }
 
 
@@ -228,12 +229,15 @@ def _report(s: dict[str, Any]) -> None:
     common.print_inherited(s)
     cols = ["per s", "seconds", "bench CPU", "bench wait", "ms CPU each", "fake CPU"]
     cols += ["fake ms each", "machine"]
+    server = "database_cores" in next(iter(s["phases"].values()))
+    cols += ["database", "db ms each"] if server else []
     print(f"{'phase':<22}" + "".join(f"{c:>13}" for c in cols))
     for name, p in s["phases"].items():
         values = [
             p["rate"], p["seconds"], p["bench_cores"], p["bench_wait_cores"],
             p["bench_cpu_ms_each"], p["fake_cores"], p["fake_cpu_ms_each"], p["machine_cores"],
         ]  # fmt: skip
+        values += [p["database_cores"], p["database_cpu_ms_each"]] if server else []
         print(f"{_label(name):<22}" + "".join(f"{v:>13.2f}" for v in values))
     for name, phase in s["phases"].items():
         again = f"; sent again after {phase['retried']}" if phase.get("retried") else ""
