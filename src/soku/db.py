@@ -27,12 +27,13 @@ import contextlib
 import datetime as dt
 import queue
 import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import JSON, Connection, DateTime, MetaData, create_engine, event, text
+from sqlalchemy import JSON, Connection, DateTime, MetaData, create_engine, event, exc, text
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect, Engine, make_url
@@ -42,6 +43,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 NAMING = {
@@ -137,6 +139,40 @@ def prepare_sqlite(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+PING_AFTER_IDLE_SECONDS = 1.0
+
+
+def ping_when_idle(engine: Engine, after: float) -> None:
+    """Before a pooled connection is used, ping it if it lay idle in the pool for `after`
+    seconds or more; a connection that fails the ping is dropped, with every connection
+    pooled before it (the server went away: they are dead too), and a new one is made.
+
+    SQLAlchemy's `pool_pre_ping` pings at every checkout. With asyncpg a ping is BEGIN, `;`
+    and ROLLBACK: about 0.37 ms of the worker's CPU, paid by every group commit and claim
+    round of a busy worker, whose connections go back to the pool for milliseconds. What a
+    ping finds is a connection the server closed while it sat unused (a restart, an idle
+    timeout); one taken back within a second has just worked (docs/decisions.md, "Pinging
+    pooled connections"). A connection that breaks while in use fails its work either way,
+    and SQLAlchemy then drops the pool's connections as above.
+    """
+    dialect = engine.dialect
+
+    @event.listens_for(engine.pool, "checkin")
+    def _idle(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+        if dbapi_connection is not None:
+            record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine.pool, "checkout")
+    def _ping(dbapi_connection: Any, record: ConnectionPoolEntry, _: PoolProxiedConnection) -> None:
+        since = record.info.get("idle_since")  # none yet: the connection was just made
+        if since is None or time.monotonic() - since < after:
+            return
+        try:
+            dialect.do_ping(dbapi_connection)
+        except Exception as error:
+            raise exc.InvalidatePoolError(f"ping failed: {error}") from error
+
+
 class Database:
     """One engine per process, and the sessions that run on it (and, on a SQLite file, the
     writer thread of `run_write` and the reader thread of `run_read`, made on first use)."""
@@ -149,9 +185,8 @@ class Database:
             self.engine = create_async_engine(url, pool_size=pool_size, max_overflow=0)
             prepare_sqlite(self.engine.sync_engine)
         else:
-            self.engine = create_async_engine(
-                url, pool_size=pool_size, max_overflow=pool_size * 2, pool_pre_ping=True
-            )
+            self.engine = create_async_engine(url, pool_size=pool_size, max_overflow=pool_size * 2)
+            ping_when_idle(self.engine.sync_engine, PING_AFTER_IDLE_SECONDS)
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._write_lock = asyncio.Lock()
         # Whether `run_write` uses the writer thread: a SQLite file (not PostgreSQL, not memory).
