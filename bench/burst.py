@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import gc
 import math
 import os
 import re
@@ -72,6 +73,34 @@ def _thread_cores(start: dict[str, float], end: dict[str, float], wall: float) -
     return dict(sorted(used.items(), key=lambda item: -item[1]))
 
 
+class _Collections:
+    """The garbage collections of this process (the worker's) while the block runs, from
+    `gc.callbacks`: how many, and their seconds, by generation."""
+
+    def __init__(self) -> None:
+        self.count: Counter[str] = Counter()
+        self.seconds: Counter[str] = Counter()
+        self._began = 0.0
+
+    def __enter__(self) -> _Collections:
+        gc.callbacks.append(self._seen)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        gc.callbacks.remove(self._seen)
+
+    def _seen(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._began = time.perf_counter()
+            return
+        generation = str(info["generation"])
+        self.count[generation] += 1
+        self.seconds[generation] += time.perf_counter() - self._began
+
+    def summary(self) -> dict[str, Any]:
+        return {"collections": dict(self.count), "seconds": sum(self.seconds.values())}
+
+
 async def _burst(
     ctx: AppContext, args: argparse.Namespace, fake: common.Proc, total: int
 ) -> dict[str, Any]:
@@ -83,12 +112,13 @@ async def _burst(
     due_at = await _make_due(ctx, args.lead)
     start, threads = common.cpu_marks(fake.pid), _thread_cpu()
     in_flight: list[int] = []
-    await run.until_finished(
-        every=0.1,
-        sample=lambda _late: in_flight.append(len(run.worker.tasks)),
-        count_every=5,  # a count(*) every 0.5 s, busy or not
-        count_when_busy=True,
-    )
+    with _Collections() as collections:
+        await run.until_finished(
+            every=0.1,
+            sample=lambda _late: in_flight.append(len(run.worker.tasks)),
+            count_every=5,  # a count(*) every 0.5 s, busy or not
+            count_when_busy=True,
+        )
     end, threads_end = common.cpu_marks(fake.pid), _thread_cpu()
     await run.stop()
     return {
@@ -96,6 +126,7 @@ async def _burst(
         "in_flight_samples": in_flight,
         "cpu": common.cpu_used(start, end),
         "thread_cores": _thread_cores(threads, threads_end, end["wall"] - start["wall"]),
+        "gc": collections.summary(),
         "concurrency": run.worker.concurrency,
         "batch": ctx.settings.worker_batch,
         "processes": None,
@@ -129,6 +160,7 @@ async def _burst_processes(
         "concurrency": workers.concurrency,
         "batch": ctx.settings.worker_batch,
         "thread_cores": None,  # other processes' threads: not read
+        "gc": None,  # nor their garbage collections
         "processes": args.processes,
         "exit_statuses": statuses,
     }
@@ -259,6 +291,12 @@ def _report_cpu(s: dict[str, Any]) -> None:
     )
     shown = [f"{name} {cores:.2f}" for name, cores in s["thread_cores"].items() if cores >= 0.01]
     print(f"worker process's threads, in cores: {', '.join(shown) or '-'}")
+    collected = s["gc"]
+    by_generation = ", ".join(f"gen {g}: {n}" for g, n in sorted(collected["collections"].items()))
+    print(
+        f"garbage collections in the worker process: {sum(collected['collections'].values())}"
+        f" ({by_generation or 'none'}), {collected['seconds']:.3f} s"
+    )
 
 
 def main() -> int:

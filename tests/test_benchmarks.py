@@ -76,6 +76,10 @@ def test_burst_on_sqlite_publishes_every_delivery() -> None:
     assert threads["MainThread"] > 0
     assert threads["soku-sqlite-writer"] > 0
     assert "database" not in summary["cpu_cores"]  # SQLite: no server to read
+    collected = summary["gc"]  # the worker's garbage collections during the burst
+    assert set(collected["collections"]) <= {"0", "1", "2"}
+    assert all(n > 0 for n in collected["collections"].values())
+    assert (collected["seconds"] > 0) == bool(collected["collections"])
 
 
 def test_burst_by_two_worker_processes_on_postgresql(postgres: str) -> None:

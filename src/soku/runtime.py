@@ -6,11 +6,14 @@ full collections walk all of it again and again: in a 10,000-delivery burst they
 a tenth of the worker's CPU (1.1 to 1.3 s of a 10 to 14 s burst, 11 full collections, each
 over the start-up objects). Frozen (`gc.freeze`), those objects are left out of every
 collection; objects made afterwards are collected as before, and reference counting still
-frees everything that is not in a cycle. The youngest generation is collected every 10,000
-net new objects instead of every 700: a delivery in flight makes a few hundred objects, and
-at 700 the young collections ran about 1,300 times in such a burst, moving short-lived
-objects into the middle generation, whose collections cost about 0.35 s more. Measured with
-`gc.callbacks` in `bench/burst.py` (docs/decisions.md, "Garbage collection").
+frees everything that is not in a cycle. The youngest generation is collected every 50,000
+net new objects instead of every 700. A delivery in flight holds a few hundred objects, so a
+busy worker's 512 deliveries hold more than 100,000: at 700 the young collections ran about
+1,300 times in a 10,000-delivery burst, and at 10,000 still 15 to 21 times in 6,000, each
+walking the live deliveries' objects (about 7 ms) and moving them into the middle
+generation. At 50,000 the net count rarely gets there: deliveries free what they made as
+they finish. Measured with `gc.callbacks` (`bench/burst.py` prints them; docs/decisions.md,
+"Garbage collection").
 
 `run` runs a long-running process's event loop on uvloop where it is installed (uvicorn's
 standard extra installs it except on Windows), as uvicorn does for `soku serve`, so that
@@ -27,7 +30,7 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 
-YOUNG_THRESHOLD = 10_000  # CPython's default is 700
+YOUNG_THRESHOLD = 50_000  # CPython's default is 700
 
 
 def settle_heap() -> None:
