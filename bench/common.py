@@ -47,6 +47,9 @@ from soku.platforms import LIMITS, PLATFORM_NAMES
 from soku.posts.models import Post
 
 TICK = os.sysconf("SC_CLK_TCK")
+# indexes in `stat_fields`: the parent's pid; CPU ticks in user and kernel mode, its own and
+# those of its children that ended
+PPID, UTIME, STIME, CUTIME, CSTIME = 1, 11, 12, 13, 14
 FINISHED = ("published", "failed", "unknown", "cancelled")
 DB_HELP = "postgresql+asyncpg://user@host:port/any: runs on a fresh soku_bench_* database"
 Proc = subprocess.Popen[str]
@@ -121,14 +124,15 @@ async def _find_server(url: str) -> int | None:
         return None  # another machine, or a container we cannot see into
     finally:
         await conn.close()
-    return int(stat.rsplit(")", 1)[1].split()[1])
+    return int(stat_fields(stat)[PPID])
 
 
 def server_cpu(pid: int) -> float:
     """CPU seconds of a PostgreSQL server: the postmaster, its children that ended (reaped:
     cutime + cstime) and those alive (backends, background writers)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    total = (int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])) / TICK
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    reaped = stat_fields(stat)[CUTIME : CSTIME + 1]
+    total = stat_cpu(stat) + sum(int(v) for v in reaped) / TICK
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -136,7 +140,7 @@ def server_cpu(pid: int) -> float:
             stat = (entry / "stat").read_text()
         except OSError:
             continue  # ended meanwhile
-        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+        if int(stat_fields(stat)[PPID]) == pid:
             total += stat_cpu(stat)
     return total
 
@@ -270,10 +274,16 @@ def proc_cpu(pid: int) -> float:
     return stat_cpu(Path(f"/proc/{pid}/stat").read_text())
 
 
+def stat_fields(stat: str) -> list[str]:
+    """A `/proc/.../stat` line's fields after the command name (which may hold spaces and
+    parentheses): the state first, then the parent's pid, and so on."""
+    return stat.rsplit(")", 1)[1].split()
+
+
 def stat_cpu(stat: str) -> float:
     """utime + stime, in seconds, of a process's or a thread's `/proc/.../stat` line."""
-    fields = stat.rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
+    fields = stat_fields(stat)
+    return (int(fields[UTIME]) + int(fields[STIME])) / TICK
 
 
 def runqueue_wait(pid: int) -> float:
