@@ -52,6 +52,17 @@ async def test_the_server_process_settles_when_it_starts(tmp_path: Path) -> None
         assert gc.get_threshold()[0] == YOUNG_THRESHOLD
 
 
+@pytest.mark.usefixtures("restored_gc")
+def test_the_standalone_sandbox_settles_once_it_listens(capsys: pytest.CaptureFixture[str]) -> None:
+    from soku.sandbox.__main__ import _ready
+
+    assert gc.get_freeze_count() == 0
+    _ready("127.0.0.1", 8765)  # what `python -m soku.sandbox` calls once its socket listens
+    assert gc.get_freeze_count() > 0
+    assert gc.get_threshold()[0] == YOUNG_THRESHOLD
+    assert capsys.readouterr().out == "sandbox ready on http://127.0.0.1:8765\n"
+
+
 async def _answer(value: int) -> tuple[str, int]:
     await asyncio.sleep(0)
     return loop_name(), value

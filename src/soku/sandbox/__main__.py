@@ -5,6 +5,12 @@ The generic fake answers at `/sandbox/generic` and each platform's own fake at
 `--public-url` names the address clients reach them at, if not this one. Once the socket
 listens, one line is printed: "sandbox ready on http://host:port" (with the real port when
 `--port 0` lets the system choose one).
+
+Once it listens, the process settles its heap (`soku.runtime.settle_heap`), as `soku serve`
+and `soku worker` do: the fakes keep every post they accept (for `/_inspect` and
+reconciliation), and without it the collector walked them again and again: driven with
+eight rounds of 4,000 publish calls, 512 at once, its CPU per call rose from 0.72 to 1.08 ms
+round after round; settled, it stayed between 0.45 and 0.69 ms with no rise (two runs).
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from soku.serving import AnnouncingServer
 
 
 def _ready(host: str, port: int) -> None:
+    runtime.settle_heap()  # what start-up made lives as long as the process
     print(f"sandbox ready on http://{host}:{port}", flush=True)
 
 
