@@ -33,6 +33,7 @@ from soku.posts.models import Post
 from soku.runtime import settle_heap
 
 TARGET_P99_S = 10.0
+ERRORS_SHOWN = 5
 EMAIL = "bench-burst@soku.local"
 pct = common.percentile
 
@@ -186,6 +187,7 @@ async def _results(ctx: AppContext, due_at: dt.datetime) -> dict[str, Any]:
     return {
         "statuses": dict(statuses),
         "attempt_outcomes": dict(Counter(common.outcome_label(a[0], a[3]) for a in attempts)),
+        "attempt_errors": _errors([a[3] for a in attempts if a[3]]),
         "published": len(published),
         "publish_lateness_s": {
             "p50": pct(published, 0.5), "p99": pct(published, 0.99),
@@ -197,6 +199,12 @@ async def _results(ctx: AppContext, due_at: dt.datetime) -> dict[str, Any]:
         },
         "deliveries_per_s": len(published) / last if last else 0.0,
     }  # fmt: skip
+
+
+def _errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The attempts' distinct errors (code and message), the most frequent first."""
+    seen = Counter((str(e.get("code")), str(e.get("message"))) for e in errors)
+    return [{"code": c, "message": m, "count": n} for (c, m), n in seen.most_common()]
 
 
 async def _run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
@@ -263,6 +271,8 @@ def _report(s: dict[str, Any]) -> None:
         f"first after {_f(pub['first'], 3)} s, last after {_f(pub['max'])} s)"
     )
     print(f"statuses: {s['statuses']}; attempt outcomes: {s['attempt_outcomes']}")
+    for error in s["attempt_errors"][:ERRORS_SHOWN]:  # what the attempts that did not publish met
+        print(f"  {error['count']} x {error['code']}: {error['message']}")
     _report_cpu(s)
 
     verdict = common.verdict(s["passed"])

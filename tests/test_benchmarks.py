@@ -9,6 +9,7 @@ The targets are not checked: a run this small says nothing about them.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import os
 import subprocess
@@ -74,6 +75,7 @@ def assert_all_published(summary: dict[str, Any], deliveries: int) -> None:
     assert summary["deliveries"] == deliveries
     assert summary["statuses"] == {"published": deliveries}
     assert summary["attempt_outcomes"] == {"published": deliveries}
+    assert summary.get("attempt_errors", []) == []  # the burst's: the errors met, none here
     lateness = summary["publish_lateness_s"]
     assert 0 <= lateness["p50"] <= lateness["p99"] <= lateness["max"]
 
@@ -92,6 +94,18 @@ def test_burst_on_sqlite_publishes_every_delivery() -> None:
     assert set(collected["collections"]) <= {"0", "1", "2"}
     assert all(n > 0 for n in collected["collections"].values())
     assert (collected["seconds"] > 0) == bool(collected["collections"])
+
+
+def test_burst_lists_the_errors_met_most_frequent_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(BENCH))  # as the script runs: its neighbours importable
+    burst = importlib.import_module("burst")
+    timeout = {"code": "timeout", "message": "No answer within 20 s.", "retryable": True}
+    limited = {"code": "rate_limited", "message": "Slow down.", "retryable": True}
+    assert burst._errors([limited, timeout, timeout]) == [
+        {"code": "timeout", "message": "No answer within 20 s.", "count": 2},
+        {"code": "rate_limited", "message": "Slow down.", "count": 1},
+    ]
+    assert burst._errors([]) == []
 
 
 def test_burst_by_two_worker_processes_on_postgresql(postgres: str) -> None:
