@@ -35,6 +35,7 @@ TERMINAL = (
 WAITING_SQL = "status IN ('scheduled', 'queued')"
 IN_FLIGHT_SQL = "status IN ('processing', 'publishing')"
 PUBLISHING_SQL = "status = 'publishing'"
+PUBLISHED_SQL = "published_at IS NOT NULL"
 
 
 class Delivery(Base):
@@ -57,8 +58,16 @@ class Delivery(Base):
             sqlite_where=text(IN_FLIGHT_SQL),
         ),
         # Publishing caps count an account's posts published inside a window (a range of
-        # this index) and those being published now (the few rows of the next one).
-        Index("ix_deliveries_account_published", "account_ref", "published_at"),
+        # this index) and those being published now (the few rows of the next one). Only
+        # published rows: a delivery's claim and publishing mark then add no entry to it
+        # (every UPDATE that cannot be HOT adds one to each index whose predicate it meets).
+        Index(
+            "ix_deliveries_account_published",
+            "account_ref",
+            "published_at",
+            postgresql_where=text(PUBLISHED_SQL),
+            sqlite_where=text(PUBLISHED_SQL),
+        ),
         Index(
             "ix_deliveries_account_publishing",
             "account_ref",
