@@ -39,7 +39,7 @@ import pyreqwest.response
 CONNECT_SECONDS = 5.0
 # A pooled connection idle this long is closed, not reused: under the 5 s after which many
 # servers close an idle one (uvicorn's default, so the sandbox's; Node's), so that a request
-# is never sent on a connection the server is closing at that moment.
+# is not sent on a connection such a server is closing at that moment.
 KEEPALIVE_SECONDS = 4.0
 # how hyper names a failure to connect (nothing written yet) in an error's causes
 CONNECT_PHASE = "client error (Connect)"
