@@ -21,6 +21,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import procstat  # no soku: the load generator runs this file too
+
 PLATFORMS = ["threads", "x", "linkedin"]
 EMAIL = "bench@soku.local"
 TARGET = 0.5
@@ -34,7 +36,6 @@ COLUMNS = {  # result key: column title (CPU and wait in cores: 1.00 = one core 
     "server_cpu_cores": "srv CPU", "server_cpu_ms_per_req": "CPU ms/req",
     "server_runqueue_wait_cores": "srv wait", "generator_cpu_cores": "gen CPU",
 }  # fmt: skip
-TICK = os.sysconf("SC_CLK_TCK")
 Server = subprocess.Popen[bytes]
 
 
@@ -43,15 +44,7 @@ Server = subprocess.Popen[bytes]
 
 def _cpu_marks(pid: int) -> tuple[float, float, float]:
     """(server CPU s from utime+stime, server run-queue wait s over all threads, our CPU s)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    cpu = (int(fields[11]) + int(fields[12])) / TICK
-    wait = 0
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        try:
-            wait += int((task / "schedstat").read_text().split()[1])
-        except (OSError, IndexError, ValueError):
-            continue  # the thread ended meanwhile
-    return cpu, wait / 1e9, time.process_time()
+    return procstat.proc_cpu(pid), procstat.runqueue_wait(pid), time.process_time()
 
 
 def _request(cfg: dict[str, Any], run: str, worker: int, n: int) -> bytes:

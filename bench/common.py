@@ -31,6 +31,8 @@ from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any, overload
 
+# the /proc readers, here too for the scripts that read them through `common`
+from procstat import CSTIME, CUTIME, PPID, TICK, proc_cpu, runqueue_wait, stat_cpu, stat_fields
 from sqlalchemy import func, insert, select
 from sqlalchemy.engine import make_url
 
@@ -46,10 +48,6 @@ from soku.logs import configure_logging
 from soku.platforms import LIMITS, PLATFORM_NAMES
 from soku.posts.models import Post
 
-TICK = os.sysconf("SC_CLK_TCK")
-# indexes in `stat_fields`: the parent's pid; CPU ticks in user and kernel mode, its own and
-# those of its children that ended
-PPID, UTIME, STIME, CUTIME, CSTIME = 1, 11, 12, 13, 14
 FINISHED = ("published", "failed", "unknown", "cancelled")
 DB_HELP = "postgresql+asyncpg://user@host:port/any: runs on a fresh soku_bench_* database"
 Proc = subprocess.Popen[str]
@@ -267,34 +265,6 @@ def stop(*procs: subprocess.Popen[Any], within: float = 10.0) -> list[int]:
             proc.kill()
             proc.wait()
     return [proc.returncode for proc in procs]
-
-
-def proc_cpu(pid: int) -> float:
-    """CPU seconds the process used so far (utime + stime)."""
-    return stat_cpu(Path(f"/proc/{pid}/stat").read_text())
-
-
-def stat_fields(stat: str) -> list[str]:
-    """A `/proc/.../stat` line's fields after the command name (which may hold spaces and
-    parentheses): the state first, then the parent's pid, and so on."""
-    return stat.rsplit(")", 1)[1].split()
-
-
-def stat_cpu(stat: str) -> float:
-    """utime + stime, in seconds, of a process's or a thread's `/proc/.../stat` line."""
-    fields = stat_fields(stat)
-    return (int(fields[UTIME]) + int(fields[STIME])) / TICK
-
-
-def runqueue_wait(pid: int) -> float:
-    """Seconds the process's threads were runnable but waiting for a CPU (all threads)."""
-    total = 0
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        try:
-            total += int((task / "schedstat").read_text().split()[1])
-        except (OSError, IndexError, ValueError):
-            continue  # the thread ended meanwhile
-    return total / 1e9
 
 
 def machine_busy() -> float:
