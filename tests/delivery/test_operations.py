@@ -267,3 +267,63 @@ async def test_the_worker_outlives_claims_that_fail(env: Harness) -> None:
 async def _rename_deliveries(env: Harness, name: str, to: str) -> None:
     async with env.ctx.db.transaction() as session:
         await session.execute(text(f"ALTER TABLE {name} RENAME TO {to}"))
+
+
+async def _in_flight(env: Harness, owner: str, expires_in: float) -> uuid.UUID:
+    """One waiting delivery taken by `owner`, its lease ending `expires_in` s from now."""
+    async with env.ctx.db.transaction() as session:
+        chosen = (
+            await session.execute(select(Delivery.id).where(Delivery.status == "scheduled"))
+        ).scalar()
+        assert chosen is not None
+        end = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=expires_in)
+        await session.execute(
+            update(Delivery)
+            .where(Delivery.id == chosen)
+            .values(status="processing", lease_owner=owner, lease_expires_at=end)
+        )
+    return chosen
+
+
+async def _reclaim(env: Harness, running: list[uuid.UUID]) -> list[uuid.UUID]:
+    async with env.ctx.db.transaction() as session:
+        connection = await session.connection()
+        taken = await connection.run_sync(
+            claims.reclaim_expired,
+            "me",
+            dt.timedelta(seconds=30),
+            32,
+            dt.datetime.now(dt.UTC),
+            running,
+        )
+    return [item.id for item in taken]
+
+
+async def test_reclaim_probes_for_a_lapsed_lease_through_the_lease_index(
+    fresh_env: Harness,
+) -> None:
+    """The probe before the reclaim's UPDATE reads the partial lease index, not the table;
+    the reclaim takes lapsed leases but never one of the worker's own running deliveries."""
+    env = fresh_env
+    await _fill(env)
+    dead = await _in_flight(env, "dead", -60)
+    mine = await _in_flight(env, "me", -60)  # a late heartbeat: lapsed, still running here
+    await _in_flight(env, "alive", 60)
+    async with env.ctx.db.transaction() as session:
+        await session.execute(text("ANALYZE deliveries" if _is_pg(session) else "ANALYZE"))
+        connection = await session.connection()
+        probe = claims.lapsed_query(connection.sync_connection, dt.datetime.now(dt.UTC))
+        found = (await session.execute(Explain(probe))).all()
+        plan = "\n".join(str(row[0] if _is_pg(session) else row[-1]) for row in found)
+        print(f"\nlapsed lease probe ({session.get_bind().dialect.name}):\n{plan}")
+        assert "ix_deliveries_lease" in plan, plan
+        if _is_pg(session):
+            assert "Seq Scan" not in plan, plan
+            generic = await _generic_plan(session, probe)
+            assert "ix_deliveries_lease" in generic and "Seq Scan" not in generic, generic
+        else:
+            assert "SCAN deliveries" not in plan, plan
+    assert await _reclaim(env, running=[mine]) == [dead]
+    assert await _reclaim(env, running=[mine]) == []  # the probe finds `mine`; still not taken
+    assert await _reclaim(env, running=[]) == [mine]  # no longer running here: taken back
+    assert await _reclaim(env, running=[]) == []  # nothing lapsed: the probe ends it
