@@ -183,6 +183,63 @@ async def test_publishing_marks_without_a_cap_are_fenced_changes_with_a_fresh_le
     assert (taken.status, taken.lease_owner) == ("processing", "other:1:abc")
 
 
+async def test_many_changes_of_one_shape_in_a_group_each_keep_their_own_values(
+    env: Harness, engine: Engine
+) -> None:
+    """On PostgreSQL a group's changes of one shape go in one statement, from one array per
+    column, and its attempt rows in one INSERT from arrays: each row still gets its own."""
+    names = ("li_a", "li_b", "li_c")
+    caller = await env.caller([("linkedin", name) for name in names])
+    targets = ({"platform": "linkedin", "accountId": name} for name in names)
+    await env.create(caller, text_post(*targets, text="three at once"))
+    runs = await claim_runs(env, engine, "linkedin")
+    assert len(runs) == 3
+    leases = {
+        run.claimed.id: (await env.delivery(str(run.claimed.id))).lease_expires_at for run in runs
+    }
+    opened = count_transactions(env)
+
+    assert await asyncio.gather(*(run._reserve_publish() for run in runs)) == [None] * 3
+    for run in runs:
+        marked = await env.delivery(str(run.claimed.id))
+        assert (marked.status, marked.checkpoint) == ("publishing", run.checkpoint)
+        lease, before = marked.lease_expires_at, leases[run.claimed.id]
+        assert lease is not None and before is not None and lease > before
+    finished = await asyncio.gather(
+        *(
+            run.finish(
+                "published",
+                status=DeliveryStatus.published,
+                platform_post_id=f"p-{run.claimed.id}",
+                published_at=utcnow(),
+                response={"id": f"p-{run.claimed.id}"},
+            )
+            for run in runs
+        )
+    )
+
+    assert finished == ["published"] * 3
+    assert opened[0] == 2  # the three marks in one group, the three finishes in another
+    for run in runs:
+        stored = await env.delivery(str(run.claimed.id))
+        assert (stored.status, stored.lease_owner, stored.lease_expires_at) == (
+            "published",
+            None,
+            None,
+        )
+        assert (stored.platform_post_id, stored.checkpoint) == (
+            f"p-{run.claimed.id}",
+            run.checkpoint,
+        )
+        [attempt] = await env.attempts(str(run.claimed.id))
+        assert (attempt.outcome, attempt.worker, attempt.response) == (
+            "published",
+            engine.owner,
+            {"id": f"p-{run.claimed.id}"},
+        )
+        assert attempt.scheduled_for == run.claimed.run_at
+
+
 async def test_the_heartbeat_renews_before_the_finishes_of_its_group(
     env: Harness, engine: Engine
 ) -> None:

@@ -20,6 +20,7 @@ from sqlalchemy import (
     Connection,
     Interval,
     Select,
+    String,
     Table,
     Update,
     Uuid,
@@ -36,6 +37,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.types import TypeEngine
 
 from soku.db import UTCDateTime, utcnow
 from soku.delivery.models import (
@@ -73,6 +75,48 @@ def _fenced(new_lease: bool) -> Update:
     """The fenced UPDATE, built once per shape: `new_lease`, with a fresh lease from the
     database clock (PostgreSQL)."""
     return _FENCED.values(lease_expires_at=DB_LEASE_END) if new_lease else _FENCED
+
+
+# The key types of a fenced change's parameters that are not columns of `deliveries`.
+_FENCE_TYPES: dict[str, TypeEngine[Any]] = {
+    "fence_id": Uuid(),
+    "fence_owner": String(),
+    "lease_length": Interval(),
+}
+
+
+def _unnested(table: Table, keys: tuple[str, ...]) -> Any:
+    """`unnest(:k1, :k2, ...) AS changed(k1, k2, ...)`: rows from one array per key
+    (PostgreSQL), each typed as its column (or as `_FENCE_TYPES` says)."""
+    types = [_FENCE_TYPES[key] if key in _FENCE_TYPES else table.c[key].type for key in keys]
+    arrays = [bindparam(key, type_=ARRAY(kind)) for key, kind in zip(keys, types, strict=True)]
+    return func.unnest(*arrays).table_valued(*keys).render_derived(name="changed")
+
+
+@functools.cache
+def _fenced_together(new_lease: bool, keys: tuple[str, ...]) -> Update:
+    """The fenced UPDATE of many deliveries in one statement (PostgreSQL): their changes as
+    arrays, one per key of the shape. One execution on the server instead of one per row."""
+    changed = _unnested(DELIVERIES, keys)
+    values: dict[str, Any] = {key: changed.c[key] for key in keys if key not in _FENCE_TYPES}
+    if new_lease:
+        values["lease_expires_at"] = type_coerce(func.now() + changed.c.lease_length, UTCDateTime())
+    return (
+        update(DELIVERIES)
+        .where(_D.id == changed.c.fence_id, _D.lease_owner == changed.c.fence_owner)
+        .values(values)
+    )
+
+
+@functools.cache
+def _attempts_together(keys: tuple[str, ...]) -> Any:
+    """Many attempt rows in one INSERT ... SELECT FROM unnest (PostgreSQL)."""
+    changed = _unnested(ATTEMPTS, keys)
+    return insert(ATTEMPTS).from_select(list(keys), select(*(changed.c[key] for key in keys)))
+
+
+def _as_arrays(rows: Sequence[dict[str, Any]], keys: tuple[str, ...]) -> dict[str, list[Any]]:
+    return {key: [row[key] for row in rows] for key in keys}
 
 
 _ADD_ATTEMPT = insert(ATTEMPTS)
@@ -209,17 +253,23 @@ def lease_holders(
 
 
 def apply_fenced(connection: Connection, changes: Sequence[FencedChange]) -> None:
-    """Many deliveries' fenced changes, one executemany per set of columns (on PostgreSQL one
-    round trip: asyncpg pipelines it). For changes whose leases `lease_holders` found held
-    and locked in this transaction: each UPDATE's fence then matches its row."""
+    """Many deliveries' fenced changes, one statement per set of columns: on PostgreSQL one
+    UPDATE from arrays (`_fenced_together`), elsewhere an executemany. For changes whose
+    leases `lease_holders` found held and locked in this transaction: each UPDATE's fence
+    then matches its row, and the row locks are already taken (in id order). At most one
+    change per delivery (a delivery has one write in flight at a time): from arrays, only
+    one of two changes to a row would be made."""
     postgres = is_postgres(connection)
     by_shape: dict[tuple[bool, tuple[str, ...]], list[dict[str, Any]]] = {}
     for change in changes:
         params = {"fence_id": change.delivery_id, "fence_owner": change.owner, **change.values}
         new_lease = _with_lease(params, change.lease, postgres)
         by_shape.setdefault((new_lease, tuple(sorted(params))), []).append(params)
-    for (new_lease, _), rows in by_shape.items():
-        connection.execute(_fenced(new_lease), rows)
+    for (new_lease, keys), rows in by_shape.items():
+        if postgres and len(rows) > 1:
+            connection.execute(_fenced_together(new_lease, keys), _as_arrays(rows, keys))
+        else:
+            connection.execute(_fenced(new_lease), rows)
 
 
 def refresh_post_statuses(
@@ -258,8 +308,13 @@ def refresh_post_status(connection: Connection, post_id: uuid.UUID, now: dt.date
 
 
 def add_attempts(connection: Connection, rows: list[dict[str, Any]]) -> None:
-    """Attempt rows, all with the same keys: one multi-row INSERT."""
-    connection.execute(_ADD_ATTEMPT, rows)
+    """Attempt rows, all with the same keys: on PostgreSQL one INSERT from arrays, elsewhere
+    an executemany."""
+    if is_postgres(connection) and len(rows) > 1:
+        keys = tuple(sorted(rows[0]))
+        connection.execute(_attempts_together(keys), _as_arrays(rows, keys))
+    else:
+        connection.execute(_ADD_ATTEMPT, rows)
 
 
 def lock_accounts(connection: Connection, account_refs: Collection[uuid.UUID]) -> None:
