@@ -1,5 +1,5 @@
-"""/metrics, the claim's query plan (the partial index) on both databases, and a worker
-that outlives a database it cannot reach for a while."""
+"""/metrics, the claim's query plan (the partial index) and the reclaim's probe on both
+databases, and a worker that outlives a database it cannot reach for a while."""
 
 from __future__ import annotations
 
