@@ -198,12 +198,11 @@ def reclaim_expired(
     A probe comes first: nearly always no lease has lapsed, and the probe costs a fraction of
     the UPDATE, which binds every id in `running` (hundreds in a busy worker).
     """
-    postgres = is_postgres(connection)
-    if connection.execute(_LAPSED[postgres], {} if postgres else {"now": now}).first() is None:
-        return []
     postgres, params = _claim_params(
         connection, owner, lease, now, running=list(running), claim_limit=limit
     )
+    if connection.execute(_LAPSED[postgres], {} if postgres else {"now": now}).first() is None:
+        return []
     return [Claimed(*row) for row in connection.execute(_RECLAIM[postgres], params)]
 
 
