@@ -141,11 +141,23 @@ async def _fill(env: Harness) -> None:
     async with env.ctx.db.transaction() as session:
         await session.execute(insert(Delivery), rows)
     async with env.ctx.db.transaction() as session:
-        await session.execute(text("ANALYZE deliveries" if _is_pg(session) else "ANALYZE"))
+        await _analyze(session)
 
 
 def _is_pg(session: AsyncSession) -> bool:
     return session.get_bind().dialect.name == "postgresql"
+
+
+async def _analyze(session: AsyncSession) -> None:
+    """Fresh planner statistics for the deliveries."""
+    await session.execute(text("ANALYZE deliveries" if _is_pg(session) else "ANALYZE"))
+
+
+async def _plan(session: AsyncSession, statement: Any) -> str:
+    """The statement's plan as text, binds as sent; PostgreSQL gives one line per row,
+    SQLite rows of (id, parent, notused, detail)."""
+    found = (await session.execute(Explain(statement))).all()
+    return "\n".join(str(row[0] if _is_pg(session) else row[-1]) for row in found)
 
 
 async def test_claim_uses_the_partial_index(fresh_env: Harness) -> None:
@@ -154,9 +166,7 @@ async def test_claim_uses_the_partial_index(fresh_env: Harness) -> None:
     async with env.ctx.db.transaction() as session:
         connection = await session.connection()
         due = claims.due_query(connection.sync_connection, "x", 32, dt.datetime.now(dt.UTC))
-        found = (await session.execute(Explain(due))).all()
-        # PostgreSQL: one line of text per row; SQLite: (id, parent, notused, detail).
-        plan = "\n".join(str(row[0] if _is_pg(session) else row[-1]) for row in found)
+        plan = await _plan(session, due)
         print(f"\nclaim plan ({session.get_bind().dialect.name}):\n{plan}")
         if _is_pg(session):
             assert "Index Scan using ix_deliveries_due_platform on deliveries" in plan, plan
@@ -189,7 +199,7 @@ async def test_the_cap_count_reads_only_the_window_and_what_is_being_published(
             .where(Delivery.platform == "x")
             .values(status="published", published_at=now - dt.timedelta(days=2))
         )
-        await session.execute(text("ANALYZE deliveries" if _is_pg(session) else "ANALYZE"))
+        await _analyze(session)
         account = (
             await session.execute(
                 select(Delivery.account_ref).limit(1).where(Delivery.platform == "x")
@@ -199,8 +209,7 @@ async def test_the_cap_count_reads_only_the_window_and_what_is_being_published(
         connection = await session.connection()
         since = now - dt.timedelta(minutes=15)
         query = caps.recent_query(connection.sync_connection, [account], [uuid.uuid4()], since)
-        found = (await session.execute(Explain(query))).all()
-        plan = "\n".join(str(row[0] if _is_pg(session) else row[-1]) for row in found)
+        plan = await _plan(session, query)
         print(f"\ncap count plan ({session.get_bind().dialect.name}):\n{plan}")
         assert "ix_deliveries_account_published" in plan, plan
         assert "ix_deliveries_account_publishing" in plan, plan
@@ -310,11 +319,10 @@ async def test_reclaim_probes_for_a_lapsed_lease_through_the_lease_index(
     mine = await _in_flight(env, "me", -60)  # a late heartbeat: lapsed, still running here
     await _in_flight(env, "alive", 60)
     async with env.ctx.db.transaction() as session:
-        await session.execute(text("ANALYZE deliveries" if _is_pg(session) else "ANALYZE"))
+        await _analyze(session)
         connection = await session.connection()
         probe = claims.lapsed_query(connection.sync_connection, dt.datetime.now(dt.UTC))
-        found = (await session.execute(Explain(probe))).all()
-        plan = "\n".join(str(row[0] if _is_pg(session) else row[-1]) for row in found)
+        plan = await _plan(session, probe)
         print(f"\nlapsed lease probe ({session.get_bind().dialect.name}):\n{plan}")
         assert "ix_deliveries_lease" in plan, plan
         if _is_pg(session):
