@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 
@@ -265,6 +266,48 @@ async def test_a_cancelled_call_gives_its_connection_slot_back(way: str) -> None
         pool = httpx.Timeout(5, pool=1.0)
         response = await client.post(f"{base}/second", json={}, timeout=pool)
     assert response.status_code == 201
+
+
+LATE_BODY = 2**20
+
+
+@WAYS
+@pytest.mark.parametrize("body_later", [False, True])
+async def test_a_call_cancelled_as_its_answer_arrives_ends_cancelled(
+    way: str, body_later: bool
+) -> None:
+    """The cancel lands once reqwest has the answer (`body_later`: the end of its body, sent
+    after the head and most of the body) and before the caller resumes: pyreqwest may return
+    it as if the caller had not been cancelled (about a third of the time), and a cancelled
+    delivery would run on. Forty tries on four connection slots: each must end cancelled
+    and give its slot back."""
+    callers: list[asyncio.Task[httpx.Response]] = []
+
+    async def answers_then_cancels(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        while True:
+            await read_request(reader)
+            if body_later:  # past what pyreqwest reads before handing the answer over
+                head = b"content-length: %d\r\n\r\n" % (LATE_BODY + 2)
+                writer.write(b"HTTP/1.1 200 OK\r\n" + head + b" " * LATE_BODY)
+                await writer.drain()
+                await asyncio.sleep(0.03)  # the caller has the head and reads the body
+            else:
+                writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n")
+            writer.write(b"{}")
+            await writer.drain()
+            # the loop held on purpose: reqwest reads the answer and wakes the caller meanwhile
+            time.sleep(0.02)  # noqa: ASYNC251
+            callers[-1].cancel()
+
+    async with host(answers_then_cancels) as base, platform_client(4, 5) as client:
+        httpx_way(client, way)
+        for n in range(40):
+            callers.append(asyncio.create_task(client.get(f"{base}/v1/me/{n}")))
+            with pytest.raises(asyncio.CancelledError):
+                await callers[-1]
+            assert callers[-1].cancelled()
 
 
 BUILDS = [
