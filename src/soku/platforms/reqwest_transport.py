@@ -19,6 +19,7 @@ What it makes sure of:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import time
 from collections.abc import AsyncIterator
@@ -77,8 +78,9 @@ class PlatformTransport(httpx.AsyncBaseTransport):
         try:
             opened = builder.build_streamed()
             answer = await opened.__aenter__()
-            if heeded.lost():
-                await opened.__aexit__(None, None, None)
+            if heeded.lost():  # the answer closed unread; the cancel is what the caller gets
+                with contextlib.suppress(pyreqwest.exceptions.PyreqwestError):
+                    await opened.__aexit__(None, None, None)
                 raise asyncio.CancelledError
         except BaseException as exc:
             self._slots.release()
@@ -95,6 +97,7 @@ class PlatformTransport(httpx.AsyncBaseTransport):
         heeded = _Heeded()
         try:
             answer = await builder.build().send()  # the body read in full on reqwest's side
+            heeded.check()
             body = bytes(await answer.bytes())
         except pyreqwest.exceptions.PyreqwestError as exc:
             raise _failure(exc, request) from exc
