@@ -143,11 +143,11 @@ _RECLAIM = {pg: _taking(_stale(pg), pg) for pg in (False, True)}
 
 
 def _claim_params(
-    connection: Connection, owner: str, lease: dt.timedelta, now: dt.datetime, **more: Any
-) -> tuple[bool, dict[str, Any]]:
-    if is_postgres(connection):
-        return True, {"owner": owner, "lease_length": lease, **more}
-    return False, {"owner": owner, "now": now, "lease_end": now + lease, **more}
+    postgres: bool, owner: str, lease: dt.timedelta, now: dt.datetime, **more: Any
+) -> dict[str, Any]:
+    if postgres:
+        return {"owner": owner, "lease_length": lease, **more}
+    return {"owner": owner, "now": now, "lease_end": now + lease, **more}
 
 
 def due_query(
@@ -175,9 +175,8 @@ def claim_due(
     now: dt.datetime,
 ) -> list[Claimed]:
     """Take up to `limit` due deliveries of one platform, oldest first, skipping locked rows."""
-    postgres, params = _claim_params(
-        connection, owner, lease, now, claim_platform=platform, claim_limit=limit
-    )
+    postgres = is_postgres(connection)
+    params = _claim_params(postgres, owner, lease, now, claim_platform=platform, claim_limit=limit)
     return [Claimed(*row) for row in connection.execute(_CLAIM[postgres], params)]
 
 
@@ -198,11 +197,10 @@ def reclaim_expired(
     A probe comes first: nearly always no lease has lapsed, and the probe costs a fraction of
     the UPDATE, which binds every id in `running` (hundreds in a busy worker).
     """
-    postgres, params = _claim_params(
-        connection, owner, lease, now, running=list(running), claim_limit=limit
-    )
+    postgres = is_postgres(connection)
     if connection.execute(_LAPSED[postgres], {} if postgres else {"now": now}).first() is None:
         return []
+    params = _claim_params(postgres, owner, lease, now, running=list(running), claim_limit=limit)
     return [Claimed(*row) for row in connection.execute(_RECLAIM[postgres], params)]
 
 
