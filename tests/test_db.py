@@ -81,3 +81,28 @@ def test_sql_with_the_time_inline_renders_it_as_stored(tmp_path: Path) -> None:
         connection.execute(ours.insert(), {"id": 7, "at": moment})
         assert connection.execute(text(sql)).scalars().all() == [7]
     engine.dispose()
+
+
+def test_text_written_by_others_reads_as_aware_utc(tmp_path: Path) -> None:
+    """SQLite's own CURRENT_TIMESTAMP (no fraction), SQLAlchemy's text, and text with an
+    offset (not ours, but valid ISO 8601) all read back as aware UTC datetimes."""
+    engine = create_engine(f"sqlite:///{tmp_path / 'd.db'}")
+    ours, _ = _tables()
+    ours.metadata.create_all(engine)
+    texts = {
+        1: "2026-01-02 03:04:05",
+        2: "2026-01-02 03:04:05.000006",
+        3: "2026-01-02T04:04:05+01:00",
+    }
+    with engine.begin() as connection:
+        for n, stamp in texts.items():
+            connection.execute(
+                text("INSERT INTO stamps (id, at) VALUES (:n, :at)"), {"n": n, "at": stamp}
+            )
+        connection.execute(text("INSERT INTO stamps (id, at) VALUES (4, CURRENT_TIMESTAMP)"))
+        read = dict(connection.execute(select(ours.c.id, ours.c.at)).all())
+    assert read[1] == read[3] == dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
+    assert read[2] == dt.datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=dt.UTC)
+    assert all(moment.tzinfo is dt.UTC for moment in read.values())
+    assert abs(read[4] - dt.datetime.now(dt.UTC)) < dt.timedelta(minutes=5)
+    engine.dispose()

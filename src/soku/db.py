@@ -79,6 +79,9 @@ class _SQLiteStamp(sqlite.DATETIME):
         return lambda text: f"'{text}'"
 
 
+_STAMP_LENGTH = len("YYYY-MM-DD HH:MM:SS.ffffff")
+
+
 class UTCDateTime(TypeDecorator[dt.datetime]):
     """Timezone-aware UTC datetimes on every database.
 
@@ -102,14 +105,19 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         if value.tzinfo is None:
             raise ValueError("naive datetime given to a UTC column")
         value = value.astimezone(dt.UTC)
-        if dialect.name == "sqlite":
-            return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+        if dialect.name == "sqlite":  # the text without its "+00:00" (`replace` costs more)
+            return value.isoformat(" ", "microseconds")[:_STAMP_LENGTH]
         return value
 
     def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
         if value is None:
             return None
-        stamp: dt.datetime = dt.datetime.fromisoformat(value) if isinstance(value, str) else value
+        stamp: dt.datetime = value
+        if isinstance(value, str):
+            try:  # our text, naive UTC: read as UTC in one step (`replace` costs more)
+                return dt.datetime.fromisoformat(value + "+00:00")
+            except ValueError:  # text with an offset of its own
+                stamp = dt.datetime.fromisoformat(value)
         if stamp.tzinfo is None:
             return stamp.replace(tzinfo=dt.UTC)
         return stamp.astimezone(dt.UTC)
