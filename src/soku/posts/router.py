@@ -58,14 +58,15 @@ async def create_post(
         Header(
             alias="Prefer",
             description="`wait=N` (N up to 30): wait up to N seconds for an immediate post's "
-            "outcome and return it; a failed delivery then answers 500 `dispatch_failed`.",
+            "outcome and return it; a failed delivery then answers 500 `dispatch_failed`. "
+            "A repeat of an idempotency key answers the stored 201 at once.",
         ),
     ] = None,
 ) -> Response:
     raw: Any = await request.json()
     stored = await service.create_post(ctx, caller.user_id, body, raw, idempotency_key)
     wait = outcome.wait_seconds(prefer)
-    if wait and body.scheduledTime is None:
+    if wait and body.scheduledTime is None and not stored.replayed:  # a replay: as stored
         return await outcome.wait_for_outcome(ctx, caller.user_id, stored, wait)
     return Response(stored.body, status_code=stored.status, media_type="application/json")
 
