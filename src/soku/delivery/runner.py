@@ -34,6 +34,7 @@ from soku.platforms.connector import (
 )
 
 log = structlog.get_logger("soku.delivery")
+_GAVE_UP = frozenset({DeliveryStatus.failed, DeliveryStatus.unknown})  # logged as warnings
 
 
 class DeliveryRun:
@@ -367,13 +368,21 @@ class DeliveryRun:
             response=response if isinstance(response, dict) else None,
         )
         await self.engine.writes.change(change, post_id=self.target.post_id, attempt=attempt)
-        self._observe(outcome, status)
+        self._observe(outcome, status, error, http_status)
         return outcome
 
-    def _observe(self, outcome: str, status: DeliveryStatus) -> None:
+    def _observe(
+        self, outcome: str, status: DeliveryStatus, error: Any, http_status: int | None
+    ) -> None:
+        """Metrics and the attempt's log line: with the error's code and message when there is
+        one, at warning level when the delivery ended without being published."""
         metrics = self.engine.metrics
         metrics.deliveries.labels(self.platform, outcome).inc()
         metrics.attempt_seconds.labels(self.platform).observe(time.perf_counter() - self.clock)
-        log.info(
-            "delivery_finished", outcome=outcome, status=status.value, attempt=self.claimed.attempts
-        )
+        fields: dict[str, Any] = {"attempt": self.claimed.attempts}
+        if isinstance(error, dict):
+            fields.update(
+                error_code=error.get("code"), error=error.get("message"), http_status=http_status
+            )
+        emit = log.warning if status in _GAVE_UP else log.info
+        emit("delivery_finished", outcome=outcome, status=status.value, **fields)
