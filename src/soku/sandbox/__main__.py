@@ -5,13 +5,12 @@ The generic fake answers at `/sandbox/generic` and each platform's own fake at
 `--public-url` names the address clients reach them at, if not this one. Once the socket
 listens, one line is printed: "sandbox ready on http://host:port" (with the real port when
 `--port 0` lets the system choose one).
-
-Once it listens, the process settles its heap (`soku.runtime.settle_heap`), as `soku serve`
-and `soku worker` do: the fakes keep every post they accept (for `/_inspect` and
-reconciliation), and without it the collector walked them again and again: driven with
-eight rounds of 4,000 publish calls, 512 at once, its CPU per call rose from 0.72 to 1.08 ms
-round after round; settled, it stayed between 0.45 and 0.69 ms with no rise (two runs).
 """
+# Once it listens, the process settles its heap (`soku.runtime.settle_heap`), as `soku serve`
+# and `soku worker` do: the fakes keep every post they accept (for `/_inspect` and
+# reconciliation), and without it the collector walked them again and again: driven with
+# eight rounds of 4,000 publish calls, 512 at once, its CPU per call rose from 0.72 to 1.08 ms
+# round after round; settled, it stayed between 0.45 and 0.69 ms with no rise (two runs).
 
 from __future__ import annotations
 
@@ -44,10 +43,12 @@ def build_app(public_url: str = "") -> FastAPI:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m soku.sandbox", description=__doc__)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8765)
-    parser.add_argument("--public-url", default="", help="e.g. http://sandbox.internal:8765")
-    parser.add_argument("--log-level", default="warning")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--port", type=int, default=8765, help="0: a free port, printed")
+    parser.add_argument(
+        "--public-url", default="", help="how clients reach it, e.g. http://sandbox.internal:8765"
+    )
+    parser.add_argument("--log-level", default="warning", help="uvicorn's: debug, info, …")
     args = parser.parse_args(argv)
     config = uvicorn.Config(
         build_app(args.public_url),
