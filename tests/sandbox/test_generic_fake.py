@@ -335,6 +335,15 @@ async def test_fault_defaults_and_clearing(fake: httpx.AsyncClient) -> None:
     assert (await call(fake, "list")).status_code == 200
 
 
+async def test_a_code_of_the_testers_own_is_answered_as_given(fake: httpx.AsyncClient) -> None:
+    await add_fault(fake, on="publish", error_code="policy_violation")
+    await add_fault(fake, on="publish", error_code="policy_violation", status=422)
+    first, second = await publish(fake), await publish(fake)
+    assert error_of(first) == (400, "policy_violation")
+    assert "policy_violation" in first.json()["error"]["message"]
+    assert error_of(second) == (422, "policy_violation")
+
+
 @pytest.mark.parametrize(
     "fault",
     [

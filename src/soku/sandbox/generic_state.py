@@ -73,7 +73,8 @@ class FaultSpec(FaultFields):
             if self.accept_then_delay is not None:
                 return None
             return FakeError(504, "timeout", _MESSAGES["timeout"])
-        status = self.status or _STATUS_OF_CODE.get(self.error_code or "", 500)
+        # a code of our own (not one of these): as given, with `status` or else 400
+        status = self.status or _STATUS_OF_CODE.get(self.error_code or "", 400)
         code = self.error_code or _default_code(status)
         headers: dict[str, str] = {}
         if self.retry_after is not None:
