@@ -476,17 +476,24 @@ async def test_a_worker_killed_at_a_step_boundary_loses_and_doubles_nothing(
 # --- 3. killed while the platform holds an accepted publish ------------------------------------
 
 
+@pytest.mark.parametrize("stop", ["SIGKILL", "SIGTERM past the grace period"])
 async def test_a_worker_killed_while_the_platform_answers_is_reconciled_once(
-    world: World,
+    world: World, stop: str
 ) -> None:
     caller = await world.caller(("facebook",))
     await world.fake.fault(on="publish", accept_then_delay=5)
     await world.post(caller, {"text": "held answer", "platform": ["facebook"]})
 
-    first = await world.worker()
+    first = await world.worker(SOKU_SHUTDOWN_GRACE_SECONDS="0.5")
     accepted = await eventually(world.fake.posts, START_TIMEOUT, "the fake to store the post")
-    first.process.kill()
-    assert await first.exit_code() == -signal.SIGKILL
+    if stop == "SIGKILL":
+        first.process.kill()
+        assert await first.exit_code() == -signal.SIGKILL
+    else:  # the publish in flight is not given back: it waits for its lease and reconciliation
+        first.process.send_signal(signal.SIGTERM)
+        assert await first.exit_code() == 0, first.tail()
+        [stopped] = first.events("worker_stopped")
+        assert (stopped["released"], stopped["kept"]) == (0, 1), stopped
     (row,) = await world.rows()
     assert row.status == "publishing" and row.platform_post_id is None, row
 

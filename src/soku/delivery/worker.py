@@ -192,17 +192,24 @@ class Worker:
         left, pending = list(self.tasks), list(self.tasks.values())
         for task in pending:
             task.cancel()
+        released = 0
         if left:
             await asyncio.gather(*pending, return_exceptions=True)
             await self.engine.writes.drain()  # what the cancelled runs had already begun
-            await self._release(left)
+            released = await self._release(left)
         await self.engine.clients.aclose()
-        log.info("worker_stopped", worker=self.engine.owner, released=len(left))
+        log.info(
+            "worker_stopped",
+            worker=self.engine.owner,
+            released=released,  # back in the queue at once
+            kept=len(left) - released,  # publishing (reconciled once the lease lapses) or done
+        )
 
-    async def _release(self, ids: list[uuid.UUID]) -> None:
-        """Give back what was not finished; a publish in flight waits for reconciliation."""
+    async def _release(self, ids: list[uuid.UUID]) -> int:
+        """Give back what was not finished; a publish in flight waits for reconciliation.
+        How many went back to the queue."""
         async with self.ctx.db.transaction() as session:
-            await session.execute(
+            result = await session.execute(
                 update(Delivery)
                 .where(
                     Delivery.id.in_(ids),
@@ -217,3 +224,4 @@ class Worker:
                 )
                 .execution_options(synchronize_session=False)
             )
+        return int(result.rowcount)  # type: ignore[attr-defined]
