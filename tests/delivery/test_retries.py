@@ -107,7 +107,8 @@ async def test_accepted_but_answered_too_late_is_reconciled_not_posted_twice(
 
 async def test_connection_refused_is_retried(env: Harness) -> None:
     good = env.ctx.settings.sandbox_base_url
-    env.ctx.settings.sandbox_base_url = f"http://127.0.0.1:{free_port()}"
+    closed = f"http://127.0.0.1:{free_port()}"
+    env.ctx.settings.sandbox_base_url = closed
     caller, user, post_id = await one_x_post(env)
     view = await env.wait_for(
         caller, post_id, lambda v: v["deliveries"][0]["error"] is not None, what="an error"
@@ -115,6 +116,7 @@ async def test_connection_refused_is_retried(env: Harness) -> None:
     [delivery] = view["deliveries"]
     assert delivery["status"] in ("queued", "processing")
     assert delivery["error"]["code"] == "connection_failed"
+    assert f"the x sandbox at {closed}." in delivery["error"]["message"]  # where it tried
     assert delivery["error"]["retryable"] is True
     env.ctx.settings.sandbox_base_url = good  # the platform is back
     view = await env.wait_status(caller, post_id, "published")

@@ -211,9 +211,11 @@ async def test_a_slow_answer_is_a_timeout(
 
 @pytest.mark.parametrize("profile", each())
 async def test_a_refused_connection(profile: AnyProfile, env: World) -> None:
-    closed = profile.connector(f"http://127.0.0.1:{free_port()}")
+    port = free_port()
+    closed = profile.connector(f"http://127.0.0.1:{port}")
     error = await failure(first_call(closed, env.job(), env.http))
     assert (error.kind, error.code) == (ErrorKind.connection, "connection_failed")
+    assert f" at http://127.0.0.1:{port}." in error.message  # where it tried, path left out
 
 
 @pytest.mark.parametrize("profile", each())

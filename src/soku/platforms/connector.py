@@ -139,11 +139,22 @@ class Connector(Protocol):
 
 def transport_error(exc: httpx.HTTPError, label: str) -> PlatformError:
     """A call that got no answer: it could not connect (nothing sent) or the answer never came."""
+    where = f"{label}{origin_of(exc)}"
     if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
         return PlatformError(
-            ErrorKind.connection, "connection_failed", f"Could not connect to {label}."
+            ErrorKind.connection, "connection_failed", f"Could not connect to {where}."
         )
-    return PlatformError(ErrorKind.timeout, "timeout", f"No complete answer from {label}: {exc!r}.")
+    return PlatformError(ErrorKind.timeout, "timeout", f"No complete answer from {where}: {exc!r}.")
+
+
+def origin_of(exc: httpx.HTTPError) -> str:
+    """Where the failed call went, as ` at scheme://host:port` (no path: it may hold ids), so
+    that a wrong base URL shows in the error; empty when the error carries no request."""
+    try:
+        url = exc.request.url
+    except RuntimeError:
+        return ""
+    return f" at {url.scheme}://{url.netloc.decode('ascii', 'replace')}"
 
 
 def retry_after_header(headers: httpx.Headers) -> float | None:

@@ -30,6 +30,7 @@ from soku.platforms.connector import (
     RefreshedTokens,
     Step,
     StepFunction,
+    origin_of,
 )
 
 MAX_MEDIA_POLLS = 60
@@ -164,6 +165,8 @@ class GenericSandboxConnector:
 def map_error(platform: str, failure: httpx.Response | httpx.HTTPError) -> PlatformError:
     """Every failure of a call to the fake, in our terms."""
     where = f"the {platform} sandbox"
+    if isinstance(failure, httpx.HTTPError):
+        where += origin_of(failure)
     if isinstance(failure, httpx.ConnectError | httpx.ConnectTimeout):
         return PlatformError(ErrorKind.connection, "connection_failed", f"Could not reach {where}.")
     if isinstance(failure, httpx.HTTPError):
