@@ -103,11 +103,7 @@ class EdgeMiddleware:
 
         try:
             limit = self._limit_for(scope.get("path", ""))
-            too_large = self._declared_too_large(scope, limit)
-            if too_large is not None:
-                await self._send_error(scope, send_wrapper_raw, too_large)
-            else:
-                await self.app(scope, self._limited(receive, state, limit), send_wrapper)
+            await self.app(scope, self._limited(scope, receive, limit), send_wrapper)
         except PayloadTooLarge as exc:
             if not outcome["started"]:
                 await self._send_error(scope, send_wrapper_raw, exc)
@@ -124,15 +120,13 @@ class EdgeMiddleware:
                 duration_ms=round((time.perf_counter() - started) * 1000, 2),
             )
 
-    def _declared_too_large(self, scope: Scope, limit: int) -> PayloadTooLarge | None:
+    def _declared_length(self, scope: Scope) -> int | None:
         for name, value in scope.get("headers", []):
             if name == b"content-length":
                 try:
-                    length = int(value)
+                    return int(value)
                 except ValueError:
                     return None
-                if length > limit:
-                    return self._too_large(limit)
         return None
 
     def _too_large(self, limit: int) -> PayloadTooLarge:
@@ -141,11 +135,20 @@ class EdgeMiddleware:
             {"maxBytes": limit},
         )
 
-    def _limited(self, receive: Receive, state: dict[str, Any], limit: int) -> Receive:
-        seen = 0
+    def _limited(self, scope: Scope, receive: Receive, limit: int) -> Receive:
+        """`receive`, refusing a body over `limit` at its first read: at once when its declared
+        length is over, else when what arrived goes over. Nothing is refused before the app
+        reads the body, so authentication and the rate limit answer first on an endpoint that
+        checks them before reading (`soku.api.GatedRoute`)."""
+        state = scope["state"]
+        declared = self._declared_length(scope)
+        seen = 0 if declared is None or declared <= limit else limit + 1
 
         async def wrapped() -> Message:
             nonlocal seen
+            if seen > limit:
+                state["body_too_large"] = True
+                raise self._too_large(limit)
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))

@@ -183,3 +183,77 @@ async def test_unexpected_crash_is_an_envelope_without_trace(
     error = assert_error(response, 500, "post_creation_failed")
     assert "secret" not in response.text and "Traceback" not in response.text
     assert error["details"] == {}
+
+
+# --- authentication comes before anything about the body --------------------------------
+
+BODY_ROUTES = [
+    ("POST", "/v1/posts"),
+    ("POST", "/v1/posts/validate"),
+    ("PATCH", "/v1/posts/6f1c1d3e-4b8a-4c53-9d3e-1f0c0e7b2a11"),
+    ("POST", "/v1/media"),
+    ("POST", "/v1/media/upload"),
+]
+
+
+@pytest.fixture
+async def fresh_limits(backend: AppContext) -> None:
+    """These tests send many keyless requests from one address: start from empty windows."""
+    await backend.limiter.reset()
+
+
+@pytest.mark.usefixtures("fresh_limits")
+@pytest.mark.parametrize(("method", "path"), BODY_ROUTES)
+@pytest.mark.parametrize(
+    ("key", "content_type"), [(None, "application/json"), ("sk_live_bogus", "text/plain")]
+)
+async def test_a_bad_key_is_401_whatever_the_body(
+    client: httpx.AsyncClient, method: str, path: str, key: str | None, content_type: str
+) -> None:
+    headers = {"content-type": content_type, **({"soku-api-key": key} if key else {})}
+    response = await client.request(method, path, content=b"{", headers=headers)
+    assert_error(response, 401, "unauthorized")
+    assert "x-ratelimit-limit" in response.headers  # counted under the anonymous plan
+
+
+@pytest.mark.usefixtures("fresh_limits")
+async def test_a_keyless_body_over_the_limit_is_401_and_never_read(
+    backend: AppContext, client: httpx.AsyncClient
+) -> None:
+    pulled = 0
+
+    async def endless():  # type: ignore[no-untyped-def]
+        nonlocal pulled
+        while True:
+            pulled += 1
+            yield b" " * 65536
+
+    headers = {"content-type": "application/json"}
+    response = await client.post("/v1/posts", content=endless(), headers=headers)
+    assert_error(response, 401, "unauthorized")
+    assert pulled == 0
+    big = b" " * (backend.settings.max_body_bytes + 1)
+    declared = await client.post("/v1/posts", content=big, headers=headers)
+    assert_error(declared, 401, "unauthorized")
+
+
+async def test_a_declared_body_over_the_limit_is_413_without_reading_it(
+    backend: AppContext, client: httpx.AsyncClient
+) -> None:
+    caller = await make_caller(backend, plan="standard")
+    pulled = 0
+
+    async def declared():  # type: ignore[no-untyped-def]
+        nonlocal pulled
+        pulled += 1
+        yield b" " * (backend.settings.max_body_bytes + 1)
+
+    headers = {
+        **caller.headers,
+        "content-type": "application/json",
+        "content-length": str(backend.settings.max_body_bytes + 1),
+    }
+    response = await client.post("/v1/posts", content=declared(), headers=headers)
+    assert_error(response, 413, "payload_too_large")
+    assert pulled == 0
+    assert "x-ratelimit-remaining" in response.headers

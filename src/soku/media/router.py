@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Request, Response, UploadFile
 from fastapi.responses import RedirectResponse, StreamingResponse
 
-from soku.api import AUTHED, error_responses, require_json
+from soku.api import AUTHED, GatedRoute, error_responses
 from soku.auth.dependencies import Principal, authenticated
 from soku.context import AppContext, Context
 from soku.db import utcnow
@@ -20,7 +20,7 @@ from soku.media.schemas import MediaFromUrl, MediaView
 from soku.media.upload import receive_upload
 from soku.posts import idempotency
 
-router = APIRouter(prefix="/v1/media", tags=["media"])
+router = APIRouter(prefix="/v1/media", tags=["media"], route_class=GatedRoute)
 public_router = APIRouter(tags=["media"])
 Creator = Annotated[Principal, Depends(authenticated("media:create"))]
 Caller = Annotated[Principal, Depends(authenticated())]
@@ -89,7 +89,6 @@ async def _record(
     "",
     status_code=201,
     response_model=MediaView,
-    dependencies=[Depends(require_json)],
     responses=error_responses(400, 409, 413, 415, *AUTHED),
     summary="Fetch and store a media URL",
 )

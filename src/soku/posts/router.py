@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
-from soku.api import AUTHED, error_responses, require_json
+from soku.api import AUTHED, GatedRoute, error_responses
 from soku.auth.dependencies import Principal, authenticated
 from soku.context import Context
 from soku.errors import NotFound
@@ -23,10 +23,9 @@ from soku.posts.schemas import (
     ValidationReport,
 )
 
-router = APIRouter(prefix="/v1/posts", tags=["posts"])
+router = APIRouter(prefix="/v1/posts", tags=["posts"], route_class=GatedRoute)
 Creator = Annotated[Principal, Depends(authenticated("posts:create"))]
 Caller = Annotated[Principal, Depends(authenticated())]
-JsonBody = Depends(require_json)
 
 
 def _post_uuid(post_id: str) -> uuid.UUID:
@@ -40,7 +39,6 @@ def _post_uuid(post_id: str) -> uuid.UUID:
     "",
     status_code=201,
     response_model=PostCreated,
-    dependencies=[JsonBody],
     responses=error_responses(400, 409, 413, 415, *AUTHED),
     summary="Create a post",
 )
@@ -73,7 +71,6 @@ async def create_post(
 @router.post(
     "/validate",
     response_model=ValidationReport,
-    dependencies=[JsonBody],
     responses=error_responses(400, 413, 415, *AUTHED),
     summary="Check a post without creating it",
 )
@@ -131,7 +128,6 @@ async def cancel_post(ctx: Context, caller: Caller, post_id: str) -> PostView:
 @router.patch(
     "/{post_id}",
     response_model=PostView,
-    dependencies=[JsonBody],
     responses=error_responses(400, 404, 409, 413, 415, *AUTHED),
     summary="Reschedule a post that has not started",
 )
