@@ -79,6 +79,7 @@ class EdgeMiddleware:
         structlog.contextvars.bind_contextvars(request_id=request_id)
         started = time.perf_counter()
         outcome: dict[str, Any] = {"status": 500, "started": False}
+        head = scope.get("method") == "HEAD"
 
         async def send_wrapper(message: Message) -> None:
             if state.get("body_too_large"):
@@ -99,6 +100,10 @@ class EdgeMiddleware:
                 for name, value in state.get("ratelimit_headers", {}).items():
                     headers.append((name.lower().encode(), value.encode()))
                 message["headers"] = headers
+            elif head and message.get("body"):
+                # The same headers as GET (Content-Length included), never a body, whoever
+                # built the answer.
+                message = {**message, "body": b""}
             await send(message)
 
         try:

@@ -8,7 +8,7 @@ import pytest
 from soku import operations
 from soku.auth.models import SubscriptionStatus
 from soku.context import AppContext
-from tests.api.helpers import assert_error, text_post
+from tests.api.helpers import REQUEST_ID, assert_error, raw_exchange, text_post
 from tests.conftest import Caller, make_caller
 
 pytestmark = pytest.mark.asyncio
@@ -257,3 +257,28 @@ async def test_a_declared_body_over_the_limit_is_413_without_reading_it(
     assert_error(response, 413, "payload_too_large")
     assert pulled == 0
     assert "x-ratelimit-remaining" in response.headers
+
+
+# --- HEAD ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/readyz"])
+async def test_head_on_the_probes(
+    backend: AppContext, client: httpx.AsyncClient, path: str
+) -> None:
+    from soku.app import create_app
+
+    got = await client.get(path)
+    status, headers, body = await raw_exchange(create_app(ctx=backend), "HEAD", path)
+    assert (status, body) == (200, b"")
+    for name in ("content-type", "content-length"):
+        assert headers[name] == got.headers[name]
+    assert REQUEST_ID.match(headers["x-request-id"])
+
+
+async def test_head_answers_never_carry_a_body(backend: AppContext) -> None:
+    from soku.app import create_app
+
+    status, headers, body = await raw_exchange(create_app(ctx=backend), "HEAD", "/v2/nothing")
+    assert (status, body) == (404, b"")
+    assert headers["content-type"] == "application/json"

@@ -24,7 +24,7 @@ from soku.app import create_app
 from soku.context import AppContext
 from soku.media.models import Media
 from soku.posts.models import Post
-from tests.api.helpers import assert_error, in_future
+from tests.api.helpers import assert_error, in_future, raw_exchange
 from tests.conftest import Caller, make_caller, make_settings
 from tests.media_files import MediaServer, write_image, write_video
 
@@ -262,6 +262,35 @@ async def test_stored_url_is_served_publicly_with_ranges(
     assert beyond.status_code == 416
     assert beyond.headers["content-range"] == f"bytes */{len(data)}"
     assert_error(await client.get("/media/no-such-token.jpg"), 404, "not_found")
+
+
+async def test_head_on_a_stored_url_describes_it_without_reading_it(
+    backend: AppContext,
+    client: httpx.AsyncClient,
+    caller: Caller,
+    files: dict[str, bytes],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    data = files["a.jpg"]
+    path = urlsplit((await upload(client, caller, data)).json()["url"]).path
+    got = await client.get(path)
+
+    def unread(*_args: object) -> None:
+        raise AssertionError("HEAD opened the stored file")
+
+    monkeypatch.setattr(backend.media_store, "stream", unread)
+    app = create_app(ctx=backend)
+    status, headers, body = await raw_exchange(app, "HEAD", path)
+    assert (status, body) == (200, b"")
+    for name in ("content-type", "content-length", "accept-ranges", "cache-control"):
+        assert headers[name] == got.headers[name], name
+    assert headers["content-length"] == str(len(data))
+    status, headers, body = await raw_exchange(app, "HEAD", path, {"Range": "bytes=0-9"})
+    assert (status, body) == (206, b"")
+    assert headers["content-range"] == f"bytes 0-9/{len(data)}"
+    assert headers["content-length"] == "10"
+    status, _, body = await raw_exchange(app, "HEAD", "/media/no-such-token.jpg")
+    assert (status, body) == (404, b"")
 
 
 # --- ownership and deletion -------------------------------------------------------------

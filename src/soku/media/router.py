@@ -155,11 +155,15 @@ async def delete_media(ctx: Context, caller: Caller, media_id: str) -> Response:
     return Response(status_code=204)
 
 
-@public_router.get("/media/{name}", include_in_schema=False)
+@public_router.api_route("/media/{name}", methods=["GET", "HEAD"], include_in_schema=False)
 async def serve_media(
-    ctx: Context, name: str, range_header: Annotated[str | None, Header(alias="Range")] = None
+    ctx: Context,
+    request: Request,
+    name: str,
+    range_header: Annotated[str | None, Header(alias="Range")] = None,
 ) -> Response:
-    """The stored file at its unguessable URL, with byte ranges (or a presigned S3 URL)."""
+    """The stored file at its unguessable URL, with byte ranges (or a presigned S3 URL); HEAD
+    answers the same headers without opening the file."""
     token = name.partition(".")[0]
     async with ctx.db.read() as session:
         media = await repository.by_token(session, token)
@@ -168,24 +172,25 @@ async def serve_media(
     signed = await ctx.media_store.presigned_url(media.storage_key, PRESIGN_SECONDS)
     if signed is not None:
         return RedirectResponse(signed, status_code=307)
-    return _ranged(ctx, media, range_header)
+    return _ranged(ctx, media, range_header, head=request.method == "HEAD")
 
 
-def _ranged(ctx: AppContext, media: Media, range_header: str | None) -> Response:
+def _ranged(ctx: AppContext, media: Media, range_header: str | None, *, head: bool) -> Response:
     size = media.bytes
     headers = {"Accept-Ranges": "bytes", "Cache-Control": "public, max-age=31536000, immutable"}
     span = _parse_range(range_header, size)
-    if span is None:
-        body = ctx.media_store.stream(media.storage_key)
-        headers["Content-Length"] = str(size)
-        return StreamingResponse(body, media_type=media.content_type, headers=headers)
     if isinstance(span, str):
         return Response(status_code=416, headers={"Content-Range": f"bytes */{size}"})
-    start, end = span
-    headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
+    start, end = (0, size) if span is None else span
+    status = 200 if span is None else 206
+    if span is not None:
+        headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
     headers["Content-Length"] = str(end - start)
-    body = ctx.media_store.stream(media.storage_key, start, end)
-    return StreamingResponse(body, status_code=206, media_type=media.content_type, headers=headers)
+    if head:  # Response keeps a Content-Length it is given, even with no body
+        return Response(status_code=status, media_type=media.content_type, headers=headers)
+    store, key = ctx.media_store, media.storage_key
+    body = store.stream(key) if span is None else store.stream(key, start, end)
+    return StreamingResponse(body, status, media_type=media.content_type, headers=headers)
 
 
 def _parse_range(header: str | None, size: int) -> tuple[int, int] | str | None:
