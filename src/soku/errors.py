@@ -135,6 +135,12 @@ class UnsupportedMediaType(ApiError):
     default_message = "Content-Type must be application/json."
 
 
+class RangeNotSatisfiable(ApiError):
+    status = 416
+    code = "range_not_satisfiable"
+    default_message = "The requested range starts past the end of the file."
+
+
 class RateLimitExceeded(ApiError):
     status = 429
     code = "rate_limit_exceeded"

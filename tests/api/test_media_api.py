@@ -258,9 +258,11 @@ async def test_stored_url_is_served_publicly_with_ranges(
     tail = await client.get(path, headers={"Range": "bytes=-5"})
     assert tail.status_code == 206 and tail.content == data[-5:]
     assert tail.headers["content-range"] == f"bytes {len(data) - 5}-{len(data) - 1}/{len(data)}"
-    beyond = await client.get(path, headers={"Range": f"bytes={len(data)}-"})
-    assert beyond.status_code == 416
-    assert beyond.headers["content-range"] == f"bytes */{len(data)}"
+    for past_the_end in (f"bytes={len(data)}-", "bytes=99999999-"):
+        beyond = await client.get(path, headers={"Range": past_the_end})
+        error = assert_error(beyond, 416, "range_not_satisfiable")
+        assert beyond.headers["content-range"] == f"bytes */{len(data)}"
+        assert error["details"] == {"range": past_the_end, "size": len(data)}
     assert_error(await client.get("/media/no-such-token.jpg"), 404, "not_found")
 
 

@@ -13,7 +13,7 @@ from soku.api import AUTHED, GatedRoute, error_responses
 from soku.auth.dependencies import Principal, authenticated
 from soku.context import AppContext, Context
 from soku.db import utcnow
-from soku.errors import Conflict, NotFound
+from soku.errors import Conflict, NotFound, RangeNotSatisfiable
 from soku.media import repository, service
 from soku.media.models import Media
 from soku.media.schemas import MediaFromUrl, MediaView
@@ -180,7 +180,11 @@ def _ranged(ctx: AppContext, media: Media, range_header: str | None, *, head: bo
     headers = {"Accept-Ranges": "bytes", "Cache-Control": "public, max-age=31536000, immutable"}
     span = _parse_range(range_header, size)
     if isinstance(span, str):
-        return Response(status_code=416, headers={"Content-Range": f"bytes */{size}"})
+        raise RangeNotSatisfiable(
+            f"The range {range_header} starts past the end of the file ({size} bytes).",
+            {"range": range_header, "size": size},
+            {"Content-Range": f"bytes */{size}"},  # RFC 9110 asks it of a 416
+        )
     start, end = (0, size) if span is None else span
     status = 200 if span is None else 206
     if span is not None:
