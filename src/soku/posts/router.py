@@ -85,7 +85,13 @@ async def validate_post(ctx: Context, caller: Caller, body: CreatePostRequest) -
 
 
 @router.get(
-    "", response_model=PostPage, responses=error_responses(400, *AUTHED), summary="List posts"
+    "",
+    response_model=PostPage,
+    dependencies=[Depends(listing.refuse_repeated_filters)],
+    responses=error_responses(400, *AUTHED),
+    summary="List posts",
+    description="Newest first. Each filter takes one value; a repeated one is a 400 "
+    "`validation_error` naming it.",
 )
 async def list_posts(
     ctx: Context,
