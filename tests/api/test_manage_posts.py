@@ -266,6 +266,17 @@ async def test_validate_is_a_dry_run(backend: AppContext, client: httpx.AsyncCli
     )
 
 
+async def test_the_dry_run_does_not_fetch_media(client: httpx.AsyncClient, caller: Caller) -> None:
+    """As its OpenAPI description says: an unreachable image passes the dry run, and only the
+    real POST, which fetches it, answers upload_failed."""
+    content = {"mediaType": "image", "imageUrls": ["http://127.0.0.1:9/gone.jpg"]}
+    body = {"post": {"content": {**content, "platform": ["x"]}}}
+    checked = await client.post("/v1/posts/validate", json=body, headers=caller.headers)
+    assert checked.status_code == 200 and checked.json()["valid"] is True, checked.text
+    posted = await client.post("/v1/posts", json=body, headers=caller.headers)
+    assert_error(posted, 400, "upload_failed")
+
+
 async def test_tenant_isolation(backend: AppContext, client: httpx.AsyncClient) -> None:
     owner, stranger = await make_caller(backend), await make_caller(backend)
     post_id = await create(client, owner, text_post("x", scheduledTime=in_future(600)))

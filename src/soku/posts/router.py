@@ -28,6 +28,19 @@ Creator = Annotated[Principal, Depends(authenticated("posts:create"))]
 Caller = Annotated[Principal, Depends(authenticated())]
 
 
+VALIDATE_DESCRIPTION = """A dry run of `POST /v1/posts` on the same body: nothing is stored,
+fetched or sent, and `Idempotency-Key` is not consulted.
+
+It checks what `POST /v1/posts` checks before it fetches media: the body's shape, each media
+URL's form (http or https, its length; `mediaType` inferred from file extensions when it is
+omitted), every target platform's content rules, `scheduledTime`, and that every target
+resolves to a connected account (`missing_integrations`, `missing_account`).
+
+It does not fetch the media URLs: a URL that cannot be fetched or stored (unreachable, a
+private address, not an image or video, over the size cap) passes here, and the real
+`POST /v1/posts` then answers 400 `upload_failed`."""
+
+
 def _post_uuid(post_id: str) -> uuid.UUID:
     try:
         return uuid.UUID(post_id)
@@ -73,6 +86,7 @@ async def create_post(
     response_model=ValidationReport,
     responses=error_responses(400, 413, 415, *AUTHED),
     summary="Check a post without creating it",
+    description=VALIDATE_DESCRIPTION,
 )
 async def validate_post(ctx: Context, caller: Caller, body: CreatePostRequest) -> ValidationReport:
     submission = service.check(ctx, body)
