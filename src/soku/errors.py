@@ -66,11 +66,11 @@ class ValidationFailed(ApiError):
         if len(problems) == 1:
             message = first.get("message") or cls.default_message
         else:
-            message = f"{len(problems)} problems in the request: " + "; ".join(
-                p.get("message", p.get("reason", "")) for p in problems[:5]
-            )
+            # each message is a sentence of its own: its full stop goes, one ends the list
+            shown = [p.get("message", p.get("reason", "")).rstrip(". ") for p in problems[:5]]
             if len(problems) > 5:
-                message += "; …"
+                shown.append(f"and {len(problems) - 5} more (see details.errors)")
+            message = f"{len(problems)} problems in the request: " + "; ".join(shown) + "."
         return cls(message, details)
 
 

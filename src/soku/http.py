@@ -205,6 +205,7 @@ _REASONS = {
 
 
 _UNION_TAGS = frozenset({"str", "PlatformTarget"})
+_NOT_AN_OBJECT = frozenset({"model_type", "model_attributes_type", "dict_type"})
 
 
 def validation_problems(exc: RequestValidationError) -> list[dict[str, str]]:
@@ -223,16 +224,28 @@ def validation_problems(exc: RequestValidationError) -> list[dict[str, str]]:
             continue
         if loc and loc[0] in ("query", "path", "header"):
             loc = loc[1:]
-        branch = [p for p in loc if str(p) in _UNION_TAGS]
         field = _field_of(tuple(p for p in loc if str(p) not in _UNION_TAGS))
         message = f"{field}: {err.get('msg', 'invalid')}"
-        if branch:
-            if field in problems:
+        if any(str(p) in _UNION_TAGS for p in loc):
+            if not _speaks_for_the_entry(loc, kind, err.get("input")):
                 continue
-            reason = "invalid_type"
-            message = f"{field} must be a platform name or an object with platform and accountId."
+            if loc[-1] in _UNION_TAGS:
+                reason = "invalid_type"
+                message = (
+                    f"{field} must be a platform name or an object with platform and accountId."
+                )
         problems.setdefault(field, {"field": field, "reason": reason, "message": message})
     return list(problems.values())
+
+
+def _speaks_for_the_entry(loc: tuple[Any, ...], kind: str, value: Any) -> bool:
+    """A platform entry matches neither `str` nor `PlatformTarget`, and pydantic reports both
+    attempts. An object was meant as a target: only its own field errors say what is wrong.
+    Anything else: one problem, from the `str` attempt."""
+    tag = str(loc[-1])
+    if tag == "str":
+        return not isinstance(value, dict)
+    return not (tag == "PlatformTarget" and kind in _NOT_AN_OBJECT)
 
 
 # FastAPI's HTTPException when reading or decoding the body fails in any other way than a
