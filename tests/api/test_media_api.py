@@ -213,6 +213,25 @@ async def test_upload_image_and_video(
     assert shown["bytes"] == len(files["clip.mp4"])
 
 
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("application/json", b'{"file": "x"}'),
+        ("application/x-www-form-urlencoded", b"file=x"),
+        ("text/plain", b"x"),
+        (None, b"x"),
+    ],
+)
+async def test_upload_takes_only_multipart(
+    client: httpx.AsyncClient, caller: Caller, content_type: str | None, body: bytes
+) -> None:
+    headers = {**caller.headers, **({"content-type": content_type} if content_type else {})}
+    response = await client.post("/v1/media/upload", content=body, headers=headers)
+    error = assert_error(response, 415, "unsupported_media_type")
+    assert error["details"]["contentType"] == content_type
+    assert "multipart/form-data" in error["message"]
+
+
 async def test_upload_of_html_is_unsupported(client: httpx.AsyncClient, caller: Caller) -> None:
     page = b"<html><body>not media</body></html>"
     error = assert_error(await upload(client, caller, page, "page.html"), 400, "upload_failed")
