@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
 
@@ -282,3 +284,30 @@ async def test_head_answers_never_carry_a_body(backend: AppContext) -> None:
     status, headers, body = await raw_exchange(create_app(ctx=backend), "HEAD", "/v2/nothing")
     assert (status, body) == (404, b"")
     assert headers["content-type"] == "application/json"
+
+
+async def test_every_authenticated_route_is_gated(backend: AppContext) -> None:
+    """An authenticated route outside GatedRoute would read its body before the key."""
+    from fastapi.routing import APIRoute
+
+    from soku.api import GatedRoute
+    from soku.app import create_app
+    from soku.auth.dependencies import Authenticator
+
+    def api_routes(routes: list[Any]) -> list[APIRoute]:
+        found = []
+        for route in routes:
+            if isinstance(route, APIRoute):
+                found.append(route)
+            elif hasattr(route, "original_router"):  # an included router (FastAPI >= 0.13x)
+                found += api_routes(route.original_router.routes)
+        return found
+
+    routes = api_routes(create_app(ctx=backend).routes)
+    authed = [
+        r
+        for r in routes
+        if any(isinstance(d.call, Authenticator) for d in r.dependant.dependencies)
+    ]
+    assert len(authed) >= 10
+    assert [r.path for r in authed if not isinstance(r, GatedRoute)] == []
