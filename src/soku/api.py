@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
 from typing import Any
 
-from fastapi import Request
+from fastapi import Request, Response, params
+from fastapi.routing import APIRoute
 
+from soku.auth.dependencies import Authenticator
 from soku.errors import UnsupportedMediaType
 from soku.posts.schemas import ErrorEnvelope
 
@@ -17,7 +20,8 @@ _DESCRIPTIONS = {
     404: "No such resource (`not_found`)",
     409: "Conflict (`idempotency_conflict`, `conflict`)",
     413: "Body too large (`payload_too_large`)",
-    415: "Content-Type is not application/json (`unsupported_media_type`)",
+    415: "Content-Type is not the one the endpoint takes: application/json, or "
+    "multipart/form-data for uploads (`unsupported_media_type`)",
     429: "Rate limit exceeded (`rate_limit_exceeded`); see Retry-After",
     500: "Internal error (`post_creation_failed`, `dispatch_failed`, `internal_error`)",
     503: "Database unreachable (`service_unavailable`)",
@@ -58,10 +62,13 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 AUTHED = (401, 403, 429, 500)
 
 
-async def require_json(request: Request) -> None:
+def _media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+
+def require_json(request: Request) -> None:
     """The contract requires `Content-Type: application/json` on bodies."""
-    content_type = request.headers.get("content-type", "")
-    media = content_type.split(";", 1)[0].strip().lower()
+    media = _media_type(request)
     if media != "application/json" and not (
         media.startswith("application/") and media.endswith("+json")
     ):
@@ -69,3 +76,48 @@ async def require_json(request: Request) -> None:
             f"Content-Type must be application/json, not {media or 'missing'}.",
             {"contentType": media or None},
         )
+
+
+def require_multipart(request: Request) -> None:
+    """A file upload is a multipart form; any other body would only fail as a missing field."""
+    media = _media_type(request)
+    if media != "multipart/form-data":
+        raise UnsupportedMediaType(
+            f"Content-Type must be multipart/form-data, not {media or 'missing'}.",
+            {"contentType": media or None},
+        )
+
+
+def _body_check(route: APIRoute) -> Callable[[Request], None] | None:
+    body = route.body_field
+    if body is None:
+        return None
+    return require_multipart if isinstance(body.field_info, params.Form) else require_json
+
+
+class GatedRoute(APIRoute):
+    """A route whose caller is authenticated and counted before anything looks at the body.
+
+    FastAPI reads and parses a JSON body before it solves any dependency, so with the
+    `Authenticator` only a dependency, a keyless request with bad JSON would answer 400 and
+    never reach the rate limit. Here the route's own `Authenticator` runs first, then the
+    Content-Type check; the body is read only after both (docs/decisions.md)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handle = super().get_route_handler()
+        authenticator = next(
+            (d.call for d in self.dependant.dependencies if isinstance(d.call, Authenticator)),
+            None,
+        )
+        if authenticator is None:
+            return handle
+        admit = authenticator.admit
+        check_body = _body_check(self)
+
+        async def gated(request: Request) -> Response:
+            await admit(request)
+            if check_body is not None:
+                check_body(request)
+            return await handle(request)
+
+        return gated

@@ -66,11 +66,11 @@ class ValidationFailed(ApiError):
         if len(problems) == 1:
             message = first.get("message") or cls.default_message
         else:
-            message = f"{len(problems)} problems in the request: " + "; ".join(
-                p.get("message", p.get("reason", "")) for p in problems[:5]
-            )
+            # each message is a sentence of its own: its full stop goes, one ends the list
+            shown = [p.get("message", p.get("reason", "")).rstrip(". ") for p in problems[:5]]
             if len(problems) > 5:
-                message += "; …"
+                shown.append(f"and {len(problems) - 5} more (see details.errors)")
+            message = f"{len(problems)} problems in the request: " + "; ".join(shown) + "."
         return cls(message, details)
 
 
@@ -133,6 +133,12 @@ class UnsupportedMediaType(ApiError):
     status = 415
     code = "unsupported_media_type"
     default_message = "Content-Type must be application/json."
+
+
+class RangeNotSatisfiable(ApiError):
+    status = 416
+    code = "range_not_satisfiable"
+    default_message = "The requested range starts past the end of the file."
 
 
 class RateLimitExceeded(ApiError):

@@ -1,4 +1,4 @@
-"""Liveness and readiness probes (no authentication)."""
+"""Liveness and readiness probes (no authentication), on GET and HEAD."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ class Health(BaseModel):
 
 
 @router.get("/healthz", response_model=Health, summary="The process is up (touches nothing)")
+@router.head("/healthz", response_model=Health, summary="As GET /healthz, without the body")
 async def healthz() -> Health:
     return Health(status="ok")
 
@@ -26,6 +27,12 @@ async def healthz() -> Health:
     response_model=Health,
     responses=error_responses(503),
     summary="The database answers",
+)
+@router.head(
+    "/readyz",
+    response_model=Health,
+    responses=error_responses(503),
+    summary="As GET /readyz, without the body",
 )
 async def readyz(ctx: Context) -> Health:
     try:

@@ -79,6 +79,7 @@ class EdgeMiddleware:
         structlog.contextvars.bind_contextvars(request_id=request_id)
         started = time.perf_counter()
         outcome: dict[str, Any] = {"status": 500, "started": False}
+        head = scope.get("method") == "HEAD"
 
         async def send_wrapper(message: Message) -> None:
             if state.get("body_too_large"):
@@ -99,15 +100,15 @@ class EdgeMiddleware:
                 for name, value in state.get("ratelimit_headers", {}).items():
                     headers.append((name.lower().encode(), value.encode()))
                 message["headers"] = headers
+            elif head and message.get("body"):
+                # The same headers as GET (Content-Length included), never a body, whoever
+                # built the answer.
+                message = {**message, "body": b""}
             await send(message)
 
         try:
             limit = self._limit_for(scope.get("path", ""))
-            too_large = self._declared_too_large(scope, limit)
-            if too_large is not None:
-                await self._send_error(scope, send_wrapper_raw, too_large)
-            else:
-                await self.app(scope, self._limited(receive, state, limit), send_wrapper)
+            await self.app(scope, self._limited(scope, receive, limit), send_wrapper)
         except PayloadTooLarge as exc:
             if not outcome["started"]:
                 await self._send_error(scope, send_wrapper_raw, exc)
@@ -124,15 +125,13 @@ class EdgeMiddleware:
                 duration_ms=round((time.perf_counter() - started) * 1000, 2),
             )
 
-    def _declared_too_large(self, scope: Scope, limit: int) -> PayloadTooLarge | None:
+    def _declared_length(self, scope: Scope) -> int | None:
         for name, value in scope.get("headers", []):
             if name == b"content-length":
                 try:
-                    length = int(value)
+                    return int(value)
                 except ValueError:
                     return None
-                if length > limit:
-                    return self._too_large(limit)
         return None
 
     def _too_large(self, limit: int) -> PayloadTooLarge:
@@ -141,11 +140,20 @@ class EdgeMiddleware:
             {"maxBytes": limit},
         )
 
-    def _limited(self, receive: Receive, state: dict[str, Any], limit: int) -> Receive:
-        seen = 0
+    def _limited(self, scope: Scope, receive: Receive, limit: int) -> Receive:
+        """`receive`, refusing a body over `limit` at its first read: at once when its declared
+        length is over, else when what arrived goes over. Nothing is refused before the app
+        reads the body, so authentication and the rate limit answer first on an endpoint that
+        checks them before reading (`soku.api.GatedRoute`)."""
+        state = scope["state"]
+        declared = self._declared_length(scope)
+        seen = 0 if declared is None or declared <= limit else limit + 1
 
         async def wrapped() -> Message:
             nonlocal seen
+            if seen > limit:
+                state["body_too_large"] = True
+                raise self._too_large(limit)
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
@@ -197,6 +205,7 @@ _REASONS = {
 
 
 _UNION_TAGS = frozenset({"str", "PlatformTarget"})
+_NOT_AN_OBJECT = frozenset({"model_type", "model_attributes_type", "dict_type"})
 
 
 def validation_problems(exc: RequestValidationError) -> list[dict[str, str]]:
@@ -215,16 +224,28 @@ def validation_problems(exc: RequestValidationError) -> list[dict[str, str]]:
             continue
         if loc and loc[0] in ("query", "path", "header"):
             loc = loc[1:]
-        branch = [p for p in loc if str(p) in _UNION_TAGS]
         field = _field_of(tuple(p for p in loc if str(p) not in _UNION_TAGS))
         message = f"{field}: {err.get('msg', 'invalid')}"
-        if branch:
-            if field in problems:
+        if any(str(p) in _UNION_TAGS for p in loc):
+            if not _speaks_for_the_entry(loc, kind, err.get("input")):
                 continue
-            reason = "invalid_type"
-            message = f"{field} must be a platform name or an object with platform and accountId."
+            if loc[-1] in _UNION_TAGS:
+                reason = "invalid_type"
+                message = (
+                    f"{field} must be a platform name or an object with platform and accountId."
+                )
         problems.setdefault(field, {"field": field, "reason": reason, "message": message})
     return list(problems.values())
+
+
+def _speaks_for_the_entry(loc: tuple[Any, ...], kind: str, value: Any) -> bool:
+    """A platform entry matches neither `str` nor `PlatformTarget`, and pydantic reports both
+    attempts. An object was meant as a target: only its own field errors say what is wrong.
+    Anything else: one problem, from the `str` attempt."""
+    tag = str(loc[-1])
+    if tag == "str":
+        return not isinstance(value, dict)
+    return not (tag == "PlatformTarget" and kind in _NOT_AN_OBJECT)
 
 
 # FastAPI's HTTPException when reading or decoding the body fails in any other way than a

@@ -52,3 +52,37 @@ def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, 
 def reasons(error: dict[str, Any]) -> set[tuple[str, str]]:
     """(field or platform, reason) of every problem listed in a validation_error."""
     return {(p.get("platform") or p["field"], p["reason"]) for p in error["details"]["errors"]}
+
+
+async def raw_exchange(
+    app: Any, method: str, path: str, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], bytes]:
+    """One bodiless request straight to the ASGI app: status, headers, and every body byte the
+    app sent (httpx's ASGI transport drops a HEAD answer's body before a test could see it)."""
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()],
+        "client": ("127.0.0.1", 1234),
+        "server": ("soku.test", 80),
+    }
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    start = sent[0]
+    names = {k.decode(): v.decode() for k, v in start["headers"]}
+    body = b"".join(m.get("body", b"") for m in sent[1:])
+    return start["status"], names, body

@@ -179,6 +179,47 @@ async def test_platform_entry_of_wrong_kind_is_one_clear_problem(
     assert [p["field"] for p in error["details"]["errors"]] == ["post.content.platform[0]"]
 
 
+@pytest.mark.parametrize(
+    ("target", "field", "reason"),
+    [
+        ({"accountId": "x_main"}, "post.content.platform[0].platform", "required"),
+        ({"platform": "x", "accountId": 5}, "post.content.platform[0].accountId", "invalid_type"),
+        ({"platform": "x", "acount": "a"}, "post.content.platform[0].acount", "unknown_field"),
+    ],
+)
+async def test_a_malformed_target_object_is_one_problem_about_the_object(
+    client: httpx.AsyncClient, caller: Caller, target: dict[str, object], field: str, reason: str
+) -> None:
+    body = {"post": {"content": {"text": "hi", "platform": [target]}}}
+    error = assert_error(await post(client, caller, body), 400, "validation_error")
+    assert [(p["field"], p["reason"]) for p in error["details"]["errors"]] == [(field, reason)]
+    assert error["message"].startswith(field) and "platform name" not in error["message"]
+
+
+async def test_several_problems_are_joined_with_clean_punctuation(
+    client: httpx.AsyncClient, caller: Caller
+) -> None:
+    content = {"text": "hi", "platform": [42, ["x"]]}
+    error = assert_error(
+        await post(client, caller, {"post": {"content": content}}), 400, "validation_error"
+    )
+    messages = [p["message"].rstrip(".") for p in error["details"]["errors"]]
+    assert len(messages) == 2
+    assert error["message"] == "2 problems in the request: " + "; ".join(messages) + "."
+    assert ".;" not in error["message"] and not error["message"].endswith("..")
+
+
+async def test_a_long_list_of_problems_is_cut_after_five() -> None:
+    from soku.errors import ValidationFailed
+
+    problems = [{"field": f"f{i}", "reason": "r", "message": f"f{i} is wrong."} for i in range(7)]
+    message = ValidationFailed.from_problems(problems).message
+    assert message == (
+        "7 problems in the request: f0 is wrong; f1 is wrong; f2 is wrong; f3 is wrong; "
+        "f4 is wrong; and 2 more (see details.errors)."
+    )
+
+
 async def test_every_problem_in_one_response(client: httpx.AsyncClient, caller: Caller) -> None:
     body = {
         "post": {

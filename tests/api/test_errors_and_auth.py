@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
 
 from soku import operations
 from soku.auth.models import SubscriptionStatus
 from soku.context import AppContext
-from tests.api.helpers import assert_error, text_post
+from tests.api.helpers import REQUEST_ID, assert_error, raw_exchange, text_post
 from tests.conftest import Caller, make_caller
 
 pytestmark = pytest.mark.asyncio
@@ -183,3 +185,129 @@ async def test_unexpected_crash_is_an_envelope_without_trace(
     error = assert_error(response, 500, "post_creation_failed")
     assert "secret" not in response.text and "Traceback" not in response.text
     assert error["details"] == {}
+
+
+# --- authentication comes before anything about the body --------------------------------
+
+BODY_ROUTES = [
+    ("POST", "/v1/posts"),
+    ("POST", "/v1/posts/validate"),
+    ("PATCH", "/v1/posts/6f1c1d3e-4b8a-4c53-9d3e-1f0c0e7b2a11"),
+    ("POST", "/v1/media"),
+    ("POST", "/v1/media/upload"),
+]
+
+
+@pytest.fixture
+async def fresh_limits(backend: AppContext) -> None:
+    """These tests send many keyless requests from one address: start from empty windows."""
+    await backend.limiter.reset()
+
+
+@pytest.mark.usefixtures("fresh_limits")
+@pytest.mark.parametrize(("method", "path"), BODY_ROUTES)
+@pytest.mark.parametrize(
+    ("key", "content_type"), [(None, "application/json"), ("sk_live_bogus", "text/plain")]
+)
+async def test_a_bad_key_is_401_whatever_the_body(
+    client: httpx.AsyncClient, method: str, path: str, key: str | None, content_type: str
+) -> None:
+    headers = {"content-type": content_type, **({"soku-api-key": key} if key else {})}
+    response = await client.request(method, path, content=b"{", headers=headers)
+    assert_error(response, 401, "unauthorized")
+    assert "x-ratelimit-limit" in response.headers  # counted under the anonymous plan
+
+
+@pytest.mark.usefixtures("fresh_limits")
+async def test_a_keyless_body_over_the_limit_is_401_and_never_read(
+    backend: AppContext, client: httpx.AsyncClient
+) -> None:
+    pulled = 0
+
+    async def endless():  # type: ignore[no-untyped-def]
+        nonlocal pulled
+        while True:
+            pulled += 1
+            yield b" " * 65536
+
+    headers = {"content-type": "application/json"}
+    response = await client.post("/v1/posts", content=endless(), headers=headers)
+    assert_error(response, 401, "unauthorized")
+    assert pulled == 0
+    big = b" " * (backend.settings.max_body_bytes + 1)
+    declared = await client.post("/v1/posts", content=big, headers=headers)
+    assert_error(declared, 401, "unauthorized")
+
+
+async def test_a_declared_body_over_the_limit_is_413_without_reading_it(
+    backend: AppContext, client: httpx.AsyncClient
+) -> None:
+    caller = await make_caller(backend, plan="standard")
+    pulled = 0
+
+    async def declared():  # type: ignore[no-untyped-def]
+        nonlocal pulled
+        pulled += 1
+        yield b" " * (backend.settings.max_body_bytes + 1)
+
+    headers = {
+        **caller.headers,
+        "content-type": "application/json",
+        "content-length": str(backend.settings.max_body_bytes + 1),
+    }
+    response = await client.post("/v1/posts", content=declared(), headers=headers)
+    assert_error(response, 413, "payload_too_large")
+    assert pulled == 0
+    assert "x-ratelimit-remaining" in response.headers
+
+
+# --- HEAD ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/readyz"])
+async def test_head_on_the_probes(
+    backend: AppContext, client: httpx.AsyncClient, path: str
+) -> None:
+    from soku.app import create_app
+
+    got = await client.get(path)
+    status, headers, body = await raw_exchange(create_app(ctx=backend), "HEAD", path)
+    assert (status, body) == (200, b"")
+    for name in ("content-type", "content-length"):
+        assert headers[name] == got.headers[name]
+    assert REQUEST_ID.match(headers["x-request-id"])
+
+
+async def test_head_answers_never_carry_a_body(backend: AppContext) -> None:
+    from soku.app import create_app
+
+    status, headers, body = await raw_exchange(create_app(ctx=backend), "HEAD", "/v2/nothing")
+    assert (status, body) == (404, b"")
+    assert headers["content-type"] == "application/json"
+
+
+async def test_every_authenticated_route_is_gated(backend: AppContext) -> None:
+    """An authenticated route outside GatedRoute would read its body before the key."""
+    from fastapi.routing import APIRoute
+
+    from soku.api import GatedRoute
+    from soku.app import create_app
+    from soku.auth.dependencies import Authenticator
+
+    def api_routes(routes: list[Any]) -> list[APIRoute]:
+        found = []
+        for route in routes:
+            if isinstance(route, APIRoute):
+                found.append(route)
+            elif hasattr(route, "original_router"):  # an included router (FastAPI >= 0.13x)
+                found += api_routes(route.original_router.routes)
+        return found
+
+    routes = api_routes(create_app(ctx=backend).routes)
+    authed = [
+        r
+        for r in routes
+        if any(isinstance(d.call, Authenticator) for d in r.dependant.dependencies)
+    ]
+    assert len(authed) >= 10
+    assert [r.path for r in authed if not isinstance(r, GatedRoute)] == []

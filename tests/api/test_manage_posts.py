@@ -131,6 +131,27 @@ async def test_list_rejects_bad_parameters(
     assert error["details"]["field"] == field
 
 
+@pytest.mark.parametrize(
+    ("name", "values"),
+    [
+        ("status", ["published", "cancelled"]),
+        ("platform", ["x", "x"]),
+        ("from", ["2026-01-01T00:00:00Z", "2026-02-01T00:00:00Z"]),
+        ("to", ["2026-01-01T00:00:00Z", "2026-02-01T00:00:00Z"]),
+        ("limit", ["5", "10"]),
+        ("cursor", ["a", "b"]),
+    ],
+)
+async def test_list_refuses_a_repeated_parameter(
+    client: httpx.AsyncClient, caller: Caller, name: str, values: list[str]
+) -> None:
+    params = [(name, value) for value in values]
+    response = await client.get("/v1/posts", params=params, headers=caller.headers)
+    error = assert_error(response, 400, "validation_error")
+    assert (error["details"]["field"], error["details"]["reason"]) == (name, "repeated")
+    assert name in error["message"]
+
+
 async def test_cancel_before_start(client: httpx.AsyncClient, caller: Caller) -> None:
     post_id = await create(client, caller, text_post("x", "threads", scheduledTime=in_future(600)))
     response = await client.delete(f"/v1/posts/{post_id}", headers=caller.headers)
@@ -243,6 +264,17 @@ async def test_validate_is_a_dry_run(backend: AppContext, client: httpx.AsyncCli
         400,
         "missing_integrations",
     )
+
+
+async def test_the_dry_run_does_not_fetch_media(client: httpx.AsyncClient, caller: Caller) -> None:
+    """As its OpenAPI description says: an unreachable image passes the dry run, and only the
+    real POST, which fetches it, answers upload_failed."""
+    content = {"mediaType": "image", "imageUrls": ["http://127.0.0.1:9/gone.jpg"]}
+    body = {"post": {"content": {**content, "platform": ["x"]}}}
+    checked = await client.post("/v1/posts/validate", json=body, headers=caller.headers)
+    assert checked.status_code == 200 and checked.json()["valid"] is True, checked.text
+    posted = await client.post("/v1/posts", json=body, headers=caller.headers)
+    assert_error(posted, 400, "upload_failed")
 
 
 async def test_tenant_isolation(backend: AppContext, client: httpx.AsyncClient) -> None:

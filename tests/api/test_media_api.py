@@ -24,7 +24,7 @@ from soku.app import create_app
 from soku.context import AppContext
 from soku.media.models import Media
 from soku.posts.models import Post
-from tests.api.helpers import assert_error, in_future
+from tests.api.helpers import assert_error, in_future, raw_exchange
 from tests.conftest import Caller, make_caller, make_settings
 from tests.media_files import MediaServer, write_image, write_video
 
@@ -213,6 +213,25 @@ async def test_upload_image_and_video(
     assert shown["bytes"] == len(files["clip.mp4"])
 
 
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("application/json", b'{"file": "x"}'),
+        ("application/x-www-form-urlencoded", b"file=x"),
+        ("text/plain", b"x"),
+        (None, b"x"),
+    ],
+)
+async def test_upload_takes_only_multipart(
+    client: httpx.AsyncClient, caller: Caller, content_type: str | None, body: bytes
+) -> None:
+    headers = {**caller.headers, **({"content-type": content_type} if content_type else {})}
+    response = await client.post("/v1/media/upload", content=body, headers=headers)
+    error = assert_error(response, 415, "unsupported_media_type")
+    assert error["details"]["contentType"] == content_type
+    assert "multipart/form-data" in error["message"]
+
+
 async def test_upload_of_html_is_unsupported(client: httpx.AsyncClient, caller: Caller) -> None:
     page = b"<html><body>not media</body></html>"
     error = assert_error(await upload(client, caller, page, "page.html"), 400, "upload_failed")
@@ -258,10 +277,41 @@ async def test_stored_url_is_served_publicly_with_ranges(
     tail = await client.get(path, headers={"Range": "bytes=-5"})
     assert tail.status_code == 206 and tail.content == data[-5:]
     assert tail.headers["content-range"] == f"bytes {len(data) - 5}-{len(data) - 1}/{len(data)}"
-    beyond = await client.get(path, headers={"Range": f"bytes={len(data)}-"})
-    assert beyond.status_code == 416
-    assert beyond.headers["content-range"] == f"bytes */{len(data)}"
+    for past_the_end in (f"bytes={len(data)}-", "bytes=99999999-"):
+        beyond = await client.get(path, headers={"Range": past_the_end})
+        error = assert_error(beyond, 416, "range_not_satisfiable")
+        assert beyond.headers["content-range"] == f"bytes */{len(data)}"
+        assert error["details"] == {"range": past_the_end, "size": len(data)}
     assert_error(await client.get("/media/no-such-token.jpg"), 404, "not_found")
+
+
+async def test_head_on_a_stored_url_describes_it_without_reading_it(
+    backend: AppContext,
+    client: httpx.AsyncClient,
+    caller: Caller,
+    files: dict[str, bytes],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    data = files["a.jpg"]
+    path = urlsplit((await upload(client, caller, data)).json()["url"]).path
+    got = await client.get(path)
+
+    def unread(*_args: object) -> None:
+        raise AssertionError("HEAD opened the stored file")
+
+    monkeypatch.setattr(backend.media_store, "stream", unread)
+    app = create_app(ctx=backend)
+    status, headers, body = await raw_exchange(app, "HEAD", path)
+    assert (status, body) == (200, b"")
+    for name in ("content-type", "content-length", "accept-ranges", "cache-control"):
+        assert headers[name] == got.headers[name], name
+    assert headers["content-length"] == str(len(data))
+    status, headers, body = await raw_exchange(app, "HEAD", path, {"Range": "bytes=0-9"})
+    assert (status, body) == (206, b"")
+    assert headers["content-range"] == f"bytes 0-9/{len(data)}"
+    assert headers["content-length"] == "10"
+    status, _, body = await raw_exchange(app, "HEAD", "/media/no-such-token.jpg")
+    assert (status, body) == (404, b"")
 
 
 # --- ownership and deletion -------------------------------------------------------------

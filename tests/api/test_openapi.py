@@ -148,3 +148,8 @@ def test_the_app_keeps_its_openapi_promises(
     case.call_and_validate(
         base_url="http://testserver", headers=caller.headers, checks=CHECKS, app=schemathesis_app
     )
+
+
+async def test_the_dry_run_says_it_does_not_fetch_media(openapi: dict[str, Any]) -> None:
+    described = openapi["paths"]["/v1/posts/validate"]["post"]["description"]
+    assert "does not fetch" in described and "upload_failed" in described

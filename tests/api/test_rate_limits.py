@@ -141,3 +141,30 @@ async def test_redis_storage_is_shared_between_instances(limited_app: AppFactory
                 client = one if i % 2 == 0 else two
                 codes.append((await client.get("/v1/posts", headers=caller.headers)).status_code)
             assert codes == [200] * 5 + [429]
+
+
+async def test_keyless_bad_bodies_are_limited_by_address(limited_app: AppFactory) -> None:
+    async with limited_app() as (_ctx, client):
+        headers = {"content-type": "application/json"}
+        answers = [await client.post("/v1/posts", content=b"{", headers=headers) for _ in range(4)]
+        assert [a.status_code for a in answers] == [401, 401, 401, 429]
+        assert all(h in a.headers for a in answers for h in RATE_HEADERS)
+
+
+async def test_refused_bodies_use_quota_and_carry_the_headers(limited_app: AppFactory) -> None:
+    async with limited_app() as (ctx, client):
+        caller = await make_caller(ctx, plan="tiny")
+        bad_json = {**caller.headers, "content-type": "application/json"}
+        not_json = {**caller.headers, "content-type": "text/plain"}
+        answers = [
+            await client.post("/v1/posts", content=b"{", headers=bad_json),
+            await client.post("/v1/posts", content=b"{}", headers=not_json),
+            await client.post("/v1/media", content=b"[", headers=bad_json),
+            await client.post("/v1/media/upload", json={"file": "x"}, headers=caller.headers),
+            await client.patch("/v1/posts/nope", content=b"{", headers=bad_json),
+        ]
+        assert [a.status_code for a in answers] == [400, 415, 400, 415, 400]
+        remaining = [int(a.headers["x-ratelimit-remaining"]) for a in answers]
+        assert remaining == [4, 3, 2, 1, 0]
+        refused = await client.post("/v1/posts", content=b"{", headers=bad_json)
+        assert_error(refused, 429, "rate_limit_exceeded")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hmac
 import time
 import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from fastapi import Request, Security
@@ -19,12 +18,14 @@ from soku.context import AppContext, get_context
 from soku.db import utcnow
 from soku.errors import Forbidden, RateLimitExceeded, Unauthorized
 
+API_KEY_HEADER = "soku-api-key"
 api_key_header = APIKeyHeader(
-    name="soku-api-key",
+    name=API_KEY_HEADER,
     auto_error=False,
     description="Your Soku API key (`sk_live_…`).",
 )
 _TOUCH_EVERY_SECONDS = 60.0
+_ADMITTED = "soku.principal"  # the scope key `Authenticator.admit` leaves its principal under
 _last_touch: dict[uuid.UUID, float] = {}
 
 
@@ -75,12 +76,28 @@ async def _key_facts(ctx: AppContext, key_hash: str) -> KeyFacts | None:
     return facts
 
 
-def authenticated(endpoint: str | None = None) -> Callable[..., Awaitable[Principal]]:
-    """A dependency that resolves the caller, counts the request, and checks the subscription."""
+class Authenticator:
+    """A dependency that resolves the caller, counts the request, and checks the subscription.
 
-    async def authenticate(
-        request: Request, api_key: str | None = Security(api_key_header)
+    `soku.api.GatedRoute` calls `admit` before FastAPI reads the request's body; the
+    dependency then hands over the principal admitted for this request."""
+
+    def __init__(self, endpoint: str | None) -> None:
+        self.endpoint = endpoint
+
+    async def __call__(
+        self, request: Request, api_key: str | None = Security(api_key_header)
     ) -> Principal:
+        admitted = request.scope.get(_ADMITTED)
+        if isinstance(admitted, Principal):
+            return admitted
+        return await self._resolve(request, api_key)
+
+    async def admit(self, request: Request) -> None:
+        principal = await self._resolve(request, request.headers.get(API_KEY_HEADER))
+        request.scope[_ADMITTED] = principal
+
+    async def _resolve(self, request: Request, api_key: str | None) -> Principal:
         ctx = get_context(request)
         if not api_key:
             await _limit(request, ctx, f"ip:{_client_ip(request)}", "anonymous", None)
@@ -95,7 +112,8 @@ def authenticated(endpoint: str | None = None) -> Callable[..., Awaitable[Princi
             raise Unauthorized("API key revoked")
         may_post = facts.subscription_status in POSTING_STATUSES
         plan = facts.plan if may_post else "inactive"
-        await _limit(request, ctx, f"key:{facts.key_id}", plan, endpoint if may_post else None)
+        endpoint = self.endpoint if may_post else None
+        await _limit(request, ctx, f"key:{facts.key_id}", plan, endpoint)
         await _touch(ctx, facts.key_id)
         if not may_post:
             if facts.subscription_status == SubscriptionStatus.none:
@@ -103,4 +121,7 @@ def authenticated(endpoint: str | None = None) -> Callable[..., Awaitable[Princi
             raise Forbidden("Subscription inactive or expired")
         return Principal(user_id=facts.user_id, email=facts.email, key_id=facts.key_id, plan=plan)
 
-    return authenticate
+
+def authenticated(endpoint: str | None = None) -> Authenticator:
+    """The caller of an endpoint, counted under `endpoint`'s own limit when it has one."""
+    return Authenticator(endpoint)

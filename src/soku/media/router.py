@@ -9,18 +9,18 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Request, Response, UploadFile
 from fastapi.responses import RedirectResponse, StreamingResponse
 
-from soku.api import AUTHED, error_responses, require_json
+from soku.api import AUTHED, GatedRoute, error_responses
 from soku.auth.dependencies import Principal, authenticated
 from soku.context import AppContext, Context
 from soku.db import utcnow
-from soku.errors import Conflict, NotFound
+from soku.errors import Conflict, NotFound, RangeNotSatisfiable
 from soku.media import repository, service
 from soku.media.models import Media
 from soku.media.schemas import MediaFromUrl, MediaView
 from soku.media.upload import receive_upload
 from soku.posts import idempotency
 
-router = APIRouter(prefix="/v1/media", tags=["media"])
+router = APIRouter(prefix="/v1/media", tags=["media"], route_class=GatedRoute)
 public_router = APIRouter(tags=["media"])
 Creator = Annotated[Principal, Depends(authenticated("media:create"))]
 Caller = Annotated[Principal, Depends(authenticated())]
@@ -89,7 +89,6 @@ async def _record(
     "",
     status_code=201,
     response_model=MediaView,
-    dependencies=[Depends(require_json)],
     responses=error_responses(400, 409, 413, 415, *AUTHED),
     summary="Fetch and store a media URL",
 )
@@ -156,11 +155,15 @@ async def delete_media(ctx: Context, caller: Caller, media_id: str) -> Response:
     return Response(status_code=204)
 
 
-@public_router.get("/media/{name}", include_in_schema=False)
+@public_router.api_route("/media/{name}", methods=["GET", "HEAD"], include_in_schema=False)
 async def serve_media(
-    ctx: Context, name: str, range_header: Annotated[str | None, Header(alias="Range")] = None
+    ctx: Context,
+    request: Request,
+    name: str,
+    range_header: Annotated[str | None, Header(alias="Range")] = None,
 ) -> Response:
-    """The stored file at its unguessable URL, with byte ranges (or a presigned S3 URL)."""
+    """The stored file at its unguessable URL, with byte ranges (or a presigned S3 URL); HEAD
+    answers the same headers without opening the file."""
     token = name.partition(".")[0]
     async with ctx.db.read() as session:
         media = await repository.by_token(session, token)
@@ -169,24 +172,29 @@ async def serve_media(
     signed = await ctx.media_store.presigned_url(media.storage_key, PRESIGN_SECONDS)
     if signed is not None:
         return RedirectResponse(signed, status_code=307)
-    return _ranged(ctx, media, range_header)
+    return _ranged(ctx, media, range_header, head=request.method == "HEAD")
 
 
-def _ranged(ctx: AppContext, media: Media, range_header: str | None) -> Response:
+def _ranged(ctx: AppContext, media: Media, range_header: str | None, *, head: bool) -> Response:
     size = media.bytes
     headers = {"Accept-Ranges": "bytes", "Cache-Control": "public, max-age=31536000, immutable"}
     span = _parse_range(range_header, size)
-    if span is None:
-        body = ctx.media_store.stream(media.storage_key)
-        headers["Content-Length"] = str(size)
-        return StreamingResponse(body, media_type=media.content_type, headers=headers)
     if isinstance(span, str):
-        return Response(status_code=416, headers={"Content-Range": f"bytes */{size}"})
-    start, end = span
-    headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
+        raise RangeNotSatisfiable(
+            f"The range {range_header} starts past the end of the file ({size} bytes).",
+            {"range": range_header, "size": size},
+            {"Content-Range": f"bytes */{size}"},  # RFC 9110 asks it of a 416
+        )
+    start, end = (0, size) if span is None else span
+    status = 200 if span is None else 206
+    if span is not None:
+        headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
     headers["Content-Length"] = str(end - start)
-    body = ctx.media_store.stream(media.storage_key, start, end)
-    return StreamingResponse(body, status_code=206, media_type=media.content_type, headers=headers)
+    if head:  # Response keeps a Content-Length it is given, even with no body
+        return Response(status_code=status, media_type=media.content_type, headers=headers)
+    store, key = ctx.media_store, media.storage_key
+    body = store.stream(key) if span is None else store.stream(key, start, end)
+    return StreamingResponse(body, status, media_type=media.content_type, headers=headers)
 
 
 def _parse_range(header: str | None, size: int) -> tuple[int, int] | str | None:

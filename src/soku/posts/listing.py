@@ -9,6 +9,7 @@ import uuid
 from dataclasses import dataclass
 from enum import StrEnum
 
+from fastapi import Request
 from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
@@ -63,6 +64,26 @@ def _aware(field: str, value: dt.datetime | None) -> dt.datetime | None:
             ]
         )
     return value.astimezone(dt.UTC)
+
+
+FILTERS = ("status", "platform", "from", "to", "limit", "cursor")
+
+
+async def refuse_repeated_filters(request: Request) -> None:
+    """Each filter takes one value (the API keeps no list filters): a repeated one is refused
+    rather than silently reduced to its last value."""
+    given = request.query_params
+    problems = [
+        {
+            "field": name,
+            "reason": "repeated",
+            "message": f"{name} is given {count} times; it takes a single value.",
+        }
+        for name in FILTERS
+        if (count := len(given.getlist(name))) > 1
+    ]
+    if problems:
+        raise ValidationFailed.from_problems(problems)
 
 
 @dataclass(frozen=True)

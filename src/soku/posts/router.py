@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
-from soku.api import AUTHED, error_responses, require_json
+from soku.api import AUTHED, GatedRoute, error_responses
 from soku.auth.dependencies import Principal, authenticated
 from soku.context import Context
 from soku.errors import NotFound
@@ -23,10 +23,22 @@ from soku.posts.schemas import (
     ValidationReport,
 )
 
-router = APIRouter(prefix="/v1/posts", tags=["posts"])
+router = APIRouter(prefix="/v1/posts", tags=["posts"], route_class=GatedRoute)
 Creator = Annotated[Principal, Depends(authenticated("posts:create"))]
 Caller = Annotated[Principal, Depends(authenticated())]
-JsonBody = Depends(require_json)
+
+
+VALIDATE_DESCRIPTION = """A dry run of `POST /v1/posts` on the same body: nothing is stored,
+fetched or sent, and `Idempotency-Key` is not consulted.
+
+It checks what `POST /v1/posts` checks before it fetches media: the body's shape, each media
+URL's form (http or https, its length; `mediaType` inferred from file extensions when it is
+omitted), every target platform's content rules, `scheduledTime`, and that every target
+resolves to a connected account (`missing_integrations`, `missing_account`).
+
+It does not fetch the media URLs: a URL that cannot be fetched or stored (unreachable, a
+private address, not an image or video, over the size cap) passes here, and the real
+`POST /v1/posts` then answers 400 `upload_failed`."""
 
 
 def _post_uuid(post_id: str) -> uuid.UUID:
@@ -40,7 +52,6 @@ def _post_uuid(post_id: str) -> uuid.UUID:
     "",
     status_code=201,
     response_model=PostCreated,
-    dependencies=[JsonBody],
     responses=error_responses(400, 409, 413, 415, *AUTHED),
     summary="Create a post",
 )
@@ -74,9 +85,9 @@ async def create_post(
 @router.post(
     "/validate",
     response_model=ValidationReport,
-    dependencies=[JsonBody],
     responses=error_responses(400, 413, 415, *AUTHED),
     summary="Check a post without creating it",
+    description=VALIDATE_DESCRIPTION,
 )
 async def validate_post(ctx: Context, caller: Caller, body: CreatePostRequest) -> ValidationReport:
     submission = service.check(ctx, body)
@@ -89,7 +100,13 @@ async def validate_post(ctx: Context, caller: Caller, body: CreatePostRequest) -
 
 
 @router.get(
-    "", response_model=PostPage, responses=error_responses(400, *AUTHED), summary="List posts"
+    "",
+    response_model=PostPage,
+    dependencies=[Depends(listing.refuse_repeated_filters)],
+    responses=error_responses(400, *AUTHED),
+    summary="List posts",
+    description="Newest first. Each filter takes one value; a repeated one is a 400 "
+    "`validation_error` naming it.",
 )
 async def list_posts(
     ctx: Context,
@@ -132,7 +149,6 @@ async def cancel_post(ctx: Context, caller: Caller, post_id: str) -> PostView:
 @router.patch(
     "/{post_id}",
     response_model=PostView,
-    dependencies=[JsonBody],
     responses=error_responses(400, 404, 409, 413, 415, *AUTHED),
     summary="Reschedule a post that has not started",
 )
