@@ -24,7 +24,7 @@ _DESCRIPTIONS = {
     "multipart/form-data for uploads (`unsupported_media_type`)",
     429: "Rate limit exceeded (`rate_limit_exceeded`); see Retry-After",
     500: "Internal error (`post_creation_failed`, `dispatch_failed`, `internal_error`)",
-    503: "Database unreachable (`service_unavailable`)",
+    503: "The database or the rate-limit store (Redis) is unreachable (`service_unavailable`)",
 }
 _RATE_HEADERS = {
     "X-RateLimit-Limit": {
@@ -59,7 +59,7 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return responses
 
 
-AUTHED = (401, 403, 429, 500)
+AUTHED = (401, 403, 429, 500, 503)  # 503: the rate-limit store (Redis) is unreachable
 
 
 def _media_type(request: Request) -> str:

@@ -26,7 +26,7 @@ async def healthz() -> Health:
     "/readyz",
     response_model=Health,
     responses=error_responses(503),
-    summary="The database answers",
+    summary="The database (and Redis, if set) answer",
 )
 @router.head(
     "/readyz",
@@ -39,4 +39,9 @@ async def readyz(ctx: Context) -> Health:
         await ctx.db.ping()
     except Exception as exc:
         raise ServiceUnavailable(details={"reason": type(exc).__name__}) from exc
+    if not await ctx.limiter.ready():  # with SOKU_REDIS_URL, every keyed request needs it
+        raise ServiceUnavailable(
+            "The service cannot reach its rate-limit store (Redis).",
+            {"reason": "rate_limit_store_unreachable"},
+        )
     return Health(status="ready")

@@ -94,7 +94,9 @@ def _redis_storage(uri: str, key_prefix: str) -> tuple[RedisStorage, ConnectionP
     scheme, sep, _ = uri.partition("://")
     if not sep or scheme not in ("redis", "rediss"):
         raise ValueError(f"rate limit storage must be redis:// or rediss://, got {uri!r}")
-    pool = ConnectionPool.from_url(uri)  # ours, so that aclose() can close it
+    # ours, so that aclose() can close it; a Redis that does not answer fails a request in
+    # seconds, not never (options in the URL, such as ?socket_timeout=5, take precedence)
+    pool = ConnectionPool.from_url(uri, socket_connect_timeout=2.0, socket_timeout=2.0)
     storage = RedisStorage(
         f"async+{uri}",
         implementation="redispy",
@@ -137,6 +139,10 @@ class RateLimiter:
                 return _result(windows, stats, allowed=True)
             stats = await self._stats(windows)  # another process took the last slot
         return _result(windows, stats, allowed=False)
+
+    async def ready(self) -> bool:
+        """Whether the counters can be reached: always in memory, a PING with Redis."""
+        return await self._storage.check()
 
     async def aclose(self) -> None:
         await self._settle_expiry()

@@ -143,6 +143,28 @@ async def test_redis_storage_is_shared_between_instances(limited_app: AppFactory
             assert codes == [200] * 5 + [429]
 
 
+async def test_an_unreachable_redis_is_503_and_not_ready(limited_app: AppFactory) -> None:
+    from tests.asgi_server import free_port
+
+    async with limited_app("down", redis_url=f"redis://127.0.0.1:{free_port()}/0") as (
+        ctx,
+        client,
+    ):
+        caller = await make_caller(ctx, plan="tiny")
+        ready = await client.get("/readyz")
+        error = assert_error(ready, 503, "service_unavailable")
+        assert error["details"] == {"reason": "rate_limit_store_unreachable"}
+        assert "Redis" in error["message"]
+        for response in (
+            await client.get("/v1/posts", headers=caller.headers),
+            await client.post("/v1/posts", json=text_post("x"), headers=caller.headers),
+            await client.get("/v1/posts"),  # keyless: counted by address, in Redis too
+        ):
+            error = assert_error(response, 503, "service_unavailable")
+            assert error["details"] == {"reason": "rate_limit_store_unreachable"}
+        assert (await client.get("/healthz")).status_code == 200  # the process is up
+
+
 async def test_keyless_bad_bodies_are_limited_by_address(limited_app: AppFactory) -> None:
     async with limited_app() as (_ctx, client):
         headers = {"content-type": "application/json"}

@@ -7,8 +7,10 @@ import time
 import uuid
 from dataclasses import dataclass
 
+import structlog
 from fastapi import Request, Security
 from fastapi.security import APIKeyHeader
+from limits.errors import StorageError
 
 from soku.auth import repository
 from soku.auth.cache import KeyFacts
@@ -16,8 +18,9 @@ from soku.auth.keys import hash_key
 from soku.auth.models import POSTING_STATUSES, SubscriptionStatus
 from soku.context import AppContext, get_context
 from soku.db import utcnow
-from soku.errors import Forbidden, RateLimitExceeded, Unauthorized
+from soku.errors import Forbidden, RateLimitExceeded, ServiceUnavailable, Unauthorized
 
+log = structlog.get_logger("soku.auth")
 API_KEY_HEADER = "soku-api-key"
 api_key_header = APIKeyHeader(
     name=API_KEY_HEADER,
@@ -40,7 +43,14 @@ class Principal:
 async def _limit(
     request: Request, ctx: AppContext, identity: str, plan: str, endpoint: str | None
 ) -> None:
-    result = await ctx.limiter.hit(identity, plan, endpoint)
+    try:
+        result = await ctx.limiter.hit(identity, plan, endpoint)
+    except StorageError as exc:  # Redis down or unreachable: say so, not "internal error"
+        log.warning("rate_limit_store_unreachable", error=str(exc))
+        raise ServiceUnavailable(
+            "The rate-limit store (Redis) cannot be reached; retry shortly.",
+            {"reason": "rate_limit_store_unreachable"},
+        ) from None
     headers = result.headers()
     request.state.ratelimit_headers = headers
     if not result.allowed:
