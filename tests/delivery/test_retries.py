@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from typing import Any
 
@@ -252,3 +253,31 @@ async def test_retrying_after_a_definite_refusal_starts_clean(
     calls = await env.calls()
     assert (calls["media"], calls["publish"], calls["list"]) == (4, 2, 0)  # uploaded afresh
     assert len(await env.fake_posts(user)) == 1
+
+
+async def test_a_worker_with_another_secret_key_says_so_and_another_worker_delivers(
+    env: Harness,
+) -> None:
+    from soku.context import AppContext
+    from soku.delivery.worker import Worker
+
+    caller = await env.caller([("x", "x_main")])  # its tokens sealed with the API's key
+    fields = env.ctx.settings.model_dump()
+    other = AppContext.build(type(env.ctx.settings)(**{**fields, "secret_key": "not-the-same"}))
+    try:
+        worker = Worker(other)
+        task = asyncio.create_task(worker.run())
+        post_id = await env.create(caller, text_post("x"))
+        view = await env.wait_for(
+            caller, post_id, lambda v: v["deliveries"][0]["error"] is not None, what="an error"
+        )
+        error = view["deliveries"][0]["error"]
+        assert (error["code"], error["retryable"]) == ("token_unreadable", True)
+        assert "SOKU_SECRET_KEY" in error["message"]
+        worker.stop()
+        await asyncio.wait_for(task, timeout=10)
+    finally:
+        await other.aclose()
+    env.start_worker()  # the key the tokens were sealed with
+    await env.wait_status(caller, post_id, "published")
+    assert len(await env.fake_posts(await env.platform_user(caller, "x"))) == 1

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+from cryptography.fernet import InvalidToken
 
 from soku.context import AppContext
 from soku.delivery.group_commit import GroupCommit
@@ -20,7 +21,7 @@ from soku.delivery.metrics import DeliveryMetrics
 from soku.delivery.policy import RetryPolicy
 from soku.integrations.vault import TokenVault
 from soku.platforms import LIMITS, PLATFORM_NAMES, ContentDraft
-from soku.platforms.connector import AccountAccess, Connector
+from soku.platforms.connector import AccountAccess, Connector, ErrorKind, PlatformError
 from soku.platforms.registry import connector_for
 from soku.platforms.transport import platform_client
 from soku.posts.validation import draft_of
@@ -93,7 +94,15 @@ class Engine:
         cached = self._tokens.get(sealed)
         if cached is not None and cached[1] > now:
             return cached[0]
-        token = self.vault.open(sealed)
+        try:
+            token = self.vault.open(sealed)
+        except InvalidToken:  # sealed under another SOKU_SECRET_KEY than this process's
+            raise PlatformError(
+                ErrorKind.server_error,  # retried: a process with the right key may take it
+                "token_unreadable",
+                "The account's stored token cannot be decrypted with this process's "
+                "SOKU_SECRET_KEY: every Soku process must use the same key.",
+            ) from None
         assert token is not None
         if len(self._tokens) >= TOKEN_CACHE_SIZE:
             self._tokens.clear()
