@@ -1,0 +1,116 @@
+"""A worker process's own HTTP port (`soku worker --metrics-port`): `/metrics`, `/healthz` and
+`/readyz`, the same routes as the API's.
+
+A worker's delivery counters (deliveries by outcome, attempt latency, lateness) live in the
+process that delivers: an API process started with `--no-worker` shows the queue's depth but
+none of them, so a scaled-out worker must be scraped itself. The port is opt-in (several
+workers on one host each need their own) and is bound before the worker starts, so a port
+that is taken stops the command before it claims anything. uvicorn serves it on the worker's
+event loop without signal handlers of its own: the worker's SIGTERM handling stops both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import Iterator
+from types import TracebackType
+
+import uvicorn
+from fastapi import FastAPI
+
+from soku.context import AppContext
+from soku.delivery.router import router as metrics_router
+from soku.health import router as health_router
+from soku.http import NO_TELEMETRY, EdgeMiddleware, install_error_handlers
+
+STOP_SECONDS = 5.0
+
+
+def probe_app(ctx: AppContext) -> FastAPI:
+    """The worker's routes: no documentation pages, the API's error envelope."""
+    app = FastAPI(
+        title="Soku worker",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        telemetry=NO_TELEMETRY,
+    )
+    app.state.ctx = ctx
+    app.include_router(health_router)
+    app.include_router(metrics_router)
+    install_error_handlers(app)
+    app.add_middleware(EdgeMiddleware, max_body_bytes=ctx.settings.max_body_bytes)
+    return app
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """The listening socket (OSError if the address is taken or not ours)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(128)
+    except OSError:
+        sock.close()
+        raise
+    sock.setblocking(False)
+    return sock
+
+
+class _Server(uvicorn.Server):
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.listening = asyncio.Event()
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        self.listening.set()
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield  # the worker's handlers stop the process; uvicorn installs none
+
+
+class ProbeServer:
+    """`async with ProbeServer(ctx, sock):` serves the probe routes on `sock` meanwhile."""
+
+    def __init__(self, ctx: AppContext, sock: socket.socket) -> None:
+        self.sock = sock
+        config = uvicorn.Config(
+            probe_app(ctx),
+            log_level="warning",
+            lifespan="off",  # the worker's context is opened and closed by the worker's command
+            access_log=False,
+            server_header=False,
+        )
+        self.server = _Server(config)
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def port(self) -> int:
+        port: int = self.sock.getsockname()[1]
+        return port
+
+    async def __aenter__(self) -> ProbeServer:
+        self._task = asyncio.create_task(self.server.serve(sockets=[self.sock]))
+        listening = asyncio.create_task(self.server.listening.wait())
+        await asyncio.wait((self._task, listening), return_when=asyncio.FIRST_COMPLETED)
+        listening.cancel()
+        if self._task.done():
+            self._task.result()  # its error, if it could not start
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.server.should_exit = True
+        if self._task is not None:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._task, STOP_SECONDS)
+        self.sock.close()

@@ -1,0 +1,44 @@
+"""A worker's own port: /metrics with its delivery counters, /healthz and /readyz, over HTTP."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from soku.delivery.probes import ProbeServer, bind
+from tests.delivery.harness import Harness, text_post
+
+
+async def test_a_worker_serves_its_metrics_and_probes(env: Harness) -> None:
+    caller = await env.caller([("x", "x_main"), ("threads", "threads_main")])
+    async with ProbeServer(env.ctx, bind("127.0.0.1", 0)) as probes:
+        base = f"http://127.0.0.1:{probes.port}"
+        async with httpx.AsyncClient(base_url=base, timeout=10) as http:
+            assert (await http.get("/healthz")).json() == {"status": "ok"}
+            assert (await http.get("/readyz")).json() == {"status": "ready"}
+            env.start_worker()
+            post_id = await env.create(caller, text_post("x", "threads"))
+            await env.wait_status(caller, post_id, "published")
+            metrics = await http.get("/metrics")
+            assert metrics.status_code == 200
+            assert metrics.headers["content-type"].startswith("text/plain")
+            text = metrics.text
+            for platform in ("x", "threads"):
+                line = f'soku_deliveries_total{{outcome="published",platform="{platform}"}}'
+                assert line in text, text
+            assert "soku_queue_due " in text and "soku_delivery_attempt_seconds_count" in text
+            missing = await http.get("/v1/posts")  # only the probes: the API is elsewhere
+            assert missing.status_code == 404
+            assert missing.json()["error"]["code"] == "not_found"
+    with pytest.raises(httpx.ConnectError):  # stopped with its block
+        async with httpx.AsyncClient(base_url=base, timeout=2) as http:
+            await http.get("/healthz")
+
+
+def test_a_taken_port_is_refused_before_anything_starts() -> None:
+    taken = bind("127.0.0.1", 0)
+    try:
+        with pytest.raises(OSError, match=r"(?i)address already in use"):
+            bind("127.0.0.1", taken.getsockname()[1])
+    finally:
+        taken.close()
