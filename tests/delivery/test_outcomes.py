@@ -122,6 +122,28 @@ async def test_prefer_wait_with_a_failed_delivery_is_dispatch_failed(env: Harnes
     assert view["status"] == "partially_published"
 
 
+async def test_a_replay_with_prefer_wait_answers_the_stored_201_at_once(env: Harness) -> None:
+    caller = await env.caller([("x", "x_main"), ("threads", "threads_main")])
+    x_user = await env.platform_user(caller, "x")
+    await env.fault(user_id=x_user, on="publish", error_code="duplicate_content")
+    env.start_worker()
+    keyed = text_post("x", "threads")
+    headers = {"Prefer": "wait=5", "Idempotency-Key": "k-1"}
+    failed = await env.submit(caller, keyed, headers)
+    failed_id = assert_error(failed, 500, "dispatch_failed")["details"]["postSubmissionId"]
+    unkeyed = text_post("x", "threads")  # another text
+    published = await env.submit(caller, unkeyed, {"Prefer": "wait=5"})  # a derived key
+    assert published.status_code == 201, published.text
+    published_id = published.json()["postSubmissionId"]
+
+    for body, extra, post_id in ((keyed, headers, failed_id), (unkeyed, {}, published_id)):
+        again = await env.submit(caller, body, {"Prefer": "wait=5", **extra})
+        assert again.status_code == 201, again.text
+        assert again.json() == {"postSubmissionId": post_id}  # as stored: not waited on again
+        assert "preference-applied" not in again.headers
+    assert len(await env.fake_posts(x_user)) == 1  # the second post's; nothing sent twice
+
+
 async def test_prefer_wait_without_a_worker_answers_when_the_wait_is_over(env: Harness) -> None:
     caller = await env.caller([("x", "x_main")])
     response = await env.submit(caller, text_post("x"), {"Prefer": "wait=1"})

@@ -39,6 +39,7 @@ class KeyTaken(Exception):
 class StoredResponse:
     status: int
     body: bytes
+    replayed: bool = False  # read back for a repeat of the key, not made by this request
 
 
 def canonical_hash(payload: Any) -> str:
@@ -81,7 +82,7 @@ async def lookup(
         return None
     if row.request_hash != request_hash:
         raise IdempotencyConflict(details={"idempotencyKey": key.split(":", 1)[1]})
-    return StoredResponse(row.response_status, row.response_body)
+    return StoredResponse(row.response_status, row.response_body, replayed=True)
 
 
 _INSERT_KEY = insert(IdempotencyKey)  # built once: compiled once

@@ -65,7 +65,7 @@ async def create_post(
     raw: Any = await request.json()
     stored = await service.create_post(ctx, caller.user_id, body, raw, idempotency_key)
     wait = outcome.wait_seconds(prefer)
-    if wait and body.scheduledTime is None:
+    if wait and body.scheduledTime is None and not stored.replayed:  # a replay: as stored
         return await outcome.wait_for_outcome(ctx, caller.user_id, stored, wait)
     return Response(stored.body, status_code=stored.status, media_type="application/json")
 
