@@ -772,10 +772,23 @@ def test_a_database_out_of_reach_is_reported_in_one_line(tmp_path: Path) -> None
 
 
 def test_db_upgrade_on_sqlite(soku: Soku, data_dir: Path) -> None:
-    for _ in range(2):  # idempotent
-        result = soku.run("db", "upgrade")
-        assert result.code == 0, result
-        assert "Database schema is up to date." in result.message
+    first = soku.run("db", "upgrade")
+    assert first.code == 0, first
+    assert flat(first.out).startswith("Database schema is up to date: revision ")  # stdout
+    assert flat(first.out).endswith(" (was empty).")
+    again = soku.run("db", "upgrade")  # idempotent
+    assert again.code == 0, again
+    assert again.err == ""
+    assert flat(again.out) == flat(first.out).removesuffix(" (was empty).") + "."
+
+    done = soku.ok("db", "upgrade")
+    assert done == {
+        "revision": done["revision"],
+        "previousRevision": done["revision"],
+        "upgraded": False,
+        "database": f"sqlite+aiosqlite:///{data_dir / 'soku.db'}",
+    }
+    assert done["revision"] in first.out
     tables = {row[0] for row in sqlite_rows(data_dir, "SELECT name FROM sqlite_master")}
     assert {"users", "api_keys", "accounts", "alembic_version"} <= tables
 
@@ -856,10 +869,12 @@ def test_a_postgresql_database_that_does_not_exist_is_reported(tmp_path: Path) -
 def test_db_upgrade_on_empty_postgresql_then_commands_work(
     pg_soku: Soku, pg_database: str, tmp_path: Path
 ) -> None:
-    for _ in range(2):  # idempotent
-        result = pg_soku.run("db", "upgrade")
-        assert result.code == 0, result
-        assert "Database schema is up to date." in result.message
+    result = pg_soku.run("db", "upgrade")
+    assert result.code == 0, result
+    assert "Database schema is up to date: revision " in flat(result.out)
+    done = pg_soku.ok("db", "upgrade")  # idempotent
+    assert (done["upgraded"], done["previousRevision"]) == (False, done["revision"])
+    assert done["database"] == make_url(pg_database).render_as_string(hide_password=True)
     assert pg_rows(pg_database, "SELECT count(*) FROM alembic_version") == [(1,)]
 
     email = "ada@example.test"

@@ -240,11 +240,18 @@ def accounts_list(email: Email, as_json: JsonFlag = False) -> None:
 
 
 @db_app.command("upgrade")
-def db_upgrade() -> None:
+def db_upgrade(as_json: JsonFlag = False) -> None:
     """Bring the database schema up to date."""
-    settings = _settings()
-    _database(operations.upgrade_database(settings), settings, False)
-    err.print("Database schema is up to date.")
+    settings = _settings(as_json)
+    data = _database(operations.upgrade_database(settings), settings, as_json)
+    data["database"] = _database_named(settings.database_url)
+    if as_json:
+        _emit(data, True, "")
+        return
+    done = f"Database schema is up to date: revision {data['revision']}"
+    if data["upgraded"]:
+        done += f" (was {data['previousRevision'] or 'empty'})"
+    Console().print(escape(done + "."), soft_wrap=True)
 
 
 @app.command("quickstart")

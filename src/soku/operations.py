@@ -56,12 +56,18 @@ async def prepare_schema(db: Database, settings: Settings) -> None:
         raise SchemaNotReady("The database schema is not up to date: run `soku db upgrade`.")
 
 
-async def upgrade_database(settings: Settings) -> None:
+async def upgrade_database(settings: Settings) -> dict[str, Any]:
+    """`soku db upgrade`: the schema's revision before (None: an empty database) and after."""
     db = Database(settings.database_url, pool_size=1)
     try:
+        async with db.engine.connect() as conn:
+            before = await conn.run_sync(_current_revision)
         await migrate.upgrade(db.engine)
+        async with db.engine.connect() as conn:
+            after = await conn.run_sync(_current_revision)
     finally:
         await db.dispose()
+    return {"revision": after, "previousRevision": before, "upgraded": before != after}
 
 
 async def ensure_schema_for_serving(settings: Settings) -> None:
