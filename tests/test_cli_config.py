@@ -64,17 +64,28 @@ def test_unparsable_json_is_a_configuration_error(tmp_path: Path, setting: str) 
     assert "secret-value" not in result.err
 
 
+@pytest.mark.parametrize("as_json", [False, True])
 @pytest.mark.parametrize("args", COMMANDS)
-def test_every_command_reports_unparsable_json(tmp_path: Path, args: tuple[str, ...]) -> None:
+def test_every_command_reports_unparsable_json(
+    tmp_path: Path, args: tuple[str, ...], as_json: bool
+) -> None:
     env = soku_env(
         SOKU_DATA_DIR=str(tmp_path),
         SOKU_PLATFORM_OPTIONS="{",
         SOKU_RATE_LIMIT_ENDPOINTS="[1,",
         SOKU_WORKER_BATCH="0",
     )
-    result = Soku(env).run(*args)
+    wrong = ["SOKU_PLATFORM_OPTIONS", "SOKU_RATE_LIMIT_ENDPOINTS", "SOKU_WORKER_BATCH"]
+    result = Soku(env).run(*args, *(["--json"] if as_json else []))
     assert result.code == 2, result
     assert "Traceback" not in result.err
-    for setting in ("SOKU_PLATFORM_OPTIONS", "SOKU_RATE_LIMIT_ENDPOINTS", "SOKU_WORKER_BATCH"):
-        assert setting in result.message, result
+    if as_json:
+        error = result.json["error"]
+        assert error["code"] == "invalid_configuration"
+        named = sorted(problem.split()[0].rstrip(":") for problem in error["details"]["problems"])
+        assert named == wrong
+    else:
+        assert result.out == ""
+        for setting in wrong:
+            assert setting in result.message, result
     assert not (tmp_path / "soku.db").exists()  # refused before anything was touched

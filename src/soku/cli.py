@@ -23,6 +23,11 @@ from soku.config import Settings, config_problems
 from soku.db import Database
 from soku.errors import ApiError
 
+try:  # Typer 0.2x carries its own copy of click; older ones use click itself
+    from typer._click.exceptions import UsageError
+except ImportError:  # pragma: no cover
+    from click import UsageError  # type: ignore[assignment]
+
 app = typer.Typer(
     help="Soku: publish posts to social platforms through one HTTP call.",
     no_args_is_help=True,
@@ -46,10 +51,14 @@ Email = Annotated[str, typer.Option("--email", help="The user's email.")]
 err = Console(stderr=True)
 
 
+def _print_error(code: str, message: str, details: Any = None) -> None:
+    print(json.dumps({"error": {"code": code, "message": message, "details": details or {}}}))
+
+
 def _fail(code: str, message: str, as_json: bool, exit_code: int, details: Any = None) -> NoReturn:
     """One way to report a failure: a JSON error for scripts, or a line for people."""
     if as_json:
-        print(json.dumps({"error": {"code": code, "message": message, "details": details or {}}}))
+        _print_error(code, message, details)
     else:
         err.print(f"[red]{escape(code)}:[/red] {escape(message)}")
     raise typer.Exit(exit_code)
@@ -272,6 +281,25 @@ def quickstart(
     console.print(f"API key (shown once):\n{data['key']}")
 
 
+LongRunningJson = Annotated[
+    bool,
+    typer.Option(
+        "--json",
+        help="Log JSON lines on stderr (as SOKU_LOG_FORMAT=json); errors before start-up "
+        "print a JSON error on stdout.",
+    ),
+]
+
+
+def _long_running_settings(as_json: bool) -> Settings:
+    """`serve` and `worker`: settings checked, schema ready; --json forces JSON logs."""
+    settings = _settings(as_json)
+    if as_json:
+        settings = settings.model_copy(update={"log_format": "json"})
+    _database(operations.ensure_schema_for_serving(settings), settings, as_json)
+    return settings
+
+
 @app.command("serve")
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
@@ -279,11 +307,16 @@ def serve(
     worker: Annotated[
         bool, typer.Option("--worker/--no-worker", help="Also deliver posts in this process.")
     ] = True,
+    as_json: LongRunningJson = False,
 ) -> None:
     """Run the API server (and, unless --no-worker, the delivery worker)."""
-    settings = _settings()
-    _database(operations.ensure_schema_for_serving(settings), settings, False)
-    operations.run_server(settings, host, port, run_worker=worker)
+    settings = _long_running_settings(as_json)
+    try:
+        operations.run_server(settings, host, port, run_worker=worker)
+    except operations.CannotServe as exc:
+        if not as_json:  # uvicorn has said why on stderr, in one line
+            raise typer.Exit(3) from None
+        _fail("cannot_serve", str(exc), as_json, 3)
 
 
 @app.command("worker")
@@ -292,15 +325,30 @@ def worker_command(
         int | None,
         typer.Option(help="Deliveries in flight at once (SOKU_WORKER_CONCURRENCY).", min=1),
     ] = None,
+    as_json: LongRunningJson = False,
 ) -> None:
     """Run only the delivery worker (any number may run against one PostgreSQL database)."""
-    settings = _settings()
-    _database(operations.ensure_schema_for_serving(settings), settings, False)
+    settings = _long_running_settings(as_json)
     runtime.run(operations.run_worker(settings, concurrency))
+
+
+def _main_with_json_errors() -> int:
+    """The CLI for a caller that asked for JSON: a usage error is a JSON error on stdout too
+    (exit status 2, as click gives it), instead of click's box of text."""
+    try:
+        outcome = app(standalone_mode=False)
+    except UsageError as exc:
+        details = {"command": exc.ctx.command_path} if exc.ctx else {}
+        message = exc.format_message().replace("Value error, ", "")  # pydantic's, via Typer
+        _print_error("usage_error", message, details)
+        return exc.exit_code
+    return outcome if isinstance(outcome, int) else 0  # the exit status of typer.Exit
 
 
 def main() -> None:
     try:
+        if "--json" in sys.argv[1:]:
+            sys.exit(_main_with_json_errors())
         app()
     except KeyboardInterrupt:
         sys.exit(130)

@@ -216,13 +216,17 @@ async def quickstart(session: AsyncSession, settings: Settings, email: str) -> d
     return {"email": user.email, "key": issued.key, "accounts": [account_json(a) for a in accounts]}
 
 
+class CannotServe(Exception):
+    """`soku serve` could not start (uvicorn has logged why, e.g. a port that is taken)."""
+
+
 def run_server(settings: Settings, host: str, port: int, *, run_worker: bool) -> None:
-    """`soku serve`: uvicorn on `host:port` until SIGTERM or SIGINT; exits 3 (as uvicorn
-    does) when it could not start, for example on a port that is taken."""
+    """`soku serve`: uvicorn on `host:port` until SIGTERM or SIGINT; CannotServe when it
+    could not start (the CLI then exits 3, as uvicorn does)."""
     import uvicorn
 
     from soku.app import create_app
-    from soku.serving import AnnouncingServer, log_serving
+    from soku.serving import AnnouncingServer, listening_url, log_serving, uvicorn_log_config
 
     config = uvicorn.Config(
         create_app(settings, run_worker=run_worker, settle_heap=True),
@@ -230,15 +234,21 @@ def run_server(settings: Settings, host: str, port: int, *, run_worker: bool) ->
         port=port,
         access_log=False,
         log_level="warning",
+        log_config=uvicorn_log_config(settings.log_format),
         loop="auto",
         http="auto",
         server_header=False,
     )
     server = AnnouncingServer(config, lambda _host, bound: log_serving(host, bound, run_worker))
-    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: uvicorn has already shut down
-        server.run()
+    try:
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: uvicorn has already shut down
+            server.run()
+    except SystemExit:  # uvicorn's way to give up on start-up (exit status 3)
+        if server.started:
+            raise
     if not server.started:
-        raise SystemExit(3)
+        where = listening_url(host, port)
+        raise CannotServe(f"Could not serve on {where}; the reason is logged on stderr.")
 
 
 async def run_worker(settings: Settings, concurrency: int | None) -> None:
