@@ -64,9 +64,14 @@ def _fail(code: str, message: str, as_json: bool, exit_code: int, details: Any =
     raise typer.Exit(exit_code)
 
 
-def _settings(as_json: bool = False) -> Settings:
+def _settings(as_json: bool = False, serving_at: str | None = None) -> Settings:
+    """The settings; for a server listening at `serving_at`, that address is the public base
+    URL (media URLs, the sandbox's callbacks) unless SOKU_PUBLIC_BASE_URL says otherwise."""
     try:
-        return Settings()
+        settings = Settings()
+        if serving_at and "public_base_url" not in settings.model_fields_set:
+            settings = Settings(public_base_url=serving_at)  # the sandbox URLs follow it
+        return settings
     except ValidationError as exc:
         problems = config_problems(exc)
         message = f"Invalid configuration: {'; '.join(problems)}"
@@ -291,9 +296,9 @@ LongRunningJson = Annotated[
 ]
 
 
-def _long_running_settings(as_json: bool) -> Settings:
+def _long_running_settings(as_json: bool, serving_at: str | None = None) -> Settings:
     """`serve` and `worker`: settings checked, schema ready; --json forces JSON logs."""
-    settings = _settings(as_json)
+    settings = _settings(as_json, serving_at)
     if as_json:
         settings = settings.model_copy(update={"log_format": "json"})
     _database(operations.ensure_schema_for_serving(settings), settings, as_json)
@@ -310,7 +315,9 @@ def serve(
     as_json: LongRunningJson = False,
 ) -> None:
     """Run the API server (and, unless --no-worker, the delivery worker)."""
-    settings = _long_running_settings(as_json)
+    from soku.serving import listening_url  # imports uvicorn: only for the server
+
+    settings = _long_running_settings(as_json, listening_url(host, port))
     try:
         operations.run_server(settings, host, port, run_worker=worker)
     except operations.CannotServe as exc:
