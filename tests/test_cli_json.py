@@ -68,6 +68,7 @@ def test_a_usage_error_without_json_stays_as_typer_shows_it(soku: Soku) -> None:
         ("serve", "--port", "1", "--no-worker"),
         ("worker", "--concurrency", "1"),
         ("users", "set-plan", "--email", "a@b.c", "--plan", "admin"),
+        ("keys", "list", "--email", "a@b.c"),
     ],
 )
 def test_every_command_takes_json(soku: Soku, args: tuple[str, ...]) -> None:

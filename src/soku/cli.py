@@ -184,18 +184,36 @@ def keys_create(
     data = _run(lambda s, c: operations.create_key(s, email, name), as_json)
     if as_json:
         _emit(data, True, "")
-    else:
-        Console().print(f"API key for {escape(email)} (shown once, store it now):\n{data['key']}")
+        return
+    console = Console(soft_wrap=True)  # the key on one line, whatever the terminal's width
+    console.print(f"API key for {escape(email)} (shown once, store it now):\n{data['key']}")
+    console.print(f"Its prefix (for keys list and keys revoke): {escape(data['prefix'])}")
+
+
+@keys_app.command("list")
+def keys_list(email: Email, as_json: JsonFlag = False) -> None:
+    """List a user's keys by name and prefix (the keys themselves are never stored)."""
+    data = _run(lambda s, c: operations.list_keys(s, email), as_json)
+    _emit(data, as_json, f"API keys of {email}")
 
 
 @keys_app.command("revoke")
 def keys_revoke(
-    key_or_prefix: Annotated[str, typer.Argument(help="The whole key or its displayed prefix.")],
+    key_or_prefix: Annotated[
+        str, typer.Argument(help="The whole key or its prefix (see keys list).")
+    ],
     as_json: JsonFlag = False,
 ) -> None:
     """Revoke an API key."""
     data = _run(lambda s, c: operations.revoke_key(s, key_or_prefix), as_json)
-    _emit(data, as_json, "Key revoked")
+    if as_json:
+        _emit(data, True, "")
+        return
+    within = data.pop("refusedWithinSeconds")
+    _emit(data, False, "Key revoked")
+    Console(soft_wrap=True).print(
+        f"Running servers refuse it within {within:g} s (how long they keep a key in memory)."
+    )
 
 
 @accounts_app.command("connect")

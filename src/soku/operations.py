@@ -11,7 +11,9 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from soku import migrate
+from soku.auth import repository as users_repo
 from soku.auth import service as auth_service
+from soku.auth.cache import TTL_SECONDS as KEY_CACHE_SECONDS
 from soku.auth.models import ApiKey, SubscriptionStatus, User
 from soku.config import Settings
 from soku.db import Database
@@ -93,6 +95,7 @@ def key_json(record: ApiKey) -> dict[str, Any]:
         "prefix": record.prefix,
         "name": record.name,
         "createdAt": record.created_at.isoformat(),
+        "lastUsedAt": record.last_used_at.isoformat() if record.last_used_at else None,
         "revokedAt": record.revoked_at.isoformat() if record.revoked_at else None,
     }
 
@@ -156,8 +159,17 @@ async def create_key(session: AsyncSession, email: str, name: str | None) -> dic
     return {"key": issued.key, **key_json(issued.record), "email": user.email}
 
 
+async def list_keys(session: AsyncSession, email: str) -> list[dict[str, Any]]:
+    """A user's keys as `key_json` shows them: never the key itself, nor its hash."""
+    user = await auth_service.require_user(session, email)
+    return [key_json(record) for record in await users_repo.keys_of(session, user.id)]
+
+
 async def revoke_key(session: AsyncSession, key_or_prefix: str) -> dict[str, Any]:
-    return key_json(await auth_service.revoke_key(session, key_or_prefix))
+    """The revoked key, and how long running servers may still accept it (their key cache
+    is not told of a change made by another process)."""
+    revoked = key_json(await auth_service.revoke_key(session, key_or_prefix))
+    return {**revoked, "refusedWithinSeconds": KEY_CACHE_SECONDS}
 
 
 async def connect_account(
@@ -195,8 +207,6 @@ async def list_accounts(session: AsyncSession, email: str) -> list[dict[str, Any
 
 async def quickstart(session: AsyncSession, settings: Settings, email: str) -> dict[str, Any]:
     """Idempotent apart from the key: every run prints a fresh key (keys are shown once)."""
-    from soku.auth import repository as users_repo
-
     user = await users_repo.user_by_email(session, auth_service.check_email(email))
     if user is None:
         user = await auth_service.create_user(
