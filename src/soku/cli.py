@@ -287,7 +287,14 @@ def accounts_connect(
         ),
         as_json,
     )
-    _emit(data, as_json, "Account connected")
+    if as_json:
+        _emit(data, True, "")
+        return
+    for warning in data.pop("warnings"):
+        err.print(
+            f"[yellow]warning: {escape(warning['code'])}:[/yellow] {escape(warning['message'])}"
+        )
+    _emit(data, False, "Account connected")
 
 
 @accounts_app.command("list")

@@ -22,6 +22,7 @@ from soku.integrations import repository as accounts_repo
 from soku.integrations import service as accounts_service
 from soku.integrations.models import Account
 from soku.integrations.vault import TokenVault
+from soku.platforms import INTEGRATIONS
 
 QUICKSTART_ACCOUNTS = {
     "instagram": "ig_main",
@@ -197,7 +198,19 @@ async def connect_account(
         platform_user_id=platform_user_id,
         username=username,
     )
-    return account_json(account)
+    return {**account_json(account), "warnings": _connect_warnings(account)}
+
+
+def _connect_warnings(account: Account) -> list[dict[str, str]]:
+    """What will not work with this account, known when it is connected."""
+    if account.sandbox or account.platform in INTEGRATIONS:
+        return []
+    message = (
+        f"This version of Soku has no connector for real {account.platform} accounts: "
+        "posts to this account will fail with connector_unavailable. Connect it with "
+        "--sandbox to try the flow."
+    )
+    return [{"code": "connector_unavailable", "message": message}]
 
 
 async def list_accounts(session: AsyncSession, email: str) -> list[dict[str, Any]]:
