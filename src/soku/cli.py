@@ -3,23 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 from pydantic import ValidationError
-from rich.cells import cell_len
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 from sqlalchemy import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from soku import operations, runtime
 from soku.auth.models import SubscriptionStatus
+from soku.cli_output import emit, err, fail, print_error
 from soku.config import Settings, config_problems
 from soku.db import Database
 from soku.errors import ApiError
@@ -49,21 +47,6 @@ for sub, name in (
 T = TypeVar("T")
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 Email = Annotated[str, typer.Option("--email", help="The user's email.")]
-err = Console(stderr=True)
-WRAPPED_WIDTH = 16  # what a table counts for a column that may wrap (not an id)
-
-
-def _print_error(code: str, message: str, details: Any = None) -> None:
-    print(json.dumps({"error": {"code": code, "message": message, "details": details or {}}}))
-
-
-def _fail(code: str, message: str, as_json: bool, exit_code: int, details: Any = None) -> NoReturn:
-    """One way to report a failure: a JSON error for scripts, or a line for people."""
-    if as_json:
-        _print_error(code, message, details)
-    else:
-        err.print(f"[red]{escape(code)}:[/red] {escape(message)}")
-    raise typer.Exit(exit_code)
 
 
 def _settings(as_json: bool = False, serving_at: str | None = None) -> Settings:
@@ -77,7 +60,7 @@ def _settings(as_json: bool = False, serving_at: str | None = None) -> Settings:
     except ValidationError as exc:
         problems = config_problems(exc)
         message = f"Invalid configuration: {'; '.join(problems)}"
-        _fail("invalid_configuration", message, as_json, 2, {"problems": problems})
+        fail("invalid_configuration", message, as_json, 2, {"problems": problems})
 
 
 def _database(work: Coroutine[Any, Any, T], settings: Settings, as_json: bool) -> T:
@@ -86,13 +69,13 @@ def _database(work: Coroutine[Any, Any, T], settings: Settings, as_json: bool) -
     try:
         return asyncio.run(work)
     except operations.SchemaNotReady as exc:
-        _fail("schema_not_ready", str(exc), as_json, 2)
+        fail("schema_not_ready", str(exc), as_json, 2)
     except DBAPIError as exc:
         where, reason = _database_named(settings.database_url), _first_line(exc.orig or exc)
-        _fail("database_error", f"The database {where} answered: {reason}", as_json, 1)
+        fail("database_error", f"The database {where} answered: {reason}", as_json, 1)
     except OSError as exc:
         where, reason = _database_named(settings.database_url), _first_line(exc)
-        _fail("database_unreachable", f"Cannot reach the database {where}: {reason}", as_json, 1)
+        fail("database_unreachable", f"Cannot reach the database {where}: {reason}", as_json, 1)
 
 
 def _first_line(exc: BaseException) -> str:
@@ -122,44 +105,7 @@ def _run(action: Callable[[AsyncSession, Settings], Awaitable[T]], as_json: bool
     try:
         return _database(main(), settings, as_json)
     except ApiError as exc:
-        _fail(exc.code, exc.message, as_json, 1, exc.details)
-
-
-def _emit(data: Any, as_json: bool, title: str) -> None:
-    if as_json:
-        print(json.dumps(data, indent=2, default=str))
-        return
-    rows = data if isinstance(data, list) else [data]
-    columns = {name: [name] for name in (rows[0] if rows else {})}
-    for row in rows:
-        for name, value in row.items():
-            columns[name].append("" if value is None else str(value))
-    _print_whole(columns, title)
-
-
-def _identifies(column: str) -> bool:
-    """Whether a column holds what a user copies into another command or request."""
-    return column.lower().endswith("id") or column in ("prefix", "email")
-
-
-def _print_whole(columns: dict[str, list[str]], title: str) -> None:
-    """A table (each column: its header, then its cells) in which no value is ever cut.
-
-    Ids, prefixes and emails are never wrapped, and the table is made as wide as they need,
-    wider than the terminal if it must be (the terminal then wraps its lines): Rich would
-    otherwise shorten them to fit 80 columns. Other columns wrap, folding a word too long for
-    them onto the next line rather than cutting it."""
-    table = Table(title=escape(title))
-    needed = 3 * len(columns) + 1  # each column's padding and border, and the last border
-    for name, cells in columns.items():
-        whole = _identifies(name)
-        table.add_column(escape(name), no_wrap=whole, overflow="fold")
-        widest = max(cell_len(cell) for cell in cells)
-        needed += widest if whole else min(widest, WRAPPED_WIDTH)
-    for row in zip(*(cells[1:] for cells in columns.values()), strict=True):
-        table.add_row(*(escape(cell) for cell in row))
-    console = Console()
-    Console(width=max(console.width, needed)).print(table)
+        fail(exc.code, exc.message, as_json, 1, exc.details)
 
 
 @users_app.command("create")
@@ -175,7 +121,7 @@ def users_create(
 ) -> None:
     """Create a user."""
     data = _run(lambda s, c: operations.create_user(s, c, email, subscription, plan), as_json)
-    _emit(data, as_json, "User created")
+    emit(data, as_json, "User created")
 
 
 @users_app.command("set-subscription")
@@ -186,7 +132,7 @@ def users_set_subscription(
 ) -> None:
     """Change a user's subscription status."""
     data = _run(lambda s, c: operations.update_user(s, c, email, subscription=status), as_json)
-    _emit(data, as_json, "User updated")
+    emit(data, as_json, "User updated")
 
 
 @users_app.command("set-plan")
@@ -197,7 +143,7 @@ def users_set_plan(
 ) -> None:
     """Change a user's rate-limit plan."""
     data = _run(lambda s, c: operations.update_user(s, c, email, plan=plan), as_json)
-    _emit(data, as_json, "User updated")
+    emit(data, as_json, "User updated")
 
 
 @keys_app.command("create")
@@ -209,7 +155,7 @@ def keys_create(
     """Create an API key; it is printed once and never stored."""
     data = _run(lambda s, c: operations.create_key(s, email, name), as_json)
     if as_json:
-        _emit(data, True, "")
+        emit(data, True, "")
         return
     console = Console(soft_wrap=True)  # the key on one line, whatever the terminal's width
     console.print(f"API key for {escape(email)} (shown once, store it now):\n{data['key']}")
@@ -220,7 +166,7 @@ def keys_create(
 def keys_list(email: Email, as_json: JsonFlag = False) -> None:
     """List a user's keys by name and prefix (the keys themselves are never stored)."""
     data = _run(lambda s, c: operations.list_keys(s, email), as_json)
-    _emit(data, as_json, f"API keys of {email}")
+    emit(data, as_json, f"API keys of {email}")
 
 
 @keys_app.command("revoke")
@@ -233,10 +179,10 @@ def keys_revoke(
     """Revoke an API key."""
     data = _run(lambda s, c: operations.revoke_key(s, key_or_prefix), as_json)
     if as_json:
-        _emit(data, True, "")
+        emit(data, True, "")
         return
     within = data.pop("refusedWithinSeconds")
-    _emit(data, False, "Key revoked")
+    emit(data, False, "Key revoked")
     Console(soft_wrap=True).print(
         f"Running servers refuse it within {within:g} s (how long they keep a key in memory)."
     )
@@ -288,20 +234,20 @@ def accounts_connect(
         as_json,
     )
     if as_json:
-        _emit(data, True, "")
+        emit(data, True, "")
         return
     for warning in data.pop("warnings"):
         err.print(
             f"[yellow]warning: {escape(warning['code'])}:[/yellow] {escape(warning['message'])}"
         )
-    _emit(data, False, "Account connected")
+    emit(data, False, "Account connected")
 
 
 @accounts_app.command("list")
 def accounts_list(email: Email, as_json: JsonFlag = False) -> None:
     """List a user's accounts."""
     data = _run(lambda s, c: operations.list_accounts(s, email), as_json)
-    _emit(data, as_json, f"Accounts of {email}")
+    emit(data, as_json, f"Accounts of {email}")
 
 
 @db_app.command("upgrade")
@@ -311,7 +257,7 @@ def db_upgrade(as_json: JsonFlag = False) -> None:
     data = _database(operations.upgrade_database(settings), settings, as_json)
     data["database"] = _database_named(settings.database_url)
     if as_json:
-        _emit(data, True, "")
+        emit(data, True, "")
         return
     done = f"Database schema is up to date: revision {data['revision']}"
     if data["upgraded"]:
@@ -327,7 +273,7 @@ def quickstart(
     """Make a demo user with a new API key and a sandbox account on every platform."""
     data = _run(lambda s, c: operations.quickstart(s, c, email), as_json)
     if as_json:
-        _emit(data, True, "")
+        emit(data, True, "")
         return
     console = Console()
     console.print(
@@ -374,7 +320,7 @@ def serve(
     except operations.CannotServe as exc:
         if not as_json:  # uvicorn has said why on stderr, in one line
             raise typer.Exit(3) from None
-        _fail("cannot_serve", str(exc), as_json, 3)
+        fail("cannot_serve", str(exc), as_json, 3)
 
 
 @app.command("worker")
@@ -398,7 +344,7 @@ def _main_with_json_errors() -> int:
     except UsageError as exc:
         details = {"command": exc.ctx.command_path} if exc.ctx else {}
         message = exc.format_message().replace("Value error, ", "")  # pydantic's, via Typer
-        _print_error("usage_error", message, details)
+        print_error("usage_error", message, details)
         return exc.exit_code
     return outcome if isinstance(outcome, int) else 0  # the exit status of typer.Exit
 
