@@ -1,9 +1,10 @@
 """uvicorn's server, saying where it listens once it does: `soku serve` and the sandbox's own
 server (`python -m soku.sandbox`).
 
-`soku serve` keeps uvicorn's own logger at WARNING (its INFO lines are plain text among the
-service's JSON), so uvicorn's "running on" line is not shown; `log_serving` is, as a
-structured log line, and only once the socket is bound (a port that is taken never prints it).
+`soku serve` keeps uvicorn's own loggers at WARNING, so uvicorn's "running on" line is not
+shown; `log_serving` is, as a structured log line, and only once the socket is bound (a port
+that is taken never prints it). What uvicorn does log (a port that is taken, …) is written as
+the service's own JSON lines when those are JSON (`uvicorn_log_config`).
 """
 
 from __future__ import annotations
