@@ -284,10 +284,10 @@ def test_keys_create_json(soku: Soku, user: str) -> None:
 def test_keys_create_prints_the_key_once(soku: Soku, user: str) -> None:
     result = soku.run("keys", "create", "--email", user)
     assert result.code == 0, result
-    keys = KEY_RE.findall(result.out)
-    assert len(keys) == 1, result.out
-    assert result.out.count(keys[0]) == 1
-    assert keys[0] not in result.err
+    key, prefix = KEY_RE.findall(result.out)  # the key, then its prefix
+    assert key.startswith(prefix) and len(prefix) < len(key), result.out
+    assert result.out.count(key) == 1
+    assert prefix not in result.err
     assert "shown once" in flat(result.out)
 
 
@@ -372,6 +372,7 @@ def test_accounts_connect_sandbox_and_list(soku: Soku, user: str) -> None:
         "status": "connected",
         "sandbox": True,
         "username": "sandbox_ig_main",
+        "warnings": [],
     }
     soku.ok(
         "accounts",
@@ -422,9 +423,10 @@ def test_accounts_connect_a_real_account_with_its_platform_ids(soku: Soku, user:
         "sandbox": False,
         "username": "acme",
         "platformUserId": "urn:li:organization:2414183",
+        "warnings": [],
     }
     [listed] = soku.ok("accounts", "list", "--email", user)
-    assert listed == account
+    assert {**listed, "warnings": []} == account
 
 
 def test_accounts_list_empty(soku: Soku, user: str) -> None:
@@ -772,10 +774,23 @@ def test_a_database_out_of_reach_is_reported_in_one_line(tmp_path: Path) -> None
 
 
 def test_db_upgrade_on_sqlite(soku: Soku, data_dir: Path) -> None:
-    for _ in range(2):  # idempotent
-        result = soku.run("db", "upgrade")
-        assert result.code == 0, result
-        assert "Database schema is up to date." in result.message
+    first = soku.run("db", "upgrade")
+    assert first.code == 0, first
+    assert flat(first.out).startswith("Database schema is up to date: revision ")  # stdout
+    assert flat(first.out).endswith(" (was empty).")
+    again = soku.run("db", "upgrade")  # idempotent
+    assert again.code == 0, again
+    assert again.err == ""
+    assert flat(again.out) == flat(first.out).removesuffix(" (was empty).") + "."
+
+    done = soku.ok("db", "upgrade")
+    assert done == {
+        "revision": done["revision"],
+        "previousRevision": done["revision"],
+        "upgraded": False,
+        "database": f"sqlite+aiosqlite:///{data_dir / 'soku.db'}",
+    }
+    assert done["revision"] in first.out
     tables = {row[0] for row in sqlite_rows(data_dir, "SELECT name FROM sqlite_master")}
     assert {"users", "api_keys", "accounts", "alembic_version"} <= tables
 
@@ -856,10 +871,12 @@ def test_a_postgresql_database_that_does_not_exist_is_reported(tmp_path: Path) -
 def test_db_upgrade_on_empty_postgresql_then_commands_work(
     pg_soku: Soku, pg_database: str, tmp_path: Path
 ) -> None:
-    for _ in range(2):  # idempotent
-        result = pg_soku.run("db", "upgrade")
-        assert result.code == 0, result
-        assert "Database schema is up to date." in result.message
+    result = pg_soku.run("db", "upgrade")
+    assert result.code == 0, result
+    assert "Database schema is up to date: revision " in flat(result.out)
+    done = pg_soku.ok("db", "upgrade")  # idempotent
+    assert (done["upgraded"], done["previousRevision"]) == (False, done["revision"])
+    assert done["database"] == make_url(pg_database).render_as_string(hide_password=True)
     assert pg_rows(pg_database, "SELECT count(*) FROM alembic_version") == [(1,)]
 
     email = "ada@example.test"

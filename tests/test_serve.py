@@ -113,16 +113,16 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
-def serving(env: dict[str, str], logs: Path) -> Iterator[Server]:
-    """`soku serve --port P`, up and answering /healthz; always stopped on the way out."""
+def serving(env: dict[str, str], logs: Path, host: str = "127.0.0.1") -> Iterator[Server]:
+    """`soku serve --host H --port P`, up and answering /healthz; always stopped on the way
+    out. Without SOKU_PUBLIC_BASE_URL in `env`, the server's public URLs (media, the sandbox
+    platforms) are its own address."""
     port = free_port()
-    # as `make run` does: the sandbox platform is reached at the server's own address
-    env = {"SOKU_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}", **env}
     logs.mkdir(parents=True, exist_ok=True)
     stderr_path = logs / f"serve-{port}.stderr"
     with open(logs / f"serve-{port}.stdout", "wb") as out, open(stderr_path, "wb") as err:
         process = subprocess.Popen(
-            [str(SOKU), "serve", "--port", str(port)],
+            [str(SOKU), "serve", "--host", host, "--port", str(port)],
             env=env,
             stdout=out,
             stderr=err,

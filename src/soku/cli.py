@@ -3,25 +3,29 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 from sqlalchemy import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from soku import operations, runtime
 from soku.auth.models import SubscriptionStatus
+from soku.cli_output import emit, err, fail, print_error
 from soku.config import Settings, config_problems
 from soku.db import Database
 from soku.errors import ApiError
+
+try:  # Typer 0.2x carries its own copy of click; older ones use click itself
+    from typer._click.exceptions import UsageError
+except ImportError:  # pragma: no cover
+    from click import UsageError  # type: ignore[assignment]
 
 app = typer.Typer(
     help="Soku: publish posts to social platforms through one HTTP call.",
@@ -43,25 +47,20 @@ for sub, name in (
 T = TypeVar("T")
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 Email = Annotated[str, typer.Option("--email", help="The user's email.")]
-err = Console(stderr=True)
 
 
-def _fail(code: str, message: str, as_json: bool, exit_code: int, details: Any = None) -> NoReturn:
-    """One way to report a failure: a JSON error for scripts, or a line for people."""
-    if as_json:
-        print(json.dumps({"error": {"code": code, "message": message, "details": details or {}}}))
-    else:
-        err.print(f"[red]{escape(code)}:[/red] {escape(message)}")
-    raise typer.Exit(exit_code)
-
-
-def _settings(as_json: bool = False) -> Settings:
+def _settings(as_json: bool = False, serving_at: str | None = None) -> Settings:
+    """The settings; for a server listening at `serving_at`, that address is the public base
+    URL (media URLs, the sandbox's callbacks) unless SOKU_PUBLIC_BASE_URL says otherwise."""
     try:
-        return Settings()
+        settings = Settings()
+        if serving_at and "public_base_url" not in settings.model_fields_set:
+            settings = Settings(public_base_url=serving_at)  # the sandbox URLs follow it
+        return settings
     except ValidationError as exc:
         problems = config_problems(exc)
         message = f"Invalid configuration: {'; '.join(problems)}"
-        _fail("invalid_configuration", message, as_json, 2, {"problems": problems})
+        fail("invalid_configuration", message, as_json, 2, {"problems": problems})
 
 
 def _database(work: Coroutine[Any, Any, T], settings: Settings, as_json: bool) -> T:
@@ -70,13 +69,13 @@ def _database(work: Coroutine[Any, Any, T], settings: Settings, as_json: bool) -
     try:
         return asyncio.run(work)
     except operations.SchemaNotReady as exc:
-        _fail("schema_not_ready", str(exc), as_json, 2)
+        fail("schema_not_ready", str(exc), as_json, 2)
     except DBAPIError as exc:
         where, reason = _database_named(settings.database_url), _first_line(exc.orig or exc)
-        _fail("database_error", f"The database {where} answered: {reason}", as_json, 1)
+        fail("database_error", f"The database {where} answered: {reason}", as_json, 1)
     except OSError as exc:
         where, reason = _database_named(settings.database_url), _first_line(exc)
-        _fail("database_unreachable", f"Cannot reach the database {where}: {reason}", as_json, 1)
+        fail("database_unreachable", f"Cannot reach the database {where}: {reason}", as_json, 1)
 
 
 def _first_line(exc: BaseException) -> str:
@@ -106,20 +105,7 @@ def _run(action: Callable[[AsyncSession, Settings], Awaitable[T]], as_json: bool
     try:
         return _database(main(), settings, as_json)
     except ApiError as exc:
-        _fail(exc.code, exc.message, as_json, 1, exc.details)
-
-
-def _emit(data: Any, as_json: bool, title: str) -> None:
-    if as_json:
-        print(json.dumps(data, indent=2, default=str))
-        return
-    rows = data if isinstance(data, list) else [data]
-    table = Table(title=escape(title))
-    for column in rows[0] if rows else {}:
-        table.add_column(column)
-    for row in rows:
-        table.add_row(*(escape(str(v)) if v is not None else "" for v in row.values()))
-    Console().print(table)
+        fail(exc.code, exc.message, as_json, 1, exc.details)
 
 
 @users_app.command("create")
@@ -135,7 +121,7 @@ def users_create(
 ) -> None:
     """Create a user."""
     data = _run(lambda s, c: operations.create_user(s, c, email, subscription, plan), as_json)
-    _emit(data, as_json, "User created")
+    emit(data, as_json, "User created")
 
 
 @users_app.command("set-subscription")
@@ -146,7 +132,7 @@ def users_set_subscription(
 ) -> None:
     """Change a user's subscription status."""
     data = _run(lambda s, c: operations.update_user(s, c, email, subscription=status), as_json)
-    _emit(data, as_json, "User updated")
+    emit(data, as_json, "User updated")
 
 
 @users_app.command("set-plan")
@@ -157,7 +143,7 @@ def users_set_plan(
 ) -> None:
     """Change a user's rate-limit plan."""
     data = _run(lambda s, c: operations.update_user(s, c, email, plan=plan), as_json)
-    _emit(data, as_json, "User updated")
+    emit(data, as_json, "User updated")
 
 
 @keys_app.command("create")
@@ -169,19 +155,37 @@ def keys_create(
     """Create an API key; it is printed once and never stored."""
     data = _run(lambda s, c: operations.create_key(s, email, name), as_json)
     if as_json:
-        _emit(data, True, "")
-    else:
-        Console().print(f"API key for {escape(email)} (shown once, store it now):\n{data['key']}")
+        emit(data, True, "")
+        return
+    console = Console(soft_wrap=True)  # the key on one line, whatever the terminal's width
+    console.print(f"API key for {escape(email)} (shown once, store it now):\n{data['key']}")
+    console.print(f"Its prefix (for keys list and keys revoke): {escape(data['prefix'])}")
+
+
+@keys_app.command("list")
+def keys_list(email: Email, as_json: JsonFlag = False) -> None:
+    """List a user's keys by name and prefix (the keys themselves are never stored)."""
+    data = _run(lambda s, c: operations.list_keys(s, email), as_json)
+    emit(data, as_json, f"API keys of {email}")
 
 
 @keys_app.command("revoke")
 def keys_revoke(
-    key_or_prefix: Annotated[str, typer.Argument(help="The whole key or its displayed prefix.")],
+    key_or_prefix: Annotated[
+        str, typer.Argument(help="The whole key or its prefix (see keys list).")
+    ],
     as_json: JsonFlag = False,
 ) -> None:
     """Revoke an API key."""
     data = _run(lambda s, c: operations.revoke_key(s, key_or_prefix), as_json)
-    _emit(data, as_json, "Key revoked")
+    if as_json:
+        emit(data, True, "")
+        return
+    within = data.pop("refusedWithinSeconds")
+    emit(data, False, "Key revoked")
+    Console(soft_wrap=True).print(
+        f"Running servers refuse it within {within:g} s (how long they keep a key in memory)."
+    )
 
 
 @accounts_app.command("connect")
@@ -229,22 +233,36 @@ def accounts_connect(
         ),
         as_json,
     )
-    _emit(data, as_json, "Account connected")
+    if as_json:
+        emit(data, True, "")
+        return
+    for warning in data.pop("warnings"):
+        err.print(
+            f"[yellow]warning: {escape(warning['code'])}:[/yellow] {escape(warning['message'])}"
+        )
+    emit(data, False, "Account connected")
 
 
 @accounts_app.command("list")
 def accounts_list(email: Email, as_json: JsonFlag = False) -> None:
     """List a user's accounts."""
     data = _run(lambda s, c: operations.list_accounts(s, email), as_json)
-    _emit(data, as_json, f"Accounts of {email}")
+    emit(data, as_json, f"Accounts of {email}")
 
 
 @db_app.command("upgrade")
-def db_upgrade() -> None:
+def db_upgrade(as_json: JsonFlag = False) -> None:
     """Bring the database schema up to date."""
-    settings = _settings()
-    _database(operations.upgrade_database(settings), settings, False)
-    err.print("Database schema is up to date.")
+    settings = _settings(as_json)
+    data = _database(operations.upgrade_database(settings), settings, as_json)
+    data["database"] = _database_named(settings.database_url)
+    if as_json:
+        emit(data, True, "")
+        return
+    done = f"Database schema is up to date: revision {data['revision']}"
+    if data["upgraded"]:
+        done += f" (was {data['previousRevision'] or 'empty'})"
+    Console().print(escape(done + "."), soft_wrap=True)
 
 
 @app.command("quickstart")
@@ -255,7 +273,7 @@ def quickstart(
     """Make a demo user with a new API key and a sandbox account on every platform."""
     data = _run(lambda s, c: operations.quickstart(s, c, email), as_json)
     if as_json:
-        _emit(data, True, "")
+        emit(data, True, "")
         return
     console = Console()
     console.print(
@@ -265,6 +283,25 @@ def quickstart(
     console.print(f"API key (shown once):\n{data['key']}")
 
 
+LongRunningJson = Annotated[
+    bool,
+    typer.Option(
+        "--json",
+        help="Log JSON lines on stderr (as SOKU_LOG_FORMAT=json); errors before start-up "
+        "print a JSON error on stdout.",
+    ),
+]
+
+
+def _long_running_settings(as_json: bool, serving_at: str | None = None) -> Settings:
+    """`serve` and `worker`: settings checked, schema ready; --json forces JSON logs."""
+    settings = _settings(as_json, serving_at)
+    if as_json:
+        settings = settings.model_copy(update={"log_format": "json"})
+    _database(operations.ensure_schema_for_serving(settings), settings, as_json)
+    return settings
+
+
 @app.command("serve")
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
@@ -272,11 +309,18 @@ def serve(
     worker: Annotated[
         bool, typer.Option("--worker/--no-worker", help="Also deliver posts in this process.")
     ] = True,
+    as_json: LongRunningJson = False,
 ) -> None:
     """Run the API server (and, unless --no-worker, the delivery worker)."""
-    settings = _settings()
-    _database(operations.ensure_schema_for_serving(settings), settings, False)
-    operations.run_server(settings, host, port, run_worker=worker)
+    from soku.serving import listening_url  # imports uvicorn: only for the server
+
+    settings = _long_running_settings(as_json, listening_url(host, port))
+    try:
+        operations.run_server(settings, host, port, run_worker=worker)
+    except operations.CannotServe as exc:
+        if not as_json:  # uvicorn has said why on stderr, in one line
+            raise typer.Exit(3) from None
+        fail("cannot_serve", str(exc), as_json, 3)
 
 
 @app.command("worker")
@@ -285,15 +329,30 @@ def worker_command(
         int | None,
         typer.Option(help="Deliveries in flight at once (SOKU_WORKER_CONCURRENCY).", min=1),
     ] = None,
+    as_json: LongRunningJson = False,
 ) -> None:
     """Run only the delivery worker (any number may run against one PostgreSQL database)."""
-    settings = _settings()
-    _database(operations.ensure_schema_for_serving(settings), settings, False)
+    settings = _long_running_settings(as_json)
     runtime.run(operations.run_worker(settings, concurrency))
+
+
+def _main_with_json_errors() -> int:
+    """The CLI for a caller that asked for JSON: a usage error is a JSON error on stdout too
+    (exit status 2, as click gives it), instead of click's box of text."""
+    try:
+        outcome = app(standalone_mode=False)
+    except UsageError as exc:
+        details = {"command": exc.ctx.command_path} if exc.ctx else {}
+        message = exc.format_message().replace("Value error, ", "")  # pydantic's, via Typer
+        print_error("usage_error", message, details)
+        return exc.exit_code
+    return outcome if isinstance(outcome, int) else 0  # the exit status of typer.Exit
 
 
 def main() -> None:
     try:
+        if "--json" in sys.argv[1:]:
+            sys.exit(_main_with_json_errors())
         app()
     except KeyboardInterrupt:
         sys.exit(130)

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import platformdirs
-from pydantic import Field, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from soku.ratelimit import DEFAULT_ENDPOINT_LIMITS, DEFAULT_PLANS, parse_plans
 
@@ -18,6 +19,11 @@ SQLITE_PREFIX = "sqlite+aiosqlite:///"
 DATABASE_PREFIXES = ("sqlite+aiosqlite://", "postgresql+asyncpg://", "postgresql+psycopg://")
 # Callers without a key (by address) and users whose subscription lapsed get these plans.
 REQUIRED_PLANS = ("anonymous", "inactive")
+# JSON settings: read as text (NoDecode) and parsed by `Settings._parse_json`, so that JSON that
+# does not parse is reported with every other problem instead of raising pydantic-settings'
+# SettingsError, which names one field and would escape as a traceback.
+Limits = Annotated[dict[str, list[str]], NoDecode]
+PlatformOptions = Annotated[dict[str, dict[str, str]], NoDecode]
 
 
 def _default_data_dir() -> Path:
@@ -40,10 +46,8 @@ class Settings(BaseSettings):
     idempotency_ttl_seconds: int = Field(default=86_400, ge=1)
     idempotency_purge_seconds: float = Field(default=3600.0, gt=0)
     default_plan: str = "standard"
-    rate_limit_plans: dict[str, list[str]] = Field(default_factory=lambda: dict(DEFAULT_PLANS))
-    rate_limit_endpoints: dict[str, list[str]] = Field(
-        default_factory=lambda: dict(DEFAULT_ENDPOINT_LIMITS)
-    )
+    rate_limit_plans: Limits = Field(default_factory=lambda: dict(DEFAULT_PLANS))
+    rate_limit_endpoints: Limits = Field(default_factory=lambda: dict(DEFAULT_ENDPOINT_LIMITS))
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     db_pool_size: int = Field(default=10, ge=1)
@@ -54,7 +58,7 @@ class Settings(BaseSettings):
     sandbox_fakes: Literal["platform", "generic"] = "platform"
     sandbox_url: str = ""  # where the platforms' own fakes are mounted (default: /sandbox here)
     # Per platform connector settings: {"x": {"api_url": …, "client_id": …}, "linkedin": …}.
-    platform_options: dict[str, dict[str, str]] = Field(default_factory=dict)
+    platform_options: PlatformOptions = Field(default_factory=dict)
     worker_concurrency: int = Field(default=512, ge=1)
     worker_batch: int = Field(default=128, ge=1)
     lease_seconds: float = Field(default=30.0, ge=1)
@@ -77,6 +81,18 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("SOKU_PUBLIC_BASE_URL must start with http:// or https://")
         return value.rstrip("/")
+
+    @field_validator("rate_limit_plans", "rate_limit_endpoints", "platform_options", mode="before")
+    @classmethod
+    def _parse_json(cls, value: object, info: ValidationInfo) -> object:
+        if not isinstance(value, str):
+            return value
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError as exc:  # its message quotes no part of the value
+            name = f"SOKU_{str(info.field_name).upper()}"
+            where = f"line {exc.lineno}, column {exc.colno}"
+            raise ValueError(f"{name} is not valid JSON: {exc.msg} ({where})") from None
 
     @field_validator("rate_limit_plans", "rate_limit_endpoints")
     @classmethod

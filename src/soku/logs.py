@@ -31,10 +31,31 @@ def merge_task_fields(
     return event_dict
 
 
+def logs_json(log_format: str) -> bool:
+    """Whether lines are JSON: "json", or "auto" with stderr not a terminal."""
+    return log_format == "json" or (log_format == "auto" and not sys.stderr.isatty())
+
+
+def json_formatter() -> logging.Formatter:
+    """A standard-library formatter writing the same JSON lines (for uvicorn's loggers)."""
+    return structlog.stdlib.ProcessorFormatter(
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.JSONRenderer(),
+        ],
+        foreign_pre_chain=[
+            structlog.stdlib.add_logger_name,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+        ],
+    )
+
+
 def configure_logging(log_format: str = "auto", level: str = "info") -> None:
-    as_json = log_format == "json" or (log_format == "auto" and not sys.stderr.isatty())
     renderer: Any = (
-        structlog.processors.JSONRenderer() if as_json else structlog.dev.ConsoleRenderer()
+        structlog.processors.JSONRenderer()
+        if logs_json(log_format)
+        else structlog.dev.ConsoleRenderer()
     )
     structlog.configure(
         processors=[

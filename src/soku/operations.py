@@ -11,7 +11,9 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from soku import migrate
+from soku.auth import repository as users_repo
 from soku.auth import service as auth_service
+from soku.auth.cache import TTL_SECONDS as KEY_CACHE_SECONDS
 from soku.auth.models import ApiKey, SubscriptionStatus, User
 from soku.config import Settings
 from soku.db import Database
@@ -20,6 +22,7 @@ from soku.integrations import repository as accounts_repo
 from soku.integrations import service as accounts_service
 from soku.integrations.models import Account
 from soku.integrations.vault import TokenVault
+from soku.platforms import INTEGRATIONS
 
 QUICKSTART_ACCOUNTS = {
     "instagram": "ig_main",
@@ -56,12 +59,18 @@ async def prepare_schema(db: Database, settings: Settings) -> None:
         raise SchemaNotReady("The database schema is not up to date: run `soku db upgrade`.")
 
 
-async def upgrade_database(settings: Settings) -> None:
+async def upgrade_database(settings: Settings) -> dict[str, Any]:
+    """`soku db upgrade`: the schema's revision before (None: an empty database) and after."""
     db = Database(settings.database_url, pool_size=1)
     try:
+        async with db.engine.connect() as conn:
+            before = await conn.run_sync(_current_revision)
         await migrate.upgrade(db.engine)
+        async with db.engine.connect() as conn:
+            after = await conn.run_sync(_current_revision)
     finally:
         await db.dispose()
+    return {"revision": after, "previousRevision": before, "upgraded": before != after}
 
 
 async def ensure_schema_for_serving(settings: Settings) -> None:
@@ -87,6 +96,7 @@ def key_json(record: ApiKey) -> dict[str, Any]:
         "prefix": record.prefix,
         "name": record.name,
         "createdAt": record.created_at.isoformat(),
+        "lastUsedAt": record.last_used_at.isoformat() if record.last_used_at else None,
         "revokedAt": record.revoked_at.isoformat() if record.revoked_at else None,
     }
 
@@ -150,8 +160,17 @@ async def create_key(session: AsyncSession, email: str, name: str | None) -> dic
     return {"key": issued.key, **key_json(issued.record), "email": user.email}
 
 
+async def list_keys(session: AsyncSession, email: str) -> list[dict[str, Any]]:
+    """A user's keys as `key_json` shows them: never the key itself, nor its hash."""
+    user = await auth_service.require_user(session, email)
+    return [key_json(record) for record in await users_repo.keys_of(session, user.id)]
+
+
 async def revoke_key(session: AsyncSession, key_or_prefix: str) -> dict[str, Any]:
-    return key_json(await auth_service.revoke_key(session, key_or_prefix))
+    """The revoked key, and how long running servers may still accept it (their key cache
+    is not told of a change made by another process)."""
+    revoked = key_json(await auth_service.revoke_key(session, key_or_prefix))
+    return {**revoked, "refusedWithinSeconds": KEY_CACHE_SECONDS}
 
 
 async def connect_account(
@@ -179,7 +198,19 @@ async def connect_account(
         platform_user_id=platform_user_id,
         username=username,
     )
-    return account_json(account)
+    return {**account_json(account), "warnings": _connect_warnings(account)}
+
+
+def _connect_warnings(account: Account) -> list[dict[str, str]]:
+    """What will not work with this account, known when it is connected."""
+    if account.sandbox or account.platform in INTEGRATIONS:
+        return []
+    message = (
+        f"This version of Soku has no connector for real {account.platform} accounts: "
+        "posts to this account will fail with connector_unavailable. Connect it with "
+        "--sandbox to try the flow."
+    )
+    return [{"code": "connector_unavailable", "message": message}]
 
 
 async def list_accounts(session: AsyncSession, email: str) -> list[dict[str, Any]]:
@@ -189,8 +220,6 @@ async def list_accounts(session: AsyncSession, email: str) -> list[dict[str, Any
 
 async def quickstart(session: AsyncSession, settings: Settings, email: str) -> dict[str, Any]:
     """Idempotent apart from the key: every run prints a fresh key (keys are shown once)."""
-    from soku.auth import repository as users_repo
-
     user = await users_repo.user_by_email(session, auth_service.check_email(email))
     if user is None:
         user = await auth_service.create_user(
@@ -210,13 +239,17 @@ async def quickstart(session: AsyncSession, settings: Settings, email: str) -> d
     return {"email": user.email, "key": issued.key, "accounts": [account_json(a) for a in accounts]}
 
 
+class CannotServe(Exception):
+    """`soku serve` could not start (uvicorn has logged why, e.g. a port that is taken)."""
+
+
 def run_server(settings: Settings, host: str, port: int, *, run_worker: bool) -> None:
-    """`soku serve`: uvicorn on `host:port` until SIGTERM or SIGINT; exits 3 (as uvicorn
-    does) when it could not start, for example on a port that is taken."""
+    """`soku serve`: uvicorn on `host:port` until SIGTERM or SIGINT; CannotServe when it
+    could not start (the CLI then exits 3, as uvicorn does)."""
     import uvicorn
 
     from soku.app import create_app
-    from soku.serving import AnnouncingServer, log_serving
+    from soku.serving import AnnouncingServer, listening_url, log_serving, uvicorn_log_config
 
     config = uvicorn.Config(
         create_app(settings, run_worker=run_worker, settle_heap=True),
@@ -224,15 +257,21 @@ def run_server(settings: Settings, host: str, port: int, *, run_worker: bool) ->
         port=port,
         access_log=False,
         log_level="warning",
+        log_config=uvicorn_log_config(settings.log_format),
         loop="auto",
         http="auto",
         server_header=False,
     )
     server = AnnouncingServer(config, lambda _host, bound: log_serving(host, bound, run_worker))
-    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: uvicorn has already shut down
-        server.run()
+    try:
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: uvicorn has already shut down
+            server.run()
+    except SystemExit:  # uvicorn's way to give up on start-up (exit status 3)
+        if server.started:
+            raise
     if not server.started:
-        raise SystemExit(3)
+        where = listening_url(host, port)
+        raise CannotServe(f"Could not serve on {where}; the reason is logged on stderr.")
 
 
 async def run_worker(settings: Settings, concurrency: int | None) -> None:

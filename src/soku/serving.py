@@ -1,18 +1,24 @@
 """uvicorn's server, saying where it listens once it does: `soku serve` and the sandbox's own
 server (`python -m soku.sandbox`).
 
-`soku serve` keeps uvicorn's own logger at WARNING (its INFO lines are plain text among the
-service's JSON), so uvicorn's "running on" line is not shown; `log_serving` is, as a
-structured log line, and only once the socket is bound (a port that is taken never prints it).
+`soku serve` keeps uvicorn's own loggers at WARNING, so uvicorn's "running on" line is not
+shown; `log_serving` is, as a structured log line, and only once the socket is bound (a port
+that is taken never prints it). What uvicorn does log (a port that is taken, …) is written as
+the service's own JSON lines when those are JSON (`uvicorn_log_config`).
 """
 
 from __future__ import annotations
 
+import copy
 import socket
 from collections.abc import Callable
+from typing import Any
 
 import structlog
 import uvicorn
+from uvicorn.config import LOGGING_CONFIG
+
+from soku.logs import json_formatter, logs_json
 
 log = structlog.get_logger("soku.serve")
 
@@ -46,3 +52,12 @@ def listening_url(host: str, port: int) -> str:
     elif host == "::":
         host = "::1"
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def uvicorn_log_config(log_format: str) -> dict[str, Any]:
+    """uvicorn's logging set-up, its lines (a port that is taken, …) rendered as the
+    service's own JSON lines when those are JSON, and left as uvicorn writes them otherwise."""
+    config = copy.deepcopy(LOGGING_CONFIG)
+    if logs_json(log_format):
+        config["formatters"] = {name: {"()": json_formatter} for name in config["formatters"]}
+    return config

@@ -26,5 +26,11 @@ async def keys_matching(session: AsyncSession, key_hash: str, prefix: str) -> li
     return list((await session.execute(stmt)).scalars())
 
 
+async def keys_of(session: AsyncSession, user_id: uuid.UUID) -> list[ApiKey]:
+    """A user's keys, oldest first, revoked ones included."""
+    stmt = select(ApiKey).where(ApiKey.user_id == user_id).order_by(ApiKey.created_at, ApiKey.id)
+    return list((await session.execute(stmt)).scalars())
+
+
 async def touch_key(session: AsyncSession, key_id: uuid.UUID, when: dt.datetime) -> None:
     await session.execute(update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=when))

@@ -43,6 +43,13 @@ async def connect_account(
         raise _problem("account-id", "The account id must be 1 to 200 characters.")
     if not sandbox and not access_token:
         raise _problem("access-token", "A real account needs --access-token (or use --sandbox).")
+    if sandbox and (access_token or refresh_token):  # a sandbox account gets made-up tokens
+        field = "access-token" if access_token else "refresh-token"
+        raise _problem(
+            field,
+            f"--sandbox and --{field} do not go together: a sandbox account is given "
+            f"made-up tokens. Leave out one of them.",
+        )
     existing = await repository.find_account(session, user.id, platform, account_id)
     if existing is not None and existing.status != AccountStatus.disconnected:
         raise Conflict(f"{platform} account {account_id} is connected already.")

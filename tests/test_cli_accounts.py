@@ -1,0 +1,69 @@
+"""`soku accounts connect`: what it refuses, and what it warns of."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from soku.platforms import INTEGRATIONS, PLATFORM_NAMES
+from tests.test_cli import Soku, soku_env
+
+EMAIL = "ada@example.test"
+
+
+@pytest.fixture
+def soku(tmp_path: Path) -> Soku:
+    soku = Soku(soku_env(SOKU_DATA_DIR=str(tmp_path / "data")))
+    soku.ok("users", "create", "--email", EMAIL)
+    return soku
+
+
+def _connect(platform: str, account_id: str, *more: str) -> tuple[str, ...]:
+    return ("accounts", "connect", "--email", EMAIL, "--platform", platform, "--account-id",
+            account_id, *more)  # fmt: skip
+
+
+@pytest.mark.parametrize("option", ["--access-token", "--refresh-token"])
+def test_a_sandbox_account_with_a_token_is_refused(soku: Soku, option: str) -> None:
+    args = _connect("x", "x_main", "--sandbox", option, "tok")
+    error = soku.fails(*args, code="validation_error")
+    field = option.removeprefix("--")
+    assert error["details"]["field"] == field
+    assert error["message"] == (
+        f"--sandbox and {option} do not go together: a sandbox account is given made-up "
+        "tokens. Leave out one of them."
+    )
+    result = soku.run(*args)
+    assert result.code == 1, result
+    assert result.out == ""
+    assert f"validation_error: --sandbox and {option} do not go together" in result.message
+    assert soku.ok("accounts", "list", "--email", EMAIL) == []
+
+
+def test_every_platform_without_a_connector_warns_when_a_real_account_is_connected(
+    soku: Soku,
+) -> None:
+    assert set(PLATFORM_NAMES) - set(INTEGRATIONS), "every platform has a connector now"
+    for platform in PLATFORM_NAMES:
+        connected = soku.ok(*_connect(platform, f"{platform}_real", "--access-token", "tok"))
+        if platform in INTEGRATIONS:
+            assert connected["warnings"] == [], connected
+            continue
+        [warning] = connected["warnings"]
+        assert warning["code"] == "connector_unavailable"
+        assert f"no connector for real {platform} accounts" in warning["message"]
+        # A sandbox account of the same platform works (through the generic fake).
+        assert soku.ok(*_connect(platform, f"{platform}_sbx", "--sandbox"))["warnings"] == []
+
+
+def test_the_warning_goes_to_stderr_without_json(soku: Soku) -> None:
+    without = next(name for name in PLATFORM_NAMES if name not in INTEGRATIONS)
+    result = soku.run(*_connect(without, "real", "--access-token", "tok"))
+    assert result.code == 0, result
+    assert result.message.startswith(
+        f"warning: connector_unavailable: This version of Soku has no connector for real "
+        f"{without} accounts: posts to this account will fail with connector_unavailable."
+    )
+    assert "warning" not in result.out
+    assert "real" in result.out  # the table of the connected account
