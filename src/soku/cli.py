@@ -329,11 +329,29 @@ def worker_command(
         int | None,
         typer.Option(help="Deliveries in flight at once (SOKU_WORKER_CONCURRENCY).", min=1),
     ] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            help="Serve /metrics, /healthz and /readyz on this port (SOKU_WORKER_METRICS_PORT; "
+            "0: any free port, logged).",
+            min=0,
+            max=65535,
+        ),
+    ] = None,
+    metrics_host: Annotated[
+        str | None,
+        typer.Option(help="Address of the metrics port (SOKU_WORKER_METRICS_HOST, 127.0.0.1)."),
+    ] = None,
     as_json: LongRunningJson = False,
 ) -> None:
     """Run only the delivery worker (any number may run against one PostgreSQL database)."""
     settings = _long_running_settings(as_json)
-    runtime.run(operations.run_worker(settings, concurrency))
+    given = {"worker_metrics_port": metrics_port, "worker_metrics_host": metrics_host}
+    settings = settings.model_copy(update={k: v for k, v in given.items() if v is not None})
+    try:
+        runtime.run(operations.run_worker(settings, concurrency))
+    except operations.CannotServe as exc:
+        fail("cannot_serve", str(exc), as_json, 3)
 
 
 def _main_with_json_errors() -> int:

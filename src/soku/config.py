@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     # Per platform connector settings: {"x": {"api_url": …, "client_id": …}, "linkedin": …}.
     platform_options: PlatformOptions = Field(default_factory=dict)
     worker_concurrency: int = Field(default=512, ge=1)
+    # `soku worker`'s own /metrics, /healthz and /readyz (off unless a port is given; 0: any)
+    worker_metrics_port: int | None = Field(default=None, ge=0, le=65535)
+    worker_metrics_host: str = "127.0.0.1"
     worker_batch: int = Field(default=128, ge=1)
     lease_seconds: float = Field(default=30.0, ge=1)
     poll_seconds: float = Field(default=2.0, gt=0)

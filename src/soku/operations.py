@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import socket
 from typing import Any
 
 from alembic.runtime.migration import MigrationContext
@@ -280,12 +281,17 @@ async def run_worker(settings: Settings, concurrency: int | None) -> None:
     import asyncio
     import signal
 
+    import structlog
+
     from soku.context import AppContext
+    from soku.delivery.probes import ProbeServer
     from soku.delivery.worker import Worker
     from soku.logs import configure_logging
     from soku.runtime import settle_heap
+    from soku.serving import listening_url
 
     configure_logging(settings.log_format, settings.log_level)
+    sock = _probe_socket(settings)  # before anything starts: a taken port claims nothing
     ctx = AppContext.build(settings)
     try:
         worker = Worker(ctx, concurrency)
@@ -293,6 +299,27 @@ async def run_worker(settings: Settings, concurrency: int | None) -> None:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, worker.stop)
         settle_heap()
-        await worker.run()
+        if sock is None:
+            await worker.run()
+            return
+        async with ProbeServer(ctx, sock) as probes:
+            host = settings.worker_metrics_host
+            url = f"{listening_url(host, probes.port)}/metrics"
+            structlog.get_logger("soku.worker").info("worker_probes", metrics=url)
+            await worker.run()
     finally:
         await ctx.aclose()
+
+
+def _probe_socket(settings: Settings) -> socket.socket | None:
+    """The worker's metrics port, bound; CannotServe when it cannot be."""
+    from soku.delivery.probes import bind
+
+    port = settings.worker_metrics_port
+    if port is None:
+        return None
+    host = settings.worker_metrics_host
+    try:
+        return bind(host, port)
+    except OSError as exc:
+        raise CannotServe(f"The worker's metrics port {host}:{port}: {exc.strerror}.") from None
