@@ -140,6 +140,9 @@ class RateLimiter:
             stats = await self._stats(windows)  # another process took the last slot
         return _result(windows, stats, allowed=False)
 
+    def knows(self, plan: str) -> bool:
+        return plan == UNLIMITED or plan in self._plans
+
     async def ready(self) -> bool:
         """Whether the counters can be reached: always in memory, a PING with Redis."""
         return await self._storage.check()

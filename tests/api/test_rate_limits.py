@@ -165,6 +165,22 @@ async def test_an_unreachable_redis_is_503_and_not_ready(limited_app: AppFactory
         assert (await client.get("/healthz")).status_code == 200  # the process is up
 
 
+async def test_a_plan_the_settings_no_longer_name_counts_as_the_default(
+    limited_app: AppFactory,
+) -> None:
+    from sqlalchemy import update
+
+    from soku.auth.models import User
+
+    async with limited_app() as (ctx, client):
+        caller = await make_caller(ctx, plan="tiny")
+        async with ctx.db.transaction() as session:  # a plan removed from SOKU_RATE_LIMIT_PLANS
+            await session.execute(update(User).where(User.id == caller.user_id).values(plan="gold"))
+        response = await client.get("/v1/posts", headers=caller.headers)
+        assert response.status_code == 200, response.text
+        assert response.headers["x-ratelimit-limit"] == "200"  # standard, the default plan
+
+
 async def test_keyless_bad_bodies_are_limited_by_address(limited_app: AppFactory) -> None:
     async with limited_app() as (_ctx, client):
         headers = {"content-type": "application/json"}

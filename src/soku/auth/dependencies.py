@@ -60,6 +60,16 @@ async def _limit(
         )
 
 
+_warned_plans: set[str] = set()
+
+
+def _unknown_plan(plan: str, fallback: str) -> None:
+    """A user's plan that the configured plans no longer name: once per plan and process."""
+    if plan not in _warned_plans:
+        _warned_plans.add(plan)
+        log.warning("unknown_plan", plan=plan, counted_as=fallback)
+
+
 def _client_ip(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
@@ -122,6 +132,9 @@ class Authenticator:
             raise Unauthorized("API key revoked")
         may_post = facts.subscription_status in POSTING_STATUSES
         plan = facts.plan if may_post else "inactive"
+        if not ctx.limiter.knows(plan):  # SOKU_RATE_LIMIT_PLANS changed under the user
+            _unknown_plan(plan, ctx.settings.default_plan)
+            plan = ctx.settings.default_plan
         endpoint = self.endpoint if may_post else None
         await _limit(request, ctx, f"key:{facts.key_id}", plan, endpoint)
         await _touch(ctx, facts.key_id)
