@@ -89,3 +89,16 @@ def test_every_command_reports_unparsable_json(
         for setting in wrong:
             assert setting in result.message, result
     assert not (tmp_path / "soku.db").exists()  # refused before anything was touched
+
+
+@pytest.mark.parametrize("args", [("serve", "--port", "1"), ("worker",)])
+def test_serving_with_a_key_that_opens_no_stored_token_is_refused(
+    tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    data = str(tmp_path)
+    Soku(soku_env(SOKU_DATA_DIR=data)).ok("quickstart")  # tokens sealed with the folder's key
+    other = Soku(soku_env(SOKU_DATA_DIR=data, SOKU_SECRET_KEY="not-the-key-they-were-sealed-with"))
+    error = other.fails(*args, code="invalid_configuration")
+    assert "SOKU_SECRET_KEY opens none of the 8 platform tokens" in error["message"]
+    assert "not-the-key" not in error["message"]
+    assert other.ok("accounts", "list", "--email", "demo@soku.local")  # other commands still run

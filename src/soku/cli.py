@@ -70,6 +70,8 @@ def _database(work: Coroutine[Any, Any, T], settings: Settings, as_json: bool) -
         return asyncio.run(work)
     except operations.SchemaNotReady as exc:
         fail("schema_not_ready", str(exc), as_json, 2)
+    except operations.SecretKeyMismatch as exc:
+        fail("invalid_configuration", str(exc), as_json, 2)
     except DBAPIError as exc:
         where, reason = _database_named(settings.database_url), _first_line(exc.orig or exc)
         fail("database_error", f"The database {where} answered: {reason}", as_json, 1)

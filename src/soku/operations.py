@@ -74,12 +74,50 @@ async def upgrade_database(settings: Settings) -> dict[str, Any]:
     return {"revision": after, "previousRevision": before, "upgraded": before != after}
 
 
+class SecretKeyMismatch(Exception):
+    """SOKU_SECRET_KEY opens none of the platform tokens stored in the database."""
+
+
+SECRET_KEY_SAMPLE = 200  # stored tokens tried at start-up: one that opens is enough
+
+
 async def ensure_schema_for_serving(settings: Settings) -> None:
+    """`serve` and `worker`: the schema ready and a secret key that opens the stored tokens."""
     db = Database(settings.database_url, pool_size=1)
     try:
         await prepare_schema(db, settings)
+        await check_secret_key(db, settings)
     finally:
         await db.dispose()
+
+
+async def check_secret_key(db: Database, settings: Settings) -> None:
+    """SecretKeyMismatch unless this process's key opens at least one of a sample of the stored
+    tokens: with another key than the one they were sealed with, every delivery would fail
+    (`token_unreadable`). One that opens is enough, so that a database whose key was lost and
+    whose accounts are being connected again can still be served."""
+    from cryptography.fernet import InvalidToken
+    from sqlalchemy import func, select
+
+    query = (
+        select(Account.access_token)
+        .where(Account.access_token.is_not(None))
+        .order_by(func.random())
+        .limit(SECRET_KEY_SAMPLE)
+    )
+    async with db.read() as session:
+        sealed = [token for token in (await session.execute(query)).scalars() if token]
+    vault = TokenVault(settings.resolved_secret_key)
+    for token in sealed:
+        with contextlib.suppress(InvalidToken):
+            vault.open(token)
+            return
+    if sealed:
+        raise SecretKeyMismatch(
+            f"SOKU_SECRET_KEY opens none of the {len(sealed)} platform tokens tried in this "
+            "database: every process must use the key they were sealed with (restore it, or "
+            "connect the accounts again with the new one)."
+        )
 
 
 def user_json(user: User) -> dict[str, Any]:
