@@ -281,11 +281,13 @@ def test_serve_on_a_port_that_is_taken_exits_3_without_saying_it_serves(tmp_path
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = str(taken.getsockname()[1])
-        done = soku_cli(env, "serve", "--port", port, "--no-worker")
+        done = soku_cli(env, "serve", "--port", port)  # with its worker, the default
     assert done.returncode == 3, done
-    assert "address already in use" in done.stderr
+    assert f"cannot_serve: Could not serve on http://127.0.0.1:{port}" in done.stderr
+    assert "address already in use" in done.stderr.lower()
     assert "Traceback" not in done.stderr
     assert '"serving"' not in done.stderr
+    assert "worker_started" not in done.stderr  # bound first: nothing was claimed
 
 
 def test_two_servers_with_two_data_dirs_share_nothing(tmp_path: Path) -> None:

@@ -320,8 +320,6 @@ def serve(
     try:
         operations.run_server(settings, host, port, run_worker=worker)
     except operations.CannotServe as exc:
-        if not as_json:  # uvicorn has said why on stderr, in one line
-            raise typer.Exit(3) from None
         fail("cannot_serve", str(exc), as_json, 3)
 
 

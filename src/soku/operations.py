@@ -288,8 +288,13 @@ def run_server(settings: Settings, host: str, port: int, *, run_worker: bool) ->
     import uvicorn
 
     from soku.app import create_app
-    from soku.serving import AnnouncingServer, listening_url, log_serving, uvicorn_log_config
+    from soku.serving import AnnouncingServer, bind, listening_url, log_serving, uvicorn_log_config
 
+    try:  # first: a port that is taken must not start a worker that claims deliveries
+        sock = bind(host, port)
+    except OSError as exc:
+        where = listening_url(host, port)
+        raise CannotServe(f"Could not serve on {where}: {exc.strerror or exc}.") from None
     config = uvicorn.Config(
         create_app(settings, run_worker=run_worker, settle_heap=True),
         host=host,
@@ -304,7 +309,7 @@ def run_server(settings: Settings, host: str, port: int, *, run_worker: bool) ->
     server = AnnouncingServer(config, lambda _host, bound: log_serving(host, bound, run_worker))
     try:
         with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: uvicorn has already shut down
-            server.run()
+            server.run(sockets=[sock])
     except SystemExit:  # uvicorn's way to give up on start-up (exit status 3)
         if server.started:
             raise
@@ -351,7 +356,7 @@ async def run_worker(settings: Settings, concurrency: int | None) -> None:
 
 def _probe_socket(settings: Settings) -> socket.socket | None:
     """The worker's metrics port, bound; CannotServe when it cannot be."""
-    from soku.delivery.probes import bind
+    from soku.serving import bind
 
     port = settings.worker_metrics_port
     if port is None:

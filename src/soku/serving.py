@@ -61,3 +61,19 @@ def uvicorn_log_config(log_format: str) -> dict[str, Any]:
     if logs_json(log_format):
         config["formatters"] = {name: {"()": json_formatter} for name in config["formatters"]}
     return config
+
+
+def bind(host: str, port: int, backlog: int = 2048) -> socket.socket:
+    """The listening socket, bound before anything else starts (OSError if the address is
+    taken or not ours): `soku serve` and a worker's metrics port."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(backlog)  # 2048: uvicorn's own default
+    except OSError:
+        sock.close()
+        raise
+    sock.setblocking(False)
+    return sock

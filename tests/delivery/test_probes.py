@@ -5,7 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from soku.delivery.probes import ProbeServer, bind
+from soku.delivery.probes import ProbeServer
+from soku.serving import bind
 from tests.delivery.harness import Harness, text_post
 
 

@@ -45,21 +45,6 @@ def probe_app(ctx: AppContext) -> FastAPI:
     return app
 
 
-def bind(host: str, port: int) -> socket.socket:
-    """The listening socket (OSError if the address is taken or not ours)."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
-        sock.listen(128)
-    except OSError:
-        sock.close()
-        raise
-    sock.setblocking(False)
-    return sock
-
-
 class _Server(uvicorn.Server):
     def __init__(self, config: uvicorn.Config) -> None:
         super().__init__(config)
@@ -75,7 +60,8 @@ class _Server(uvicorn.Server):
 
 
 class ProbeServer:
-    """`async with ProbeServer(ctx, sock):` serves the probe routes on `sock` meanwhile."""
+    """`async with ProbeServer(ctx, sock):` serves the probe routes on `sock` (made by
+    `soku.serving.bind`) meanwhile."""
 
     def __init__(self, ctx: AppContext, sock: socket.socket) -> None:
         self.sock = sock
