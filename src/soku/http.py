@@ -72,56 +72,24 @@ class EdgeMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = "req_" + secrets.token_hex(12)
-        state = scope.setdefault("state", {})
-        state["request_id"] = request_id
-        structlog.contextvars.clear_contextvars()
-        structlog.contextvars.bind_contextvars(request_id=request_id)
+        limit = self._limit_for(scope.get("path", ""))
+        exchange = _Exchange(self, scope, send, limit)
         started = time.perf_counter()
-        outcome: dict[str, Any] = {"status": 500, "started": False}
-        head = scope.get("method") == "HEAD"
-
-        async def send_wrapper(message: Message) -> None:
-            if state.get("body_too_large"):
-                # The app saw a cut-off body (FastAPI turns the read error into a 400): answer
-                # 413 instead, once, and drop what the app sends.
-                if message["type"] == "http.response.start" and not outcome["started"]:
-                    outcome["started"] = True
-                    await self._send_error(scope, send_wrapper_raw, self._too_large(limit))
-                return
-            await send_wrapper_raw(message)
-
-        async def send_wrapper_raw(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                outcome["status"] = message["status"]
-                outcome["started"] = True
-                headers = list(message.get("headers", []))
-                headers.append((b"x-request-id", request_id.encode()))
-                for name, value in state.get("ratelimit_headers", {}).items():
-                    headers.append((name.lower().encode(), value.encode()))
-                message["headers"] = headers
-            elif head and message.get("body"):
-                # The same headers as GET (Content-Length included), never a body, whoever
-                # built the answer.
-                message = {**message, "body": b""}
-            await send(message)
-
         try:
-            limit = self._limit_for(scope.get("path", ""))
-            await self.app(scope, self._limited(scope, receive, limit), send_wrapper)
+            await self.app(scope, self._limited(scope, receive, limit), exchange.send_app)
         except PayloadTooLarge as exc:
-            if not outcome["started"]:
-                await self._send_error(scope, send_wrapper_raw, exc)
+            if not exchange.started:
+                await self._send_error(scope, exchange.send, exc)
         except Exception:
             log.exception("unhandled_error", path=scope.get("path"))
-            if not outcome["started"]:
-                await self._send_crash(scope, send_wrapper_raw)
+            if not exchange.started:
+                await self._send_crash(scope, exchange.send)
         finally:
             log.info(
                 "request",
                 method=scope.get("method"),
                 path=scope.get("path"),
-                status=outcome["status"],
+                status=exchange.status,
                 duration_ms=round((time.perf_counter() - started) * 1000, 2),
             )
 
@@ -177,6 +145,53 @@ class EdgeMiddleware:
             else "An internal error occurred."
         )
         await _send_json(send, 500, envelope(500, code, message, request_id_of(scope)), {})
+
+
+class _Exchange:
+    """One request at the edge: its request id (in the scope's state and the log context), and
+    its answer on the way out: `X-Request-Id` and the rate-limit headers added, a HEAD's body
+    dropped, and an app's answer to a body found too large replaced by the 413."""
+
+    __slots__ = (
+        "edge", "head", "limit", "request_id", "scope", "send_out", "started", "state", "status",
+    )  # fmt: skip
+
+    def __init__(self, edge: EdgeMiddleware, scope: Scope, send: Send, limit: int) -> None:
+        self.edge, self.scope, self.send_out, self.limit = edge, scope, send, limit
+        self.request_id = "req_" + secrets.token_hex(12)
+        self.state: dict[str, Any] = scope.setdefault("state", {})
+        self.state["request_id"] = self.request_id
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id=self.request_id)
+        self.head = scope.get("method") == "HEAD"
+        self.status = 500
+        self.started = False
+
+    async def send_app(self, message: Message) -> None:
+        """What the app sends. After a cut-off body (FastAPI turns the read error into a
+        400) the 413 goes instead, once, and the app's messages are dropped."""
+        if self.state.get("body_too_large"):
+            if message["type"] == "http.response.start" and not self.started:
+                self.started = True
+                too_large = self.edge._too_large(self.limit)
+                await self.edge._send_error(self.scope, self.send, too_large)
+            return
+        await self.send(message)
+
+    async def send(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+            self.started = True
+            headers = list(message.get("headers", []))
+            headers.append((b"x-request-id", self.request_id.encode()))
+            for name, value in self.state.get("ratelimit_headers", {}).items():
+                headers.append((name.lower().encode(), value.encode()))
+            message["headers"] = headers
+        elif self.head and message.get("body"):
+            # The same headers as GET (Content-Length included), never a body, whoever built
+            # the answer.
+            message = {**message, "body": b""}
+        await self.send_out(message)
 
 
 async def _send_json(send: Send, status: int, body: dict[str, Any], extra: dict[str, str]) -> None:
