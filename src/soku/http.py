@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import socket
 import time
 from typing import Any
 
@@ -16,10 +17,11 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.telemetry import TelemetryConfig
+from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from soku.errors import ApiError, PayloadTooLarge, envelope
+from soku.errors import ApiError, PayloadTooLarge, ServiceUnavailable, envelope
 
 log = structlog.get_logger("soku.http")
 
@@ -80,10 +82,8 @@ class EdgeMiddleware:
         except PayloadTooLarge as exc:
             if not exchange.started:
                 await self._send_error(scope, exchange.send, exc)
-        except Exception:
-            log.exception("unhandled_error", path=scope.get("path"))
-            if not exchange.started:
-                await self._send_crash(scope, exchange.send)
+        except Exception as exc:
+            await self._crashed(scope, exchange, exc)
         finally:
             log.info(
                 "request",
@@ -92,6 +92,21 @@ class EdgeMiddleware:
                 status=exchange.status,
                 duration_ms=round((time.perf_counter() - started) * 1000, 2),
             )
+
+    async def _crashed(self, scope: Scope, exchange: _Exchange, exc: Exception) -> None:
+        """An error no handler answered: 503 when the database is out of reach (an outage,
+        logged in one line, not a traceback per request), else the 500 envelope."""
+        unreachable = database_unreachable(exc)
+        if unreachable:
+            log.warning("database_unreachable", path=scope.get("path"), error=str(exc))
+        else:
+            log.exception("unhandled_error", path=scope.get("path"))
+        if exchange.started:
+            return
+        if unreachable:
+            await self._send_error(scope, exchange.send, _DATABASE_DOWN, close=False)
+        else:
+            await self._send_crash(scope, exchange.send)
 
     def _declared_length(self, scope: Scope) -> int | None:
         for name, value in scope.get("headers", []):
@@ -132,9 +147,12 @@ class EdgeMiddleware:
 
         return wrapped
 
-    async def _send_error(self, scope: Scope, send: Send, exc: ApiError) -> None:
+    async def _send_error(
+        self, scope: Scope, send: Send, exc: ApiError, *, close: bool = True
+    ) -> None:
+        """The envelope; by default closing the connection (a body the app did not read)."""
         body = envelope(exc.status, exc.code, exc.message, request_id_of(scope), exc.details)
-        await _send_json(send, exc.status, body, {"connection": "close"})
+        await _send_json(send, exc.status, body, {"connection": "close"} if close else {})
 
     async def _send_crash(self, scope: Scope, send: Send) -> None:
         creating = scope.get("method") == "POST" and scope.get("path") == "/v1/posts"
@@ -145,6 +163,28 @@ class EdgeMiddleware:
             else "An internal error occurred."
         )
         await _send_json(send, 500, envelope(500, code, message, request_id_of(scope)), {})
+
+
+_DATABASE_DOWN = ServiceUnavailable(
+    "The service cannot reach its database; retry shortly.",
+    {"reason": "database_unreachable"},
+)
+
+
+def database_unreachable(exc: BaseException) -> bool:
+    """Whether `exc` is the database being out of reach (down, restarting, refusing
+    connections, the network between): SQLAlchemy's OperationalError or InterfaceError, or a
+    connection error raised inside SQLAlchemy (asyncpg's connect errors are not wrapped)."""
+    if isinstance(exc, OperationalError | InterfaceError):
+        return True
+    if not isinstance(exc, ConnectionError | TimeoutError | socket.gaierror):
+        return False
+    frame = exc.__traceback__
+    while frame is not None:
+        if frame.tb_frame.f_globals.get("__name__", "").startswith("sqlalchemy."):
+            return True
+        frame = frame.tb_next
+    return False
 
 
 class _Exchange:

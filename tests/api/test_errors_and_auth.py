@@ -172,6 +172,29 @@ async def test_readyz_without_database(tmp_path: object) -> None:
         assert_error(await c.get("/readyz"), 503, "service_unavailable")
 
 
+@pytest.mark.parametrize("driver", ["asyncpg", "psycopg"])
+async def test_a_database_out_of_reach_is_503_not_500(tmp_path: object, driver: str) -> None:
+    from pathlib import Path
+
+    from soku.app import create_app
+    from tests.asgi_server import free_port
+    from tests.conftest import make_settings
+
+    assert isinstance(tmp_path, Path)
+    url = f"postgresql+{driver}://postgres@127.0.0.1:{free_port()}/none"
+    app = create_app(make_settings(tmp_path, url, db_pool_size=1))
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+        answers = [
+            await c.get("/v1/posts", headers={"soku-api-key": "sk_live_" + "a" * 40}),
+            await c.post("/v1/posts", json={"post": {}}, headers={"soku-api-key": "sk_live_x"}),
+        ]
+    for response in answers:
+        error = assert_error(response, 503, "service_unavailable")
+        assert error["details"] == {"reason": "database_unreachable"}
+        assert "database" in error["message"]
+
+
 async def test_unexpected_crash_is_an_envelope_without_trace(
     backend: AppContext, client: httpx.AsyncClient, caller: Caller, monkeypatch: pytest.MonkeyPatch
 ) -> None:
