@@ -77,7 +77,9 @@ def create_app(
     app.include_router(metrics_router)
     app.mount("/sandbox/generic", create_generic_fake(f"{settings.sandbox_root}/generic"))
     for name, integration in INTEGRATIONS.items():
-        app.mount(f"/sandbox/{name}", integration.create_sandbox(f"{settings.sandbox_root}/{name}"))
+        # mounted here, a fake fetches media only from this service (where our copies are)
+        fake = integration.create_sandbox(f"{settings.sandbox_root}/{name}", True)
+        app.mount(f"/sandbox/{name}", fake)
     install_error_handlers(app)
     upload_limit = max(settings.media_image_max_bytes, settings.media_video_max_bytes) + 65536
     app.add_middleware(

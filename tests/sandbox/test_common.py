@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 
 import httpx
+import pytest
 
 from soku.platforms import INTEGRATIONS
 from soku.sandbox.common import fetch_media
@@ -53,7 +54,7 @@ async def test_the_service_mounts_meta_fakes_that_fetch_only_its_own_media(
 ) -> None:
     """A Threads container made on the mounted fake with someone else's URL is refused."""
     public = "http://soku.example/sandbox/threads"
-    app = INTEGRATIONS["threads"].create_sandbox(public)
+    app = INTEGRATIONS["threads"].create_sandbox(public, True)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://soku.example") as fake:
         params = {"media_type": "IMAGE", "image_url": media_server.url("img1.jpg")}
@@ -62,3 +63,27 @@ async def test_the_service_mounts_meta_fakes_that_fetch_only_its_own_media(
         )
     assert made.status_code == 400, made.text
     assert "could not be fetched" in made.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("fake", ["threads", "facebook"])
+async def test_the_standalone_fakes_fetch_media_from_anywhere_even_with_a_public_url(
+    media_server: MediaServer, fake: str
+) -> None:
+    """`python -m soku.sandbox --public-url U` serves the fakes apart from the service, whose
+    media live elsewhere: a URL that is not U's must still be fetched."""
+    from soku.sandbox.__main__ import build_app
+
+    app = build_app("http://sandbox.example:8765")
+    transport = httpx.ASGITransport(app=app)
+    auth = {"Authorization": "Bearer t"}
+    image = media_server.url("img1.jpg")
+    async with httpx.AsyncClient(transport=transport, base_url="http://sandbox.example") as http:
+        if fake == "threads":
+            params = {"media_type": "IMAGE", "image_url": image}
+            made = await http.post("/sandbox/threads/v1.0/me/threads", params=params, headers=auth)
+        else:
+            form = {"url": image, "published": "false"}
+            page = "/sandbox/facebook/v25.0/1122334455"
+            made = await http.post(f"{page}/photos", data=form, headers=auth)
+    assert made.status_code == 200, made.text
+    assert made.json()["id"]

@@ -94,5 +94,7 @@ class PlatformIntegration:
     """
 
     make_connector: Callable[[ConnectorTarget], Connector]
-    create_sandbox: Callable[[str], ASGIApp]  # the fake, told its public URL
+    # the fake, told its public URL and whether it may fetch media only from that origin (as
+    # the service mounts it) or from any http(s) URL (`python -m soku.sandbox`)
+    create_sandbox: Callable[[str, bool], ASGIApp]
     options: frozenset[str] = frozenset()  # the option names the connector reads

@@ -69,10 +69,10 @@ def _connector(target: ConnectorTarget) -> Connector:
     )
 
 
-def _sandbox(public_url: str) -> ASGIApp:
+def _sandbox(public_url: str, own_media_only: bool) -> ASGIApp:
     from soku.sandbox.linkedin import create_linkedin_fake
 
-    return create_linkedin_fake(public_url)
+    return create_linkedin_fake(public_url)  # it takes media as uploads only: nothing to fetch
 
 
 INTEGRATION = PlatformIntegration(

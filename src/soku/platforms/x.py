@@ -68,10 +68,10 @@ def _connector(target: ConnectorTarget) -> Connector:
     )
 
 
-def _sandbox(public_url: str) -> ASGIApp:
+def _sandbox(public_url: str, own_media_only: bool) -> ASGIApp:
     from soku.sandbox.x import create_x_fake
 
-    return create_x_fake(public_url)
+    return create_x_fake(public_url)  # it takes media as uploads only: nothing to fetch
 
 
 INTEGRATION = PlatformIntegration(

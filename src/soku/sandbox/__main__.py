@@ -37,7 +37,9 @@ def build_app(public_url: str = "") -> FastAPI:
     base = f"{public_url.rstrip('/')}/sandbox" if public_url else ""
     root.mount("/sandbox/generic", create_generic_fake(f"{base}/generic" if base else ""))
     for name, integration in INTEGRATIONS.items():
-        root.mount(f"/sandbox/{name}", integration.create_sandbox(f"{base}/{name}" if base else ""))
+        # standalone, the fakes fetch media from any http(s) URL: the service is elsewhere
+        fake = integration.create_sandbox(f"{base}/{name}" if base else "", False)
+        root.mount(f"/sandbox/{name}", fake)
     return root
 
 
