@@ -78,7 +78,8 @@ def create_app(
     app.mount("/sandbox/generic", create_generic_fake(f"{settings.sandbox_root}/generic"))
     for name, integration in INTEGRATIONS.items():
         # mounted here, a fake fetches media only from this service (where our copies are)
-        fake = integration.create_sandbox(f"{settings.sandbox_root}/{name}", True)
+        own = f"{settings.sandbox_root}/{name}"
+        fake = integration.create_sandbox(own, own)
         app.mount(f"/sandbox/{name}", fake)
     install_error_handlers(app)
     upload_limit = max(settings.media_image_max_bytes, settings.media_video_max_bytes) + 65536

@@ -54,7 +54,7 @@ async def test_the_service_mounts_meta_fakes_that_fetch_only_its_own_media(
 ) -> None:
     """A Threads container made on the mounted fake with someone else's URL is refused."""
     public = "http://soku.example/sandbox/threads"
-    app = INTEGRATIONS["threads"].create_sandbox(public, True)
+    app = INTEGRATIONS["threads"].create_sandbox(public, public)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://soku.example") as fake:
         params = {"media_type": "IMAGE", "image_url": media_server.url("img1.jpg")}
@@ -73,7 +73,7 @@ async def test_the_standalone_fakes_fetch_media_from_anywhere_even_with_a_public
     media live elsewhere: a URL that is not U's must still be fetched."""
     from soku.sandbox.__main__ import build_app
 
-    app = build_app("http://sandbox.example:8765")
+    app = build_app("http://sandbox.example:8765")  # no --media-origin
     transport = httpx.ASGITransport(app=app)
     auth = {"Authorization": "Bearer t"}
     image = media_server.url("img1.jpg")
@@ -87,3 +87,21 @@ async def test_the_standalone_fakes_fetch_media_from_anywhere_even_with_a_public
             made = await http.post(f"{page}/photos", data=form, headers=auth)
     assert made.status_code == 200, made.text
     assert made.json()["id"]
+
+
+async def test_the_standalone_fakes_fetch_only_from_the_media_origin_given(
+    media_server: MediaServer,
+) -> None:
+    """`--media-origin U`: the Threads fake refuses a URL of another origin (no fetching of
+    internal addresses on behalf of whoever can reach the sandbox)."""
+    from soku.sandbox.__main__ import build_app
+
+    app = build_app("http://sandbox.example:8765", media_origin="http://soku.example:8000")
+    transport = httpx.ASGITransport(app=app)
+    params = {"media_type": "IMAGE", "image_url": media_server.url("img1.jpg")}
+    async with httpx.AsyncClient(transport=transport, base_url="http://sandbox.example") as http:
+        made = await http.post(
+            "/sandbox/threads/v1.0/me/threads", params=params, headers={"Authorization": "Bearer t"}
+        )
+    assert made.status_code == 400, made.text
+    assert "could not be fetched" in made.json()["error"]["message"]

@@ -94,7 +94,6 @@ class PlatformIntegration:
     """
 
     make_connector: Callable[[ConnectorTarget], Connector]
-    # the fake, told its public URL and whether it may fetch media only from that origin (as
-    # the service mounts it) or from any http(s) URL (`python -m soku.sandbox`)
-    create_sandbox: Callable[[str, bool], ASGIApp]
+    # the fake, told its public URL and the only origin it may fetch media from ("": any)
+    create_sandbox: Callable[[str, str], ASGIApp]
     options: frozenset[str] = frozenset()  # the option names the connector reads

@@ -64,10 +64,10 @@ def _connector(target: ConnectorTarget) -> Connector:
     )
 
 
-def _sandbox(public_url: str, own_media_only: bool) -> ASGIApp:
+def _sandbox(public_url: str, media_origin: str) -> ASGIApp:
     from soku.sandbox.facebook import create_facebook_fake
 
-    return create_facebook_fake(public_url, own_media_only=own_media_only)
+    return create_facebook_fake(public_url, media_origin=media_origin)
 
 
 INTEGRATION = PlatformIntegration(

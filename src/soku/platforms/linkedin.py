@@ -69,7 +69,7 @@ def _connector(target: ConnectorTarget) -> Connector:
     )
 
 
-def _sandbox(public_url: str, own_media_only: bool) -> ASGIApp:
+def _sandbox(public_url: str, media_origin: str) -> ASGIApp:
     from soku.sandbox.linkedin import create_linkedin_fake
 
     return create_linkedin_fake(public_url)  # it takes media as uploads only: nothing to fetch

@@ -74,10 +74,10 @@ def _connector(target: ConnectorTarget) -> Connector:
     )
 
 
-def _sandbox(public_url: str, own_media_only: bool) -> ASGIApp:
+def _sandbox(public_url: str, media_origin: str) -> ASGIApp:
     from soku.sandbox.threads import create_threads_fake
 
-    return create_threads_fake(public_url, own_media_only=own_media_only)
+    return create_threads_fake(public_url, media_origin=media_origin)
 
 
 INTEGRATION = PlatformIntegration(

@@ -31,14 +31,15 @@ def _ready(host: str, port: int) -> None:
     print(f"sandbox ready on http://{host}:{port}", flush=True)
 
 
-def build_app(public_url: str = "") -> FastAPI:
-    """Every fake under `/sandbox`; each names its own URL from `public_url`, else per request."""
+def build_app(public_url: str = "", media_origin: str = "") -> FastAPI:
+    """Every fake under `/sandbox`; each names its own URL from `public_url`, else per request.
+    The fakes that fetch media (Threads, Facebook) fetch only from `media_origin` when given
+    (the service's public URL, where its copies are), else from any http(s) URL."""
     root = fake_app("Soku sandbox", openapi_url=None)
     base = f"{public_url.rstrip('/')}/sandbox" if public_url else ""
     root.mount("/sandbox/generic", create_generic_fake(f"{base}/generic" if base else ""))
     for name, integration in INTEGRATIONS.items():
-        # standalone, the fakes fetch media from any http(s) URL: the service is elsewhere
-        fake = integration.create_sandbox(f"{base}/{name}" if base else "", False)
+        fake = integration.create_sandbox(f"{base}/{name}" if base else "", media_origin)
         root.mount(f"/sandbox/{name}", fake)
     return root
 
@@ -50,10 +51,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--public-url", default="", help="how clients reach it, e.g. http://sandbox.internal:8765"
     )
+    parser.add_argument(
+        "--media-origin",
+        default="",
+        help="fetch media only from this origin, e.g. Soku's public URL (default: any URL)",
+    )
     parser.add_argument("--log-level", default="warning", help="uvicorn's: debug, info, …")
     args = parser.parse_args(argv)
     config = uvicorn.Config(
-        build_app(args.public_url),
+        build_app(args.public_url, args.media_origin),
         host=args.host,
         port=args.port,
         log_level=args.log_level,

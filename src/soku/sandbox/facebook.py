@@ -65,11 +65,11 @@ class NewPage(BaseModel):
 class FacebookFake:
     """The fake's behaviour shared by its routes: gatekeeping, media fetching, answers."""
 
-    def __init__(self, public_url: str, own_media_only: bool) -> None:
+    def __init__(self, public_url: str, media_origin: str) -> None:
         self.state = FakeState()
         self.public_url = public_url.rstrip("/")
-        # mounted by the service: fetch only from its own origin (see common.fetch_media)
-        self.fetch_origin = self.public_url if own_media_only else ""
+        # media fetched only from this origin when one is given (see common.fetch_media)
+        self.fetch_origin = media_origin
 
     async def gate(
         self, request: Request, kind: CallKind, params: dict[str, Any], page_id: str | None
@@ -113,13 +113,14 @@ class FacebookFake:
         return JSONResponse(content, headers=headers)
 
 
-def create_facebook_fake(public_url: str = "", *, own_media_only: bool = False) -> FastAPI:
+def create_facebook_fake(public_url: str = "", *, media_origin: str = "") -> FastAPI:
     """The fake as an ASGI app; `public_url` is where it is reachable (else from the request).
 
-    With `own_media_only` it fetches media only from `public_url`'s origin.
+    With `media_origin` (a URL) it fetches media only from that URL's origin, else from any
+    http(s) URL.
     """
     app = fake_app("Soku sandbox: Facebook Pages")
-    fake = FacebookFake(public_url, own_media_only)
+    fake = FacebookFake(public_url, media_origin)
     app.state.fake = fake.state
 
     @app.middleware("http")

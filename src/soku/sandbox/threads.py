@@ -73,11 +73,11 @@ class NewUser(BaseModel):
 class ThreadsFake:
     """The fake's behaviour shared by its routes: gatekeeping, media fetching and URLs."""
 
-    def __init__(self, public_url: str, own_media_only: bool) -> None:
+    def __init__(self, public_url: str, media_origin: str) -> None:
         self.state = FakeState()
         self.public_url = public_url.rstrip("/")
-        # mounted by the service: fetch only from its own origin (see common.fetch_media)
-        self.fetch_origin = self.public_url if own_media_only else ""
+        # media fetched only from this origin when one is given (see common.fetch_media)
+        self.fetch_origin = media_origin
 
     def base_url(self, request: Request) -> str:
         return public_base(self.public_url, request)
@@ -154,13 +154,14 @@ def _fields(params: dict[str, str]) -> set[str]:
     return {name.strip() for name in params.get("fields", "").split(",") if name.strip()}
 
 
-def create_threads_fake(public_url: str = "", *, own_media_only: bool = False) -> FastAPI:
+def create_threads_fake(public_url: str = "", *, media_origin: str = "") -> FastAPI:
     """The fake as an ASGI app; `public_url` is where it is reachable (else from the request).
 
-    With `own_media_only` it fetches media only from `public_url`'s origin.
+    With `media_origin` (a URL) it fetches media only from that URL's origin, else from any
+    http(s) URL.
     """
     app = fake_app("Soku sandbox: Threads API")
-    fake = ThreadsFake(public_url, own_media_only)
+    fake = ThreadsFake(public_url, media_origin)
     app.state.fake = fake.state
     graph_error_handlers(app)
     control_routes(app, fake.state, FaultSpec, CALL_KINDS)
