@@ -17,7 +17,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.telemetry import TelemetryConfig
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -173,15 +173,18 @@ _DATABASE_DOWN = ServiceUnavailable(
 
 def database_unreachable(exc: BaseException) -> bool:
     """Whether `exc` is the database being out of reach (down, restarting, refusing
-    connections, the network between): SQLAlchemy's OperationalError or InterfaceError, or a
-    connection error raised inside SQLAlchemy (asyncpg's connect errors are not wrapped)."""
-    if isinstance(exc, OperationalError | InterfaceError):
+    connections, the network between): a connection lost while in use, or any error raised
+    while the pool was opening one (asyncpg's are plain OSErrors, psycopg's are wrapped).
+    A SQL error on a working connection (a missing table, a syntax error) is a bug: 500."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return True
-    if not isinstance(exc, ConnectionError | TimeoutError | socket.gaierror):
+    if not isinstance(exc, DBAPIError | ConnectionError | TimeoutError | socket.gaierror):
         return False
     frame = exc.__traceback__
     while frame is not None:
-        if frame.tb_frame.f_globals.get("__name__", "").startswith("sqlalchemy."):
+        code = frame.tb_frame.f_code
+        module = frame.tb_frame.f_globals.get("__name__", "")
+        if code.co_name == "_create_connection" and module.startswith("sqlalchemy.pool"):
             return True
         frame = frame.tb_next
     return False

@@ -195,6 +195,21 @@ async def test_a_database_out_of_reach_is_503_not_500(tmp_path: object, driver: 
         assert "database" in error["message"]
 
 
+async def test_a_sql_error_on_a_working_database_is_still_a_500(tmp_path: object) -> None:
+    """A database that answers but lacks a table (no migrations run) is a bug, not an outage."""
+    from pathlib import Path
+
+    from soku.app import create_app
+    from tests.conftest import make_settings
+
+    assert isinstance(tmp_path, Path)
+    app = create_app(make_settings(tmp_path, None))  # SQLite, never upgraded
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+        response = await c.get("/v1/posts", headers={"soku-api-key": "sk_live_" + "a" * 40})
+    assert_error(response, 500, "internal_error")
+
+
 async def test_unexpected_crash_is_an_envelope_without_trace(
     backend: AppContext, client: httpx.AsyncClient, caller: Caller, monkeypatch: pytest.MonkeyPatch
 ) -> None:
