@@ -78,9 +78,6 @@ class SecretKeyMismatch(Exception):
     """SOKU_SECRET_KEY opens none of the platform tokens stored in the database."""
 
 
-SECRET_KEY_SAMPLE = 200  # stored tokens tried at start-up: one that opens is enough
-
-
 async def ensure_schema_for_serving(settings: Settings) -> None:
     """`serve` and `worker`: the schema ready and a secret key that opens the stored tokens."""
     db = Database(settings.database_url, pool_size=1)
@@ -92,31 +89,29 @@ async def ensure_schema_for_serving(settings: Settings) -> None:
 
 
 async def check_secret_key(db: Database, settings: Settings) -> None:
-    """SecretKeyMismatch unless this process's key opens at least one of a sample of the stored
-    tokens: with another key than the one they were sealed with, every delivery would fail
-    (`token_unreadable`). One that opens is enough, so that a database whose key was lost and
-    whose accounts are being connected again can still be served."""
+    """SecretKeyMismatch unless this process's key opens at least one stored token: with
+    another key than the one they were sealed with, every delivery would fail
+    (`token_unreadable`). The first token that opens ends the check (with the right key, the
+    first read); a wrong key reads them all, each refused at its HMAC check, a few
+    microseconds. One that opens is enough: a database whose key was lost can be served
+    again once one account is connected again with the new key."""
     from cryptography.fernet import InvalidToken
-    from sqlalchemy import func, select
+    from sqlalchemy import select
 
-    query = (
-        select(Account.access_token)
-        .where(Account.access_token.is_not(None))
-        .order_by(func.random())
-        .limit(SECRET_KEY_SAMPLE)
-    )
-    async with db.read() as session:
-        sealed = [token for token in (await session.execute(query)).scalars() if token]
+    query = select(Account.access_token).where(Account.access_token.is_not(None))
     vault = TokenVault(settings.resolved_secret_key)
-    for token in sealed:
-        with contextlib.suppress(InvalidToken):
-            vault.open(token)
-            return
-    if sealed:
+    tried = 0
+    async with db.read() as session:
+        async for sealed in await session.stream_scalars(query.execution_options(yield_per=500)):
+            tried += 1
+            with contextlib.suppress(InvalidToken):
+                vault.open(sealed)
+                return
+    if tried:
         raise SecretKeyMismatch(
-            f"SOKU_SECRET_KEY opens none of the {len(sealed)} platform tokens tried in this "
+            f"SOKU_SECRET_KEY opens none of the {tried} platform tokens stored in this "
             "database: every process must use the key they were sealed with (restore it, or "
-            "connect the accounts again with the new one)."
+            "connect an account again with the new one)."
         )
 
 
