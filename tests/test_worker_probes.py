@@ -47,11 +47,17 @@ def test_a_worker_serves_metrics_and_probes_on_its_own_port(tmp_path: Path) -> N
         assert "# TYPE soku_deliveries_total counter" in metrics.text
         base = url.removesuffix("/metrics")
         assert httpx.get(f"{base}/readyz", timeout=10).json() == {"status": "ready"}
+        port = int(base.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+            raw.sendall(b"NOT HTTP AT ALL\r\n\r\n")  # uvicorn logs a warning: JSON too
+            raw.recv(1024)
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=STOP_TIMEOUT) == 0
-    events = [r["event"] for r in json_lines(stderr.read_text())]
+    records = json_lines(stderr.read_text())  # every line JSON, uvicorn's own included
+    events = [r["event"] for r in records]
     assert events.index("worker_probes") < events.index("worker_stopped")
+    assert any("Invalid HTTP request" in event for event in events), events
 
 
 def test_a_taken_metrics_port_stops_the_worker_before_it_starts(tmp_path: Path) -> None:

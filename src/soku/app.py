@@ -70,6 +70,7 @@ def create_app(
         telemetry=NO_TELEMETRY,
     )
     app.state.ctx = context
+    app.state.rate_limited = True  # /readyz checks the rate-limit store too
     app.include_router(health_router)
     app.include_router(posts_router)
     app.include_router(media_router)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
 from soku.api import error_responses
@@ -34,12 +34,13 @@ async def healthz() -> Health:
     responses=error_responses(503),
     summary="As GET /readyz, without the body",
 )
-async def readyz(ctx: Context) -> Health:
+async def readyz(ctx: Context, request: Request) -> Health:
     try:
         await ctx.db.ping()
     except Exception as exc:
         raise ServiceUnavailable(details={"reason": type(exc).__name__}) from exc
-    if not await ctx.limiter.ready():  # with SOKU_REDIS_URL, every keyed request needs it
+    # the API's requests need the rate-limit store (Redis, if set); a worker's do not
+    if getattr(request.app.state, "rate_limited", False) and not await ctx.limiter.ready():
         raise ServiceUnavailable(
             "The service cannot reach its rate-limit store (Redis).",
             {"reason": "rate_limit_store_unreachable"},

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 import pytest
 
+from soku import migrate
 from soku.delivery.probes import ProbeServer
 from soku.serving import bind
+from tests.asgi_server import free_port
 from tests.delivery.harness import Harness, text_post
 
 
@@ -43,3 +47,20 @@ def test_a_taken_port_is_refused_before_anything_starts() -> None:
             bind("127.0.0.1", taken.getsockname()[1])
     finally:
         taken.close()
+
+
+async def test_a_workers_readiness_does_not_depend_on_redis(tmp_path: Path) -> None:
+    """Workers do not use the rate limits: a Redis that is down leaves them ready."""
+    from soku.context import AppContext
+    from tests.conftest import make_settings
+
+    redis_url = f"redis://127.0.0.1:{free_port()}/0"
+    ctx = AppContext.build(make_settings(tmp_path, None, redis_url=redis_url))
+    try:
+        await migrate.upgrade(ctx.db.engine)
+        async with ProbeServer(ctx, bind("127.0.0.1", 0)) as probes:
+            url = f"http://127.0.0.1:{probes.port}/readyz"
+            async with httpx.AsyncClient(timeout=10) as http:
+                assert (await http.get(url)).json() == {"status": "ready"}
+    finally:
+        await ctx.aclose()

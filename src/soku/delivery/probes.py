@@ -24,6 +24,7 @@ from soku.context import AppContext
 from soku.delivery.router import router as metrics_router
 from soku.health import router as health_router
 from soku.http import NO_TELEMETRY, EdgeMiddleware, install_error_handlers
+from soku.serving import uvicorn_log_config
 
 STOP_SECONDS = 5.0
 
@@ -68,6 +69,7 @@ class ProbeServer:
         config = uvicorn.Config(
             probe_app(ctx),
             log_level="warning",
+            log_config=uvicorn_log_config(ctx.settings.log_format),  # JSON, as the service's
             lifespan="off",  # the worker's context is opened and closed by the worker's command
             access_log=False,
             server_header=False,
