@@ -45,6 +45,8 @@ async def settle_error(run: DeliveryRun, exc: PlatformError) -> str:
         "kind": exc.kind.value,
         "platformResponse": exc.raw,
     }
+    if exc.origin:  # stored and logged; GET /v1/posts/{id} shows code, message, response only
+        error["origin"] = exc.origin
     if decision.delay is not None:
         run_at = utcnow() + dt.timedelta(seconds=decision.delay)
         return await run.finish(

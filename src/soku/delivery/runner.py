@@ -384,5 +384,7 @@ class DeliveryRun:
             fields.update(
                 error_code=error.get("code"), error=error.get("message"), http_status=http_status
             )
+            if "origin" in error:  # where a call that got no answer went
+                fields["origin"] = error["origin"]
         emit = log.warning if status in _GAVE_UP else log.info
         emit("delivery_finished", outcome=outcome, status=status.value, **fields)

@@ -47,6 +47,7 @@ class PlatformError(Exception):
         http_status: int | None = None,
         retry_after: float | None = None,
         raw: Any = None,
+        origin: str | None = None,
     ) -> None:
         super().__init__(message)
         self.kind = kind
@@ -55,6 +56,9 @@ class PlatformError(Exception):
         self.http_status = http_status
         self.retry_after = retry_after
         self.raw = raw
+        # where a call that got no answer went (scheme://host:port): stored and logged for the
+        # operator, not shown to API callers (it may name an internal proxy or host)
+        self.origin = origin
 
 
 @dataclass(frozen=True)
@@ -139,22 +143,22 @@ class Connector(Protocol):
 
 def transport_error(exc: httpx.HTTPError, label: str) -> PlatformError:
     """A call that got no answer: it could not connect (nothing sent) or the answer never came."""
-    where = f"{label}{origin_of(exc)}"
+    origin = origin_of(exc)
     if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
-        return PlatformError(
-            ErrorKind.connection, "connection_failed", f"Could not connect to {where}."
-        )
-    return PlatformError(ErrorKind.timeout, "timeout", f"No complete answer from {where}: {exc!r}.")
+        message = f"Could not connect to {label}."
+        return PlatformError(ErrorKind.connection, "connection_failed", message, origin=origin)
+    message = f"No complete answer from {label}: {exc!r}."
+    return PlatformError(ErrorKind.timeout, "timeout", message, origin=origin)
 
 
-def origin_of(exc: httpx.HTTPError) -> str:
-    """Where the failed call went, as ` at scheme://host:port` (no path: it may hold ids), so
-    that a wrong base URL shows in the error; empty when the error carries no request."""
+def origin_of(exc: httpx.HTTPError) -> str | None:
+    """Where the failed call went, as scheme://host:port (no path: it may hold ids), so that a
+    wrong base URL shows in the log; None when the error carries no request."""
     try:
         url = exc.request.url
     except RuntimeError:
-        return ""
-    return f" at {url.scheme}://{url.netloc.decode('ascii', 'replace')}"
+        return None
+    return f"{url.scheme}://{url.netloc.decode('ascii', 'replace')}"
 
 
 def retry_after_header(headers: httpx.Headers) -> float | None:

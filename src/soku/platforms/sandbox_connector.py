@@ -166,13 +166,12 @@ def map_error(platform: str, failure: httpx.Response | httpx.HTTPError) -> Platf
     """Every failure of a call to the fake, in our terms."""
     where = f"the {platform} sandbox"
     if isinstance(failure, httpx.HTTPError):
-        where += origin_of(failure)
-    if isinstance(failure, httpx.ConnectError | httpx.ConnectTimeout):
-        return PlatformError(ErrorKind.connection, "connection_failed", f"Could not reach {where}.")
-    if isinstance(failure, httpx.HTTPError):
-        return PlatformError(
-            ErrorKind.timeout, "timeout", f"No complete answer from {where}: {failure!r}."
-        )
+        origin = origin_of(failure)
+        if isinstance(failure, httpx.ConnectError | httpx.ConnectTimeout):
+            message = f"Could not reach {where}."
+            return PlatformError(ErrorKind.connection, "connection_failed", message, origin=origin)
+        message = f"No complete answer from {where}: {failure!r}."
+        return PlatformError(ErrorKind.timeout, "timeout", message, origin=origin)
     status = failure.status_code
     raw, code, detail = _error_body(failure)
     kind = _kind_of(status, code)
