@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import queue
 import signal
 import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -102,18 +104,31 @@ def test_serve_on_a_port_that_is_taken_with_json(soku: Soku) -> None:
 
 
 def _json_lines_until(process: subprocess.Popen[str], event: str) -> list[dict[str, object]]:
-    """stderr's lines, each parsed as JSON, up to the first line of this event."""
-    assert process.stderr is not None
+    """stderr's lines, each parsed as JSON, up to the first line of this event. A thread
+    reads them, so a process that hangs without writing fails the test at the deadline."""
+    stderr = process.stderr
+    assert stderr is not None
+    arriving: queue.Queue[str] = queue.Queue()
+
+    def pump() -> None:
+        for line in stderr:
+            arriving.put(line)
+        arriving.put("")  # the end: the process closed its stderr
+
+    threading.Thread(target=pump, daemon=True).start()
     lines: list[dict[str, object]] = []
     deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        line = process.stderr.readline()
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            line = arriving.get(timeout=left)
+        except queue.Empty:
+            break
         if not line:
             pytest.fail(f"soku exited with {process.wait()} before logging {event}: {lines}")
         lines.append(json.loads(line))
         if lines[-1].get("event") == event:
             return lines
-    pytest.fail(f"no {event} line within {START_TIMEOUT} s: {lines}")
+    pytest.fail(f"no {event} line within {START_TIMEOUT} s (exit {process.poll()}): {lines}")
 
 
 @pytest.mark.parametrize(

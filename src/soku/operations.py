@@ -94,7 +94,7 @@ async def check_secret_key(db: Database, settings: Settings) -> None:
     (`token_unreadable`). The first token that opens ends the check (with the right key, the
     first read); a wrong key reads them all, each refused at its HMAC check, a few
     microseconds. One that opens is enough: a database whose key was lost can be served
-    again once one account is connected again with the new key."""
+    again once an account is connected with the new key."""
     from cryptography.fernet import InvalidToken
     from sqlalchemy import select
 
@@ -110,8 +110,8 @@ async def check_secret_key(db: Database, settings: Settings) -> None:
     if tried:
         raise SecretKeyMismatch(
             f"SOKU_SECRET_KEY opens none of the {tried} platform tokens stored in this "
-            "database: every process must use the key they were sealed with (restore it, or "
-            "connect an account again with the new one)."
+            "database: every process must use the key they were sealed with (restore that key; "
+            "tokens sealed with another cannot be read)."
         )
 
 

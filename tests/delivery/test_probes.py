@@ -40,7 +40,7 @@ async def test_a_worker_serves_its_metrics_and_probes(env: Harness) -> None:
             await http.get("/healthz")
 
 
-def test_a_taken_port_is_refused_before_anything_starts() -> None:
+def test_bind_refuses_a_port_that_is_taken() -> None:
     taken = bind("127.0.0.1", 0)
     try:
         with pytest.raises(OSError, match=r"(?i)address already in use"):

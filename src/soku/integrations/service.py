@@ -21,19 +21,14 @@ def _problem(field: str, message: str) -> ValidationFailed:
     )
 
 
-async def connect_account(
-    session: AsyncSession,
-    user: User,
+def _checked(
     platform: str,
     account_id: str,
-    *,
     sandbox: bool,
-    vault: TokenVault,
-    access_token: str | None = None,
-    refresh_token: str | None = None,
-    username: str | None = None,
-    platform_user_id: str | None = None,
-) -> Account:
+    access_token: str | None,
+    refresh_token: str | None,
+) -> str:
+    """The account id, stripped, once what `connect_account` was given makes sense."""
     if platform not in PLATFORM_NAMES:
         raise _problem(
             "platform", f"Unknown platform {platform!r}; one of {', '.join(PLATFORM_NAMES)}."
@@ -50,6 +45,23 @@ async def connect_account(
             f"--sandbox and --{field} do not go together: a sandbox account is given "
             f"made-up tokens. Leave out one of them.",
         )
+    return account_id
+
+
+async def connect_account(
+    session: AsyncSession,
+    user: User,
+    platform: str,
+    account_id: str,
+    *,
+    sandbox: bool,
+    vault: TokenVault,
+    access_token: str | None = None,
+    refresh_token: str | None = None,
+    username: str | None = None,
+    platform_user_id: str | None = None,
+) -> Account:
+    account_id = _checked(platform, account_id, sandbox, access_token, refresh_token)
     existing = await repository.find_account(session, user.id, platform, account_id)
     if existing is not None and existing.status != AccountStatus.disconnected:
         raise Conflict(f"{platform} account {account_id} is connected already.")
