@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import FastAPI
 
@@ -42,10 +42,40 @@ def create_app(
     settings = settings or (ctx.settings if ctx else Settings())
     configure_logging(settings.log_format, settings.log_level)
     context = ctx or AppContext.build(settings)
+    app = FastAPI(
+        title="Soku Posts API",
+        version=__version__,
+        description=DESCRIPTION,
+        # a context handed in belongs to the caller, who closes it
+        lifespan=_lifespan(context, owned=ctx is None, run_worker=run_worker, settle=settle_heap),
+        telemetry=NO_TELEMETRY,
+    )
+    app.state.ctx = context
+    app.state.rate_limited = True  # /readyz checks the rate-limit store too
+    for router in (health_router, posts_router, media_router, media_public_router):
+        app.include_router(router)
+    app.include_router(metrics_router)
+    _mount_sandbox(app, settings)
+    install_error_handlers(app)
+    upload_limit = max(settings.media_image_max_bytes, settings.media_video_max_bytes) + 65536
+    app.add_middleware(
+        EdgeMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        # The fakes take media uploads as a platform does; each applies its platform's caps.
+        large_bodies={"/v1/media/upload": upload_limit, "/sandbox/": upload_limit},
+    )
+    return app
+
+
+def _lifespan(
+    context: AppContext, *, owned: bool, run_worker: bool, settle: bool
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """The server's life: the idempotency purge and (with `run_worker`) the worker beside the
+    API; on the way out both stopped, and the context closed if it is ours."""
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        if settle_heap:
+        if settle:
             runtime.settle_heap()
         housekeeping = asyncio.create_task(purge_idempotency_keys(context))
         worker = Worker(context) if run_worker else None
@@ -59,35 +89,16 @@ def create_app(
             housekeeping.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await housekeeping
-            if ctx is None:  # a context handed in belongs to the caller
+            if owned:
                 await context.aclose()
 
-    app = FastAPI(
-        title="Soku Posts API",
-        version=__version__,
-        description=DESCRIPTION,
-        lifespan=lifespan,
-        telemetry=NO_TELEMETRY,
-    )
-    app.state.ctx = context
-    app.state.rate_limited = True  # /readyz checks the rate-limit store too
-    app.include_router(health_router)
-    app.include_router(posts_router)
-    app.include_router(media_router)
-    app.include_router(media_public_router)
-    app.include_router(metrics_router)
+    return lifespan
+
+
+def _mount_sandbox(app: FastAPI, settings: Settings) -> None:
+    """The fakes at `/sandbox/<platform>` and `/sandbox/generic`. Mounted here, a fake fetches
+    media only from this service (where our copies are)."""
     app.mount("/sandbox/generic", create_generic_fake(f"{settings.sandbox_root}/generic"))
     for name, integration in INTEGRATIONS.items():
-        # mounted here, a fake fetches media only from this service (where our copies are)
         own = f"{settings.sandbox_root}/{name}"
-        fake = integration.create_sandbox(own, own)
-        app.mount(f"/sandbox/{name}", fake)
-    install_error_handlers(app)
-    upload_limit = max(settings.media_image_max_bytes, settings.media_video_max_bytes) + 65536
-    app.add_middleware(
-        EdgeMiddleware,
-        max_body_bytes=settings.max_body_bytes,
-        # The fakes take media uploads as a platform does; each applies its platform's caps.
-        large_bodies={"/v1/media/upload": upload_limit, "/sandbox/": upload_limit},
-    )
-    return app
+        app.mount(f"/sandbox/{name}", integration.create_sandbox(own, own))
