@@ -30,7 +30,7 @@ from soku.platforms.connector import (
     RefreshedTokens,
     Step,
     StepFunction,
-    origin_of,
+    transport_error,
 )
 
 MAX_MEDIA_POLLS = 60
@@ -166,12 +166,7 @@ def map_error(platform: str, failure: httpx.Response | httpx.HTTPError) -> Platf
     """Every failure of a call to the fake, in our terms."""
     where = f"the {platform} sandbox"
     if isinstance(failure, httpx.HTTPError):
-        origin = origin_of(failure)
-        if isinstance(failure, httpx.ConnectError | httpx.ConnectTimeout):
-            message = f"Could not reach {where}."
-            return PlatformError(ErrorKind.connection, "connection_failed", message, origin=origin)
-        message = f"No complete answer from {where}: {failure!r}."
-        return PlatformError(ErrorKind.timeout, "timeout", message, origin=origin)
+        return transport_error(failure, where)
     status = failure.status_code
     raw, code, detail = _error_body(failure)
     kind = _kind_of(status, code)
