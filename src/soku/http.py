@@ -134,16 +134,14 @@ class EdgeMiddleware:
 
         async def wrapped() -> Message:
             nonlocal seen
-            if seen > limit:
-                state["body_too_large"] = True
-                raise self._too_large(limit)
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > limit:
-                    state["body_too_large"] = True
-                    raise self._too_large(limit)
-            return message
+            if seen <= limit:
+                message = await receive()
+                if message["type"] == "http.request":
+                    seen += len(message.get("body", b""))
+                if seen <= limit:
+                    return message
+            state["body_too_large"] = True
+            raise self._too_large(limit)
 
         return wrapped
 

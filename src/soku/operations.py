@@ -274,7 +274,8 @@ async def quickstart(session: AsyncSession, settings: Settings, email: str) -> d
 
 
 class CannotServe(Exception):
-    """`soku serve` could not start (uvicorn has logged why, e.g. a port that is taken)."""
+    """`soku serve` or a worker's metrics port could not start: its address could not be
+    bound (the message says why), or uvicorn gave up on start-up (it has logged why)."""
 
 
 def run_server(settings: Settings, host: str, port: int, *, run_worker: bool) -> None:
@@ -319,14 +320,11 @@ async def run_worker(settings: Settings, concurrency: int | None) -> None:
     import asyncio
     import signal
 
-    import structlog
-
     from soku.context import AppContext
     from soku.delivery.probes import ProbeServer
     from soku.delivery.worker import Worker
     from soku.logs import configure_logging
     from soku.runtime import settle_heap
-    from soku.serving import listening_url
 
     configure_logging(settings.log_format, settings.log_level)
     sock = _probe_socket(settings)  # before anything starts: a taken port claims nothing
@@ -340,10 +338,7 @@ async def run_worker(settings: Settings, concurrency: int | None) -> None:
         if sock is None:
             await worker.run()
             return
-        async with ProbeServer(ctx, sock) as probes:
-            host = settings.worker_metrics_host
-            url = f"{listening_url(host, probes.port)}/metrics"
-            structlog.get_logger("soku.worker").info("worker_probes", metrics=url)
+        async with ProbeServer(ctx, sock):
             await worker.run()
     finally:
         await ctx.aclose()

@@ -17,6 +17,7 @@ import socket
 from collections.abc import Iterator
 from types import TracebackType
 
+import structlog
 import uvicorn
 from fastapi import FastAPI
 
@@ -24,8 +25,9 @@ from soku.context import AppContext
 from soku.delivery.router import router as metrics_router
 from soku.health import router as health_router
 from soku.http import NO_TELEMETRY, EdgeMiddleware, install_error_handlers
-from soku.serving import uvicorn_log_config
+from soku.serving import AnnouncingServer, listening_url, uvicorn_log_config
 
+log = structlog.get_logger("soku.worker")
 STOP_SECONDS = 5.0
 
 
@@ -46,15 +48,7 @@ def probe_app(ctx: AppContext) -> FastAPI:
     return app
 
 
-class _Server(uvicorn.Server):
-    def __init__(self, config: uvicorn.Config) -> None:
-        super().__init__(config)
-        self.listening = asyncio.Event()
-
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        await super().startup(sockets)
-        self.listening.set()
-
+class _Server(AnnouncingServer):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield  # the worker's handlers stop the process; uvicorn installs none
@@ -62,10 +56,13 @@ class _Server(uvicorn.Server):
 
 class ProbeServer:
     """`async with ProbeServer(ctx, sock):` serves the probe routes on `sock` (made by
-    `soku.serving.bind`) meanwhile."""
+    `soku.serving.bind`) meanwhile, and logs `worker_probes` with its address once it
+    listens."""
 
     def __init__(self, ctx: AppContext, sock: socket.socket) -> None:
         self.sock = sock
+        self.host = ctx.settings.worker_metrics_host  # as given: the address to scrape
+        self._listening = asyncio.Event()
         config = uvicorn.Config(
             probe_app(ctx),
             log_level="warning",
@@ -74,8 +71,12 @@ class ProbeServer:
             access_log=False,
             server_header=False,
         )
-        self.server = _Server(config)
+        self.server = _Server(config, self._announce)
         self._task: asyncio.Task[None] | None = None
+
+    def _announce(self, _bound_host: str, port: int) -> None:
+        self._listening.set()
+        log.info("worker_probes", metrics=f"{listening_url(self.host, port)}/metrics")
 
     @property
     def port(self) -> int:
@@ -84,7 +85,7 @@ class ProbeServer:
 
     async def __aenter__(self) -> ProbeServer:
         self._task = asyncio.create_task(self.server.serve(sockets=[self.sock]))
-        listening = asyncio.create_task(self.server.listening.wait())
+        listening = asyncio.create_task(self._listening.wait())
         await asyncio.wait((self._task, listening), return_when=asyncio.FIRST_COMPLETED)
         listening.cancel()
         if self._task.done():
