@@ -202,7 +202,7 @@ def test_quickstart_then_serve_publishes_the_first_example(tmp_path: Path) -> No
             ("threads", "threads_main"),
             ("x", "x_main"),
         ]
-        published = wait_until_published(http, post_id, headers)
+        published = wait_for_status(http, post_id, headers)
         for delivery in published["deliveries"]:
             platform = delivery["platform"]
             # a platform with a fake of its own is published to through its real connector
@@ -230,16 +230,17 @@ def test_quickstart_then_serve_publishes_the_first_example(tmp_path: Path) -> No
     assert key not in server.stderr()
 
 
-def wait_until_published(
-    http: httpx.Client, post_id: str, headers: dict[str, str]
+def wait_for_status(
+    http: httpx.Client, post_id: str, headers: dict[str, str], status: str = "published"
 ) -> dict[str, Any]:
+    """The post once its status is `status` (published unless told), within 30 s."""
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         post: dict[str, Any] = http.get(f"/v1/posts/{post_id}", headers=headers).json()
-        if post["status"] == "published":
+        if post["status"] == status:
             return post
         time.sleep(0.1)
-    pytest.fail(f"post {post_id} was not published within 30 s: {post}")
+    pytest.fail(f"post {post_id} was not {status} within 30 s: {post}")
 
 
 def test_serve_upgrades_a_fresh_sqlite_database_by_itself(tmp_path: Path) -> None:

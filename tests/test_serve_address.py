@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 
 from tests.media_files import write_image
-from tests.test_serve import quickstart_key, serving, soku_env, wait_until_published
+from tests.test_serve import quickstart_key, serving, soku_env, wait_for_status
 
 
 def _upload(http: httpx.Client, key: str, image: Path) -> dict[str, Any]:
@@ -39,7 +39,7 @@ def test_media_urls_and_the_sandbox_follow_the_port_served_on(tmp_path: Path) ->
         created = http.post("/v1/posts", json=body, headers={"soku-api-key": key})
         assert created.status_code == 201, created.text
         post_id = created.json()["postSubmissionId"]
-        published = wait_until_published(http, post_id, {"soku-api-key": key})
+        published = wait_for_status(http, post_id, {"soku-api-key": key})
         [delivery] = published["deliveries"]
         assert delivery["url"].startswith(f"{server.base_url}/sandbox/x/"), delivery
 

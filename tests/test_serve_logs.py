@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
-import httpx
-import pytest
-
-from tests.test_serve import json_lines, quickstart_key, serving, soku_env
+from tests.test_serve import (
+    json_lines,
+    quickstart_key,
+    serving,
+    soku_env,
+    wait_for_status,
+)
 
 TEXT_TO_X = {"post": {"content": {"text": "Twice the same words.", "platform": ["x"]}}}
 
@@ -22,7 +24,7 @@ def test_a_failed_delivery_is_logged_as_a_warning_with_its_error(tmp_path: Path)
         created = http.post("/v1/posts", json=TEXT_TO_X, headers=headers)
         assert created.status_code == 201, created.text
         post_id = created.json()["postSubmissionId"]
-        _wait_for(http, post_id, headers, "failed")
+        wait_for_status(http, post_id, headers, status="failed")
 
     finished = [
         r
@@ -38,13 +40,3 @@ def test_a_failed_delivery_is_logged_as_a_warning_with_its_error(tmp_path: Path)
         403,
     )
     assert "duplicate" in line["error"]
-
-
-def _wait_for(http: httpx.Client, post_id: str, headers: dict[str, str], status: str) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        post = http.get(f"/v1/posts/{post_id}", headers=headers).json()
-        if post["status"] == status:
-            return
-        time.sleep(0.1)
-    pytest.fail(f"post {post_id} did not become {status} within 30 s: {post}")
