@@ -1,17 +1,32 @@
 """`UTCDateTime` on SQLite: aware UTC datetimes in and out, stored as text in SQLAlchemy's
 DATETIME format, so rows written either way read the same (PostgreSQL keeps timestamptz; the
-API and delivery suites run on both)."""
+API and delivery suites run on both). JSON columns' text (`dump_json`, `load_json`)."""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
+import math
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Column, DateTime, Integer, MetaData, Table, create_engine, select, text
+from sqlalchemy import (
+    Column,
+    Connection,
+    DateTime,
+    Integer,
+    MetaData,
+    Table,
+    bindparam,
+    create_engine,
+    select,
+    text,
+    type_coerce,
+)
 from sqlalchemy.dialects import sqlite
 
-from soku.db import UTCDateTime
+from soku.context import AppContext
+from soku.db import JSONType, UTCDateTime, dump_json, load_json
 
 CET = dt.timezone(dt.timedelta(hours=1))
 MOMENTS = [
@@ -106,3 +121,41 @@ def test_text_written_by_others_reads_as_aware_utc(tmp_path: Path) -> None:
     assert all(moment.tzinfo is dt.UTC for moment in read.values())
     assert abs(read[4] - dt.datetime.now(dt.UTC)) < dt.timedelta(minutes=5)
     engine.dispose()
+
+
+JSON_VALUES = [
+    {"steps": {}, "publish_started": "2026-01-02T03:04:05.000006+00:00"},
+    {"big": 2**70 + 1, "small": -(2**63), "unsigned": 2**64 - 1, "digits": "123456789012345678901"},
+    {"float": 0.1, "many": 1.2345678901234567, "nothing": None, "text": 'é \u2028 "q"'},
+    [1, [2, [3, {}]]],
+    None,
+]
+
+
+@pytest.mark.parametrize("value", JSON_VALUES)
+def test_json_columns_read_back_what_they_wrote(value: object) -> None:
+    """orjson writes and reads JSON columns; what it would refuse or round (integers beyond
+    64 bits) goes through `json`, so every value comes back exactly."""
+    assert load_json(dump_json(value)) == value
+    assert json.loads(dump_json(value)) == value  # plain JSON text
+    assert load_json(dump_json(value).encode()) == value
+
+
+def test_json_columns_take_what_json_takes() -> None:
+    """Keys that are not strings become strings, as `json` writes them; NaN, which orjson
+    will not read, is read by `json`."""
+    assert load_json(dump_json({1: "a", 2.5: "b"})) == {"1": "a", "2.5": "b"}
+    assert math.isnan(load_json('{"x": NaN}')["x"])
+
+
+async def test_json_columns_round_trip_on_the_database(backend: AppContext) -> None:
+    """Through the engine's own codec on SQLite and PostgreSQL (JSONB there): a value with
+    an integer beyond 64 bits comes back unrounded."""
+    value = {"big": 2**70 + 1, "nested": {"list": [0.1, None, "é"]}}
+
+    def echo(connection: Connection) -> object:
+        bound = bindparam("value", value, type_=JSONType)
+        return connection.execute(select(type_coerce(bound, JSONType))).scalar_one()
+
+    assert await backend.db.run_read(echo) == value
+    assert await backend.db.run_write(echo) == value

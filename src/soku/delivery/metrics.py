@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 _LATENCY_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
@@ -46,3 +48,21 @@ class DeliveryMetrics:
             "Age of the oldest due, waiting delivery",
             registry=self.registry,
         )
+        # each label set's child, looked up once: `labels()` rebuilds and locks per call
+        self._children: dict[tuple[Any, ...], Any] = {}
+
+    def _child(self, metric: Counter | Histogram, *labels: str) -> Any:
+        key = (metric, *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
+
+    def finished(self, platform: str, outcome: str, seconds: float) -> None:
+        """One attempt finished: counted by platform and outcome, its time observed."""
+        self._child(self.deliveries, platform, outcome).inc()
+        self._child(self.attempt_seconds, platform).observe(seconds)
+
+    def started_late(self, platform: str, seconds: float) -> None:
+        """A delivery's first attempt started `seconds` after its due time."""
+        self._child(self.lateness_seconds, platform).observe(max(0.0, seconds))

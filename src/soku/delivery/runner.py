@@ -376,9 +376,7 @@ class DeliveryRun:
     ) -> None:
         """Metrics and the attempt's log line: with the error's code and message when there is
         one, at warning level when the delivery ended without being published."""
-        metrics = self.engine.metrics
-        metrics.deliveries.labels(self.platform, outcome).inc()
-        metrics.attempt_seconds.labels(self.platform).observe(time.perf_counter() - self.clock)
+        self.engine.metrics.finished(self.platform, outcome, time.perf_counter() - self.clock)
         fields: dict[str, Any] = {"attempt": self.claimed.attempts}
         if isinstance(error, dict):
             fields.update(

@@ -133,7 +133,7 @@ class Worker:
     def _start(self, claimed: Claimed, target: Target) -> None:
         if claimed.attempts == 1:
             lateness = (claimed.claimed_at - claimed.run_at).total_seconds()
-            self.engine.metrics.lateness_seconds.labels(claimed.platform).observe(max(0, lateness))
+            self.engine.metrics.started_late(claimed.platform, lateness)
         self.running[claimed.platform] += 1
         self.engine.metrics.in_flight.inc()
         task = asyncio.create_task(DeliveryRun(self.engine, claimed, target).execute())
