@@ -1,6 +1,7 @@
 """Fixtures of the engine tests: the generic fake served over real HTTP by uvicorn, a migrated
 database per backend (SQLite and PostgreSQL), and per test a fresh AppContext, the API on it,
-and workers started on demand (see `harness.py`)."""
+and workers started on demand (see `harness.py`); for the tests with real processes, their
+`world` (see `processes.py`)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from soku.sandbox.generic import create_generic_fake
 from tests.asgi_server import serving
 from tests.conftest import create_database, drop_database, make_settings
 from tests.delivery.harness import Harness
+from tests.delivery.processes import World, open_world
+from tests.media_files import MediaServer
 
 MakeHarness = Callable[..., Awaitable[Harness]]
 
@@ -95,3 +98,12 @@ async def engine(env: Harness) -> AsyncIterator[Engine]:
     engine.writes.parallel = 1
     yield engine
     await engine.clients.aclose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def world(
+    request: pytest.FixtureRequest, tmp_path: Path, media_server: MediaServer
+) -> AsyncIterator[World]:
+    """Soku as real processes (`processes.py`): a fresh database, the fake in its own process."""
+    async with open_world(request.param, tmp_path, media_server) as opened:
+        yield opened
