@@ -1,0 +1,48 @@
+"""What a caller is told when a post's media fails: which URL, why, in words that help."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from soku.context import AppContext
+from tests.api.helpers import assert_error
+from tests.conftest import Caller
+from tests.media_files import MediaServer
+
+pytestmark = pytest.mark.asyncio
+
+
+@pytest.fixture
+def silent_url() -> Iterator[str]:
+    """A URL whose server takes the connection and never answers."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(8)  # the handshake completes in the backlog; nothing is ever read
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}/slow.jpg"
+
+
+def image_post(urls: list[str]) -> dict[str, Any]:
+    content = {"text": "pics", "mediaType": "image", "imageUrls": urls, "platform": ["x"]}
+    return {"post": {"content": content}}
+
+
+async def test_a_url_that_never_answers_is_the_one_named(
+    client: httpx.AsyncClient,
+    backend: AppContext,
+    caller: Caller,
+    media_server: MediaServer,
+    silent_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(backend.settings, "media_fetch_timeout_seconds", 0.5)
+    urls = [media_server.url("img1.jpg?slow=1"), silent_url]
+    response = await client.post("/v1/posts", json=image_post(urls), headers=caller.headers)
+    error = assert_error(response, 400, "upload_failed")
+    assert (error["details"]["url"], error["details"]["reason"]) == (silent_url, "timeout")
+    assert error["details"]["failures"] == [{"url": silent_url, "reason": "timeout"}]
+    assert silent_url in error["message"] and media_server.url("img1.jpg") not in error["message"]
