@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -46,3 +47,17 @@ async def test_a_url_that_never_answers_is_the_one_named(
     assert (error["details"]["url"], error["details"]["reason"]) == (silent_url, "timeout")
     assert error["details"]["failures"] == [{"url": silent_url, "reason": "timeout"}]
     assert silent_url in error["message"] and media_server.url("img1.jpg") not in error["message"]
+
+
+async def test_a_stored_file_that_is_gone_answers_404_before_any_byte(
+    client: httpx.AsyncClient, backend: AppContext, caller: Caller, media_server: MediaServer
+) -> None:
+    view = (
+        await client.post(
+            "/v1/media", json={"url": media_server.url("img2.png")}, headers=caller.headers
+        )
+    ).json()
+    path = urlsplit(view["url"]).path
+    await backend.media_store.delete(f"sha256/{view['sha256']}.png")  # lost by the store
+    for headers in ({}, {"Range": "bytes=0-9"}):
+        assert_error(await client.get(path, headers=headers), 404, "not_found")
