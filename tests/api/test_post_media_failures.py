@@ -61,3 +61,25 @@ async def test_a_stored_file_that_is_gone_answers_404_before_any_byte(
     await backend.media_store.delete(f"sha256/{view['sha256']}.png")  # lost by the store
     for headers in ({}, {"Range": "bytes=0-9"}):
         assert_error(await client.get(path, headers=headers), 404, "not_found")
+
+
+async def test_files_of_the_wrong_kind_are_all_listed_in_plain_words(
+    client: httpx.AsyncClient, caller: Caller, media_server: MediaServer
+) -> None:
+    videos = [media_server.url("clip.mp4?k=1"), media_server.url("clip.mp4?k=2")]
+    urls = [media_server.url("img1.jpg?k=1"), *videos]
+    response = await client.post("/v1/posts", json=image_post(urls), headers=caller.headers)
+    error = assert_error(response, 400, "upload_failed")
+    assert error["message"] == (
+        f"{videos[0]} is a video (video/mp4), but this is an image post."
+        " And 1 more (see details.failures)."
+    )
+    assert error["details"]["failures"] == [
+        {"url": url, "reason": "unsupported_format"} for url in videos
+    ]
+    video_post = {
+        "post": {"content": {"videoUrl": media_server.url("img2.png?k=1"), "platform": ["x"]}}
+    }
+    response = await client.post("/v1/posts", json=video_post, headers=caller.headers)
+    message = assert_error(response, 400, "upload_failed")["message"]
+    assert message.endswith("is an image (image/png), but this is a video post.")

@@ -43,9 +43,8 @@ async def take_media(ctx: AppContext, user_id: uuid.UUID, draft: ContentDraft) -
     fetched = await _fetch_all(ctx, user_id, missing)
     for url in urls:
         token = tokens[url]
-        media = known[token] if token in known else fetched[url]
-        _check_kind(url, media, draft)
-        plan.ordered.append(media)
+        plan.ordered.append(known[token] if token in known else fetched[url])
+    _check_kinds(urls, plan.ordered, draft)
     plan.new = list(fetched.values())
     return plan
 
@@ -90,10 +89,17 @@ async def _fetch_in_time(ctx: AppContext, url: str) -> media_service.Incoming:
         raise media_service.upload_failed(url, "timeout", message) from None
 
 
-def _check_kind(url: str, media: Media, draft: ContentDraft) -> None:
+def _check_kinds(urls: list[str], media: list[Media], draft: ContentDraft) -> None:
     wanted = "video" if draft.media_type == "video" else "image"
-    if media.kind != wanted:
-        raise UploadFailed(
-            f"{url} is a {media.kind} ({media.content_type}), but the post is a {wanted} post.",
-            {"url": url, "reason": "unsupported_format"},
-        )
+    wrong = [(url, m) for url, m in zip(urls, media, strict=True) if m.kind != wanted]
+    if not wrong:
+        return
+    url, first = wrong[0]
+    message = f"{url} is {_a(first.kind)} ({first.content_type}), but this is {_a(wanted)} post."
+    more = f" And {len(wrong) - 1} more (see details.failures)." if len(wrong) > 1 else ""
+    failures = [{"url": url, "reason": "unsupported_format"} for url, _ in wrong]
+    raise UploadFailed(message + more, {**failures[0], "failures": failures})
+
+
+def _a(kind: str) -> str:
+    return "an image" if kind == "image" else f"a {kind}"
