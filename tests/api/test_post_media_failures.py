@@ -83,3 +83,22 @@ async def test_files_of_the_wrong_kind_are_all_listed_in_plain_words(
     response = await client.post("/v1/posts", json=video_post, headers=caller.headers)
     message = assert_error(response, 400, "upload_failed")["message"]
     assert message.endswith("is an image (image/png), but this is a video post.")
+
+
+async def test_images_and_a_video_without_media_type_are_not_blamed_on_media_type(
+    client: httpx.AsyncClient, caller: Caller
+) -> None:
+    content = {
+        "text": "both",
+        "imageUrls": ["https://a.example/1.png"],
+        "videoUrl": "https://a.example/v.mp4",
+        "platform": ["x"],
+    }
+    response = await client.post(
+        "/v1/posts", json={"post": {"content": content}}, headers=caller.headers
+    )
+    error = assert_error(response, 400, "validation_error")
+    assert error["details"]["field"] == "post.content.imageUrls"
+    assert error["message"] == (
+        "imageUrls and videoUrl can't be given together: a post has images or one video."
+    )
