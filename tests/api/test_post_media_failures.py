@@ -102,3 +102,31 @@ async def test_images_and_a_video_without_media_type_are_not_blamed_on_media_typ
     assert error["message"] == (
         "imageUrls and videoUrl can't be given together: a post has images or one video."
     )
+
+
+async def test_a_deleted_media_url_is_not_found_not_a_blocked_address(
+    client: httpx.AsyncClient,
+    backend: AppContext,
+    caller: Caller,
+    media_server: MediaServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(backend.settings, "media_allow_private", False)  # the default
+    view = (
+        await client.post("/v1/media/upload", files=upload_of(media_server), headers=caller.headers)
+    ).json()
+    deleted = await client.delete(f"/v1/media/{view['id']}", headers=caller.headers)
+    assert deleted.status_code == 204
+    response = await client.post(
+        "/v1/posts", json=image_post([view["url"]]), headers=caller.headers
+    )
+    error = assert_error(response, 400, "upload_failed")
+    assert (error["details"]["url"], error["details"]["reason"]) == (view["url"], "not_found")
+    assert error["message"] == (
+        f"{view['url']} is not stored here: its media was deleted, or the URL is mistyped."
+    )
+
+
+def upload_of(media_server: MediaServer) -> dict[str, tuple[str, bytes, str]]:
+    data = httpx.get(media_server.url("img3.webp")).content
+    return {"file": ("img3.webp", data, "image/webp")}

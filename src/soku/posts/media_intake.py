@@ -40,6 +40,7 @@ async def take_media(ctx: AppContext, user_id: uuid.UUID, draft: ContentDraft) -
     async with ctx.db.read() as session:
         known = await media_repo.by_tokens(session, user_id, [t for t in tokens.values() if t])
     missing = list(dict.fromkeys(u for u in urls if tokens[u] not in known))
+    await _refuse_deleted(ctx, {u: t for u in missing if (t := tokens[u])})
     fetched = await _fetch_all(ctx, user_id, missing)
     for url in urls:
         token = tokens[url]
@@ -47,6 +48,21 @@ async def take_media(ctx: AppContext, user_id: uuid.UUID, draft: ContentDraft) -
     _check_kinds(urls, plan.ordered, draft)
     plan.new = list(fetched.values())
     return plan
+
+
+async def _refuse_deleted(ctx: AppContext, own: dict[str, str]) -> None:
+    """Our own URLs whose media is gone: a fetch could only fail, and on a private address
+    it would be refused as one, which tells the caller nothing."""
+    if not own:
+        return
+    async with ctx.db.read() as session:
+        gone = [
+            url for url, token in own.items() if await media_repo.by_token(session, token) is None
+        ]
+    if gone:
+        failures = [{"url": url, "reason": "not_found"} for url in gone]
+        message = f"{gone[0]} is not stored here: its media was deleted, or the URL is mistyped."
+        raise UploadFailed(message, {**failures[0], "failures": failures})
 
 
 async def _fetch_all(ctx: AppContext, user_id: uuid.UUID, urls: list[str]) -> dict[str, Media]:
