@@ -131,6 +131,19 @@ async def test_list_rejects_bad_parameters(
     assert error["details"]["field"] == field
 
 
+@pytest.mark.parametrize("name", ["from", "to"])
+async def test_list_explains_an_unescaped_plus_in_an_offset(
+    client: httpx.AsyncClient, caller: Caller, name: str
+) -> None:
+    query = f"{name}=2026-01-01T09:00:00+05:30"  # the + arrives as a space
+    response = await client.get(f"/v1/posts?{query}", headers=caller.headers)
+    error = assert_error(response, 400, "validation_error")
+    assert (error["details"]["field"], error["details"]["reason"]) == (name, "invalid_format")
+    assert "%2B" in error["message"]
+    escaped = await client.get(f"/v1/posts?{query.replace('+', '%2B')}", headers=caller.headers)
+    assert escaped.status_code == 200, escaped.text
+
+
 @pytest.mark.parametrize(
     ("name", "values"),
     [

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
+import structlog
 from fastapi import APIRouter, Depends, Header, Request, Response, UploadFile
 from fastapi.responses import RedirectResponse, StreamingResponse
 
@@ -25,6 +27,7 @@ public_router = APIRouter(tags=["media"])
 Creator = Annotated[Principal, Depends(authenticated("media:create"))]
 Caller = Annotated[Principal, Depends(authenticated())]
 PRESIGN_SECONDS = 3600
+log = structlog.get_logger("soku.media")
 
 
 def view_of(ctx: AppContext, media: Media) -> MediaView:
@@ -172,10 +175,12 @@ async def serve_media(
     signed = await ctx.media_store.presigned_url(media.storage_key, PRESIGN_SECONDS)
     if signed is not None:
         return RedirectResponse(signed, status_code=307)
-    return _ranged(ctx, media, range_header, head=request.method == "HEAD")
+    return await _ranged(ctx, media, range_header, head=request.method == "HEAD")
 
 
-def _ranged(ctx: AppContext, media: Media, range_header: str | None, *, head: bool) -> Response:
+async def _ranged(
+    ctx: AppContext, media: Media, range_header: str | None, *, head: bool
+) -> Response:
     size = media.bytes
     headers = {"Accept-Ranges": "bytes", "Cache-Control": "public, max-age=31536000, immutable"}
     span = _parse_range(range_header, size)
@@ -193,8 +198,26 @@ def _ranged(ctx: AppContext, media: Media, range_header: str | None, *, head: bo
     if head:  # Response keeps a Content-Length it is given, even with no body
         return Response(status_code=status, media_type=media.content_type, headers=headers)
     store, key = ctx.media_store, media.storage_key
-    body = store.stream(key) if span is None else store.stream(key, start, end)
+    body = await _opened(store.stream(key) if span is None else store.stream(key, start, end), key)
     return StreamingResponse(body, status, media_type=media.content_type, headers=headers)
+
+
+async def _opened(stream: AsyncIterator[bytes], key: str) -> AsyncIterator[bytes]:
+    """The stream with its first chunk read: a lost file is a 404 before any header is sent,
+    not a 200 whose body breaks off (which a platform would take for a network fault)."""
+    try:
+        first = await anext(stream, b"")
+    except FileNotFoundError:
+        log.warning("stored_media_missing", storage_key=key)
+        raise NotFound("The stored file of this media is missing.") from None
+
+    async def chunks() -> AsyncIterator[bytes]:
+        if first:
+            yield first
+        async for chunk in stream:
+            yield chunk
+
+    return chunks()
 
 
 def _parse_range(header: str | None, size: int) -> tuple[int, int] | str | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import re
 import uuid
 from dataclasses import dataclass
 from enum import StrEnum
@@ -81,6 +82,26 @@ async def refuse_repeated_filters(request: Request) -> None:
         }
         for name in FILTERS
         if (count := len(given.getlist(name))) > 1
+    ]
+    if problems:
+        raise ValidationFailed.from_problems(problems)
+
+
+_SPACED_OFFSET = re.compile(r"\d \d\d(:?\d\d)?$")
+
+
+async def refuse_unescaped_plus(request: Request) -> None:
+    """A `+hh:mm` offset sent unescaped arrives as ` hh:mm` (a `+` in a query string is a
+    space): say so, rather than let the parser report "unexpected extra characters"."""
+    problems = [
+        {
+            "field": name,
+            "reason": "invalid_format",
+            "message": f"{name} has a space before its offset: write a '+' in a query string "
+            f"as %2B ({name}=2026-03-02T09:00:00%2B05:30).",
+        }
+        for name in ("from", "to")
+        if _SPACED_OFFSET.search(request.query_params.get(name) or "")
     ]
     if problems:
         raise ValidationFailed.from_problems(problems)

@@ -40,30 +40,37 @@ async def take_media(ctx: AppContext, user_id: uuid.UUID, draft: ContentDraft) -
     async with ctx.db.read() as session:
         known = await media_repo.by_tokens(session, user_id, [t for t in tokens.values() if t])
     missing = list(dict.fromkeys(u for u in urls if tokens[u] not in known))
+    await _refuse_deleted(ctx, {u: t for u in missing if (t := tokens[u])})
     fetched = await _fetch_all(ctx, user_id, missing)
     for url in urls:
         token = tokens[url]
-        media = known[token] if token in known else fetched[url]
-        _check_kind(url, media, draft)
-        plan.ordered.append(media)
+        plan.ordered.append(known[token] if token in known else fetched[url])
+    _check_kinds(urls, plan.ordered, draft)
     plan.new = list(fetched.values())
     return plan
+
+
+async def _refuse_deleted(ctx: AppContext, own: dict[str, str]) -> None:
+    """Our own URLs whose media is gone: a fetch could only fail, and on a private address
+    it would be refused as one, which tells the caller nothing."""
+    if not own:
+        return
+    async with ctx.db.read() as session:
+        gone = [
+            url for url, token in own.items() if await media_repo.by_token(session, token) is None
+        ]
+    if gone:
+        failures = [{"url": url, "reason": "not_found"} for url in gone]
+        message = f"{gone[0]} is not stored here: its media was deleted, or the URL is mistyped."
+        raise UploadFailed(message, {**failures[0], "failures": failures})
 
 
 async def _fetch_all(ctx: AppContext, user_id: uuid.UUID, urls: list[str]) -> dict[str, Media]:
     if not urls:
         return {}
-    seconds = ctx.settings.media_fetch_timeout_seconds
-    try:
-        async with asyncio.timeout(seconds):
-            results = await asyncio.gather(
-                *(media_service.fetch_url(ctx, url) for url in urls), return_exceptions=True
-            )
-    except TimeoutError:
-        raise UploadFailed(
-            f"Fetching the post's media took longer than {seconds:g} s.",
-            {"url": urls[0], "reason": "timeout", "failures": []},
-        ) from None
+    results = await asyncio.gather(
+        *(_fetch_in_time(ctx, url) for url in urls), return_exceptions=True
+    )
     failures = [r for r in results if isinstance(r, UploadFailed)]
     if failures:
         first = failures[0]
@@ -87,10 +94,28 @@ async def _fetch_all(ctx: AppContext, user_id: uuid.UUID, urls: list[str]) -> di
     }
 
 
-def _check_kind(url: str, media: Media, draft: ContentDraft) -> None:
+async def _fetch_in_time(ctx: AppContext, url: str) -> media_service.Incoming:
+    """One URL within the time cap; all of them run at once, so the cap holds for the post."""
+    seconds = ctx.settings.media_fetch_timeout_seconds
+    try:
+        async with asyncio.timeout(seconds):
+            return await media_service.fetch_url(ctx, url)
+    except TimeoutError:
+        message = f"{url} could not be fetched: no complete answer within {seconds:g} s"
+        raise media_service.upload_failed(url, "timeout", message) from None
+
+
+def _check_kinds(urls: list[str], media: list[Media], draft: ContentDraft) -> None:
     wanted = "video" if draft.media_type == "video" else "image"
-    if media.kind != wanted:
-        raise UploadFailed(
-            f"{url} is a {media.kind} ({media.content_type}), but the post is a {wanted} post.",
-            {"url": url, "reason": "unsupported_format"},
-        )
+    wrong = [(url, m) for url, m in zip(urls, media, strict=True) if m.kind != wanted]
+    if not wrong:
+        return
+    url, first = wrong[0]
+    message = f"{url} is {_a(first.kind)} ({first.content_type}), but this is {_a(wanted)} post."
+    more = f" And {len(wrong) - 1} more (see details.failures)." if len(wrong) > 1 else ""
+    failures = [{"url": url, "reason": "unsupported_format"} for url, _ in wrong]
+    raise UploadFailed(message + more, {**failures[0], "failures": failures})
+
+
+def _a(kind: str) -> str:
+    return "an image" if kind == "image" else f"a {kind}"

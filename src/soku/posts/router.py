@@ -102,7 +102,10 @@ async def validate_post(ctx: Context, caller: Caller, body: CreatePostRequest) -
 @router.get(
     "",
     response_model=PostPage,
-    dependencies=[Depends(listing.refuse_repeated_filters)],
+    dependencies=[
+        Depends(listing.refuse_repeated_filters),
+        Depends(listing.refuse_unescaped_plus),
+    ],
     responses=error_responses(400, *AUTHED),
     summary="List posts",
     description="Newest first. Each filter takes one value; a repeated one is a 400 "

@@ -280,11 +280,15 @@ def _kind_problems(content: Content, kind: MediaType) -> list[Problem]:
             )
     if kind == "video":
         if content.imageUrls:
+            said = content.mediaType is not None  # else videoUrl made it a video post
             problems.append(
                 problem(
                     "post.content.imageUrls",
                     "conflicts_with_media_type",
-                    "imageUrls were given but mediaType is video.",
+                    "imageUrls were given but mediaType is video."
+                    if said
+                    else "imageUrls and videoUrl can't be given together: "
+                    "a post has images or one video.",
                 )
             )
         if content.videoUrl is None and not content.mediaUrls:

@@ -1,0 +1,132 @@
+"""What a caller is told when a post's media fails: which URL, why, in words that help."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+from soku.context import AppContext
+from tests.api.helpers import assert_error
+from tests.conftest import Caller
+from tests.media_files import MediaServer
+
+pytestmark = pytest.mark.asyncio
+
+
+@pytest.fixture
+def silent_url() -> Iterator[str]:
+    """A URL whose server takes the connection and never answers."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(8)  # the handshake completes in the backlog; nothing is ever read
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}/slow.jpg"
+
+
+def image_post(urls: list[str]) -> dict[str, Any]:
+    content = {"text": "pics", "mediaType": "image", "imageUrls": urls, "platform": ["x"]}
+    return {"post": {"content": content}}
+
+
+async def test_a_url_that_never_answers_is_the_one_named(
+    client: httpx.AsyncClient,
+    backend: AppContext,
+    caller: Caller,
+    media_server: MediaServer,
+    silent_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(backend.settings, "media_fetch_timeout_seconds", 0.5)
+    urls = [media_server.url("img1.jpg?slow=1"), silent_url]
+    response = await client.post("/v1/posts", json=image_post(urls), headers=caller.headers)
+    error = assert_error(response, 400, "upload_failed")
+    assert (error["details"]["url"], error["details"]["reason"]) == (silent_url, "timeout")
+    assert error["details"]["failures"] == [{"url": silent_url, "reason": "timeout"}]
+    assert silent_url in error["message"] and media_server.url("img1.jpg") not in error["message"]
+
+
+async def test_a_stored_file_that_is_gone_answers_404_before_any_byte(
+    client: httpx.AsyncClient, backend: AppContext, caller: Caller, media_server: MediaServer
+) -> None:
+    view = (
+        await client.post(
+            "/v1/media", json={"url": media_server.url("img2.png")}, headers=caller.headers
+        )
+    ).json()
+    path = urlsplit(view["url"]).path
+    await backend.media_store.delete(f"sha256/{view['sha256']}.png")  # lost by the store
+    for headers in ({}, {"Range": "bytes=0-9"}):
+        assert_error(await client.get(path, headers=headers), 404, "not_found")
+
+
+async def test_files_of_the_wrong_kind_are_all_listed_in_plain_words(
+    client: httpx.AsyncClient, caller: Caller, media_server: MediaServer
+) -> None:
+    videos = [media_server.url("clip.mp4?k=1"), media_server.url("clip.mp4?k=2")]
+    urls = [media_server.url("img1.jpg?k=1"), *videos]
+    response = await client.post("/v1/posts", json=image_post(urls), headers=caller.headers)
+    error = assert_error(response, 400, "upload_failed")
+    assert error["message"] == (
+        f"{videos[0]} is a video (video/mp4), but this is an image post."
+        " And 1 more (see details.failures)."
+    )
+    assert error["details"]["failures"] == [
+        {"url": url, "reason": "unsupported_format"} for url in videos
+    ]
+    video_post = {
+        "post": {"content": {"videoUrl": media_server.url("img2.png?k=1"), "platform": ["x"]}}
+    }
+    response = await client.post("/v1/posts", json=video_post, headers=caller.headers)
+    message = assert_error(response, 400, "upload_failed")["message"]
+    assert message.endswith("is an image (image/png), but this is a video post.")
+
+
+async def test_images_and_a_video_without_media_type_are_not_blamed_on_media_type(
+    client: httpx.AsyncClient, caller: Caller
+) -> None:
+    content = {
+        "text": "both",
+        "imageUrls": ["https://a.example/1.png"],
+        "videoUrl": "https://a.example/v.mp4",
+        "platform": ["x"],
+    }
+    response = await client.post(
+        "/v1/posts", json={"post": {"content": content}}, headers=caller.headers
+    )
+    error = assert_error(response, 400, "validation_error")
+    assert error["details"]["field"] == "post.content.imageUrls"
+    assert error["message"] == (
+        "imageUrls and videoUrl can't be given together: a post has images or one video."
+    )
+
+
+async def test_a_deleted_media_url_is_not_found_not_a_blocked_address(
+    client: httpx.AsyncClient,
+    backend: AppContext,
+    caller: Caller,
+    media_server: MediaServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(backend.settings, "media_allow_private", False)  # the default
+    view = (
+        await client.post("/v1/media/upload", files=upload_of(media_server), headers=caller.headers)
+    ).json()
+    deleted = await client.delete(f"/v1/media/{view['id']}", headers=caller.headers)
+    assert deleted.status_code == 204
+    response = await client.post(
+        "/v1/posts", json=image_post([view["url"]]), headers=caller.headers
+    )
+    error = assert_error(response, 400, "upload_failed")
+    assert (error["details"]["url"], error["details"]["reason"]) == (view["url"], "not_found")
+    assert error["message"] == (
+        f"{view['url']} is not stored here: its media was deleted, or the URL is mistyped."
+    )
+
+
+def upload_of(media_server: MediaServer) -> dict[str, tuple[str, bytes, str]]:
+    data = httpx.get(media_server.url("img3.webp")).content
+    return {"file": ("img3.webp", data, "image/webp")}
