@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -67,3 +68,16 @@ def test_the_warning_goes_to_stderr_without_json(soku: Soku) -> None:
     )
     assert "warning" not in result.out
     assert "real" in result.out  # the table of the connected account
+
+
+def test_an_account_that_needs_reauth_is_connected_again(soku: Soku, tmp_path: Path) -> None:
+    """A refused refresh tells the user to connect the account again: `connect` must take it."""
+    soku.ok(*_connect("x", "x_real", "--access-token", "old", "--username", "ada"))
+    soku.fails(*_connect("x", "x_real", "--access-token", "new"), code="conflict")
+    with sqlite3.connect(tmp_path / "data" / "soku.db") as db:  # as a delivery leaves it
+        db.execute("UPDATE accounts SET status = 'needs_reauth'")
+    assert soku.ok("accounts", "list", "--email", EMAIL)[0]["status"] == "needs_reauth"
+    connected = soku.ok(*_connect("x", "x_real", "--access-token", "new"))
+    assert connected["status"] == "connected", connected
+    [account] = soku.ok("accounts", "list", "--email", EMAIL)
+    assert (account["status"], account["username"]) == ("connected", "ada")

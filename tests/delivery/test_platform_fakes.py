@@ -182,6 +182,23 @@ async def test_a_refused_refresh_asks_the_user_to_connect_again(served: Served) 
     delivery = await served.deliver(caller, text_post(served.platform), "failed")
     assert delivery["error"]["code"] == "reauth_required", delivery["error"]
     assert delivery["error"]["retryable"] is False
+    message = delivery["error"]["message"]
+    assert repr(ACCOUNTS[served.platform]) in message
+    assert message.lower().count("connect") == 1, message  # what to do, said once
+    assert await served.outcomes(delivery) == ["failed"]
+    account = await served.env.account(caller, served.platform)
+    assert account.status == AccountStatus.needs_reauth.value
+    assert await served.posts() == []
+
+
+async def test_a_token_refused_again_after_its_refresh_asks_for_reauth(served: Served) -> None:
+    """A refresh that worked and a new token the platform refuses too: the user must connect
+    the account again, not read that the token expired."""
+    caller = await served.caller()
+    await served.fault(on="publish", error_code="token_expired", times=2)
+    delivery = await served.deliver(caller, text_post(served.platform), "failed")
+    assert delivery["error"]["code"] == "reauth_required", delivery["error"]
+    assert "connect" in delivery["error"]["message"].lower()
     assert await served.outcomes(delivery) == ["failed"]
     account = await served.env.account(caller, served.platform)
     assert account.status == AccountStatus.needs_reauth.value

@@ -374,3 +374,20 @@ async def test_the_short_build_refuses_what_httpx_refuses(headers: dict[str, obj
         assert type(mine.value) is type(theirs.value)
     finally:
         await client.aclose()
+
+
+async def test_a_failure_says_why_in_plain_words_without_the_url() -> None:
+    """The message reaches `GET /v1/posts/{id}`: the reason, not pyreqwest's class name (it
+    said "ConnectTimeoutError" for an answer that never came) nor the URL with its path."""
+    async with platform_client(4, 0.3) as client:
+        with pytest.raises(httpx.ConnectError) as refused:
+            await client.post(f"http://127.0.0.1:{free_port()}/2/users/42/tweets", json={})
+        async with host(never_answers) as base:
+            with pytest.raises(httpx.ReadTimeout) as late:
+                await client.post(f"{base}/2/users/42/tweets", json={})
+    connection, timeout = transport_error(refused.value, "X"), transport_error(late.value, "X")
+    assert connection.message.startswith("Could not connect to X (tcp connect error: ")
+    assert "Connection refused" in connection.message
+    assert timeout.message == "X did not answer in time (operation timed out)."
+    for error in (connection, timeout):
+        assert "/2/users/42" not in error.message and "Error" not in error.message

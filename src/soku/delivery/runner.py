@@ -20,6 +20,7 @@ from soku.delivery.claims import Claimed, Target
 from soku.delivery.engine import Engine
 from soku.delivery.models import DeliveryStatus
 from soku.delivery.repository import FencedChange, LeaseLost
+from soku.delivery.tokens import refresh_account, refused_after_refresh
 from soku.logs import TASK_FIELDS
 from soku.platforms import LIMITS
 from soku.platforms.base import PublishCap
@@ -280,18 +281,19 @@ class DeliveryRun:
         return None
 
     async def _call(self, method: Any) -> Any:
-        """A connector call; an expired token is refreshed and the call tried once more."""
+        """A connector call; an expired token is refreshed and the call tried once more. A
+        token refused again after its refresh (in this attempt) needs the user."""
         try:
             return await method(self.job, self.engine.clients(self.platform))
         except PlatformError as exc:
-            if exc.kind != ErrorKind.token_expired or self.refreshed:
+            if exc.kind != ErrorKind.token_expired:
                 raise
+            if self.refreshed:
+                raise refused_after_refresh(exc, self.job.account) from exc
         await self._refresh()
-        return await method(self.job, self.engine.clients(self.platform))
+        return await self._call(method)
 
     async def _refresh(self) -> None:
-        from soku.delivery.tokens import refresh_account
-
         self.refreshed = True
         access = await refresh_account(
             self.engine, self.connector, self.target.account_ref, self.job.account

@@ -33,11 +33,16 @@ async def refresh_account(
         if exc.kind in _TRANSIENT:
             raise
         await mark_needs_reauth(engine.ctx, account_ref)
+        message = (
+            f"The {access.platform} token of account {access.account_id!r} expired and could "
+            f"not be refreshed. {exc.message}"
+        )
+        if exc.kind is not ErrorKind.reauth_required:  # the connector's own says what to do
+            message += " Connect the account again."
         raise PlatformError(
             ErrorKind.reauth_required,
             "reauth_required",
-            f"The {access.platform} token expired and could not be refreshed "
-            f"({exc.message}); connect the account again.",
+            message,
             http_status=exc.http_status,
             raw=exc.raw,
         ) from exc
@@ -62,4 +67,20 @@ async def refresh_account(
         refresh_token=tokens.refresh_token or access.refresh_token,
         expires_at=tokens.expires_at,
         sandbox=access.sandbox,
+    )
+
+
+def refused_after_refresh(exc: PlatformError, account: AccountAccess) -> PlatformError:
+    """A token refused again after its refresh: refreshing once more would not help (it was
+    revoked, or its permissions taken away), so only the user can."""
+    message = (
+        f"The {account.platform} token of account {account.account_id!r} was refreshed and "
+        f"still refused ({exc.message.rstrip('.')}): connect the account again."
+    )
+    return PlatformError(
+        ErrorKind.reauth_required,
+        "reauth_required",
+        message,
+        http_status=exc.http_status,
+        raw=exc.raw,
     )

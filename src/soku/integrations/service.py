@@ -63,12 +63,16 @@ async def connect_account(
 ) -> Account:
     account_id = _checked(platform, account_id, sandbox, access_token, refresh_token)
     existing = await repository.find_account(session, user.id, platform, account_id)
-    if existing is not None and existing.status != AccountStatus.disconnected:
+    if existing is not None and existing.status == AccountStatus.connected:
         raise Conflict(f"{platform} account {account_id} is connected already.")
+    # A disconnected account, or one that needs_reauth (its delivery said "connect the
+    # account again"), takes the new tokens and keeps what was not given anew.
     account = existing or Account(user_id=user.id, platform=platform, account_id=account_id)
     account.sandbox = sandbox
     account.status = AccountStatus.connected
-    account.username = username or (f"sandbox_{account_id}" if sandbox else None)
+    account.username = (
+        username or account.username or (f"sandbox_{account_id}" if sandbox else None)
+    )
     account.platform_user_id = (
         platform_user_id
         or account.platform_user_id

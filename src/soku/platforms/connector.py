@@ -144,10 +144,14 @@ class Connector(Protocol):
 def transport_error(exc: httpx.HTTPError, label: str) -> PlatformError:
     """A call that got no answer: it could not connect (nothing sent) or the answer never came."""
     origin = origin_of(exc)
+    reason = str(exc).rstrip(".") or type(exc).__name__
     if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
-        message = f"Could not connect to {label}."
+        message = f"Could not connect to {label} ({reason})."
         return PlatformError(ErrorKind.connection, "connection_failed", message, origin=origin)
-    message = f"No complete answer from {label}: {exc!r}."
+    if isinstance(exc, httpx.TimeoutException):
+        message = f"{label} did not answer in time ({reason})."
+    else:
+        message = f"The connection to {label} broke before its answer was complete ({reason})."
     return PlatformError(ErrorKind.timeout, "timeout", message, origin=origin)
 
 

@@ -235,11 +235,11 @@ def _failure(exc: pyreqwest.exceptions.PyreqwestError, request: httpx.Request) -
     written) counts as not sent; anything else may have been acted on.
     """
     errors = pyreqwest.exceptions
-    message = f"{type(exc).__name__}: {exc}"
     details: dict[str, Any] = (
         dict(exc.details or {}) if isinstance(exc, errors.DetailedPyreqwestError) else {}
     )
     causes = [str(cause.get("message")) for cause in details.get("causes") or []]
+    message = _reason(causes) or f"{type(exc).__name__}: {exc}"
     if isinstance(exc, errors.BuilderError) or CONNECT_PHASE in causes:
         if isinstance(exc, errors.RequestTimeoutError):
             return httpx.ConnectTimeout(message, request=request)
@@ -249,3 +249,17 @@ def _failure(exc: pyreqwest.exceptions.PyreqwestError, request: httpx.Request) -
     if isinstance(exc, errors.ReadError | errors.BodyDecodeError):
         return httpx.ReadError(message, request=request)
     return httpx.RemoteProtocolError(message, request=request)
+
+
+def _reason(causes: list[str]) -> str:
+    """What went wrong, from hyper's causes, as `tcp connect error: Connection refused (os
+    error 111)` or `operation timed out`. The cause naming the URL is left out (its path may
+    hold ids; the engine keeps the origin apart), and so are hyper's phase and pyreqwest's
+    class name, which says "ConnectTimeoutError" for an answer that never came too.
+    """
+    kept = [
+        cause
+        for cause in causes
+        if cause != CONNECT_PHASE and not cause.startswith("error sending request for url")
+    ]
+    return ": ".join(dict.fromkeys(kept))
