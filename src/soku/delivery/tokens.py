@@ -37,7 +37,7 @@ async def refresh_account(
             f"The {access.platform} token of account {access.account_id!r} expired and could "
             f"not be refreshed. {exc.message}"
         )
-        if exc.kind is not ErrorKind.reauth_required:  # the connector's own says what to do
+        if "connect" not in exc.message.lower():  # the connector's may say it already
             message += " Connect the account again."
         raise PlatformError(
             ErrorKind.reauth_required,
