@@ -81,3 +81,25 @@ def test_an_account_that_needs_reauth_is_connected_again(soku: Soku, tmp_path: P
     assert connected["status"] == "connected", connected
     [account] = soku.ok("accounts", "list", "--email", EMAIL)
     assert (account["status"], account["username"]) == ("connected", "ada")
+
+
+def test_a_token_sealed_with_another_key_than_the_stored_ones_warns(soku: Soku) -> None:
+    """A shell with another SOKU_SECRET_KEY than the stored tokens' connects the account (a
+    lost key is replaced that way), and warns that the processes holding the other key cannot
+    read its tokens; with the stored tokens' key, or no token to seal, nothing is said."""
+    soku.ok(*_connect("x", "x_real", "--access-token", "tok"))
+    other = Soku({**soku.env, "SOKU_SECRET_KEY": "another-key"})
+    connected = other.ok(*_connect("linkedin", "li_real", "--access-token", "tok"))
+    [warning] = connected["warnings"]
+    assert warning["code"] == "secret_key_mismatch"
+    assert warning["message"].startswith(
+        "SOKU_SECRET_KEY opens none of the 1 platform tokens stored before"
+    )
+    assert connected["status"] == "connected"
+    assert other.ok(*_connect("x", "x_sbx", "--sandbox"))["warnings"] == []
+    # the first key opens x_real's token, though li_real's is sealed with another
+    assert soku.ok(*_connect("threads", "th_real", "--access-token", "tok"))["warnings"] == []
+    # the other key opens li_real's: no warning either (one token it opens is enough)
+    result = other.run(*_connect("facebook", "fb_real", "--access-token", "tok"))
+    assert result.code == 0, result
+    assert "warning: secret_key_mismatch: SOKU_SECRET_KEY opens none" not in result.message

@@ -91,28 +91,34 @@ async def ensure_schema_for_serving(settings: Settings) -> None:
 async def check_secret_key(db: Database, settings: Settings) -> None:
     """SecretKeyMismatch unless this process's key opens at least one stored token: with
     another key than the one they were sealed with, every delivery would fail
-    (`token_unreadable`). The first token that opens ends the check (with the right key, the
-    first read); a wrong key reads them all, each refused at its HMAC check, a few
-    microseconds. One that opens is enough: a database whose key was lost can be served
-    again once an account is connected with the new key."""
-    from cryptography.fernet import InvalidToken
-    from sqlalchemy import select
-
-    query = select(Account.access_token).where(Account.access_token.is_not(None))
-    vault = TokenVault(settings.resolved_secret_key)
-    tried = 0
+    (`token_unreadable`). One that opens is enough: a database whose key was lost can be
+    served again once an account is connected with the new key."""
     async with db.read() as session:
-        async for sealed in await session.stream_scalars(query.execution_options(yield_per=500)):
-            tried += 1
-            with contextlib.suppress(InvalidToken):
-                vault.open(sealed)
-                return
+        tried = await _tokens_none_opens(session, TokenVault(settings.resolved_secret_key))
     if tried:
         raise SecretKeyMismatch(
             f"SOKU_SECRET_KEY opens none of the {tried} platform tokens stored in this "
             "database: every process must use the key they were sealed with (restore that key; "
             "tokens sealed with another cannot be read)."
         )
+
+
+async def _tokens_none_opens(session: AsyncSession, vault: TokenVault) -> int:
+    """How many stored tokens `vault` failed to open, if it opens none; 0 if it opens one
+    (or none is stored). The first token that opens ends the scan (with the right key, the
+    first read); a wrong key reads them all, each refused at its HMAC check, a few
+    microseconds."""
+    from cryptography.fernet import InvalidToken
+    from sqlalchemy import select
+
+    query = select(Account.access_token).where(Account.access_token.is_not(None))
+    tried = 0
+    async for sealed in await session.stream_scalars(query.execution_options(yield_per=500)):
+        tried += 1
+        with contextlib.suppress(InvalidToken):
+            vault.open(sealed)
+            return 0
+    return tried
 
 
 def user_json(user: User) -> dict[str, Any]:
@@ -220,31 +226,44 @@ async def connect_account(
     username: str | None = None,
 ) -> dict[str, Any]:
     user = await auth_service.require_user(session, email)
+    vault = TokenVault(settings.resolved_secret_key)
+    unopened = 0 if access_token is None else await _tokens_none_opens(session, vault)
     account = await accounts_service.connect_account(
         session,
         user,
         platform,
         account_id,
         sandbox=sandbox,
-        vault=TokenVault(settings.resolved_secret_key),
+        vault=vault,
         access_token=access_token,
         refresh_token=refresh_token,
         platform_user_id=platform_user_id,
         username=username,
     )
-    return {**account_json(account), "warnings": _connect_warnings(account)}
+    return {**account_json(account), "warnings": _connect_warnings(account, unopened)}
 
 
-def _connect_warnings(account: Account) -> list[dict[str, str]]:
-    """What will not work with this account, known when it is connected."""
-    if account.sandbox or account.platform in INTEGRATIONS:
-        return []
-    message = (
-        f"This version of Soku has no connector for real {account.platform} accounts: "
-        "posts to this account will fail with connector_unavailable. Connect it with "
-        "--sandbox to try the flow."
-    )
-    return [{"code": "connector_unavailable", "message": message}]
+def _connect_warnings(account: Account, unopened: int) -> list[dict[str, str]]:
+    """What will not work with this account, known when it is connected; `unopened`: the
+    stored tokens this command's key could not open, if it opened none."""
+    warnings = []
+    if unopened:
+        message = (
+            f"SOKU_SECRET_KEY opens none of the {unopened} platform tokens stored before: this "
+            "account's tokens are sealed with this key, which the processes that read those "
+            "do not have; their deliveries to this account will fail with token_unreadable. "
+            "Use one SOKU_SECRET_KEY for every command and process (unless this key replaces "
+            "a lost one: then connect the other accounts again with it)."
+        )
+        warnings.append({"code": "secret_key_mismatch", "message": message})
+    if not (account.sandbox or account.platform in INTEGRATIONS):
+        message = (
+            f"This version of Soku has no connector for real {account.platform} accounts: "
+            "posts to this account will fail with connector_unavailable. Connect it with "
+            "--sandbox to try the flow."
+        )
+        warnings.append({"code": "connector_unavailable", "message": message})
+    return warnings
 
 
 async def list_accounts(session: AsyncSession, email: str) -> list[dict[str, Any]]:
