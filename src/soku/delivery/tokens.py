@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING
 
+import structlog
 from sqlalchemy import update
 
 from soku.delivery.failures import mark_needs_reauth
@@ -14,6 +15,7 @@ from soku.platforms.connector import AccountAccess, Connector, ErrorKind, Platfo
 if TYPE_CHECKING:
     from soku.delivery.engine import Engine
 
+log = structlog.get_logger("soku.delivery")
 _TRANSIENT = frozenset(
     {ErrorKind.rate_limited, ErrorKind.server_error, ErrorKind.timeout, ErrorKind.connection}
 )
@@ -33,6 +35,7 @@ async def refresh_account(
         if exc.kind in _TRANSIENT:
             raise
         await mark_needs_reauth(engine.ctx, account_ref)
+        log.warning("token_refresh_refused", account_id=access.account_id, error_code=exc.code)
         message = (
             f"The {access.platform} token of account {access.account_id!r} expired and could "
             f"not be refreshed. {exc.message}"
@@ -58,6 +61,8 @@ async def refresh_account(
             )
             .execution_options(synchronize_session=False)
         )
+    expires = tokens.expires_at.isoformat() if tokens.expires_at else None
+    log.info("token_refreshed", account_id=access.account_id, expires_at=expires)
     return AccountAccess(
         platform=access.platform,
         account_id=access.account_id,
