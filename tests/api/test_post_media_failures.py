@@ -130,3 +130,41 @@ async def test_a_deleted_media_url_is_not_found_not_a_blocked_address(
 def upload_of(media_server: MediaServer) -> dict[str, tuple[str, bytes, str]]:
     data = httpx.get(media_server.url("img3.webp")).content
     return {"file": ("img3.webp", data, "image/webp")}
+
+
+@pytest.mark.parametrize(
+    ("urls", "field", "reason", "message"),
+    [
+        (
+            ["https://a.example/1.png", "https://a.example/2.mp4"],
+            "post.content.mediaUrls",
+            "mixed_media",
+            "post.content.mediaUrls mixes images (https://a.example/1.png) and videos "
+            "(https://a.example/2.mp4): a post has images or one video.",
+        ),
+        (
+            ["https://a.example/1.png", "https://a.example/media?id=2"],
+            "post.content.mediaType",
+            "required",
+            "Set mediaType (image or video): the kind of https://a.example/media?id=2 can't "
+            "be told from its URL.",
+        ),
+    ],
+)
+async def test_media_urls_whose_kind_is_unsettled_say_why(
+    client: httpx.AsyncClient,
+    caller: Caller,
+    urls: list[str],
+    field: str,
+    reason: str,
+    message: str,
+) -> None:
+    """Without mediaType, mixed images and videos are not asked for a mediaType (none would
+    do); a URL whose name does not tell its kind is named."""
+    content = {"text": "mixed", "mediaUrls": urls, "platform": ["x"]}
+    response = await client.post(
+        "/v1/posts", json={"post": {"content": content}}, headers=caller.headers
+    )
+    error = assert_error(response, 400, "validation_error")
+    assert (error["details"]["field"], error["details"]["reason"]) == (field, reason)
+    assert error["message"] == message

@@ -195,6 +195,27 @@ def _kind_of(url: str) -> MediaType | None:
     return None
 
 
+def _undecided_kind(media_urls: list[str]) -> Problem:
+    """mediaUrls without mediaType whose kind the URLs do not settle: images and videos
+    mixed (no mediaType would help), or a URL whose kind its name does not tell."""
+    kinds = {url: _kind_of(url) for url in media_urls}
+    image = next((url for url, kind in kinds.items() if kind == "image"), None)
+    video = next((url for url, kind in kinds.items() if kind == "video"), None)
+    if image is not None and video is not None:
+        return problem(
+            "post.content.mediaUrls",
+            "mixed_media",
+            f"post.content.mediaUrls mixes images ({image}) and videos ({video}): a post has "
+            "images or one video.",
+        )
+    unknown = next(url for url, kind in kinds.items() if kind is None)
+    return problem(
+        "post.content.mediaType",
+        "required",
+        f"Set mediaType (image or video): the kind of {unknown} can't be told from its URL.",
+    )
+
+
 def _infer_media_type(content: Content) -> MediaType | None:
     if content.mediaType is not None:
         return content.mediaType
@@ -226,13 +247,7 @@ def _check_media(content: Content, max_urls: int) -> tuple[ContentDraft | None, 
         )
     kind = _infer_media_type(content)
     if kind is None:
-        problems.append(
-            problem(
-                "post.content.mediaType",
-                "required",
-                "Set mediaType: the kinds of the mediaUrls can't be told apart.",
-            )
-        )
+        problems.append(_undecided_kind(media_urls))
         return None, problems
     problems += _kind_problems(content, kind)
     text = content.text
