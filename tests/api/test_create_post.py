@@ -387,6 +387,15 @@ async def test_scheduled_time_with_an_offset_is_stored_in_utc(
     assert str(shown["scheduledTime"]).startswith("2031-05-06T07:30:00")
 
 
+async def test_scheduled_time_in_lowercase_is_taken_as_rfc_3339_allows(
+    client: httpx.AsyncClient, caller: Caller
+) -> None:
+    response = await post(client, caller, text_post("x", scheduledTime="2031-05-06t09:30:00z"))
+    assert response.status_code == 201, response.text
+    shown = await get(client, caller, response.json()["postSubmissionId"])
+    assert str(shown["scheduledTime"]).startswith("2031-05-06T09:30:00")
+
+
 # --- each platform's content rules (the rules themselves are unit-tested in tests/platforms) ---
 
 

@@ -53,8 +53,11 @@ def parse_scheduled_time(
     """ISO 8601 with an offset, at least the minimum lead ahead of now."""
     if value is None:
         return None, []
+    text = value.strip()
+    if text.endswith("z"):  # RFC 3339 allows a lowercase Z (fromisoformat takes a lowercase T)
+        text = text[:-1] + "Z"
     try:
-        parsed = dt.datetime.fromisoformat(value.strip())
+        parsed = dt.datetime.fromisoformat(text)
     except ValueError:
         return None, [
             problem(
