@@ -155,6 +155,20 @@ def transport_error(exc: httpx.HTTPError, label: str) -> PlatformError:
     return PlatformError(ErrorKind.timeout, "timeout", message, origin=origin)
 
 
+def foreign_answer(response: httpx.Response, recognized: bool) -> tuple[str, str | None]:
+    """A 404 or 405 in none of the platform's error shapes came from something else at that
+    address, most likely through a wrong base URL: a hint for the message, and the call's
+    origin (scheme://host:port, kept for the log). ("", None) for any other answer."""
+    if recognized or response.status_code not in (404, 405):
+        return "", None
+    url = response.request.url
+    hint = (
+        " The answer is not one of the platform's own errors: check this connector's base "
+        "URL (SOKU_PLATFORM_OPTIONS)."
+    )
+    return hint, f"{url.scheme}://{url.netloc.decode('ascii', 'replace')}"
+
+
 def origin_of(exc: httpx.HTTPError) -> str | None:
     """Where the failed call went, as scheme://host:port (no path: it may hold ids), so that a
     wrong base URL shows in the log; None when the error carries no request."""

@@ -15,6 +15,7 @@ import httpx
 from soku.platforms.connector import (
     ErrorKind,
     PlatformError,
+    foreign_answer,
     refused_refresh,
     response_body,
     retry_wait,
@@ -42,10 +43,14 @@ def map_error(failure: httpx.Response | httpx.HTTPError) -> PlatformError:
     text, service_code = _read(raw)
     kind, code = _classify(status, text.lower(), service_code)
     message = f"LinkedIn answered {status}" + (f": {text.rstrip('.')}." if text else ".")
-    message += _HINTS.get(code, "")
+    ours = isinstance(raw, dict) and ("serviceErrorCode" in raw or "status" in raw)
+    hint, origin = foreign_answer(failure, recognized=ours)
+    message += _HINTS.get(code, "") + hint
     daily = "day limit" in text.lower()  # a daily throttle resets at midnight UTC
     retry_after = retry_wait(kind, failure.headers, _until_utc_midnight if daily else None)
-    return PlatformError(kind, code, message, http_status=status, retry_after=retry_after, raw=raw)
+    return PlatformError(
+        kind, code, message, http_status=status, retry_after=retry_after, raw=raw, origin=origin
+    )
 
 
 def _classify(status: int, text: str, service_code: int | None) -> tuple[ErrorKind, str]:

@@ -27,6 +27,7 @@ import httpx
 from soku.platforms.connector import (
     ErrorKind,
     PlatformError,
+    foreign_answer,
     response_json,
     retry_after_header,
     transport_error,
@@ -60,11 +61,14 @@ def graph_error(failure: httpx.Response | httpx.HTTPError, label: str) -> Platfo
     said = str(error.get("error_user_msg") or error.get("message") or "").strip()
     numbers = f"code {code}" + (f"/{subcode}" if subcode is not None else "")
     message = f"{label} answered {status}" + (f" ({numbers})" if code is not None else "")
-    message += (f": {said.rstrip('.')}." if said else ".") + _HINTS.get(ours, "")
+    hint, origin = foreign_answer(failure, recognized=bool(error))
+    message += (f": {said.rstrip('.')}." if said else ".") + _HINTS.get(ours, "") + hint
     retry_after = None
     if kind in (ErrorKind.rate_limited, ErrorKind.server_error):
         retry_after = retry_after_header(failure.headers) or _regain_access(failure.headers)
-    return PlatformError(kind, ours, message, http_status=status, retry_after=retry_after, raw=raw)
+    return PlatformError(
+        kind, ours, message, http_status=status, retry_after=retry_after, raw=raw, origin=origin
+    )
 
 
 def classify(

@@ -15,6 +15,7 @@ import httpx
 from soku.platforms.connector import (
     ErrorKind,
     PlatformError,
+    foreign_answer,
     refused_refresh,
     response_body,
     retry_wait,
@@ -39,9 +40,16 @@ def map_error(failure: httpx.Response | httpx.HTTPError) -> PlatformError:
     title, detail, slug = _problem(raw)
     kind, code = _classify(status, f"{title} {detail}".lower(), slug)
     message = f"X answered {status}" + (f" ({title})" if title else "")
-    message += (f": {detail.rstrip('.')}." if detail else ".") + _HINTS.get(code, "")
+    hint, origin = foreign_answer(failure, recognized=bool(title) or _has_errors(raw))
+    message += (f": {detail.rstrip('.')}." if detail else ".") + _HINTS.get(code, "") + hint
     retry_after = retry_wait(kind, failure.headers, lambda: _window_reset(failure.headers))
-    return PlatformError(kind, code, message, http_status=status, retry_after=retry_after, raw=raw)
+    return PlatformError(
+        kind, code, message, http_status=status, retry_after=retry_after, raw=raw, origin=origin
+    )
+
+
+def _has_errors(raw: Any) -> bool:
+    return isinstance(raw, dict) and isinstance(raw.get("errors"), list)
 
 
 def _classify(status: int, text: str, slug: str) -> tuple[ErrorKind, str]:
