@@ -242,6 +242,19 @@ def test_users_set_plan(soku: Soku, user: str) -> None:
     assert after["plan"] == "unlimited"
 
 
+def test_users_set_plan_unlimited_with_plans_that_do_not_name_it(data_dir: Path) -> None:
+    # README: `unlimited` always exists, whether SOKU_RATE_LIMIT_PLANS names it or not.
+    plans = json.dumps({"anonymous": ["35/minute"], "inactive": ["90/minute"], "standard": []})
+    soku = Soku(soku_env(SOKU_DATA_DIR=str(data_dir), SOKU_RATE_LIMIT_PLANS=plans))
+    email = "ada@example.test"
+    assert soku.ok("users", "create", "--email", email, "--plan", "unlimited")["plan"] == (
+        "unlimited"
+    )
+    assert soku.ok("users", "set-plan", "--email", email, "--plan", "unlimited")["plan"] == (
+        "unlimited"
+    )
+
+
 def test_commands_on_a_missing_user(soku: Soku) -> None:
     ghost = "ghost@example.test"
     commands = [

@@ -13,7 +13,7 @@ import platformdirs
 from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from soku.ratelimit import DEFAULT_ENDPOINT_LIMITS, DEFAULT_PLANS, parse_plans
+from soku.ratelimit import DEFAULT_ENDPOINT_LIMITS, DEFAULT_PLANS, UNLIMITED, parse_plans
 
 SQLITE_PREFIX = "sqlite+aiosqlite:///"
 DATABASE_PREFIXES = ("sqlite+aiosqlite://", "postgresql+asyncpg://", "postgresql+psycopg://")
@@ -171,7 +171,8 @@ class Settings(BaseSettings):
 
     @property
     def plan_names(self) -> list[str]:
-        return sorted(self.rate_limit_plans)
+        """Every plan a user may have: `unlimited` exists whether or not the set names it."""
+        return sorted({*self.rate_limit_plans, UNLIMITED})
 
     @cached_property
     def resolved_secret_key(self) -> str:

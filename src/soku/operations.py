@@ -153,7 +153,7 @@ def account_json(account: Account) -> dict[str, Any]:
 
 
 def _check_plan(settings: Settings, plan: str) -> str:
-    if plan not in settings.rate_limit_plans:
+    if plan not in settings.plan_names:
         raise ValidationFailed.from_problems(
             [
                 {
