@@ -225,3 +225,28 @@ def test_unlimited_plan_cannot_have_limits() -> None:
 def test_unsupported_storage_uri_is_an_error() -> None:
     with pytest.raises(ValueError, match="memcached://"):
         RateLimiter(PLANS, ENDPOINTS, "memcached://127.0.0.1:11211")
+
+
+async def test_a_connection_the_server_closed_is_replaced_not_a_storage_error() -> None:
+    # Redis's `timeout` setting, a restart or a proxy close idle connections; the next
+    # request must open a new one instead of failing with 503 rate_limit_store_unreachable.
+    await _require_redis()
+    name = f"soku-rl-test-{uuid4().hex}"
+    limiter = RateLimiter(PLANS, ENDPOINTS, f"{REDIS_URL}?client_name={name}", key_prefix=name)
+    admin = aioredis.Redis.from_url(REDIS_URL)
+    try:
+        assert (await limiter.hit("key:a", "small")).allowed
+        clients = await admin.client_list()
+        ours = [c["id"] for c in clients if c.get("name") == name]
+        assert ours
+        for client_id in ours:
+            await admin.client_kill_filter(_id=client_id)
+
+        result = await limiter.hit("key:a", "small")
+
+        assert result.allowed
+        assert result.remaining == 1
+    finally:
+        await limiter.reset()
+        await limiter.aclose()
+        await admin.aclose()

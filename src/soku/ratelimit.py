@@ -25,6 +25,9 @@ from limits.aio.storage import MemoryStorage, RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.util import WindowStats
 from redis.asyncio import ConnectionPool
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 UNLIMITED = "unlimited"
 
@@ -95,8 +98,11 @@ def _redis_storage(uri: str, key_prefix: str) -> tuple[RedisStorage, ConnectionP
     if not sep or scheme not in ("redis", "rediss"):
         raise ValueError(f"rate limit storage must be redis:// or rediss://, got {uri!r}")
     # ours, so that aclose() can close it; a Redis that does not answer fails a request in
-    # seconds, not never (options in the URL, such as ?socket_timeout=5, take precedence)
-    pool = ConnectionPool.from_url(uri, socket_connect_timeout=2.0, socket_timeout=2.0)
+    # seconds, not never (options in the URL, such as ?socket_timeout=5, take precedence).
+    # One retry on a new connection: a pooled one the server closed (its `timeout`, a
+    # restart) is not an outage; a timeout is not retried, so a stalled Redis answers in 2 s.
+    retry = Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,))
+    pool = ConnectionPool.from_url(uri, socket_connect_timeout=2.0, socket_timeout=2.0, retry=retry)
     storage = RedisStorage(
         f"async+{uri}",
         implementation="redispy",
