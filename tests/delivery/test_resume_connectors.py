@@ -382,7 +382,7 @@ async def test_an_upload_call_the_platform_finished_after_its_worker_died_is_not
 
 
 @pytest.mark.parametrize("cworld", ["sqlite"], indirect=True)
-@pytest.mark.parametrize("name", ["threads-video"])
+@pytest.mark.parametrize("name", ["threads-video", "threads-images"])
 async def test_a_threads_container_that_expired_while_no_worker_ran_is_made_again(
     cworld: ConnectorWorld, name: str
 ) -> None:
