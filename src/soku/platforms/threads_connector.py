@@ -20,8 +20,9 @@ checkpoint by the engine before the next runs:
 
 Containers that are not published expire after 24 h (status EXPIRED) and must be made
 again. Two rules keep a delivery from publishing an expired one: a `ready` step that finds its
-container EXPIRED makes a new one with the same parameters and waits for that (its result
-names the container to use); and when the first container of the steps done is older than
+container EXPIRED makes a new one with the same parameters (a carousel with new items too:
+made before it, they expired first) and waits for that (its result names the container to
+use); and when the first container of the steps done is older than
 `container_max_age` (23 h), `steps()` lists a new round of them, named with an `r<n>_`
 prefix (`r2_container`, `r2_ready`), so a delivery held back for a day starts afresh.
 `publish` and `reconcile` use the latest round whose `ready` step is done.
@@ -34,7 +35,7 @@ import datetime as dt
 import re
 import time
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import httpx
@@ -68,6 +69,7 @@ LISTED_TYPES = {"TEXT": "TEXT_POST", "IMAGE": "IMAGE", "VIDEO": "VIDEO",
                 "CAROUSEL": "CAROUSEL_ALBUM"}  # fmt: skip
 _NUMERIC_ID = re.compile(r"^[0-9]{1,25}$")
 Params = Callable[[Job], dict[str, str]]
+Renewed = Callable[[Job, httpx.AsyncClient], Awaitable[dict[str, str]]]
 
 
 class ThreadsConnector:
@@ -97,18 +99,23 @@ class ThreadsConnector:
             single = _single_params(job, items)
             return self._pair(prefix, "container", "ready", _fixed(single))
         steps: list[Step] = []
-        for index, (kind, url) in enumerate(items):
-            child = {"media_type": kind, _URL_PARAM[kind]: url, "is_carousel_item": "true"}
+        for index, params in enumerate(_item_params(items)):
             name = f"item_{index}"
-            steps += self._pair(prefix, name, f"{name}_ready", _fixed(child))
+            steps += self._pair(prefix, name, f"{name}_ready", _fixed(params))
         count = len(items)
 
         def carousel(job: Job) -> dict[str, str]:
             ready = [_result(job, f"{prefix}item_{i}_ready") for i in range(count)]
-            params = {"media_type": "CAROUSEL", "children": ",".join(_ids(ready))}
-            return {**params, "text": job.text} if job.text else params
+            return _carousel_params(job, _ids(ready))
 
-        return steps + self._pair(prefix, "container", "ready", carousel)
+        async def renewed(job: Job, client: httpx.AsyncClient) -> dict[str, str]:
+            """New items too: made before the carousel, they expired before it did."""
+            children = [await self._new_container(job, client, p) for p in _item_params(items)]
+            for child in children:
+                await self._wait(client, job.account, child)
+            return _carousel_params(job, children)
+
+        return steps + self._pair(prefix, "container", "ready", carousel, renewed)
 
     async def publish(self, job: Job, client: httpx.AsyncClient) -> Published:
         container = _final_container(job)
@@ -171,10 +178,12 @@ class ThreadsConnector:
             number += 1
         return number
 
-    def _pair(self, prefix: str, create: str, ready: str, params: Params) -> list[Step]:
+    def _pair(
+        self, prefix: str, create: str, ready: str, params: Params, renewed: Renewed | None = None
+    ) -> list[Step]:
         return [
             Step(prefix + create, self._create(params)),
-            Step(prefix + ready, self._ready(prefix + create, params)),
+            Step(prefix + ready, self._ready(prefix + create, params, renewed)),
         ]
 
     def _create(self, params: Params) -> StepFunction:
@@ -184,12 +193,15 @@ class ThreadsConnector:
 
         return run
 
-    def _ready(self, create: str, params: Params) -> StepFunction:
+    def _ready(self, create: str, params: Params, renewed: Renewed | None) -> StepFunction:
+        """Waits for the container; an EXPIRED one is made again (by `renewed`, if given)."""
+
         async def run(job: Job, client: httpx.AsyncClient) -> dict[str, Any]:
             container = str(_result(job, create)["container_id"])
             status = await self._wait(client, job.account, container)
             if status == "EXPIRED":  # never published in time: make it again, once
-                container = await self._new_container(job, client, params(job))
+                fresh = await renewed(job, client) if renewed else params(job)
+                container = await self._new_container(job, client, fresh)
                 status = await self._wait(client, job.account, container)
             if status == "EXPIRED":
                 message = f"Threads let container {container} expire before it was ready."
@@ -319,6 +331,16 @@ def _single_params(job: Job, items: list[tuple[str, str]]) -> dict[str, str]:
     params = {"media_type": kind}
     if items:
         params[_URL_PARAM[kind]] = items[0][1]
+    return {**params, "text": job.text} if job.text else params
+
+
+def _item_params(items: list[tuple[str, str]]) -> list[dict[str, str]]:
+    return [{"media_type": kind, _URL_PARAM[kind]: url, "is_carousel_item": "true"}
+            for kind, url in items]  # fmt: skip
+
+
+def _carousel_params(job: Job, children: list[str]) -> dict[str, str]:
+    params = {"media_type": "CAROUSEL", "children": ",".join(children)}
     return {**params, "text": job.text} if job.text else params
 
 
