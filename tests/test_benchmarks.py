@@ -85,7 +85,8 @@ def test_burst_on_sqlite_publishes_every_delivery() -> None:
     assert summary["database"] == "sqlite"
     assert summary["processes"] is None
     assert_all_published(summary, 80)
-    assert summary["in_flight"]["max"] >= 1
+    # sampled every 0.1 s: 80 deliveries can all go out between two samples on a fast machine
+    assert 0 <= summary["in_flight"]["max"] <= summary["concurrency"]
     threads = summary["thread_cores"]  # the worker's CPU by thread: the loop and the writer
     assert threads["MainThread"] > 0
     assert threads["soku-sqlite-writer"] > 0

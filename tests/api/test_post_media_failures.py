@@ -168,3 +168,20 @@ async def test_media_urls_whose_kind_is_unsettled_say_why(
     error = assert_error(response, 400, "validation_error")
     assert (error["details"]["field"], error["details"]["reason"]) == (field, reason)
     assert error["message"] == message
+
+
+async def test_a_url_that_cannot_be_sent_back_is_not_named_in_the_kind_problem(
+    client: httpx.AsyncClient, caller: Caller
+) -> None:
+    """An unpaired surrogate in a URL (JSON's \\u escapes carry one) has its invalid_url
+    problem; the kind problem does not repeat it, or the answer could not be encoded (a 500
+    the fuzz test found)."""
+    body = '{"post": {"content": {"text": "t", "platform": ["x"], "mediaUrls": ["https://a.example/1.png", "https://a.example/\\ud800.mp4"]}}}'  # noqa: E501
+    headers = {**caller.headers, "Content-Type": "application/json"}
+    response = await client.post("/v1/posts", content=body, headers=headers)
+    error = assert_error(response, 400, "validation_error")
+    fields = {p["field"]: p for p in error["details"]["errors"]}
+    assert fields["post.content.mediaUrls[1]"]["reason"] == "invalid_url"
+    assert fields["post.content.mediaType"]["message"] == (
+        "Set mediaType (image or video): the kinds of the mediaUrls can't be told from them."
+    )

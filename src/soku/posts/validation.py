@@ -211,12 +211,14 @@ def _undecided_kind(media_urls: list[str]) -> Problem:
             f"post.content.mediaUrls mixes images ({image}) and videos ({video}): a post has "
             "images or one video.",
         )
-    unknown = next(url for url, kind in kinds.items() if kind is None)
-    return problem(
-        "post.content.mediaType",
-        "required",
-        f"Set mediaType (image or video): the kind of {unknown} can't be told from its URL.",
-    )
+    # named only if it parses: an unparsable one has its invalid_url problem, and may hold
+    # what can't be sent back (an unpaired surrogate)
+    unknown = next((u for u, kind in kinds.items() if kind is None and _split(u)), None)
+    if unknown is None:
+        why = "the kinds of the mediaUrls can't be told from them"
+    else:
+        why = f"the kind of {unknown} can't be told from its URL"
+    return problem("post.content.mediaType", "required", f"Set mediaType (image or video): {why}.")
 
 
 def _infer_media_type(content: Content) -> MediaType | None:
