@@ -161,12 +161,11 @@ def foreign_answer(response: httpx.Response, recognized: bool) -> tuple[str, str
     origin (scheme://host:port, kept for the log). ("", None) for any other answer."""
     if recognized or response.status_code not in (404, 405):
         return "", None
-    url = response.request.url
     hint = (
         " The answer is not one of the platform's own errors: check this connector's base "
         "URL (SOKU_PLATFORM_OPTIONS)."
     )
-    return hint, f"{url.scheme}://{url.netloc.decode('ascii', 'replace')}"
+    return hint, _origin(response.request.url)
 
 
 def origin_of(exc: httpx.HTTPError) -> str | None:
@@ -176,6 +175,11 @@ def origin_of(exc: httpx.HTTPError) -> str | None:
         url = exc.request.url
     except RuntimeError:
         return None
+    return _origin(url)
+
+
+def _origin(url: httpx.URL) -> str:
+    """scheme://host:port, without the path (it may hold ids)."""
     return f"{url.scheme}://{url.netloc.decode('ascii', 'replace')}"
 
 
