@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING
 import structlog
 from sqlalchemy import update
 
-from soku.delivery.failures import mark_needs_reauth
 from soku.integrations.models import Account, AccountStatus
 from soku.platforms.connector import AccountAccess, Connector, ErrorKind, PlatformError
 
@@ -24,7 +23,8 @@ _TRANSIENT = frozenset(
 async def refresh_account(
     engine: Engine, connector: Connector, account_ref: uuid.UUID, access: AccountAccess
 ) -> AccountAccess:
-    """New tokens, stored encrypted; a refused refresh sends the account to `needs_reauth`.
+    """New tokens, stored encrypted. A refused refresh raises `reauth_required`, which sends
+    the account to `needs_reauth` (`failures.settle_error`, as for every such error).
 
     A refresh that got no answer, or a 5xx or 429, proves nothing about the account: that
     error is raised as it is and the delivery is retried.
@@ -34,7 +34,6 @@ async def refresh_account(
     except PlatformError as exc:
         if exc.kind in _TRANSIENT:
             raise
-        await mark_needs_reauth(engine.ctx, account_ref)
         log.warning("token_refresh_refused", account_id=access.account_id, error_code=exc.code)
         message = (
             f"The {access.platform} token of account {access.account_id!r} expired and could "
@@ -42,13 +41,7 @@ async def refresh_account(
         )
         if "connect" not in exc.message.lower():  # the connector's may say it already
             message += " Connect the account again."
-        raise PlatformError(
-            ErrorKind.reauth_required,
-            "reauth_required",
-            message,
-            http_status=exc.http_status,
-            raw=exc.raw,
-        ) from exc
+        raise _reauth(exc, message) from exc
     async with engine.ctx.db.transaction() as session:
         await session.execute(
             update(Account)
@@ -82,6 +75,11 @@ def refused_after_refresh(exc: PlatformError, account: AccountAccess) -> Platfor
         f"The {account.platform} token of account {account.account_id!r} was refreshed and "
         f"still refused ({exc.message.rstrip('.')}): connect the account again."
     )
+    return _reauth(exc, message)
+
+
+def _reauth(exc: PlatformError, message: str) -> PlatformError:
+    """`reauth_required` with `message`, keeping the platform's status and answer."""
     return PlatformError(
         ErrorKind.reauth_required,
         "reauth_required",
