@@ -34,6 +34,14 @@ async def by_tokens(
     return {m.public_token: m for m in (await session.execute(stmt)).scalars()}
 
 
+async def stored_tokens(session: AsyncSession, tokens: Sequence[str]) -> set[str]:
+    """Which of these public tokens name stored media, of any user."""
+    if not tokens:
+        return set()
+    stmt = select(Media.public_token).where(Media.public_token.in_(tokens))
+    return set((await session.scalars(stmt)).all())
+
+
 async def by_ids(session: AsyncSession, ids: Sequence[str]) -> dict[str, Media]:
     if not ids:
         return {}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from dataclasses import dataclass, field
+from typing import Any
 
 from soku.context import AppContext
 from soku.errors import UploadFailed
@@ -56,13 +57,11 @@ async def _refuse_deleted(ctx: AppContext, own: dict[str, str]) -> None:
     if not own:
         return
     async with ctx.db.read() as session:
-        gone = [
-            url for url, token in own.items() if await media_repo.by_token(session, token) is None
-        ]
+        stored = await media_repo.stored_tokens(session, list(own.values()))
+    gone = [url for url, token in own.items() if token not in stored]
     if gone:
-        failures = [{"url": url, "reason": "not_found"} for url in gone]
         message = f"{gone[0]} is not stored here: its media was deleted, or the URL is mistyped."
-        raise UploadFailed(message, {**failures[0], "failures": failures})
+        raise _failed(message, [{"url": url, "reason": "not_found"} for url in gone])
 
 
 async def _fetch_all(ctx: AppContext, user_id: uuid.UUID, urls: list[str]) -> dict[str, Media]:
@@ -83,7 +82,7 @@ async def _fetch_all(ctx: AppContext, user_id: uuid.UUID, urls: list[str]) -> di
                 + "; ".join(f.message for f in failures[:3])
             )
         )
-        raise UploadFailed(message, {**first.details, "failures": listed})
+        raise _failed(message, listed)
     for result in results:
         if isinstance(result, BaseException):
             raise result
@@ -113,8 +112,13 @@ def _check_kinds(urls: list[str], media: list[Media], draft: ContentDraft) -> No
     url, first = wrong[0]
     message = f"{url} is {_a(first.kind)} ({first.content_type}), but this is {_a(wanted)} post."
     more = f" And {len(wrong) - 1} more (see details.failures)." if len(wrong) > 1 else ""
-    failures = [{"url": url, "reason": "unsupported_format"} for url, _ in wrong]
-    raise UploadFailed(message + more, {**failures[0], "failures": failures})
+    raise _failed(message + more, [{"url": u, "reason": "unsupported_format"} for u, _ in wrong])
+
+
+def _failed(message: str, failures: list[dict[str, Any]]) -> UploadFailed:
+    """`upload_failed` naming every URL that failed (`details.failures`), the first one also
+    in `details.url` and `details.reason`."""
+    return UploadFailed(message, {**failures[0], "failures": failures})
 
 
 def _a(kind: str) -> str:
