@@ -6,6 +6,8 @@ What every connector does (reconcile, error kinds, resuming, refresh) is in
 
 from __future__ import annotations
 
+import asyncio
+import copy
 import dataclasses
 import hashlib
 import re
@@ -15,7 +17,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from soku.platforms.connector import ErrorKind, Published
+from soku.platforms.connector import ErrorKind, Job, Published
 from soku.platforms.x_connector import XConnector
 from soku.platforms.x_errors import map_error
 from tests.platforms.connector_world import Sandboxes, deliver, failure, run_steps
@@ -122,6 +124,53 @@ async def test_a_finalize_whose_result_was_lost(connector: XConnector, env: Env)
     assert len(await env.posts()) == 1 and (await env.calls())["finalize"] == 2
 
 
+def names(connector: XConnector, job: Job) -> list[str]:
+    return [step.name for step in connector.steps(job)]
+
+
+async def test_expired_media_are_uploaded_again(connector: XConnector, env: Env) -> None:
+    """A delivery held back past its uploads' lifetime (24 h on X) uploads them again."""
+    await env.config(media_expires_secs=1)
+    job = env.job("Held back", images=IMAGES[:2])
+    await run_steps(connector, job, env.http)
+    first = [job.checkpoint["steps"][f"upload_{n}"]["media_id"] for n in range(2)]
+    await env.config(media_expires_secs=86400)  # for the uploads to come
+    await asyncio.sleep(1.1)
+    stale = dataclasses.replace(job, checkpoint=copy.deepcopy(job.checkpoint))
+    refused = await failure(connector.publish(stale, env.http))  # the fake knows they expired
+    assert (refused.kind, refused.http_status) == (ErrorKind.permanent, 400)
+    assert refused.message.endswith("was invalid: Your media IDs are invalid.")
+    assert names(connector, job) == ["r2_upload_0", "r2_upload_1"]
+    published = await deliver(connector, job, env.http)
+    [post] = await env.posts()
+    again = [job.checkpoint["steps"][f"r2_upload_{n}"]["media_id"] for n in range(2)]
+    assert post["id"] == published.platform_post_id and [m["id"] for m in post["media"]] == again
+    assert not set(first) & set(again)
+    assert names(connector, job) == ["r2_upload_0", "r2_upload_1"]  # the new round is fresh
+    found = await connector.reconcile(job, env.http)  # on the new round's media keys
+    assert isinstance(found, Published) and found.platform_post_id == published.platform_post_id
+
+
+async def test_a_video_near_expiry_is_uploaded_again(env: Env) -> None:
+    """Within the margin of expiry counts as expired: the whole upload is made again."""
+    await env.config(media_expires_secs=60)
+    connector = x_connector(env.fake, media_margin=120)
+    job = env.job("Old film", video="clip.mp4")
+    await run_steps(connector, job, env.http)
+    await env.config(media_expires_secs=86400)
+    assert names(connector, job) == ["r2_init", "r2_finalize", "r2_wait_processing"]
+    await deliver(connector, job, env.http)
+    steps = job.checkpoint["steps"]
+    assert [name for name in steps if name.startswith("r2_")] == [
+        "r2_init", "r2_append_0", "r2_append_1", "r2_append_2", "r2_finalize",
+        "r2_wait_processing",
+    ]  # fmt: skip
+    [post] = await env.posts()
+    assert [m["id"] for m in post["media"]] == [steps["r2_init"]["media_id"]]
+    assert steps["r2_init"]["media_id"] != steps["init"]["media_id"]
+    assert post["media"][0]["appends"] == [0, 1, 2]
+
+
 async def test_user_looked_up_when_the_account_lacks_it(connector: XConnector, env: Env) -> None:
     job = env.job("Who am I", username=None, platform_user_id="sbx_1")
     assert [step.name for step in connector.steps(job)] == ["user"]
@@ -170,6 +219,28 @@ def test_retry_after_from_the_daily_windows() -> None:
     dated = {"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}
     assert map_error(httpx.Response(503, headers=dated)).retry_after == 0
     assert map_error(httpx.Response(402, json={})).code == "credits_depleted"
+
+
+def test_messages_say_which_parameter_was_wrong() -> None:
+    """X's 400 `detail` is generic; its `errors` say what was wrong, and the message says it."""
+    errors = [{"parameters": {"text": []}, "message": "Your Tweet text is too long."}]
+    problem = {
+        "title": "Invalid Request",
+        "type": "https://api.x.com/2/problems/invalid-request",
+        "detail": "One or more parameters to your request was invalid.",
+        "errors": errors,
+    }
+    error = map_error(httpx.Response(400, json=problem))
+    assert error.message == (
+        "X answered 400 (Invalid Request): One or more parameters to your request was invalid: "
+        "Your Tweet text is too long."
+    )
+    legacy = map_error(
+        httpx.Response(403, json={"errors": [{"code": 187, "message": "Status is a duplicate."}]})
+    )
+    assert legacy.message == "X answered 403: Status is a duplicate."
+    same = {**problem, "errors": [{"message": problem["detail"]}]}
+    assert map_error(httpx.Response(400, json=same)).message.count("was invalid") == 1
 
 
 async def test_media_problems(connector: XConnector, env: Env) -> None:

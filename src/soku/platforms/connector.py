@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
+import re
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol, overload
@@ -269,3 +270,26 @@ class GrowingSteps(Sequence[Step]):
 
     def __len__(self) -> int:
         return len(self._current())
+
+
+# --- rounds: steps made again when what they made has expired on the platform ---------------
+# A delivery held back for a day (a rate limit's reset, a retry asked for later) may find that
+# what its steps made (a container, an uploaded media id) has expired. The connector then lists
+# a new round of the same steps, named with an `r<n>_` prefix (`r2_upload_0`), and publishes
+# with the latest round whose steps are done. Round 1 has no prefix.
+_ROUND = re.compile(r"r([0-9]+)_")
+
+
+def round_of(name: str) -> int:
+    """The round a step's name belongs to."""
+    match = _ROUND.match(name)
+    return int(match.group(1)) if match else 1
+
+
+def round_prefix(number: int) -> str:
+    return "" if number == 1 else f"r{number}_"
+
+
+def latest_round(done: Mapping[str, Any]) -> int:
+    """The highest round with a saved step result (1 when none has a prefix)."""
+    return max((round_of(name) for name in done), default=1)

@@ -52,7 +52,10 @@ from soku.platforms.connector import (
     RefreshedTokens,
     Step,
     StepFunction,
+    latest_round,
     response_json,
+    round_of,
+    round_prefix,
 )
 from soku.platforms.meta_errors import graph_error
 
@@ -93,7 +96,7 @@ class ThreadsConnector:
         self.container_max_age = container_max_age
 
     def steps(self, job: Job) -> Sequence[Step]:
-        prefix = _prefix(self._round(job))
+        prefix = round_prefix(self._round(job))
         items = _items(job)
         if len(items) < 2:
             single = _single_params(job, items)
@@ -169,10 +172,8 @@ class ThreadsConnector:
     def _round(self, job: Job) -> int:
         """The round of containers to use: the latest, or a new one when it is too old."""
         done = job.checkpoint.get("steps", {})
-        number = 1
-        while any(name.startswith(f"r{number + 1}_") for name in done):
-            number += 1
-        first = done.get(_prefix(number) + ("item_0" if len(_items(job)) > 1 else "container"))
+        number = latest_round(done)
+        first = done.get(round_prefix(number) + ("item_0" if len(_items(job)) > 1 else "container"))
         created = first.get("created_at") if isinstance(first, dict) else None
         if isinstance(created, int | float) and time.time() - created > self.container_max_age:
             number += 1
@@ -348,18 +349,13 @@ def _fixed(params: dict[str, str]) -> Params:
     return lambda _job: params
 
 
-def _prefix(number: int) -> str:
-    return "" if number == 1 else f"r{number}_"
-
-
 def _final_container(job: Job) -> str | None:
     """The container of the latest round whose `ready` step is done."""
     done = job.checkpoint.get("steps", {})
-    rounds = [name for name in done if name == "ready" or re.fullmatch(r"r[0-9]+_ready", name)]
+    rounds = [name for name in done if name == round_prefix(round_of(name)) + "ready"]
     if not rounds:
         return None
-    latest = max(rounds, key=lambda name: int(name[1:].partition("_")[0]) if "_" in name else 1)
-    result = done[latest]
+    result = done[max(rounds, key=round_of)]
     return str(result["container_id"]) if isinstance(result, dict) else None
 
 

@@ -13,6 +13,12 @@ Follows the X API v2 as its OpenAPI file v2.167 (docs.x.com, 2026-08) and
   uploaded media keys, else on the text as X normalises it;
 - `refresh`: `POST /2/oauth2/token` with `grant_type=refresh_token` (refresh tokens rotate).
 
+Uploaded media expire (`expires_after_secs`, 24 h in X's examples). A delivery held back that
+long (a daily limit's reset, a retry asked for the next day) would publish with dead media ids,
+so each upload's result records when it expires, and once the latest round's media are within
+`media_margin` (1 h) of that, `steps()` lists a new round of uploads (`r2_upload_0`, …; see
+the rounds in `connector.py`); `publish` and `reconcile` use the latest round.
+
 Media is read from our own store by URL (`media_reader`): an image whole (X takes ≤ 5 MB),
 the video one chunk per step through byte ranges, so no more than one image or one chunk is
 ever held. How many chunks there are is known once `init` has measured the video: the step
@@ -23,10 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import html
-import re
 import time
-import unicodedata
 from collections.abc import Sequence
 from typing import Any
 
@@ -47,6 +50,19 @@ from soku.platforms.connector import (
     Step,
     StepFunction,
     response_json,
+    round_prefix,
+)
+from soku.platforms.x_checkpoint import (
+    access_token,
+    cached_username,
+    current_round,
+    data_of,
+    expiry,
+    is_ours,
+    knows_user,
+    seconds,
+    step_result,
+    uploaded,
 )
 from soku.platforms.x_errors import map_error, refresh_error
 
@@ -58,10 +74,9 @@ MAX_SEGMENTS = 1000  # segment_index 0-999
 MAX_IMAGE_BYTES = 5 * 1024 * 1024
 MAX_VIDEO_BYTES = 512 * 1024 * 1024
 MAX_CHECK_WAIT = 60.0  # seconds, whatever check_after_secs says
+MEDIA_MARGIN = 3600.0  # uploads this close to expiry are made again before publishing
 RECONCILE_MARGIN = dt.timedelta(seconds=60)
 RECONCILE_PAGES = 5
-_NUMERIC_ID = re.compile(r"^[0-9]{1,19}$")
-_URL = re.compile(r"https?://\S+")
 
 
 class XConnector:
@@ -76,6 +91,7 @@ class XConnector:
         client_secret: str | None = None,
         chunk_bytes: int = CHUNK_BYTES,
         max_processing_wait: float = 600.0,
+        media_margin: float = MEDIA_MARGIN,
     ) -> None:
         if not 0 < chunk_bytes <= MAX_APPEND_BYTES:
             raise ValueError(f"chunk_bytes must be between 1 and {MAX_APPEND_BYTES}")
@@ -84,19 +100,22 @@ class XConnector:
         self.client_id, self.client_secret = client_id, client_secret
         self.chunk_bytes = chunk_bytes
         self.max_processing_wait = max_processing_wait
+        self.media_margin = media_margin
 
     def steps(self, job: Job) -> Sequence[Step]:
-        head = [] if _knows_user(job.account) else [Step("user", self._whoami)]
+        head = [] if knows_user(job.account) else [Step("user", self._whoami)]
+        prefix = round_prefix(current_round(job, self.media_margin))
         if job.video_urls:
-            return _video_steps(self, job, head)
+            return _video_steps(self, job, head, prefix)
         uploads = [
-            Step(f"upload_{n}", self._upload_image(job, n)) for n in range(len(job.image_urls))
+            Step(f"{prefix}upload_{n}", self._upload_image(job, n))
+            for n in range(len(job.image_urls))
         ]
         return head + uploads
 
     async def publish(self, job: Job, client: httpx.AsyncClient) -> Published:
         body: dict[str, Any] = {"text": job.text} if job.text else {}
-        media_ids = [media_id for media_id, _ in _uploaded(job)]
+        media_ids = [media_id for media_id, _ in uploaded(job)]
         if media_ids:
             body["media"] = {"media_ids": media_ids}
         created = await self._call(client, job.account, "POST", "/2/tweets", json=body)
@@ -105,7 +124,7 @@ class XConnector:
             message = "X accepted the post but its answer carried no post id."
             raise PlatformError(ErrorKind.server_error, "unreadable_answer", message, raw=created)
         post_id = str(data["id"])
-        return Published(post_id, self._permalink(_cached_username(job), post_id), raw=created)
+        return Published(post_id, self._permalink(cached_username(job), post_id), raw=created)
 
     async def reconcile(self, job: Job, client: httpx.AsyncClient) -> ReconcileResult:
         user_id, username = await self._identity(job, client)
@@ -113,12 +132,12 @@ class XConnector:
         if job.publishing_since is not None:
             since = (job.publishing_since - RECONCILE_MARGIN).astimezone(dt.UTC)
             params["start_time"] = since.strftime("%Y-%m-%dT%H:%M:%SZ")
-        keys = [key for _, key in _uploaded(job)]
+        keys = [key for _, key in uploaded(job)]
         matches: list[dict[str, Any]] = []
         for _ in range(RECONCILE_PAGES):
             path = f"/2/users/{user_id}/tweets"
             listing = await self._call(client, job.account, "GET", path, params=params)
-            matches += [t for t in listing.get("data") or [] if _is_ours(job.text, keys, t)]
+            matches += [t for t in listing.get("data") or [] if is_ours(job.text, keys, t)]
             next_token = (listing.get("meta") or {}).get("next_token")
             if not next_token:
                 break
@@ -148,7 +167,7 @@ class XConnector:
         tokens = response_json(response)
         if not response.is_success or not isinstance(tokens, dict) or "access_token" not in tokens:
             raise refresh_error(response)
-        expires_in, expires_at = _seconds(tokens.get("expires_in")), None
+        expires_in, expires_at = seconds(tokens.get("expires_in")), None
         if expires_in is not None:
             expires_at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=expires_in)
         refresh_token = tokens.get("refresh_token") or account.refresh_token
@@ -157,7 +176,7 @@ class XConnector:
     # --- steps ---------------------------------------------------------------------------
 
     async def _whoami(self, job: Job, client: httpx.AsyncClient) -> dict[str, Any]:
-        me = _data(await self._call(client, job.account, "GET", "/2/users/me"))
+        me = data_of(await self._call(client, job.account, "GET", "/2/users/me"))
         return {"id": str(me["id"]), "username": str(me["username"])}
 
     def _upload_image(self, job: Job, index: int) -> StepFunction:
@@ -175,10 +194,16 @@ class XConnector:
             body = await self._call(
                 client, job.account, "POST", "/2/media/upload", data=form, files=files
             )
-            media = _data(body)
+            media = data_of(body)
             media_id = str(media["id"])
             await self._wait(client, job.account, media_id, media.get("processing_info"))
-            return {"media_id": media_id, "media_key": media.get("media_key"), "bytes": len(data)}
+            key, expires_at = media.get("media_key"), expiry(media)
+            return {
+                "media_id": media_id,
+                "media_key": key,
+                "bytes": len(data),
+                "expires_at": expires_at,
+            }
 
         return run
 
@@ -190,18 +215,19 @@ class XConnector:
         chunk = max(self.chunk_bytes, -(-total // MAX_SEGMENTS))
         body = {"media_type": media_type, "total_bytes": total, "media_category": "tweet_video"}
         path = "/2/media/upload/initialize"
-        media = _data(await self._call(client, job.account, "POST", path, json=body))
+        media = data_of(await self._call(client, job.account, "POST", path, json=body))
         return {
             "media_id": str(media["id"]),
             "media_key": media.get("media_key"),
             "total_bytes": total,
             "chunk_bytes": chunk,
             "segments": -(-total // chunk),
+            "expires_at": expiry(media),
         }
 
-    def _append(self, index: int) -> StepFunction:
+    def _append(self, prefix: str, index: int) -> StepFunction:
         async def run(job: Job, client: httpx.AsyncClient) -> dict[str, Any]:
-            init = _result(job, "init")
+            init = step_result(job, prefix + "init")
             start = index * init["chunk_bytes"]
             size = min(init["chunk_bytes"], init["total_bytes"] - start)
             chunk = await media_reader.read_range(client, job.video_urls[0], start, size)
@@ -213,15 +239,23 @@ class XConnector:
 
         return run
 
-    async def _finalize(self, job: Job, client: httpx.AsyncClient) -> dict[str, Any]:
-        init = _result(job, "init")
+    def _finalize(self, prefix: str) -> StepFunction:
+        async def run(job: Job, client: httpx.AsyncClient) -> dict[str, Any]:
+            return await self._finalize_upload(job, client, prefix)
+
+        return run
+
+    async def _finalize_upload(
+        self, job: Job, client: httpx.AsyncClient, prefix: str
+    ) -> dict[str, Any]:
+        init = step_result(job, prefix + "init")
         media_id, done = init["media_id"], job.checkpoint.get("steps", {})
-        if any(f"append_{n}" not in done for n in range(init["segments"])):
+        if any(f"{prefix}append_{n}" not in done for n in range(init["segments"])):
             message = "Some video chunks are not uploaded yet; the next attempt sends them."
             raise PlatformError(ErrorKind.server_error, "upload_incomplete", message)
         path = f"/2/media/upload/{media_id}/finalize"
         try:
-            media = _data(await self._call(client, job.account, "POST", path))
+            media = data_of(await self._call(client, job.account, "POST", path))
         except PlatformError as exc:
             if exc.http_status != 400:
                 raise
@@ -231,10 +265,14 @@ class XConnector:
                 raise exc from None
         return {"media_id": media_id, "processing_info": media.get("processing_info")}
 
-    async def _wait_processing(self, job: Job, client: httpx.AsyncClient) -> dict[str, Any]:
-        final = _result(job, "finalize")
-        await self._wait(client, job.account, final["media_id"], final.get("processing_info"))
-        return {"media_id": final["media_id"], "state": "succeeded"}
+    def _wait_processing(self, prefix: str) -> StepFunction:
+        async def run(job: Job, client: httpx.AsyncClient) -> dict[str, Any]:
+            final = step_result(job, prefix + "finalize")
+            info = final.get("processing_info")
+            await self._wait(client, job.account, final["media_id"], info)
+            return {"media_id": final["media_id"], "state": "succeeded"}
+
+        return run
 
     async def _wait(
         self, client: httpx.AsyncClient, account: AccountAccess, media_id: str, info: Any
@@ -248,7 +286,7 @@ class XConnector:
                 raise PlatformError(
                     ErrorKind.processing_failed, "processing_failed", message, raw=info
                 )
-            after = _seconds(info.get("check_after_secs"))
+            after = seconds(info.get("check_after_secs"))
             wait = 1.0 if after is None else min(max(after, 0.0), MAX_CHECK_WAIT)
             if time.monotonic() + wait > deadline:
                 message = f"X was still processing media {media_id}; checking again later."
@@ -262,13 +300,13 @@ class XConnector:
         self, client: httpx.AsyncClient, account: AccountAccess, media_id: str
     ) -> dict[str, Any]:
         params = {"command": "STATUS", "media_id": media_id}
-        return _data(await self._call(client, account, "GET", "/2/media/upload", params=params))
+        return data_of(await self._call(client, account, "GET", "/2/media/upload", params=params))
 
     # --- calls -----------------------------------------------------------------------------
 
     async def _identity(self, job: Job, client: httpx.AsyncClient) -> tuple[str, str | None]:
         account, cached = job.account, job.checkpoint.get("steps", {}).get("user")
-        if _knows_user(account):
+        if knows_user(account):
             return str(account.platform_user_id), account.username
         if not isinstance(cached, dict):
             cached = await self._whoami(job, client)
@@ -288,7 +326,7 @@ class XConnector:
         **kwargs: Any,
     ) -> dict[str, Any]:
         """One API call; its JSON object, or `{}` for an empty success when `empty`."""
-        headers = {"Authorization": f"Bearer {_access_token(account)}"}
+        headers = {"Authorization": f"Bearer {access_token(account)}"}
         try:
             response = await client.request(method, self.base_url + path, headers=headers, **kwargs)
         except httpx.HTTPError as exc:
@@ -301,86 +339,20 @@ class XConnector:
         raise map_error(response)
 
 
-def _video_steps(connector: XConnector, job: Job, head: list[Step]) -> GrowingSteps:
-    """`init`, `append_0` … `append_<n-1>`, `finalize`, `wait_processing`; the chunks are
-    known once `init` has measured the video (and `finalize` refuses an incomplete upload)."""
+def _video_steps(connector: XConnector, job: Job, head: list[Step], prefix: str) -> GrowingSteps:
+    """`init`, `append_0` … `append_<n-1>`, `finalize`, `wait_processing` (each with the
+    round's prefix); the chunks are known once `init` has measured the video (and `finalize`
+    refuses an incomplete upload). The round is chosen once, so the list only grows."""
 
     def current() -> list[Step]:
-        init = job.checkpoint.get("steps", {}).get("init")
+        init = job.checkpoint.get("steps", {}).get(prefix + "init")
         chunks = init["segments"] if isinstance(init, dict) else 0
         return [
             *head,
-            Step("init", connector._init),
-            *(Step(f"append_{n}", connector._append(n)) for n in range(chunks)),
-            Step("finalize", connector._finalize),
-            Step("wait_processing", connector._wait_processing),
+            Step(prefix + "init", connector._init),
+            *(Step(f"{prefix}append_{n}", connector._append(prefix, n)) for n in range(chunks)),
+            Step(prefix + "finalize", connector._finalize(prefix)),
+            Step(prefix + "wait_processing", connector._wait_processing(prefix)),
         ]
 
     return GrowingSteps(current)
-
-
-# --- the job and its checkpoint ----------------------------------------------------------------
-
-
-def _knows_user(account: AccountAccess) -> bool:
-    user_id = account.platform_user_id or ""
-    return bool(account.username) and _NUMERIC_ID.match(user_id) is not None
-
-
-def _cached_username(job: Job) -> str | None:
-    cached = job.checkpoint.get("steps", {}).get("user")
-    return job.account.username or (str(cached["username"]) if isinstance(cached, dict) else None)
-
-
-def _result(job: Job, name: str) -> dict[str, Any]:
-    result = job.checkpoint.get("steps", {}).get(name)
-    if not isinstance(result, dict):
-        raise RuntimeError(f"delivery {job.delivery_id}: step {name} has no result yet")
-    return result
-
-
-def _uploaded(job: Job) -> list[tuple[str, str | None]]:
-    """(media id, media key) of each uploaded item, in the post's order."""
-    if job.video_urls:
-        _result(job, "wait_processing")
-        init = _result(job, "init")
-        return [(str(init["media_id"]), init.get("media_key"))]
-    uploads = [_result(job, f"upload_{n}") for n in range(len(job.image_urls))]
-    return [(str(upload["media_id"]), upload.get("media_key")) for upload in uploads]
-
-
-def _is_ours(text: str | None, keys: list[str | None], tweet: dict[str, Any]) -> bool:
-    """Same media keys (unique to our uploads), else the same text once X's rendering is undone."""
-    theirs = sorted((tweet.get("attachments") or {}).get("media_keys") or [])
-    if keys and all(keys):
-        return theirs == sorted(key for key in keys if key)
-    if bool(theirs) != bool(keys):
-        return False
-    mine, shown = _comparable(text or ""), _comparable(str(tweet.get("text") or ""))
-    if keys and shown != mine:  # X appends a t.co link to the media
-        shown = shown.removesuffix("<url>").rstrip()
-    return mine == shown
-
-
-def _comparable(text: str) -> str:
-    text = unicodedata.normalize("NFC", html.unescape(text))
-    return " ".join(_URL.sub("<url>", text).split())
-
-
-def _access_token(account: AccountAccess) -> str:
-    if not account.access_token:
-        message = f"The X account {account.account_id} has no access token."
-        raise PlatformError(ErrorKind.reauth_required, "no_access_token", message)
-    return account.access_token
-
-
-def _data(body: dict[str, Any]) -> dict[str, Any]:
-    data = body.get("data")
-    if not isinstance(data, dict) or "id" not in data:
-        message = "X answered without the expected `data` object."
-        raise PlatformError(ErrorKind.server_error, "unreadable_answer", message, raw=body)
-    return data
-
-
-def _seconds(value: Any) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None

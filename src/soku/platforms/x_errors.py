@@ -79,7 +79,10 @@ def _problem(raw: Any) -> tuple[str, str, str]:
     errors = raw.get("errors") if isinstance(raw.get("errors"), list) else []
     first = errors[0] if errors and isinstance(errors[0], dict) else {}
     title = str(raw.get("title") or raw.get("error") or "")
-    detail = str(raw.get("detail") or raw.get("error_description") or first.get("message") or "")
+    detail = str(raw.get("detail") or raw.get("error_description") or "")
+    said = str(first.get("message") or "")
+    if said and said.rstrip(".") not in detail:  # "One or more parameters…": which one, and why
+        detail = f"{detail.rstrip('.')}: {said}" if detail else said
     kind = str(raw.get("type") or "")
     return title, detail, kind.rpartition("/")[2] if kind.startswith("http") else ""
 

@@ -23,7 +23,6 @@ import hashlib
 import html
 import io
 import re
-import time
 from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import parse_qs
 
@@ -45,7 +44,7 @@ from soku.sandbox.x_faults import (
     invalid_request,
     oauth_error,
 )
-from soku.sandbox.x_state import MEDIA_EXPIRES_SECS, FakeState, User
+from soku.sandbox.x_state import FakeState, User
 
 MAX_IMAGE_BYTES = 5 * 1024 * 1024  # images ≤ 5 MB (x.md "Constraints")
 IMAGE_CATEGORIES = ("tweet_image", "tweet_gif", "dm_image", "dm_gif")
@@ -342,7 +341,7 @@ def _chunked_routes(app: FastAPI, fake: XFake) -> None:
         if not isinstance(index, str) or not index.isdigit():
             raise invalid_request("segment_index must be an integer.", "segment_index")
         state.append(user.id, media_id, int(index), await _part(form, "media"))
-        expires_at = int(time.time()) + MEDIA_EXPIRES_SECS
+        expires_at = int(state.owned(user.id, media_id).expires_at)
         return answer(request, {"data": {"expires_at": expires_at}})
 
     @app.post("/2/media/upload/{media_id}/finalize")

@@ -51,6 +51,7 @@ class FakeConfig(BaseModel):
     token_lifetime_secs: int = Field(default=7200, ge=0)
     client_id: str | None = None  # when set, a refresh must name this client
     tco_links: bool = True  # texts read back as X renders them (t.co links, &amp;)
+    media_expires_secs: int = Field(default=MEDIA_EXPIRES_SECS, ge=1)  # then ids are refused
 
 
 @dataclass
@@ -76,6 +77,7 @@ class Media:
     polls: int = 0
     sha256: str = ""
     size: tuple[int, int] = (0, 0)
+    expires_at: float = float("inf")  # Unix time
 
     @property
     def key(self) -> str:
@@ -197,12 +199,13 @@ class FakeState:
 
     def add_media(self, user_id: str, kind: str, media_type: str, total: int) -> Media:
         item = Media(self.new_id(), user_id, kind, media_type, total)
+        item.expires_at = time.time() + self.config.media_expires_secs
         self.media[item.id] = item
         return item
 
     def owned(self, user_id: str, media_id: str) -> Media:
         item = self.media.get(media_id)
-        if item is None or item.user_id != user_id:
+        if item is None or item.user_id != user_id or time.time() >= item.expires_at:
             raise invalid_request(f"Unknown media id {media_id}.", "media_id")
         return item
 
@@ -244,7 +247,11 @@ class FakeState:
         if not text and not media_ids:
             raise invalid_request("A post needs text or media.", "text")
         items = [self.media.get(media_id) for media_id in media_ids]
-        usable = [m for m in items if m and m.user_id == user_id and m.state == "succeeded"]
+        usable = [
+            m
+            for m in items
+            if m and m.user_id == user_id and m.state == "succeeded" and time.time() < m.expires_at
+        ]
         if len(usable) != len(items) or ({m.kind for m in usable} - {"photo"} and len(items) > 1):
             raise invalid_request("Your media IDs are invalid.", "media.media_ids")
         if text and any(post.user_id == user_id and post.text == text for post in self.posts):
@@ -288,7 +295,7 @@ class FakeState:
     def media_view(self, item: Media) -> dict[str, Any]:
         """A media object as initialize, finalize, the simple upload and STATUS return it."""
         data: dict[str, Any] = {"id": item.id, "media_key": item.key}
-        data["expires_after_secs"] = MEDIA_EXPIRES_SECS
+        data["expires_after_secs"] = max(0, int(item.expires_at - time.time()))
         if item.state == "uploading":
             return data
         data["size"] = item.total_bytes
