@@ -398,35 +398,59 @@ async def test_scheduled_time_is_stored_in_utc(
 
 
 @pytest.mark.parametrize(
-    ("content", "platform", "reason"),
+    ("content", "platform", "reason", "field"),
     [
-        ({"text": "a" * 281, "mediaType": "text"}, "x", "text_too_long"),
-        ({"text": "a" * 501, "mediaType": "text"}, "threads", "text_too_long"),
-        ({"text": "a" * 3001, "mediaType": "text"}, "linkedin", "text_too_long"),
+        ({"text": "a" * 281, "mediaType": "text"}, "x", "text_too_long", "post.content.text"),
+        ({"text": "a" * 501, "mediaType": "text"}, "threads", "text_too_long", "post.content.text"),
+        (
+            {"text": "a" * 3001, "mediaType": "text"},
+            "linkedin",
+            "text_too_long",
+            "post.content.text",
+        ),
         (
             {"text": "a" * 2201, "mediaType": "image", "imageUrls": ["https://a.example/1.jpg"]},
             "instagram",
             "text_too_long",
+            "post.content.text",
         ),
-        ({"text": "a" * 63207, "mediaType": "text"}, "facebook", "text_too_long"),
-        ({"text": "hi", "mediaType": "text"}, "instagram", "text_only_not_supported"),
-        ({"text": "hi", "mediaType": "text"}, "tiktok", "text_only_not_supported"),
-        ({"text": "hi", "mediaType": "text"}, "youtube", "text_only_not_supported"),
-        ({"text": "hi", "mediaType": "text"}, "snapchat", "text_only_not_supported"),
+        (
+            {"text": "a" * 63207, "mediaType": "text"},
+            "facebook",
+            "text_too_long",
+            "post.content.text",
+        ),
+        (
+            {"text": "hi", "mediaType": "text"},
+            "instagram",
+            "text_only_not_supported",
+            "post.content",
+        ),
+        ({"text": "hi", "mediaType": "text"}, "tiktok", "text_only_not_supported", "post.content"),
+        ({"text": "hi", "mediaType": "text"}, "youtube", "text_only_not_supported", "post.content"),
+        (
+            {"text": "hi", "mediaType": "text"},
+            "snapchat",
+            "text_only_not_supported",
+            "post.content",
+        ),
         (
             {"text": "hi", "mediaType": "image", "imageUrls": ["https://a.example/1.jpg"]},
             "youtube",
             "images_not_supported",
+            "post.content.imageUrls",
         ),
         (
             {"mediaType": "image", "imageUrls": [f"https://a.example/{i}.jpg" for i in range(5)]},
             "x",
             "too_many_images",
+            "post.content.imageUrls",
         ),
         (
             {"mediaType": "image", "imageUrls": [f"https://a.example/{i}.jpg" for i in range(11)]},
             "instagram",
             "too_many_images",
+            "post.content.imageUrls",
         ),
         (
             {
@@ -435,21 +459,25 @@ async def test_scheduled_time_is_stored_in_utc(
             },
             "x",
             "too_many_videos",
+            "post.content.mediaUrls",
         ),
         (
             {"mediaType": "image", "imageUrls": [f"https://a.example/{i}.jpg" for i in range(21)]},
             "threads",
             "too_many_images",
+            "post.content.imageUrls",
         ),
         (
             {"mediaType": "image", "imageUrls": [f"https://a.example/{i}.jpg" for i in range(11)]},
             "facebook",
             "too_many_images",
+            "post.content.imageUrls",
         ),
         (
             {"mediaType": "image", "imageUrls": [f"https://a.example/{i}.jpg" for i in range(10)]},
             "linkedin",
             "too_many_images",
+            "post.content.imageUrls",
         ),
         (
             {
@@ -458,6 +486,7 @@ async def test_scheduled_time_is_stored_in_utc(
             },
             "linkedin",
             "too_many_videos",
+            "post.content.mediaUrls",
         ),
         (
             {
@@ -466,6 +495,7 @@ async def test_scheduled_time_is_stored_in_utc(
             },
             "facebook",
             "too_many_videos",
+            "post.content.mediaUrls",
         ),
         (
             {
@@ -474,11 +504,19 @@ async def test_scheduled_time_is_stored_in_utc(
             },
             "threads",
             "too_many_videos",
+            "post.content.mediaUrls",
         ),
         (
             {"text": " ".join(f"https://l{i}.example" for i in range(6)), "mediaType": "text"},
             "threads",
             "too_many_links",
+            "post.content.text",
+        ),
+        (
+            {"mediaUrls": [f"https://a.example/{i}.png" for i in range(5)]},
+            "x",
+            "too_many_images",
+            "post.content.mediaUrls",
         ),
     ],
 )
@@ -488,12 +526,16 @@ async def test_platform_rules_at_the_api(
     content: dict[str, object],
     platform: str,
     reason: str,
+    field: str,
 ) -> None:
+    """Each problem names the platform, and the field it is about."""
     content = {**content, "platform": [platform]}
     error = assert_error(
         await post(client, caller, {"post": {"content": content}}), 400, "validation_error"
     )
     assert (platform, reason) in reasons(error), error
+    fields = {p["field"] for p in error["details"]["errors"] if p.get("platform") == platform}
+    assert fields == {field}, error
 
 
 async def test_x_counts_urls_as_23(client: httpx.AsyncClient, caller: Caller) -> None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from urllib.parse import SplitResult, urlsplit
 
 from soku.errors import ValidationFailed
-from soku.platforms import PLATFORM_NAMES, ContentDraft, check_all
+from soku.platforms import PLATFORM_NAMES, ContentDraft, check_all, rules
 from soku.platforms.base import MediaType
 from soku.posts.schemas import Content, CreatePostRequest, PlatformTarget
 
@@ -15,6 +15,17 @@ Problem = dict[str, str]
 VIDEO_SUFFIXES = (".mp4", ".mov", ".webm", ".mkv", ".m4v")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".webp")
 MAX_URL_LENGTH = 2048
+
+_TEXT_REASONS = frozenset(
+    {
+        rules.TEXT_REQUIRED,
+        rules.TEXT_TOO_LONG,
+        rules.INVALID_CHARACTERS,
+        rules.TOO_MANY_LINKS,
+        rules.TOO_MANY_HASHTAGS,
+        rules.TOO_MANY_MENTIONS,
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -345,7 +356,7 @@ def check_submission(
             problems.append(
                 {
                     "platform": violation.platform,
-                    "field": "post.content",
+                    "field": _rule_field(violation.reason, content),
                     "reason": violation.reason,
                     "message": violation.message,
                 }
@@ -353,6 +364,19 @@ def check_submission(
     if problems or draft is None:
         raise ValidationFailed.from_problems(problems)
     return Submission(draft=draft, targets=tuple(targets), scheduled_time=scheduled)
+
+
+def _rule_field(reason: str, content: Content) -> str:
+    """The field a platform rule's violation is about: the text, or the list that carried the
+    media (`post.content` for a missing kind of content, such as text-only on Instagram)."""
+    if reason in _TEXT_REASONS:
+        return "post.content.text"
+    if reason in (rules.IMAGES_NOT_SUPPORTED, rules.TOO_MANY_IMAGES):
+        given = "mediaUrls" if content.mediaUrls else "imageUrls" if content.imageUrls else ""
+        return f"post.content.{given or 'mediaType'}"
+    if reason == rules.TOO_MANY_VIDEOS:
+        return "post.content." + ("mediaUrls" if content.mediaUrls else "videoUrl")
+    return "post.content"
 
 
 def draft_of(content: dict[str, object]) -> ContentDraft:
