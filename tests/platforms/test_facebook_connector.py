@@ -147,6 +147,19 @@ async def test_refresh_asks_the_login_that_manages_the_page(
     assert (error.kind, error.code) == (ErrorKind.reauth_required, "user_token_expired")
 
 
+async def test_a_page_not_managed_keeps_the_other_pages_tokens_out_of_the_error(
+    connector: FacebookConnector, env: Env
+) -> None:
+    """`/me/accounts` lists every Page token of the login; the error stored and shown to the
+    caller (`platformResponse`) keeps the listing, not those tokens."""
+    other = {"id": "2000", "user_token": "login-token"}
+    assert (await env.http.post(f"{env.fake}/_pages", json=other)).status_code == 201
+    error = await failure(connector.refresh(env.job(refresh_token="login-token").account, env.http))
+    assert (error.kind, error.code) == (ErrorKind.reauth_required, "page_not_managed")
+    [listed] = error.raw["data"]
+    assert (listed["id"], listed["access_token"]) == ("2000", "[redacted]")
+
+
 async def test_reconcile_tells_a_photo_post_from_a_text_post(
     connector: FacebookConnector, env: Env
 ) -> None:

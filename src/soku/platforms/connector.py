@@ -36,6 +36,26 @@ class ErrorKind(StrEnum):
     processing_failed = "processing_failed"  # the platform could not process the media
 
 
+# Keys of a platform's answer that carry credentials (OAuth answers, Facebook's `/me/accounts`
+# listing every Page token of a login): kept out of what is stored and shown (`without_secrets`).
+SECRET_KEYS = frozenset(
+    {"access_token", "refresh_token", "id_token", "client_secret", "oauth_token_secret"}
+)
+REDACTED = "[redacted]"
+
+
+def without_secrets(value: Any) -> Any:
+    """A platform's answer with the value of every credential key replaced, at any depth."""
+    if isinstance(value, dict):
+        return {
+            key: REDACTED if str(key).lower() in SECRET_KEYS else without_secrets(item)
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [without_secrets(item) for item in value]
+    return value
+
+
 class PlatformError(Exception):
     """An error from a platform call, mapped to our terms by the connector."""
 
@@ -56,7 +76,7 @@ class PlatformError(Exception):
         self.message = message
         self.http_status = http_status
         self.retry_after = retry_after
-        self.raw = raw
+        self.raw = without_secrets(raw)  # stored, shown to the caller as `platformResponse`
         # where a call that got no answer went (scheme://host:port): stored and logged for the
         # operator, not shown to API callers (it may name an internal proxy or host)
         self.origin = origin
@@ -97,6 +117,9 @@ class Published:
     platform_post_id: str
     url: str | None
     raw: Any = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "raw", without_secrets(self.raw))  # the attempt stores it
 
 
 @dataclass(frozen=True)
