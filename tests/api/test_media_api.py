@@ -270,6 +270,7 @@ async def test_stored_url_is_served_publicly_with_ranges(
     assert whole.status_code == 200 and whole.content == data
     assert whole.headers["content-type"] == "image/jpeg"
     assert whole.headers["accept-ranges"] == "bytes"
+    assert whole.headers["x-content-type-options"] == "nosniff"
     head = await client.get(path, headers={"Range": "bytes=0-9"})
     assert head.status_code == 206 and head.content == data[:10]
     assert head.headers["content-range"] == f"bytes 0-9/{len(data)}"

@@ -182,7 +182,12 @@ async def _ranged(
     ctx: AppContext, media: Media, range_header: str | None, *, head: bool
 ) -> Response:
     size = media.bytes
-    headers = {"Accept-Ranges": "bytes", "Cache-Control": "public, max-age=31536000, immutable"}
+    headers = {
+        "Accept-Ranges": "bytes",
+        "Cache-Control": "public, max-age=31536000, immutable",
+        # the type is the one sniffed at intake: a browser must not guess another (HTML)
+        "X-Content-Type-Options": "nosniff",
+    }
     span = _parse_range(range_header, size)
     if isinstance(span, str):
         raise RangeNotSatisfiable(
