@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import socket
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import uvicorn
 from starlette.types import ASGIApp
@@ -18,9 +19,9 @@ class _QuietServer(uvicorn.Server):
 
 
 @contextlib.asynccontextmanager
-async def serving(app: ASGIApp, port: int = 0) -> AsyncIterator[str]:
+async def serving(app: ASGIApp, port: int = 0, **options: Any) -> AsyncIterator[str]:
     """`http://127.0.0.1:<port>` while the block runs (a free port unless one is given); the
-    server stops after it."""
+    server stops after it. `options`: more of uvicorn's settings (`http=…`)."""
     config = uvicorn.Config(
         app,
         host="127.0.0.1",
@@ -28,6 +29,7 @@ async def serving(app: ASGIApp, port: int = 0) -> AsyncIterator[str]:
         log_level="warning",
         lifespan="off",
         timeout_graceful_shutdown=1,
+        **options,
     )
     server = _QuietServer(config)
     task = asyncio.create_task(server.serve())

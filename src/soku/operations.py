@@ -303,6 +303,7 @@ def run_server(settings: Settings, host: str, port: int, *, run_worker: bool) ->
     import uvicorn
 
     from soku.app import create_app
+    from soku.http_head import BoundedHttpTools
     from soku.serving import AnnouncingServer, bind, listening_url, log_serving, uvicorn_log_config
 
     try:  # first: a port that is taken must not start a worker that claims deliveries
@@ -318,7 +319,7 @@ def run_server(settings: Settings, host: str, port: int, *, run_worker: bool) ->
         log_level="warning",
         log_config=uvicorn_log_config(settings.log_format),
         loop="auto",
-        http="auto",
+        http=BoundedHttpTools,
         server_header=False,
     )
     server = AnnouncingServer(config, lambda _host, bound: log_serving(host, bound, run_worker))

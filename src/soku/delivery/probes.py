@@ -25,6 +25,7 @@ from soku.context import AppContext
 from soku.delivery.router import router as metrics_router
 from soku.health import router as health_router
 from soku.http import NO_TELEMETRY, EdgeMiddleware, install_error_handlers
+from soku.http_head import BoundedHttpTools
 from soku.serving import AnnouncingServer, listening_url, uvicorn_log_config
 
 log = structlog.get_logger("soku.worker")
@@ -70,6 +71,7 @@ class ProbeServer:
             lifespan="off",  # the worker's context is opened and closed by the worker's command
             access_log=False,
             server_header=False,
+            http=BoundedHttpTools,
         )
         self.server = _Server(config, self._announce)
         self._task: asyncio.Task[None] | None = None

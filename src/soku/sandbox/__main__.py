@@ -20,6 +20,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from soku import runtime
+from soku.http_head import BoundedHttpTools
 from soku.platforms import INTEGRATIONS
 from soku.sandbox.common import fake_app
 from soku.sandbox.generic import create_generic_fake
@@ -64,6 +65,7 @@ def main(argv: list[str] | None = None) -> None:
         port=args.port,
         log_level=args.log_level,
         lifespan="off",
+        http=BoundedHttpTools,
     )
     runtime.run(AnnouncingServer(config, _ready).serve())
 
