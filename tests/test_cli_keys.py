@@ -74,3 +74,12 @@ def test_keys_revoke_says_when_servers_refuse_the_key(soku: Soku) -> None:
     )
     again = soku.ok("keys", "revoke", issued["prefix"])
     assert again["refusedWithinSeconds"] == TTL_SECONDS
+
+
+def test_keys_revoke_of_an_unknown_key_does_not_print_the_key(soku: Soku) -> None:
+    key = "sk_live_" + "k" * 43
+    for args in (("keys", "revoke", key), ("keys", "revoke", key, "--json")):
+        result = soku.run(*args)
+        assert result.code == 1, result
+        shown = result.out + result.err
+        assert "sk_live_kkkkkkkk" in shown and "k" * 9 not in shown  # its prefix, no more

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from soku.auth import repository
-from soku.auth.keys import display_prefix, hash_key, new_key
+from soku.auth.keys import DISPLAY_LENGTH, display_prefix, hash_key, new_key
 from soku.auth.models import ApiKey, SubscriptionStatus, User
 from soku.db import utcnow
 from soku.errors import Conflict, NotFound, ValidationFailed
@@ -69,10 +69,16 @@ async def issue_key(session: AsyncSession, user: User, name: str | None) -> Issu
 async def revoke_key(session: AsyncSession, key_or_prefix: str) -> ApiKey:
     """Revoke by the whole key or by its displayed prefix (which must match exactly one key)."""
     matches = await repository.keys_matching(session, hash_key(key_or_prefix), key_or_prefix)
+    # a whole key given is named by its prefix only: the output may go to a log or a terminal
+    shown = (
+        display_prefix(key_or_prefix) + "…"
+        if len(key_or_prefix) > DISPLAY_LENGTH
+        else key_or_prefix
+    )
     if not matches:
-        raise NotFound(f"No API key matches {key_or_prefix!r}.")
+        raise NotFound(f"No API key matches {shown!r}.")
     if len(matches) > 1:
-        raise Conflict(f"{len(matches)} keys match {key_or_prefix!r}; give the whole key.")
+        raise Conflict(f"{len(matches)} keys match {shown!r}; give the whole key.")
     record = matches[0]
     if record.revoked_at is None:
         record.revoked_at = utcnow()
