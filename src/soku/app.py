@@ -55,7 +55,8 @@ def create_app(
     for router in (health_router, posts_router, media_router, media_public_router):
         app.include_router(router)
     app.include_router(metrics_router)
-    _mount_sandbox(app, settings)
+    if settings.sandbox_mounted:
+        _mount_sandbox(app, settings)
     install_error_handlers(app)
     upload_limit = max(settings.media_image_max_bytes, settings.media_video_max_bytes) + 65536
     app.add_middleware(

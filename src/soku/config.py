@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     # fake (its fault switches are what the delivery engine's tests drive).
     sandbox_fakes: Literal["platform", "generic"] = "platform"
     sandbox_url: str = ""  # where the platforms' own fakes are mounted (default: /sandbox here)
+    # Whether this service mounts the fakes at /sandbox. Their control routes take no key: an
+    # instance others can reach turns them off (sandbox accounts then need SOKU_SANDBOX_URL).
+    sandbox_mounted: bool = True
     # Per platform connector settings: {"x": {"api_url": …, "client_id": …}, "linkedin": …}.
     platform_options: PlatformOptions = Field(default_factory=dict)
     worker_concurrency: int = Field(default=512, ge=1)
