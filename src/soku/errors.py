@@ -52,6 +52,11 @@ def envelope(
     }
 
 
+# Problems listed in one `validation_error`: a 1 MB body naming one platform 200,000 times was
+# answered with 22 MB of the same problem.
+MAX_LISTED = 100
+
+
 class ValidationFailed(ApiError):
     status = 400
     code = "validation_error"
@@ -59,10 +64,13 @@ class ValidationFailed(ApiError):
 
     @classmethod
     def from_problems(cls, problems: list[dict[str, str]]) -> ValidationFailed:
-        """Every problem at once; the first is repeated at the top for simple clients."""
+        """Every problem at once (up to `MAX_LISTED`, then how many more in `omitted`); the
+        first is repeated at the top for simple clients."""
         first = problems[0]
         details: dict[str, Any] = {k: v for k, v in first.items() if k != "message"}
-        details["errors"] = problems
+        details["errors"] = problems[:MAX_LISTED]
+        if len(problems) > MAX_LISTED:
+            details["omitted"] = len(problems) - MAX_LISTED
         if len(problems) == 1:
             message = first.get("message") or cls.default_message
         else:

@@ -220,6 +220,18 @@ async def test_a_long_list_of_problems_is_cut_after_five() -> None:
     )
 
 
+async def test_a_flood_of_problems_lists_the_first_hundred(
+    client: httpx.AsyncClient, caller: Caller
+) -> None:
+    """One platform named 5,000 times: 4,999 problems, but not 4,999 listed."""
+    body = {"post": {"content": {"text": "Hi", "platform": ["x"] * 5000}}}
+    response = await post(client, caller, body)
+    error = assert_error(response, 400, "validation_error")
+    assert error["message"].startswith("4999 problems in the request: ")
+    assert (len(error["details"]["errors"]), error["details"]["omitted"]) == (100, 4899)
+    assert len(response.content) < 20_000
+
+
 async def test_every_problem_in_one_response(client: httpx.AsyncClient, caller: Caller) -> None:
     body = {
         "post": {
