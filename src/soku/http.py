@@ -16,9 +16,11 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi.routing import iter_route_contexts
 from fastapi.telemetry import TelemetryConfig
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from soku.errors import ApiError, PayloadTooLarge, ServiceUnavailable, envelope
@@ -331,6 +333,16 @@ def _unparsable_body(cause: BaseException) -> ApiError:
     )
 
 
+def _allowed_methods(request: Request) -> str:
+    """Every method some route takes on this path: Starlette's 405 names only the methods of
+    the first route that matched the path (`Allow: GET` where GET, PATCH and DELETE work)."""
+    methods: set[str] = set()
+    for route in iter_route_contexts(request.app.router.routes):
+        if route.methods and route.matches(request.scope)[0] != Match.NONE:
+            methods |= route.methods
+    return ", ".join(sorted(methods))
+
+
 def install_error_handlers(app: FastAPI) -> None:
     from soku.errors import ValidationFailed
 
@@ -353,10 +365,13 @@ def install_error_handlers(app: FastAPI) -> None:
         message = str(exc.detail) if exc.detail else code
         if exc.status_code == 404:
             message = f"No route {request.url.path}."
-        elif exc.status_code == 405:
+        headers = exc.headers
+        if exc.status_code == 405:
             message = f"Method {request.method} is not allowed on {request.url.path}."
+            if allowed := _allowed_methods(request):
+                headers = {**(headers or {}), "Allow": allowed}
         body = envelope(exc.status_code, code, message, request_id_of(request))
-        return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+        return JSONResponse(body, status_code=exc.status_code, headers=headers)
 
     app.add_exception_handler(ApiError, on_api_error)
     app.add_exception_handler(RequestValidationError, on_validation)
