@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import json
+
 import httpx
 import pytest
 
@@ -29,3 +32,30 @@ async def test_405_allow_names_every_method_of_the_path(
     response = await client.request(method, path, headers=caller.headers)
     assert_error(response, 405, "method_not_allowed")
     assert response.headers["allow"] == allowed
+
+
+def _cursor(created_at: str) -> str:
+    raw = json.dumps([created_at, POST_ID]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+@pytest.mark.parametrize("created_at", ["0001-01-01T00:00:00+23:59", "9999-12-31T23:59:59-23:59"])
+async def test_tampered_cursor_out_of_range_is_400(
+    client: httpx.AsyncClient, caller: Caller, created_at: str
+) -> None:
+    response = await client.get(
+        "/v1/posts", params={"cursor": _cursor(created_at)}, headers=caller.headers
+    )
+    error = assert_error(response, 400, "validation_error")
+    assert (error["details"]["field"], error["details"]["reason"]) == ("cursor", "invalid")
+
+
+@pytest.mark.parametrize(
+    ("name", "value"), [("from", "0001-01-01T00:00:00+01:00"), ("to", "9999-12-31T23:59:59-01:00")]
+)
+async def test_filter_time_out_of_range_in_utc_is_400(
+    client: httpx.AsyncClient, caller: Caller, name: str, value: str
+) -> None:
+    response = await client.get("/v1/posts", params={name: value}, headers=caller.headers)
+    error = assert_error(response, 400, "validation_error")
+    assert (error["details"]["field"], error["details"]["reason"]) == (name, "out_of_range")
