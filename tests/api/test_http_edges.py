@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import base64
+import gzip
 import json
 
 import httpx
 import pytest
 
-from tests.api.helpers import assert_error
+from tests.api.helpers import assert_error, text_post
 from tests.conftest import Caller
 
 pytestmark = pytest.mark.asyncio
@@ -59,3 +60,31 @@ async def test_filter_time_out_of_range_in_utc_is_400(
     response = await client.get("/v1/posts", params={name: value}, headers=caller.headers)
     error = assert_error(response, 400, "validation_error")
     assert (error["details"]["field"], error["details"]["reason"]) == (name, "out_of_range")
+
+
+@pytest.mark.parametrize(
+    ("path", "content_type"),
+    [
+        ("/v1/posts", "application/json"),
+        ("/v1/posts/validate", "application/json"),
+        ("/v1/media", "application/json"),
+        ("/v1/media/upload", "multipart/form-data; boundary=x"),
+    ],
+)
+async def test_compressed_body_is_415_naming_the_coding(
+    client: httpx.AsyncClient, caller: Caller, path: str, content_type: str
+) -> None:
+    headers = {**caller.headers, "content-type": content_type, "content-encoding": "gzip"}
+    body = gzip.compress(json.dumps(text_post("x")).encode())
+    response = await client.post(path, content=body, headers=headers)
+    error = assert_error(response, 415, "unsupported_media_type")
+    assert "Content-Encoding gzip" in error["message"]
+    assert error["details"] == {"contentEncoding": "gzip"}
+    assert response.headers["accept-encoding"] == "identity"
+
+
+async def test_identity_coding_is_the_plain_body(client: httpx.AsyncClient, caller: Caller) -> None:
+    headers = {**caller.headers, "content-type": "application/json", "content-encoding": "identity"}
+    body = json.dumps(text_post("x", text="identity coding")).encode()
+    response = await client.post("/v1/posts", content=body, headers=headers)
+    assert response.status_code == 201, response.text
