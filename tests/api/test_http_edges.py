@@ -9,7 +9,9 @@ import json
 import httpx
 import pytest
 
-from tests.api.helpers import assert_error, text_post
+from soku.app import create_app
+from soku.context import AppContext
+from tests.api.helpers import assert_error, raw_exchange, text_post
 from tests.conftest import Caller
 
 pytestmark = pytest.mark.asyncio
@@ -88,3 +90,12 @@ async def test_identity_coding_is_the_plain_body(client: httpx.AsyncClient, call
     body = json.dumps(text_post("x", text="identity coding")).encode()
     response = await client.post("/v1/posts", content=body, headers=headers)
     assert response.status_code == 201, response.text
+
+
+@pytest.mark.parametrize("padding", [" ", "\t", "  \t "])
+async def test_key_with_trailing_whitespace_is_the_key(
+    backend: AppContext, caller: Caller, padding: str
+) -> None:
+    headers = {"soku-api-key": caller.key + padding}
+    status, _, body = await raw_exchange(create_app(ctx=backend), "GET", "/v1/posts", headers)
+    assert status == 200, body
