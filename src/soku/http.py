@@ -52,9 +52,20 @@ def request_id_of(scope_or_request: Scope | Request) -> str:
     return str(state.get("request_id", "req_unknown"))
 
 
+class EnvelopeResponse(JSONResponse):
+    """An error envelope; one that echoes a lone surrogate from the request's JSON (a URL, a
+    path) is written with ASCII escapes (`\\ud800`), since UTF-8 cannot carry it."""
+
+    def render(self, content: Any) -> bytes:
+        try:
+            return super().render(content)
+        except UnicodeEncodeError:
+            return json.dumps(content, separators=(",", ":")).encode()
+
+
 def error_response(request: Request, exc: ApiError) -> JSONResponse:
     body = envelope(exc.status, exc.code, exc.message, request_id_of(request), exc.details)
-    return JSONResponse(body, status_code=exc.status, headers=exc.headers)
+    return EnvelopeResponse(body, status_code=exc.status, headers=exc.headers)
 
 
 class EdgeMiddleware:
@@ -371,7 +382,7 @@ def install_error_handlers(app: FastAPI) -> None:
             if allowed := _allowed_methods(request):
                 headers = {**(headers or {}), "Allow": allowed}
         body = envelope(exc.status_code, code, message, request_id_of(request))
-        return JSONResponse(body, status_code=exc.status_code, headers=headers)
+        return EnvelopeResponse(body, status_code=exc.status_code, headers=headers)
 
     app.add_exception_handler(ApiError, on_api_error)
     app.add_exception_handler(RequestValidationError, on_validation)

@@ -99,3 +99,13 @@ async def test_key_with_trailing_whitespace_is_the_key(
     headers = {"soku-api-key": caller.key + padding}
     status, _, body = await raw_exchange(create_app(ctx=backend), "GET", "/v1/posts", headers)
     assert status == 200, body
+
+
+async def test_error_echoing_a_lone_surrogate_is_an_envelope(
+    client: httpx.AsyncClient, caller: Caller
+) -> None:
+    raw = b'{"url": "https://user:pw@example.com/\\ud800.jpg"}'
+    headers = {**caller.headers, "content-type": "application/json"}
+    response = await client.post("/v1/media", content=raw, headers=headers)
+    error = assert_error(response, 400, "upload_failed")
+    assert "\ud800" in error["message"], error
