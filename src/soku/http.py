@@ -24,6 +24,7 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from soku.errors import ApiError, PayloadTooLarge, ServiceUnavailable, envelope
+from soku.request_problems import BODY_PARSE_ERROR, unparsable_body, validation_problems
 
 log = structlog.get_logger("soku.http")
 
@@ -256,94 +257,6 @@ async def _send_json(send: Send, status: int, body: dict[str, Any], extra: dict[
     await send({"type": "http.response.body", "body": raw})
 
 
-def _field_of(loc: tuple[Any, ...]) -> str:
-    parts = [str(p) for p in loc if p != "body"]
-    text = ""
-    for part in parts:
-        text += f"[{part}]" if part.isdigit() else (f".{part}" if text else part)
-    return text or "body"
-
-
-_REASONS = {
-    "missing": "required",
-    "json_invalid": "invalid_json",
-    "extra_forbidden": "unknown_field",
-    "model_attributes_type": "invalid_type",
-    "dict_type": "invalid_type",
-}
-
-
-_UNION_TAGS = frozenset({"str", "PlatformTarget"})
-_NOT_AN_OBJECT = frozenset({"model_type", "model_attributes_type", "dict_type"})
-
-
-def validation_problems(exc: RequestValidationError) -> list[dict[str, str]]:
-    """Pydantic's errors as our problems; a union's per-branch errors become one problem."""
-    problems: dict[str, dict[str, str]] = {}
-    for err in exc.errors():
-        loc = tuple(err.get("loc", ()))
-        kind = str(err.get("type", "invalid"))
-        reason = _REASONS.get(kind, "invalid_type" if kind.endswith("_type") else kind)
-        if kind == "json_invalid":
-            problems["body"] = {
-                "field": "body",
-                "reason": reason,
-                "message": "The request body is not valid JSON.",
-            }
-            continue
-        if loc and loc[0] in ("query", "path", "header"):
-            loc = loc[1:]
-        field = _field_of(tuple(p for p in loc if str(p) not in _UNION_TAGS))
-        message = f"{field}: {err.get('msg', 'invalid')}"
-        if any(str(p) in _UNION_TAGS for p in loc):
-            if not _speaks_for_the_entry(loc, kind, err.get("input")):
-                continue
-            if loc[-1] in _UNION_TAGS:
-                reason = "invalid_type"
-                message = (
-                    f"{field} must be a platform name or an object with platform and accountId."
-                )
-        problems.setdefault(field, {"field": field, "reason": reason, "message": message})
-    return list(problems.values())
-
-
-def _speaks_for_the_entry(loc: tuple[Any, ...], kind: str, value: Any) -> bool:
-    """A platform entry matches neither `str` nor `PlatformTarget`, and pydantic reports both
-    attempts. An object was meant as a target: only its own field errors say what is wrong.
-    Anything else: one problem, from the `str` attempt."""
-    tag = str(loc[-1])
-    if tag == "str":
-        return not isinstance(value, dict)
-    return not (tag == "PlatformTarget" and kind in _NOT_AN_OBJECT)
-
-
-# FastAPI's HTTPException when reading or decoding the body fails in any other way than a
-# JSONDecodeError (which becomes a RequestValidationError).
-_BODY_PARSE_ERROR = "There was an error parsing the body"
-
-
-def _unparsable_body(cause: BaseException) -> ApiError:
-    from soku.errors import ValidationFailed
-
-    if isinstance(cause, ApiError):  # raised while reading the body (PayloadTooLarge)
-        return cause
-    if isinstance(cause, UnicodeDecodeError):
-        why = "it is not UTF-8"
-    elif isinstance(cause, RecursionError):
-        why = "it is nested too deeply"
-    else:
-        why = "it can't be parsed"
-    return ValidationFailed.from_problems(
-        [
-            {
-                "field": "body",
-                "reason": "invalid_json",
-                "message": f"The request body is not valid JSON: {why}.",
-            }
-        ]
-    )
-
-
 def _allowed_methods(request: Request) -> str:
     """Every method some route takes on this path: Starlette's 405 names only the methods of
     the first route that matched the path (`Allow: GET` where GET, PATCH and DELETE work)."""
@@ -368,10 +281,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def on_http(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
-        if exc.status_code == 400 and exc.detail == _BODY_PARSE_ERROR and exc.__cause__:
+        if exc.status_code == 400 and exc.detail == BODY_PARSE_ERROR and exc.__cause__:
             # Bytes json.loads refused without a JSONDecodeError (not UTF-8, nested too
             # deeply, a number too long), or an error raised while reading the body.
-            return error_response(request, _unparsable_body(exc.__cause__))
+            return error_response(request, unparsable_body(exc.__cause__))
         code = _STATUS_CODES.get(exc.status_code, "http_error")
         message = str(exc.detail) if exc.detail else code
         if exc.status_code == 404:
