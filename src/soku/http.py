@@ -24,7 +24,12 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from soku.errors import ApiError, PayloadTooLarge, ServiceUnavailable, envelope
-from soku.request_problems import BODY_PARSE_ERROR, unparsable_body, validation_problems
+from soku.request_problems import (
+    BODY_PARSE_ERROR,
+    unparsable_body,
+    unreadable_body,
+    validation_problems,
+)
 
 log = structlog.get_logger("soku.http")
 
@@ -35,7 +40,6 @@ log = structlog.get_logger("soku.http")
 NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
 
 _STATUS_CODES = {
-    400: "bad_request",
     404: "not_found",
     405: "method_not_allowed",
     406: "not_acceptable",
@@ -285,6 +289,8 @@ def install_error_handlers(app: FastAPI) -> None:
             # Bytes json.loads refused without a JSONDecodeError (not UTF-8, nested too
             # deeply, a number too long), or an error raised while reading the body.
             return error_response(request, unparsable_body(exc.__cause__))
+        if exc.status_code == 400:  # a body Starlette can't read (a multipart without boundary)
+            return error_response(request, unreadable_body(str(exc.detail)))
         code = _STATUS_CODES.get(exc.status_code, "http_error")
         message = str(exc.detail) if exc.detail else code
         if exc.status_code == 404:

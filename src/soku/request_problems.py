@@ -94,3 +94,12 @@ def unparsable_body(cause: BaseException) -> ApiError:
             }
         ]
     )
+
+
+def unreadable_body(detail: str) -> ApiError:
+    """Any other body Starlette refuses (a multipart form without its boundary): a 400 is one
+    of the contract's codes, `validation_error` naming the body, not a `bad_request`."""
+    message = f"The request body can't be read: {detail.rstrip('.')}."
+    return ValidationFailed.from_problems(
+        [{"field": "body", "reason": "invalid_body", "message": message}]
+    )

@@ -109,3 +109,13 @@ async def test_error_echoing_a_lone_surrogate_is_an_envelope(
     response = await client.post("/v1/media", content=raw, headers=headers)
     error = assert_error(response, 400, "upload_failed")
     assert "\ud800" in error["message"], error
+
+
+async def test_unreadable_multipart_is_a_validation_error(
+    client: httpx.AsyncClient, caller: Caller
+) -> None:
+    headers = {**caller.headers, "content-type": "multipart/form-data"}  # no boundary
+    response = await client.post("/v1/media/upload", content=b"--x--", headers=headers)
+    error = assert_error(response, 400, "validation_error")
+    assert (error["details"]["field"], error["details"]["reason"]) == ("body", "invalid_body")
+    assert "boundary" in error["message"]
