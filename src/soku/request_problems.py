@@ -48,6 +48,9 @@ def validation_problems(exc: RequestValidationError) -> list[dict[str, str]]:
             loc = loc[1:]
         field = _field_of(tuple(p for p in loc if str(p) not in _UNION_TAGS))
         message = f"{field}: {err.get('msg', 'invalid')}"
+        if kind == "value_error" and "Expected UploadFile" in message:  # names a Python class
+            reason = "invalid_type"
+            message = f"{field} must be a file (a form part with a filename), not a text value."
         if any(str(p) in _UNION_TAGS for p in loc):
             if not _speaks_for_the_entry(loc, kind, err.get("input")):
                 continue

@@ -119,3 +119,13 @@ async def test_unreadable_multipart_is_a_validation_error(
     error = assert_error(response, 400, "validation_error")
     assert (error["details"]["field"], error["details"]["reason"]) == ("body", "invalid_body")
     assert "boundary" in error["message"]
+
+
+async def test_upload_of_a_text_field_says_a_file_is_wanted(
+    client: httpx.AsyncClient, caller: Caller
+) -> None:
+    text_part = {"file": (None, b"hello")}  # a form field without a filename
+    response = await client.post("/v1/media/upload", files=text_part, headers=caller.headers)
+    error = assert_error(response, 400, "validation_error")
+    assert (error["details"]["field"], error["details"]["reason"]) == ("file", "invalid_type")
+    assert "class" not in error["message"] and "UploadFile" not in error["message"]
