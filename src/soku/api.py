@@ -66,8 +66,22 @@ def _media_type(request: Request) -> str:
     return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
 
 
+def refuse_content_coding(request: Request) -> None:
+    """A compressed body (`Content-Encoding: gzip`) is not decoded: refused as HTTP says (415
+    with `Accept-Encoding`), rather than parsed as JSON and called "not UTF-8"."""
+    codings = request.headers.get("content-encoding", "").lower().replace(" ", "").split(",")
+    refused = [c for c in codings if c not in ("", "identity")]
+    if refused:
+        raise UnsupportedMediaType(
+            f"Content-Encoding {', '.join(refused)} is not supported; send the body uncompressed.",
+            {"contentEncoding": ", ".join(refused)},
+            headers={"Accept-Encoding": "identity"},
+        )
+
+
 def require_json(request: Request) -> None:
     """The contract requires `Content-Type: application/json` on bodies."""
+    refuse_content_coding(request)
     media = _media_type(request)
     if media != "application/json" and not (
         media.startswith("application/") and media.endswith("+json")
@@ -80,6 +94,7 @@ def require_json(request: Request) -> None:
 
 def require_multipart(request: Request) -> None:
     """A file upload is a multipart form; any other body would only fail as a missing field."""
+    refuse_content_coding(request)
     media = _media_type(request)
     if media != "multipart/form-data":
         raise UnsupportedMediaType(

@@ -16,12 +16,20 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi.routing import iter_route_contexts
 from fastapi.telemetry import TelemetryConfig
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from soku.errors import ApiError, PayloadTooLarge, ServiceUnavailable, envelope
+from soku.request_problems import (
+    BODY_PARSE_ERROR,
+    unparsable_body,
+    unreadable_body,
+    validation_problems,
+)
 
 log = structlog.get_logger("soku.http")
 
@@ -32,7 +40,6 @@ log = structlog.get_logger("soku.http")
 NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
 
 _STATUS_CODES = {
-    400: "bad_request",
     404: "not_found",
     405: "method_not_allowed",
     406: "not_acceptable",
@@ -50,9 +57,20 @@ def request_id_of(scope_or_request: Scope | Request) -> str:
     return str(state.get("request_id", "req_unknown"))
 
 
+class EnvelopeResponse(JSONResponse):
+    """An error envelope; one that echoes a lone surrogate from the request's JSON (a URL, a
+    path) is written with ASCII escapes (`\\ud800`), since UTF-8 cannot carry it."""
+
+    def render(self, content: Any) -> bytes:
+        try:
+            return super().render(content)
+        except UnicodeEncodeError:
+            return json.dumps(content, separators=(",", ":")).encode()
+
+
 def error_response(request: Request, exc: ApiError) -> JSONResponse:
     body = envelope(exc.status, exc.code, exc.message, request_id_of(request), exc.details)
-    return JSONResponse(body, status_code=exc.status, headers=exc.headers)
+    return EnvelopeResponse(body, status_code=exc.status, headers=exc.headers)
 
 
 class EdgeMiddleware:
@@ -243,92 +261,14 @@ async def _send_json(send: Send, status: int, body: dict[str, Any], extra: dict[
     await send({"type": "http.response.body", "body": raw})
 
 
-def _field_of(loc: tuple[Any, ...]) -> str:
-    parts = [str(p) for p in loc if p != "body"]
-    text = ""
-    for part in parts:
-        text += f"[{part}]" if part.isdigit() else (f".{part}" if text else part)
-    return text or "body"
-
-
-_REASONS = {
-    "missing": "required",
-    "json_invalid": "invalid_json",
-    "extra_forbidden": "unknown_field",
-    "model_attributes_type": "invalid_type",
-    "dict_type": "invalid_type",
-}
-
-
-_UNION_TAGS = frozenset({"str", "PlatformTarget"})
-_NOT_AN_OBJECT = frozenset({"model_type", "model_attributes_type", "dict_type"})
-
-
-def validation_problems(exc: RequestValidationError) -> list[dict[str, str]]:
-    """Pydantic's errors as our problems; a union's per-branch errors become one problem."""
-    problems: dict[str, dict[str, str]] = {}
-    for err in exc.errors():
-        loc = tuple(err.get("loc", ()))
-        kind = str(err.get("type", "invalid"))
-        reason = _REASONS.get(kind, "invalid_type" if kind.endswith("_type") else kind)
-        if kind == "json_invalid":
-            problems["body"] = {
-                "field": "body",
-                "reason": reason,
-                "message": "The request body is not valid JSON.",
-            }
-            continue
-        if loc and loc[0] in ("query", "path", "header"):
-            loc = loc[1:]
-        field = _field_of(tuple(p for p in loc if str(p) not in _UNION_TAGS))
-        message = f"{field}: {err.get('msg', 'invalid')}"
-        if any(str(p) in _UNION_TAGS for p in loc):
-            if not _speaks_for_the_entry(loc, kind, err.get("input")):
-                continue
-            if loc[-1] in _UNION_TAGS:
-                reason = "invalid_type"
-                message = (
-                    f"{field} must be a platform name or an object with platform and accountId."
-                )
-        problems.setdefault(field, {"field": field, "reason": reason, "message": message})
-    return list(problems.values())
-
-
-def _speaks_for_the_entry(loc: tuple[Any, ...], kind: str, value: Any) -> bool:
-    """A platform entry matches neither `str` nor `PlatformTarget`, and pydantic reports both
-    attempts. An object was meant as a target: only its own field errors say what is wrong.
-    Anything else: one problem, from the `str` attempt."""
-    tag = str(loc[-1])
-    if tag == "str":
-        return not isinstance(value, dict)
-    return not (tag == "PlatformTarget" and kind in _NOT_AN_OBJECT)
-
-
-# FastAPI's HTTPException when reading or decoding the body fails in any other way than a
-# JSONDecodeError (which becomes a RequestValidationError).
-_BODY_PARSE_ERROR = "There was an error parsing the body"
-
-
-def _unparsable_body(cause: BaseException) -> ApiError:
-    from soku.errors import ValidationFailed
-
-    if isinstance(cause, ApiError):  # raised while reading the body (PayloadTooLarge)
-        return cause
-    if isinstance(cause, UnicodeDecodeError):
-        why = "it is not UTF-8"
-    elif isinstance(cause, RecursionError):
-        why = "it is nested too deeply"
-    else:
-        why = "it can't be parsed"
-    return ValidationFailed.from_problems(
-        [
-            {
-                "field": "body",
-                "reason": "invalid_json",
-                "message": f"The request body is not valid JSON: {why}.",
-            }
-        ]
-    )
+def _allowed_methods(request: Request) -> str:
+    """Every method some route takes on this path: Starlette's 405 names only the methods of
+    the first route that matched the path (`Allow: GET` where GET, PATCH and DELETE work)."""
+    methods: set[str] = set()
+    for route in iter_route_contexts(request.app.router.routes):
+        if route.methods and route.matches(request.scope)[0] != Match.NONE:
+            methods |= route.methods
+    return ", ".join(sorted(methods))
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -345,18 +285,23 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def on_http(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
-        if exc.status_code == 400 and exc.detail == _BODY_PARSE_ERROR and exc.__cause__:
+        if exc.status_code == 400 and exc.detail == BODY_PARSE_ERROR and exc.__cause__:
             # Bytes json.loads refused without a JSONDecodeError (not UTF-8, nested too
             # deeply, a number too long), or an error raised while reading the body.
-            return error_response(request, _unparsable_body(exc.__cause__))
+            return error_response(request, unparsable_body(exc.__cause__))
+        if exc.status_code == 400:  # a body Starlette can't read (a multipart without boundary)
+            return error_response(request, unreadable_body(str(exc.detail)))
         code = _STATUS_CODES.get(exc.status_code, "http_error")
         message = str(exc.detail) if exc.detail else code
         if exc.status_code == 404:
             message = f"No route {request.url.path}."
-        elif exc.status_code == 405:
+        headers = exc.headers
+        if exc.status_code == 405:
             message = f"Method {request.method} is not allowed on {request.url.path}."
+            if allowed := _allowed_methods(request):
+                headers = {**(headers or {}), "Allow": allowed}
         body = envelope(exc.status_code, code, message, request_id_of(request))
-        return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+        return EnvelopeResponse(body, status_code=exc.status_code, headers=headers)
 
     app.add_exception_handler(ApiError, on_api_error)
     app.add_exception_handler(RequestValidationError, on_validation)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+
+from soku.posts.outcome import wait_seconds
 from tests.api.helpers import assert_error
 from tests.delivery.harness import Harness, by_platform, in_future, text_post
 
@@ -110,6 +113,7 @@ async def test_prefer_wait_with_a_failed_delivery_is_dispatch_failed(env: Harnes
     env.start_worker()
     response = await env.submit(caller, text_post("x", "threads"), {"Prefer": "wait=5"})
     error = assert_error(response, 500, "dispatch_failed")
+    assert response.headers["preference-applied"] == "wait=5"  # waited on, as a 201 is
     details = error["details"]
     post_id = details["postSubmissionId"]
     assert details["status"] == "partially_published"
@@ -161,3 +165,17 @@ async def test_prefer_wait_is_not_applied_to_a_scheduled_post(env: Harness) -> N
     assert response.status_code == 201, response.text
     assert "preference-applied" not in response.headers
     assert set(response.json()) == {"postSubmissionId"}
+
+
+@pytest.mark.parametrize(
+    ("prefer", "seconds"),
+    [
+        ("wait=5", 5),
+        ('wait="5"', 5),
+        ("respond-async, WAIT = 7", 7),
+        ("wait=99", 30),
+        ('wait="5', 0),
+    ],
+)
+def test_prefer_wait_reads_a_token_or_a_quoted_string(prefer: str, seconds: int) -> None:
+    assert wait_seconds(prefer) == seconds

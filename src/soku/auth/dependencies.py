@@ -119,6 +119,9 @@ class Authenticator:
 
     async def _resolve(self, request: Request, api_key: str | None) -> Principal:
         ctx = get_context(request)
+        # A field value has no surrounding whitespace (RFC 9110 5.5); uvicorn's httptools
+        # parser leaves trailing spaces in, so `soku-api-key: sk_live_… ` would be unknown.
+        api_key = api_key.strip(" \t") if api_key else api_key
         if not api_key:
             await _limit(request, ctx, f"ip:{_client_ip(request)}", "anonymous", None)
             raise Unauthorized("Missing or invalid soku-api-key")

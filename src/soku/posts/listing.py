@@ -37,8 +37,8 @@ def decode_cursor(cursor: str) -> tuple[dt.datetime, uuid.UUID]:
         moment = dt.datetime.fromisoformat(created)
         if moment.tzinfo is None:
             raise ValueError("naive")
-        return moment, uuid.UUID(post_id)
-    except (ValueError, TypeError, json.JSONDecodeError, UnicodeDecodeError):
+        return moment.astimezone(dt.UTC), uuid.UUID(post_id)
+    except (ValueError, TypeError, OverflowError, json.JSONDecodeError, UnicodeDecodeError):
         raise ValidationFailed.from_problems(
             [
                 {
@@ -64,7 +64,19 @@ def _aware(field: str, value: dt.datetime | None) -> dt.datetime | None:
                 }
             ]
         )
-    return value.astimezone(dt.UTC)
+    try:
+        return value.astimezone(dt.UTC)
+    except OverflowError:  # 0001-01-01T00:00:00+01:00 is in the year 0 in UTC
+        raise ValidationFailed.from_problems(
+            [
+                {
+                    "field": field,
+                    "reason": "out_of_range",
+                    "message": f"{field} must fall between the years 1 and 9999 once converted "
+                    "to UTC.",
+                }
+            ]
+        ) from None
 
 
 FILTERS = ("status", "platform", "from", "to", "limit", "cursor")

@@ -18,16 +18,17 @@ from soku.posts.idempotency import StoredResponse
 
 MAX_WAIT_SECONDS = 30
 POLL_SECONDS = 0.1
-_WAIT = re.compile(r"(?:^|[,;\s])wait\s*=\s*(\d+)", re.IGNORECASE)
+_WAIT = re.compile(r'(?:^|[,;\s])wait\s*=\s*("?)(\d+)\1', re.IGNORECASE)
 _FINISHED = {s.value for s in TERMINAL}
 
 
 def wait_seconds(prefer: str | None) -> int:
-    """The `wait` preference (RFC 7240), capped at 30; 0 when absent or unreadable."""
+    """The `wait` preference (RFC 7240: a token or a quoted string), capped at 30; 0 when
+    absent or unreadable."""
     if not prefer:
         return 0
     match = _WAIT.search(prefer)
-    return min(int(match.group(1)), MAX_WAIT_SECONDS) if match else 0
+    return min(int(match.group(2)), MAX_WAIT_SECONDS) if match else 0
 
 
 async def wait_for_outcome(
@@ -52,6 +53,7 @@ async def wait_for_outcome(
                 "status": body["status"],
                 "deliveries": body["deliveries"],
             },
+            headers={"Preference-Applied": f"wait={wait}"},  # it was waited on, as a 201 is
         )
     content = {
         "postSubmissionId": str(post_id),
