@@ -49,6 +49,9 @@ def create_app(
         # a context handed in belongs to the caller, who closes it
         lifespan=_lifespan(context, owned=ctx is None, run_worker=run_worker, settle=settle_heap),
         telemetry=NO_TELEMETRY,
+        # `/v1/posts/` is a 404 that names `/v1/posts`, not a redirect: behind a TLS proxy the
+        # redirect's absolute URL could say http://, and a client would resend its key in clear.
+        redirect_slashes=False,
     )
     app.state.ctx = context
     app.state.rate_limited = True  # /readyz checks the rate-limit store too

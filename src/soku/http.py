@@ -271,6 +271,19 @@ def _allowed_methods(request: Request) -> str:
     return ", ".join(sorted(methods))
 
 
+def _slash_hint(request: Request) -> str:
+    """A path that a route takes once its trailing slash is gone: say so."""
+    path = request.url.path
+    bare = path.rstrip("/")
+    if not bare or bare == path:
+        return ""
+    scope = {**request.scope, "path": bare}
+    for route in iter_route_contexts(request.app.router.routes):
+        if route.matches(scope)[0] != Match.NONE:
+            return f" Did you mean {bare}, without the trailing slash?"
+    return ""
+
+
 def install_error_handlers(app: FastAPI) -> None:
     from soku.errors import ValidationFailed
 
@@ -294,7 +307,7 @@ def install_error_handlers(app: FastAPI) -> None:
         code = _STATUS_CODES.get(exc.status_code, "http_error")
         message = str(exc.detail) if exc.detail else code
         if exc.status_code == 404:
-            message = f"No route {request.url.path}."
+            message = f"No route {request.url.path}." + _slash_hint(request)
         headers = exc.headers
         if exc.status_code == 405:
             message = f"Method {request.method} is not allowed on {request.url.path}."

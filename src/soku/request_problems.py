@@ -23,6 +23,20 @@ _REASONS = {
     "extra_forbidden": "unknown_field",
     "model_attributes_type": "invalid_type",
     "dict_type": "invalid_type",
+    # pydantic's names for the rest, in the short words the body's own checks use
+    "greater_than": "out_of_range",
+    "greater_than_equal": "out_of_range",
+    "less_than": "out_of_range",
+    "less_than_equal": "out_of_range",
+    "int_parsing": "invalid_type",
+    "int_from_float": "invalid_type",
+    "float_parsing": "invalid_type",
+    "bool_parsing": "invalid_type",
+    "enum": "invalid_value",
+    "literal_error": "invalid_value",
+    "string_too_long": "too_long",
+    "string_too_short": "too_short",
+    "string_unicode": "invalid_characters",
 }
 
 
@@ -36,7 +50,7 @@ def validation_problems(exc: RequestValidationError) -> list[dict[str, str]]:
     for err in exc.errors():
         loc = tuple(err.get("loc", ()))
         kind = str(err.get("type", "invalid"))
-        reason = _REASONS.get(kind, "invalid_type" if kind.endswith("_type") else kind)
+        reason = _REASONS.get(kind) or _reason_by_family(kind)
         if kind == "json_invalid":
             problems["body"] = {
                 "field": "body",
@@ -61,6 +75,12 @@ def validation_problems(exc: RequestValidationError) -> list[dict[str, str]]:
                 )
         problems.setdefault(field, {"field": field, "reason": reason, "message": message})
     return list(problems.values())
+
+
+def _reason_by_family(kind: str) -> str:
+    if kind.startswith(("datetime_", "date_", "time_", "timezone_")) and kind != "datetime_type":
+        return "invalid_format"
+    return "invalid_type" if kind.endswith("_type") else kind
 
 
 def _speaks_for_the_entry(loc: tuple[Any, ...], kind: str, value: Any) -> bool:

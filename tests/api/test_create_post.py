@@ -144,7 +144,7 @@ async def test_example_scheduled_time_from_the_page_is_now_in_the_past(
         (
             {"post": {"content": {"text": "hi", "platform": ["x"], "mediaType": "gif"}}},
             "post.content.mediaType",
-            "literal_error",
+            "invalid_value",
         ),
         (
             {"post": {"content": {"text": "hi", "platform": ["x"], "imageUrls": "http://a/b.png"}}},

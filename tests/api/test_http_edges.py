@@ -129,3 +129,53 @@ async def test_upload_of_a_text_field_says_a_file_is_wanted(
     error = assert_error(response, 400, "validation_error")
     assert (error["details"]["field"], error["details"]["reason"]) == ("file", "invalid_type")
     assert "class" not in error["message"] and "UploadFile" not in error["message"]
+
+
+@pytest.mark.parametrize(
+    ("path", "hint"),
+    [("/v1/posts/", "/v1/posts"), (f"/v1/posts/{POST_ID}//", f"/v1/posts/{POST_ID}")],
+)
+async def test_trailing_slash_is_a_404_naming_the_path(
+    client: httpx.AsyncClient, caller: Caller, path: str, hint: str
+) -> None:
+    """Not a redirect: its absolute Location could send the client (and its key) to http://."""
+    response = await client.get(path, headers=caller.headers)
+    error = assert_error(response, 404, "not_found")
+    assert "location" not in response.headers
+    assert error["message"] == f"No route {path}. Did you mean {hint}, without the trailing slash?"
+    elsewhere = assert_error(
+        await client.get("/v2/posts/", headers=caller.headers), 404, "not_found"
+    )
+    assert elsewhere["message"] == "No route /v2/posts/."
+
+
+async def test_listing_refuses_unknown_parameters(
+    client: httpx.AsyncClient, caller: Caller
+) -> None:
+    """A typo in a filter would otherwise list every post."""
+    response = await client.get(
+        "/v1/posts", params={"stauts": "failed", "offset": "20"}, headers=caller.headers
+    )
+    error = assert_error(response, 400, "validation_error")
+    problems = {(p["field"], p["reason"]) for p in error["details"]["errors"]}
+    assert problems == {("stauts", "unknown_field"), ("offset", "unknown_field")}
+    assert "status, platform, from, to, limit, cursor" in error["details"]["errors"][0]["message"]
+
+
+@pytest.mark.parametrize(
+    ("params", "field", "reason"),
+    [
+        ({"limit": "0"}, "limit", "out_of_range"),
+        ({"limit": "101"}, "limit", "out_of_range"),
+        ({"limit": "ten"}, "limit", "invalid_type"),
+        ({"status": "done"}, "status", "invalid_value"),
+        ({"from": "2026-13-01"}, "from", "invalid_format"),
+        ({"cursor": "c" * 201}, "cursor", "too_long"),
+    ],
+)
+async def test_listing_parameter_problems_use_short_reasons(
+    client: httpx.AsyncClient, caller: Caller, params: dict[str, str], field: str, reason: str
+) -> None:
+    response = await client.get("/v1/posts", params=params, headers=caller.headers)
+    error = assert_error(response, 400, "validation_error")
+    assert [(p["field"], p["reason"]) for p in error["details"]["errors"]] == [(field, reason)]

@@ -84,7 +84,8 @@ FILTERS = ("status", "platform", "from", "to", "limit", "cursor")
 
 async def refuse_repeated_filters(request: Request) -> None:
     """Each filter takes one value (the API keeps no list filters): a repeated one is refused
-    rather than silently reduced to its last value."""
+    rather than silently reduced to its last value. A parameter the listing does not know is
+    refused too, as an unknown body field is: `?stauts=failed` would otherwise list them all."""
     given = request.query_params
     problems = [
         {
@@ -94,6 +95,16 @@ async def refuse_repeated_filters(request: Request) -> None:
         }
         for name in FILTERS
         if (count := len(given.getlist(name))) > 1
+    ]
+    known = ", ".join(FILTERS)
+    problems += [
+        {
+            "field": name,
+            "reason": "unknown_field",
+            "message": f"{name} is not a parameter of this listing; it takes {known}.",
+        }
+        for name in dict.fromkeys(given.keys())
+        if name not in FILTERS
     ]
     if problems:
         raise ValidationFailed.from_problems(problems)

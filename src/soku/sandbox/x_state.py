@@ -295,7 +295,7 @@ class FakeState:
     def media_view(self, item: Media) -> dict[str, Any]:
         """A media object as initialize, finalize, the simple upload and STATUS return it."""
         data: dict[str, Any] = {"id": item.id, "media_key": item.key}
-        data["expires_after_secs"] = max(0, int(item.expires_at - time.time()))
+        data["expires_after_secs"] = max(0, round(item.expires_at - time.time()))
         if item.state == "uploading":
             return data
         data["size"] = item.total_bytes
