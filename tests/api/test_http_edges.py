@@ -179,3 +179,13 @@ async def test_listing_parameter_problems_use_short_reasons(
     response = await client.get("/v1/posts", params=params, headers=caller.headers)
     error = assert_error(response, 400, "validation_error")
     assert [(p["field"], p["reason"]) for p in error["details"]["errors"]] == [(field, reason)]
+
+
+async def test_two_different_keys_are_refused(client: httpx.AsyncClient, caller: Caller) -> None:
+    """Which one would count? Neither: the request is refused. The same key twice is one key."""
+    key = caller.headers["soku-api-key"]
+    twice = [("soku-api-key", key), ("soku-api-key", "sk_live_other")]
+    error = assert_error(await client.get("/v1/posts", headers=twice), 401, "unauthorized")
+    assert "several" in error["message"]
+    same = [("soku-api-key", key), ("soku-api-key", key + " ")]
+    assert (await client.get("/v1/posts", headers=same)).status_code == 200

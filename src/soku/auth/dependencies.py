@@ -122,6 +122,9 @@ class Authenticator:
         # A field value has no surrounding whitespace (RFC 9110 5.5); uvicorn's httptools
         # parser leaves trailing spaces in, so `soku-api-key: sk_live_… ` would be unknown.
         api_key = api_key.strip(" \t") if api_key else api_key
+        if len({value.strip(" \t") for value in request.headers.getlist(API_KEY_HEADER)}) > 1:
+            await _limit(request, ctx, f"ip:{_client_ip(request)}", "anonymous", None)
+            raise Unauthorized("Several soku-api-key headers with different keys; send one")
         if not api_key:
             await _limit(request, ctx, f"ip:{_client_ip(request)}", "anonymous", None)
             raise Unauthorized("Missing or invalid soku-api-key")
