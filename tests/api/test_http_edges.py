@@ -186,6 +186,6 @@ async def test_two_different_keys_are_refused(client: httpx.AsyncClient, caller:
     key = caller.headers["soku-api-key"]
     twice = [("soku-api-key", key), ("soku-api-key", "sk_live_other")]
     error = assert_error(await client.get("/v1/posts", headers=twice), 401, "unauthorized")
-    assert "several" in error["message"]
+    assert error["message"].startswith("Several soku-api-key headers")
     same = [("soku-api-key", key), ("soku-api-key", key + " ")]
     assert (await client.get("/v1/posts", headers=same)).status_code == 200
