@@ -85,7 +85,10 @@ class DeliveryView(BaseModel):
     accountId: str
     status: str
     runAt: dt.datetime
-    attempts: int
+    attempts: int = Field(
+        description="Attempts made since the delivery was last queued: "
+        "`POST /v1/posts/{id}/retry` starts the count again (earlier attempts stay on record)."
+    )
     platformPostId: str | None
     url: str | None
     error: DeliveryError | None
