@@ -11,6 +11,8 @@ import pytest
 
 from soku.app import create_app
 from soku.context import AppContext
+from soku.errors import envelope
+from soku.http import EnvelopeResponse
 from tests.api.helpers import assert_error, raw_exchange, text_post
 from tests.conftest import Caller
 
@@ -101,14 +103,23 @@ async def test_key_with_trailing_whitespace_is_the_key(
     assert status == 200, body
 
 
-async def test_error_echoing_a_lone_surrogate_is_an_envelope(
+async def test_a_media_url_with_a_lone_surrogate_is_refused_as_in_a_post(
     client: httpx.AsyncClient, caller: Caller
 ) -> None:
     raw = b'{"url": "https://user:pw@example.com/\\ud800.jpg"}'
     headers = {**caller.headers, "content-type": "application/json"}
     response = await client.post("/v1/media", content=raw, headers=headers)
-    error = assert_error(response, 400, "upload_failed")
-    assert "\ud800" in error["message"], error
+    error = assert_error(response, 400, "validation_error")
+    assert [(p["field"], p["reason"]) for p in error["details"]["errors"]] == [
+        ("url", "invalid_url")
+    ]
+
+
+async def test_an_envelope_echoing_a_lone_surrogate_is_written_with_escapes() -> None:
+    """UTF-8 cannot carry a lone surrogate; an error that repeats one must still be sent."""
+    body = envelope(400, "upload_failed", "https://example.com/\ud800.jpg failed", "req_1")
+    raw = EnvelopeResponse(body, status_code=400).body
+    assert json.loads(raw)["error"]["message"] == "https://example.com/\ud800.jpg failed"
 
 
 async def test_unreadable_multipart_is_a_validation_error(

@@ -15,12 +15,13 @@ from soku.api import AUTHED, GatedRoute, error_responses
 from soku.auth.dependencies import Principal, authenticated
 from soku.context import AppContext, Context
 from soku.db import utcnow
-from soku.errors import Conflict, NotFound, RangeNotSatisfiable
+from soku.errors import Conflict, NotFound, RangeNotSatisfiable, ValidationFailed
 from soku.media import repository, service
 from soku.media.models import Media
 from soku.media.schemas import MediaFromUrl, MediaView
 from soku.media.upload import receive_upload
 from soku.posts import idempotency
+from soku.posts.validation import check_urls
 
 router = APIRouter(prefix="/v1/media", tags=["media"], route_class=GatedRoute)
 public_router = APIRouter(tags=["media"])
@@ -102,6 +103,8 @@ async def create_from_url(
     request: Request,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> Response:
+    if problems := check_urls("url", [body.url]):  # as a post's media URLs are checked
+        raise ValidationFailed.from_problems(problems)
     raw: Any = await request.json()
     request_hash = idempotency.canonical_hash(raw)
     key = idempotency.resolve_key(idempotency_key, caller.user_id, request_hash, "media")

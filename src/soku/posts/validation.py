@@ -183,7 +183,8 @@ def _split(url: str) -> SplitResult | None:
     return parts
 
 
-def _check_urls(field: str, urls: list[str]) -> list[Problem]:
+def check_urls(field: str, urls: list[str]) -> list[Problem]:
+    """`invalid_url` for each URL that is not an http(s) URL we can store and fetch."""
     problems = []
     for index, url in enumerate(urls):
         where = f"{field}[{index}]" if field.endswith("Urls") else field
@@ -248,10 +249,10 @@ def _infer_media_type(content: Content) -> MediaType | None:
 def _check_media(content: Content, max_urls: int) -> tuple[ContentDraft | None, list[Problem]]:
     media_urls = content.mediaUrls or []
     image_urls = content.imageUrls or []
-    problems = _check_urls("post.content.mediaUrls", media_urls)
-    problems += _check_urls("post.content.imageUrls", image_urls)
+    problems = check_urls("post.content.mediaUrls", media_urls)
+    problems += check_urls("post.content.imageUrls", image_urls)
     if content.videoUrl is not None:
-        problems += _check_urls("post.content.videoUrl", [content.videoUrl])
+        problems += check_urls("post.content.videoUrl", [content.videoUrl])
     total = len(media_urls) + len(image_urls) + (content.videoUrl is not None)
     if total > max_urls:
         problems.append(
