@@ -10,6 +10,10 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 
+class ForeignKeysBroken(Exception):
+    """A migration left rows whose foreign keys point at nothing (SQLite checks afterwards)."""
+
+
 def migrations_path() -> Path:
     """The Alembic folder: inside the installed package, or at the repository's top."""
     packaged = Path(__file__).parent / "_migrations"
@@ -30,6 +34,37 @@ def _upgrade(connection: Connection, revision: str) -> None:
     command.upgrade(config, revision)
 
 
+def _sqlite_foreign_keys(connection: Connection, on: bool) -> None:
+    """PRAGMA foreign_keys, which SQLite ignores inside a transaction: sent on the driver's
+    connection, before SQLAlchemy begins one."""
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(f"PRAGMA foreign_keys={'ON' if on else 'OFF'}")
+    finally:
+        cursor.close()
+
+
+def _upgrade_sqlite(connection: Connection, revision: str) -> None:
+    """Alembic's batch mode rebuilds a SQLite table (copy, DROP, rename) to alter it; with
+    foreign keys on, that DROP deletes every row that refers to the table, through ON DELETE
+    CASCADE (rebuilding `posts` emptied `deliveries`). So they are off while it runs, and
+    checked before the transaction commits."""
+    _sqlite_foreign_keys(connection, on=False)
+    try:
+        with connection.begin():
+            _upgrade(connection, revision)
+            broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+            if broken:
+                tables = ", ".join(sorted({str(row[0]) for row in broken}))
+                raise ForeignKeysBroken(f"the migration left broken references in {tables}")
+    finally:
+        _sqlite_foreign_keys(connection, on=True)
+
+
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
-    async with engine.begin() as connection:
-        await connection.run_sync(_upgrade, revision)
+    async with engine.connect() as connection:
+        if connection.dialect.name == "sqlite":
+            await connection.run_sync(_upgrade_sqlite, revision)
+            return
+        async with connection.begin():
+            await connection.run_sync(_upgrade, revision)
