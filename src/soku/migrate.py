@@ -6,8 +6,14 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+
+class SchemaTooNew(Exception):
+    """The database is at a revision this code does not know: a newer Soku upgraded it."""
 
 
 class ForeignKeysBroken(Exception):
@@ -26,6 +32,32 @@ def alembic_config() -> Config:
     config = Config()
     config.set_main_option("script_location", str(migrations_path()))
     return config
+
+
+def _current(connection: Connection) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+async def current_revision(engine: AsyncEngine) -> str | None:
+    """The database's schema revision; None for an empty database."""
+    async with engine.connect() as connection:
+        return await connection.run_sync(_current)
+
+
+def head_revision() -> str | None:
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def check_known(revision: str | None) -> None:
+    """SchemaTooNew unless this code's migrations know `revision` (None: empty, known)."""
+    script = ScriptDirectory.from_config(alembic_config())
+    if revision is None or revision in {s.revision for s in script.walk_revisions()}:
+        return
+    raise SchemaTooNew(
+        f"The database is at schema revision {revision}, which this version of Soku does not "
+        f"know (its newest is {script.get_current_head()}): a newer Soku has upgraded it. "
+        "Run that version, or restore a copy of the database taken before the upgrade."
+    )
 
 
 def _upgrade(connection: Connection, revision: str) -> None:
