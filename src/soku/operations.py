@@ -86,8 +86,9 @@ async def check_secret_key(db: Database, settings: Settings) -> None:
     if tried:
         raise SecretKeyMismatch(
             f"SOKU_SECRET_KEY opens none of the {tried} platform tokens stored in this "
-            "database: every process must use the key they were sealed with (restore that key; "
-            "tokens sealed with another cannot be read)."
+            "database: every process must use the key they were sealed with. Restore that "
+            "key, or, if it is lost, connect the accounts again with this one "
+            "(`soku accounts connect`)."
         )
 
 
