@@ -103,3 +103,22 @@ def test_a_token_sealed_with_another_key_than_the_stored_ones_warns(soku: Soku) 
     result = other.run(*_connect("facebook", "fb_real", "--access-token", "tok"))
     assert result.code == 0, result
     assert "warning: secret_key_mismatch: SOKU_SECRET_KEY opens none" not in result.message
+
+
+def test_accounts_sealed_with_a_lost_key_are_connected_again(soku: Soku) -> None:
+    """The way back from a lost SOKU_SECRET_KEY that `serve` and the warning point to: an
+    account whose tokens the new key cannot open takes new ones (it was a `conflict`); one
+    whose tokens it opens is still connected already."""
+    soku.ok(*_connect("x", "x_real", "--access-token", "old-token"))
+    soku.ok(*_connect("linkedin", "li_sbx", "--sandbox"))
+    new_key = Soku({**soku.env, "SOKU_SECRET_KEY": "the-new-key"})
+    refused = new_key.run("worker", "--json")
+    assert refused.code == 2, refused
+    assert "connect the accounts again with this one" in refused.json["error"]["message"]
+
+    again = new_key.ok(*_connect("x", "x_real", "--access-token", "new-token"))
+    assert (again["status"], again["warnings"][0]["code"]) == ("connected", "secret_key_mismatch")
+    assert new_key.ok(*_connect("linkedin", "li_sbx", "--sandbox"))["warnings"] == []
+    new_key.fails(*_connect("x", "x_real", "--access-token", "newer"), code="conflict")
+    accounts = new_key.ok("accounts", "list", "--email", EMAIL)
+    assert sorted(a["accountId"] for a in accounts) == ["li_sbx", "x_real"]

@@ -102,3 +102,27 @@ def test_serving_with_a_key_that_opens_no_stored_token_is_refused(
     assert "SOKU_SECRET_KEY opens none of the 8 platform tokens" in error["message"]
     assert "not-the-key" not in error["message"]
     assert other.ok("accounts", "list", "--email", "demo@soku.local")  # other commands still run
+
+
+STORE_AND_REDIS = (
+    ("SOKU_MEDIA_STORE", "gopher://secret-host/x", "SOKU_MEDIA_STORE: unsupported scheme"),
+    ("SOKU_MEDIA_STORE", "s3://", "SOKU_MEDIA_STORE: an s3:// URL needs a bucket"),
+    ("SOKU_REDIS_URL", "secret-host:6379", "SOKU_REDIS_URL must start with redis://"),
+    ("SOKU_REDIS_URL", "redis://:secret@h:port", "SOKU_REDIS_URL is not a Redis URL: Port"),
+)
+
+
+@pytest.mark.parametrize(("setting", "value", "problem"), STORE_AND_REDIS)
+def test_a_media_store_or_redis_url_that_cannot_be_used_is_a_configuration_error(
+    tmp_path: Path, setting: str, value: str, problem: str
+) -> None:
+    """Checked with the other settings, so `serve` and `worker` report it in one line (they
+    ended with a ValueError's traceback when they built the store or the rate limiter)."""
+    soku = Soku(soku_env(SOKU_DATA_DIR=str(tmp_path), **{setting: value}))
+    for args in (("serve", "--port", "1"), ("worker",), ("users", "create", "--email", "a@b.io")):
+        error = soku.fails(*args, code="invalid_configuration")
+        assert error["details"]["problems"][0].startswith(problem), error
+        assert "secret" not in error["message"]
+        result = soku.run(*args)
+        assert (result.code, result.out) == (2, ""), result
+        assert "Traceback" not in result.err

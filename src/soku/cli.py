@@ -15,7 +15,7 @@ from sqlalchemy import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from soku import operations, runtime
+from soku import migrate, operations, runtime
 from soku.auth.models import SubscriptionStatus
 from soku.cli_output import emit, err, fail, print_error
 from soku.config import Settings, config_problems
@@ -70,6 +70,8 @@ def _database(work: Coroutine[Any, Any, T], settings: Settings, as_json: bool) -
         return asyncio.run(work)
     except operations.SchemaNotReady as exc:
         fail("schema_not_ready", str(exc), as_json, 2)
+    except migrate.SchemaTooNew as exc:
+        fail("schema_too_new", str(exc), as_json, 2)
     except operations.SecretKeyMismatch as exc:
         fail("invalid_configuration", str(exc), as_json, 2)
     except DBAPIError as exc:

@@ -88,6 +88,30 @@ class Settings(BaseSettings):
             raise ValueError("SOKU_PUBLIC_BASE_URL must start with http:// or https://")
         return value.rstrip("/")
 
+    @field_validator("media_store")
+    @classmethod
+    def _check_media_store(cls, value: str) -> str:
+        from soku.media.storage import check_store_url
+
+        if value:
+            check_store_url(value)
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not value.startswith(("redis://", "rediss://")):  # the rest may hold a password
+            raise ValueError("SOKU_REDIS_URL must start with redis:// or rediss://")
+        from redis.asyncio import ConnectionPool
+
+        try:
+            ConnectionPool.from_url(value)  # parses only: connects on first use
+        except ValueError as exc:  # a port or a database number that is not one
+            raise ValueError(f"SOKU_REDIS_URL is not a Redis URL: {exc}") from None
+        return value
+
     @field_validator("rate_limit_plans", "rate_limit_endpoints", "platform_options", mode="before")
     @classmethod
     def _parse_json(cls, value: object, info: ValidationInfo) -> object:

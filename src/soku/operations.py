@@ -6,9 +6,6 @@ import contextlib
 import socket
 from typing import Any
 
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from soku import migrate
@@ -41,22 +38,14 @@ class SchemaNotReady(Exception):
     """The database schema is behind the code and this shape does not upgrade by itself."""
 
 
-def _current_revision(connection: Connection) -> str | None:
-    return MigrationContext.configure(connection).get_current_revision()
-
-
-async def schema_is_current(db: Database) -> bool:
-    head = ScriptDirectory.from_config(migrate.alembic_config()).get_current_head()
-    async with db.engine.connect() as conn:
-        current = await conn.run_sync(_current_revision)
-    return current == head
-
-
 async def prepare_schema(db: Database, settings: Settings) -> None:
-    """SQLite (embedded) upgrades itself; PostgreSQL must be upgraded on purpose."""
+    """SQLite (embedded) upgrades itself; PostgreSQL must be upgraded on purpose. A schema
+    newer than this code is refused on both (SchemaTooNew)."""
+    current = await migrate.current_revision(db.engine)
+    migrate.check_known(current)
     if settings.is_sqlite:
         await migrate.upgrade(db.engine)
-    elif not await schema_is_current(db):
+    elif current != migrate.head_revision():
         raise SchemaNotReady("The database schema is not up to date: run `soku db upgrade`.")
 
 
@@ -64,11 +53,10 @@ async def upgrade_database(settings: Settings) -> dict[str, Any]:
     """`soku db upgrade`: the schema's revision before (None: an empty database) and after."""
     db = Database(settings.database_url, pool_size=1)
     try:
-        async with db.engine.connect() as conn:
-            before = await conn.run_sync(_current_revision)
+        before = await migrate.current_revision(db.engine)
+        migrate.check_known(before)
         await migrate.upgrade(db.engine)
-        async with db.engine.connect() as conn:
-            after = await conn.run_sync(_current_revision)
+        after = await migrate.current_revision(db.engine)
     finally:
         await db.dispose()
     return {"revision": after, "previousRevision": before, "upgraded": before != after}
@@ -98,8 +86,9 @@ async def check_secret_key(db: Database, settings: Settings) -> None:
     if tried:
         raise SecretKeyMismatch(
             f"SOKU_SECRET_KEY opens none of the {tried} platform tokens stored in this "
-            "database: every process must use the key they were sealed with (restore that key; "
-            "tokens sealed with another cannot be read)."
+            "database: every process must use the key they were sealed with. Restore that "
+            "key, or, if it is lost, connect the accounts again with this one "
+            "(`soku accounts connect`)."
         )
 
 

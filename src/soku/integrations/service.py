@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 
+from cryptography.fernet import InvalidToken
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from soku.auth.models import User
@@ -64,9 +65,10 @@ async def connect_account(
     account_id = _checked(platform, account_id, sandbox, access_token, refresh_token)
     existing = await repository.find_account(session, user.id, platform, account_id)
     if existing is not None and existing.status == AccountStatus.connected:
-        raise Conflict(f"{platform} account {account_id} is connected already.")
-    # A disconnected account, or one that needs_reauth (its delivery said "connect the
-    # account again"), takes the new tokens and keeps what was not given anew.
+        _refuse_if_readable(existing, vault)
+    # A disconnected account, one that needs_reauth (its delivery said "connect the account
+    # again"), or one whose tokens this SOKU_SECRET_KEY cannot open (sealed with a key that
+    # was lost) takes the new tokens and keeps what was not given anew.
     account = existing or Account(user_id=user.id, platform=platform, account_id=account_id)
     account.sandbox = sandbox
     account.status = AccountStatus.connected
@@ -88,3 +90,12 @@ async def connect_account(
     session.add(account)
     await session.flush()
     return account
+
+
+def _refuse_if_readable(account: Account, vault: TokenVault) -> None:
+    """Conflict for a connected account, unless this key cannot open its tokens."""
+    try:
+        vault.open(account.access_token)
+    except InvalidToken:
+        return
+    raise Conflict(f"{account.platform} account {account.account_id} is connected already.")

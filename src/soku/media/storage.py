@@ -178,35 +178,44 @@ class S3MediaStore(_ObjectMediaStore):
         return await obstore.sign_async(self._s3, "GET", key, expires)
 
 
+def check_store_url(url: str) -> None:
+    """ValueError saying what is wrong with a SOKU_MEDIA_STORE URL, without building the
+    store (the settings check it at start-up). The URL itself is not echoed: it may carry a
+    secret."""
+    parts = urlsplit(url)
+    if parts.scheme == "s3":
+        if not parts.netloc:
+            raise ValueError("SOKU_MEDIA_STORE: an s3:// URL needs a bucket: s3://bucket/prefix")
+        unknown = sorted(set(parse_qs(parts.query)) - S3_QUERY_KEYS)
+        if unknown:
+            raise ValueError(
+                f"SOKU_MEDIA_STORE: unknown s3 parameter(s) {', '.join(unknown)}; "
+                f"known: {', '.join(sorted(S3_QUERY_KEYS))}"
+            )
+    elif parts.scheme == "file":
+        if parts.netloc not in ("", "localhost"):
+            raise ValueError("SOKU_MEDIA_STORE: a file URL names no host (file:///abs/path)")
+    elif parts.scheme != "":
+        raise ValueError(
+            f"SOKU_MEDIA_STORE: unsupported scheme {parts.scheme!r}; use file:///abs/path, "
+            "a folder path, or s3://bucket/prefix?endpoint=…&region=…"
+        )
+
+
 def store_from_settings(url: str) -> MediaStore:
     """The store named by SOKU_MEDIA_STORE: a folder (`file:///abs/path` or a path) or S3."""
+    check_store_url(url)
     parts = urlsplit(url)
     if parts.scheme == "s3":
         return S3MediaStore(_s3_store(url))
     if parts.scheme == "file":
-        if parts.netloc not in ("", "localhost"):
-            raise ValueError(f"SOKU_MEDIA_STORE: a file URL names no host: {url!r}")
         return LocalMediaStore(pathlib.Path(url2pathname(parts.path)))
-    if parts.scheme == "":
-        return LocalMediaStore(pathlib.Path(url).expanduser().resolve())
-    # The URL itself is not echoed: it may carry a secret.
-    raise ValueError(
-        f"SOKU_MEDIA_STORE: unsupported scheme {parts.scheme!r}; use file:///abs/path, "
-        "a folder path, or s3://bucket/prefix?endpoint=…&region=…"
-    )
+    return LocalMediaStore(pathlib.Path(url).expanduser().resolve())
 
 
 def _s3_store(url: str) -> S3Store:
     parts = urlsplit(url)
-    if not parts.netloc:
-        raise ValueError("SOKU_MEDIA_STORE: an s3:// URL needs a bucket: s3://bucket/prefix")
     query = {name: values[-1] for name, values in parse_qs(parts.query).items()}
-    unknown = sorted(set(query) - S3_QUERY_KEYS)
-    if unknown:
-        raise ValueError(
-            f"SOKU_MEDIA_STORE: unknown s3 parameter(s) {', '.join(unknown)}; "
-            f"known: {', '.join(sorted(S3_QUERY_KEYS))}"
-        )
     client_options: ClientConfig = {**S3_CLIENT_OPTIONS}
     config: S3Config = {}
     if "endpoint" in query:
