@@ -126,3 +126,25 @@ def test_a_media_store_or_redis_url_that_cannot_be_used_is_a_configuration_error
         result = soku.run(*args)
         assert (result.code, result.out) == (2, ""), result
         assert "Traceback" not in result.err
+
+
+def test_a_data_dir_that_is_a_file_or_a_sandbox_url_that_is_not_http(tmp_path: Path) -> None:
+    """Reported with the other settings (a data folder that was a file ended as
+    database_unreachable "File exists"; a sandbox URL like `zz` failed only at delivery)."""
+    afile = tmp_path / "not-a-folder"
+    afile.write_text("")
+    cases = (
+        ({"SOKU_DATA_DIR": str(afile)}, "SOKU_DATA_DIR must name a folder; it names a file"),
+        (
+            {"SOKU_DATA_DIR": str(tmp_path), "SOKU_SANDBOX_URL": "zz"},
+            "SOKU_SANDBOX_URL must start with http:// or https://",
+        ),
+        (
+            {"SOKU_DATA_DIR": str(tmp_path), "SOKU_SANDBOX_BASE_URL": "ftp://x"},
+            "SOKU_SANDBOX_BASE_URL must start with http:// or https://",
+        ),
+    )
+    for env, problem in cases:
+        soku = Soku(soku_env(**env))
+        error = soku.fails("users", "create", "--email", "a@b.io", code="invalid_configuration")
+        assert error["details"]["problems"] == [problem], error

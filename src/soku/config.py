@@ -88,6 +88,21 @@ class Settings(BaseSettings):
             raise ValueError("SOKU_PUBLIC_BASE_URL must start with http:// or https://")
         return value.rstrip("/")
 
+    @field_validator("sandbox_url", "sandbox_base_url")
+    @classmethod
+    def _check_sandbox_url(cls, value: str, info: ValidationInfo) -> str:
+        if value and not value.startswith(("http://", "https://")):
+            name = f"SOKU_{str(info.field_name).upper()}"
+            raise ValueError(f"{name} must start with http:// or https://")
+        return value
+
+    @field_validator("data_dir")
+    @classmethod
+    def _check_data_dir(cls, value: Path) -> Path:
+        if value.expanduser().exists() and not value.expanduser().is_dir():
+            raise ValueError("SOKU_DATA_DIR must name a folder; it names a file")
+        return value
+
     @field_validator("media_store")
     @classmethod
     def _check_media_store(cls, value: str) -> str:

@@ -101,7 +101,9 @@ class Engine:
                 ErrorKind.server_error,  # retried: a process with the right key may take it
                 "token_unreadable",
                 "The account's stored token cannot be decrypted with this process's "
-                "SOKU_SECRET_KEY: every Soku process must use the same key.",
+                "SOKU_SECRET_KEY: every Soku process must use the same key. If the key it "
+                "was sealed with is lost, connect the account again (soku accounts connect); "
+                "the delivery is retried.",
             ) from None
         assert token is not None
         if len(self._tokens) >= TOKEN_CACHE_SIZE:
