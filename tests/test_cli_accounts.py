@@ -122,3 +122,17 @@ def test_accounts_sealed_with_a_lost_key_are_connected_again(soku: Soku) -> None
     new_key.fails(*_connect("x", "x_real", "--access-token", "newer"), code="conflict")
     accounts = new_key.ok("accounts", "list", "--email", EMAIL)
     assert sorted(a["accountId"] for a in accounts) == ["li_sbx", "x_real"]
+
+
+def test_disconnect_erases_the_tokens_and_connect_takes_it_back(soku: Soku, tmp_path: Path) -> None:
+    soku.ok(*_connect("x", "x_real", "--access-token", "tok", "--refresh-token", "ref"))
+    disconnect = ("accounts", "disconnect", "--email", EMAIL, "--platform", "x")
+    gone = soku.ok(*disconnect, "--account-id", "x_real")
+    assert (gone["status"], gone["pendingDeliveries"]) == ("disconnected", 0)
+    with sqlite3.connect(tmp_path / "data" / "soku.db") as db:
+        stored = db.execute("SELECT status, access_token, refresh_token FROM accounts").fetchall()
+    assert stored == [("disconnected", None, None)]
+    assert soku.ok(*disconnect, "--account-id", "x_real")["status"] == "disconnected"  # again
+    missing = soku.fails(*disconnect, "--account-id", "nope", code="not_found")
+    assert missing["message"] == f"{EMAIL} has no x account 'nope'."
+    assert soku.ok(*_connect("x", "x_real", "--access-token", "new"))["status"] == "connected"

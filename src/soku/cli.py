@@ -247,6 +247,27 @@ def accounts_connect(
     emit(data, False, "Account connected")
 
 
+@accounts_app.command("disconnect")
+def accounts_disconnect(
+    email: Email,
+    platform: Annotated[str, typer.Option(help="The account's platform.")],
+    account_id: Annotated[str, typer.Option("--account-id", help="Its id, as connected.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Disconnect an account: its tokens are erased and posts can no longer target it."""
+    data = _run(lambda s, c: operations.disconnect_account(s, email, platform, account_id), as_json)
+    if as_json:
+        emit(data, True, "")
+        return
+    pending = data.pop("pendingDeliveries")
+    emit(data, False, "Account disconnected")
+    if pending:
+        err.print(
+            f"[yellow]warning:[/yellow] {pending} of its deliveries have not run; they will "
+            "fail with account_disconnected unless it is connected again before they do."
+        )
+
+
 @accounts_app.command("list")
 def accounts_list(email: Email, as_json: JsonFlag = False) -> None:
     """List a user's accounts."""

@@ -6,6 +6,7 @@ import contextlib
 import socket
 from typing import Any
 
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from soku import migrate
@@ -15,6 +16,7 @@ from soku.auth.cache import TTL_SECONDS as KEY_CACHE_SECONDS
 from soku.auth.models import ApiKey, SubscriptionStatus, User
 from soku.config import Settings
 from soku.db import Database
+from soku.delivery.models import IN_FLIGHT, NOT_STARTED, Delivery
 from soku.errors import ValidationFailed
 from soku.integrations import repository as accounts_repo
 from soku.integrations import service as accounts_service
@@ -253,6 +255,22 @@ def _connect_warnings(account: Account, unopened: int) -> list[dict[str, str]]:
         )
         warnings.append({"code": "connector_unavailable", "message": message})
     return warnings
+
+
+async def disconnect_account(
+    session: AsyncSession, email: str, platform: str, account_id: str
+) -> dict[str, Any]:
+    """`pendingDeliveries`: the account's deliveries not yet finished, which will fail with
+    `account_disconnected` unless it is connected again before they run."""
+    user = await auth_service.require_user(session, email)
+    account = await accounts_service.disconnect_account(session, user, platform, account_id)
+    unfinished = [status.value for status in (*NOT_STARTED, *IN_FLIGHT)]
+    pending = await session.scalar(
+        select(func.count())
+        .select_from(Delivery)
+        .where(Delivery.account_ref == account.id, Delivery.status.in_(unfinished))
+    )
+    return {**account_json(account), "pendingDeliveries": int(pending or 0)}
 
 
 async def list_accounts(session: AsyncSession, email: str) -> list[dict[str, Any]]:

@@ -71,6 +71,7 @@ class Target:
     refresh_token: str | None  # sealed
     expires_at: dt.datetime | None
     sandbox: bool
+    account_status: str  # connected, needs_reauth or disconnected
 
 
 def _clock_of(postgres: bool) -> ColumnElement[dt.datetime]:
@@ -208,7 +209,7 @@ _TARGETS = select(
     *(_D.id.label("delivery_id"), _D.post_id, _D.account_ref, _D.platform, _D.checkpoint),
     *(_P.request_id, _P.content, _P.media_ids),
     *(_A.account_id, _A.platform_user_id, _A.username, _A.access_token, _A.refresh_token),
-    *(_A.expires_at, _A.sandbox),
+    *(_A.expires_at, _A.sandbox, _A.status.label("account_status")),
 ).select_from(DELIVERIES.join(POSTS, _P.id == _D.post_id).join(ACCOUNTS, _A.id == _D.account_ref))
 
 

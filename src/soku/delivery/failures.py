@@ -25,10 +25,32 @@ async def mark_needs_reauth(ctx: AppContext, account_ref: uuid.UUID) -> None:
     async with ctx.db.transaction() as session:
         await session.execute(
             update(Account)
-            .where(Account.id == account_ref)
+            .where(Account.id == account_ref, Account.status != AccountStatus.disconnected)
             .values(status=AccountStatus.needs_reauth.value)
             .execution_options(synchronize_session=False)
         )
+
+
+async def settle_disconnected(run: DeliveryRun) -> str:
+    """The account was disconnected (its tokens erased) before this attempt: nothing is sent.
+    A publish call that an earlier attempt left in flight can no longer be checked: unknown."""
+    account = f"{run.target.platform} account {run.target.account_id!r}"
+    if "publish_started" in run.checkpoint:
+        message = (
+            f"The {account} was disconnected after a publish call that may have gone through, "
+            "so Soku cannot ask the platform. Check the account; if the post is missing, "
+            "connect the account again (soku accounts connect) and retry the post."
+        )
+        outcome, status = "unknown", DeliveryStatus.unknown
+    else:
+        message = (
+            f"The {account} was disconnected before this delivery ran. Connect it again "
+            "(soku accounts connect), then retry the post."
+        )
+        outcome, status = "failed", DeliveryStatus.failed
+    kind = ErrorKind.permanent.value
+    error = {"code": "account_disconnected", "message": message, "retryable": False, "kind": kind}
+    return await run.finish(outcome, status=status, error=error)
 
 
 async def settle_error(run: DeliveryRun, exc: PlatformError) -> str:

@@ -18,9 +18,11 @@ from soku.db import utcnow
 from soku.delivery.caps import over_caps
 from soku.delivery.claims import Claimed, Target
 from soku.delivery.engine import Engine
+from soku.delivery.failures import settle_disconnected, settle_error
 from soku.delivery.models import DeliveryStatus
 from soku.delivery.repository import FencedChange, LeaseLost
 from soku.delivery.tokens import refresh_account, refused_after_refresh
+from soku.integrations.models import AccountStatus
 from soku.logs import TASK_FIELDS
 from soku.platforms import LIMITS
 from soku.platforms.base import PublishCap
@@ -54,6 +56,8 @@ class DeliveryRun:
     async def execute(self) -> str:
         try:
             await self._prepare()
+            if self.target.account_status == AccountStatus.disconnected:
+                return await settle_disconnected(self)
             if self.claimed.status == DeliveryStatus.processing and await self._deferred():
                 return "deferred"
             if self.claimed.status == DeliveryStatus.publishing and await self._call_may_be_live():
@@ -330,8 +334,6 @@ class DeliveryRun:
         )
 
     async def _on_error(self, exc: PlatformError) -> str:
-        from soku.delivery.failures import settle_error
-
         return await settle_error(self, exc)
 
     async def finish(

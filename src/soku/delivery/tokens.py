@@ -45,7 +45,8 @@ async def refresh_account(
     async with engine.ctx.db.transaction() as session:
         await session.execute(
             update(Account)
-            .where(Account.id == account_ref)
+            # a disconnect made meanwhile erased the tokens: it is not undone by this refresh
+            .where(Account.id == account_ref, Account.status != AccountStatus.disconnected)
             .values(
                 access_token=engine.vault.seal(tokens.access_token),
                 refresh_token=engine.vault.seal(tokens.refresh_token or access.refresh_token),

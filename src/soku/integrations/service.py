@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from soku.auth.models import User
 from soku.db import utcnow
-from soku.errors import Conflict, ValidationFailed
+from soku.errors import Conflict, NotFound, ValidationFailed
 from soku.integrations import repository
 from soku.integrations.models import Account, AccountStatus
 from soku.integrations.vault import TokenVault
@@ -88,6 +88,24 @@ async def connect_account(
     )
     account.created_at = account.created_at or utcnow()
     session.add(account)
+    await session.flush()
+    return account
+
+
+async def disconnect_account(
+    session: AsyncSession, user: User, platform: str, account_id: str
+) -> Account:
+    """The account no longer a target, its tokens erased. Its deliveries that have not run
+    fail with `account_disconnected` when they do, unless it is connected again first."""
+    if platform not in PLATFORM_NAMES:
+        raise _problem(
+            "platform", f"Unknown platform {platform!r}; one of {', '.join(PLATFORM_NAMES)}."
+        )
+    account = await repository.find_account(session, user.id, platform, account_id.strip())
+    if account is None:
+        raise NotFound(f"{user.email} has no {platform} account {account_id.strip()!r}.")
+    account.status = AccountStatus.disconnected
+    account.access_token = account.refresh_token = account.expires_at = None
     await session.flush()
     return account
 
