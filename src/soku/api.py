@@ -59,6 +59,20 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return responses
 
 
+def document_headers(schema: dict[str, Any]) -> None:
+    """Every answer carries X-Request-Id, and an authenticated route's the rate-limit headers
+    too (not an unlimited caller's): each response in the OpenAPI document says so."""
+    request_id = {"X-Request-Id": _RATE_HEADERS["X-Request-Id"]}
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            responses = operation.get("responses", {})
+            wanted = _RATE_HEADERS if "401" in responses else request_id
+            for response in responses.values():
+                headers = response.setdefault("headers", {})
+                for name, header in wanted.items():
+                    headers.setdefault(name, header)
+
+
 AUTHED = (401, 403, 429, 500, 503)  # 503: the rate-limit store (Redis) is unreachable
 
 

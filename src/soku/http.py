@@ -23,6 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from soku.api import document_headers
 from soku.errors import ApiError, PayloadTooLarge, ServiceUnavailable, envelope
 from soku.request_problems import (
     BODY_PARSE_ERROR,
@@ -337,6 +338,7 @@ def _drop_documented_422(app: FastAPI) -> None:
             schemas = schema.get("components", {}).get("schemas", {})
             for name in ("HTTPValidationError", "ValidationError"):
                 schemas.pop(name, None)
+            document_headers(schema)
             app.openapi_schema = schema
         return app.openapi_schema
 

@@ -101,6 +101,23 @@ async def test_every_error_response_is_the_envelope(openapi: dict[str, Any]) -> 
     assert {"Retry-After", "X-RateLimit-Limit", "X-RateLimit-Remaining"} <= set(retry)
 
 
+async def test_every_response_documents_its_headers(openapi: dict[str, Any]) -> None:
+    """X-Request-Id on every answer; the rate-limit headers on an authenticated route's."""
+    for path, operations in openapi["paths"].items():
+        for method, operation in operations.items():
+            responses = operation["responses"]
+            for status, response in responses.items():
+                headers = set(response.get("headers", {}))
+                assert "X-Request-Id" in headers, (method, path, status)
+                if "401" in responses:
+                    assert {"X-RateLimit-Limit", "X-RateLimit-Reset"} <= headers, (method, path)
+    created = openapi["paths"]["/v1/posts"]["post"]["responses"]["201"]["headers"]
+    assert created["X-RateLimit-Remaining"]["schema"] == {"type": "integer"}
+    assert "X-RateLimit-Limit" not in openapi["paths"]["/healthz"]["get"]["responses"]["200"].get(
+        "headers", {}
+    )
+
+
 async def test_docs_page(client: httpx.AsyncClient) -> None:
     response = await client.get("/docs")
     assert response.status_code == 200
