@@ -8,7 +8,6 @@ import datetime as dt
 import hashlib
 import sqlite3
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -21,22 +20,14 @@ from soku import migrate
 from soku.app import create_app
 from soku.context import AppContext
 from soku.db import Database
-from tests.conftest import create_database, drop_database, make_settings
+from tests.conftest import make_settings
+from tests.test_migrations import database_url
 
+__all__ = ["database_url"]  # a fixture, used by name
 pytestmark = pytest.mark.asyncio
 KEY = "sk_live_OLDRELEASEoldreleaseOLDRELEASEold01234"
 TABLES = ("users", "api_keys", "accounts", "posts", "deliveries", "delivery_attempts")
 STATES = ("queued", "scheduled", "processing", "published", "failed")
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
-        return
-    url = await create_database()
-    yield url
-    await drop_database(url)
 
 
 class OldRows:
