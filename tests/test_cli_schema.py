@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from sqlalchemy import create_engine, make_url, text
 
 from soku.migrate import head_revision
-from tests.test_cli import Soku, flat, pg_database, pg_soku, soku_env, sqlite_rows
+from tests.test_cli import Soku, data_dir, flat, pg_database, pg_soku, soku, sqlite_rows
 
-__all__ = ["pg_database", "pg_soku"]  # fixtures, used by name
+__all__ = ["data_dir", "pg_database", "pg_soku", "soku"]  # fixtures, used by name
 NEWER = "9999_from_a_newer_release"
 COMMANDS = (
     ("users", "create", "--email", "ada@example.test"),
@@ -18,16 +17,6 @@ COMMANDS = (
     ("serve", "--port", "1"),  # refused before it binds anything
     ("worker",),
 )
-
-
-@pytest.fixture
-def data_dir(tmp_path: Path) -> Path:
-    return tmp_path / "data"
-
-
-@pytest.fixture
-def soku(data_dir: Path) -> Soku:
-    return Soku(soku_env(SOKU_DATA_DIR=str(data_dir)))
 
 
 def _set_revision(url: str, revision: str) -> None:

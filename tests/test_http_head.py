@@ -9,7 +9,7 @@ import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from soku.http_head import MAX_HEAD_BYTES, BoundedHttpTools
 from tests.asgi_server import serving
@@ -28,9 +28,15 @@ async def echo_size(scope: Scope, receive: Receive, send: Send) -> None:
     await send({"type": "http.response.body", "body": str(size).encode()})
 
 
+async def slow_echo_size(scope: Scope, receive: Receive, send: Send) -> None:
+    """`echo_size`, answering after a moment: the next request on the connection arrives first."""
+    await asyncio.sleep(0.3)
+    await echo_size(scope, receive, send)
+
+
 @contextlib.asynccontextmanager
-async def bounded_server() -> AsyncIterator[int]:
-    async with serving(echo_size, http=BoundedHttpTools) as url:
+async def bounded_server(app: ASGIApp = echo_size) -> AsyncIterator[int]:
+    async with serving(app, http=BoundedHttpTools) as url:
         yield int(url.rsplit(":", 1)[1])
 
 
@@ -72,6 +78,18 @@ async def test_heads_under_the_bound_and_large_bodies_pass() -> None:
         )
     assert big_body.startswith(b"HTTP/1.1 200 ") and big_body.endswith(str(len(body)).encode())
     assert twice.count(b"HTTP/1.1 200 ") == 2
+
+
+async def test_a_request_still_answered_is_answered_before_the_refusal() -> None:
+    """HTTP/1.1 answers requests in order: a huge head sent behind a request that is still
+    being answered is refused after that answer, not in its place (the client would read the
+    431 as the first request's answer, and the app's own answer could not be written)."""
+    async with bounded_server(slow_echo_size) as port:
+        answer = await exchange(
+            port, request(100, b"xyz", close=False), request(MAX_HEAD_BYTES * 16)
+        )
+    first, _, rest = answer.partition(b"\r\n\r\n")
+    assert first.startswith(b"HTTP/1.1 200 ") and rest.startswith(b"3HTTP/1.1 431 "), answer[:300]
 
 
 def test_soku_serve_refuses_a_huge_head(tmp_path: Path) -> None:

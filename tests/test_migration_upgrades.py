@@ -3,37 +3,31 @@ the service reads the old rows. Rows are written with plain SQL for the older re
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
+import sqlite3
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
 from sqlalchemy import text
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from soku import migrate
 from soku.app import create_app
 from soku.context import AppContext
 from soku.db import Database
-from tests.conftest import create_database, drop_database, make_settings
+from tests.conftest import make_settings
+from tests.test_migrations import database_url
 
+__all__ = ["database_url"]  # a fixture, used by name
 pytestmark = pytest.mark.asyncio
 KEY = "sk_live_OLDRELEASEoldreleaseOLDRELEASEold01234"
 TABLES = ("users", "api_keys", "accounts", "posts", "deliveries", "delivery_attempts")
 STATES = ("queued", "scheduled", "processing", "published", "failed")
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
-        return
-    url = await create_database()
-    yield url
-    await drop_database(url)
 
 
 class OldRows:
@@ -168,3 +162,44 @@ async def test_upgrade_keeps_every_row(database_url: str, revision: str, tmp_pat
         await ctx.aclose()
     assert answer.status_code == 200
     assert [d["status"] for d in answer.json()["deliveries"]] == ["published"]
+
+
+async def test_references_broken_before_the_upgrade_do_not_stop_it(tmp_path: Path) -> None:
+    """A row whose parent was deleted with foreign keys off (the sqlite3 shell's default) was
+    there before: the upgrade goes on and keeps it. Only references the migration breaks are
+    refused."""
+    path = tmp_path / "orphan.db"
+    db = Database(f"sqlite+aiosqlite:///{path}", pool_size=1)
+    try:
+        await migrate.upgrade(db.engine, "0004")
+        async with db.engine.begin() as conn:
+            await _seed_user(OldRows(conn), uuid.uuid4(), uuid.uuid4())
+        with contextlib.closing(sqlite3.connect(path)) as shell, shell:  # foreign keys off
+            shell.execute("DELETE FROM users")  # its key and its account point at nothing
+        before = await _counts(db)
+        await migrate.upgrade(db.engine)
+        assert await migrate.current_revision(db.engine) == migrate.head_revision()
+        assert await _counts(db) == before
+    finally:
+        await db.dispose()
+
+
+async def test_references_the_migration_breaks_are_refused(tmp_path: Path) -> None:
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'broken.db'}", pool_size=1)
+
+    def breaks_a_reference(connection: Connection, revision: str) -> None:
+        upgrade(connection, revision)
+        connection.exec_driver_sql("DELETE FROM users")  # its api key now points at nothing
+
+    try:
+        await migrate.upgrade(db.engine, "0004")
+        async with db.engine.begin() as conn:
+            await _seed_user(OldRows(conn), uuid.uuid4(), uuid.uuid4())
+        with pytest.MonkeyPatch.context() as patch:
+            upgrade = migrate._upgrade
+            patch.setattr(migrate, "_upgrade", breaks_a_reference)
+            with pytest.raises(migrate.ForeignKeysBroken, match="api_keys"):
+                await migrate.upgrade(db.engine)
+        assert await migrate.current_revision(db.engine) == "0004"  # rolled back
+    finally:
+        await db.dispose()

@@ -18,7 +18,8 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from soku.errors import envelope
 
 # 64 KiB, four times what uvicorn's h11 protocol takes. What is counted is every read that lies
-# wholly inside one head, so a head is refused once it passes this by at most one read.
+# wholly inside one head, so a head is refused once it passes this by at most one read (two
+# behind a pipelined request: the read it began in, where that request ended, is not counted).
 MAX_HEAD_BYTES = 64 * 1024
 LINGER_SECONDS = 2.0
 
@@ -46,6 +47,7 @@ class BoundedHttpTools(HttpToolsProtocol):
     _head_bytes = 0
     _heads = 0  # heads completed on this connection
     _refused = False
+    _refusal_waits = False  # refused while an earlier request's answer is still to be written
 
     def data_received(self, data: bytes) -> None:
         if self._refused:
@@ -60,10 +62,28 @@ class BoundedHttpTools(HttpToolsProtocol):
 
     def _refuse(self) -> None:
         self._refused = True
+        if self.cycle is not None and not self.cycle.response_complete:
+            # an earlier request on this connection is still being answered, and HTTP/1.1
+            # answers in order: the 431 follows that answer (`on_response_complete`)
+            self._refusal_waits = True
+            self.flow.pause_reading()
+            return
+        self._answer_refusal()
+
+    def _answer_refusal(self) -> None:
+        self._refusal_waits = False
+        self.flow.resume_reading()  # what else arrives is dropped until the close
         self.transport.write(head_too_large())
         if self.transport.can_write_eof():
             self.transport.write_eof()
         self.loop.call_later(LINGER_SECONDS, self.transport.close)
+
+    def on_response_complete(self) -> None:
+        if self._refusal_waits and not self.transport.is_closing():
+            self.server_state.total_requests += 1
+            self._answer_refusal()
+            return
+        super().on_response_complete()
 
     def on_headers_complete(self) -> None:
         self._in_head, self._head_bytes = False, 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 from alembic import command
@@ -76,18 +77,26 @@ def _sqlite_foreign_keys(connection: Connection, on: bool) -> None:
         cursor.close()
 
 
+def _broken_references(connection: Connection) -> Counter[tuple[str, str]]:
+    """How many rows of each table point at a missing row of each parent table."""
+    rows = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+    return Counter((str(row[0]), str(row[2])) for row in rows)
+
+
 def _upgrade_sqlite(connection: Connection, revision: str) -> None:
     """Alembic's batch mode rebuilds a SQLite table (copy, DROP, rename) to alter it; with
     foreign keys on, that DROP deletes every row that refers to the table, through ON DELETE
     CASCADE (rebuilding `posts` emptied `deliveries`). So they are off while it runs, and
-    checked before the transaction commits."""
+    checked before the transaction commits: references broken before it (rows whose parent
+    was deleted with foreign keys off, the sqlite3 shell's default) are not its doing."""
     _sqlite_foreign_keys(connection, on=False)
     try:
         with connection.begin():
+            before = _broken_references(connection)
             _upgrade(connection, revision)
-            broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+            broken = _broken_references(connection) - before
             if broken:
-                tables = ", ".join(sorted({str(row[0]) for row in broken}))
+                tables = ", ".join(sorted({table for table, _parent in broken}))
                 raise ForeignKeysBroken(f"the migration left broken references in {tables}")
     finally:
         _sqlite_foreign_keys(connection, on=True)

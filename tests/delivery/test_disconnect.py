@@ -10,7 +10,11 @@ import uuid
 from sqlalchemy import update
 
 from soku import operations
+from soku.delivery.engine import Engine, PlatformClients
+from soku.delivery.failures import mark_needs_reauth
 from soku.delivery.models import Delivery, DeliveryStatus
+from soku.delivery.tokens import refresh_account
+from soku.platforms.connector import AccountAccess, RefreshedTokens
 from tests.api.helpers import assert_error
 from tests.delivery.harness import Harness, by_platform, text_post
 
@@ -78,3 +82,28 @@ async def test_a_publish_left_in_flight_is_unknown_once_disconnected(env: Harnes
     assert (x["status"], x["error"]["code"]) == ("unknown", "account_disconnected")
     assert "may have gone through" in x["error"]["message"]
     assert await env.fake_posts() == []  # nothing was sent, and nothing could be asked
+
+
+async def test_a_refresh_or_a_reauth_mark_made_meanwhile_does_not_undo_it(env: Harness) -> None:
+    """A delivery that was running when the account was disconnected may still refresh its
+    token or find it refused: neither brings the erased tokens or the account back."""
+    caller = await env.caller([("x", "x_main")])
+    account = await env.account(caller, "x")
+    await _disconnect(env, caller.email, "x", "x_main")
+    await mark_needs_reauth(env.ctx, account.id)
+    access = AccountAccess("x", "x_main", None, None, "old", "old-refresh", None, sandbox=True)
+    engine = Engine(ctx=env.ctx, clients=PlatformClients(1, 5.0))
+    try:
+        refreshed = await refresh_account(engine, _Refreshes(), account.id, access)
+    finally:
+        await engine.clients.aclose()
+    assert refreshed.access_token == "new"  # the running delivery goes on with it
+    after = await env.account(caller, "x")
+    assert (after.status, after.access_token, after.refresh_token) == ("disconnected", None, None)
+
+
+class _Refreshes:
+    platform = "x"
+
+    async def refresh(self, account: AccountAccess, client: object) -> RefreshedTokens:
+        return RefreshedTokens("new", "new-refresh", None)
