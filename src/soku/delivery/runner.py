@@ -48,6 +48,7 @@ class DeliveryRun:
         self.started = utcnow()
         self.clock = time.perf_counter()
         self.refreshed = False
+        self.missing_media: list[str] = []
         self.platform = target.platform
         self.checkpoint: dict[str, Any] = {"steps": {}, **(target.checkpoint or {})}
 
@@ -64,6 +65,7 @@ class DeliveryRun:
                     return outcome
             if self.claimed.attempts > self.engine.policy.max_attempts:
                 return await self._give_up()
+            self._check_media()
             await self._run_steps()
             return await self._publish()
         except LeaseLost:
@@ -121,7 +123,19 @@ class DeliveryRun:
 
         async with self.engine.ctx.db.read() as session:
             found = await media_repo.by_ids(session, media_ids)
+        self.missing_media = [i for i in media_ids if i not in found]
         return tuple(public_url(self.engine.ctx, found[i]) for i in media_ids if i in found)
+
+    def _check_media(self) -> None:
+        """Media deleted after the post was accepted (a finished post holds none, and may be
+        retried later): fail, rather than publish the post without them."""
+        if self.missing_media:
+            raise PlatformError(
+                ErrorKind.permanent,
+                "media_not_found",
+                f"This post's media {', '.join(self.missing_media)} was deleted after the post "
+                "was accepted; it is not published without it. Upload it again in a new post.",
+            )
 
     def _access(self, target: Target) -> AccountAccess:
         return AccountAccess(
