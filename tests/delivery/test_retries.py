@@ -108,6 +108,28 @@ async def test_accepted_but_answered_too_late_is_reconciled_not_posted_twice(
     assert "publish_started" not in stored.checkpoint
 
 
+async def test_a_reconciliation_that_is_refused_asks_again_before_publishing(
+    make_harness: MakeHarness,
+) -> None:
+    """A 429 (or any definite refusal) of the reconciliation call says nothing about the
+    earlier publish call: the next attempt must ask again, not publish a second time."""
+    env = await make_harness(http_timeout_seconds=0.5)
+    caller = await env.caller([("x", "x_main")])
+    user = await env.platform_user(caller, "x")
+    await env.fault(user_id=user, on="publish", accept_then_delay=1.5)
+    await env.fault(user_id=user, on="list", error_code="rate_limited", retry_after=0.1)
+    env.start_worker()
+    post_id = await env.create(caller, text_post("x"))
+    view = await env.wait_status(caller, post_id, "published", "failed", "unknown")
+    [delivery] = view["deliveries"]
+    outcomes = [a.outcome for a in await env.attempts(delivery["id"])]
+    assert outcomes == ["retry", "retry", "reconciled"]
+    [on_fake] = await env.fake_posts(user)  # exactly one post
+    assert delivery["platformPostId"] == on_fake["id"]
+    calls = await env.calls()
+    assert (calls["publish"], calls["list"]) == (1, 2)
+
+
 async def test_connection_refused_is_retried(env: Harness) -> None:
     good = env.ctx.settings.sandbox_base_url
     closed = f"http://127.0.0.1:{free_port()}"

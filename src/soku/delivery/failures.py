@@ -35,8 +35,10 @@ async def settle_error(run: DeliveryRun, exc: PlatformError) -> str:
     engine = run.engine
     if exc.kind == ErrorKind.reauth_required:
         await mark_needs_reauth(engine.ctx, run.target.account_ref)
-    if exc.kind not in AMBIGUOUS:
-        run.checkpoint.pop("publish_started", None)  # the platform answered: nothing went out
+    if run.publish_called and exc.kind not in AMBIGUOUS:
+        # the publish call was answered: nothing went out. An error of any other call (the
+        # reconciliation's own, say a 429) tells nothing about an earlier publish: ask again.
+        run.checkpoint.pop("publish_started", None)
     decision = engine.policy.decide(exc.kind, run.claimed.attempts, exc.retry_after)
     error = {
         "code": exc.code,

@@ -49,6 +49,7 @@ class DeliveryRun:
         self.clock = time.perf_counter()
         self.refreshed = False
         self.missing_media: list[str] = []
+        self.publish_called = False  # in this attempt: only its answer can clear the mark
         self.platform = target.platform
         self.checkpoint: dict[str, Any] = {"steps": {}, **(target.checkpoint or {})}
 
@@ -257,6 +258,7 @@ class DeliveryRun:
             return await self._defer(*over)
         self._rebuild_job()
         self.engine.crash_point("publishing")
+        self.publish_called = True
         try:
             async with asyncio.timeout(self.engine.ctx.settings.http_timeout_seconds):
                 result = await self._call(self.connector.publish)
