@@ -21,6 +21,17 @@ if TYPE_CHECKING:
 AMBIGUOUS = frozenset({ErrorKind.timeout, ErrorKind.server_error})
 
 
+def media_deleted(media_ids: list[str]) -> PlatformError:
+    """A post's media deleted after it was accepted (a finished post holds none, and may be
+    retried later): the delivery fails rather than publish the post without it."""
+    return PlatformError(
+        ErrorKind.permanent,
+        "media_not_found",
+        f"This post's media {', '.join(media_ids)} was deleted after the post was accepted; "
+        "it is not published without it. Upload it again in a new post.",
+    )
+
+
 async def mark_needs_reauth(ctx: AppContext, account_ref: uuid.UUID) -> None:
     async with ctx.db.transaction() as session:
         await session.execute(

@@ -18,6 +18,7 @@ from soku.db import utcnow
 from soku.delivery.caps import over_caps
 from soku.delivery.claims import Claimed, Target
 from soku.delivery.engine import Engine
+from soku.delivery.failures import media_deleted, settle_error
 from soku.delivery.models import DeliveryStatus
 from soku.delivery.repository import FencedChange, LeaseLost
 from soku.delivery.tokens import refresh_account, refused_after_refresh
@@ -128,15 +129,9 @@ class DeliveryRun:
         return tuple(public_url(self.engine.ctx, found[i]) for i in media_ids if i in found)
 
     def _check_media(self) -> None:
-        """Media deleted after the post was accepted (a finished post holds none, and may be
-        retried later): fail, rather than publish the post without them."""
+        """Media deleted since the post was accepted: fail rather than publish without it."""
         if self.missing_media:
-            raise PlatformError(
-                ErrorKind.permanent,
-                "media_not_found",
-                f"This post's media {', '.join(self.missing_media)} was deleted after the post "
-                "was accepted; it is not published without it. Upload it again in a new post.",
-            )
+            raise media_deleted(self.missing_media)
 
     def _access(self, target: Target) -> AccountAccess:
         return AccountAccess(
@@ -346,8 +341,6 @@ class DeliveryRun:
         )
 
     async def _on_error(self, exc: PlatformError) -> str:
-        from soku.delivery.failures import settle_error
-
         return await settle_error(self, exc)
 
     async def finish(
