@@ -11,6 +11,8 @@ import httpx
 import pytest
 
 from soku.context import AppContext
+from soku.posts import service
+from soku.posts.media_intake import MediaPlan
 from tests.api.helpers import assert_error
 from tests.conftest import Caller
 from tests.media_files import MediaServer
@@ -185,3 +187,31 @@ async def test_a_url_that_cannot_be_sent_back_is_not_named_in_the_kind_problem(
     assert fields["post.content.mediaType"]["message"] == (
         "Set mediaType (image or video): the kinds of the mediaUrls can't be told from them."
     )
+
+
+async def test_media_deleted_while_its_post_is_accepted_is_not_found(
+    client: httpx.AsyncClient,
+    backend: AppContext,
+    caller: Caller,
+    media_server: MediaServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The media is looked up before the post's transaction; a DELETE that lands in between
+    (and sees no post using it yet) must not leave the post naming media that is gone."""
+    view = (
+        await client.post("/v1/media/upload", files=upload_of(media_server), headers=caller.headers)
+    ).json()
+    take_media = service.take_media
+
+    async def deleted_meanwhile(*args: Any) -> MediaPlan:
+        plan = await take_media(*args)
+        deleted = await client.delete(f"/v1/media/{view['id']}", headers=caller.headers)
+        assert deleted.status_code == 204, deleted.text
+        return plan
+
+    monkeypatch.setattr(service, "take_media", deleted_meanwhile)
+    response = await client.post(
+        "/v1/posts", json=image_post([view["url"]]), headers=caller.headers
+    )
+    error = assert_error(response, 400, "upload_failed")
+    assert (error["details"]["url"], error["details"]["reason"]) == (view["url"], "not_found")

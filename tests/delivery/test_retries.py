@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import uuid
 from typing import Any
 
 from soku.integrations.models import AccountStatus
+from soku.posts.models import Post
 from tests.asgi_server import free_port
 from tests.conftest import Caller
 from tests.delivery.conftest import MakeHarness
@@ -104,6 +106,28 @@ async def test_accepted_but_answered_too_late_is_reconciled_not_posted_twice(
     assert (calls["publish"], calls["list"]) == (1, 1)
     stored = await env.delivery(delivery["id"])
     assert "publish_started" not in stored.checkpoint
+
+
+async def test_a_reconciliation_that_is_refused_asks_again_before_publishing(
+    make_harness: MakeHarness,
+) -> None:
+    """A 429 (or any definite refusal) of the reconciliation call says nothing about the
+    earlier publish call: the next attempt must ask again, not publish a second time."""
+    env = await make_harness(http_timeout_seconds=0.5)
+    caller = await env.caller([("x", "x_main")])
+    user = await env.platform_user(caller, "x")
+    await env.fault(user_id=user, on="publish", accept_then_delay=1.5)
+    await env.fault(user_id=user, on="list", error_code="rate_limited", retry_after=0.1)
+    env.start_worker()
+    post_id = await env.create(caller, text_post("x"))
+    view = await env.wait_status(caller, post_id, "published", "failed", "unknown")
+    [delivery] = view["deliveries"]
+    outcomes = [a.outcome for a in await env.attempts(delivery["id"])]
+    assert outcomes == ["retry", "retry", "reconciled"]
+    [on_fake] = await env.fake_posts(user)  # exactly one post
+    assert delivery["platformPostId"] == on_fake["id"]
+    calls = await env.calls()
+    assert (calls["publish"], calls["list"]) == (1, 2)
 
 
 async def test_connection_refused_is_retried(env: Harness) -> None:
@@ -257,6 +281,31 @@ async def test_retrying_after_a_definite_refusal_starts_clean(
     calls = await env.calls()
     assert (calls["media"], calls["publish"], calls["list"]) == (4, 2, 0)  # uploaded afresh
     assert len(await env.fake_posts(user)) == 1
+
+
+async def test_a_retried_post_whose_media_was_deleted_fails_rather_than_posts_without_it(
+    env: Harness, media_server: MediaServer
+) -> None:
+    caller = await env.caller([("x", "x_main")])
+    user = await env.platform_user(caller, "x")
+    await env.fault(user_id=user, on="publish", error_code="duplicate_content")
+    env.start_worker()
+    post_id = await env.create(caller, image_post(media_server, "x", count=2))
+    await env.wait_status(caller, post_id, "failed")
+    async with env.ctx.db.read() as session:
+        post = await session.get(Post, uuid.UUID(post_id))
+        assert post is not None
+        first, _second = post.media_ids
+    # a finished post does not hold its media: deleting one is allowed
+    deleted = await env.api.delete(f"/v1/media/{first}", headers=caller.headers)
+    assert deleted.status_code == 204, deleted.text
+    response = await env.api.post(f"/v1/posts/{post_id}/retry", headers=caller.headers)
+    assert response.status_code == 200, response.text
+    view = await env.wait_status(caller, post_id, "failed", "published")
+    [delivery] = view["deliveries"]
+    assert (view["status"], delivery["error"]["code"]) == ("failed", "media_not_found")
+    assert first in delivery["error"]["message"]
+    assert await env.fake_posts(user) == []  # not posted with one image of the two
 
 
 async def test_a_worker_with_another_secret_key_says_so_and_another_worker_delivers(

@@ -21,6 +21,17 @@ if TYPE_CHECKING:
 AMBIGUOUS = frozenset({ErrorKind.timeout, ErrorKind.server_error})
 
 
+def media_deleted(media_ids: list[str]) -> PlatformError:
+    """A post's media deleted after it was accepted (a finished post holds none, and may be
+    retried later): the delivery fails rather than publish the post without it."""
+    return PlatformError(
+        ErrorKind.permanent,
+        "media_not_found",
+        f"This post's media {', '.join(media_ids)} was deleted after the post was accepted; "
+        "it is not published without it. Upload it again in a new post.",
+    )
+
+
 async def mark_needs_reauth(ctx: AppContext, account_ref: uuid.UUID) -> None:
     async with ctx.db.transaction() as session:
         await session.execute(
@@ -57,8 +68,10 @@ async def settle_error(run: DeliveryRun, exc: PlatformError) -> str:
     engine = run.engine
     if exc.kind == ErrorKind.reauth_required:
         await mark_needs_reauth(engine.ctx, run.target.account_ref)
-    if exc.kind not in AMBIGUOUS:
-        run.checkpoint.pop("publish_started", None)  # the platform answered: nothing went out
+    if run.publish_called and exc.kind not in AMBIGUOUS:
+        # the publish call was answered: nothing went out. An error of any other call (the
+        # reconciliation's own, say a 429) tells nothing about an earlier publish: ask again.
+        run.checkpoint.pop("publish_started", None)
     decision = engine.policy.decide(exc.kind, run.claimed.attempts, exc.retry_after)
     error = {
         "code": exc.code,

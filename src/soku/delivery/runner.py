@@ -18,7 +18,7 @@ from soku.db import utcnow
 from soku.delivery.caps import over_caps
 from soku.delivery.claims import Claimed, Target
 from soku.delivery.engine import Engine
-from soku.delivery.failures import settle_disconnected, settle_error
+from soku.delivery.failures import media_deleted, settle_disconnected, settle_error
 from soku.delivery.models import DeliveryStatus
 from soku.delivery.repository import FencedChange, LeaseLost
 from soku.delivery.tokens import refresh_account, refused_after_refresh
@@ -50,6 +50,8 @@ class DeliveryRun:
         self.started = utcnow()
         self.clock = time.perf_counter()
         self.refreshed = False
+        self.missing_media: list[str] = []
+        self.publish_called = False  # in this attempt: only its answer can clear the mark
         self.platform = target.platform
         self.checkpoint: dict[str, Any] = {"steps": {}, **(target.checkpoint or {})}
 
@@ -68,6 +70,7 @@ class DeliveryRun:
                     return outcome
             if self.claimed.attempts > self.engine.policy.max_attempts:
                 return await self._give_up()
+            self._check_media()
             await self._run_steps()
             return await self._publish()
         except LeaseLost:
@@ -125,7 +128,13 @@ class DeliveryRun:
 
         async with self.engine.ctx.db.read() as session:
             found = await media_repo.by_ids(session, media_ids)
+        self.missing_media = [i for i in media_ids if i not in found]
         return tuple(public_url(self.engine.ctx, found[i]) for i in media_ids if i in found)
+
+    def _check_media(self) -> None:
+        """Media deleted since the post was accepted: fail rather than publish without it."""
+        if self.missing_media:
+            raise media_deleted(self.missing_media)
 
     def _access(self, target: Target) -> AccountAccess:
         return AccountAccess(
@@ -247,6 +256,7 @@ class DeliveryRun:
             return await self._defer(*over)
         self._rebuild_job()
         self.engine.crash_point("publishing")
+        self.publish_called = True
         try:
             async with asyncio.timeout(self.engine.ctx.settings.http_timeout_seconds):
                 result = await self._call(self.connector.publish)

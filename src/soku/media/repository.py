@@ -15,8 +15,14 @@ from soku.posts.models import Post
 PENDING_POSTS = [s.value for s in (*NOT_STARTED, *IN_FLIGHT)]
 
 
-async def get(session: AsyncSession, user_id: uuid.UUID, media_id: uuid.UUID) -> Media | None:
+async def get(
+    session: AsyncSession, user_id: uuid.UUID, media_id: uuid.UUID, *, lock: bool = False
+) -> Media | None:
+    """With `lock`, the row is locked for the delete first (PostgreSQL), so that a post being
+    accepted with it either commits before the check of pending posts or finds it gone."""
     stmt = select(Media).where(Media.id == media_id, Media.user_id == user_id)
+    if lock:
+        stmt = stmt.with_for_update()
     return (await session.execute(stmt)).scalar_one_or_none()
 
 

@@ -150,7 +150,7 @@ async def get_media(ctx: Context, caller: Caller, media_id: str) -> MediaView:
 )
 async def delete_media(ctx: Context, caller: Caller, media_id: str) -> Response:
     async with ctx.db.transaction() as session:
-        media = await repository.get(session, caller.user_id, _media_uuid(media_id))
+        media = await repository.get(session, caller.user_id, _media_uuid(media_id), lock=True)
         if media is None:
             raise NotFound(f"No media {media_id}.")
         if await repository.used_by_pending_post(session, caller.user_id, str(media.id)):

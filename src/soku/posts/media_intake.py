@@ -12,6 +12,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import Connection, select
+
 from soku.context import AppContext
 from soku.errors import UploadFailed
 from soku.media import repository as media_repo
@@ -26,6 +28,7 @@ class MediaPlan:
 
     ordered: list[Media] = field(default_factory=list)
     new: list[Media] = field(default_factory=list)
+    known: dict[uuid.UUID, str] = field(default_factory=dict)  # stored before: id, URL given
 
     @property
     def ids(self) -> list[str]:
@@ -46,9 +49,25 @@ async def take_media(ctx: AppContext, user_id: uuid.UUID, draft: ContentDraft) -
     for url in urls:
         token = tokens[url]
         plan.ordered.append(known[token] if token in known else fetched[url])
+        if token in known:
+            plan.known[known[token].id] = url
     _check_kinds(urls, plan.ordered, draft)
     plan.new = list(fetched.values())
     return plan
+
+
+def check_still_stored(connection: Connection, plan: MediaPlan) -> None:
+    """In the post's transaction: the media found before it are still there. A DELETE of
+    one committed meanwhile saw no post using it; after this read (which locks the rows on
+    PostgreSQL) a DELETE waits for the post and then sees it."""
+    if not plan.known:
+        return
+    stmt = select(Media.id).where(Media.id.in_(list(plan.known))).with_for_update(read=True)
+    found = set(connection.execute(stmt).scalars())
+    gone = [url for media_id, url in plan.known.items() if media_id not in found]
+    if gone:
+        message = f"{gone[0]} is not stored here: its media was deleted, or the URL is mistyped."
+        raise _failed(message, [{"url": url, "reason": "not_found"} for url in gone])
 
 
 async def _refuse_deleted(ctx: AppContext, own: dict[str, str]) -> None:

@@ -21,7 +21,7 @@ from soku.integrations import repository as accounts_repo
 from soku.integrations.models import AccountRef
 from soku.integrations.targeting import resolve_targets
 from soku.posts import idempotency, repository
-from soku.posts.media_intake import MediaPlan, take_media
+from soku.posts.media_intake import MediaPlan, check_still_stored, take_media
 from soku.posts.models import Post, PostStatus
 from soku.posts.schemas import CreatePostRequest, DeliveryError, DeliveryView, PostView
 from soku.posts.status import derive_status
@@ -118,6 +118,7 @@ async def _create_once(
         platforms = [t.platform for t in submission.targets]
         found = accounts_repo.usable_accounts_in(connection, user_id, platforms)
         accounts = resolve_targets(submission.targets, found)
+        check_still_stored(connection, media)
         if media.new:
             with Session(bind=connection) as session:  # joins the connection's transaction
                 session.add_all(media.new)
