@@ -70,7 +70,8 @@ class DeliveryRun:
                     return outcome
             if self.claimed.attempts > self.engine.policy.max_attempts:
                 return await self._give_up()
-            self._check_media()
+            if self.missing_media:  # deleted since the post was accepted: never post without
+                raise media_deleted(self.missing_media)
             await self._run_steps()
             return await self._publish()
         except LeaseLost:
@@ -130,11 +131,6 @@ class DeliveryRun:
             found = await media_repo.by_ids(session, media_ids)
         self.missing_media = [i for i in media_ids if i not in found]
         return tuple(public_url(self.engine.ctx, found[i]) for i in media_ids if i in found)
-
-    def _check_media(self) -> None:
-        """Media deleted since the post was accepted: fail rather than publish without it."""
-        if self.missing_media:
-            raise media_deleted(self.missing_media)
 
     def _access(self, target: Target) -> AccountAccess:
         return AccountAccess(
