@@ -106,6 +106,17 @@ async def test_images_and_a_video_without_media_type_are_not_blamed_on_media_typ
     )
 
 
+async def _uploaded(
+    client: httpx.AsyncClient, caller: Caller, media_server: MediaServer
+) -> dict[str, Any]:
+    response = await client.post(
+        "/v1/media/upload", files=upload_of(media_server), headers=caller.headers
+    )
+    assert response.status_code == 201, response.text
+    view: dict[str, Any] = response.json()
+    return view
+
+
 async def test_a_deleted_media_url_is_not_found_not_a_blocked_address(
     client: httpx.AsyncClient,
     backend: AppContext,
@@ -114,9 +125,7 @@ async def test_a_deleted_media_url_is_not_found_not_a_blocked_address(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(backend.settings, "media_allow_private", False)  # the default
-    view = (
-        await client.post("/v1/media/upload", files=upload_of(media_server), headers=caller.headers)
-    ).json()
+    view = await _uploaded(client, caller, media_server)
     deleted = await client.delete(f"/v1/media/{view['id']}", headers=caller.headers)
     assert deleted.status_code == 204
     response = await client.post(
@@ -191,16 +200,13 @@ async def test_a_url_that_cannot_be_sent_back_is_not_named_in_the_kind_problem(
 
 async def test_media_deleted_while_its_post_is_accepted_is_not_found(
     client: httpx.AsyncClient,
-    backend: AppContext,
     caller: Caller,
     media_server: MediaServer,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The media is looked up before the post's transaction; a DELETE that lands in between
     (and sees no post using it yet) must not leave the post naming media that is gone."""
-    view = (
-        await client.post("/v1/media/upload", files=upload_of(media_server), headers=caller.headers)
-    ).json()
+    view = await _uploaded(client, caller, media_server)
     take_media = service.take_media
 
     async def deleted_meanwhile(*args: Any) -> MediaPlan:

@@ -264,15 +264,21 @@ async def test_retrying_a_post_that_may_have_gone_out_checks_the_platform_first(
     assert outcomes == ["failed", "reconciled"]
 
 
-async def test_retrying_after_a_definite_refusal_starts_clean(
-    env: Harness, media_server: MediaServer
-) -> None:
+async def _failed_image_post(env: Harness, media_server: MediaServer) -> tuple[Caller, str, str]:
+    """A two-image post to X that X refused for good (duplicate content): failed."""
     caller = await env.caller([("x", "x_main")])
     user = await env.platform_user(caller, "x")
     await env.fault(user_id=user, on="publish", error_code="duplicate_content")
     env.start_worker()
     post_id = await env.create(caller, image_post(media_server, "x", count=2))
-    view = await env.wait_status(caller, post_id, "failed")
+    await env.wait_status(caller, post_id, "failed")
+    return caller, user, post_id
+
+
+async def test_retrying_after_a_definite_refusal_starts_clean(
+    env: Harness, media_server: MediaServer
+) -> None:
+    caller, user, post_id = await _failed_image_post(env, media_server)
     response = await env.api.post(f"/v1/posts/{post_id}/retry", headers=caller.headers)
     assert response.status_code == 200, response.text
     view = await env.wait_status(caller, post_id, "published")
@@ -286,12 +292,7 @@ async def test_retrying_after_a_definite_refusal_starts_clean(
 async def test_a_retried_post_whose_media_was_deleted_fails_rather_than_posts_without_it(
     env: Harness, media_server: MediaServer
 ) -> None:
-    caller = await env.caller([("x", "x_main")])
-    user = await env.platform_user(caller, "x")
-    await env.fault(user_id=user, on="publish", error_code="duplicate_content")
-    env.start_worker()
-    post_id = await env.create(caller, image_post(media_server, "x", count=2))
-    await env.wait_status(caller, post_id, "failed")
+    caller, user, post_id = await _failed_image_post(env, media_server)
     async with env.ctx.db.read() as session:
         post = await session.get(Post, uuid.UUID(post_id))
         assert post is not None
