@@ -16,7 +16,7 @@ from soku.auth.cache import TTL_SECONDS as KEY_CACHE_SECONDS
 from soku.auth.models import ApiKey, SubscriptionStatus, User
 from soku.config import Settings
 from soku.db import Database
-from soku.delivery.models import IN_FLIGHT, NOT_STARTED, Delivery
+from soku.delivery.models import UNFINISHED, Delivery
 from soku.errors import ValidationFailed
 from soku.integrations import repository as accounts_repo
 from soku.integrations import service as accounts_service
@@ -264,11 +264,10 @@ async def disconnect_account(
     `account_disconnected` unless it is connected again before they run."""
     user = await auth_service.require_user(session, email)
     account = await accounts_service.disconnect_account(session, user, platform, account_id)
-    unfinished = [status.value for status in (*NOT_STARTED, *IN_FLIGHT)]
     pending = await session.scalar(
         select(func.count())
         .select_from(Delivery)
-        .where(Delivery.account_ref == account.id, Delivery.status.in_(unfinished))
+        .where(Delivery.account_ref == account.id, Delivery.status.in_(UNFINISHED))
     )
     return {**account_json(account), "pendingDeliveries": int(pending or 0)}
 

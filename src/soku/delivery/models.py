@@ -26,6 +26,7 @@ class DeliveryStatus(StrEnum):
 
 NOT_STARTED = (DeliveryStatus.scheduled, DeliveryStatus.queued)
 IN_FLIGHT = (DeliveryStatus.processing, DeliveryStatus.publishing)
+UNFINISHED = [s.value for s in (*NOT_STARTED, *IN_FLIGHT)]  # a post's statuses share them
 TERMINAL = (
     DeliveryStatus.published,
     DeliveryStatus.failed,

@@ -22,6 +22,13 @@ def _problem(field: str, message: str) -> ValidationFailed:
     )
 
 
+def _check_platform(platform: str) -> None:
+    if platform not in PLATFORM_NAMES:
+        raise _problem(
+            "platform", f"Unknown platform {platform!r}; one of {', '.join(PLATFORM_NAMES)}."
+        )
+
+
 def _checked(
     platform: str,
     account_id: str,
@@ -30,10 +37,7 @@ def _checked(
     refresh_token: str | None,
 ) -> str:
     """The account id, stripped, once what `connect_account` was given makes sense."""
-    if platform not in PLATFORM_NAMES:
-        raise _problem(
-            "platform", f"Unknown platform {platform!r}; one of {', '.join(PLATFORM_NAMES)}."
-        )
+    _check_platform(platform)
     account_id = account_id.strip()
     if not account_id or len(account_id) > 200:
         raise _problem("account-id", "The account id must be 1 to 200 characters.")
@@ -97,10 +101,7 @@ async def disconnect_account(
 ) -> Account:
     """The account no longer a target, its tokens erased. Its deliveries that have not run
     fail with `account_disconnected` when they do, unless it is connected again first."""
-    if platform not in PLATFORM_NAMES:
-        raise _problem(
-            "platform", f"Unknown platform {platform!r}; one of {', '.join(PLATFORM_NAMES)}."
-        )
+    _check_platform(platform)
     account = await repository.find_account(session, user.id, platform, account_id.strip())
     if account is None:
         raise NotFound(f"{user.email} has no {platform} account {account_id.strip()!r}.")

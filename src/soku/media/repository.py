@@ -8,11 +8,9 @@ from collections.abc import Sequence
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from soku.delivery.models import IN_FLIGHT, NOT_STARTED
+from soku.delivery.models import UNFINISHED
 from soku.media.models import Media
 from soku.posts.models import Post
-
-PENDING_POSTS = [s.value for s in (*NOT_STARTED, *IN_FLIGHT)]
 
 
 async def get(
@@ -57,7 +55,7 @@ async def by_ids(session: AsyncSession, ids: Sequence[str]) -> dict[str, Media]:
 
 async def used_by_pending_post(session: AsyncSession, user_id: uuid.UUID, media_id: str) -> bool:
     """Whether a post that has not finished still names this media."""
-    stmt = select(Post.media_ids).where(Post.user_id == user_id, Post.status.in_(PENDING_POSTS))
+    stmt = select(Post.media_ids).where(Post.user_id == user_id, Post.status.in_(UNFINISHED))
     return any(media_id in (ids or []) for ids in (await session.execute(stmt)).scalars())
 
 
