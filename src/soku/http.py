@@ -10,6 +10,7 @@ import json
 import secrets
 import socket
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import structlog
@@ -266,9 +267,8 @@ def _allowed_methods(request: Request) -> str:
     """Every method some route takes on this path: Starlette's 405 names only the methods of
     the first route that matched the path (`Allow: GET` where GET, PATCH and DELETE work)."""
     methods: set[str] = set()
-    for route in iter_route_contexts(request.app.router.routes):
-        if route.methods and route.matches(request.scope)[0] != Match.NONE:
-            methods |= route.methods
+    for route in _routes_matching(request, request.scope):
+        methods |= route.methods or set()
     return ", ".join(sorted(methods))
 
 
@@ -278,11 +278,16 @@ def _slash_hint(request: Request) -> str:
     bare = path.rstrip("/")
     if not bare or bare == path:
         return ""
-    scope = {**request.scope, "path": bare}
+    if any(_routes_matching(request, {**request.scope, "path": bare})):
+        return f" Did you mean {bare}, without the trailing slash?"
+    return ""
+
+
+def _routes_matching(request: Request, scope: Scope) -> Iterator[Any]:
+    """The app's routes that take `scope`'s path (whatever its method)."""
     for route in iter_route_contexts(request.app.router.routes):
         if route.matches(scope)[0] != Match.NONE:
-            return f" Did you mean {bare}, without the trailing slash?"
-    return ""
+            yield route
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -66,8 +66,7 @@ def check_still_stored(connection: Connection, plan: MediaPlan) -> None:
     found = set(connection.execute(stmt).scalars())
     gone = [url for media_id, url in plan.known.items() if media_id not in found]
     if gone:
-        message = f"{gone[0]} is not stored here: its media was deleted, or the URL is mistyped."
-        raise _failed(message, [{"url": url, "reason": "not_found"} for url in gone])
+        raise _not_stored(gone)
 
 
 async def _refuse_deleted(ctx: AppContext, own: dict[str, str]) -> None:
@@ -79,8 +78,7 @@ async def _refuse_deleted(ctx: AppContext, own: dict[str, str]) -> None:
         stored = await media_repo.stored_tokens(session, list(own.values()))
     gone = [url for url, token in own.items() if token not in stored]
     if gone:
-        message = f"{gone[0]} is not stored here: its media was deleted, or the URL is mistyped."
-        raise _failed(message, [{"url": url, "reason": "not_found"} for url in gone])
+        raise _not_stored(gone)
 
 
 async def _fetch_all(ctx: AppContext, user_id: uuid.UUID, urls: list[str]) -> dict[str, Media]:
@@ -132,6 +130,12 @@ def _check_kinds(urls: list[str], media: list[Media], draft: ContentDraft) -> No
     message = f"{url} is {_a(first.kind)} ({first.content_type}), but this is {_a(wanted)} post."
     more = f" And {len(wrong) - 1} more (see details.failures)." if len(wrong) > 1 else ""
     raise _failed(message + more, [{"url": u, "reason": "unsupported_format"} for u, _ in wrong])
+
+
+def _not_stored(gone: list[str]) -> UploadFailed:
+    """Our own media URLs whose media is no longer stored."""
+    message = f"{gone[0]} is not stored here: its media was deleted, or the URL is mistyped."
+    return _failed(message, [{"url": url, "reason": "not_found"} for url in gone])
 
 
 def _failed(message: str, failures: list[dict[str, Any]]) -> UploadFailed:
