@@ -316,3 +316,11 @@ def round_prefix(number: int) -> str:
 def latest_round(done: Mapping[str, Any]) -> int:
     """The highest round with a saved step result (1 when none has a prefix)."""
     return max((round_of(name) for name in done), default=1)
+
+
+def current_round(done: Mapping[str, Any], stale: Callable[[dict[str, Any]], bool]) -> int:
+    """The round to use: the latest, or a new one once one of its results is `stale` (what
+    that step made has expired on the platform, or is about to)."""
+    number = latest_round(done)
+    ours = (r for name, r in done.items() if round_of(name) == number and isinstance(r, dict))
+    return number + 1 if any(stale(result) for result in ours) else number

@@ -52,7 +52,7 @@ from soku.platforms.connector import (
     RefreshedTokens,
     Step,
     StepFunction,
-    latest_round,
+    current_round,
     response_json,
     round_of,
     round_prefix,
@@ -170,14 +170,13 @@ class ThreadsConnector:
     # --- steps ---------------------------------------------------------------------------
 
     def _round(self, job: Job) -> int:
-        """The round of containers to use: the latest, or a new one when it is too old."""
-        done = job.checkpoint.get("steps", {})
-        number = latest_round(done)
-        first = done.get(round_prefix(number) + ("item_0" if len(_items(job)) > 1 else "container"))
-        created = first.get("created_at") if isinstance(first, dict) else None
-        if isinstance(created, int | float) and time.time() - created > self.container_max_age:
-            number += 1
-        return number
+        """The round of containers to use: the latest, or a new one when they are too old."""
+
+        def too_old(result: dict[str, Any]) -> bool:
+            made = result.get("created_at")
+            return isinstance(made, int | float) and time.time() - made > self.container_max_age
+
+        return current_round(job.checkpoint.get("steps", {}), too_old)
 
     def _pair(
         self, prefix: str, create: str, ready: str, params: Params, renewed: Renewed | None = None

@@ -1,7 +1,7 @@
 """What an X job knows so far: its user, its uploads and their round, and how X's answers read.
 
 Uploaded media expire (`expires_after_secs`, 24 h in X's examples), so each upload's result
-records when (`expires_at`), and `current_round` starts a new round of uploads once the latest
+records when (`expires_at`), and `upload_round` starts a new round of uploads once the latest
 round's media come within the connector's margin of it (the rounds are `connector.py`'s).
 """
 
@@ -18,8 +18,8 @@ from soku.platforms.connector import (
     ErrorKind,
     Job,
     PlatformError,
+    current_round,
     latest_round,
-    round_of,
     round_prefix,
 )
 
@@ -28,19 +28,14 @@ _NUMERIC_ID = re.compile(r"^[0-9]{1,19}$")
 _URL = re.compile(r"https?://\S+")
 
 
-def current_round(job: Job, margin: float) -> int:
+def upload_round(job: Job, margin: float) -> int:
     """The round of uploads to use: the latest, or a new one once its media near expiry."""
-    done = job.checkpoint.get("steps", {})
-    number = latest_round(done)
-    expiries = [
-        result["expires_at"]
-        for name, result in done.items()
-        if round_of(name) == number and isinstance(result, dict)
-        and isinstance(result.get("expires_at"), int | float)
-    ]  # fmt: skip
-    if expiries and time.time() >= min(expiries) - margin:
-        number += 1
-    return number
+
+    def near_expiry(result: dict[str, Any]) -> bool:
+        expires = result.get("expires_at")
+        return isinstance(expires, int | float) and time.time() >= expires - margin
+
+    return current_round(job.checkpoint.get("steps", {}), near_expiry)
 
 
 def knows_user(account: AccountAccess) -> bool:

@@ -55,13 +55,13 @@ from soku.platforms.connector import (
 from soku.platforms.x_checkpoint import (
     access_token,
     cached_username,
-    current_round,
     data_of,
     expiry,
     is_ours,
     knows_user,
     seconds,
     step_result,
+    upload_round,
     uploaded,
 )
 from soku.platforms.x_errors import map_error, refresh_error
@@ -104,7 +104,7 @@ class XConnector:
 
     def steps(self, job: Job) -> Sequence[Step]:
         head = [] if knows_user(job.account) else [Step("user", self._whoami)]
-        prefix = round_prefix(current_round(job, self.media_margin))
+        prefix = round_prefix(upload_round(job, self.media_margin))
         if job.video_urls:
             return _video_steps(self, job, head, prefix)
         uploads = [
