@@ -26,6 +26,9 @@ TABLES = {
     "deliveries",
     "delivery_attempts",
     "idempotency_keys",
+    "webhook_endpoints",
+    "webhook_events",
+    "webhook_deliveries",
     "alembic_version",
 }
 

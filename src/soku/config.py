@@ -80,6 +80,17 @@ class Settings(BaseSettings):
     media_image_max_bytes: int = Field(default=50 * 1024 * 1024, ge=1)
     media_video_max_bytes: int = Field(default=500 * 1024 * 1024, ge=1)
     media_fetch_timeout_seconds: float = Field(default=120.0, gt=0)
+    # Webhooks (docs/webhooks.md): attempts per event and endpoint, the backoff between them,
+    # each attempt's timeout, how often an idle sender looks for due ones, and whether a
+    # webhook may go to a private address (tests and a self-hosted receiver on the LAN only).
+    webhook_max_attempts: int = Field(default=10, ge=1)
+    webhook_retry_base_seconds: float = Field(default=30.0, ge=0)
+    webhook_retry_max_seconds: float = Field(default=3600.0, ge=0)
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    webhook_poll_seconds: float = Field(default=1.0, gt=0)
+    webhook_allow_private: bool = False
+    webhook_endpoints_per_user: int = Field(default=10, ge=1)
+    webhook_retention_days: int = Field(default=30, ge=1)
 
     @field_validator("public_base_url")
     @classmethod

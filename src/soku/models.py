@@ -6,6 +6,7 @@ from soku.delivery.models import Delivery, DeliveryAttempt
 from soku.integrations.models import Account
 from soku.media.models import Media
 from soku.posts.models import IdempotencyKey, Post
+from soku.webhooks.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
 
 __all__ = [
     "Account",
@@ -17,4 +18,7 @@ __all__ = [
     "Media",
     "Post",
     "User",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WebhookEvent",
 ]

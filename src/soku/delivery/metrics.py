@@ -48,6 +48,12 @@ class DeliveryMetrics:
             "Age of the oldest due, waiting delivery",
             registry=self.registry,
         )
+        self.webhooks = Counter(
+            "soku_webhook_attempts",
+            "Webhook attempts finished, by outcome (delivered, retrying, failed)",
+            ["outcome"],
+            registry=self.registry,
+        )
         # each label set's child, looked up once: `labels()` rebuilds and locks per call
         self._children: dict[tuple[Any, ...], Any] = {}
 

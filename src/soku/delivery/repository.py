@@ -51,6 +51,7 @@ from soku.integrations.models import Account
 from soku.platforms import PLATFORM_NAMES
 from soku.posts.models import Post
 from soku.posts.status import derive_status
+from soku.webhooks.events import record_post_events
 
 WAITING = [s.value for s in NOT_STARTED]
 FLYING = [s.value for s in IN_FLIGHT]
@@ -299,6 +300,7 @@ def refresh_post_statuses(
     ]
     if changed:
         connection.execute(_SET_POST_STATUS, changed)
+        record_post_events(connection, {p: s for p, s in derived.items() if stored[p] != s}, now)
     return derived
 
 

@@ -28,6 +28,7 @@ from soku.delivery.policy import RetryPolicy
 from soku.delivery.runner import DeliveryRun
 from soku.platforms import LIMITS, PLATFORM_NAMES
 from soku.runtime import loop_name
+from soku.webhooks.sender import WebhookSender
 
 log = structlog.get_logger("soku.worker")
 MIN_SLEEP = 0.05
@@ -54,6 +55,8 @@ class Worker:
         """Deliver until `stop()`; then finish or release what is held."""
         await self.ctx.wakeup.listen()
         heartbeat = asyncio.create_task(self._heartbeat())
+        webhooks = WebhookSender(self.ctx)  # the webhooks of the outcomes, beside them
+        sending = asyncio.create_task(webhooks.run())
         log.info(
             "worker_started",
             worker=self.engine.owner,
@@ -69,6 +72,8 @@ class Worker:
                 heartbeat.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await heartbeat
+                webhooks.stop()
+                await sending
 
     async def _deliver(self) -> None:
         """Claim and sleep until stopped. A claim or a sleep that fails (the database out of

@@ -97,7 +97,7 @@ class _Checks:
 
 
 @dataclass(frozen=True)
-class _Hop:
+class Hop:
     """One URL to request, parsed and normalised here (never by the HTTP client)."""
 
     url: str
@@ -130,7 +130,7 @@ def _as_fetch_error(url: str, exc: BaseException, limits: FetchLimits) -> FetchE
 
 
 @functools.cache
-def _tls_context() -> ssl.SSLContext:
+def tls_context() -> ssl.SSLContext:
     """One verifying context for every fetch: loading the CA bundle costs a tenth of a second."""
     return httpx.create_ssl_context()
 
@@ -145,7 +145,7 @@ async def _fetch(
     """Request hop after hop, checking each one as if it were the first."""
     async with contextlib.AsyncExitStack() as stack:
         if client is None:
-            own = httpx.AsyncClient(follow_redirects=False, trust_env=False, verify=_tls_context())
+            own = httpx.AsyncClient(follow_redirects=False, trust_env=False, verify=tls_context())
             client = await stack.enter_async_context(own)
         current = url
         for _ in range(limits.max_redirects + 1):
@@ -167,7 +167,7 @@ async def _fetch(
     raise FetchError(url, "too_many_redirects", f"more than {limits.max_redirects} redirects")
 
 
-def _parse_hop(url: str, asked: str) -> _Hop:
+def _parse_hop(url: str, asked: str) -> Hop:
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -183,11 +183,11 @@ def _parse_hop(url: str, asked: str) -> _Hop:
         raise FetchError(asked, "invalid_url", f"no valid host in {url!r}")
     name, literal = host
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    return _Hop(url, scheme, name, port or _DEFAULT_PORTS[scheme], literal, target)
+    return Hop(url, scheme, name, port or _DEFAULT_PORTS[scheme], literal, target)
 
 
 async def _checked_addresses(
-    hop: _Hop, asked: str, limits: FetchLimits, checks: _Checks
+    hop: Hop, asked: str, limits: FetchLimits, checks: _Checks
 ) -> list[IPAddress]:
     """The addresses of the hop's host, refused if any one of them is not public."""
     if hop.literal is not None:
@@ -213,7 +213,7 @@ async def _checked_addresses(
 
 
 async def _send(
-    client: httpx.AsyncClient, hop: _Hop, addresses: list[IPAddress], limits: FetchLimits
+    client: httpx.AsyncClient, hop: Hop, addresses: list[IPAddress], limits: FetchLimits
 ) -> httpx.Response:
     """Connect to the first checked address that answers; the name goes only in Host and SNI."""
     sni = hop.scheme == "https" and hop.literal is None
@@ -303,3 +303,17 @@ class _Sink:
         kind = self.sniffed.kind if self.sniffed else "media"
         cap = self.limits.cap(self.sniffed)
         return FetchError(self.url, "too_large", f"{what} is over the {cap}-byte cap for {kind}")
+
+
+async def checked_hop(
+    url: str,
+    *,
+    allow_private: bool,
+    policy: AddressPolicy = blocked_reason,
+    resolver: Resolver = resolve_host,
+) -> tuple[Hop, list[IPAddress]]:
+    """`url` parsed and its host's addresses checked as a fetch's first hop is, for other
+    requests to a caller's URL (webhooks); FetchError when it is refused."""
+    hop = _parse_hop(url, url)
+    limits = FetchLimits(allow_private=allow_private)
+    return hop, await _checked_addresses(hop, url, limits, _Checks(policy, resolver))

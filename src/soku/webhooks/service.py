@@ -1,0 +1,104 @@
+"""The Webhooks API's rules: checking an endpoint's URL, making its secret, the test ping."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import Connection, insert
+
+from soku.config import Settings
+from soku.db import utcnow
+from soku.errors import Conflict, NotFound, ValidationFailed
+from soku.integrations.vault import TokenVault
+from soku.media.addresses import blocked_reason, is_localhost_name, normalise_host
+from soku.posts.validation import check_urls, problem
+from soku.webhooks import repository as repo
+from soku.webhooks.events import ENDPOINTS, add_event, stamp
+from soku.webhooks.models import POST_EVENTS, EventType
+from soku.webhooks.schemas import WebhookCreate, WebhookCreated, WebhookView
+
+SECRET_PREFIX = "whsec_"  # noqa: S105 - a prefix, not a secret
+
+
+def check_url(url: str, allow_private: bool) -> None:
+    """An http(s) URL without credentials, whose host is a valid name or address, and not a
+    loopback or private one. A name's addresses are checked at each sending, not here: DNS
+    may change, and a receiver's name may not resolve yet."""
+    problems = check_urls("url", [url])
+    if not problems:
+        parts = urlsplit(url)
+        host = normalise_host(parts.hostname or "")
+        if parts.username is not None or parts.password is not None:
+            problems.append(problem("url", "invalid_url", "url must not hold credentials."))
+        elif host is None:
+            problems.append(problem("url", "invalid_url", "url has no valid host name."))
+        elif not allow_private:
+            name, literal = host
+            reason = blocked_reason(literal) if literal else None
+            if reason is None and is_localhost_name(name):
+                reason = "loopback (RFC 6761)"
+            if reason is not None:
+                message = f"url names {name}, which is {reason}: webhooks go to public addresses."
+                problems.append(problem("url", "blocked_address", message))
+    if problems:
+        raise ValidationFailed.from_problems(problems)
+
+
+def view_of(row: Any) -> WebhookView:
+    return WebhookView(
+        id=row.id,
+        url=row.url,
+        events=list(row.events),
+        description=row.description,
+        createdAt=row.created_at,
+    )
+
+
+def create_endpoint(
+    connection: Connection, settings: Settings, user_id: uuid.UUID, body: WebhookCreate
+) -> WebhookCreated:
+    check_url(body.url, settings.webhook_allow_private)
+    limit = settings.webhook_endpoints_per_user
+    if repo.count_endpoints(connection, user_id) >= limit:
+        raise Conflict(
+            f"An account may have at most {limit} webhook endpoints; delete one first.",
+            {"limit": limit},
+        )
+    secret = SECRET_PREFIX + secrets.token_urlsafe(32)
+    chosen: list[str] = list(body.events or [])
+    events = list(dict.fromkeys(chosen or [e.value for e in POST_EVENTS]))
+    endpoint_id = uuid.uuid4()
+    values = {
+        "id": endpoint_id,
+        "user_id": user_id,
+        "url": body.url,
+        "events": events,
+        "description": body.description,
+        "secret": TokenVault(settings.resolved_secret_key).seal(secret),
+        "created_at": utcnow(),
+    }
+    connection.execute(insert(ENDPOINTS), values)
+    view = view_of(repo.endpoint_of(connection, user_id, endpoint_id))
+    return WebhookCreated(**view.model_dump(), secret=secret)
+
+
+def endpoint_or_404(connection: Connection, user_id: uuid.UUID, endpoint_id: uuid.UUID) -> Any:
+    row = repo.endpoint_of(connection, user_id, endpoint_id)
+    if row is None:
+        raise NotFound(f"No webhook {endpoint_id}.")
+    return row
+
+
+def send_test(connection: Connection, user_id: uuid.UUID, endpoint_id: uuid.UUID) -> uuid.UUID:
+    """Queue a `ping` event for this endpoint alone."""
+    endpoint_or_404(connection, user_id, endpoint_id)
+    now = utcnow()
+    data = {
+        "webhookId": str(endpoint_id),
+        "message": "A test event from Soku.",
+        "sentAt": stamp(now),
+    }
+    return add_event(connection, user_id, EventType.ping, data, [endpoint_id], now)
