@@ -40,6 +40,7 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_webhook_endpoints")),
+        sa.UniqueConstraint("user_id", "url", name=op.f("uq_webhook_endpoints_user_id_url")),
     )
     op.create_index("ix_webhook_endpoints_user", "webhook_endpoints", ["user_id", "created_at"])
     op.create_table(

@@ -4,6 +4,7 @@ What the sender does with them is in tests/delivery/test_webhooks.py."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -116,6 +117,24 @@ async def test_endpoints_per_user_are_limited(
     assert error["details"] == {"limit": limit}
     other = await make_caller(backend, accounts=[])  # the limit is each user's own
     assert (await add(client, other)).status_code == 201
+
+
+async def test_one_url_once(client: httpx.AsyncClient, caller: Caller) -> None:
+    first = (await add(client, caller)).json()
+    error = assert_error(await add(client, caller, events=["post.failed"]), 409, "conflict")
+    assert error["details"] == {"id": first["id"]}
+    assert "sent to it twice" in error["message"]
+    other = await add(client, caller, url=HOOK + "?copy=2")
+    assert other.status_code == 201
+
+
+async def test_one_url_once_when_added_together(client: httpx.AsyncClient, caller: Caller) -> None:
+    answers = await asyncio.gather(*(add(client, caller) for _ in range(8)))
+    assert sorted(a.status_code for a in answers) == [201] + [409] * 7
+    for answer in answers:
+        if answer.status_code == 409:
+            assert_error(answer, 409, "conflict")
+    assert len((await client.get("/v1/webhooks", headers=caller.headers)).json()["data"]) == 1
 
 
 async def test_test_ping_is_queued(client: httpx.AsyncClient, caller: Caller) -> None:

@@ -11,7 +11,7 @@ import datetime as dt
 import enum
 import uuid
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, Uuid, text
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint, Uuid, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from soku.db import Base, JSONType, UTCDateTime, utcnow
@@ -38,7 +38,10 @@ PENDING_SQL = "status = 'pending'"
 
 class WebhookEndpoint(Base):
     __tablename__ = "webhook_endpoints"
-    __table_args__ = (Index("ix_webhook_endpoints_user", "user_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_webhook_endpoints_user", "user_id", "created_at"),
+        UniqueConstraint("user_id", "url"),  # one URL once: two would get every event twice
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))

@@ -96,6 +96,12 @@ def endpoint_of(connection: Connection, user_id: uuid.UUID, endpoint_id: uuid.UU
     return connection.execute(query).one_or_none()
 
 
+def endpoint_with_url(connection: Connection, user_id: uuid.UUID, url: str) -> uuid.UUID | None:
+    query = select(_E.id).where(_E.user_id == user_id, _E.url == url)
+    found: uuid.UUID | None = connection.execute(query.limit(1)).scalar_one_or_none()
+    return found
+
+
 def count_endpoints(connection: Connection, user_id: uuid.UUID) -> int:
     query = select(func.count()).select_from(ENDPOINTS).where(_E.user_id == user_id)
     return int(connection.execute(query).scalar_one())

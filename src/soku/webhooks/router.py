@@ -8,11 +8,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response
 from sqlalchemy import Connection
+from sqlalchemy.exc import IntegrityError
 
 from soku.api import AUTHED, GatedRoute, error_responses
 from soku.auth.dependencies import Principal, authenticated
 from soku.context import Context
-from soku.errors import NotFound
+from soku.errors import Conflict, NotFound
 from soku.webhooks import repository as repo
 from soku.webhooks import service
 from soku.webhooks.schemas import (
@@ -47,7 +48,10 @@ async def create_webhook(ctx: Context, caller: Caller, body: WebhookCreate) -> W
     def create(connection: Connection) -> WebhookCreated:
         return service.create_endpoint(connection, ctx.settings, caller.user_id, body)
 
-    return await ctx.db.run_write(create)
+    try:
+        return await ctx.db.run_write(create)
+    except IntegrityError:  # the same URL added by a request running beside this one
+        raise Conflict("A webhook endpoint with this URL was just added.") from None
 
 
 @router.get(

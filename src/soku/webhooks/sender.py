@@ -67,12 +67,14 @@ class WebhookSender:
                     if time.monotonic() - purged_at > PURGE_EVERY_SECONDS:
                         purged_at = time.monotonic()
                         await self.purge()
-                    sent = await self.send_due()
+                    wait = await self._until_due()
+                    if wait <= 0:
+                        await self.send_due()
+                        continue
                 except Exception:
                     log.exception("webhook_round_failed")
-                    sent = 0
-                if not sent:
-                    await self._sleep()
+                    wait = self.settings.webhook_poll_seconds
+                await self._sleep(wait)
         finally:
             await self.client.aclose()
 
@@ -102,11 +104,16 @@ class WebhookSender:
         await self.ctx.db.run_write(lambda c: repo.finish(c, token, list(outcomes)))
         return len(claimed)
 
-    async def _sleep(self) -> None:
+    async def _until_due(self) -> float:
+        """Seconds until the next delivery is due (0 or less: one is), at most the poll
+        interval: a read, so that an idle sender never opens a write transaction."""
         upcoming = await self.ctx.db.run_read(repo.next_due)
         seconds = self.settings.webhook_poll_seconds
         if upcoming is not None:
             seconds = min(seconds, (upcoming - utcnow()).total_seconds())
+        return seconds
+
+    async def _sleep(self, seconds: float) -> None:
         try:
             async with asyncio.timeout(max(0.05, seconds)):
                 await self.stopping.wait()

@@ -61,6 +61,13 @@ def create_endpoint(
     connection: Connection, settings: Settings, user_id: uuid.UUID, body: WebhookCreate
 ) -> WebhookCreated:
     check_url(body.url, settings.webhook_allow_private)
+    same = repo.endpoint_with_url(connection, user_id, body.url)
+    if same is not None:
+        raise Conflict(
+            "A webhook endpoint with this URL exists: each event would be sent to it twice. "
+            "Delete it first to replace it.",
+            {"id": str(same)},
+        )
     limit = settings.webhook_endpoints_per_user
     if repo.count_endpoints(connection, user_id) >= limit:
         raise Conflict(
