@@ -5,6 +5,7 @@ and PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import time
 import uuid
@@ -21,6 +22,7 @@ from starlette.routing import Route
 
 from soku.db import utcnow
 from soku.integrations.vault import TokenVault
+from soku.webhooks import repository as repo
 from soku.webhooks import signing
 from soku.webhooks.events import ENDPOINTS
 from soku.webhooks.models import WebhookDelivery
@@ -275,3 +277,33 @@ async def test_two_senders_never_send_one_delivery_twice(
 async def _pending(env: Harness) -> int:
     query = select(func.count()).where(WebhookDelivery.status == "pending")
     return int(await env.ctx.db.run_read(lambda c: c.execute(query).scalar_one()))
+
+
+async def test_a_claim_whose_sender_died_is_sent_when_its_lease_ends(
+    make_harness: MakeHarness, receiver: Receiver
+) -> None:
+    """A sender that claimed and never stored an outcome (killed): the row is due again at the
+    lease's end and another sender sends it, counted as the second attempt."""
+    env = await make_harness(**FAST)
+    caller = await env.caller([("x", "x_main")])
+    webhook = await add_webhook(env, caller, receiver.url)
+    endpoint_id = uuid.UUID(webhook["id"])
+    event_id = await env.ctx.db.run_write(lambda c: send_test(c, caller.user_id, endpoint_id))
+    now = utcnow()
+    lease_end = now + dt.timedelta(seconds=0.3)
+    [claimed] = await env.ctx.db.run_write(
+        lambda c: repo.claim_due(c, "dead-sender", 10, now, lease_end)
+    )
+    assert (claimed.event_id, claimed.attempts) == (event_id, 1)
+    # while its lease holds, no other sender takes it
+    assert await env.ctx.db.run_write(lambda c: repo.claim_due(c, "other", 10, now, now)) == []
+    env.start_worker()
+    [delivery] = await wait_settled(env, caller, webhook["id"])
+    assert (delivery["status"], delivery["attempts"]) == ("delivered", 2)
+    [(headers, _body)] = receiver.got
+    assert (headers["soku-event-id"], headers["soku-attempt"]) == (str(event_id), "2")
+    # the dead sender's late outcome changes nothing: the row is no longer its own
+    late = {"id": claimed.id, "status": "failed", "last_error": "late"}
+    await env.ctx.db.run_write(lambda c: repo.finish(c, "dead-sender", [late]))
+    [still] = await deliveries_of(env, caller, webhook["id"])
+    assert (still["status"], still["lastError"]) == ("delivered", None)
