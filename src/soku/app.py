@@ -23,6 +23,7 @@ from soku.platforms import INTEGRATIONS
 from soku.posts.idempotency import purge_idempotency_keys
 from soku.posts.router import router as posts_router
 from soku.sandbox.generic import create_generic_fake
+from soku.templates.router import router as templates_router
 from soku.webhooks.router import router as webhooks_router
 
 DESCRIPTION = """Publish a post to many social platforms with one call, now or later,
@@ -56,7 +57,8 @@ def create_app(
     )
     app.state.ctx = context
     app.state.rate_limited = True  # /readyz checks the rate-limit store too
-    for router in (health_router, posts_router, media_router, media_public_router, webhooks_router):
+    routers = (posts_router, media_router, media_public_router, templates_router, webhooks_router)
+    for router in (health_router, *routers):
         app.include_router(router)
     app.include_router(metrics_router)
     if settings.sandbox_mounted:

@@ -80,6 +80,10 @@ class Settings(BaseSettings):
     media_image_max_bytes: int = Field(default=50 * 1024 * 1024, ge=1)
     media_video_max_bytes: int = Field(default=500 * 1024 * 1024, ge=1)
     media_fetch_timeout_seconds: float = Field(default=120.0, gt=0)
+    # Templates (docs/templates.md): font files for the rendered text (default: DejaVu Sans
+    # from the system, else the font Pillow ships)
+    template_font: str | None = None
+    template_bold_font: str | None = None
     # Webhooks (docs/webhooks.md): attempts per event and endpoint, the backoff between them,
     # each attempt's timeout, how often an idle sender looks for due ones, and whether a
     # webhook may go to a private address (tests and a self-hosted receiver on the LAN only).

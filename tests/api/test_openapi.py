@@ -1,10 +1,11 @@
 """The OpenAPI document: what it promises, and Schemathesis holding the app to it.
 
-Schemathesis loads `/openapi.json` from the app in-process and, for every posts, webhooks and
-health operation, sends its coverage cases (boundaries, missing and wrong values and headers, other
-content types and methods) and up to MAX_EXAMPLES Hypothesis-generated requests, both valid
-("positive") and invalid ("negative"). Each response must: not be a 5xx; have a status the
-operation declares; have the declared content type; match the declared schema.
+Schemathesis loads `/openapi.json` from the app in-process and, for every posts, webhooks,
+templates and health operation, sends its coverage cases (boundaries, missing and wrong values
+and headers, other content types and methods) and up to MAX_EXAMPLES Hypothesis-generated
+requests, both valid ("positive") and invalid ("negative"). Each response must: not be a 5xx;
+have a status the operation declares; have the declared content type; match the declared
+schema.
 
 Schemathesis calls the ASGI app synchronously from its own event loop thread, so it gets an
 app of its own per backend, built on the backend's settings (same database, schema already
@@ -134,7 +135,9 @@ def _load_schema() -> Any:
     with tempfile.TemporaryDirectory() as folder:
         app = create_app(settings=make_settings(Path(folder)))
         loaded = schemathesis.openapi.from_asgi("/openapi.json", app)
-    return loaded.include(path_regex=r"^/(v1/posts|v1/webhooks|healthz|readyz)")
+    return loaded.include(
+        path_regex=r"^/(v1/posts|v1/webhooks|v1/templates|v1/media/render-og|healthz|readyz)"
+    )
 
 
 schema = _load_schema()

@@ -55,7 +55,7 @@ def _media_uuid(media_id: str) -> uuid.UUID:
         raise NotFound(f"No media {media_id}.") from None
 
 
-async def _record(
+async def record(
     ctx: AppContext, user_id: uuid.UUID, incoming: service.Incoming, raw: Any, key: str | None
 ) -> Response:
     """Write the media row, with its idempotency key when one applies, in one transaction."""
@@ -106,14 +106,25 @@ async def create_from_url(
     if problems := check_urls("url", [body.url]):  # as a post's media URLs are checked
         raise ValidationFailed.from_problems(problems)
     raw: Any = await request.json()
-    request_hash = idempotency.canonical_hash(raw)
-    key = idempotency.resolve_key(idempotency_key, caller.user_id, request_hash, "media")
-    async with ctx.db.read() as session:
-        stored = await idempotency.lookup(session, caller.user_id, key, request_hash, utcnow())
-    if stored is not None:
-        return Response(stored.body, status_code=stored.status, media_type="application/json")
+    key, replay = await replayed(ctx, caller.user_id, raw, idempotency_key, "media")
+    if replay is not None:
+        return replay
     incoming = await service.fetch_url(ctx, body.url)
-    return await _record(ctx, caller.user_id, incoming, raw, key)
+    return await record(ctx, caller.user_id, incoming, raw, key)
+
+
+async def replayed(
+    ctx: AppContext, user_id: uuid.UUID, raw: Any, header: str | None, scope: str
+) -> tuple[str, Response | None]:
+    """The request's idempotency key (the header's, or derived from the body), and the answer
+    stored under it when this body was already answered."""
+    request_hash = idempotency.canonical_hash(raw)
+    key = idempotency.resolve_key(header, user_id, request_hash, scope)
+    async with ctx.db.read() as session:
+        stored = await idempotency.lookup(session, user_id, key, request_hash, utcnow())
+    if stored is None:
+        return key, None
+    return key, Response(stored.body, status_code=stored.status, media_type="application/json")
 
 
 @router.post(
@@ -125,7 +136,7 @@ async def create_from_url(
 )
 async def upload(ctx: Context, caller: Creator, file: UploadFile) -> Response:
     incoming = await receive_upload(ctx, file)
-    return await _record(ctx, caller.user_id, incoming, None, None)
+    return await record(ctx, caller.user_id, incoming, None, None)
 
 
 @router.get(

@@ -1,0 +1,262 @@
+"""The templates: each a slug, its parameters, its default canvas and how it is drawn.
+
+A template's `config` is checked against its parameters before anything is drawn, and every
+problem is listed at once (field `config.<name>`), as a post's are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from PIL import Image, ImageDraw
+
+from soku.templates.render import Box, draw_lines, fit, font, initials, is_color, rgb
+
+ASPECT_SIZES = {"1:1": (1080, 1080), "4:5": (1080, 1350), "9:16": (1080, 1920)}
+THEMES = {  # background, text, muted text, card
+    "light": ((248, 250, 252), (15, 23, 42), (100, 116, 139), (255, 255, 255)),
+    "dark": ((15, 23, 42), (241, 245, 249), (148, 163, 184), (30, 41, 59)),
+}
+Problem = dict[str, str]
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    description: str
+    required: bool = False
+    max_length: int = 100
+    choices: tuple[str, ...] = ()
+    color: bool = False
+    default: str | None = None
+
+
+@dataclass(frozen=True)
+class Canvas:
+    image: Image.Image
+    draw: ImageDraw.ImageDraw
+    width: int
+    height: int
+    config: dict[str, str]
+    font_path: str | None
+    bold_path: str | None
+
+    @property
+    def colors(self) -> tuple[tuple[int, int, int], ...]:
+        return THEMES[self.config["theme"]]
+
+    @property
+    def accent(self) -> tuple[int, int, int]:
+        return rgb(self.config["accentColor"])
+
+    def text(self, text: str, box: Box, x: int, y: int, fill: tuple[int, int, int]) -> int:
+        """Fit `text` into `box` at (x, y); the y below it."""
+        fitted = fit(text, box, self.bold_path if box.bold else self.font_path)
+        return draw_lines(self.draw, fitted, x, y, fill)
+
+
+@dataclass(frozen=True)
+class Template:
+    slug: str
+    description: str
+    size: tuple[int, int]  # without aspectRatio
+    params: tuple[Param, ...]
+    draw: Callable[[Canvas], None] = field(repr=False)
+
+
+STYLE = (
+    Param("theme", "light or dark", choices=tuple(THEMES), default="light"),
+    Param("accentColor", "#RRGGBB", color=True, default="#2563EB"),
+)
+
+
+def _og_blog_post(c: Canvas) -> None:
+    _background, ink, muted, _card = c.colors
+    margin = c.width // 15
+    c.draw.rectangle((0, 0, c.width, c.height // 40), fill=c.accent)
+    inner = c.width - 2 * margin
+    y = margin + c.height // 40
+    if site := c.config.get("siteName"):
+        y = c.text(
+            site.upper(), Box(inner, c.height // 10, c.height // 22, 14, True), margin, y, c.accent
+        )
+        y += c.height // 40
+    title = Box(inner, c.height * 45 // 100, c.height // 8, 24, True, 1.15)
+    y = c.text(c.config["title"], title, margin, y, ink) + c.height // 40
+    if subtitle := c.config.get("subtitle"):
+        c.text(subtitle, Box(inner, c.height // 5, c.height // 18, 16), margin, y, muted)
+    if author := c.config.get("author"):
+        size = c.height // 22
+        c.draw.text(
+            (margin, c.height - margin - size),
+            author,
+            font=font(size, True, c.bold_path),
+            fill=muted,
+        )
+
+
+def _avatar(c: Canvas, name: str, x: int, y: int, size: int) -> None:
+    c.draw.ellipse((x, y, x + size, y + size), fill=c.accent)
+    face = font(size * 2 // 5, True, c.bold_path)
+    c.draw.text(
+        (x + size / 2, y + size / 2), initials(name), font=face, fill=(255, 255, 255), anchor="mm"
+    )
+
+
+def _tweet_image(c: Canvas) -> None:
+    _background, ink, muted, card = c.colors
+    margin = c.width // 12
+    pad = c.width // 18
+    c.draw.rounded_rectangle(
+        (margin, margin, c.width - margin, c.height - margin), c.width // 30, fill=card
+    )
+    left, top, inner = margin + pad, margin + pad, c.width - 2 * (margin + pad)
+    name = c.config.get("name") or c.config.get("handle") or ""
+    avatar = c.width // 9
+    if name:
+        _avatar(c, name, left, top, avatar)
+        text_x = left + avatar + pad // 2
+        c.draw.text(
+            (text_x, top + avatar // 8), name, font=font(avatar // 3, True, c.bold_path), fill=ink
+        )
+        if handle := c.config.get("handle"):
+            c.draw.text(
+                (text_x, top + avatar // 2 + avatar // 16),
+                f"@{handle.lstrip('@')}",
+                font=font(avatar // 4, False, c.font_path),
+                fill=muted,
+            )
+        top += avatar + pad // 2
+    body = Box(inner, c.height - margin - pad - top, c.width // 14, 20)
+    c.text(c.config["text"], body, left, top, ink)
+
+
+def _quote(c: Canvas) -> None:
+    """The quotation and its attribution as one block, centred in the space below the mark."""
+    _background, ink, muted, _card = c.colors
+    margin, inner, mark = c.width // 10, c.width - 2 * c.width // 10, c.width // 4
+    c.draw.text(
+        (margin, margin - mark // 5), "\u201c", font=font(mark, True, c.bold_path), fill=c.accent
+    )
+    top, bottom = margin + mark * 3 // 5, c.height - margin
+    said = c.config.get("attribution")
+    by = (
+        fit(f"\u2014 {said}", Box(inner, c.width // 12, c.width // 28, 16), c.font_path)
+        if said
+        else None
+    )
+    gap = c.width // 40 if by else 0
+    room = bottom - top - gap - (by.height if by else 0)
+    quote = fit(c.config["quote"], Box(inner, room, c.width // 13, 22, True, 1.2), c.bold_path)
+    y = top + max(0, (room - quote.height) // 2)
+    y = draw_lines(c.draw, quote, margin, y, ink) + gap
+    if by:
+        draw_lines(c.draw, by, margin, y, muted)
+
+
+TEMPLATES = {
+    t.slug: t
+    for t in (
+        Template(
+            "og-blog-post",
+            "A blog post's title card (Open Graph: 1200x630 unless an aspectRatio is given).",
+            (1200, 630),
+            (
+                Param("title", "The post's title", required=True, max_length=200),
+                Param("subtitle", "A line under the title", max_length=300),
+                Param("author", "Who wrote it", max_length=80),
+                Param("siteName", "The site or blog", max_length=80),
+                *STYLE,
+            ),
+            _og_blog_post,
+        ),
+        Template(
+            "tweetImage",
+            "A post shown as a card: avatar initials, name, @handle and the text.",
+            (1080, 1080),
+            (
+                Param("text", "What the card says", required=True, max_length=1000),
+                Param("name", "The author's display name", max_length=80),
+                Param("handle", "The author's handle, with or without @", max_length=40),
+                *STYLE,
+            ),
+            _tweet_image,
+        ),
+        Template(
+            "quote",
+            "A quotation in large type with its attribution.",
+            (1080, 1080),
+            (
+                Param("quote", "The quotation", required=True, max_length=500),
+                Param("attribution", "Who said it", max_length=120),
+                *STYLE,
+            ),
+            _quote,
+        ),
+    )
+}
+
+
+def check_config(
+    template: Template, config: dict[str, Any]
+) -> tuple[dict[str, str], list[Problem]]:
+    """The config with defaults filled in, and every problem with it."""
+    known = {p.name: p for p in template.params}
+    problems = [
+        _problem(
+            name,
+            "unknown_field",
+            f"{template.slug} has no parameter {name!r}; it takes {', '.join(known)}.",
+        )
+        for name in config
+        if name not in known
+    ]
+    values: dict[str, str] = {}
+    for param in template.params:
+        value = config.get(param.name, param.default)
+        problem = _check_value(param, value)
+        if problem is not None:
+            problems.append(problem)
+        elif value is not None and value.strip():
+            values[param.name] = value.strip()
+    return values, problems
+
+
+def _check_value(param: Param, value: Any) -> Problem | None:
+    name = param.name
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return _problem(name, "required", f"config.{name} is required.") if param.required else None
+    if not isinstance(value, str):
+        return _problem(name, "invalid_type", f"config.{name} must be a string.")
+    if len(value) > param.max_length:
+        return _problem(
+            name, "too_long", f"config.{name} is longer than {param.max_length} characters."
+        )
+    if param.choices and value not in param.choices:
+        return _problem(
+            name, "invalid_value", f"config.{name} must be one of {', '.join(param.choices)}."
+        )
+    if param.color and not is_color(value):
+        return _problem(name, "invalid_value", f"config.{name} must be a colour written #RRGGBB.")
+    return None
+
+
+def _problem(name: str, reason: str, message: str) -> Problem:
+    return {"field": f"config.{name}", "reason": reason, "message": message}
+
+
+def render(
+    template: Template,
+    config: dict[str, str],
+    size: tuple[int, int],
+    font_path: str | None = None,
+    bold_path: str | None = None,
+) -> Image.Image:
+    """The template drawn on a canvas of `size` (width, height), on its theme's background."""
+    width, height = size
+    image = Image.new("RGB", size, THEMES[config["theme"]][0])
+    canvas = Canvas(image, ImageDraw.Draw(image), width, height, config, font_path, bold_path)
+    template.draw(canvas)
+    return image

@@ -1,0 +1,160 @@
+"""The Templates API: every template drawn at every size and stored as media, both paths,
+the checks on the body and config, idempotency, and the listing; on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import io
+import uuid
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+from PIL import Image
+
+from soku.context import AppContext
+from soku.templates.catalog import ASPECT_SIZES, TEMPLATES
+from tests.api.helpers import assert_error, reasons
+from tests.conftest import Caller, make_caller
+
+pytestmark = pytest.mark.asyncio
+CONFIGS = {
+    "og-blog-post": {
+        "title": "Webhooks, signed and retried",
+        "subtitle": "An outbox",
+        "author": "Ada",
+        "siteName": "soku.dev",
+    },
+    "tweetImage": {"text": "Eight platforms, one call. " * 8, "name": "Ada", "handle": "@ada"},
+    "quote": {"quote": "Simplicity is prerequisite for reliability.", "attribution": "Dijkstra"},
+}
+
+
+async def render(
+    client: httpx.AsyncClient, caller: Caller, path: str = "/v1/templates", **body: Any
+) -> httpx.Response:
+    return await client.post(path, json=body, headers=caller.headers)
+
+
+async def stored_image(client: httpx.AsyncClient, url: str) -> Image.Image:
+    response = await client.get(urlsplit(url).path)  # the stored file, served by this app
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "image/png"
+    return Image.open(io.BytesIO(response.content))
+
+
+@pytest.mark.parametrize("slug", list(TEMPLATES))
+@pytest.mark.parametrize("aspect", [None, *ASPECT_SIZES])
+async def test_every_template_at_every_size(
+    client: httpx.AsyncClient, caller: Caller, slug: str, aspect: str | None
+) -> None:
+    body: dict[str, Any] = {"templateSlug": slug, "config": CONFIGS[slug]}
+    if aspect:
+        body["aspectRatio"] = aspect
+    response = await render(client, caller, **body)
+    assert response.status_code == 201, response.text
+    media = response.json()
+    size = ASPECT_SIZES[aspect] if aspect else TEMPLATES[slug].size
+    assert (media["kind"], media["contentType"]) == ("image", "image/png")
+    assert (media["width"], media["height"]) == size
+    image = await stored_image(client, media["url"])
+    assert image.size == size and image.format == "PNG"
+    assert len(image.convert("L").getcolors() or []) > 2  # text was drawn, not a flat canvas
+    shown = await client.get(f"/v1/media/{media['id']}", headers=caller.headers)
+    assert shown.json()["id"] == media["id"]  # the user's own media, as an upload is
+
+
+async def test_themes_and_colours_change_the_image(
+    client: httpx.AsyncClient, caller: Caller
+) -> None:
+    def body(**style: str) -> dict[str, Any]:
+        return {"templateSlug": "quote", "config": {**CONFIGS["quote"], **style}}
+
+    light = (await render(client, caller, **body())).json()
+    dark = (await render(client, caller, **body(theme="dark"))).json()
+    red = (await render(client, caller, **body(accentColor="#FF0000"))).json()
+    assert len({light["sha256"], dark["sha256"], red["sha256"]}) == 3
+    corner = (await stored_image(client, dark["url"])).convert("RGB").getpixel((2, 2))
+    assert corner == (15, 23, 42)  # the dark theme's background
+    reds = (await stored_image(client, red["url"])).convert("RGB").getcolors(1 << 20) or []
+    assert any(colour == (255, 0, 0) for _count, colour in reds)
+
+
+async def test_the_alias_path_and_idempotency(client: httpx.AsyncClient, caller: Caller) -> None:
+    body = {"templateSlug": "og-blog-post", "config": {"title": f"Same {uuid.uuid4()}"}}
+    first = await render(client, caller, **body)
+    again = await render(client, caller, "/v1/media/render-og", **body)
+    assert first.status_code == again.status_code == 201
+    assert again.content == first.content  # the stored answer: no second media row
+    key = {"Idempotency-Key": f"tpl-{uuid.uuid4()}"}
+    keyed = await client.post("/v1/templates", json=body, headers={**caller.headers, **key})
+    assert keyed.status_code == 201 and keyed.json()["id"] != first.json()["id"]
+    other = {**body, "config": {"title": "Another"}}
+    clash = await client.post("/v1/templates", json=other, headers={**caller.headers, **key})
+    assert_error(clash, 409, "idempotency_conflict")
+
+
+def quote(aspect: str | None = None, **config: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {"templateSlug": "quote", "config": config}
+    return {**body, "aspectRatio": aspect} if aspect else body
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "reason"),
+    [
+        ({"templateSlug": "nope", "config": {}}, "templateSlug", "invalid_value"),
+        (quote(), "config.quote", "required"),
+        (quote(quote="  "), "config.quote", "required"),
+        (quote(quote=3), "config.quote", "invalid_type"),
+        (quote(quote="x" * 501), "config.quote", "too_long"),
+        (quote(quote="x", title="y"), "config.title", "unknown_field"),
+        (quote(quote="x", theme="blue"), "config.theme", "invalid_value"),
+        (quote(quote="x", accentColor="red"), "config.accentColor", "invalid_value"),
+        (quote("16:9", quote="x"), "aspectRatio", "invalid_value"),
+        ({"templateSlug": "quote", "config": []}, "config", "invalid_type"),
+        ({"config": {"quote": "x"}}, "templateSlug", "required"),
+        ({**quote(quote="x"), "size": 3}, "size", "unknown_field"),
+    ],
+)
+async def test_bad_bodies_are_validation_errors(
+    client: httpx.AsyncClient, caller: Caller, body: dict[str, Any], field: str, reason: str
+) -> None:
+    error = assert_error(await render(client, caller, **body), 400, "validation_error")
+    assert (field, reason) in reasons(error), error
+
+
+async def test_all_config_problems_at_once(client: httpx.AsyncClient, caller: Caller) -> None:
+    body = {"templateSlug": "tweetImage", "config": {"theme": "sepia", "extra": "1"}}
+    error = assert_error(await render(client, caller, **body), 400, "validation_error")
+    assert reasons(error) == {
+        ("config.extra", "unknown_field"),
+        ("config.text", "required"),
+        ("config.theme", "invalid_value"),
+    }
+
+
+async def test_listing_describes_every_template(client: httpx.AsyncClient, caller: Caller) -> None:
+    response = await client.get("/v1/templates", headers=caller.headers)
+    assert response.status_code == 200
+    listed = {t["slug"]: t for t in response.json()["data"]}
+    assert set(listed) == set(TEMPLATES)
+    og = listed["og-blog-post"]
+    assert og["size"] == {"width": 1200, "height": 630}
+    assert og["aspectRatios"] == ["1:1", "4:5", "9:16"]
+    title = next(p for p in og["parameters"] if p["name"] == "title")
+    assert (title["required"], title["maxLength"]) == (True, 200)
+    theme = next(p for p in og["parameters"] if p["name"] == "theme")
+    assert (theme["choices"], theme["default"]) == (["light", "dark"], "light")
+    assert_error(await client.get("/v1/templates"), 401, "unauthorized")
+
+
+async def test_rendering_has_its_own_rate_limit(
+    client: httpx.AsyncClient, backend: AppContext
+) -> None:
+    caller = await make_caller(backend, plan="standard", accounts=[])
+    body = {"templateSlug": "quote", "config": {"quote": "Limits"}}
+    answers = [await render(client, caller, **body) for _ in range(21)]
+    assert [a.status_code for a in answers[:20]] == [201] * 20  # one rendering, then replays
+    error = assert_error(answers[20], 429, "rate_limit_exceeded")
+    assert answers[20].headers["retry-after"]
+    assert error["message"]
