@@ -16,6 +16,7 @@ from soku.context import AppContext
 from soku.templates.catalog import ASPECT_SIZES, TEMPLATES
 from tests.api.helpers import assert_error, reasons
 from tests.conftest import Caller, make_caller
+from tests.media_files import MediaServer
 
 pytestmark = pytest.mark.asyncio
 CONFIGS = {
@@ -158,3 +159,71 @@ async def test_rendering_has_its_own_rate_limit(
     error = assert_error(answers[20], 429, "rate_limit_exceeded")
     assert answers[20].headers["retry-after"]
     assert error["message"]
+
+
+AVATAR_CENTRE = (210, 210)  # tweetImage at 1080: the picture's circle at (150, 150), side 120
+
+
+def near(found: Any, wanted: tuple[int, int, int], slack: int = 12) -> bool:
+    return all(abs(a - b) <= slack for a, b in zip(found, wanted, strict=True))
+
+
+async def test_avatar_from_own_stored_media(client: httpx.AsyncClient, caller: Caller) -> None:
+    picture = io.BytesIO()
+    Image.new("RGB", (300, 200), (200, 30, 40)).save(picture, "PNG")
+    files = {"file": ("me.png", picture.getvalue(), "image/png")}
+    uploaded = await client.post("/v1/media/upload", files=files, headers=caller.headers)
+    assert uploaded.status_code == 201, uploaded.text
+    config = {"text": "With my picture", "name": "Ada", "avatar": uploaded.json()["url"]}
+    response = await render(client, caller, templateSlug="tweetImage", config=config)
+    assert response.status_code == 201, response.text
+    image = (await stored_image(client, response.json()["url"])).convert("RGB")
+    assert near(image.getpixel(AVATAR_CENTRE), (200, 30, 40))
+    without = {**config, "avatar": None}
+    plain = await render(client, caller, templateSlug="tweetImage", config=without)
+    image = (await stored_image(client, plain.json()["url"])).convert("RGB")
+    assert near(image.getpixel((160, 210)), (37, 99, 235))  # initials on the accent colour
+
+
+async def test_avatar_fetched_like_a_media_url(
+    client: httpx.AsyncClient, caller: Caller, media_server: MediaServer
+) -> None:
+    config = {"title": "Fetched", "author": "Ada", "avatar": media_server.url("img2.png")}
+    response = await render(client, caller, templateSlug="og-blog-post", config=config)
+    assert response.status_code == 201, response.text
+    image = (await stored_image(client, response.json()["url"])).convert("RGB")
+    side = 630 // 22 * 2  # the byline's picture, bottom left
+    assert near(image.getpixel((80 + side // 2, 630 - 80 - side // 2)), (80, 100, 200))
+
+
+async def test_avatar_problems_are_upload_failed(
+    client: httpx.AsyncClient, caller: Caller, backend: AppContext, media_server: MediaServer
+) -> None:
+    def tweet(avatar: str) -> dict[str, Any]:
+        return {"templateSlug": "tweetImage", "config": {"text": "x", "avatar": avatar}}
+
+    video = assert_error(
+        await render(client, caller, **tweet(media_server.url("clip.mp4"))), 400, "upload_failed"
+    )
+    assert video["details"]["reason"] == "unsupported_format"
+    page = assert_error(
+        await render(client, caller, **tweet(media_server.url("page.html"))), 400, "upload_failed"
+    )
+    assert page["details"]["url"] == media_server.url("page.html")
+    missing = assert_error(
+        await render(client, caller, **tweet(media_server.url("gone.png"))), 400, "upload_failed"
+    )
+    assert "404" in missing["message"]
+    other = await make_caller(backend, accounts=[])
+    picture = io.BytesIO()
+    Image.new("RGB", (8, 8), (1, 2, 3)).save(picture, "PNG")
+    files = {"file": ("p.png", picture.getvalue(), "image/png")}
+    theirs = (await client.post("/v1/media/upload", files=files, headers=other.headers)).json()
+    refused = assert_error(
+        await render(client, caller, **tweet(theirs["url"])), 400, "upload_failed"
+    )
+    assert refused["details"]["reason"] == "not_found"
+    bad = assert_error(
+        await render(client, caller, **tweet("file:///etc/passwd")), 400, "validation_error"
+    )
+    assert ("config.avatar", "invalid_url") in reasons(bad)

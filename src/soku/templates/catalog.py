@@ -12,6 +12,7 @@ from typing import Any
 
 from PIL import Image, ImageDraw
 
+from soku.posts.validation import check_urls
 from soku.templates.render import Box, draw_lines, fit, font, initials, is_color, rgb
 
 ASPECT_SIZES = {"1:1": (1080, 1080), "4:5": (1080, 1350), "9:16": (1080, 1920)}
@@ -30,6 +31,7 @@ class Param:
     max_length: int = 100
     choices: tuple[str, ...] = ()
     color: bool = False
+    url: bool = False  # an image URL (`pictures.load_picture`)
     default: str | None = None
 
 
@@ -42,6 +44,7 @@ class Canvas:
     config: dict[str, str]
     font_path: str | None
     bold_path: str | None
+    pictures: dict[str, Image.Image]
 
     @property
     def colors(self) -> tuple[tuple[int, int, int], ...]:
@@ -66,6 +69,13 @@ class Template:
     draw: Callable[[Canvas], None] = field(repr=False)
 
 
+AVATAR = Param(
+    "avatar",
+    "An image URL for the author's picture (one of your stored media URLs, or any public "
+    "http(s) URL); the name's initials when omitted",
+    max_length=2048,
+    url=True,
+)
 STYLE = (
     Param("theme", "light or dark", choices=tuple(THEMES), default="light"),
     Param("accentColor", "#RRGGBB", color=True, default="#2563EB"),
@@ -87,17 +97,28 @@ def _og_blog_post(c: Canvas) -> None:
     y = c.text(c.config["title"], title, margin, y, ink) + c.height // 40
     if subtitle := c.config.get("subtitle"):
         c.text(subtitle, Box(inner, c.height // 5, c.height // 18, 16), margin, y, muted)
-    if author := c.config.get("author"):
-        size = c.height // 22
-        c.draw.text(
-            (margin, c.height - margin - size),
-            author,
-            font=font(size, True, c.bold_path),
-            fill=muted,
-        )
+    _byline(c, margin, c.height - margin, c.height // 22, muted)
+
+
+def _byline(c: Canvas, x: int, bottom: int, size: int, fill: tuple[int, int, int]) -> None:
+    """The author's picture (when given) and name, on one line ending at `bottom`."""
+    author = c.config.get("author", "")
+    middle = bottom - size
+    if "avatar" in c.pictures:
+        _avatar(c, author, x, bottom - 2 * size, 2 * size)
+        x += 2 * size + size // 2
+    if author:
+        face = font(size, True, c.bold_path)
+        c.draw.text((x, middle), author, font=face, fill=fill, anchor="lm")
 
 
 def _avatar(c: Canvas, name: str, x: int, y: int, size: int) -> None:
+    """The `avatar` picture in a circle, or the name's initials on the accent colour."""
+    if (picture := c.pictures.get("avatar")) is not None:
+        mask = Image.new("L", (size, size), 0)
+        ImageDraw.Draw(mask).ellipse((0, 0, size - 1, size - 1), fill=255)
+        c.image.paste(picture.resize((size, size)), (x, y), mask)
+        return
     c.draw.ellipse((x, y, x + size, y + size), fill=c.accent)
     face = font(size * 2 // 5, True, c.bold_path)
     c.draw.text(
@@ -168,6 +189,7 @@ TEMPLATES = {
                 Param("subtitle", "A line under the title", max_length=300),
                 Param("author", "Who wrote it", max_length=80),
                 Param("siteName", "The site or blog", max_length=80),
+                AVATAR,
                 *STYLE,
             ),
             _og_blog_post,
@@ -180,6 +202,7 @@ TEMPLATES = {
                 Param("text", "What the card says", required=True, max_length=1000),
                 Param("name", "The author's display name", max_length=80),
                 Param("handle", "The author's handle, with or without @", max_length=40),
+                AVATAR,
                 *STYLE,
             ),
             _tweet_image,
@@ -238,6 +261,8 @@ def _check_value(param: Param, value: Any) -> Problem | None:
         return _problem(
             name, "invalid_value", f"config.{name} must be one of {', '.join(param.choices)}."
         )
+    if param.url and check_urls(f"config.{name}", [value]):
+        return _problem(name, "invalid_url", f"config.{name} must be an http(s) URL.")
     if param.color and not is_color(value):
         return _problem(name, "invalid_value", f"config.{name} must be a colour written #RRGGBB.")
     return None
@@ -253,10 +278,12 @@ def render(
     size: tuple[int, int],
     font_path: str | None = None,
     bold_path: str | None = None,
+    pictures: dict[str, Image.Image] | None = None,
 ) -> Image.Image:
     """The template drawn on a canvas of `size` (width, height), on its theme's background."""
     width, height = size
     image = Image.new("RGB", size, THEMES[config["theme"]][0])
-    canvas = Canvas(image, ImageDraw.Draw(image), width, height, config, font_path, bold_path)
+    draw = ImageDraw.Draw(image)
+    canvas = Canvas(image, draw, width, height, config, font_path, bold_path, pictures or {})
     template.draw(canvas)
     return image

@@ -48,7 +48,7 @@ async def render_template(
     resolved, replay = await replayed(ctx, caller.user_id, raw, key, "templates")
     if replay is not None:
         return replay
-    incoming = await service.render_to_media(ctx, body)
+    incoming = await service.render_to_media(ctx, caller.user_id, body)
     return await record(ctx, caller.user_id, incoming, raw, resolved)
 
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import uuid
 from pathlib import Path
+
+from PIL import Image
 
 from soku.context import AppContext
 from soku.errors import ValidationFailed
@@ -13,6 +16,7 @@ from soku.media import service as media
 from soku.media.sniff import PNG
 from soku.posts.validation import problem
 from soku.templates.catalog import ASPECT_SIZES, TEMPLATES, Template, check_config, render
+from soku.templates.pictures import load_picture
 from soku.templates.schemas import ParameterView, Size, TemplateRender, TemplateView
 
 
@@ -30,11 +34,20 @@ def checked(body: TemplateRender) -> tuple[Template, dict[str, str], tuple[int, 
     return template, values, size
 
 
-async def render_to_media(ctx: AppContext, body: TemplateRender) -> media.Incoming:
+async def render_to_media(
+    ctx: AppContext, user_id: uuid.UUID, body: TemplateRender
+) -> media.Incoming:
     template, values, size = checked(body)
     fonts = ctx.settings.template_font, ctx.settings.template_bold_font
+    pictures = {
+        p.name: await load_picture(ctx, user_id, values[p.name])
+        for p in template.params
+        if p.url and p.name in values
+    }
     async with media.temporary_file(ctx) as path:
-        digest, length = await asyncio.to_thread(_draw, template, values, size, fonts, path)
+        digest, length = await asyncio.to_thread(
+            _draw, template, values, size, fonts, pictures, path
+        )
         return await media.store_file(ctx, path, PNG, length, digest, None)
 
 
@@ -43,10 +56,11 @@ def _draw(
     values: dict[str, str],
     size: tuple[int, int],
     fonts: tuple[str | None, str | None],
+    pictures: dict[str, Image.Image],
     path: Path,
 ) -> tuple[str, int]:
     """Draw and write the PNG (off the event loop: a few to tens of milliseconds)."""
-    render(template, values, size, *fonts).save(path, format="PNG", optimize=True)
+    render(template, values, size, *fonts, pictures).save(path, format="PNG", optimize=True)
     data = path.read_bytes()
     return hashlib.sha256(data).hexdigest(), len(data)
 

@@ -1,0 +1,70 @@
+"""A template's pictures (`avatar`): the caller's own stored image, or an image URL fetched
+as a media URL is (the same address checks and limits), opened and cut square. Nothing is
+stored: only the rendered PNG is."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import uuid
+from pathlib import Path
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from soku.context import AppContext
+from soku.media import repository
+from soku.media import service as media
+from soku.media.fetcher import fetch_to_file
+from soku.media.types import FetchError
+
+MAX_PICTURE_BYTES = 10 * 1024 * 1024
+SIDE = 512  # pixels: more than any template draws a picture at
+
+
+async def load_picture(ctx: AppContext, user_id: uuid.UUID, url: str) -> Image.Image:
+    """The picture at `url`, square; UploadFailed (400) says why not."""
+    async with media.temporary_file(ctx) as path:
+        token = media.token_of(ctx, url)
+        if token is not None:
+            await _copy_stored(ctx, user_id, token, url, path)
+        else:
+            await _fetch(ctx, url, path)
+        return await asyncio.to_thread(_square, path, url)
+
+
+async def _copy_stored(
+    ctx: AppContext, user_id: uuid.UUID, token: str, url: str, path: Path
+) -> None:
+    async with ctx.db.read() as session:
+        found = (await repository.by_tokens(session, user_id, [token])).get(token)
+    if found is None or found.kind != "image" or found.bytes > MAX_PICTURE_BYTES:
+        why = "is not one of your stored images" if found is None else "is not a small image"
+        raise media.upload_failed(url, "not_found", f"{url} {why} (at most 10 MB).")
+    with path.open("wb") as out:
+        async for chunk in ctx.media_store.stream(found.storage_key):
+            out.write(chunk)
+
+
+async def _fetch(ctx: AppContext, url: str, path: Path) -> None:
+    limits = dataclasses.replace(
+        media.fetch_limits(ctx),
+        image_max_bytes=MAX_PICTURE_BYTES,
+        video_max_bytes=MAX_PICTURE_BYTES,
+    )
+    try:
+        fetched = await fetch_to_file(url, path, limits)
+    except FetchError as exc:
+        message = f"{url} could not be fetched: {exc.message}"
+        raise media.upload_failed(url, exc.reason, message) from exc
+    if fetched.sniffed.kind != "image":
+        raise media.upload_failed(url, "unsupported_format", f"{url} is not an image.")
+
+
+def _square(path: Path, url: str) -> Image.Image:
+    try:
+        with Image.open(path) as opened:
+            upright = ImageOps.exif_transpose(opened).convert("RGB")
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError) as exc:
+        message = f"{url} could not be read as an image: {exc}"
+        raise media.upload_failed(url, "unsupported_format", message) from exc
+    return ImageOps.fit(upright, (SIDE, SIDE))
