@@ -127,6 +127,20 @@ class Settings(BaseSettings):
             check_store_url(value)
         return value
 
+    @field_validator("template_font", "template_bold_font")
+    @classmethod
+    def _check_font(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if not value:
+            return None
+        from PIL import ImageFont
+
+        try:
+            ImageFont.truetype(value, 12)
+        except OSError as exc:
+            name = f"SOKU_{str(info.field_name).upper()}"
+            raise ValueError(f"{name} is not a font file Pillow can open: {exc}") from None
+        return value
+
     @field_validator("redis_url")
     @classmethod
     def _check_redis_url(cls, value: str | None) -> str | None:
