@@ -83,6 +83,9 @@ async def test_chosen_events_are_kept_once(client: httpx.AsyncClient, caller: Ca
         ({"url": HOOK, "events": []}, "events", "too_short"),
         ({"url": HOOK, "secret": "mine"}, "secret", "unknown_field"),
         ({"url": HOOK, "description": "x" * 201}, "description", "too_long"),
+        ({"url": HOOK, "description": "a\x00b"}, "description", "invalid_characters"),
+        # 2,000 characters but 6,000 bytes: over what PostgreSQL's unique index can hold
+        ({"url": HOOK + "/" + "\u6f22" * 2000}, "url", "invalid_url"),
         ({"url": 42}, "url", "invalid_type"),
         ({}, "url", "required"),
     ],
