@@ -122,6 +122,19 @@ async def test_endpoints_per_user_are_limited(
     assert (await add(client, other)).status_code == 201
 
 
+async def test_endpoints_per_user_are_limited_when_added_together(
+    client: httpx.AsyncClient, backend: AppContext
+) -> None:
+    caller = await make_caller(backend, accounts=[])
+    limit = backend.settings.webhook_endpoints_per_user
+    answers = await asyncio.gather(
+        *(add(client, caller, url=f"{HOOK}/{index}") for index in range(limit + 6))
+    )
+    assert sorted(a.status_code for a in answers) == [201] * limit + [409] * 6
+    listed = await client.get("/v1/webhooks", headers=caller.headers)
+    assert len(listed.json()["data"]) == limit
+
+
 async def test_one_url_once(client: httpx.AsyncClient, caller: Caller) -> None:
     first = (await add(client, caller)).json()
     error = assert_error(await add(client, caller, events=["post.failed"]), 409, "conflict")

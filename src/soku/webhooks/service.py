@@ -7,8 +7,9 @@ import uuid
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import Connection, insert
+from sqlalchemy import Connection, insert, select
 
+from soku.auth.models import User
 from soku.config import Settings
 from soku.db import utcnow
 from soku.errors import Conflict, NotFound, ValidationFailed
@@ -75,6 +76,8 @@ def create_endpoint(
 ) -> WebhookCreated:
     check_url(body.url, settings.webhook_allow_private)
     check_description(body.description)
+    # the user's row locked (PostgreSQL): two requests at once would each count the other out
+    connection.execute(select(User.id).where(User.id == user_id).with_for_update(key_share=True))
     same = repo.endpoint_with_url(connection, user_id, body.url)
     if same is not None:
         raise Conflict(
