@@ -83,6 +83,9 @@ async def test_chosen_events_are_kept_once(client: httpx.AsyncClient, caller: Ca
         ({"url": HOOK, "events": []}, "events", "too_short"),
         ({"url": HOOK, "secret": "mine"}, "secret", "unknown_field"),
         ({"url": HOOK, "description": "x" * 201}, "description", "too_long"),
+        ({"url": HOOK, "description": "a\x00b"}, "description", "invalid_characters"),
+        # 2,000 characters but 6,000 bytes: over what PostgreSQL's unique index can hold
+        ({"url": HOOK + "/" + "\u6f22" * 2000}, "url", "invalid_url"),
         ({"url": 42}, "url", "invalid_type"),
         ({}, "url", "required"),
     ],
@@ -117,6 +120,19 @@ async def test_endpoints_per_user_are_limited(
     assert error["details"] == {"limit": limit}
     other = await make_caller(backend, accounts=[])  # the limit is each user's own
     assert (await add(client, other)).status_code == 201
+
+
+async def test_endpoints_per_user_are_limited_when_added_together(
+    client: httpx.AsyncClient, backend: AppContext
+) -> None:
+    caller = await make_caller(backend, accounts=[])
+    limit = backend.settings.webhook_endpoints_per_user
+    answers = await asyncio.gather(
+        *(add(client, caller, url=f"{HOOK}/{index}") for index in range(limit + 6))
+    )
+    assert sorted(a.status_code for a in answers) == [201] * limit + [409] * 6
+    listed = await client.get("/v1/webhooks", headers=caller.headers)
+    assert len(listed.json()["data"]) == limit
 
 
 async def test_one_url_once(client: httpx.AsyncClient, caller: Caller) -> None:

@@ -76,6 +76,30 @@ async def receiver() -> AsyncIterator[Receiver]:
         yield found
 
 
+@dataclass
+class Hanging:
+    """A receiver that never answers (until the test ends)."""
+
+    url: str = ""
+    got: int = 0
+    release: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def hook(self, request: Request) -> Response:
+        self.got += 1
+        await self.release.wait()
+        return Response(status_code=204)
+
+
+@pytest.fixture
+async def hanging() -> AsyncIterator[Hanging]:
+    found = Hanging()
+    app = Starlette(routes=[Route("/hook", found.hook, methods=["POST"])])
+    async with serving(app) as url:
+        found.url = f"{url}/hook"
+        yield found
+        found.release.set()
+
+
 async def add_webhook(env: Harness, caller: Caller, url: str, **extra: Any) -> dict[str, Any]:
     response = await env.api.post(
         "/v1/webhooks", json={"url": url, **extra}, headers=caller.headers
@@ -307,3 +331,54 @@ async def test_a_claim_whose_sender_died_is_sent_when_its_lease_ends(
     await env.ctx.db.run_write(lambda c: repo.finish(c, "dead-sender", [late]))
     [still] = await deliveries_of(env, caller, webhook["id"])
     assert (still["status"], still["lastError"]) == ("delivered", None)
+
+
+async def _ping(env: Harness, caller: Caller, webhook: dict[str, Any]) -> None:
+    response = await env.api.post(f"/v1/webhooks/{webhook['id']}/test", headers=caller.headers)
+    assert response.status_code == 202, response.text
+
+
+async def _until(check: Any) -> None:
+    deadline = time.monotonic() + WAIT
+    while not check():
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.02)
+
+
+async def test_a_hanging_receiver_delays_no_other_endpoint(
+    make_harness: MakeHarness, receiver: Receiver, hanging: Hanging
+) -> None:
+    env = await make_harness(**FAST, webhook_timeout_seconds=5)
+    caller = await env.caller([("x", "x_main")])
+    slow = await add_webhook(env, caller, hanging.url)
+    quick = await add_webhook(env, caller, receiver.url)
+    env.start_worker()
+    await _ping(env, caller, slow)
+    await _until(lambda: hanging.got == 1)  # its attempt hangs until the timeout
+    started = time.monotonic()
+    await _ping(env, caller, quick)
+    await receiver.wait_for(1)
+    assert time.monotonic() - started < 2.5  # not after the hanging attempt's 5 s
+    [delivery] = await wait_settled(env, caller, quick["id"])
+    assert delivery["status"] == "delivered"
+
+
+async def test_stopping_cuts_a_hanging_attempt_short_and_gives_it_back(
+    make_harness: MakeHarness, hanging: Hanging
+) -> None:
+    env = await make_harness(**FAST, webhook_timeout_seconds=30, shutdown_grace_seconds=0.2)
+    caller = await env.caller([("x", "x_main")])
+    webhook = await add_webhook(env, caller, hanging.url)
+    sender = WebhookSender(env.ctx)
+    running = asyncio.create_task(sender.run())
+    await _ping(env, caller, webhook)
+    await _until(lambda: hanging.got == 1)
+    started = time.monotonic()
+    sender.stop()
+    await asyncio.wait_for(running, timeout=5)  # not the attempt's 30 s
+    assert time.monotonic() - started < 2
+    [delivery] = await deliveries_of(env, caller, webhook["id"])
+    assert (delivery["status"], delivery["attempts"]) == ("pending", 1)
+    assert delivery["lastError"] == "interrupted: the sender stopped during the attempt"
+    due = dt.datetime.fromisoformat(delivery["nextAttemptAt"].replace("Z", "+00:00"))
+    assert due <= utcnow()  # due again at once, not when the lease ends

@@ -66,13 +66,13 @@ class Worker:
         try:
             await self._deliver()
         finally:
+            webhooks.stop()  # its attempts in flight drain beside the deliveries, same grace
             try:
                 await self._shutdown()  # the heartbeat keeps the leases while draining
             finally:
                 heartbeat.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await heartbeat
-                webhooks.stop()
                 await sending
 
     async def _deliver(self) -> None:

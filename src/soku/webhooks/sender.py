@@ -39,6 +39,7 @@ from soku.webhooks.models import WebhookStatus
 
 log = structlog.get_logger("soku.webhooks")
 BATCH = 32
+MAX_IN_FLIGHT = 4 * BATCH  # deliveries being sent at once, over all rounds
 PURGE_EVERY_SECONDS = 3600.0
 ERROR_BODY_CHARS = 300  # of a receiver's answer, kept with a failed attempt
 USER_AGENT = f"Soku-Webhooks/{__version__}"
@@ -50,6 +51,8 @@ class WebhookSender:
         self.settings = ctx.settings
         self.vault = TokenVault(self.settings.resolved_secret_key)
         self.stopping = asyncio.Event()
+        self.rounds: dict[asyncio.Task[None], tuple[str, list[repo.Due]]] = {}
+        self.in_flight = 0  # deliveries claimed by the rounds running
         self.client = httpx.AsyncClient(
             follow_redirects=False, trust_env=False, verify=tls_context()
         )
@@ -59,7 +62,8 @@ class WebhookSender:
 
     async def run(self) -> None:
         """Send until `stop()`; a round that fails (the database out of reach) is logged and
-        tried again after the poll interval."""
+        tried again after the poll interval. Rounds run side by side, up to MAX_IN_FLIGHT
+        deliveries in all, so that a receiver that hangs until the timeout delays no other."""
         purged_at = 0.0
         try:
             while not self.stopping.is_set():
@@ -67,16 +71,23 @@ class WebhookSender:
                     if time.monotonic() - purged_at > PURGE_EVERY_SECONDS:
                         purged_at = time.monotonic()
                         await self.purge()
-                    wait = await self._until_due()
-                    if wait <= 0:
-                        await self.send_due()
+                    room = MAX_IN_FLIGHT - self.in_flight
+                    wait = await self._until_due() if room > 0 else self._poll
+                    if wait <= 0 and await self._start_round(min(BATCH, room)):
                         continue
                 except Exception:
                     log.exception("webhook_round_failed")
-                    wait = self.settings.webhook_poll_seconds
-                await self._sleep(wait)
+                    wait = self._poll
+                await self._sleep(max(wait, 0.0) or self._poll)
         finally:
-            await self.client.aclose()
+            try:
+                await self._drain()
+            finally:
+                await self.client.aclose()
+
+    @property
+    def _poll(self) -> float:
+        return self.settings.webhook_poll_seconds
 
     async def purge(self) -> int:
         """Delete the events older than the retention that nothing waits to send."""
@@ -88,21 +99,66 @@ class WebhookSender:
             log.info("webhook_events_purged", count=total)
         return total
 
-    async def send_due(self) -> int:
+    async def send_due(self, batch: int = BATCH) -> int:
         """One round: claim what is due, send it all at once, store the outcomes."""
+        token, claimed = await self._claim(batch)
+        if claimed:
+            await self._deliver(token, claimed)
+        return len(claimed)
+
+    async def _claim(self, batch: int) -> tuple[str, list[repo.Due]]:
         token = str(uuid.uuid4())
         now = utcnow()
         lease_end = now + dt.timedelta(seconds=self.settings.webhook_timeout_seconds * 3 + 30)
 
         def claim(connection: Connection) -> list[repo.Due]:
-            return repo.claim_due(connection, token, BATCH, now, lease_end)
+            return repo.claim_due(connection, token, batch, now, lease_end)
 
-        claimed = await self.ctx.db.run_write(claim)
-        if not claimed:
-            return 0
+        return token, await self.ctx.db.run_write(claim)
+
+    async def _deliver(self, token: str, claimed: list[repo.Due]) -> None:
         outcomes = await asyncio.gather(*(self._attempt(due) for due in claimed))
-        await self.ctx.db.run_write(lambda c: repo.finish(c, token, list(outcomes)))
+        await self._finish(token, list(outcomes))
+
+    async def _finish(self, token: str, outcomes: list[dict[str, Any]]) -> None:
+        await self.ctx.db.run_write(lambda c: repo.finish(c, token, outcomes))
+
+    async def _start_round(self, batch: int) -> int:
+        """Claim what is due and send it in a task of its own; how many were claimed."""
+        token, claimed = await self._claim(batch)
+        if claimed:
+            task = asyncio.create_task(self._deliver(token, claimed))
+            self.rounds[task] = (token, claimed)
+            self.in_flight += len(claimed)
+            task.add_done_callback(self._round_done)
         return len(claimed)
+
+    def _round_done(self, task: asyncio.Task[None]) -> None:
+        _token, claimed = self.rounds.pop(task)
+        self.in_flight -= len(claimed)
+        if not task.cancelled() and (error := task.exception()) is not None:
+            log.error("webhook_round_failed", exc_info=error)
+
+    async def _drain(self) -> None:
+        """Let the rounds in flight finish for up to the shutdown grace, then cancel them and
+        give their deliveries back, due now: they are sent again (at least once)."""
+        if not self.rounds:
+            return
+        grace = self.settings.shutdown_grace_seconds
+        _done, late = await asyncio.wait(list(self.rounds), timeout=grace)
+        given_back = [(token, claimed) for task, (token, claimed) in self.rounds.items()
+                      if task in late]  # fmt: skip
+        for task in late:
+            task.cancel()
+        await asyncio.gather(*late, return_exceptions=True)
+        now = utcnow()
+        try:
+            for token, claimed in given_back:
+                await self._finish(token, [_interrupted(due, now) for due in claimed])
+        except Exception:  # they are sent again when their lease ends
+            log.exception("webhook_give_back_failed")
+        if given_back:
+            log.info("webhook_sender_stopped", given_back=sum(len(c) for _t, c in given_back))
 
     async def _until_due(self) -> float:
         """Seconds until the next delivery is due (0 or less: one is), at most the poll
@@ -222,6 +278,17 @@ async def _excerpt(response: httpx.Response) -> str:
         if len(read) >= ERROR_BODY_CHARS * 4:
             break
     return read.decode("utf-8", "replace")[:ERROR_BODY_CHARS].strip()
+
+
+def _interrupted(due: repo.Due, now: dt.datetime) -> dict[str, Any]:
+    """A delivery whose attempt the sender's shutdown cut short: due again now."""
+    return {
+        "id": due.id,
+        "status": WebhookStatus.pending.value,
+        "run_at": now,
+        "last_status_code": None,
+        "last_error": "interrupted: the sender stopped during the attempt",
+    }
 
 
 def _label(status: str, error: str | None) -> str:

@@ -7,14 +7,15 @@ import uuid
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import Connection, insert
+from sqlalchemy import Connection, insert, select
 
+from soku.auth.models import User
 from soku.config import Settings
 from soku.db import utcnow
 from soku.errors import Conflict, NotFound, ValidationFailed
 from soku.integrations.vault import TokenVault
 from soku.media.addresses import blocked_reason, is_localhost_name, normalise_host
-from soku.posts.validation import check_urls, problem
+from soku.posts.validation import MAX_URL_LENGTH, check_urls, problem, unstorable
 from soku.webhooks import repository as repo
 from soku.webhooks.events import ENDPOINTS, add_event, stamp
 from soku.webhooks.models import POST_EVENTS, EventType
@@ -33,6 +34,9 @@ def check_url(url: str, allow_private: bool) -> None:
         host = normalise_host(parts.hostname or "")
         if parts.username is not None or parts.password is not None:
             problems.append(problem("url", "invalid_url", "url must not hold credentials."))
+        elif len(url.encode()) > MAX_URL_LENGTH:  # stored in a unique index: bytes count
+            message = f"url must be at most {MAX_URL_LENGTH} bytes in UTF-8."
+            problems.append(problem("url", "invalid_url", message))
         elif host is None:
             problems.append(problem("url", "invalid_url", "url has no valid host name."))
         elif not allow_private:
@@ -45,6 +49,16 @@ def check_url(url: str, allow_private: bool) -> None:
                 problems.append(problem("url", "blocked_address", message))
     if problems:
         raise ValidationFailed.from_problems(problems)
+
+
+def check_description(description: str | None) -> None:
+    """A description PostgreSQL can store: no NUL (`unstorable`)."""
+    what = unstorable(description) if description is not None else None
+    if what is not None:
+        message = f"description must not contain {what}."
+        raise ValidationFailed.from_problems(
+            [problem("description", "invalid_characters", message)]
+        )
 
 
 def view_of(row: Any) -> WebhookView:
@@ -61,6 +75,9 @@ def create_endpoint(
     connection: Connection, settings: Settings, user_id: uuid.UUID, body: WebhookCreate
 ) -> WebhookCreated:
     check_url(body.url, settings.webhook_allow_private)
+    check_description(body.description)
+    # the user's row locked (PostgreSQL): two requests at once would each count the other out
+    connection.execute(select(User.id).where(User.id == user_id).with_for_update(key_share=True))
     same = repo.endpoint_with_url(connection, user_id, body.url)
     if same is not None:
         raise Conflict(
