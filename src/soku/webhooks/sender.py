@@ -117,8 +117,13 @@ class WebhookSender:
         return token, await self.ctx.db.run_write(claim)
 
     async def _deliver(self, token: str, claimed: list[repo.Due]) -> None:
-        outcomes = await asyncio.gather(*(self._attempt(due) for due in claimed))
-        await self._finish(token, list(outcomes))
+        """Send each claimed delivery, storing each outcome as soon as it is known: a fast
+        receiver's answer does not wait for a slow one's in the same round."""
+
+        async def one(due: repo.Due) -> None:
+            await self._finish(token, [await self._attempt(due)])
+
+        await asyncio.gather(*(one(due) for due in claimed))
 
     async def _finish(self, token: str, outcomes: list[dict[str, Any]]) -> None:
         await self.ctx.db.run_write(lambda c: repo.finish(c, token, outcomes))
@@ -232,6 +237,9 @@ class WebhookSender:
             "Host": hop.host_header,
             "Content-Type": "application/json",
             "User-Agent": USER_AGENT,
+            # never reused: a pooled connection is keyed by address, and one checked (and TLS
+            # verified) for one name must not carry a request for another name on that address
+            "Connection": "close",
             "Soku-Event": due.event_type,
             "Soku-Event-Id": str(due.event_id),
             "Soku-Delivery-Id": str(due.id),
