@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from sqlalchemy import func, insert, select
+from sqlalchemy import Connection, func, insert, select, update
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -24,8 +24,8 @@ from soku.db import utcnow
 from soku.integrations.vault import TokenVault
 from soku.webhooks import repository as repo
 from soku.webhooks import signing
-from soku.webhooks.events import ENDPOINTS
-from soku.webhooks.models import WebhookDelivery
+from soku.webhooks.events import DELIVERIES, ENDPOINTS, EVENTS, add_event
+from soku.webhooks.models import EventType, WebhookDelivery
 from soku.webhooks.sender import WebhookSender
 from soku.webhooks.service import send_test
 from tests.asgi_server import serving
@@ -415,3 +415,42 @@ async def test_webhooks_are_sent_on_connections_never_reused(
     await receiver.wait_for(1)
     [(headers, _body)] = receiver.got
     assert headers["connection"] == "close"
+
+
+async def test_purge_keeps_what_is_recent_or_still_to_send(
+    make_harness: MakeHarness, receiver: Receiver
+) -> None:
+    env = await make_harness(**FAST, webhook_retention_days=30)
+    caller = await env.caller([("x", "x_main")])
+    webhook = await add_webhook(env, caller, receiver.url)
+    endpoint_id = uuid.UUID(webhook["id"])
+    old = utcnow() - dt.timedelta(days=31)
+
+    def event_at(moment: dt.datetime, status: str) -> uuid.UUID:
+        def write(connection: Connection) -> uuid.UUID:
+            data = {"note": status}
+            made = add_event(
+                connection, caller.user_id, EventType.ping, data, [endpoint_id], moment
+            )
+            connection.execute(
+                update(DELIVERIES).where(DELIVERIES.c.event_id == made).values(status=status)
+            )
+            return made
+
+        return write
+
+    kept_pending = await env.ctx.db.run_write(event_at(old, "pending"))
+    gone_delivered = await env.ctx.db.run_write(event_at(old, "delivered"))
+    gone_failed = await env.ctx.db.run_write(event_at(old, "failed"))
+    kept_recent = await env.ctx.db.run_write(event_at(utcnow(), "delivered"))
+    sender = WebhookSender(env.ctx)
+    try:
+        assert await sender.purge() == 2
+        assert await sender.purge() == 0
+    finally:
+        await sender.client.aclose()
+    left = await env.ctx.db.run_read(lambda c: {row[0] for row in c.execute(select(EVENTS.c.id))})
+    assert {kept_pending, kept_recent} <= left
+    assert not {gone_delivered, gone_failed} & left
+    sent = await deliveries_of(env, caller, webhook["id"])
+    assert {d["eventId"] for d in sent} == {str(kept_pending), str(kept_recent)}
