@@ -18,6 +18,7 @@ from tests.asgi_server import serving
 from tests.conftest import create_database, drop_database, make_settings
 from tests.delivery.harness import Harness
 from tests.delivery.processes import World, open_world
+from tests.delivery.webhook_receivers import Hanging, Receiver
 from tests.media_files import MediaServer
 
 MakeHarness = Callable[..., Awaitable[Harness]]
@@ -107,3 +108,20 @@ async def world(
     """Soku as real processes (`processes.py`): a fresh database, the fake in its own process."""
     async with open_world(request.param, tmp_path, media_server) as opened:
         yield opened
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    found = Receiver()
+    async with serving(found.app()) as url:
+        found.url = f"{url}/hook"
+        yield found
+
+
+@pytest.fixture
+async def hanging() -> AsyncIterator[Hanging]:
+    found = Hanging()
+    async with serving(found.app()) as url:
+        found.url = f"{url}/hook"
+        yield found
+        found.release.set()
