@@ -21,6 +21,7 @@ from soku.delivery.worker import Worker
 from soku.integrations import repository as accounts_repo
 from soku.integrations.models import Account
 from soku.posts.models import Post
+from soku.webhooks.models import WebhookDelivery, WebhookStatus
 from tests.conftest import Caller, make_caller
 from tests.media_files import MediaServer
 
@@ -102,6 +103,12 @@ class Harness:
                 .values(
                     status=DeliveryStatus.cancelled.value, lease_owner=None, lease_expires_at=None
                 )
+            )
+            # nor any of its webhooks: their receivers are gone (and their ports may be reused)
+            await session.execute(
+                update(WebhookDelivery)
+                .where(WebhookDelivery.status == WebhookStatus.pending.value)
+                .values(status=WebhookStatus.failed.value, lease_token=None)
             )
         await self.fake.delete("/_inspect")
         await self.api.aclose()
