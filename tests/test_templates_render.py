@@ -131,3 +131,16 @@ def test_the_longest_texts_stay_inside_and_apart(
                 min(bottom, other[3]) - max(top, other[1]),
             )
             assert min(overlap) <= 1, (boxes, index)
+
+
+def test_the_picture_or_the_initials_are_drawn_as_the_docs_say() -> None:
+    og = TEMPLATES["og-blog-post"]
+    values, _ = check_config(og, {"title": "Hello", "author": "Ada Lovelace"})
+    side = 630 // 22 * 2  # the byline's circle, bottom left, without a picture: initials
+    image = draw_template(og, values, (1200, 630))
+    assert image.getpixel((80 + side // 2, 630 - 80 - side + 4)) == (37, 99, 235)
+    tweet = TEMPLATES["tweetImage"]
+    values, _ = check_config(tweet, {"text": "Hello"})  # a picture, and no name
+    picture = {"avatar": Image.new("RGB", (512, 512), (200, 30, 40))}
+    image = draw_template(tweet, values, (1080, 1080), pictures=picture)
+    assert image.getpixel((210, 210)) == (200, 30, 40)

@@ -129,7 +129,7 @@ def _byline(c: Canvas, x: int, bottom: int, size: int, fill: tuple[int, int, int
     the margins (`x` on either side)."""
     author = c.config.get("author", "")
     right = c.width - x
-    if "avatar" in c.pictures:
+    if "avatar" in c.pictures or author:
         _avatar(c, author, x, bottom - 2 * size, 2 * size)
         x += 2 * size + size // 2
     if author:
@@ -161,7 +161,7 @@ def _tweet_image(c: Canvas) -> None:
     left, top, inner = margin + pad, margin + pad, c.width - 2 * (margin + pad)
     name = c.config.get("name") or c.config.get("handle") or ""
     avatar = c.width // 9
-    if name:
+    if name or "avatar" in c.pictures:
         _avatar(c, name, left, top, avatar)
         text_x = left + avatar + pad // 2
         face, line = c.line(name, left + inner - text_x, avatar // 3, True)
