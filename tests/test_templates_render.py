@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
-from PIL import ImageFont
+from PIL import Image, ImageDraw, ImageFont
 
 from soku.config import Settings
 from soku.templates import render
-from soku.templates.catalog import TEMPLATES, check_config
+from soku.templates.catalog import ASPECT_SIZES, TEMPLATES, check_config
 from soku.templates.catalog import render as draw_template
 from soku.templates.render import Box, fit, wrap
 
@@ -80,3 +81,66 @@ def test_initials() -> None:
     assert render.initials("Ada Lovelace") == "AL"
     assert render.initials("@soku_dev") == "SD"
     assert render.initials("   ") == "?"
+
+
+LONGEST = {
+    "og-blog-post": {
+        "title": ("Lorem ipsum dolor sit amet consectetur adipiscing elit " * 4)[:200],
+        "subtitle": ("Sed do eiusmod tempor incididunt ut labore et dolore " * 6)[:300],
+        "author": ("Maximiliana Wolfeschlegelsteinhausenbergerdorff " * 2)[:80],
+        "siteName": ("VERY LONG SITE NAME " * 4)[:80],
+    },
+    "tweetImage": {"text": "word " * 200, "name": "W" * 80, "handle": "h" * 40},
+}
+MARGIN = {"og-blog-post": 15, "tweetImage": 12}  # the right margin: 1/15, 1/12 of the width
+
+
+def drawn_text(monkeypatch: pytest.MonkeyPatch) -> list[tuple[float, float, float, float]]:
+    """The ink box of every text the templates draw from now on."""
+    boxes: list[tuple[float, float, float, float]] = []
+    original = ImageDraw.ImageDraw.text
+
+    def text(self: ImageDraw.ImageDraw, xy: Any, text: Any, *args: Any, **kwargs: Any) -> None:
+        face, anchor = kwargs.get("font"), kwargs.get("anchor")
+        if text.strip():
+            boxes.append(self.textbbox(xy, text, font=face, anchor=anchor))
+        original(self, xy, text, *args, **kwargs)
+
+    monkeypatch.setattr(ImageDraw.ImageDraw, "text", text)
+    return boxes
+
+
+@pytest.mark.parametrize("slug", list(LONGEST))
+@pytest.mark.parametrize("size", [(1200, 630), *ASPECT_SIZES.values()])
+def test_the_longest_texts_stay_inside_and_apart(
+    monkeypatch: pytest.MonkeyPatch, slug: str, size: tuple[int, int]
+) -> None:
+    template = TEMPLATES[slug]
+    values, problems = check_config(template, LONGEST[slug])
+    assert problems == []
+    boxes = drawn_text(monkeypatch)
+    picture = {"avatar": Image.new("RGB", (512, 512), (200, 30, 40))}
+    draw_template(template, values, size, pictures=picture)
+    width, height = size
+    assert all(left >= 0 and right <= width - width // MARGIN[slug] for left, _, right, _ in boxes)
+    assert all(top >= 0 and bottom <= height for _, top, _, bottom in boxes)
+    for index, (left, top, right, bottom) in enumerate(boxes):
+        for other in boxes[index + 1 :]:  # lines of one text touch at most
+            overlap = (
+                min(right, other[2]) - max(left, other[0]),
+                min(bottom, other[3]) - max(top, other[1]),
+            )
+            assert min(overlap) <= 1, (boxes, index)
+
+
+def test_the_picture_or_the_initials_are_drawn_as_the_docs_say() -> None:
+    og = TEMPLATES["og-blog-post"]
+    values, _ = check_config(og, {"title": "Hello", "author": "Ada Lovelace"})
+    side = 630 // 22 * 2  # the byline's circle, bottom left, without a picture: initials
+    image = draw_template(og, values, (1200, 630))
+    assert image.getpixel((80 + side // 2, 630 - 80 - side + 4)) == (37, 99, 235)
+    tweet = TEMPLATES["tweetImage"]
+    values, _ = check_config(tweet, {"text": "Hello"})  # a picture, and no name
+    picture = {"avatar": Image.new("RGB", (512, 512), (200, 30, 40))}
+    image = draw_template(tweet, values, (1080, 1080), pictures=picture)
+    assert image.getpixel((210, 210)) == (200, 30, 40)

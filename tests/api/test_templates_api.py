@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import uuid
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -227,3 +228,30 @@ async def test_avatar_problems_are_upload_failed(
         await render(client, caller, **tweet("file:///etc/passwd")), 400, "validation_error"
     )
     assert ("config.avatar", "invalid_url") in reasons(bad)
+
+
+def hostile_pictures(folder: Path) -> None:
+    """A PNG whose IHDR is cut short (Pillow raises ValueError, not OSError) and a PNG of
+    5000x4000 pixels that is a few kilobytes on disk."""
+    picture = io.BytesIO()
+    Image.new("RGB", (8, 8), (1, 2, 3)).save(picture, "PNG")
+    broken = bytearray(picture.getvalue())
+    broken[11] = 12  # the IHDR chunk's length: 13 bytes, said to be 12
+    (folder / "broken.png").write_bytes(bytes(broken))
+    Image.new("L", (5000, 4000)).save(folder / "huge.png", optimize=True)
+
+
+async def test_hostile_pictures_are_upload_failed(
+    client: httpx.AsyncClient, caller: Caller, tmp_path: Path
+) -> None:
+    hostile_pictures(tmp_path)
+    server = MediaServer(tmp_path)
+    try:
+        for name, words in (("broken.png", "IHDR"), ("huge.png", "5000x4000")):
+            config = {"text": "x", "name": "Ada", "avatar": server.url(name)}
+            response = await render(client, caller, templateSlug="tweetImage", config=config)
+            error = assert_error(response, 400, "upload_failed")
+            assert error["details"]["reason"] == "unsupported_format"
+            assert words in error["message"]
+    finally:
+        server.close()

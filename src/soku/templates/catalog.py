@@ -7,13 +7,23 @@ problem is listed at once (field `config.<name>`), as a post's are.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from PIL import Image, ImageDraw
 
 from soku.posts.validation import check_urls
-from soku.templates.render import Box, draw_lines, fit, font, initials, is_color, rgb
+from soku.templates.render import (
+    Box,
+    Font,
+    draw_lines,
+    fit,
+    font,
+    initials,
+    is_color,
+    rgb,
+    shorten,
+)
 
 ASPECT_SIZES = {"1:1": (1080, 1080), "4:5": (1080, 1350), "9:16": (1080, 1920)}
 THEMES = {  # background, text, muted text, card
@@ -59,6 +69,15 @@ class Canvas:
         fitted = fit(text, box, self.bold_path if box.bold else self.font_path)
         return draw_lines(self.draw, fitted, x, y, fill)
 
+    def line(self, text: str, width: int, size: int, bold: bool = False) -> tuple[Font, str]:
+        """`text` on one line `width` wide: down to 3/4 of `size`, then cut with an ellipsis."""
+        text = " ".join(text.split())  # its own line breaks become spaces
+        for px in (size, size * 7 // 8, size * 3 // 4):
+            face = font(px, bold, self.bold_path if bold else self.font_path)
+            if face.getlength(text) <= width:
+                return face, text
+        return face, shorten(text + "…", face, width)
+
 
 @dataclass(frozen=True)
 class Template:
@@ -83,33 +102,39 @@ STYLE = (
 
 
 def _og_blog_post(c: Canvas) -> None:
+    """Site, title and subtitle from the top, above the byline (picture and author)."""
     _background, ink, muted, _card = c.colors
-    margin = c.width // 15
-    c.draw.rectangle((0, 0, c.width, c.height // 40), fill=c.accent)
+    margin, gap, byline = c.width // 15, c.height // 40, c.height // 22
+    c.draw.rectangle((0, 0, c.width, gap), fill=c.accent)
     inner = c.width - 2 * margin
-    y = margin + c.height // 40
+    y = margin + gap
     if site := c.config.get("siteName"):
-        y = c.text(
-            site.upper(), Box(inner, c.height // 10, c.height // 22, 14, True), margin, y, c.accent
-        )
-        y += c.height // 40
-    title = Box(inner, c.height * 45 // 100, c.height // 8, 24, True, 1.15)
-    y = c.text(c.config["title"], title, margin, y, ink) + c.height // 40
-    if subtitle := c.config.get("subtitle"):
-        c.text(subtitle, Box(inner, c.height // 5, c.height // 18, 16), margin, y, muted)
-    _byline(c, margin, c.height - margin, c.height // 22, muted)
+        site_box = Box(inner, c.height // 10, c.height // 22, 14, True)
+        y = c.text(site.upper(), site_box, margin, y, c.accent) + gap
+    has_byline = "avatar" in c.pictures or "author" in c.config
+    floor = c.height - margin - (2 * byline + gap if has_byline else 0)
+    subtitle = c.config.get("subtitle")
+    below = Box(inner, c.height // 5, c.height // 18, 16)
+    reserve = gap + round(below.smallest * below.spacing) if subtitle else 0
+    room = min(c.height * 45 // 100, floor - y - reserve)
+    y = c.text(c.config["title"], Box(inner, room, c.height // 8, 24, True, 1.15), margin, y, ink)
+    if subtitle:
+        below = replace(below, height=min(below.height, floor - y - gap))
+        c.text(subtitle, below, margin, y + gap, muted)
+    _byline(c, margin, c.height - margin, byline, muted)
 
 
 def _byline(c: Canvas, x: int, bottom: int, size: int, fill: tuple[int, int, int]) -> None:
-    """The author's picture (when given) and name, on one line ending at `bottom`."""
+    """The author's picture (when given) and name, on one line ending at `bottom`, between
+    the margins (`x` on either side)."""
     author = c.config.get("author", "")
-    middle = bottom - size
-    if "avatar" in c.pictures:
+    right = c.width - x
+    if "avatar" in c.pictures or author:
         _avatar(c, author, x, bottom - 2 * size, 2 * size)
         x += 2 * size + size // 2
     if author:
-        face = font(size, True, c.bold_path)
-        c.draw.text((x, middle), author, font=face, fill=fill, anchor="lm")
+        face, line = c.line(author, right - x, size, True)
+        c.draw.text((x, bottom - size), line, font=face, fill=fill, anchor="lm")
 
 
 def _avatar(c: Canvas, name: str, x: int, y: int, size: int) -> None:
@@ -136,19 +161,14 @@ def _tweet_image(c: Canvas) -> None:
     left, top, inner = margin + pad, margin + pad, c.width - 2 * (margin + pad)
     name = c.config.get("name") or c.config.get("handle") or ""
     avatar = c.width // 9
-    if name:
+    if name or "avatar" in c.pictures:
         _avatar(c, name, left, top, avatar)
         text_x = left + avatar + pad // 2
-        c.draw.text(
-            (text_x, top + avatar // 8), name, font=font(avatar // 3, True, c.bold_path), fill=ink
-        )
+        face, line = c.line(name, left + inner - text_x, avatar // 3, True)
+        c.draw.text((text_x, top + avatar // 8), line, font=face, fill=ink)
         if handle := c.config.get("handle"):
-            c.draw.text(
-                (text_x, top + avatar // 2 + avatar // 16),
-                f"@{handle.lstrip('@')}",
-                font=font(avatar // 4, False, c.font_path),
-                fill=muted,
-            )
+            face, line = c.line(f"@{handle.lstrip('@')}", left + inner - text_x, avatar // 4)
+            c.draw.text((text_x, top + avatar // 2 + avatar // 16), line, font=face, fill=muted)
         top += avatar + pad // 2
     body = Box(inner, c.height - margin - pad - top, c.width // 14, 20)
     c.text(c.config["text"], body, left, top, ink)

@@ -9,16 +9,20 @@ import dataclasses
 import uuid
 from pathlib import Path
 
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps
 
 from soku.context import AppContext
 from soku.media import repository
 from soku.media import service as media
 from soku.media.fetcher import fetch_to_file
+from soku.media.probe import IMAGE_FORMATS
 from soku.media.types import FetchError
 
 MAX_PICTURE_BYTES = 10 * 1024 * 1024
 SIDE = 512  # pixels: more than any template draws a picture at
+# The most pixels decoded (a JPEG is first reduced towards SIDE by its decoder): a small
+# file can claim a huge canvas, and each pixel costs memory and time while it is cut square.
+MAX_PICTURE_PIXELS = 4096 * 4096
 
 
 async def load_picture(ctx: AppContext, user_id: uuid.UUID, url: str) -> Image.Image:
@@ -62,9 +66,15 @@ async def _fetch(ctx: AppContext, url: str, path: Path) -> None:
 
 def _square(path: Path, url: str) -> Image.Image:
     try:
-        with Image.open(path) as opened:
+        with Image.open(path, formats=IMAGE_FORMATS) as opened:
+            opened.draft("RGB", (SIDE, SIDE))  # JPEG only: decode at a reduced scale
+            width, height = opened.size
+            if width * height > MAX_PICTURE_PIXELS:
+                raise ValueError(
+                    f"{width}x{height} pixels is more than {MAX_PICTURE_PIXELS:,} pixels"
+                )
             upright = ImageOps.exif_transpose(opened).convert("RGB")
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError) as exc:
+    except Exception as exc:  # Pillow raises many kinds on hostile input (as in probe)
         message = f"{url} could not be read as an image: {exc}"
         raise media.upload_failed(url, "unsupported_format", message) from exc
     return ImageOps.fit(upright, (SIDE, SIDE))
