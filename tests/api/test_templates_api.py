@@ -14,6 +14,7 @@ import pytest
 from PIL import Image
 
 from soku.context import AppContext
+from soku.templates import pictures
 from soku.templates.catalog import ASPECT_SIZES, TEMPLATES
 from tests.api.helpers import assert_error, reasons
 from tests.conftest import Caller, make_caller
@@ -255,3 +256,28 @@ async def test_hostile_pictures_are_upload_failed(
             assert words in error["message"]
     finally:
         server.close()
+
+
+async def test_own_stored_media_that_cannot_be_a_picture(
+    client: httpx.AsyncClient,
+    caller: Caller,
+    media_server: MediaServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    video = await client.post(
+        "/v1/media", json={"url": media_server.url("clip.mp4")}, headers=caller.headers
+    )
+    assert video.status_code == 201, video.text
+    body = {"templateSlug": "tweetImage", "config": {"text": "x", "avatar": video.json()["url"]}}
+    error = assert_error(await render(client, caller, **body), 400, "upload_failed")
+    assert (error["details"]["reason"], error["message"]) == (
+        "unsupported_format",
+        f"{video.json()['url']} is not an image.",
+    )
+    image = await client.post(
+        "/v1/media", json={"url": media_server.url("img1.jpg")}, headers=caller.headers
+    )
+    monkeypatch.setattr(pictures, "MAX_PICTURE_BYTES", image.json()["bytes"] - 1)
+    body = {"templateSlug": "tweetImage", "config": {"text": "y", "avatar": image.json()["url"]}}
+    error = assert_error(await render(client, caller, **body), 400, "upload_failed")
+    assert error["details"]["reason"] == "too_large"

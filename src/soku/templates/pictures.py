@@ -19,6 +19,7 @@ from soku.media.probe import IMAGE_FORMATS
 from soku.media.types import FetchError
 
 MAX_PICTURE_BYTES = 10 * 1024 * 1024
+PICTURE_TIMEOUT_SECONDS = 20.0  # a picture is small: a host this slow is not waited for
 SIDE = 512  # pixels: more than any template draws a picture at
 # The most pixels decoded (a JPEG is first reduced towards SIDE by its decoder): a small
 # file can claim a huge canvas, and each pixel costs memory and time while it is cut square.
@@ -41,9 +42,13 @@ async def _copy_stored(
 ) -> None:
     async with ctx.db.read() as session:
         found = (await repository.by_tokens(session, user_id, [token])).get(token)
-    if found is None or found.kind != "image" or found.bytes > MAX_PICTURE_BYTES:
-        why = "is not one of your stored images" if found is None else "is not a small image"
-        raise media.upload_failed(url, "not_found", f"{url} {why} (at most 10 MB).")
+    if found is None:
+        raise media.upload_failed(url, "not_found", f"{url} is not one of your stored media.")
+    if found.kind != "image":
+        raise media.upload_failed(url, "unsupported_format", f"{url} is not an image.")
+    if found.bytes > MAX_PICTURE_BYTES:
+        message = f"{url} is larger than {MAX_PICTURE_BYTES} bytes, the most a picture may be."
+        raise media.upload_failed(url, "too_large", message)
     with path.open("wb") as out:
         async for chunk in ctx.media_store.stream(found.storage_key):
             out.write(chunk)
@@ -54,6 +59,7 @@ async def _fetch(ctx: AppContext, url: str, path: Path) -> None:
         media.fetch_limits(ctx),
         image_max_bytes=MAX_PICTURE_BYTES,
         video_max_bytes=MAX_PICTURE_BYTES,
+        total_timeout=min(PICTURE_TIMEOUT_SECONDS, ctx.settings.media_fetch_timeout_seconds),
     )
     try:
         fetched = await fetch_to_file(url, path, limits)
