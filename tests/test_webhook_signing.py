@@ -43,3 +43,11 @@ def test_malformed_headers_are_refused_not_raised() -> None:
 def test_any_of_several_signatures_may_match() -> None:
     good = signing.signature(SECRET, NOW, BODY)
     assert signing.verify(SECRET, f"t={NOW},v1=deadbeef,v1={good}", BODY, now=NOW)
+
+
+def test_after_a_rotation_both_secrets_sign() -> None:
+    header = signing.header_value(["whsec_new", "whsec_old"], BODY, timestamp=NOW)
+    assert header.count("v1=") == 2
+    assert signing.verify("whsec_new", header, BODY, now=NOW)
+    assert signing.verify("whsec_old", header, BODY, now=NOW)
+    assert not signing.verify("whsec_other", header, BODY, now=NOW)

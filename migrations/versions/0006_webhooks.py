@@ -32,6 +32,8 @@ def upgrade() -> None:
         ),
         sa.Column("description", sa.String(length=200), nullable=True),
         sa.Column("secret", sa.Text(), nullable=False),
+        sa.Column("previous_secret", sa.Text(), nullable=True),
+        sa.Column("previous_until", UTCDateTime(), nullable=True),
         sa.Column("created_at", UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(
             ["user_id"],

@@ -5,6 +5,7 @@ What the sender does with them is in tests/delivery/test_webhooks.py."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import uuid
 from typing import Any
 
@@ -19,7 +20,7 @@ from tests.conftest import Caller, make_caller
 
 pytestmark = pytest.mark.asyncio
 HOOK = "https://hooks.example.com/soku"
-VIEW_KEYS = {"id", "url", "events", "description", "createdAt"}
+VIEW_KEYS = {"id", "url", "events", "description", "createdAt", "previousSecretValidUntil"}
 ALL_EVENTS = ["post.published", "post.partially_published", "post.failed"]
 
 
@@ -169,6 +170,36 @@ async def test_test_ping_is_queued(client: httpx.AsyncClient, caller: Caller) ->
     assert ("limit", "out_of_range") in reasons(assert_error(limited, 400, "validation_error"))
 
 
+async def test_rotating_the_secret(
+    client: httpx.AsyncClient, caller: Caller, backend: AppContext
+) -> None:
+    created = (await add(client, caller)).json()
+    assert created["previousSecretValidUntil"] is None
+    path = f"/v1/webhooks/{created['id']}/rotate-secret"
+    rotated = await client.post(path, headers=caller.headers)
+    assert rotated.status_code == 200, rotated.text
+    body = rotated.json()
+    assert body["secret"].startswith("whsec_") and body["secret"] != created["secret"]
+    until = dt.datetime.fromisoformat(body["previousSecretValidUntil"].replace("Z", "+00:00"))
+    ahead = until - dt.datetime.now(dt.UTC)
+    assert dt.timedelta(hours=23, minutes=59) < ahead <= dt.timedelta(hours=24)
+    shown = (await client.get(f"/v1/webhooks/{created['id']}", headers=caller.headers)).json()
+    assert (
+        "secret" not in shown
+        and shown["previousSecretValidUntil"] == body["previousSecretValidUntil"]
+    )
+    row = await backend.db.run_read(
+        lambda c: repo.endpoint_of(c, caller.user_id, uuid.UUID(created["id"]))
+    )
+    vault = TokenVault(backend.settings.resolved_secret_key)
+    assert (vault.open(row.secret), vault.open(row.previous_secret)) == (
+        body["secret"],
+        created["secret"],
+    )
+    intruder = await make_caller(backend, accounts=[])
+    assert_error(await client.post(path, headers=intruder.headers), 404, "not_found")
+
+
 async def test_another_users_endpoint_is_not_found(
     client: httpx.AsyncClient, caller: Caller, backend: AppContext
 ) -> None:
@@ -179,6 +210,7 @@ async def test_another_users_endpoint_is_not_found(
         ("GET", path),
         ("DELETE", path),
         ("POST", f"{path}/test"),
+        ("POST", f"{path}/rotate-secret"),
         ("GET", f"{path}/deliveries"),
     ]:
         response = await client.request(method, url, headers=intruder.headers)

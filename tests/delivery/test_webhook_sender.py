@@ -13,7 +13,8 @@ from sqlalchemy import Connection, func, select, update
 
 from soku.db import utcnow
 from soku.webhooks import repository as repo
-from soku.webhooks.events import DELIVERIES, EVENTS, add_event
+from soku.webhooks import signing
+from soku.webhooks.events import DELIVERIES, ENDPOINTS, EVENTS, add_event
 from soku.webhooks.models import EventType, WebhookDelivery
 from soku.webhooks.sender import WebhookSender
 from soku.webhooks.service import send_test
@@ -195,3 +196,33 @@ async def test_purge_keeps_what_is_recent_or_still_to_send(
     assert not {gone_delivered, gone_failed} & left
     sent = await deliveries_of(env, caller, webhook["id"])
     assert {d["eventId"] for d in sent} == {str(kept_pending), str(kept_recent)}
+
+
+async def test_after_a_rotation_both_secrets_sign_until_the_overlap_ends(
+    make_harness: MakeHarness, receiver: Receiver
+) -> None:
+    env = await make_harness(**FAST)
+    caller = await env.caller([("x", "x_main")])
+    webhook = await add_webhook(env, caller, receiver.url)
+    path = f"/v1/webhooks/{webhook['id']}/rotate-secret"
+    new = (await env.api.post(path, headers=caller.headers)).json()["secret"]
+    env.start_worker()
+    await ping(env, caller, webhook)
+    await receiver.wait_for(1)
+    (headers, body) = receiver.got[0]
+    for secret in (new, webhook["secret"]):
+        assert signing.verify(secret, headers["soku-signature"], body)
+    endpoint_id = uuid.UUID(webhook["id"])
+    ended = utcnow() - dt.timedelta(seconds=1)
+    await env.ctx.db.run_write(
+        lambda c: c.execute(
+            update(ENDPOINTS).where(ENDPOINTS.c.id == endpoint_id).values(previous_until=ended)
+        )
+    )
+    await ping(env, caller, webhook)
+    await receiver.wait_for(2)
+    (headers, body) = receiver.got[1]
+    assert signing.verify(new, headers["soku-signature"], body)
+    assert not signing.verify(webhook["secret"], headers["soku-signature"], body)
+    shown = (await env.api.get(f"/v1/webhooks/{webhook['id']}", headers=caller.headers)).json()
+    assert shown["previousSecretValidUntil"] is None

@@ -49,6 +49,9 @@ class WebhookEndpoint(Base):
     events: Mapped[list[str]] = mapped_column(JSONType)
     description: Mapped[str | None] = mapped_column(String(200))
     secret: Mapped[str] = mapped_column(Text)  # sealed (integrations.vault): it signs
+    # after a rotation, the secret before it (sealed) also signs until `previous_until`
+    previous_secret: Mapped[str | None] = mapped_column(Text)
+    previous_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

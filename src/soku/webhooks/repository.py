@@ -27,6 +27,8 @@ class Due:
     endpoint_id: uuid.UUID
     url: str
     secret: str  # sealed
+    previous_secret: str | None  # sealed; signs too while `previous_until` is ahead
+    previous_until: dt.datetime | None
     event_id: uuid.UUID
     event_type: str
     body: str
@@ -46,7 +48,10 @@ _TAKE = (
     .returning(_W.id)
 )
 _TAKEN = (
-    select(_W.id, _W.attempts, _E.id, _E.url, _E.secret, _V.id, _V.type, _V.body)
+    select(
+        *(_W.id, _W.attempts, _E.id, _E.url, _E.secret, _E.previous_secret, _E.previous_until),
+        *(_V.id, _V.type, _V.body),
+    )
     .join(ENDPOINTS, _E.id == _W.endpoint_id)
     .join(EVENTS, _V.id == _W.event_id)
     .where(_W.id.in_(bindparam("ids", expanding=True)))
@@ -68,7 +73,7 @@ def claim_due(
     ids = [row[0] for row in connection.execute(_TAKE, params)]
     if not ids:
         return []
-    return [Due(*row) for row in connection.execute(_TAKEN, {"ids": ids})]
+    return [Due(*tuple(row)) for row in connection.execute(_TAKEN, {"ids": ids})]
 
 
 def finish(connection: Connection, token: str, outcomes: list[dict[str, Any]]) -> None:
@@ -100,6 +105,17 @@ def endpoint_with_url(connection: Connection, user_id: uuid.UUID, url: str) -> u
     query = select(_E.id).where(_E.user_id == user_id, _E.url == url)
     found: uuid.UUID | None = connection.execute(query.limit(1)).scalar_one_or_none()
     return found
+
+
+def set_secret(
+    connection: Connection,
+    endpoint_id: uuid.UUID,
+    secret: str,
+    previous: str | None,
+    until: dt.datetime | None,
+) -> None:
+    values = {"secret": secret, "previous_secret": previous, "previous_until": until}
+    connection.execute(update(ENDPOINTS).where(_E.id == endpoint_id).values(**values))
 
 
 def count_endpoints(connection: Connection, user_id: uuid.UUID) -> int:

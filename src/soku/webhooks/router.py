@@ -91,6 +91,21 @@ async def delete_webhook(ctx: Context, caller: Caller, webhook_id: str) -> Respo
 
 
 @router.post(
+    "/{webhook_id}/rotate-secret",
+    response_model=WebhookCreated,
+    responses=error_responses(404, *AUTHED),
+    summary="Replace the signing secret (the old one also signs for 24 h; shown once)",
+)
+async def rotate_secret(ctx: Context, caller: Caller, webhook_id: str) -> WebhookCreated:
+    endpoint_id = _webhook_uuid(webhook_id)
+
+    def rotate(connection: Connection) -> WebhookCreated:
+        return service.rotate_secret(connection, ctx.settings, caller.user_id, endpoint_id)
+
+    return await ctx.db.run_write(rotate)
+
+
+@router.post(
     "/{webhook_id}/test",
     status_code=202,
     response_model=WebhookTest,

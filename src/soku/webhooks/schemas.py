@@ -32,6 +32,9 @@ class WebhookView(BaseModel):
     events: list[str]
     description: str | None
     createdAt: dt.datetime
+    previousSecretValidUntil: dt.datetime | None = Field(
+        description="After a secret rotation: until when the replaced secret also signs."
+    )
 
 
 class WebhookCreated(WebhookView):

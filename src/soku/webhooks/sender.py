@@ -232,7 +232,9 @@ class WebhookSender:
         except FetchError as exc:
             return None, f"{exc.reason}: {exc.message}"
         body = due.body.encode()
-        secret = self.vault.open(due.secret) or ""
+        secrets = [self.vault.open(due.secret) or ""]
+        if due.previous_secret and due.previous_until and due.previous_until > utcnow():
+            secrets.append(self.vault.open(due.previous_secret) or "")
         headers = {
             "Host": hop.host_header,
             "Content-Type": "application/json",
@@ -244,7 +246,7 @@ class WebhookSender:
             "Soku-Event-Id": str(due.event_id),
             "Soku-Delivery-Id": str(due.id),
             "Soku-Attempt": str(due.attempts),
-            signing.HEADER: signing.header_value(secret, body),
+            signing.HEADER: signing.header_value(secrets, body),
         }
         response = await self._send(hop, addresses, headers, body)
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 import uuid
 from typing import Any
@@ -22,6 +23,7 @@ from soku.webhooks.models import POST_EVENTS, EventType
 from soku.webhooks.schemas import WebhookCreate, WebhookCreated, WebhookView
 
 SECRET_PREFIX = "whsec_"  # noqa: S105 - a prefix, not a secret
+ROTATION_OVERLAP = dt.timedelta(hours=24)  # the replaced secret still signs this long
 
 
 def check_url(url: str, allow_private: bool) -> None:
@@ -62,13 +64,33 @@ def check_description(description: str | None) -> None:
 
 
 def view_of(row: Any) -> WebhookView:
+    until = row.previous_until if row.previous_secret else None
     return WebhookView(
         id=row.id,
         url=row.url,
         events=list(row.events),
         description=row.description,
         createdAt=row.created_at,
+        previousSecretValidUntil=until if until and until > utcnow() else None,
     )
+
+
+def new_secret() -> str:
+    return SECRET_PREFIX + secrets.token_urlsafe(32)
+
+
+def rotate_secret(
+    connection: Connection, settings: Settings, user_id: uuid.UUID, endpoint_id: uuid.UUID
+) -> WebhookCreated:
+    """A new secret for the endpoint; the one it replaces goes on signing (beside it) for
+    ROTATION_OVERLAP, so receivers can switch without refusing a delivery."""
+    row = endpoint_or_404(connection, user_id, endpoint_id)
+    secret = new_secret()
+    until = utcnow() + ROTATION_OVERLAP
+    sealed = TokenVault(settings.resolved_secret_key).seal(secret) or ""
+    repo.set_secret(connection, endpoint_id, sealed, row.secret, until)
+    view = view_of(repo.endpoint_of(connection, user_id, endpoint_id))
+    return WebhookCreated(**view.model_dump(), secret=secret)
 
 
 def create_endpoint(
@@ -91,7 +113,7 @@ def create_endpoint(
             f"An account may have at most {limit} webhook endpoints; delete one first.",
             {"limit": limit},
         )
-    secret = SECRET_PREFIX + secrets.token_urlsafe(32)
+    secret = new_secret()
     chosen: list[str] = list(body.events or [])
     events = list(dict.fromkeys(chosen or [e.value for e in POST_EVENTS]))
     endpoint_id = uuid.uuid4()

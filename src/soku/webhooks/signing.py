@@ -21,9 +21,12 @@ def signature(secret: str, timestamp: int, body: bytes) -> str:
     return hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
 
 
-def header_value(secret: str, body: bytes, timestamp: int | None = None) -> str:
+def header_value(secrets: str | list[str], body: bytes, timestamp: int | None = None) -> str:
+    """`t=…,v1=…`, with one `v1` per secret: after a rotation the new secret's comes first and
+    the previous one's follows, so a receiver holding either secret accepts it."""
     moment = int(time.time()) if timestamp is None else timestamp
-    return f"t={moment},v1={signature(secret, moment, body)}"
+    keys = [secrets] if isinstance(secrets, str) else secrets
+    return ",".join([f"t={moment}", *(f"v1={signature(key, moment, body)}" for key in keys)])
 
 
 def verify(
