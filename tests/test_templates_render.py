@@ -144,3 +144,26 @@ def test_the_picture_or_the_initials_are_drawn_as_the_docs_say() -> None:
     picture = {"avatar": Image.new("RGB", (512, 512), (200, 30, 40))}
     image = draw_template(tweet, values, (1080, 1080), pictures=picture)
     assert image.getpixel((210, 210)) == (200, 30, 40)
+
+
+def test_characters_a_reader_sees_stay_whole() -> None:
+    assert render.clusters("cafe\u0301") == ["c", "a", "f", "e\u0301"]
+    family = "\U0001f468\u200d\U0001f469\u200d\U0001f467"
+    thumbs = "\U0001f44d\U0001f3fd"
+    assert render.clusters(f"{family}{thumbs}!") == [family, thumbs, "!"]
+    assert render.clusters("\u2764\ufe0f") == ["\u2764\ufe0f"]
+
+
+def test_stacked_marks_are_cut_to_four() -> None:
+    assert render.tidy("A" + "\u0300" * 250 + "b") == "A" + "\u0300" * 4 + "b"
+    fitted = fit("Z" + "\u0301" * 300, Box(400, 400, 60, 20))
+    assert fitted.lines == ["Z" + "\u0301" * 4]
+
+
+def test_no_line_starts_inside_a_character() -> None:
+    face = render.font(40)
+    word = "e\u0301" * 40 + "\U0001f44d\U0001f3fd" * 10
+    for line in wrap(word, face, 200):
+        assert not render._extends(line[0]), repr(line[:3])
+    cut = render.shorten("ab\U0001f468\u200d\U0001f469" + "…", face, 60)
+    assert "\u200d…" not in cut and cut.endswith("…")

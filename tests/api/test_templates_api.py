@@ -281,3 +281,20 @@ async def test_own_stored_media_that_cannot_be_a_picture(
     body = {"templateSlug": "tweetImage", "config": {"text": "y", "avatar": image.json()["url"]}}
     error = assert_error(await render(client, caller, **body), 400, "upload_failed")
     assert error["details"]["reason"] == "too_large"
+
+
+async def test_a_16_bit_grey_avatar_keeps_its_grey(
+    client: httpx.AsyncClient, caller: Caller
+) -> None:
+    deep = Image.new("I;16", (64, 64))
+    deep.putdata([30000] * 64 * 64)  # 46 % grey in 16 bits: 116 in 8
+    picture = io.BytesIO()
+    deep.save(picture, "PNG")
+    files = {"file": ("grey16.png", picture.getvalue(), "image/png")}
+    uploaded = await client.post("/v1/media/upload", files=files, headers=caller.headers)
+    assert uploaded.status_code == 201, uploaded.text
+    config = {"text": "Grey", "name": "Ada", "avatar": uploaded.json()["url"]}
+    response = await render(client, caller, templateSlug="tweetImage", config=config)
+    assert response.status_code == 201, response.text
+    image = (await stored_image(client, response.json()["url"])).convert("RGB")
+    assert near(image.getpixel(AVATAR_CENTRE), (116, 116, 116))

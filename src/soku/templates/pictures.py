@@ -79,8 +79,17 @@ def _square(path: Path, url: str) -> Image.Image:
                 raise ValueError(
                     f"{width}x{height} pixels is more than {MAX_PICTURE_PIXELS:,} pixels"
                 )
-            upright = ImageOps.exif_transpose(opened).convert("RGB")
+            upright = _rgb(ImageOps.exif_transpose(opened))
     except Exception as exc:  # Pillow raises many kinds on hostile input (as in probe)
         message = f"{url} could not be read as an image: {exc}"
         raise media.upload_failed(url, "unsupported_format", message) from exc
     return ImageOps.fit(upright, (SIDE, SIDE))
+
+
+def _rgb(image: Image.Image) -> Image.Image:
+    """8-bit RGB. 16- and 32-bit greyscale is scaled down first: converted as it is, every
+    value over 255 would turn white."""
+    if image.mode.startswith("I"):
+        top = 65535 if image.mode.startswith("I;16") else (image.getextrema()[1] or 1)
+        image = image.convert("I").point(lambda value: value * 255 / top).convert("L")
+    return image.convert("RGB")

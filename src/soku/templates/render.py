@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import re
+import unicodedata
 from dataclasses import dataclass
 
 from PIL import ImageDraw, ImageFont
@@ -68,6 +69,7 @@ class Box:
 def fit(text: str, box: Box, font_path: str | None = None) -> Fitted:
     """The largest size at which `text`, wrapped at word boundaries, fits the box; at the
     smallest size, the lines that fit, the last one ending in an ellipsis."""
+    text = tidy(text)
     size = box.largest
     while True:
         face = font(size, box.bold, font_path)
@@ -102,21 +104,62 @@ def wrap(text: str, face: Font, width: int) -> list[str]:
 
 
 def _break_long(word: str, face: Font, width: int, lines: list[str]) -> str:
-    """Append the full-width pieces of `word` to `lines`; return what is left of it."""
+    """Append the full-width pieces of `word` to `lines`; return what is left of it. Pieces
+    end between characters as a reader sees them, never inside one (`clusters`)."""
     piece = ""
-    for char in word:
-        if piece and face.getlength(piece + char) > width:
+    for cluster in clusters(word):
+        if piece and face.getlength(piece + cluster) > width:
             lines.append(piece)
             piece = ""
-        piece += char
+        piece += cluster
     return piece
 
 
+_JOINER = "\u200d"
+_MAX_MARKS = 4  # combining marks kept on one character: more only stack up out of the box
+
+
+def _extends(char: str) -> bool:
+    """Whether `char` belongs to the character before it: a combining mark, a variation
+    selector, an emoji skin tone, or what follows a zero-width joiner."""
+    return (
+        unicodedata.combining(char) != 0
+        or unicodedata.category(char) in ("Mn", "Me")
+        or "\ufe00" <= char <= "\ufe0f"
+        or "\U0001f3fb" <= char <= "\U0001f3ff"
+        or char == _JOINER
+    )
+
+
+def clusters(text: str) -> list[str]:
+    """`text` cut into the characters a reader sees (close to Unicode's grapheme clusters):
+    a base with its marks, an emoji with its modifiers and ZWJ sequence. A base's marks past
+    the fourth are dropped."""
+    found: list[str] = []
+    marks = 0
+    for char in text:
+        joined = bool(found) and found[-1].endswith(_JOINER)
+        if found and (joined or _extends(char)):
+            if joined or char == _JOINER or marks < _MAX_MARKS:
+                found[-1] += char
+            marks += 0 if joined or char == _JOINER else 1
+            continue
+        found.append(char)
+        marks = 0
+    return found
+
+
+def tidy(text: str) -> str:
+    """`text` with no character carrying more than four combining marks."""
+    return "".join(clusters(text))
+
+
 def shorten(line: str, face: Font, width: int) -> str:
-    """`line` (ending in an ellipsis) cut until it fits."""
-    while len(line) > 1 and face.getlength(line) > width:
-        line = line[:-2].rstrip() + _ELLIPSIS
-    return line
+    """`line` (ending in an ellipsis) cut, a whole character at a time, until it fits."""
+    kept = clusters(line.removesuffix(_ELLIPSIS))
+    while kept and face.getlength("".join(kept) + _ELLIPSIS) > width:
+        kept.pop()
+    return "".join(kept).rstrip() + _ELLIPSIS
 
 
 def draw_lines(
