@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -9,7 +10,7 @@ from fastapi import Request, Response, params
 from fastapi.routing import APIRoute
 
 from soku.auth.dependencies import Authenticator
-from soku.errors import UnsupportedMediaType
+from soku.errors import NotFound, UnsupportedMediaType
 from soku.posts.schemas import ErrorEnvelope
 
 _DESCRIPTIONS = {
@@ -71,6 +72,15 @@ def document_headers(schema: dict[str, Any]) -> None:
                 headers = response.setdefault("headers", {})
                 for name, header in wanted.items():
                     headers.setdefault(name, header)
+
+
+def id_or_404(value: str, what: str) -> uuid.UUID:
+    """A path's id: a string that is not a UUID names nothing, so it is a 404 like an unknown
+    id (`No post …`), not a validation error."""
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise NotFound(f"No {what} {value}.") from None
 
 
 AUTHED = (401, 403, 429, 500, 503)  # 503: the rate-limit store (Redis) is unreachable

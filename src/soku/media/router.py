@@ -11,7 +11,7 @@ import structlog
 from fastapi import APIRouter, Depends, Header, Request, Response, UploadFile
 from fastapi.responses import RedirectResponse, StreamingResponse
 
-from soku.api import AUTHED, GatedRoute, error_responses
+from soku.api import AUTHED, GatedRoute, error_responses, id_or_404
 from soku.auth.dependencies import Principal, authenticated
 from soku.context import AppContext, Context
 from soku.db import utcnow
@@ -46,13 +46,6 @@ def view_of(ctx: AppContext, media: Media) -> MediaView:
         details=media.probe or {},
         createdAt=media.created_at,
     )
-
-
-def _media_uuid(media_id: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(media_id)
-    except ValueError:
-        raise NotFound(f"No media {media_id}.") from None
 
 
 async def record(
@@ -147,7 +140,7 @@ async def upload(ctx: Context, caller: Creator, file: UploadFile) -> Response:
 )
 async def get_media(ctx: Context, caller: Caller, media_id: str) -> MediaView:
     async with ctx.db.read() as session:
-        media = await repository.get(session, caller.user_id, _media_uuid(media_id))
+        media = await repository.get(session, caller.user_id, id_or_404(media_id, "media"))
     if media is None:
         raise NotFound(f"No media {media_id}.")
     return view_of(ctx, media)
@@ -161,7 +154,9 @@ async def get_media(ctx: Context, caller: Caller, media_id: str) -> MediaView:
 )
 async def delete_media(ctx: Context, caller: Caller, media_id: str) -> Response:
     async with ctx.db.transaction() as session:
-        media = await repository.get(session, caller.user_id, _media_uuid(media_id), lock=True)
+        media = await repository.get(
+            session, caller.user_id, id_or_404(media_id, "media"), lock=True
+        )
         if media is None:
             raise NotFound(f"No media {media_id}.")
         if await repository.used_by_pending_post(session, caller.user_id, str(media.id)):

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
-from soku.api import AUTHED, GatedRoute, error_responses
+from soku.api import AUTHED, GatedRoute, error_responses, id_or_404
 from soku.auth.dependencies import Principal, authenticated
 from soku.context import Context
-from soku.errors import NotFound
 from soku.posts import listing, outcome, service
 from soku.posts.schemas import (
     CreatePostRequest,
@@ -39,13 +37,6 @@ resolves to a connected account (`missing_integrations`, `missing_account`).
 It does not fetch the media URLs: a URL that cannot be fetched or stored (unreachable, a
 private address, not an image or video, over the size cap) passes here, and the real
 `POST /v1/posts` then answers 400 `upload_failed`."""
-
-
-def _post_uuid(post_id: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(post_id)
-    except ValueError:
-        raise NotFound(f"No post {post_id}.") from None
 
 
 @router.post(
@@ -133,7 +124,7 @@ async def list_posts(
     summary="Get a post and its deliveries",
 )
 async def get_post(ctx: Context, caller: Caller, post_id: str) -> PostView:
-    user_id, wanted = caller.user_id, _post_uuid(post_id)
+    user_id, wanted = caller.user_id, id_or_404(post_id, "post")
     return await ctx.db.run_read(lambda c: service.read_post(c, user_id, wanted))
 
 
@@ -144,7 +135,7 @@ async def get_post(ctx: Context, caller: Caller, post_id: str) -> PostView:
     summary="Cancel a post that has not started",
 )
 async def cancel_post(ctx: Context, caller: Caller, post_id: str) -> PostView:
-    target = _post_uuid(post_id)
+    target = id_or_404(post_id, "post")
     async with ctx.db.transaction() as session:
         return await service.cancel_post(session, caller.user_id, target)
 
@@ -158,7 +149,7 @@ async def cancel_post(ctx: Context, caller: Caller, post_id: str) -> PostView:
 async def reschedule_post(
     ctx: Context, caller: Caller, post_id: str, body: ReschedulePostRequest
 ) -> PostView:
-    target = _post_uuid(post_id)
+    target = id_or_404(post_id, "post")
     async with ctx.db.transaction() as session:
         view = await service.reschedule_post(
             ctx, session, caller.user_id, target, body.scheduledTime
@@ -174,7 +165,7 @@ async def reschedule_post(
     summary="Queue a post's failed deliveries again",
 )
 async def retry_post(ctx: Context, caller: Caller, post_id: str) -> PostView:
-    target = _post_uuid(post_id)
+    target = id_or_404(post_id, "post")
     async with ctx.db.transaction() as session:
         view = await service.retry_post(ctx, session, caller.user_id, target)
     ctx.wakeup.wake()

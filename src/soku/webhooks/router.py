@@ -3,14 +3,13 @@ an outcome, and what was sent to each (docs/webhooks.md)."""
 
 from __future__ import annotations
 
-import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
-from soku.api import AUTHED, GatedRoute, error_responses
+from soku.api import AUTHED, GatedRoute, error_responses, id_or_404
 from soku.auth.dependencies import Principal, authenticated
 from soku.context import Context
 from soku.errors import Conflict, NotFound
@@ -28,13 +27,6 @@ from soku.webhooks.schemas import (
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"], route_class=GatedRoute)
 Caller = Annotated[Principal, Depends(authenticated())]
-
-
-def _webhook_uuid(webhook_id: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(webhook_id)
-    except ValueError:
-        raise NotFound(f"No webhook {webhook_id}.") from None
 
 
 @router.post(
@@ -72,7 +64,7 @@ async def list_webhooks(ctx: Context, caller: Caller) -> WebhookList:
     summary="Describe a webhook endpoint",
 )
 async def get_webhook(ctx: Context, caller: Caller, webhook_id: str) -> WebhookView:
-    endpoint_id = _webhook_uuid(webhook_id)
+    endpoint_id = id_or_404(webhook_id, "webhook")
     row = await ctx.db.run_read(lambda c: service.endpoint_or_404(c, caller.user_id, endpoint_id))
     return service.view_of(row)
 
@@ -84,7 +76,7 @@ async def get_webhook(ctx: Context, caller: Caller, webhook_id: str) -> WebhookV
     summary="Delete a webhook endpoint (what it has not received is not sent)",
 )
 async def delete_webhook(ctx: Context, caller: Caller, webhook_id: str) -> Response:
-    endpoint_id = _webhook_uuid(webhook_id)
+    endpoint_id = id_or_404(webhook_id, "webhook")
     if not await ctx.db.run_write(lambda c: repo.remove_endpoint(c, caller.user_id, endpoint_id)):
         raise NotFound(f"No webhook {webhook_id}.")
     return Response(status_code=204)
@@ -97,7 +89,7 @@ async def delete_webhook(ctx: Context, caller: Caller, webhook_id: str) -> Respo
     summary="Replace the signing secret (the old one also signs for 24 h; shown once)",
 )
 async def rotate_secret(ctx: Context, caller: Caller, webhook_id: str) -> WebhookCreated:
-    endpoint_id = _webhook_uuid(webhook_id)
+    endpoint_id = id_or_404(webhook_id, "webhook")
 
     def rotate(connection: Connection) -> WebhookCreated:
         return service.rotate_secret(connection, ctx.settings, caller.user_id, endpoint_id)
@@ -113,7 +105,7 @@ async def rotate_secret(ctx: Context, caller: Caller, webhook_id: str) -> Webhoo
     summary="Queue a `ping` event for this endpoint",
 )
 async def test_webhook(ctx: Context, caller: Caller, webhook_id: str) -> WebhookTest:
-    endpoint_id = _webhook_uuid(webhook_id)
+    endpoint_id = id_or_404(webhook_id, "webhook")
     event_id = await ctx.db.run_write(lambda c: service.send_test(c, caller.user_id, endpoint_id))
     return WebhookTest(eventId=event_id)
 
@@ -130,7 +122,7 @@ async def list_deliveries(
     webhook_id: str,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
 ) -> WebhookDeliveryList:
-    endpoint_id = _webhook_uuid(webhook_id)
+    endpoint_id = id_or_404(webhook_id, "webhook")
 
     def read(connection: Connection) -> list[WebhookDeliveryView]:
         service.endpoint_or_404(connection, caller.user_id, endpoint_id)
