@@ -215,21 +215,35 @@ async def _checked_addresses(
 async def _send(
     client: httpx.AsyncClient, hop: Hop, addresses: list[IPAddress], limits: FetchLimits
 ) -> httpx.Response:
-    """Connect to the first checked address that answers; the name goes only in Host and SNI."""
-    sni = hop.scheme == "https" and hop.literal is None
-    extensions = {"sni_hostname": hop.host} if sni else {}
     timeout = httpx.Timeout(limits.total_timeout, connect=limits.connect_timeout)
     headers = {
-        "Host": hop.host_header,
         "Accept-Encoding": "identity",
         "Connection": "close",  # no pooled connection is ever reused for another name
         "User-Agent": _USER_AGENT,
     }
+    return await send_checked(client, hop, addresses, "GET", headers, timeout)
+
+
+async def send_checked(
+    client: httpx.AsyncClient,
+    hop: Hop,
+    addresses: list[IPAddress],
+    method: str,
+    headers: dict[str, str],
+    timeouts: httpx.Timeout,
+    content: bytes | None = None,
+) -> httpx.Response:
+    """Connect to the first checked address that answers; the name goes only in Host and SNI.
+    The answer is streamed: the caller reads (or closes) it."""
+    sni = hop.scheme == "https" and hop.literal is None
+    extensions = {"sni_hostname": hop.host} if sni else {}
+    sent = {"Host": hop.host_header, **headers}
     failure: httpx.TransportError | None = None
     for ip in addresses:
         request = client.build_request(
-            "GET", hop.url_for(ip), headers=headers, timeout=timeout, extensions=extensions
-        )
+            method, hop.url_for(ip), headers=sent, content=content, timeout=timeouts,
+            extensions=extensions,
+        )  # fmt: skip
         try:
             return await client.send(request, stream=True, follow_redirects=False)
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:

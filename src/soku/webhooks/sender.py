@@ -31,7 +31,7 @@ from soku import __version__
 from soku.context import AppContext
 from soku.db import utcnow
 from soku.integrations.vault import TokenVault
-from soku.media.fetcher import checked_hop, tls_context
+from soku.media.fetcher import checked_hop, send_checked, tls_context
 from soku.media.types import FetchError
 from soku.webhooks import repository as repo
 from soku.webhooks import signing
@@ -169,7 +169,7 @@ class WebhookSender:
         """Seconds until the next delivery is due (0 or less: one is), at most the poll
         interval: a read, so that an idle sender never opens a write transaction."""
         upcoming = await self.ctx.db.run_read(repo.next_due)
-        seconds = self.settings.webhook_poll_seconds
+        seconds = self._poll
         if upcoming is not None:
             seconds = min(seconds, (upcoming - utcnow()).total_seconds())
         return seconds
@@ -236,7 +236,6 @@ class WebhookSender:
         if due.previous_secret and due.previous_until and due.previous_until > utcnow():
             secrets.append(self.vault.open(due.previous_secret) or "")
         headers = {
-            "Host": hop.host_header,
             "Content-Type": "application/json",
             "User-Agent": USER_AGENT,
             # never reused: a pooled connection is keyed by address, and one checked (and TLS
@@ -248,7 +247,8 @@ class WebhookSender:
             "Soku-Attempt": str(due.attempts),
             signing.HEADER: signing.header_value(secrets, body),
         }
-        response = await self._send(hop, addresses, headers, body)
+        timeout = httpx.Timeout(self.settings.webhook_timeout_seconds)
+        response = await send_checked(self.client, hop, addresses, "POST", headers, timeout, body)
         try:
             if response.is_success:
                 return response.status_code, None
@@ -259,25 +259,6 @@ class WebhookSender:
         if response.is_redirect:
             reason += " (webhooks do not follow redirects: give the final URL)"
         return response.status_code, f"{reason}: {excerpt}" if excerpt else reason
-
-    async def _send(
-        self, hop: Any, addresses: list[Any], headers: dict[str, str], body: bytes
-    ) -> httpx.Response:
-        """POST to the first checked address that accepts the connection."""
-        timeout = httpx.Timeout(self.settings.webhook_timeout_seconds)
-        sni = {"sni_hostname": hop.host} if hop.scheme == "https" and hop.literal is None else {}
-        failure: httpx.TransportError | None = None
-        for ip in addresses:
-            request = self.client.build_request(
-                "POST", hop.url_for(ip), headers=headers, content=body, timeout=timeout,
-                extensions=sni,
-            )  # fmt: skip
-            try:
-                return await self.client.send(request, stream=True)
-            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-                failure = exc
-        assert failure is not None  # addresses is never empty
-        raise failure
 
 
 async def _excerpt(response: httpx.Response) -> str:
