@@ -43,12 +43,12 @@ async def render_template(
     request: Request,
     key: IdempotencyKey = None,
 ) -> Response:
-    service.checked(body)  # a bad body is a 400 before any lookup
+    job = service.checked(body)  # a bad body is a 400 before any lookup
     raw: Any = await request.json()
     resolved, replay = await replayed(ctx, caller.user_id, raw, key, "templates")
     if replay is not None:
         return replay
-    incoming = await service.render_to_media(ctx, caller.user_id, body)
+    incoming = await service.render_to_media(ctx, caller.user_id, job)
     return await record(ctx, caller.user_id, incoming, raw, resolved)
 
 

@@ -19,8 +19,10 @@ from soku.templates.catalog import ASPECT_SIZES, TEMPLATES, Template, check_conf
 from soku.templates.pictures import load_picture
 from soku.templates.schemas import ParameterView, Size, TemplateRender, TemplateView
 
+Checked = tuple[Template, dict[str, str], tuple[int, int]]
 
-def checked(body: TemplateRender) -> tuple[Template, dict[str, str], tuple[int, int]]:
+
+def checked(body: TemplateRender) -> Checked:
     """The template, its config with defaults, and the canvas size; every problem at once."""
     template = TEMPLATES.get(body.templateSlug)
     if template is None:
@@ -34,10 +36,9 @@ def checked(body: TemplateRender) -> tuple[Template, dict[str, str], tuple[int, 
     return template, values, size
 
 
-async def render_to_media(
-    ctx: AppContext, user_id: uuid.UUID, body: TemplateRender
-) -> media.Incoming:
-    template, values, size = checked(body)
+async def render_to_media(ctx: AppContext, user_id: uuid.UUID, job: Checked) -> media.Incoming:
+    """Draw what `checked` accepted and store the PNG."""
+    template, values, size = job
     fonts = ctx.settings.template_font, ctx.settings.template_bold_font
     pictures = {
         p.name: await load_picture(ctx, user_id, values[p.name])
