@@ -15,6 +15,7 @@ from PIL import Image, ImageDraw
 from soku.posts.validation import check_urls
 from soku.templates.render import (
     Box,
+    Fitted,
     Font,
     draw_lines,
     fit,
@@ -64,16 +65,23 @@ class Canvas:
     def accent(self) -> tuple[int, int, int]:
         return rgb(self.config["accentColor"])
 
+    def face(self, size: int, bold: bool = False) -> Font:
+        """The configured font (bold or not) at `size` pixels."""
+        return font(size, bold, self.bold_path if bold else self.font_path)
+
+    def fit(self, text: str, box: Box) -> Fitted:
+        """`fit` in the configured font of the box's weight."""
+        return fit(text, box, self.bold_path if box.bold else self.font_path)
+
     def text(self, text: str, box: Box, x: int, y: int, fill: tuple[int, int, int]) -> int:
         """Fit `text` into `box` at (x, y); the y below it."""
-        fitted = fit(text, box, self.bold_path if box.bold else self.font_path)
-        return draw_lines(self.draw, fitted, x, y, fill)
+        return draw_lines(self.draw, self.fit(text, box), x, y, fill)
 
     def line(self, text: str, width: int, size: int, bold: bool = False) -> tuple[Font, str]:
         """`text` on one line `width` wide: down to 3/4 of `size`, then cut with an ellipsis."""
         text = " ".join(text.split())  # its own line breaks become spaces
         for px in (size, size * 7 // 8, size * 3 // 4):
-            face = font(px, bold, self.bold_path if bold else self.font_path)
+            face = self.face(px, bold)
             if face.getlength(text) <= width:
                 return face, text
         return face, shorten(text + "…", face, width)
@@ -145,7 +153,7 @@ def _avatar(c: Canvas, name: str, x: int, y: int, size: int) -> None:
         c.image.paste(picture.resize((size, size)), (x, y), mask)
         return
     c.draw.ellipse((x, y, x + size, y + size), fill=c.accent)
-    face = font(size * 2 // 5, True, c.bold_path)
+    face = c.face(size * 2 // 5, True)
     c.draw.text(
         (x + size / 2, y + size / 2), initials(name), font=face, fill=(255, 255, 255), anchor="mm"
     )
@@ -178,19 +186,13 @@ def _quote(c: Canvas) -> None:
     """The quotation and its attribution as one block, centred in the space below the mark."""
     _background, ink, muted, _card = c.colors
     margin, inner, mark = c.width // 10, c.width - 2 * c.width // 10, c.width // 4
-    c.draw.text(
-        (margin, margin - mark // 5), "\u201c", font=font(mark, True, c.bold_path), fill=c.accent
-    )
+    c.draw.text((margin, margin - mark // 5), "\u201c", font=c.face(mark, True), fill=c.accent)
     top, bottom = margin + mark * 3 // 5, c.height - margin
     said = c.config.get("attribution")
-    by = (
-        fit(f"\u2014 {said}", Box(inner, c.width // 12, c.width // 28, 16), c.font_path)
-        if said
-        else None
-    )
+    by = c.fit(f"\u2014 {said}", Box(inner, c.width // 12, c.width // 28, 16)) if said else None
     gap = c.width // 40 if by else 0
     room = bottom - top - gap - (by.height if by else 0)
-    quote = fit(c.config["quote"], Box(inner, room, c.width // 13, 22, True, 1.2), c.bold_path)
+    quote = c.fit(c.config["quote"], Box(inner, room, c.width // 13, 22, True, 1.2))
     y = top + max(0, (room - quote.height) // 2)
     y = draw_lines(c.draw, quote, margin, y, ink) + gap
     if by:
