@@ -75,22 +75,15 @@ def view_of(row: Any) -> WebhookView:
     )
 
 
-def new_secret() -> str:
-    return SECRET_PREFIX + secrets.token_urlsafe(32)
-
-
 def rotate_secret(
     connection: Connection, settings: Settings, user_id: uuid.UUID, endpoint_id: uuid.UUID
 ) -> WebhookCreated:
     """A new secret for the endpoint; the one it replaces goes on signing (beside it) for
     ROTATION_OVERLAP, so receivers can switch without refusing a delivery."""
     row = endpoint_or_404(connection, user_id, endpoint_id)
-    secret = new_secret()
-    until = utcnow() + ROTATION_OVERLAP
-    sealed = TokenVault(settings.resolved_secret_key).seal(secret) or ""
-    repo.set_secret(connection, endpoint_id, sealed, row.secret, until)
-    view = view_of(repo.endpoint_of(connection, user_id, endpoint_id))
-    return WebhookCreated(**view.model_dump(), secret=secret)
+    secret, sealed = _new_secret(settings)
+    repo.set_secret(connection, endpoint_id, sealed, row.secret, utcnow() + ROTATION_OVERLAP)
+    return _created(connection, user_id, endpoint_id, secret)
 
 
 def create_endpoint(
@@ -98,9 +91,28 @@ def create_endpoint(
 ) -> WebhookCreated:
     check_url(body.url, settings.webhook_allow_private)
     check_description(body.description)
+    _check_room(connection, settings, user_id, body.url)
+    secret, sealed = _new_secret(settings)
+    chosen: list[str] = list(body.events or [])
+    endpoint_id = uuid.uuid4()
+    values = {
+        "id": endpoint_id,
+        "user_id": user_id,
+        "url": body.url,
+        "events": list(dict.fromkeys(chosen or [e.value for e in POST_EVENTS])),
+        "description": body.description,
+        "secret": sealed,
+        "created_at": utcnow(),
+    }
+    connection.execute(insert(ENDPOINTS), values)
+    return _created(connection, user_id, endpoint_id, secret)
+
+
+def _check_room(connection: Connection, settings: Settings, user_id: uuid.UUID, url: str) -> None:
+    """409 when the user has this URL already, or as many endpoints as allowed."""
     # the user's row locked (PostgreSQL): two requests at once would each count the other out
     connection.execute(select(User.id).where(User.id == user_id).with_for_update(key_share=True))
-    same = repo.endpoint_with_url(connection, user_id, body.url)
+    same = repo.endpoint_with_url(connection, user_id, url)
     if same is not None:
         raise Conflict(
             "A webhook endpoint with this URL exists: each event would be sent to it twice. "
@@ -113,20 +125,18 @@ def create_endpoint(
             f"An account may have at most {limit} webhook endpoints; delete one first.",
             {"limit": limit},
         )
-    secret = new_secret()
-    chosen: list[str] = list(body.events or [])
-    events = list(dict.fromkeys(chosen or [e.value for e in POST_EVENTS]))
-    endpoint_id = uuid.uuid4()
-    values = {
-        "id": endpoint_id,
-        "user_id": user_id,
-        "url": body.url,
-        "events": events,
-        "description": body.description,
-        "secret": TokenVault(settings.resolved_secret_key).seal(secret),
-        "created_at": utcnow(),
-    }
-    connection.execute(insert(ENDPOINTS), values)
+
+
+def _new_secret(settings: Settings) -> tuple[str, str]:
+    """A signing secret, and its sealed form to store."""
+    secret = SECRET_PREFIX + secrets.token_urlsafe(32)
+    return secret, TokenVault(settings.resolved_secret_key).seal(secret) or ""
+
+
+def _created(
+    connection: Connection, user_id: uuid.UUID, endpoint_id: uuid.UUID, secret: str
+) -> WebhookCreated:
+    """The endpoint as stored, with its new secret: the one answer that shows it."""
     view = view_of(repo.endpoint_of(connection, user_id, endpoint_id))
     return WebhookCreated(**view.model_dump(), secret=secret)
 
