@@ -29,6 +29,7 @@ TABLES = {
     "webhook_endpoints",
     "webhook_events",
     "webhook_deliveries",
+    "oauth_states",
     "alembic_version",
 }
 

@@ -3,7 +3,7 @@
 from soku.auth.models import ApiKey, User
 from soku.db import Base
 from soku.delivery.models import Delivery, DeliveryAttempt
-from soku.integrations.models import Account
+from soku.integrations.models import Account, OAuthState
 from soku.media.models import Media
 from soku.posts.models import IdempotencyKey, Post
 from soku.webhooks.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
@@ -16,6 +16,7 @@ __all__ = [
     "DeliveryAttempt",
     "IdempotencyKey",
     "Media",
+    "OAuthState",
     "Post",
     "User",
     "WebhookDelivery",

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import datetime as dt
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 if TYPE_CHECKING:
+    import httpx
     from starlette.types import ASGIApp
 
     from soku.platforms.connector import Connector
@@ -84,6 +86,73 @@ class ConnectorTarget:
 
 
 @dataclass(frozen=True)
+class OAuthEndpoints:
+    """Where one connect flow goes: the platform's (options or its defaults) or its fake's.
+
+    `api_url` is where the "who is this" calls go (with the API version in the path where
+    the platform has one, e.g. `https://graph.facebook.com/v25.0`).
+    """
+
+    authorize_url: str
+    token_url: str
+    api_url: str
+
+
+@dataclass(frozen=True)
+class OAuthCall:
+    """What a "who is this" step needs: where to call, as which app, with which client."""
+
+    endpoints: OAuthEndpoints
+    client_id: str
+    client_secret: str | None
+    http: httpx.AsyncClient
+
+
+@dataclass(frozen=True)
+class Identity:
+    """One account a finished flow can connect: its platform id, name and tokens."""
+
+    platform_user_id: str
+    username: str | None
+    access_token: str
+    refresh_token: str | None = None
+    expires_at: dt.datetime | None = None
+    scopes: str | None = None
+
+
+@dataclass(frozen=True)
+class Identities:
+    """What a flow found. `interim_token` (Facebook: the long-lived user token) lists them
+    again through `OAuthSpec.list_again`, when the user has to pick one."""
+
+    found: tuple[Identity, ...]
+    interim_token: str | None = None
+
+
+@dataclass(frozen=True)
+class OAuthSpec:
+    """How a user connects an account of the platform: OAuth 2.0's authorization code grant.
+
+    `endpoints` picks the URLs as the connector factory does (the fake's for a sandbox
+    connect); `token_auth` is how a client with a secret authenticates at the token endpoint
+    (one without a secret is a public client and sends its client_id in the body);
+    `identify` turns the token answer into the account(s) to connect.
+    """
+
+    endpoints: Callable[[ConnectorTarget], OAuthEndpoints]
+    scopes: tuple[str, ...]
+    scope_separator: Literal[" ", ","]
+    pkce: bool
+    token_auth: Literal["client_secret_basic", "client_secret_post"]
+    identify: Callable[[OAuthCall, Mapping[str, Any]], Awaitable[Identities]]
+    list_again: Callable[[OAuthCall, str], Awaitable[Identities]] | None = None
+
+    @property
+    def scope(self) -> str:
+        return self.scope_separator.join(self.scopes)
+
+
+@dataclass(frozen=True)
 class PlatformIntegration:
     """What a platform module offers beyond its rules: a connector and a sandbox fake.
 
@@ -97,3 +166,4 @@ class PlatformIntegration:
     # the fake, told its public URL and the only origin it may fetch media from ("": any)
     create_sandbox: Callable[[str, str], ASGIApp]
     options: frozenset[str] = frozenset()  # the option names the connector reads
+    oauth: OAuthSpec | None = None  # how a user connects an account (None: by the CLI only)
