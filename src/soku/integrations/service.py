@@ -14,6 +14,7 @@ from soku.integrations import repository
 from soku.integrations.models import Account, AccountStatus
 from soku.integrations.vault import TokenVault
 from soku.platforms import PLATFORM_NAMES
+from soku.platforms.base import Identity
 
 
 def _problem(field: str, message: str) -> ValidationFailed:
@@ -29,6 +30,15 @@ def _check_platform(platform: str) -> None:
         )
 
 
+def check_account_id(platform: str, account_id: str) -> str:
+    """The user's name for an account, stripped, once it is a usable one."""
+    _check_platform(platform)
+    account_id = account_id.strip()
+    if not account_id or len(account_id) > 200:
+        raise _problem("account-id", "The account id must be 1 to 200 characters.")
+    return account_id
+
+
 def _checked(
     platform: str,
     account_id: str,
@@ -37,10 +47,7 @@ def _checked(
     refresh_token: str | None,
 ) -> str:
     """The account id, stripped, once what `connect_account` was given makes sense."""
-    _check_platform(platform)
-    account_id = account_id.strip()
-    if not account_id or len(account_id) > 200:
-        raise _problem("account-id", "The account id must be 1 to 200 characters.")
+    account_id = check_account_id(platform, account_id)
     if not sandbox and not access_token:
         raise _problem("access-token", "A real account needs --access-token (or use --sandbox).")
     if sandbox and (access_token or refresh_token):  # a sandbox account gets made-up tokens
@@ -65,10 +72,17 @@ async def connect_account(
     refresh_token: str | None = None,
     username: str | None = None,
     platform_user_id: str | None = None,
+    authorized: Identity | None = None,
 ) -> Account:
-    account_id = _checked(platform, account_id, sandbox, access_token, refresh_token)
+    """Connects (or connects again) the user's account. With `authorized` (a connect flow
+    the user finished at the platform, or at its fake for a sandbox account) the account
+    takes what the platform said, replacing the tokens of one connected already."""
+    if authorized is None:
+        account_id = _checked(platform, account_id, sandbox, access_token, refresh_token)
+    else:
+        account_id = check_account_id(platform, account_id)
     existing = await repository.find_account(session, user.id, platform, account_id)
-    if existing is not None and existing.status == AccountStatus.connected:
+    if existing is not None and existing.status == AccountStatus.connected and not authorized:
         _refuse_if_readable(existing, vault)
     # A disconnected account, one that needs_reauth (its delivery said "connect the account
     # again"), or one whose tokens this SOKU_SECRET_KEY cannot open (sealed with a key that
@@ -76,6 +90,26 @@ async def connect_account(
     account = existing or Account(user_id=user.id, platform=platform, account_id=account_id)
     account.sandbox = sandbox
     account.status = AccountStatus.connected
+    if authorized is None:
+        _fill(account, vault, access_token, refresh_token, username, platform_user_id)
+    else:
+        _take(account, vault, authorized)
+    account.created_at = account.created_at or utcnow()
+    session.add(account)
+    await session.flush()
+    return account
+
+
+def _fill(
+    account: Account,
+    vault: TokenVault,
+    access_token: str | None,
+    refresh_token: str | None,
+    username: str | None,
+    platform_user_id: str | None,
+) -> None:
+    """What the operator gave; what was not given is kept, or made up for a sandbox one."""
+    sandbox, account_id = account.sandbox, account.account_id
     account.username = (
         username or account.username or (f"sandbox_{account_id}" if sandbox else None)
     )
@@ -90,10 +124,15 @@ async def connect_account(
     account.refresh_token = vault.seal(
         refresh_token or (f"sandbox-refresh-{secrets.token_hex(8)}" if sandbox else None)
     )
-    account.created_at = account.created_at or utcnow()
-    session.add(account)
-    await session.flush()
-    return account
+
+
+def _take(account: Account, vault: TokenVault, authorized: Identity) -> None:
+    """What the platform said at the end of a connect flow, all of it (nothing kept)."""
+    account.platform_user_id = authorized.platform_user_id
+    account.username = authorized.username
+    account.access_token = vault.seal(authorized.access_token)
+    account.refresh_token = vault.seal(authorized.refresh_token)
+    account.expires_at, account.scopes = authorized.expires_at, authorized.scopes
 
 
 async def disconnect_account(

@@ -90,12 +90,14 @@ class OAuthEndpoints:
     """Where one connect flow goes: the platform's (options or its defaults) or its fake's.
 
     `api_url` is where the "who is this" calls go (with the API version in the path where
-    the platform has one, e.g. `https://graph.facebook.com/v25.0`).
+    the platform has one, e.g. `https://graph.facebook.com/v25.0`); `exchange_url` where a
+    short-lived token is swapped for a long-lived one (Threads, Facebook).
     """
 
     authorize_url: str
     token_url: str
     api_url: str
+    exchange_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -134,7 +136,7 @@ class OAuthSpec:
     """How a user connects an account of the platform: OAuth 2.0's authorization code grant.
 
     `endpoints` picks the URLs as the connector factory does (the fake's for a sandbox
-    connect); `token_auth` is how a client with a secret authenticates at the token endpoint
+    connect); `client_auth` is how a client with a secret authenticates at the token endpoint
     (one without a secret is a public client and sends its client_id in the body);
     `identify` turns the token answer into the account(s) to connect.
     """
@@ -143,7 +145,7 @@ class OAuthSpec:
     scopes: tuple[str, ...]
     scope_separator: Literal[" ", ","]
     pkce: bool
-    token_auth: Literal["client_secret_basic", "client_secret_post"]
+    client_auth: Literal["client_secret_basic", "client_secret_post"]
     identify: Callable[[OAuthCall, Mapping[str, Any]], Awaitable[Identities]]
     list_again: Callable[[OAuthCall, str], Awaitable[Identities]] | None = None
 

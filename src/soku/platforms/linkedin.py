@@ -8,6 +8,10 @@ from soku.platforms.base import (
     ConnectorTarget,
     ContentDraft,
     DeliveryLimits,
+    Identities,
+    OAuthCall,
+    OAuthEndpoints,
+    OAuthSpec,
     PlatformIntegration,
     RuleViolation,
 )
@@ -15,6 +19,9 @@ from soku.platforms.rules import MediaRules, check_media, text_length
 from soku.platforms.text import plain_length
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
+
     from starlette.types import ASGIApp
 
     from soku.platforms.connector import Connector
@@ -75,8 +82,54 @@ def _sandbox(public_url: str, media_origin: str) -> ASGIApp:
     return create_linkedin_fake(public_url)  # it takes media as uploads only: nothing to fetch
 
 
+AUTHORIZE_URL = "https://www.linkedin.com/oauth/v2/authorization"
+
+
+def _oauth_endpoints(target: ConnectorTarget) -> OAuthEndpoints:
+    from soku.platforms.linkedin_connector import API_URL, OAUTH_URL
+
+    if target.sandbox_url:  # the fake serves the consent page, the token endpoint and the API
+        root = target.sandbox_url.rstrip("/")
+        return OAuthEndpoints(
+            f"{root}/oauth/v2/authorization", f"{root}/oauth/v2/accessToken", root
+        )
+    options = target.options
+    return OAuthEndpoints(
+        options.get("authorize_url", AUTHORIZE_URL),
+        options.get("oauth_url", OAUTH_URL),
+        options.get("api_url", API_URL).rstrip("/"),
+    )
+
+
+async def _identify(call: OAuthCall, answer: Mapping[str, Any]) -> Identities:
+    from soku.integrations.oauth_identity import identify_linkedin
+
+    return await identify_linkedin(call, answer)
+
+
+# A web app: no PKCE (native apps only), client_id and client_secret in the token request's
+# body; `openid profile` for the member id, `w_member_social` to post (linkedin.md, "Auth").
+OAUTH = OAuthSpec(
+    endpoints=_oauth_endpoints,
+    scopes=("openid", "profile", "w_member_social"),
+    scope_separator=" ",
+    pkce=False,
+    client_auth="client_secret_post",
+    identify=_identify,
+)
 INTEGRATION = PlatformIntegration(
     make_connector=_connector,
     create_sandbox=_sandbox,
-    options=frozenset({"api_url", "oauth_url", "web_url", "version", "client_id", "client_secret"}),
+    options=frozenset(
+        {
+            "api_url",
+            "oauth_url",
+            "authorize_url",
+            "web_url",
+            "version",
+            "client_id",
+            "client_secret",
+        }
+    ),
+    oauth=OAUTH,
 )

@@ -8,6 +8,10 @@ from soku.platforms.base import (
     ConnectorTarget,
     ContentDraft,
     DeliveryLimits,
+    Identities,
+    OAuthCall,
+    OAuthEndpoints,
+    OAuthSpec,
     PlatformIntegration,
     PublishCap,
     RuleViolation,
@@ -16,6 +20,9 @@ from soku.platforms.rules import TOO_MANY_LINKS, MediaRules, check_media, over_l
 from soku.platforms.text import find_urls, threads_length
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
+
     from starlette.types import ASGIApp
 
     from soku.platforms.connector import Connector
@@ -80,8 +87,48 @@ def _sandbox(public_url: str, media_origin: str) -> ASGIApp:
     return create_threads_fake(public_url, media_origin=media_origin)
 
 
+AUTHORIZE_URL = "https://threads.net/oauth/authorize"  # threads.md, "Auth"
+
+
+def _oauth_endpoints(target: ConnectorTarget) -> OAuthEndpoints:
+    from soku.platforms.threads_connector import API_URL, VERSION
+
+    if target.sandbox_url:  # the fake serves the consent page and the API
+        root, version = target.sandbox_url.rstrip("/"), VERSION
+        authorize_url = f"{root}/oauth/authorize"
+    else:
+        root = target.options.get("api_url", API_URL).rstrip("/")
+        version = target.options.get("version", VERSION).strip("/")
+        authorize_url = target.options.get("authorize_url", AUTHORIZE_URL)
+    return OAuthEndpoints(
+        authorize_url,
+        f"{root}/oauth/access_token",
+        f"{root}/{version}",
+        exchange_url=f"{root}/access_token",
+    )
+
+
+async def _identify(call: OAuthCall, answer: Mapping[str, Any]) -> Identities:
+    from soku.integrations.oauth_identity import identify_threads
+
+    return await identify_threads(call, answer)
+
+
+# The Threads app's id and secret; no PKCE; the code exchange is a POST with client_id and
+# client_secret among its parameters; the scopes are comma-separated (threads.md, "Auth").
+OAUTH = OAuthSpec(
+    endpoints=_oauth_endpoints,
+    scopes=("threads_basic", "threads_content_publish"),
+    scope_separator=",",
+    pkce=False,
+    client_auth="client_secret_post",
+    identify=_identify,
+)
 INTEGRATION = PlatformIntegration(
     make_connector=_connector,
     create_sandbox=_sandbox,
-    options=frozenset({"api_url", "version", "web_url"}),
+    options=frozenset(
+        {"api_url", "version", "web_url", "authorize_url", "client_id", "client_secret"}
+    ),
+    oauth=OAUTH,
 )

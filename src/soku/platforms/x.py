@@ -8,6 +8,10 @@ from soku.platforms.base import (
     ConnectorTarget,
     ContentDraft,
     DeliveryLimits,
+    Identities,
+    OAuthCall,
+    OAuthEndpoints,
+    OAuthSpec,
     PlatformIntegration,
     PublishCap,
     RuleViolation,
@@ -16,6 +20,9 @@ from soku.platforms.rules import MediaRules, check_media, text_length
 from soku.platforms.text import X_MAX_WEIGHTED_LENGTH, X_URL_LENGTH, x_weighted_length
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
+
     from starlette.types import ASGIApp
 
     from soku.platforms.connector import Connector
@@ -74,8 +81,40 @@ def _sandbox(public_url: str, media_origin: str) -> ASGIApp:
     return create_x_fake(public_url)  # it takes media as uploads only: nothing to fetch
 
 
+AUTHORIZE_URL = "https://x.com/i/oauth2/authorize"  # x.md: the docs' URL, not the OpenAPI's
+
+
+def _oauth_endpoints(target: ConnectorTarget) -> OAuthEndpoints:
+    from soku.platforms.x_connector import API_URL
+
+    if target.sandbox_url:  # the fake serves the consent page and the API
+        root = target.sandbox_url.rstrip("/")
+        return OAuthEndpoints(f"{root}/i/oauth2/authorize", f"{root}/2/oauth2/token", root)
+    api_url = target.options.get("api_url", API_URL).rstrip("/")
+    authorize_url = target.options.get("authorize_url", AUTHORIZE_URL)
+    return OAuthEndpoints(authorize_url, f"{api_url}/2/oauth2/token", api_url)
+
+
+async def _identify(call: OAuthCall, answer: Mapping[str, Any]) -> Identities:
+    from soku.integrations.oauth_identity import identify_x
+
+    return await identify_x(call, answer)
+
+
+# Authorization code with PKCE (S256), required; a confidential client (one with a secret)
+# authenticates with HTTP Basic, a public one sends its client_id in the body (x.md, "Auth").
+# offline.access: a refresh token; media.write: the uploads.
+OAUTH = OAuthSpec(
+    endpoints=_oauth_endpoints,
+    scopes=("tweet.read", "tweet.write", "users.read", "media.write", "offline.access"),
+    scope_separator=" ",
+    pkce=True,
+    client_auth="client_secret_basic",
+    identify=_identify,
+)
 INTEGRATION = PlatformIntegration(
     make_connector=_connector,
     create_sandbox=_sandbox,
-    options=frozenset({"api_url", "web_url", "client_id", "client_secret"}),
+    options=frozenset({"api_url", "web_url", "authorize_url", "client_id", "client_secret"}),
+    oauth=OAUTH,
 )

@@ -1,0 +1,117 @@
+"""The two OAuth 2.0 steps Authlib does for a connect flow: the authorize URL and the code
+exchange (RFC 6749 §4.1, with RFC 7636's S256 challenge where the platform wants PKCE).
+
+Every failure of the exchange comes out as a `ConnectFailed` whose message is for the user:
+an answer that is not a success (OAuth's error body, Graph's, a 5xx page), no answer at all,
+or an answer without an access token.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+from authlib.common.errors import AuthlibBaseError
+from authlib.deprecate import AuthlibDeprecationWarning
+
+from soku.integrations.oauth_errors import ConnectFailed, refused, unreachable, unreadable
+from soku.platforms.base import OAuthEndpoints, OAuthSpec
+
+with warnings.catch_warnings():
+    # Authlib 1.9 says its httpx client will move to the httpx2 package; Soku is on httpx.
+    warnings.simplefilter("ignore", AuthlibDeprecationWarning)
+    from authlib.integrations.httpx_client import AsyncOAuth2Client
+
+
+@dataclass(frozen=True)
+class ClientApp:
+    """Soku as the platform knows it: the app's id and secret (none: a public client)."""
+
+    client_id: str
+    client_secret: str | None
+
+
+async def authorize_url(
+    spec: OAuthSpec,
+    endpoints: OAuthEndpoints,
+    app: ClientApp,
+    *,
+    redirect_uri: str,
+    state: str,
+    code_verifier: str | None,
+) -> str:
+    """Where the user's browser goes to say yes: the platform's consent page."""
+    async with AsyncOAuth2Client(
+        client_id=app.client_id,
+        scope=spec.scope,
+        redirect_uri=redirect_uri,
+        code_challenge_method="S256" if spec.pkce else None,
+    ) as client:
+        url, _ = client.create_authorization_url(
+            endpoints.authorize_url, state=state, code_verifier=code_verifier
+        )
+    return _spaces_as_percent(str(url))
+
+
+def _spaces_as_percent(url: str) -> str:
+    """Spaces in the query as %20 (x.md: scopes "space-separated, %20"); Authlib writes `+`,
+    and escapes a literal plus as %2B, so every `+` left is a space."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(query=parts.query.replace("+", "%20")))
+
+
+async def exchange_code(
+    spec: OAuthSpec,
+    endpoints: OAuthEndpoints,
+    app: ClientApp,
+    *,
+    label: str,
+    redirect_uri: str,
+    code: str,
+    code_verifier: str | None,
+    http_timeout: float,
+) -> Mapping[str, Any]:
+    """The token endpoint's answer for the code; a `ConnectFailed` for anything else."""
+    secrets = (app.client_secret, code, code_verifier)
+
+    def refuse_failures(response: httpx.Response) -> httpx.Response:
+        if not response.is_success:  # before Authlib reads it: every platform's error shape
+            raise refused(label, "the sign-in", response, secrets)
+        return response
+
+    async with AsyncOAuth2Client(
+        client_id=app.client_id,
+        client_secret=app.client_secret,
+        # with no secret, a public client: client_id in the body (X's public clients)
+        token_endpoint_auth_method=spec.client_auth if app.client_secret else "none",
+        redirect_uri=redirect_uri,
+        timeout=http_timeout,
+        follow_redirects=False,
+    ) as client:
+        client.register_compliance_hook("access_token_response", refuse_failures)
+        try:
+            answer = await client.fetch_token(
+                endpoints.token_url,
+                grant_type="authorization_code",
+                code=code,
+                code_verifier=code_verifier,
+            )
+        except httpx.HTTPError as exc:
+            raise unreachable(label, "exchanging the sign-in for a token", exc) from None
+        except (AuthlibBaseError, ValueError):  # a 2xx answer that is no token answer
+            raise unreadable(label, "exchanging the sign-in for a token", "JSON object") from None
+    if not isinstance(answer, Mapping) or not answer.get("access_token"):
+        raise unreadable(label, "exchanging the sign-in for a token", "access token")
+    return dict(answer)
+
+
+def unavailable(label: str, keys: str) -> ConnectFailed:
+    return ConnectFailed(
+        f"Connecting a real {label} account is not set up on this service: the operator sets "
+        f"{keys} in SOKU_PLATFORM_OPTIONS.",
+        400,
+    )

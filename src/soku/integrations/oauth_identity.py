@@ -1,0 +1,212 @@
+"""The "who is this" step of each platform's connect flow: a token answer → the account(s).
+
+- X: `GET /2/users/me` → `data.id`, `data.username` (x.md).
+- LinkedIn: OpenID `GET /v2/userinfo` → `sub`; the account is the author URN
+  `urn:li:person:{sub}`, which the LinkedIn connector takes as the platform user id
+  (linkedin.md, "Scopes for publishing").
+- Threads: the code's short-lived token (1 h) swapped for a long-lived one (60 days,
+  `GET /access_token?grant_type=th_exchange_token`), then `GET /v1.0/me?fields=id,username`
+  (threads.md, "Auth").
+- Facebook: the code's user token swapped for a long-lived one (`fb_exchange_token`), then
+  `GET /me/accounts`: every Page the user may post to, each with its Page token; the
+  long-lived user token is kept as the refresh token, from which the connector derives a
+  new Page token (facebook.md, "Auth").
+
+The exchanges are GETs of grants that are not OAuth 2.0's (`th_exchange_token`,
+`fb_exchange_token`), which Authlib's client has no call for: they are plain httpx calls.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+
+from soku.integrations.oauth_errors import ConnectFailed, refused, unreachable, unreadable
+from soku.platforms.base import Identities, Identity, OAuthCall
+
+WHO = "telling who signed in"
+
+
+async def call_json(
+    call: OAuthCall,
+    label: str,
+    what: str,
+    url: str,
+    *,
+    hide: tuple[str | None, ...] = (),
+    **options: Any,
+) -> dict[str, Any]:
+    """A GET's JSON object; any failure as a `ConnectFailed` for the user."""
+    try:
+        response = await call.http.get(url, **options)
+    except httpx.HTTPError as exc:
+        raise unreachable(label, what, exc) from None
+    secrets = (call.client_secret, *hide)
+    if not response.is_success:
+        raise refused(label, what, response, secrets)
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        raise unreadable(label, what, "JSON object")
+    return body
+
+
+def token_of(answer: Mapping[str, Any], label: str, what: str = "signing in") -> str:
+    token = answer.get("access_token")
+    if not isinstance(token, str) or not token:
+        raise unreadable(label, what, "access token")
+    return token
+
+
+def expiry(answer: Mapping[str, Any]) -> dt.datetime | None:
+    seconds = answer.get("expires_in")
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float | str):
+        return None
+    try:
+        return dt.datetime.now(dt.UTC) + dt.timedelta(seconds=float(seconds))
+    except (ValueError, OverflowError):
+        return None
+
+
+def _text(value: Any) -> str | None:
+    return str(value) if isinstance(value, str | int) and str(value) else None
+
+
+def _scope(answer: Mapping[str, Any]) -> str | None:
+    scope = answer.get("scope")
+    return scope if isinstance(scope, str) and scope else None
+
+
+async def identify_x(call: OAuthCall, answer: Mapping[str, Any]) -> Identities:
+    access = token_of(answer, "X")
+    headers = {"Authorization": f"Bearer {access}"}
+    url = f"{call.endpoints.api_url}/2/users/me"
+    me = await call_json(call, "X", WHO, url, headers=headers, hide=(access,))
+    data = me.get("data")
+    data = data if isinstance(data, dict) else {}
+    user_id, username = _text(data.get("id")), _text(data.get("username"))
+    if user_id is None or username is None:
+        raise unreadable("X", WHO, "user id and username")
+    refresh = answer.get("refresh_token")
+    found = Identity(
+        user_id,
+        username,
+        access,
+        refresh if isinstance(refresh, str) and refresh else None,
+        expiry(answer),
+        _scope(answer),
+    )
+    return Identities((found,))
+
+
+async def identify_linkedin(call: OAuthCall, answer: Mapping[str, Any]) -> Identities:
+    access = token_of(answer, "LinkedIn")
+    headers = {"Authorization": f"Bearer {access}"}
+    url = f"{call.endpoints.api_url}/v2/userinfo"
+    me = await call_json(call, "LinkedIn", WHO, url, headers=headers, hide=(access,))
+    sub = _text(me.get("sub"))
+    if sub is None:
+        raise unreadable("LinkedIn", WHO, "member id (sub)")
+    refresh = answer.get("refresh_token")  # only for apps approved for refresh tokens
+    found = Identity(
+        f"urn:li:person:{sub}",
+        _text(me.get("name")),
+        access,
+        refresh if isinstance(refresh, str) and refresh else None,
+        expiry(answer),
+        _scope(answer),
+    )
+    return Identities((found,))
+
+
+async def identify_threads(call: OAuthCall, answer: Mapping[str, Any]) -> Identities:
+    short = token_of(answer, "Threads")
+    what = "making the sign-in last 60 days"
+    params = {"grant_type": "th_exchange_token", "client_secret": call.client_secret or ""}
+    params["access_token"] = short
+    url = _exchange_url(call)
+    lasting = await call_json(call, "Threads", what, url, params=params, hide=(short,))
+    access = token_of(lasting, "Threads", what)
+    me = await call_json(
+        call,
+        "Threads",
+        WHO,
+        f"{call.endpoints.api_url}/me",
+        params={"fields": "id,username"},
+        headers={"Authorization": f"Bearer {access}"},
+        hide=(short, access),
+    )
+    user_id, username = _text(me.get("id")), _text(me.get("username"))
+    if user_id is None:
+        raise unreadable("Threads", WHO, "user id")
+    # Threads refreshes the access token itself: there is no refresh token
+    return Identities((Identity(user_id, username, access, None, expiry(lasting), None),))
+
+
+async def identify_facebook(call: OAuthCall, answer: Mapping[str, Any]) -> Identities:
+    short = token_of(answer, "Facebook")
+    what = "making the sign-in last 60 days"
+    params = {
+        "grant_type": "fb_exchange_token",
+        "client_id": call.client_id,
+        "client_secret": call.client_secret or "",
+        "fb_exchange_token": short,
+    }
+    url = _exchange_url(call)
+    lasting = await call_json(call, "Facebook", what, url, params=params, hide=(short,))
+    return await facebook_pages(call, token_of(lasting, "Facebook", what))
+
+
+async def facebook_pages(call: OAuthCall, user_token: str) -> Identities:
+    """The Pages the user may post to (the CREATE_CONTENT task), with their Page tokens."""
+    what = "listing your Pages"
+    listing = await call_json(
+        call,
+        "Facebook",
+        what,
+        f"{call.endpoints.api_url}/me/accounts",
+        params={"fields": "id,name,access_token,tasks", "limit": "100"},
+        headers={"Authorization": f"OAuth {user_token}"},
+        hide=(user_token,),
+    )
+    entries = listing.get("data")
+    entries = entries if isinstance(entries, list) else []
+    pages = tuple(
+        Identity(
+            str(entry["id"]),
+            _text(entry.get("name")),
+            str(entry["access_token"]),
+            refresh_token=user_token,
+        )
+        for entry in entries
+        if _may_post(entry)
+    )
+    if not pages:
+        raise ConnectFailed(
+            "None of the Facebook Pages you manage lets you create content (or you manage "
+            "none): nothing to connect. Ask for a role with the CREATE_CONTENT task, then "
+            "connect again.",
+            400,
+        )
+    return Identities(pages, interim_token=user_token)
+
+
+def _may_post(entry: Any) -> bool:
+    """A listed Page with an id and a token, whose tasks (when listed) allow posting."""
+    if not isinstance(entry, dict) or not _text(entry.get("id")):
+        return False
+    tasks = entry.get("tasks")
+    can_post = not isinstance(tasks, list) or "CREATE_CONTENT" in tasks
+    return bool(_text(entry.get("access_token"))) and can_post
+
+
+def _exchange_url(call: OAuthCall) -> str:
+    url = call.endpoints.exchange_url
+    if url is None:
+        raise ConnectFailed("This platform names no token exchange endpoint.", 502)
+    return url
