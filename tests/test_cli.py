@@ -550,6 +550,7 @@ def _check_quickstart(data: dict[str, Any], email: str = "demo@soku.local") -> N
     assert len(accounts) == 8
     assert sorted(a["platform"] for a in accounts) == sorted(ALL_PLATFORMS)
     assert all(a["sandbox"] is True and a["status"] == "connected" for a in accounts)
+    assert data["dashboard"].endswith("/dashboard")
 
 
 def test_quickstart(soku: Soku) -> None:

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from soku import __version__, runtime
 from soku.config import Settings
 from soku.context import AppContext
+from soku.dashboard import router as dashboard
 from soku.delivery.router import router as metrics_router
 from soku.delivery.worker import Worker
 from soku.health import router as health_router
@@ -64,6 +65,7 @@ def create_app(
     if settings.sandbox_mounted:
         _mount_sandbox(app, settings)
     install_error_handlers(app)
+    dashboard.install(app, settings)
     upload_limit = max(settings.media_image_max_bytes, settings.media_video_max_bytes) + 65536
     app.add_middleware(
         EdgeMiddleware,

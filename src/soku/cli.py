@@ -306,6 +306,7 @@ def quickstart(
         + ", ".join(f"{a['platform']}={a['accountId']}" for a in data["accounts"])
     )
     console.print(f"API key (shown once):\n{data['key']}")
+    console.print(f"Dashboard: {data['dashboard']} (sign in with this key)")
 
 
 LongRunningJson = Annotated[

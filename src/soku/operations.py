@@ -295,7 +295,12 @@ async def quickstart(session: AsyncSession, settings: Settings, email: str) -> d
             )
     issued = await auth_service.issue_key(session, user, "quickstart")
     accounts = await accounts_repo.accounts_of(session, user.id)
-    return {"email": user.email, "key": issued.key, "accounts": [account_json(a) for a in accounts]}
+    return {
+        "email": user.email,
+        "key": issued.key,
+        "accounts": [account_json(a) for a in accounts],
+        "dashboard": f"{settings.public_base_url}/dashboard",
+    }
 
 
 class CannotServe(Exception):

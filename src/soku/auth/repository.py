@@ -34,3 +34,7 @@ async def keys_of(session: AsyncSession, user_id: uuid.UUID) -> list[ApiKey]:
 
 async def touch_key(session: AsyncSession, key_id: uuid.UUID, when: dt.datetime) -> None:
     await session.execute(update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=when))
+
+
+async def user_by_id(session: AsyncSession, user_id: uuid.UUID) -> User | None:
+    return await session.get(User, user_id)

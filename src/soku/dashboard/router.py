@@ -1,0 +1,135 @@
+"""The dashboard's routes: sign-in and sign-out here, each page's own router included below."""
+
+from __future__ import annotations
+
+import secrets
+from urllib.parse import quote, urlsplit
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.responses import RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from soku.auth import repository
+from soku.auth.keys import hash_key
+from soku.config import Settings
+from soku.context import get_context
+from soku.dashboard.pages import HERE, render
+from soku.dashboard.session import (
+    COOKIE,
+    LOGIN_COOKIE,
+    SESSION_SECONDS,
+    Refused,
+    Sessions,
+    SignInRequired,
+    Viewer,
+    check_origin,
+    checked_form,
+    current_viewer,
+    read_form,
+    sessions,
+)
+
+router = APIRouter(prefix="/dashboard", include_in_schema=False)
+_SIGNIN_SECONDS = 3600
+
+
+def _next_page(value: object) -> str:
+    """Where to go after signing in: a dashboard page of this service, nothing else."""
+    if not isinstance(value, str):
+        return "/dashboard"
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc or not parts.path.startswith("/dashboard") or "\\" in value:
+        return "/dashboard"
+    return value
+
+
+@router.get("")
+async def home(viewer: Viewer = Depends(current_viewer)) -> Response:
+    return RedirectResponse("/dashboard/posts", status_code=303)
+
+
+@router.get("/account")
+async def account(request: Request, viewer: Viewer = Depends(current_viewer)) -> Response:
+    async with get_context(request).db.read() as session:
+        user = await repository.user_by_id(session, viewer.user_id)
+    return render(request, viewer, "account.html", user=user)
+
+
+@router.get("/login")
+async def login_page(request: Request, next: str = "/dashboard") -> Response:
+    return _login_form(request, next, None, status=200)
+
+
+def _login_form(request: Request, next_page: str, problem: str | None, status: int) -> Response:
+    token = secrets.token_urlsafe(24)
+    reason = request.query_params.get("reason") if problem is None else problem
+    response = render(
+        request,
+        None,
+        "login.html",
+        status=status,
+        csrf=token,
+        next=_next_page(next_page),
+        problem=reason[:200] if reason else None,
+    )
+    sessions(request).set_cookie(response, LOGIN_COOKIE, token, _SIGNIN_SECONDS)
+    return response
+
+
+@router.post("/login")
+async def login(request: Request) -> Response:
+    check_origin(request)
+    form = await read_form(request)
+    next_page = _next_page(form.get("next"))
+    sent, expected = form.get("csrf"), request.cookies.get(LOGIN_COOKIE)
+    if not isinstance(sent, str) or not expected or not secrets.compare_digest(sent, expected):
+        return _login_form(request, next_page, "The sign-in form expired; try again.", 403)
+    key = form.get("key")
+    key = key.strip() if isinstance(key, str) else ""
+    if not key:
+        return _login_form(request, next_page, "Paste one of your API keys (sk_live_…).", 400)
+    async with get_context(request).db.read() as session:
+        found = await repository.key_with_user(session, hash_key(key))
+    if found is None:
+        return _login_form(request, next_page, "No such API key.", 401)
+    if found[0].revoked_at is not None:
+        return _login_form(request, next_page, "This API key was revoked.", 401)
+    jar = sessions(request)
+    response = RedirectResponse(next_page, status_code=303)
+    jar.set_cookie(response, COOKIE, jar.issue(found[0].id), SESSION_SECONDS)
+    response.delete_cookie(LOGIN_COOKIE, path="/dashboard")
+    return response
+
+
+@router.post("/logout")
+async def logout(checked: tuple[Viewer, object] = Depends(checked_form)) -> Response:
+    response = RedirectResponse("/dashboard/login?reason=Signed+out.", status_code=303)
+    response.delete_cookie(COOKIE, path="/dashboard")
+    return response
+
+
+def install(app: FastAPI, settings: Settings) -> None:
+    """The dashboard's routes, stylesheet and page-shaped answers to its refusals."""
+    app.state.dashboard_sessions = Sessions(settings.resolved_secret_key, settings.public_base_url)
+    app.include_router(router)
+    app.mount("/dashboard/static", StaticFiles(directory=HERE / "static"), name="dashboard-static")
+
+    async def on_sign_in(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, SignInRequired)
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        if request.method != "GET":
+            target = "/dashboard"
+        location = f"/dashboard/login?next={quote(target, safe='')}"
+        if exc.reason:
+            location += f"&reason={quote(exc.reason, safe='')}"
+        response = RedirectResponse(location, status_code=303)
+        response.delete_cookie(COOKIE, path="/dashboard")
+        return response
+
+    async def on_refused(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, Refused)
+        viewer = getattr(request.state, "viewer", None)
+        return render(request, viewer, "problem.html", status=exc.status, problem=exc.message)
+
+    app.add_exception_handler(SignInRequired, on_sign_in)
+    app.add_exception_handler(Refused, on_refused)

@@ -1,0 +1,163 @@
+"""Who is signed in to the dashboard, and whether a form really comes from its pages.
+
+A user signs in with one of their API keys (the service has no passwords). The session is a
+cookie that carries the key's id, signed with the service's secret key (itsdangerous) and good
+for `SESSION_SECONDS`; every page looks the key up again, so revoking it ends its sessions at
+once. Forms carry a CSRF token derived from the cookie, and a POST whose `Origin` names
+another site is refused (the cookie is also SameSite=Lax).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import uuid
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from fastapi import Request
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+from sqlalchemy import select
+from starlette.datastructures import FormData
+from starlette.responses import Response
+
+from soku.auth.models import ApiKey, User
+from soku.context import get_context
+
+COOKIE = "soku_session"
+LOGIN_COOKIE = "soku_signin"  # the sign-in form's own CSRF token (there is no session yet)
+SESSION_SECONDS = 12 * 3600
+PATH = "/dashboard"
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """The signed-in user, and the token this session's forms must send back as `csrf`."""
+
+    user_id: uuid.UUID
+    email: str
+    key_id: uuid.UUID
+    key_prefix: str
+    subscription: str
+    csrf: str
+
+
+class SignInRequired(Exception):
+    """No valid session: the page answers with a redirect to the sign-in page."""
+
+    def __init__(self, reason: str | None = None) -> None:
+        super().__init__(reason or "Sign in to continue.")
+        self.reason = reason
+
+
+class Refused(Exception):
+    """A request the dashboard refuses, shown as a page with `status`."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class Sessions:
+    """Signs and reads session cookies and derives CSRF tokens, with one secret."""
+
+    def __init__(self, secret: str, public_base_url: str) -> None:
+        self._serializer = URLSafeTimedSerializer(secret, salt="soku.dashboard.session")
+        self._csrf_key = hashlib.sha256(b"soku.dashboard.csrf\0" + secret.encode()).digest()
+        parts = urlsplit(public_base_url)
+        self.origin = f"{parts.scheme}://{parts.netloc}".lower()
+        self.secure = parts.scheme == "https"
+
+    def issue(self, key_id: uuid.UUID) -> str:
+        # the nonce makes every sign-in's cookie (and so its CSRF token) a new one
+        return self._serializer.dumps({"k": str(key_id), "n": secrets.token_urlsafe(8)})
+
+    def key_id(self, cookie: str) -> uuid.UUID | None:
+        try:
+            data = self._serializer.loads(cookie, max_age=SESSION_SECONDS)
+            return uuid.UUID(str(data["k"]))
+        except (BadSignature, KeyError, TypeError, ValueError):
+            return None
+
+    def csrf_for(self, cookie: str) -> str:
+        return hmac.new(self._csrf_key, cookie.encode(), hashlib.sha256).hexdigest()
+
+    def set_cookie(self, response: Response, name: str, value: str, max_age: int) -> None:
+        response.set_cookie(
+            name,
+            value,
+            max_age=max_age,
+            path=PATH,
+            httponly=True,
+            secure=self.secure,
+            samesite="lax",
+        )
+
+
+def sessions(request: Request) -> Sessions:
+    found: Sessions = request.app.state.dashboard_sessions
+    return found
+
+
+async def current_viewer(request: Request) -> Viewer:
+    """The signed-in user (a FastAPI dependency); without a session, `SignInRequired`."""
+    cached = getattr(request.state, "viewer", None)
+    if isinstance(cached, Viewer):
+        return cached
+    cookie = request.cookies.get(COOKIE)
+    if not cookie:
+        raise SignInRequired()
+    jar = sessions(request)
+    key_id = jar.key_id(cookie)
+    if key_id is None:
+        raise SignInRequired("Your session has ended; sign in again.")
+    async with get_context(request).db.read() as session:
+        stmt = select(ApiKey, User).join(User, User.id == ApiKey.user_id)
+        row = (await session.execute(stmt.where(ApiKey.id == key_id))).first()
+    if row is None or row[0].revoked_at is not None:
+        raise SignInRequired("The key this session was opened with was revoked; sign in again.")
+    key, user = row
+    viewer = Viewer(
+        user_id=user.id,
+        email=user.email,
+        key_id=key.id,
+        key_prefix=key.prefix,
+        subscription=user.subscription_status,
+        csrf=jar.csrf_for(cookie),
+    )
+    request.state.viewer = viewer
+    return viewer
+
+
+def check_origin(request: Request) -> None:
+    """A browser names the page a form came from in `Origin`: another site's is refused."""
+    origin = request.headers.get("origin")
+    if origin is None:  # not a browser, or an old one: the CSRF token still has to match
+        return
+    own = {sessions(request).origin, f"{request.url.scheme}://{request.url.netloc}".lower()}
+    if origin.lower() not in own:
+        raise Refused(403, "This form was sent from another site; it was not acted on.")
+
+
+async def read_form(request: Request) -> FormData:
+    """The posted form; a body that is not a form is refused plainly."""
+    content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if content_type not in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        raise Refused(415, "The dashboard's forms are sent as application/x-www-form-urlencoded.")
+    try:
+        return await request.form(max_files=0, max_fields=100)
+    except Exception as exc:  # a malformed body: the parser's error, never a 500
+        raise Refused(400, "The form could not be read.") from exc
+
+
+async def checked_form(request: Request) -> tuple[Viewer, FormData]:
+    """A POST's viewer and form, once its CSRF token and origin are checked (a dependency)."""
+    viewer = await current_viewer(request)
+    check_origin(request)
+    form = await read_form(request)
+    sent = form.get("csrf")
+    if not isinstance(sent, str) or not hmac.compare_digest(sent, viewer.csrf):
+        raise Refused(403, "This form is stale or was not sent from the dashboard; reload it.")
+    return viewer, form
