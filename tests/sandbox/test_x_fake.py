@@ -324,7 +324,9 @@ async def test_refresh_client_and_grant_checks(fake: httpx.AsyncClient) -> None:
     named = await fake.post("/2/oauth2/token", data={**form, "client_id": "app-1"})
     assert named.status_code == 200
     code = await fake.post("/2/oauth2/token", data={"grant_type": "authorization_code"})
-    assert code.status_code == 400 and code.json()["error"] == "unsupported_grant_type"
+    assert code.status_code == 401 and code.json()["error"] == "unauthorized_client"
+    other = await fake.post("/2/oauth2/token", data={"grant_type": "password"})
+    assert other.status_code == 400 and other.json()["error"] == "unsupported_grant_type"
 
 
 async def test_issued_tokens_expire(fake: httpx.AsyncClient) -> None:

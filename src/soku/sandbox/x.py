@@ -1,9 +1,10 @@
 """A fake of the X API v2 at X's own paths, for sandbox accounts and the connector's tests.
 
 It follows the X API v2 as the OpenAPI file v2.167 (docs.x.com, 2026-08) and
-/work/shared/platforms/x.md describe it: the OAuth 2.0 refresh grant with rotating refresh
-tokens, `POST /2/tweets`, the simple image upload `POST /2/media/upload`, the dedicated chunked
-upload endpoints (`/2/media/upload/initialize`, `/{id}/append`, `/{id}/finalize`) with
+/work/shared/platforms/x.md describe it: OAuth 2.0 with PKCE (the consent page
+`/i/oauth2/authorize`, the code and refresh grants with rotating refresh tokens; in
+`x_oauth.py`), `POST /2/tweets`, the simple image upload `POST /2/media/upload`, the dedicated
+chunked upload endpoints (`/2/media/upload/initialize`, `/{id}/append`, `/{id}/finalize`) with
 `GET /2/media/upload?command=STATUS` polling, `GET /2/users/me`, `GET /2/users/{id}/tweets`,
 `x-rate-limit-*` headers on every API answer with a 429 past the limit, and X's error bodies
 (problems with title, detail, type and status; OAuth errors on the token path).
@@ -17,14 +18,12 @@ known users and tokens with `POST /_users`). Besides X's paths: `/_inspect` (wha
 from __future__ import annotations
 
 import asyncio
-import base64
 import datetime as dt
 import hashlib
 import html
 import io
 import re
 from typing import Annotated, Any, Literal, TypeVar
-from urllib.parse import parse_qs
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -42,8 +41,8 @@ from soku.sandbox.x_faults import (
     FaultSpec,
     XError,
     invalid_request,
-    oauth_error,
 )
+from soku.sandbox.x_oauth import oauth_routes
 from soku.sandbox.x_state import FakeState, User
 
 MAX_IMAGE_BYTES = 5 * 1024 * 1024  # images ≤ 5 MB (x.md "Constraints")
@@ -188,7 +187,7 @@ def create_x_fake(public_url: str = "") -> FastAPI:
     fake = XFake(public_url)
     app.state.fake = fake.state
     _error_handlers(app)
-    _token_route(app, fake)
+    oauth_routes(app, fake)
     _tweet_routes(app, fake)
     _timeline_route(app, fake)
     _media_routes(app, fake)
@@ -223,25 +222,6 @@ def _error_handlers(app: FastAPI) -> None:
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         body = {"errors": [{"message": "Sorry, that page does not exist", "code": 34}]}
         return JSONResponse(body, status_code=exc.status_code)
-
-
-def _token_route(app: FastAPI, fake: XFake) -> None:
-    @app.post("/2/oauth2/token")
-    async def token(request: Request) -> JSONResponse:
-        fake.state.calls["token"] += 1
-        form = {k: v[0] for k, v in parse_qs((await request.body()).decode()).items()}
-        await fake.apply_fault("token", None)
-        if form.get("grant_type") != "refresh_token":
-            description = "This sandbox supports grant_type=refresh_token only."
-            raise oauth_error(400, "unsupported_grant_type", description)
-        client_id = form.get("client_id")
-        scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() == "basic":
-            decoded = base64.b64decode(credentials.encode(), validate=False).decode(
-                errors="replace"
-            )
-            client_id = decoded.partition(":")[0]
-        return JSONResponse(fake.state.refresh(form.get("refresh_token", ""), client_id))
 
 
 def _tweet_routes(app: FastAPI, fake: XFake) -> None:

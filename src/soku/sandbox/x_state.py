@@ -21,6 +21,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from soku.sandbox.common import FaultQueue
+from soku.sandbox.consent import CodeBook
 from soku.sandbox.x_faults import (
     CallKind,
     FaultSpec,
@@ -50,6 +51,8 @@ class FakeConfig(BaseModel):
     rate_limit: int | None = Field(default=None, ge=1)  # None: X's limit of each endpoint
     token_lifetime_secs: int = Field(default=7200, ge=0)
     client_id: str | None = None  # when set, a refresh must name this client
+    client_secret: str | None = None  # when set, a confidential client must send this one
+    code_lifetime_secs: float = Field(default=30, ge=0)  # x.md: exchange within 30 seconds
     tco_links: bool = True  # texts read back as X renders them (t.co links, &amp;)
     media_expires_secs: int = Field(default=MEDIA_EXPIRES_SECS, ge=1)  # then ids are refused
 
@@ -128,6 +131,7 @@ class FakeState:
     config: FakeConfig = field(default_factory=FakeConfig)
     calls: Counter[str] = field(default_factory=Counter)
     windows: dict[tuple[str, str], tuple[int, int]] = field(default_factory=dict)
+    codes: CodeBook = field(default_factory=CodeBook)
     _seq: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _last_id: int = 0
 
@@ -136,6 +140,7 @@ class FakeState:
             store.clear()
         for other in (self.used_refresh_tokens, self.posts, self.faults, self.calls):
             other.clear()
+        self.codes.clear()
         self.config = FakeConfig()
 
     def new_id(self) -> str:
@@ -151,6 +156,13 @@ class FakeState:
         username = username or f"sbx{user_id[-8:]}"
         user = self.users[user_id] = User(user_id, username, name or username)
         return user
+
+    def user_named(self, username: str) -> User:
+        """The sandbox user of that name (made the first time someone signs in as it)."""
+        for user in self.users.values():
+            if user.username.lower() == username.lower():
+                return user
+        return self.add_user(username)
 
     def user_for_token(self, token: str) -> User:
         """A token the fake never issued is adopted: it names a new sandbox user."""
@@ -170,13 +182,18 @@ class FakeState:
             raise oauth_error(400, "invalid_request", "Value passed for the token was invalid.")
         self.used_refresh_tokens.add(refresh_token)
         user_id = self.refresh_tokens.pop(refresh_token, None) or self.add_user().id
-        access, refresh = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
-        lifetime = self.config.token_lifetime_secs
+        return self.grant(user_id, "tweet.read tweet.write users.read media.write offline.access")
+
+    def grant(self, user_id: str, scope: str) -> dict[str, Any]:
+        """A token answer; a refresh token only with offline.access (x.md, "Auth")."""
+        access, lifetime = secrets.token_urlsafe(32), self.config.token_lifetime_secs
         self.tokens[access] = (user_id, time.time() + lifetime)
-        self.refresh_tokens[refresh] = user_id
-        scope = "tweet.read tweet.write users.read media.write offline.access"
-        return {"token_type": "bearer", "expires_in": lifetime, "access_token": access,
-                "scope": scope, "refresh_token": refresh}  # fmt: skip
+        answer: dict[str, Any] = {"token_type": "bearer", "expires_in": lifetime,
+                                  "access_token": access, "scope": scope}  # fmt: skip
+        if "offline.access" in scope.split():
+            answer["refresh_token"] = refresh = secrets.token_urlsafe(32)
+            self.refresh_tokens[refresh] = user_id
+        return answer
 
     def rate_headers(self, user_id: str, kind: CallKind) -> dict[str, str]:
         """Counts one call; raises 429 once the user's 15-minute window for it is used up."""
