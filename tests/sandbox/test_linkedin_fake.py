@@ -10,7 +10,7 @@ import re
 import time
 from collections.abc import AsyncIterator
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import parse_qs, quote, urlsplit
 
 import httpx
 import pytest
@@ -34,6 +34,19 @@ async def fake() -> AsyncIterator[httpx.AsyncClient]:
         body = {"id": "m1", "name": "Ada Member", "access_token": TOKEN, "refresh_token": "r1"}
         assert (await http.post("/_users", json=body)).status_code == 201
         yield http
+
+
+async def signed_in_code(fake: httpx.AsyncClient, client_id: str = "app") -> str:
+    """A code from the consent page, allowed for member m1."""
+    ask = {"response_type": "code", "client_id": client_id, "redirect_uri": "https://soku.test",
+           "state": "s", "scope": "openid profile w_member_social"}  # fmt: skip
+    page = await fake.get("/oauth/v2/authorization", params=ask)
+    assert page.status_code == 200 and "allow Soku to post as" in page.text
+    answer = await fake.post(
+        "/oauth/v2/authorization", data={**ask, "login": "m1", "decision": "allow"}
+    )
+    assert answer.status_code == 303
+    return parse_qs(urlsplit(answer.headers["location"]).query)["code"][0]
 
 
 def local(url: str) -> str:
@@ -358,7 +371,9 @@ async def test_the_author_finder(fake: httpx.AsyncClient) -> None:
 
 
 async def test_oauth_codes_and_refresh(fake: httpx.AsyncClient) -> None:
-    form = {"grant_type": "authorization_code", "code": "c", "redirect_uri": "https://soku.test"}
+    code = await signed_in_code(fake)
+    form = {"grant_type": "authorization_code", "code": code, "redirect_uri": "https://soku.test",
+            "client_id": "app", "client_secret": "s"}  # fmt: skip
     tokens = (await fake.post("/oauth/v2/accessToken", data=form)).json()
     assert set(tokens) == {"access_token", "expires_in", "refresh_token",
                            "refresh_token_expires_in", "scope"}  # fmt: skip
@@ -394,7 +409,8 @@ async def test_oauth_client_and_expiry_checks(fake: httpx.AsyncClient) -> None:
     assert expired.status_code == 400 and "expired" in expired.json()["error_description"]
     code = {
         "grant_type": "authorization_code",
-        "code": "c",
+        "code": await signed_in_code(fake),
+        "redirect_uri": "https://soku.test",
         "client_id": "app",
         "client_secret": "s",
     }

@@ -5,9 +5,10 @@ URN in `x-restli-id`; the author finder `GET /rest/posts?q=author`; the Images A
 (`initializeUpload`, a PUT of the bytes to the returned uploadUrl, `GET /rest/images/{urn}`);
 the Videos API (`initializeUpload` with fileSizeBytes, one PUT per uploadInstruction answered
 with an `ETag`, `finalizeUpload` with the ETags in order, `GET /rest/videos/{urn}` going
-PROCESSING → AVAILABLE or PROCESSING_FAILED); `GET /v2/userinfo`; the OAuth token endpoint
-`POST /oauth/v2/accessToken` (authorization code and refresh grants; refresh tokens do not
-rotate and keep their first expiry); LinkedIn's error bodies. Every `/rest/` call needs
+PROCESSING → AVAILABLE or PROCESSING_FAILED); OAuth 2.0 (`linkedin_oauth.py`: the consent
+page `/oauth/v2/authorization`, `POST /oauth/v2/accessToken` with the authorization code and
+refresh grants, refresh tokens that do not rotate and keep their first expiry, and
+`GET /v2/userinfo`); LinkedIn's error bodies. Every `/rest/` call needs
 `LinkedIn-Version: YYYYMM` (missing: 400; inactive: 426 NONEXISTENT_VERSION, as implementers
 report) and `X-Restli-Protocol-Version: 2.0.0` (refused without it: a knob, since LinkedIn
 itself falls back to Rest.li 1.0), and URNs in paths URL-encoded.
@@ -24,7 +25,6 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Any
-from urllib.parse import parse_qs
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -38,10 +38,10 @@ from soku.sandbox.linkedin_faults import (
     FaultSpec,
     LinkedInError,
     api_error,
-    oauth_error,
 )
 from soku.sandbox.linkedin_gate import LinkedInFake
 from soku.sandbox.linkedin_media import image_routes, upload_route, video_routes
+from soku.sandbox.linkedin_oauth import oauth_routes
 from soku.sandbox.linkedin_posts import page_route, post_routes
 from soku.sandbox.linkedin_state import FakeState, Post, read_little_text
 
@@ -52,7 +52,7 @@ def create_linkedin_fake(public_url: str = "") -> FastAPI:
     fake = LinkedInFake(public_url)
     app.state.fake = fake.state
     _error_handlers(app)
-    _oauth_routes(app, fake)
+    oauth_routes(app, fake)
     post_routes(app, fake)
     image_routes(app, fake)
     video_routes(app, fake)
@@ -86,37 +86,6 @@ def _error_handlers(app: FastAPI) -> None:
         body = {"status": exc.status_code, "code": "RESOURCE_NOT_FOUND"}
         body["message"] = "No virtual resource found"
         return JSONResponse(body, status_code=exc.status_code)
-
-
-def _oauth_routes(app: FastAPI, fake: LinkedInFake) -> None:
-    state = fake.state
-
-    @app.post("/oauth/v2/accessToken")
-    async def token(request: Request) -> JSONResponse:
-        state.calls["token"] += 1
-        form = {k: v[0] for k, v in parse_qs((await request.body()).decode()).items()}
-        await fake.apply_fault("token", None)
-        config = state.config
-        if config.client_id is not None and (
-            form.get("client_id") != config.client_id
-            or form.get("client_secret") != config.client_secret
-        ):
-            raise oauth_error(401, "invalid_client", "Client authentication failed")
-        grant = form.get("grant_type")
-        if grant == "refresh_token":
-            return JSONResponse(state.refresh(form.get("refresh_token", "")))
-        if grant == "authorization_code" and form.get("code"):
-            return JSONResponse(state.issue(state.add_member().id))
-        raise oauth_error(400, "invalid_request", f"Unsupported grant_type {grant!r}")
-
-    @app.get("/v2/userinfo")
-    async def userinfo(request: Request) -> JSONResponse:
-        member, _ = await fake.gate(request, "userinfo", versioned=False)
-        member.provisional = False  # the client now knows this member's id
-        given, _, family = member.name.partition(" ")
-        body = {"sub": member.id, "name": member.name, "given_name": given,
-                "family_name": family, "locale": {"country": "US", "language": "en"}}  # fmt: skip
-        return JSONResponse(body)
 
 
 def _control_routes(app: FastAPI, fake: LinkedInFake) -> None:

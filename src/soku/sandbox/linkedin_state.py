@@ -21,6 +21,7 @@ from PIL import Image, UnidentifiedImageError
 from pydantic import BaseModel, ConfigDict, Field
 
 from soku.sandbox.common import FaultQueue
+from soku.sandbox.consent import CodeBook
 from soku.sandbox.linkedin_faults import FaultSpec, api_error, fault_error, oauth_error
 
 PART_BYTES = 4 * 1024 * 1024  # linkedin.md: video parts of 4 MB, the last one smaller
@@ -50,6 +51,7 @@ class FakeConfig(BaseModel):
     refresh_lifetime_secs: int = Field(default=REFRESH_LIFETIME_SECS, ge=0)
     client_id: str | None = None  # when set, the token endpoint wants this client and secret
     client_secret: str | None = None
+    code_lifetime_secs: float = Field(default=1800, ge=0)  # (U) not in linkedin.md
 
 
 @dataclass
@@ -120,12 +122,13 @@ class FakeState:
     config: FakeConfig = field(default_factory=FakeConfig)
     calls: Counter[str] = field(default_factory=Counter)
     daily: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+    codes: CodeBook = field(default_factory=CodeBook)
     _seq: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def reset(self) -> None:
         for store in (self.members, self.tokens, self.refresh_tokens, self.media, self.uploads):
             store.clear()
-        for other in (self.posts, self.faults, self.calls, self.daily):
+        for other in (self.posts, self.faults, self.calls, self.daily, self.codes):
             other.clear()
         self.config = FakeConfig()
 
