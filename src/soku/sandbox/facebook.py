@@ -5,7 +5,8 @@ accepted): `POST /{page-id}/feed` (message, attached_media), `POST /{page-id}/ph
 multipart source, published true or false), `POST /{page-id}/videos` (file_url or source),
 `POST /{video-id}` (published), `GET /{id}?fields=…` for posts, photos and videos (a video's
 `status.video_status`: processing, then ready or error), `GET /{page-id}/published_posts`,
-`/feed` and `/videos` with since/until/limit/after, and `GET /me/accounts`. Parameters come
+`/feed` and `/videos` with since/until/limit/after, `GET /me/accounts`, and Facebook Login's
+dialog and token endpoint (`facebook_oauth.py`). Parameters come
 as query, form or JSON; the token as `access_token` or an `Authorization: OAuth|Bearer`
 header. Answers carry `X-App-Usage` and `X-Business-Use-Case-Usage`; errors are Graph errors.
 
@@ -28,6 +29,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 
 from soku.sandbox.common import apply_fault, control_routes, fake_app, fetch_media, public_base
+from soku.sandbox.facebook_oauth import oauth_routes
 from soku.sandbox.facebook_params import (
     G,
     attached_ids,
@@ -131,6 +133,7 @@ def create_facebook_fake(public_url: str = "", *, media_origin: str = "") -> Fas
     graph_error_handlers(app)
     control_routes(app, fake.state, FaultSpec, CALL_KINDS)
     _control_extras(app, fake)
+    oauth_routes(app, fake)  # before `/{version}/{node}/{edge}`, which would take its paths
     _feed_route(app, fake)
     _photo_route(app, fake)
     _video_routes(app, fake)

@@ -20,12 +20,14 @@ from typing import Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field
 
 from soku.sandbox.common import FaultFields, FaultQueue
+from soku.sandbox.consent import CodeBook
 from soku.sandbox.graph import GraphError, fault_error, invalid_parameter, usage_headers
 
 # publish: a feed post, a published photo, a video set to published (the points of no return);
 # photo: an unpublished photo; video: a video upload; status: a video's status; read: any other
-# object read; list: a page's posts or videos; accounts: /me/accounts.
-CallKind = Literal["publish", "photo", "video", "status", "read", "list", "accounts"]
+# object read; list: a page's posts or videos; accounts: /me/accounts; token: the OAuth
+# token endpoint.
+CallKind = Literal["publish", "photo", "video", "status", "read", "list", "accounts", "token"]
 CALL_KINDS: tuple[CallKind, ...] = get_args(CallKind)
 MAX_MESSAGE = 63_206  # facebook.md "Constraints": longer is refused with code 100
 MAX_ATTACHED = 10  # photos per post via attached_media (facebook.md, [C]/[S])
@@ -46,7 +48,7 @@ def not_found(object_id: str) -> GraphError:
 class FaultSpec(FaultFields):
     """One injected fault, as posted to `/_faults`; `user_id` names a Page id."""
 
-    on: Literal["publish", "photo", "video", "status", "read", "list", "accounts", "any"]
+    on: Literal["publish", "photo", "video", "status", "read", "list", "accounts", "token", "any"]
 
     def error(self) -> GraphError | None:
         return fault_error(self)
@@ -64,6 +66,9 @@ class FakeConfig(BaseModel):
     rate_limit: int | None = Field(default=None, ge=1)  # calls per Page per hour; None: none
     reject_duplicates: bool = True  # the same text twice in a row on a Page: code 506
     max_photo_bytes: int = Field(default=4 * 1024 * 1024, ge=1)  # [!] 4 MB or 10 MB
+    pages_per_user: int = Field(default=1, ge=0)  # Pages a new sandbox user manages
+    code_lifetime_secs: float = Field(default=600, ge=0)  # (U) not in facebook.md
+    client_secret: str | None = None  # when set, the token endpoint wants this app secret
 
 
 @dataclass
@@ -118,12 +123,16 @@ class FakeState:
     config: FakeConfig = field(default_factory=FakeConfig)
     calls: Counter[str] = field(default_factory=Counter)
     windows: dict[str, list[float]] = field(default_factory=dict)  # Page: call times
+    codes: CodeBook = field(default_factory=CodeBook)
+    people: dict[str, list[str]] = field(default_factory=dict)  # sandbox user: their Page ids
+    short_tokens: dict[str, str] = field(default_factory=dict)  # a code's user token: user
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(_FIRST_ID))
 
     def reset(self) -> None:
         for store in (self.tokens, self.user_pages, self.page_names, self.photos, self.videos):
             store.clear()
-        for other in (self.posts, self.faults, self.calls, self.windows):
+        for other in (self.posts, self.faults, self.calls, self.windows, self.codes,
+                      self.people, self.short_tokens):  # fmt: skip
             other.clear()
         self.config = FakeConfig()
 

@@ -105,6 +105,29 @@ def fault_error(fault: FaultFields) -> GraphError | None:
     return error
 
 
+# Why a code is refused (consent.CodeBook.redeem) in Meta's words, as its OAuth errors say it.
+_CODE_REFUSALS = {
+    "redirect_uri": (
+        "Error validating verification code. Please make sure your redirect_uri is identical "
+        "to the one you used in the OAuth dialog request",
+        36008,
+    ),
+    "expired": ("This authorization code has expired.", 36007),
+    "used": ("This authorization code has been used.", 36009),
+}
+
+
+def code_refused(reason: str) -> GraphError:
+    """Graph's answer for a code it will not exchange (unknown, used, expired, mismatched)."""
+    message, subcode = _CODE_REFUSALS.get(reason, ("Invalid verification code format.", None))
+    return GraphError(400, 100, message, subcode)
+
+
+def client_refused() -> GraphError:
+    """Graph's answer for a client id or secret that is missing or wrong."""
+    return GraphError(400, 1, "Error validating client secret.")
+
+
 def access_token(request: Request, form: dict[str, Any] | None = None) -> str:
     """The call's token: Bearer/OAuth header, else `access_token` in the query or form."""
     scheme, _, value = request.headers.get("authorization", "").partition(" ")

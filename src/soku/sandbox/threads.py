@@ -4,7 +4,9 @@ It follows /work/shared/platforms/threads.md (Meta's Threads docs and official P
 collection): media containers `POST /{user}/threads` (TEXT, IMAGE, VIDEO, CAROUSEL with
 `is_carousel_item` children) whose `status` moves IN_PROGRESS → FINISHED (or ERROR with an
 `error_message`, or EXPIRED after 24 h), `POST /{user}/threads_publish` with the 250-per-24 h
-quota, `GET /{user}/threads_publishing_limit`, `GET /{id}` for a container, a thread or a
+quota, `GET /{user}/threads_publishing_limit`, the sign-in (`threads_oauth.py`: the consent
+page `/oauth/authorize`, `POST /oauth/access_token`, the long-lived exchange
+`GET /access_token`), `GET /{id}` for a container, a thread or a
 user (`me`), `GET /{user}/threads` (since / until / cursors), the long-lived token refresh
 `GET /refresh_access_token`, and Graph error bodies. The API answers under any `/vN.N`
 (or only the configured `version`); parameters come as query or form fields; the token as
@@ -42,6 +44,7 @@ from soku.sandbox.graph import (
     time_param,
     usage_headers,
 )
+from soku.sandbox.threads_oauth import oauth_routes
 from soku.sandbox.threads_state import (
     CALL_KINDS,
     CONTAINER_FAULTS,
@@ -167,6 +170,7 @@ def create_threads_fake(public_url: str = "", *, media_origin: str = "") -> Fast
     control_routes(app, fake.state, FaultSpec, CALL_KINDS)
     _sandbox_routes(app, fake)
     web_routes(app, fake.state)
+    oauth_routes(app, fake)
     _refresh_routes(app, fake)
     _container_routes(app, fake)
     _listing_route(app, fake)

@@ -20,9 +20,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from soku.platforms.text import threads_length
 from soku.sandbox.common import FaultFields, FaultQueue, Fetched
+from soku.sandbox.consent import CodeBook
 from soku.sandbox.graph import GraphError, invalid_parameter, named_fault
 
-CallKind = Literal["create", "status", "publish", "media", "list", "limit", "me", "refresh"]
+CallKind = Literal[
+    "create", "status", "publish", "media", "list", "limit", "me", "refresh", "token"
+]
 CALL_KINDS: tuple[CallKind, ...] = get_args(CallKind)
 # Container `status` values and `error_message` values (threads.md, TH-TROUBLE).
 STATUSES = ("IN_PROGRESS", "FINISHED", "PUBLISHED", "ERROR", "EXPIRED")
@@ -48,7 +51,7 @@ class FaultSpec(FaultFields):
     """
 
     on: Literal[
-        "create", "status", "publish", "media", "list", "limit", "me", "refresh", "any"
+        "create", "status", "publish", "media", "list", "limit", "me", "refresh", "token", "any"
     ]  # fmt: skip
     container_error: str = "FAILED_PROCESSING_VIDEO"
 
@@ -68,6 +71,9 @@ class FakeConfig(BaseModel):
     token_lifetime_secs: int = Field(default=5183944, ge=0)  # a refreshed token: ~60 days
     refresh_min_age_secs: int = Field(default=0, ge=0)  # Threads: 86400 (TH-LLT)
     call_limit: int = Field(default=48000, ge=1)  # 4800 x 10 impressions, for X-App-Usage
+    short_token_lifetime_secs: int = Field(default=3600, ge=0)  # a code's token: 1 h (TH-LLT)
+    code_lifetime_secs: float = Field(default=600, ge=0)  # (U) not in threads.md
+    client_secret: str | None = None  # when set, the token endpoints want this app secret
 
 
 @dataclass
@@ -126,6 +132,8 @@ class FakeState:
     config: FakeConfig = field(default_factory=FakeConfig)
     calls: Counter[str] = field(default_factory=Counter)
     user_calls: Counter[str] = field(default_factory=Counter)
+    codes: CodeBook = field(default_factory=CodeBook)
+    short_tokens: set[str] = field(default_factory=set)  # issued for a code, to be exchanged
     _ids: itertools.count[int] = field(
         default_factory=lambda: itertools.count(17_841_400_000_000_000 + secrets.randbelow(10**9))
     )
@@ -133,7 +141,8 @@ class FakeState:
     def reset(self) -> None:
         for store in (self.users, self.tokens, self.containers):
             store.clear()
-        for other in (self.posts, self.faults, self.calls, self.user_calls):
+        for other in (self.posts, self.faults, self.calls, self.user_calls, self.codes,
+                      self.short_tokens):  # fmt: skip
             other.clear()
         self.config = FakeConfig()
 
