@@ -13,6 +13,7 @@ from soku.auth import repository
 from soku.auth.keys import hash_key
 from soku.config import Settings
 from soku.context import get_context
+from soku.dashboard import integrations
 from soku.dashboard.pages import HERE, render
 from soku.dashboard.session import (
     COOKIE,
@@ -30,6 +31,7 @@ from soku.dashboard.session import (
 )
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
+router.include_router(integrations.router)  # Settings > Integrations
 _SIGNIN_SECONDS = 3600
 
 
