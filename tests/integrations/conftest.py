@@ -131,10 +131,18 @@ class Site:
 
 
 @pytest.fixture
-async def site(make_harness: MakeHarness) -> AsyncIterator[Site]:
+async def site(request: pytest.FixtureRequest, make_harness: MakeHarness) -> AsyncIterator[Site]:
+    """The site; parametrized indirectly with a function of its base URL, its platform
+    options (SOKU_PLATFORM_OPTIONS) come from that."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = await make_harness(public_base_url=base, sandbox_fakes="platform", http_timeout_seconds=5)
+    options = getattr(request, "param", lambda _base: {})(base)
+    env = await make_harness(
+        public_base_url=base,
+        sandbox_fakes="platform",
+        http_timeout_seconds=5,
+        platform_options=options,
+    )
     async with serving(env.app, port=port):
         found = Site(env, base)
         try:
