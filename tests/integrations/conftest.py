@@ -83,6 +83,12 @@ class Browser:
         await self.http.aclose()
 
 
+def problem_of(page: str) -> str:
+    """The page's problem message (its text up to the end of its paragraph)."""
+    start = page.index('class="problem"')
+    return page[start : page.index("</p>", start)]
+
+
 def csrf_of(page: str) -> str:
     found = _CSRF.search(page)
     assert found, "the page has no form with a CSRF token"

@@ -16,12 +16,7 @@ from sqlalchemy import update
 from soku.integrations.models import AccountStatus, OAuthState
 from soku.integrations.vault import TokenVault
 from tests.asgi_server import free_port
-from tests.integrations.conftest import Site
-
-
-def problem_of(page: str) -> str:
-    start = page.index('class="problem"')
-    return page[start : page.index("</p>", start)]
+from tests.integrations.conftest import Site, problem_of
 
 
 async def _callback_url(

@@ -8,14 +8,16 @@ through the platform's real connector, with those tokens.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
 
 from soku.integrations.models import AccountStatus
+from soku.integrations.repository import find_account
 from soku.integrations.vault import TokenVault
 from tests.delivery.harness import text_post
-from tests.integrations.conftest import Site
+from tests.integrations.conftest import Site, csrf_of, problem_of
 
 PLATFORMS = ("x", "linkedin", "threads", "facebook")
 
@@ -66,3 +68,68 @@ async def test_connect_then_publish_with_the_issued_token(site: Site, platform: 
     [post] = await site.fake_posts(platform)
     assert author(platform, post) == account.platform_user_id
     assert post["id"] == view["deliveries"][0]["platformPostId"]
+
+
+async def test_reconnect_repairs_an_account_that_needs_reauth(site: Site) -> None:
+    caller = await site.env.caller([])
+    browser = await site.browser(caller)
+    assert (await browser.connect("threads", "main", login="first_login")).status_code == 303
+    twice = await browser.start("threads", "main")
+    assert twice.status_code == 400  # a connected one is not replaced by a plain connect...
+    assert "Reconnect" in problem_of(twice.text)  # ...the message points at the button
+    async with site.env.ctx.db.transaction() as session:
+        account = await find_account(session, caller.user_id, "threads", "main")
+        assert account is not None
+        account.status = AccountStatus.needs_reauth
+        old_token = account.access_token
+    page = await browser.http.get("/dashboard/integrations")
+    assert "needs reauth" in page.text and "Reconnect" in page.text
+    asked = await browser.start("threads", "main", reconnect="1")
+    done = await browser.follow(await browser.consent(asked, login="first_login"))
+    assert done.status_code == 303, done.text
+    repaired = await site.account(caller, "threads", "main")
+    assert repaired is not None and repaired.status == AccountStatus.connected
+    assert repaired.access_token != old_token and repaired.username == "first_login"
+    site.env.start_worker()
+    post_id = await site.env.create(caller, text_post("threads", text="Back again"))
+    await site.env.wait_status(caller, post_id, "published", within=30)
+
+
+async def test_facebook_with_two_pages_asks_which(site: Site) -> None:
+    await site.config("facebook", pages_per_user=2)
+    caller = await site.env.caller([])
+    browser = await site.browser(caller)
+    chooser = await browser.connect("facebook", "brand", login="two.pages")
+    assert chooser.status_code == 200, chooser.text
+    assert "Which Facebook Page is" in chooser.text
+    pages = re.findall(r'name="page_id" value="([0-9]+)"', chooser.text)
+    assert len(pages) == 2
+    assert "access_token" not in chooser.text and "EAA" not in chooser.text
+    assert await site.account(caller, "facebook", "brand") is None
+    state = re.search(r'name="state" value="([^"]+)"', chooser.text)
+    assert state
+    form = {"csrf": csrf_of(chooser.text), "state": state[1], "page_id": pages[1]}
+    done = await browser.http.post("/dashboard/integrations/facebook/choose", data=form)
+    assert done.status_code == 303, done.text
+    account = await site.account(caller, "facebook", "brand")
+    assert account is not None and account.platform_user_id == pages[1]
+    assert account.username == "two.pages sandbox Page 2"
+    again = await browser.http.post("/dashboard/integrations/facebook/choose", data=form)
+    assert again.status_code == 400  # the choice is used up too
+
+
+async def test_disconnect_and_platforms_without_a_sign_in(site: Site) -> None:
+    caller = await site.env.caller([])
+    browser = await site.browser(caller)
+    made = await browser.start("instagram", "ig_main")  # a sandbox account, no sign-in
+    assert made.status_code == 303 and "connected=" in made.headers["location"]
+    assert "Connected your sandbox Instagram account" in (await browser.follow(made)).text
+    form = {"csrf": await browser.csrf(), "account_id": "ig_main"}
+    gone = await browser.http.post("/dashboard/integrations/instagram/disconnect", data=form)
+    assert gone.status_code == 303
+    assert "Disconnected your Instagram account" in (await browser.follow(gone)).text
+    account = await site.account(caller, "instagram", "ig_main")
+    assert account is not None and account.status == AccountStatus.disconnected
+    assert account.access_token is None
+    unknown = await browser.start("myspace", "main")
+    assert unknown.status_code == 404
