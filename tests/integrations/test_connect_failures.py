@@ -41,7 +41,7 @@ async def test_cancel_on_the_consent_page(site: Site) -> None:
 
 
 async def test_a_state_works_once(site: Site) -> None:
-    (caller, browser), url = await _callback_url(site)
+    (_caller, browser), url = await _callback_url(site)
     first = await browser.http.get(url)
     assert first.status_code == 303
     again = await browser.http.get(url)
