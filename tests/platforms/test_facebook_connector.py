@@ -204,4 +204,16 @@ def test_integration_targets() -> None:
         "https://www.facebook.com",
         "v26.0",
     )
-    assert INTEGRATION.options == {"graph_url", "video_url", "web_url", "version"}
+    assert INTEGRATION.options == {
+        "graph_url", "video_url", "web_url", "version", "authorize_url", "client_id",
+        "client_secret",
+    }  # fmt: skip
+    assert INTEGRATION.oauth is not None
+    sandbox = INTEGRATION.oauth.endpoints(ConnectorTarget("http://soku.test/sandbox/facebook"))
+    assert sandbox.authorize_url == "http://soku.test/sandbox/facebook/v25.0/dialog/oauth"
+    real = INTEGRATION.oauth.endpoints(ConnectorTarget(None, {"version": "v26.0"}))
+    assert (real.authorize_url, real.token_url, real.api_url) == (
+        "https://www.facebook.com/v26.0/dialog/oauth",
+        "https://graph.facebook.com/v26.0/oauth/access_token",
+        "https://graph.facebook.com/v26.0",
+    )

@@ -221,4 +221,19 @@ def test_integration_targets() -> None:
     custom = INTEGRATION.make_connector(ConnectorTarget(None, options))
     assert isinstance(custom, ThreadsConnector)
     assert custom.base_url == "https://graph.threads.com/v2.0"
-    assert INTEGRATION.options == {"api_url", "version", "web_url"}
+    assert INTEGRATION.options == {
+        "api_url", "version", "web_url", "authorize_url", "client_id", "client_secret"
+    }  # fmt: skip
+    assert INTEGRATION.oauth is not None
+    signs_in = INTEGRATION.oauth.endpoints(ConnectorTarget(None, options))
+    assert (
+        signs_in.authorize_url,
+        signs_in.token_url,
+        signs_in.api_url,
+        signs_in.exchange_url,
+    ) == (
+        "https://threads.net/oauth/authorize",
+        "https://graph.threads.com/oauth/access_token",
+        "https://graph.threads.com/v2.0",
+        "https://graph.threads.com/access_token",
+    )
