@@ -10,6 +10,7 @@ import httpx
 from soku.auth.models import SubscriptionStatus
 from soku.context import AppContext
 from tests.conftest import make_caller
+from tests.media_files import MediaServer
 from tests.dashboard.conftest import refuses_csrf, sign_in
 
 ACCOUNTS = [("x", "x_main"), ("instagram", "ig_main"), ("instagram", "ig_brand")]
@@ -172,3 +173,30 @@ async def test_an_inactive_subscription_cannot_post_from_the_dashboard(
     refused = await browser.post("/dashboard/posts/new", data=form)
     assert refused.status_code == 403
     assert "Subscription inactive or expired" in refused.text
+
+
+async def test_an_image_post_fetches_its_media_as_the_api_does(
+    backend: AppContext, browser: httpx.AsyncClient, media_server: MediaServer
+) -> None:
+    caller = await make_caller(backend, accounts=ACCOUNTS)
+    csrf = await sign_in(browser, caller.key)
+    images = media_server.images(2)
+    form = {
+        "csrf": csrf,
+        "key": await compose(browser),
+        "text": "Two pictures",
+        "target": ["x:x_main", "instagram:ig_brand"],
+        "media_urls": "\n".join(images) + "\n",
+    }
+    created = await browser.post("/dashboard/posts/new", data=form)
+    assert created.status_code == 303, created.text
+    post_id = created.headers["location"].split("/")[-1].split("?")[0]
+    api = (await browser.get(f"/v1/posts/{post_id}", headers=caller.headers)).json()
+    assert api["content"]["mediaUrls"] == images
+    assert [d["accountId"] for d in api["deliveries"]] == ["x_main", "ig_brand"]
+    page = await browser.get(created.headers["location"])
+    assert all(f'href="{url}"' in page.text for url in images)
+    dead = {**form, "key": await compose(browser), "media_urls": media_server.url("none.jpg")}
+    refused = await browser.post("/dashboard/posts/new", data=dead)
+    assert refused.status_code == 400 and "upload_failed" not in refused.text
+    assert 'class="problem"' in refused.text
