@@ -10,8 +10,8 @@ import httpx
 from soku.auth.models import SubscriptionStatus
 from soku.context import AppContext
 from tests.conftest import make_caller
-from tests.media_files import MediaServer
 from tests.dashboard.conftest import refuses_csrf, sign_in
+from tests.media_files import MediaServer
 
 ACCOUNTS = [("x", "x_main"), ("instagram", "ig_main"), ("instagram", "ig_brand")]
 _KEY = re.compile(r'name="key" value="([^"]+)"')

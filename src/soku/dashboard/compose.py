@@ -8,9 +8,9 @@ import json
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 from starlette.datastructures import FormData
@@ -18,8 +18,9 @@ from starlette.datastructures import FormData
 from soku.auth.dependencies import Principal, admit_key
 from soku.context import get_context
 from soku.dashboard import forms
+from soku.dashboard.forms import Checked, SignedIn
 from soku.dashboard.pages import render
-from soku.dashboard.session import Viewer, checked_form, current_viewer
+from soku.dashboard.session import Viewer
 from soku.errors import ApiError, IdempotencyConflict, ValidationFailed
 from soku.integrations import repository as accounts_repo
 from soku.integrations.models import AccountStatus
@@ -27,8 +28,6 @@ from soku.posts import service
 from soku.posts.schemas import CreatePostRequest
 
 router = APIRouter(prefix="/dashboard/posts", include_in_schema=False, route_class=forms.PageRoute)
-SignedIn = Annotated[Viewer, Depends(current_viewer)]
-Checked = Annotated[tuple[Viewer, FormData], Depends(checked_form)]
 MEDIA_TYPES = ("image", "video", "text")
 
 

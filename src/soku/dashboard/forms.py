@@ -4,16 +4,18 @@ page, reading a form's fields, and placing a validation error's problems next to
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine, Mapping
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Request, Response
+from fastapi import Depends, Request, Response
 from fastapi.routing import APIRoute
 from starlette.datastructures import FormData
 
-from soku.dashboard.session import Refused
+from soku.dashboard.session import Refused, Viewer, checked_form, current_viewer
 from soku.errors import ApiError
 
 MAX_FIELD = 100_000  # characters of one field: more is refused, not cut
+SignedIn = Annotated[Viewer, Depends(current_viewer)]  # a page's viewer
+Checked = Annotated[tuple[Viewer, FormData], Depends(checked_form)]  # a form's, CSRF checked
 
 
 class PageRoute(APIRoute):

@@ -4,24 +4,21 @@ signs the user out (the session reads its key on every page)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
-from starlette.datastructures import FormData
 
 from soku.api import id_or_404
 from soku.auth import repository
 from soku.auth import service as keys_service
 from soku.context import get_context
-from soku.dashboard.forms import PageRoute, field, notice
+from soku.dashboard.forms import Checked, PageRoute, SignedIn, field, notice
 from soku.dashboard.pages import render
-from soku.dashboard.session import COOKIE, PATH, Refused, Viewer, checked_form, current_viewer
+from soku.dashboard.session import COOKIE, PATH, Refused, Viewer
 from soku.errors import ValidationFailed
 
 router = APIRouter(prefix="/dashboard/keys", include_in_schema=False, route_class=PageRoute)
-SignedIn = Annotated[Viewer, Depends(current_viewer)]
-Checked = Annotated[tuple[Viewer, FormData], Depends(checked_form)]
 DONE = {"revoked": "The key was revoked: the API refuses it from now on."}
 
 

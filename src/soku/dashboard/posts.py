@@ -6,26 +6,24 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import FormData
 
 from soku.api import id_or_404
 from soku.context import get_context
-from soku.dashboard.forms import PageRoute, field, notice, scheduled_value
+from soku.dashboard.forms import Checked, PageRoute, SignedIn, field, notice, scheduled_value
 from soku.dashboard.pages import render
 from soku.dashboard.post_view import PLATFORMS, STATUSES, ListFilters, read_detail
-from soku.dashboard.session import Viewer, checked_form, current_viewer
+from soku.dashboard.session import Viewer
 from soku.errors import Conflict, ValidationFailed
 from soku.posts import listing, service
 from soku.posts.schemas import PostView
 
 router = APIRouter(prefix="/dashboard/posts", include_in_schema=False, route_class=PageRoute)
-SignedIn = Annotated[Viewer, Depends(current_viewer)]
-Checked = Annotated[tuple[Viewer, FormData], Depends(checked_form)]
 DONE = {
     "created": "The post was accepted.",
     "cancelled": "The post was cancelled.",

@@ -5,27 +5,24 @@ Webhooks API's service."""
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any, get_args
+from typing import Any, get_args
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 from sqlalchemy import Connection
-from starlette.datastructures import FormData
 
 from soku.api import id_or_404
 from soku.context import get_context
-from soku.dashboard.forms import PageRoute, field, fields, notice
+from soku.dashboard.forms import Checked, PageRoute, SignedIn, field, fields, notice
 from soku.dashboard.pages import render
-from soku.dashboard.session import Viewer, checked_form, current_viewer
+from soku.dashboard.session import Viewer
 from soku.errors import ApiError, NotFound
 from soku.webhooks import repository as repo
 from soku.webhooks import service
 from soku.webhooks.schemas import PostEvent, WebhookCreate, WebhookCreated
 
 router = APIRouter(prefix="/dashboard/webhooks", include_in_schema=False, route_class=PageRoute)
-SignedIn = Annotated[Viewer, Depends(current_viewer)]
-Checked = Annotated[tuple[Viewer, FormData], Depends(checked_form)]
 EVENTS = list(get_args(PostEvent))
 RECENT = 50
 DONE = {
