@@ -39,9 +39,7 @@ async def create_key(request: Request, checked: Checked) -> Response:
             issued = await keys_service.issue_key(session, user, name)
     except ValidationFailed as exc:
         return await _keys_page(request, viewer, status=400, problem=exc.message, name=name)
-    return await _keys_page(
-        request, viewer, status=201, issued=issued.key, issued_prefix=issued.record.prefix
-    )
+    return await _keys_page(request, viewer, status=201, issued=issued.key)
 
 
 @router.get("/{key_id}/revoke")
