@@ -44,3 +44,19 @@ async def sign_in(http: httpx.AsyncClient, key: str, next_page: str = "/dashboar
     account = await http.get("/dashboard/account")
     assert account.status_code == 200, account.text
     return csrf_of(account.text)
+
+
+async def api_post(http: httpx.AsyncClient, key: str, body: dict[str, object]) -> str:
+    """A post made through the API with `key`; its id."""
+    answer = await http.post("/v1/posts", json=body, headers={"soku-api-key": key})
+    assert answer.status_code == 201, answer.text
+    return str(answer.json()["postSubmissionId"])
+
+
+async def refuses_csrf(http: httpx.AsyncClient, path: str, data: dict[str, str]) -> None:
+    """`path` refuses the form without its token and with a wrong one, and does nothing."""
+    for token in (None, "wrong"):
+        sent = {"sent": "1", **data} if token is None else {**data, "csrf": token}
+        answer = await http.post(path, data=sent)
+        assert answer.status_code == 403, (path, token, answer.status_code)
+        assert "stale" in answer.text

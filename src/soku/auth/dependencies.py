@@ -136,19 +136,28 @@ class Authenticator:
         if facts.revoked:
             await _limit(request, ctx, f"ip:{_client_ip(request)}", "anonymous", None)
             raise Unauthorized("API key revoked")
-        may_post = facts.subscription_status in POSTING_STATUSES
-        plan = facts.plan if may_post else "inactive"
-        if not ctx.limiter.knows(plan):  # SOKU_RATE_LIMIT_PLANS changed under the user
-            _unknown_plan(plan, ctx.settings.default_plan)
-            plan = ctx.settings.default_plan
-        endpoint = self.endpoint if may_post else None
-        await _limit(request, ctx, f"key:{facts.key_id}", plan, endpoint)
-        await _touch(ctx, facts.key_id)
-        if not may_post:
-            if facts.subscription_status == SubscriptionStatus.none:
-                raise Forbidden("Subscription required")
-            raise Forbidden("Subscription inactive or expired")
-        return Principal(user_id=facts.user_id, email=facts.email, key_id=facts.key_id, plan=plan)
+        known = Principal(facts.user_id, facts.email, facts.key_id, facts.plan)
+        return await admit_key(request, ctx, known, facts.subscription_status, self.endpoint)
+
+
+async def admit_key(
+    request: Request, ctx: AppContext, known: Principal, subscription: str, endpoint: str | None
+) -> Principal:
+    """A valid, unrevoked key's request counted under its plan (and `endpoint`'s own limit);
+    Forbidden unless the subscription may post. The dashboard's forms that act as an API call
+    (a new post) are admitted here too, with the key their session was opened with."""
+    may_post = subscription in POSTING_STATUSES
+    plan = known.plan if may_post else "inactive"
+    if not ctx.limiter.knows(plan):  # SOKU_RATE_LIMIT_PLANS changed under the user
+        _unknown_plan(plan, ctx.settings.default_plan)
+        plan = ctx.settings.default_plan
+    await _limit(request, ctx, f"key:{known.key_id}", plan, endpoint if may_post else None)
+    await _touch(ctx, known.key_id)
+    if not may_post:
+        if subscription == SubscriptionStatus.none:
+            raise Forbidden("Subscription required")
+        raise Forbidden("Subscription inactive or expired")
+    return Principal(user_id=known.user_id, email=known.email, key_id=known.key_id, plan=plan)
 
 
 def authenticated(endpoint: str | None = None) -> Authenticator:

@@ -32,6 +32,11 @@ async def keys_of(session: AsyncSession, user_id: uuid.UUID) -> list[ApiKey]:
     return list((await session.execute(stmt)).scalars())
 
 
+async def key_of(session: AsyncSession, user_id: uuid.UUID, key_id: uuid.UUID) -> ApiKey | None:
+    stmt = select(ApiKey).where(ApiKey.id == key_id, ApiKey.user_id == user_id)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
 async def touch_key(session: AsyncSession, key_id: uuid.UUID, when: dt.datetime) -> None:
     await session.execute(update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=when))
 

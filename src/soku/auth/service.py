@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -52,7 +53,24 @@ async def create_user(
     return user
 
 
+MAX_NAME_LENGTH = 200
+
+
+def check_key_name(name: str | None) -> str | None:
+    """A key's name as stored: trimmed, None when empty, at most MAX_NAME_LENGTH characters
+    that PostgreSQL can store."""
+    name = name.strip() if name is not None else None
+    if not name:
+        return None
+    if len(name) > MAX_NAME_LENGTH:
+        raise _bad("name", f"A key's name is at most {MAX_NAME_LENGTH} characters.")
+    if not name.isprintable():  # no NUL (PostgreSQL), no line breaks in a listing
+        raise _bad("name", "A key's name must not contain control characters.")
+    return name
+
+
 async def issue_key(session: AsyncSession, user: User, name: str | None) -> IssuedKey:
+    name = check_key_name(name)
     key = new_key()
     record = ApiKey(
         user_id=user.id,
@@ -64,6 +82,18 @@ async def issue_key(session: AsyncSession, user: User, name: str | None) -> Issu
     session.add(record)
     await session.flush()
     return IssuedKey(key=key, record=record)
+
+
+async def revoke_key_of(session: AsyncSession, user_id: uuid.UUID, key_id: uuid.UUID) -> ApiKey:
+    """Revoke one of the user's keys by its id (NotFound for another user's); revoking a
+    revoked key changes nothing."""
+    record = await repository.key_of(session, user_id, key_id)
+    if record is None:
+        raise NotFound(f"No API key {key_id}.")
+    if record.revoked_at is None:
+        record.revoked_at = utcnow()
+    await session.flush()
+    return record
 
 
 async def revoke_key(session: AsyncSession, key_or_prefix: str) -> ApiKey:

@@ -20,6 +20,7 @@ from soku import operations
 from soku.auth.models import User
 from soku.config import Settings
 from soku.context import get_context
+from soku.dashboard.forms import PageRoute, field
 from soku.dashboard.pages import render
 from soku.dashboard.session import Refused, Viewer, checked_form, current_viewer
 from soku.errors import ApiError
@@ -30,7 +31,8 @@ from soku.integrations.oauth_errors import ConnectFailed
 from soku.integrations.vault import TokenVault
 from soku.platforms import PLATFORM_NAMES
 
-router = APIRouter(prefix="/integrations")
+# an API error not caught here answers as the problem page (PageRoute), never as JSON
+router = APIRouter(prefix="/dashboard/integrations", include_in_schema=False, route_class=PageRoute)
 PAGE = "/dashboard/integrations"
 
 
@@ -143,8 +145,8 @@ async def connect(
 ) -> Response:
     viewer, form = checked
     platform = _platform(platform)
-    account_id = str(form.get("account_id") or "")
-    sandbox = form.get("mode") != "real"
+    account_id = field(form, "account_id")
+    sandbox = field(form, "mode") != "real"
     try:
         if oauth_spec(platform) is None:
             return _done("connected", await _connect_sandbox(request, viewer, platform, account_id))
@@ -155,7 +157,7 @@ async def connect(
             platform,
             account_id,
             sandbox=sandbox,
-            again=form.get("reconnect") == "1",
+            again=field(form, "reconnect") == "1",
         )
     except ConnectFailed as exc:
         return await _page(request, viewer, problem=exc.message, status=exc.status)
@@ -211,13 +213,9 @@ async def choose(
 ) -> Response:
     viewer, form = checked
     platform = _platform(platform)
-    state, page_id = form.get("state"), form.get("page_id")
     try:
         account = await _flows(request).choose(
-            viewer.user_id,
-            platform,
-            state if isinstance(state, str) else None,
-            page_id if isinstance(page_id, str) else None,
+            viewer.user_id, platform, field(form, "state"), field(form, "page_id")
         )
     except ConnectFailed as exc:
         return await _page(request, viewer, problem=exc.message, status=exc.status)
@@ -230,7 +228,7 @@ async def disconnect(
 ) -> Response:
     viewer, form = checked
     platform = _platform(platform)
-    account_id = str(form.get("account_id") or "")
+    account_id = field(form, "account_id")
     try:
         async with get_context(request).db.transaction() as session:
             done = await operations.disconnect_account(session, viewer.email, platform, account_id)

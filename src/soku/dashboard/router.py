@@ -13,7 +13,7 @@ from soku.auth import repository
 from soku.auth.keys import hash_key
 from soku.config import Settings
 from soku.context import get_context
-from soku.dashboard import integrations
+from soku.dashboard import compose, integrations, keys, posts, webhooks
 from soku.dashboard.pages import HERE, render
 from soku.dashboard.session import (
     COOKIE,
@@ -31,7 +31,6 @@ from soku.dashboard.session import (
 )
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
-router.include_router(integrations.router)  # Settings > Integrations
 _SIGNIN_SECONDS = 3600
 
 
@@ -114,6 +113,8 @@ def install(app: FastAPI, settings: Settings) -> None:
     """The dashboard's routes, stylesheet and page-shaped answers to its refusals."""
     app.state.dashboard_sessions = Sessions(settings.resolved_secret_key, settings.public_base_url)
     app.include_router(router)
+    for pages in (compose.router, posts.router, keys.router, webhooks.router, integrations.router):
+        app.include_router(pages)  # compose first: /posts/new before /posts/{post_id}
     app.mount("/dashboard/static", StaticFiles(directory=HERE / "static"), name="dashboard-static")
 
     async def on_sign_in(request: Request, exc: Exception) -> Response:

@@ -40,6 +40,7 @@ class Viewer:
     key_id: uuid.UUID
     key_prefix: str
     subscription: str
+    plan: str
     csrf: str
 
 
@@ -125,6 +126,7 @@ async def current_viewer(request: Request) -> Viewer:
         key_id=key.id,
         key_prefix=key.prefix,
         subscription=user.subscription_status,
+        plan=user.plan,
         csrf=jar.csrf_for(cookie),
     )
     request.state.viewer = viewer

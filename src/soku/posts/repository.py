@@ -13,7 +13,7 @@ from sqlalchemy import Connection, Select, and_, bindparam, insert, or_, select,
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from soku.delivery.models import NOT_STARTED, Delivery, DeliveryStatus
+from soku.delivery.models import NOT_STARTED, Delivery, DeliveryAttempt, DeliveryStatus
 from soku.integrations.models import AccountRef
 from soku.posts.models import Post
 
@@ -102,6 +102,24 @@ def deliveries_by_post(
         return grouped
     for delivery in session.execute(DELIVERIES_IN, {"post_ids": list(post_ids)}).scalars():
         grouped[delivery.post_id].append(delivery)
+    return grouped
+
+
+def attempts_by_delivery(
+    connection: Connection, delivery_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[DeliveryAttempt]]:
+    """Each delivery's recorded attempts, oldest first (retried ones included)."""
+    grouped: dict[uuid.UUID, list[DeliveryAttempt]] = defaultdict(list)
+    if not delivery_ids:
+        return grouped
+    stmt = (
+        select(DeliveryAttempt)
+        .where(DeliveryAttempt.delivery_id.in_(list(delivery_ids)))
+        .order_by(DeliveryAttempt.started_at, DeliveryAttempt.id)
+    )
+    with Session(bind=connection) as session:  # joins the connection's transaction
+        for attempt in session.execute(stmt).scalars():
+            grouped[attempt.delivery_id].append(attempt)
     return grouped
 
 

@@ -3,16 +3,15 @@ an outcome, and what was sent to each (docs/webhooks.md)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
 from sqlalchemy import Connection
-from sqlalchemy.exc import IntegrityError
 
 from soku.api import AUTHED, GatedRoute, error_responses, id_or_404
 from soku.auth.dependencies import Principal, authenticated
 from soku.context import Context
-from soku.errors import Conflict, NotFound
+from soku.errors import NotFound
 from soku.webhooks import repository as repo
 from soku.webhooks import service
 from soku.webhooks.schemas import (
@@ -37,13 +36,7 @@ Caller = Annotated[Principal, Depends(authenticated())]
     summary="Add a webhook endpoint (its signing secret is shown once)",
 )
 async def create_webhook(ctx: Context, caller: Caller, body: WebhookCreate) -> WebhookCreated:
-    def create(connection: Connection) -> WebhookCreated:
-        return service.create_endpoint(connection, ctx.settings, caller.user_id, body)
-
-    try:
-        return await ctx.db.run_write(create)
-    except IntegrityError:  # the same URL added by a request running beside this one
-        raise Conflict("A webhook endpoint with this URL was just added.") from None
+    return await service.add_endpoint(ctx, caller.user_id, body)
 
 
 @router.get(
@@ -125,23 +118,6 @@ async def list_deliveries(
     endpoint_id = id_or_404(webhook_id, "webhook")
 
     def read(connection: Connection) -> list[WebhookDeliveryView]:
-        service.endpoint_or_404(connection, caller.user_id, endpoint_id)
-        return [_delivery_view(row) for row in repo.deliveries_of(connection, endpoint_id, limit)]
+        return service.deliveries_of(connection, caller.user_id, endpoint_id, limit)
 
     return WebhookDeliveryList(data=await ctx.db.run_read(read))
-
-
-def _delivery_view(row: Any) -> WebhookDeliveryView:
-    pending = row.status == "pending"
-    return WebhookDeliveryView(
-        id=row.id,
-        eventId=row.event_id,
-        eventType=row.event_type,
-        status=row.status,
-        attempts=row.attempts,
-        lastStatusCode=row.last_status_code,
-        lastError=row.last_error,
-        nextAttemptAt=row.run_at if pending else None,
-        deliveredAt=row.delivered_at,
-        createdAt=row.created_at,
-    )

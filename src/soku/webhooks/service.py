@@ -9,9 +9,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import Connection, insert, select
+from sqlalchemy.exc import IntegrityError
 
 from soku.auth.models import User
 from soku.config import Settings
+from soku.context import AppContext
 from soku.db import utcnow
 from soku.errors import Conflict, NotFound, ValidationFailed
 from soku.integrations.vault import TokenVault
@@ -20,7 +22,12 @@ from soku.posts.validation import MAX_URL_LENGTH, check_urls, problem, unstorabl
 from soku.webhooks import repository as repo
 from soku.webhooks.events import ENDPOINTS, add_event, stamp
 from soku.webhooks.models import POST_EVENTS, EventType
-from soku.webhooks.schemas import WebhookCreate, WebhookCreated, WebhookView
+from soku.webhooks.schemas import (
+    WebhookCreate,
+    WebhookCreated,
+    WebhookDeliveryView,
+    WebhookView,
+)
 
 SECRET_PREFIX = "whsec_"  # noqa: S105 - a prefix, not a secret
 ROTATION_OVERLAP = dt.timedelta(hours=24)  # the replaced secret still signs this long
@@ -84,6 +91,18 @@ def rotate_secret(
     secret, sealed = _new_secret(settings)
     repo.set_secret(connection, endpoint_id, sealed, row.secret, utcnow() + ROTATION_OVERLAP)
     return _created(connection, user_id, endpoint_id, secret)
+
+
+async def add_endpoint(ctx: AppContext, user_id: uuid.UUID, body: WebhookCreate) -> WebhookCreated:
+    """`create_endpoint` in a write of its own; the same URL added beside it is a 409 too."""
+
+    def create(connection: Connection) -> WebhookCreated:
+        return create_endpoint(connection, ctx.settings, user_id, body)
+
+    try:
+        return await ctx.db.run_write(create)
+    except IntegrityError:  # the same URL added by a request running beside this one
+        raise Conflict("A webhook endpoint with this URL was just added.") from None
 
 
 def create_endpoint(
@@ -158,3 +177,27 @@ def send_test(connection: Connection, user_id: uuid.UUID, endpoint_id: uuid.UUID
         "sentAt": stamp(now),
     }
     return add_event(connection, user_id, EventType.ping, data, [endpoint_id], now)
+
+
+def deliveries_of(
+    connection: Connection, user_id: uuid.UUID, endpoint_id: uuid.UUID, limit: int
+) -> list[WebhookDeliveryView]:
+    """What was sent to the user's endpoint, newest first (NotFound for another user's)."""
+    endpoint_or_404(connection, user_id, endpoint_id)
+    return [delivery_view(row) for row in repo.deliveries_of(connection, endpoint_id, limit)]
+
+
+def delivery_view(row: Any) -> WebhookDeliveryView:
+    pending = row.status == "pending"
+    return WebhookDeliveryView(
+        id=row.id,
+        eventId=row.event_id,
+        eventType=row.event_type,
+        status=row.status,
+        attempts=row.attempts,
+        lastStatusCode=row.last_status_code,
+        lastError=row.last_error,
+        nextAttemptAt=row.run_at if pending else None,
+        deliveredAt=row.delivered_at,
+        createdAt=row.created_at,
+    )

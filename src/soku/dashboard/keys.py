@@ -1,0 +1,73 @@
+"""API keys: the user's keys, a new one (shown once, on the answer to the form that made it),
+and revoking one after a confirmation page. Revoking the key this session was opened with
+signs the user out (the session reads its key on every page)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+
+from soku.api import id_or_404
+from soku.auth import repository
+from soku.auth import service as keys_service
+from soku.context import get_context
+from soku.dashboard.forms import Checked, PageRoute, SignedIn, field, notice
+from soku.dashboard.pages import render
+from soku.dashboard.session import COOKIE, PATH, Refused, Viewer
+from soku.errors import ValidationFailed
+
+router = APIRouter(prefix="/dashboard/keys", include_in_schema=False, route_class=PageRoute)
+DONE = {"revoked": "The key was revoked: the API refuses it from now on."}
+
+
+@router.get("")
+async def list_keys(request: Request, viewer: SignedIn) -> Response:
+    return await _keys_page(request, viewer, notice=notice(request, DONE))
+
+
+@router.post("")
+async def create_key(request: Request, checked: Checked) -> Response:
+    (viewer, form), ctx = checked, get_context(request)
+    name = field(form, "name")
+    try:
+        async with ctx.db.transaction() as session:
+            user = await repository.user_by_id(session, viewer.user_id)
+            if user is None:
+                raise Refused(404, "Your user no longer exists.")
+            issued = await keys_service.issue_key(session, user, name)
+    except ValidationFailed as exc:
+        return await _keys_page(request, viewer, status=400, problem=exc.message, name=name)
+    return await _keys_page(request, viewer, status=201, issued=issued.key)
+
+
+@router.get("/{key_id}/revoke")
+async def confirm_revoke(request: Request, viewer: SignedIn, key_id: str) -> Response:
+    target = id_or_404(key_id, "API key")
+    async with get_context(request).db.read() as session:
+        key = await repository.key_of(session, viewer.user_id, target)
+    if key is None:
+        raise Refused(404, f"No API key {key_id}.")
+    return render(request, viewer, "key_revoke.html", key=key, own=key.id == viewer.key_id)
+
+
+@router.post("/{key_id}/revoke")
+async def revoke_key(request: Request, checked: Checked, key_id: str) -> Response:
+    (viewer, _form), target = checked, id_or_404(key_id, "API key")
+    async with get_context(request).db.transaction() as session:
+        await keys_service.revoke_key_of(session, viewer.user_id, target)
+    if target != viewer.key_id:
+        return RedirectResponse("/dashboard/keys?done=revoked", status_code=303)
+    reason = "You+revoked+the+key+this+session+was+opened+with%3B+sign+in+with+another+key."
+    response = RedirectResponse(f"/dashboard/login?reason={reason}", status_code=303)
+    response.delete_cookie(COOKIE, path=PATH)
+    return response
+
+
+async def _keys_page(
+    request: Request, viewer: Viewer, *, status: int = 200, **context: Any
+) -> Response:
+    async with get_context(request).db.read() as session:
+        keys = await repository.keys_of(session, viewer.user_id)
+    return render(request, viewer, "keys.html", status=status, keys=keys, **context)

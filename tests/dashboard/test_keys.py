@@ -1,0 +1,107 @@
+"""The API keys page: the user's keys, a new key shown once, revoking one."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+import httpx
+
+from soku.context import AppContext
+from tests.conftest import make_caller
+from tests.dashboard.conftest import refuses_csrf, sign_in
+
+_SHOWN = re.compile(r'<code class="copy">(sk_live_[^<]+)</code>')
+
+
+async def test_the_page_lists_only_the_users_keys(
+    backend: AppContext, browser: httpx.AsyncClient
+) -> None:
+    assert (await browser.get("/dashboard/keys")).status_code == 303
+    caller = await make_caller(backend, accounts=[])
+    other = await make_caller(backend, accounts=[])
+    await sign_in(browser, caller.key)
+    page = await browser.get("/dashboard/keys")
+    assert page.status_code == 200
+    assert f"<code>{caller.key[:16]}…</code>" in page.text and "this session" in page.text
+    assert other.key[:16] not in page.text
+    assert caller.key not in page.text  # never the whole key
+
+
+async def test_a_new_key_is_shown_once_and_works_on_the_api(
+    backend: AppContext, browser: httpx.AsyncClient
+) -> None:
+    caller = await make_caller(backend, accounts=[])
+    csrf = await sign_in(browser, caller.key)
+    await refuses_csrf(browser, "/dashboard/keys", {"name": "sneaky"})
+    created = await browser.post("/dashboard/keys", data={"csrf": csrf, "name": "ci <robot>"})
+    assert created.status_code == 201
+    shown = _SHOWN.search(created.text)
+    assert shown, created.text
+    key = shown[1]
+    assert "ci &lt;robot&gt;" in created.text and "sneaky" not in created.text
+    assert (await browser.get("/v1/posts", headers={"soku-api-key": key})).status_code == 200
+    again = await browser.get("/dashboard/keys")
+    assert key not in again.text and key[:16] in again.text
+    too_long = await browser.post("/dashboard/keys", data={"csrf": csrf, "name": "n" * 201})
+    assert too_long.status_code == 400 and "at most 200 characters" in too_long.text
+    assert 'value="' + "n" * 201 + '"' in too_long.text
+
+
+async def test_revoking_a_key_asks_first_and_the_api_then_refuses_it(
+    backend: AppContext, browser: httpx.AsyncClient
+) -> None:
+    caller = await make_caller(backend, accounts=[])
+    csrf = await sign_in(browser, caller.key)
+    created = await browser.post("/dashboard/keys", data={"csrf": csrf, "name": "spare"})
+    shown = _SHOWN.search(created.text)
+    assert shown
+    spare = shown[1]
+    listed = await browser.get("/dashboard/keys")
+    row = next(r for r in listed.text.split("<tr>") if "spare" in r)
+    link = re.search(r'href="(/dashboard/keys/([0-9a-f-]+)/revoke)"', row)
+    assert link
+    confirm = await browser.get(link[1])
+    assert confirm.status_code == 200
+    assert "Yes, revoke this key" in confirm.text and "signs you out" not in confirm.text
+    await refuses_csrf(browser, link[1], {})
+    assert (await browser.get("/v1/posts", headers={"soku-api-key": spare})).status_code == 200
+    done = await browser.post(link[1], data={"csrf": csrf})
+    assert done.status_code == 303 and done.headers["location"] == "/dashboard/keys?done=revoked"
+    assert (await browser.get("/v1/posts", headers={"soku-api-key": spare})).status_code == 401
+    page = await browser.get(done.headers["location"])
+    assert "The key was revoked" in page.text
+    assert (await browser.get("/dashboard/account")).status_code == 200  # still signed in
+
+
+async def test_revoking_the_sessions_own_key_signs_out(
+    backend: AppContext, browser: httpx.AsyncClient
+) -> None:
+    caller = await make_caller(backend, accounts=[])
+    csrf = await sign_in(browser, caller.key)
+    page = await browser.get("/dashboard/keys")
+    own = re.search(r'href="(/dashboard/keys/[0-9a-f-]+/revoke)"', page.text)
+    assert own
+    confirm = await browser.get(own[1])
+    assert "signs you out" in confirm.text
+    done = await browser.post(own[1], data={"csrf": csrf})
+    assert done.status_code == 303
+    assert done.headers["location"].startswith("/dashboard/login?reason=You+revoked")
+    assert (await browser.get("/dashboard/keys")).status_code == 303
+    assert (await browser.get("/v1/posts", headers=caller.headers)).status_code == 401
+
+
+async def test_anothers_key_is_404(backend: AppContext, browser: httpx.AsyncClient) -> None:
+    caller = await make_caller(backend, accounts=[])
+    other = await make_caller(backend, accounts=[])
+    csrf = await sign_in(browser, other.key)
+    page = await browser.get("/dashboard/keys")
+    theirs = re.search(r'href="(/dashboard/keys/[0-9a-f-]+/revoke)"', page.text)
+    assert theirs
+    browser.cookies.clear()
+    csrf = await sign_in(browser, caller.key)
+    for path in (theirs[1], f"/dashboard/keys/{uuid.uuid4()}/revoke", "/dashboard/keys/x/revoke"):
+        assert (await browser.get(path)).status_code == 404, path
+        refused = await browser.post(path, data={"csrf": csrf})
+        assert refused.status_code == 404 and "No API key" in refused.text
+    assert (await browser.get("/v1/posts", headers=other.headers)).status_code == 200
