@@ -89,7 +89,9 @@ async def test_revoking_the_key_ends_its_sessions(
         await operations.revoke_key(session, caller.key)
     answer = await browser.get("/dashboard/account")
     assert answer.status_code == 303
-    assert "reason=The%20key%20this%20session" in answer.headers["location"]
+    assert answer.headers["location"].endswith("&reason=revoked")
+    page = await browser.get(answer.headers["location"])
+    assert "The key this session was opened with was revoked" in page.text
 
 
 async def test_a_forged_or_altered_cookie_is_no_session(
@@ -102,7 +104,16 @@ async def test_a_forged_or_altered_cookie_is_no_session(
     browser.cookies.set("soku_session", real[:-2] + ("AA" if real[-2:] != "AA" else "BB"))
     answer = await browser.get("/dashboard/account")
     assert answer.status_code == 303
-    assert "session%20has%20ended" in answer.headers["location"]
+    assert answer.headers["location"].endswith("&reason=ended")
+
+
+async def test_the_sign_in_page_shows_no_text_a_link_brings(browser: httpx.AsyncClient) -> None:
+    lure = "Support: your key has leaked, paste it at key-check.example instead."
+    page = await browser.get("/dashboard/login", params={"reason": lure})
+    assert page.status_code == 200
+    assert "key-check.example" not in page.text and 'class="problem"' not in page.text
+    known = await browser.get("/dashboard/login", params={"reason": "signed_out"})
+    assert '<p class="problem" role="alert">Signed out.</p>' in known.text
 
 
 async def test_sign_out_needs_the_form_token_and_ends_the_session(

@@ -19,6 +19,7 @@ from soku.dashboard.session import (
     COOKIE,
     LOGIN_COOKIE,
     SESSION_SECONDS,
+    SIGN_IN_REASONS,
     Refused,
     Sessions,
     SignInRequired,
@@ -63,7 +64,7 @@ async def login_page(request: Request, next: str = "/dashboard") -> Response:
 
 def _login_form(request: Request, next_page: str, problem: str | None, status: int) -> Response:
     token = secrets.token_urlsafe(24)
-    reason = request.query_params.get("reason") if problem is None else problem
+    problem = problem or SIGN_IN_REASONS.get(request.query_params.get("reason", ""))
     response = render(
         request,
         None,
@@ -71,7 +72,7 @@ def _login_form(request: Request, next_page: str, problem: str | None, status: i
         status=status,
         csrf=token,
         next=_next_page(next_page),
-        problem=reason[:200] if reason else None,
+        problem=problem,
     )
     sessions(request).set_cookie(response, LOGIN_COOKIE, token, _SIGNIN_SECONDS)
     return response
@@ -104,7 +105,7 @@ async def login(request: Request) -> Response:
 
 @router.post("/logout")
 async def logout(checked: tuple[Viewer, object] = Depends(checked_form)) -> Response:
-    response = RedirectResponse("/dashboard/login?reason=Signed+out.", status_code=303)
+    response = RedirectResponse("/dashboard/login?reason=signed_out", status_code=303)
     response.delete_cookie(COOKIE, path="/dashboard")
     return response
 
@@ -124,7 +125,7 @@ def install(app: FastAPI, settings: Settings) -> None:
             target = "/dashboard"
         location = f"/dashboard/login?next={quote(target, safe='')}"
         if exc.reason:
-            location += f"&reason={quote(exc.reason, safe='')}"
+            location += f"&reason={exc.reason}"
         response = RedirectResponse(location, status_code=303)
         response.delete_cookie(COOKIE, path="/dashboard")
         return response
