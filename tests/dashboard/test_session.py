@@ -173,6 +173,33 @@ async def test_pages_forbid_framing_and_scripts_and_bad_bodies_are_not_500(
     assert (await browser.get("/dashboard/static/soku.css")).status_code == 200
 
 
+async def test_an_oversized_form_a_missing_page_and_a_wrong_method_answer_as_pages(
+    backend: AppContext, browser: httpx.AsyncClient
+) -> None:
+    caller = await make_caller(backend, accounts=[])
+    csrf = await sign_in(browser, caller.key)
+    big = "x" * (backend.settings.max_body_bytes + 1)
+    for sent in ({"data": {"csrf": csrf, "name": big}}, {"files": {"name": (None, big)}}):
+        answer = await browser.post("/dashboard/keys", **sent)  # type: ignore[arg-type]
+        assert answer.status_code == 413
+        assert answer.headers["content-type"].startswith("text/html")
+        assert "larger than the dashboard takes" in answer.text
+    for method, path, status in (
+        ("GET", "/dashboard/nothing-here", 404),
+        ("GET", "/dashboard/logout", 405),
+        ("PUT", "/dashboard/posts", 405),
+        ("GET", "/dashboard/static/missing.css", 404),
+    ):
+        answer = await browser.request(method, path)
+        assert answer.status_code == status, path
+        assert answer.headers["content-type"].startswith("text/html"), path
+        assert 'class="problem"' in answer.text and "default-src" in str(answer.headers)
+    assert (await browser.get("/dashboard/logout")).headers["allow"] == "POST"
+    assert (await browser.get("/v1/nothing")).json()["error"]["code"] == "not_found"
+    keys = await browser.get("/dashboard/keys")
+    assert keys.text.count("<tr>") == 2  # the header and the one key: no key was made
+
+
 async def test_an_inactive_subscription_is_told_on_every_page(
     backend: AppContext, browser: httpx.AsyncClient
 ) -> None:

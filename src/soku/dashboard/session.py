@@ -24,6 +24,7 @@ from starlette.responses import Response
 
 from soku.auth.models import ApiKey, User
 from soku.context import get_context
+from soku.errors import PayloadTooLarge
 
 COOKIE = "soku_session"
 LOGIN_COOKIE = "soku_signin"  # the sign-in form's own CSRF token (there is no session yet)
@@ -160,6 +161,8 @@ async def read_form(request: Request) -> FormData:
         raise Refused(415, "The dashboard's forms are sent as application/x-www-form-urlencoded.")
     try:
         return await request.form(max_files=0, max_fields=100)
+    except PayloadTooLarge as exc:
+        raise Refused(413, "This form is larger than the dashboard takes.") from exc
     except Exception as exc:  # a malformed body: the parser's error, never a 500
         raise Refused(400, "The form could not be read.") from exc
 
