@@ -230,7 +230,11 @@ class _Exchange:
 
     async def send_app(self, message: Message) -> None:
         """What the app sends. After a cut-off body (FastAPI turns the read error into a
-        400) the 413 goes instead, once, and the app's messages are dropped."""
+        400) the 413 goes instead, once, and the app's messages are dropped, unless the app
+        answered 413 itself (a dashboard page): that answer goes, closing the connection."""
+        if self.state.get("body_too_large") and _answers_413(message):
+            self.state["body_too_large"] = False
+            message["headers"] = [*message.get("headers", []), (b"connection", b"close")]
         if self.state.get("body_too_large"):
             if message["type"] == "http.response.start" and not self.started:
                 self.started = True
@@ -253,6 +257,10 @@ class _Exchange:
             # the answer.
             message = {**message, "body": b""}
         await self.send_out(message)
+
+
+def _answers_413(message: Message) -> bool:
+    return message["type"] == "http.response.start" and bool(message["status"] == 413)
 
 
 async def _send_json(send: Send, status: int, body: dict[str, Any], extra: dict[str, str]) -> None:

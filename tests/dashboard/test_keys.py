@@ -86,7 +86,8 @@ async def test_revoking_the_sessions_own_key_signs_out(
     assert "signs you out" in confirm.text
     done = await browser.post(own[1], data={"csrf": csrf})
     assert done.status_code == 303
-    assert done.headers["location"].startswith("/dashboard/login?reason=You+revoked")
+    assert done.headers["location"] == "/dashboard/login?reason=own_key_revoked"
+    assert "You revoked the key" in (await browser.get(done.headers["location"])).text
     assert (await browser.get("/dashboard/keys")).status_code == 303
     assert (await browser.get("/v1/posts", headers=caller.headers)).status_code == 401
 

@@ -7,8 +7,9 @@ import datetime as dt
 import uuid
 
 import httpx
-from sqlalchemy import update
+from sqlalchemy import select, update
 
+from soku.auth.models import User
 from soku.context import AppContext
 from soku.delivery.models import Delivery, DeliveryAttempt
 from tests.api.helpers import in_future, text_post
@@ -254,3 +255,30 @@ async def test_reschedule_takes_effect_and_its_refusals_show(
     )
     assert refused.status_code == 409
     assert "A cancelled post can&#39;t be rescheduled." in refused.text
+
+
+async def test_an_inactive_subscription_cannot_change_posts_from_the_dashboard(
+    backend: AppContext, browser: httpx.AsyncClient
+) -> None:
+    caller = await make_caller(backend, accounts=ACCOUNTS)
+    failed = await api_post(browser, caller.key, text_post("x", text="failed"))
+    later = await api_post(browser, caller.key, text_post("x", scheduledTime=in_future(900)))
+    async with backend.db.transaction() as session:
+        await session.execute(
+            update(Delivery).where(Delivery.post_id == uuid.UUID(failed)).values(status="failed")
+        )
+        await session.execute(
+            update(User).where(User.id == caller.user_id).values(subscription_status="past_due")
+        )
+    csrf = await sign_in(browser, caller.key)
+    for path, data in (
+        (f"/dashboard/posts/{failed}/retry", {}),
+        (f"/dashboard/posts/{later}/reschedule", {"now": "1"}),
+        (f"/dashboard/posts/{later}/cancel", {}),
+    ):
+        refused = await browser.post(path, data={"csrf": csrf, **data})
+        assert refused.status_code == 403, path
+        assert "Subscription inactive or expired" in refused.text
+    async with backend.db.read() as session:
+        statuses = (await session.execute(select(Delivery.post_id, Delivery.status))).all()
+    assert {(str(p), s) for p, s in statuses} >= {(failed, "failed"), (later, "scheduled")}

@@ -89,7 +89,9 @@ async def test_revoking_the_key_ends_its_sessions(
         await operations.revoke_key(session, caller.key)
     answer = await browser.get("/dashboard/account")
     assert answer.status_code == 303
-    assert "reason=The%20key%20this%20session" in answer.headers["location"]
+    assert answer.headers["location"].endswith("&reason=revoked")
+    page = await browser.get(answer.headers["location"])
+    assert "The key this session was opened with was revoked" in page.text
 
 
 async def test_a_forged_or_altered_cookie_is_no_session(
@@ -102,7 +104,16 @@ async def test_a_forged_or_altered_cookie_is_no_session(
     browser.cookies.set("soku_session", real[:-2] + ("AA" if real[-2:] != "AA" else "BB"))
     answer = await browser.get("/dashboard/account")
     assert answer.status_code == 303
-    assert "session%20has%20ended" in answer.headers["location"]
+    assert answer.headers["location"].endswith("&reason=ended")
+
+
+async def test_the_sign_in_page_shows_no_text_a_link_brings(browser: httpx.AsyncClient) -> None:
+    lure = "Support: your key has leaked, paste it at key-check.example instead."
+    page = await browser.get("/dashboard/login", params={"reason": lure})
+    assert page.status_code == 200
+    assert "key-check.example" not in page.text and 'class="problem"' not in page.text
+    known = await browser.get("/dashboard/login", params={"reason": "signed_out"})
+    assert '<p class="problem" role="alert">Signed out.</p>' in known.text
 
 
 async def test_sign_out_needs_the_form_token_and_ends_the_session(
@@ -160,6 +171,33 @@ async def test_pages_forbid_framing_and_scripts_and_bad_bodies_are_not_500(
     assert answer.status_code == 415
     assert "x-www-form-urlencoded" in answer.text
     assert (await browser.get("/dashboard/static/soku.css")).status_code == 200
+
+
+async def test_an_oversized_form_a_missing_page_and_a_wrong_method_answer_as_pages(
+    backend: AppContext, browser: httpx.AsyncClient
+) -> None:
+    caller = await make_caller(backend, accounts=[])
+    csrf = await sign_in(browser, caller.key)
+    big = "x" * (backend.settings.max_body_bytes + 1)
+    for sent in ({"data": {"csrf": csrf, "name": big}}, {"files": {"name": (None, big)}}):
+        answer = await browser.post("/dashboard/keys", **sent)  # type: ignore[arg-type]
+        assert answer.status_code == 413
+        assert answer.headers["content-type"].startswith("text/html")
+        assert "larger than the dashboard takes" in answer.text
+    for method, path, status in (
+        ("GET", "/dashboard/nothing-here", 404),
+        ("GET", "/dashboard/logout", 405),
+        ("PUT", "/dashboard/posts", 405),
+        ("GET", "/dashboard/static/missing.css", 404),
+    ):
+        answer = await browser.request(method, path)
+        assert answer.status_code == status, path
+        assert answer.headers["content-type"].startswith("text/html"), path
+        assert 'class="problem"' in answer.text and "default-src" in str(answer.headers)
+    assert (await browser.get("/dashboard/logout")).headers["allow"] == "POST"
+    assert (await browser.get("/v1/nothing")).json()["error"]["code"] == "not_found"
+    keys = await browser.get("/dashboard/keys")
+    assert keys.text.count("<tr>") == 2  # the header and the one key: no key was made
 
 
 async def test_an_inactive_subscription_is_told_on_every_page(

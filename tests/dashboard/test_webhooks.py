@@ -7,10 +7,13 @@ import re
 import uuid
 
 import httpx
+from sqlalchemy import update
 
+from soku.auth.models import User
 from soku.context import AppContext
 from soku.integrations.vault import TokenVault
 from soku.webhooks import repository as repo
+from soku.webhooks import service
 from tests.conftest import make_caller
 from tests.dashboard.conftest import refuses_csrf, sign_in
 
@@ -124,3 +127,29 @@ async def test_anothers_endpoint_is_404(backend: AppContext, browser: httpx.Asyn
             assert "No webhook" in refused.text and "whsec_" not in refused.text
     kept = await browser.get(f"/v1/webhooks/{theirs}/deliveries", headers=other.headers)
     assert kept.status_code == 200 and kept.json()["data"] == []
+
+
+async def test_an_inactive_subscription_cannot_change_webhooks_from_the_dashboard(
+    backend: AppContext, browser: httpx.AsyncClient
+) -> None:
+    caller = await make_caller(backend, accounts=[])
+    csrf = await sign_in(browser, caller.key)
+    target = endpoint_id(await add(browser, csrf))
+    async with backend.db.transaction() as session:
+        await session.execute(
+            update(User).where(User.id == caller.user_id).values(subscription_status="canceled")
+        )
+    for path in (
+        "/dashboard/webhooks",
+        f"/dashboard/webhooks/{target}/test",
+        f"/dashboard/webhooks/{target}/rotate",
+        f"/dashboard/webhooks/{target}/delete",
+    ):
+        refused = await browser.post(path, data={"csrf": csrf, "url": HOOK + "&again"})
+        assert refused.status_code == 403, path
+        assert "Subscription inactive or expired" in refused.text
+    rows = await backend.db.run_read(lambda c: repo.endpoints_of(c, caller.user_id))
+    assert [row.id for row in rows] == [target]
+    assert not await backend.db.run_read(
+        lambda c: service.deliveries_of(c, caller.user_id, target, 10)
+    )

@@ -10,12 +10,27 @@ from fastapi import Depends, Request, Response
 from fastapi.routing import APIRoute
 from starlette.datastructures import FormData
 
+from soku.auth.dependencies import Principal, admit_key
+from soku.context import get_context
 from soku.dashboard.session import Refused, Viewer, checked_form, current_viewer
 from soku.errors import ApiError
 
 MAX_FIELD = 100_000  # characters of one field: more is refused, not cut
 SignedIn = Annotated[Viewer, Depends(current_viewer)]  # a page's viewer
 Checked = Annotated[tuple[Viewer, FormData], Depends(checked_form)]  # a form's, CSRF checked
+
+
+async def admitted_form(request: Request, checked: Checked) -> tuple[Viewer, FormData]:
+    """A form that stands for an API call (cancel, a webhook's ping, …), admitted as the API
+    admits that call with the session's key: refused while the subscription is inactive, and
+    counted under the key's plan."""
+    viewer = checked[0]
+    known = Principal(viewer.user_id, viewer.email, viewer.key_id, viewer.plan)
+    await admit_key(request, get_context(request), known, viewer.subscription, None)
+    return checked
+
+
+Admitted = Annotated[tuple[Viewer, FormData], Depends(admitted_form)]
 
 
 class PageRoute(APIRoute):

@@ -59,8 +59,7 @@ async def revoke_key(request: Request, checked: Checked, key_id: str) -> Respons
         await keys_service.revoke_key_of(session, viewer.user_id, target)
     if target != viewer.key_id:
         return RedirectResponse("/dashboard/keys?done=revoked", status_code=303)
-    reason = "You+revoked+the+key+this+session+was+opened+with%3B+sign+in+with+another+key."
-    response = RedirectResponse(f"/dashboard/login?reason={reason}", status_code=303)
+    response = RedirectResponse("/dashboard/login?reason=own_key_revoked", status_code=303)
     response.delete_cookie(COOKIE, path=PATH)
     return response
 

@@ -15,7 +15,7 @@ from starlette.datastructures import FormData
 
 from soku.api import id_or_404
 from soku.context import get_context
-from soku.dashboard.forms import Checked, PageRoute, SignedIn, field, notice, scheduled_value
+from soku.dashboard.forms import Admitted, PageRoute, SignedIn, field, notice, scheduled_value
 from soku.dashboard.pages import render
 from soku.dashboard.post_view import PLATFORMS, STATUSES, ListFilters, read_detail
 from soku.dashboard.session import Viewer
@@ -53,7 +53,7 @@ async def show_post(request: Request, viewer: SignedIn, post_id: str) -> Respons
 
 
 @router.post("/{post_id}/cancel")
-async def cancel_post(request: Request, checked: Checked, post_id: str) -> Response:
+async def cancel_post(request: Request, checked: Admitted, post_id: str) -> Response:
     async def cancel(session: AsyncSession, user_id: uuid.UUID, target: uuid.UUID) -> PostView:
         return await service.cancel_post(session, user_id, target)
 
@@ -61,7 +61,7 @@ async def cancel_post(request: Request, checked: Checked, post_id: str) -> Respo
 
 
 @router.post("/{post_id}/retry")
-async def retry_post(request: Request, checked: Checked, post_id: str) -> Response:
+async def retry_post(request: Request, checked: Admitted, post_id: str) -> Response:
     ctx = get_context(request)
 
     async def retry(session: AsyncSession, user_id: uuid.UUID, target: uuid.UUID) -> PostView:
@@ -71,7 +71,7 @@ async def retry_post(request: Request, checked: Checked, post_id: str) -> Respon
 
 
 @router.post("/{post_id}/reschedule")
-async def reschedule_post(request: Request, checked: Checked, post_id: str) -> Response:
+async def reschedule_post(request: Request, checked: Admitted, post_id: str) -> Response:
     ctx, (viewer, form) = get_context(request), checked
     now = bool(field(form, "now"))
     when = None if now else scheduled_value(field(form, "at"), field(form, "offset"))

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import inspect
 import secrets
 from urllib.parse import quote, urlsplit
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException
 
 from soku.auth import repository
 from soku.auth.keys import hash_key
@@ -18,7 +20,9 @@ from soku.dashboard.pages import HERE, render
 from soku.dashboard.session import (
     COOKIE,
     LOGIN_COOKIE,
+    PATH,
     SESSION_SECONDS,
+    SIGN_IN_REASONS,
     Refused,
     Sessions,
     SignInRequired,
@@ -32,6 +36,10 @@ from soku.dashboard.session import (
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
 _SIGNIN_SECONDS = 3600
+_HTTP_PROBLEMS = {
+    404: "There is no such page.",
+    405: "This address is not opened that way: use the dashboard's links and buttons.",
+}
 
 
 def _next_page(value: object) -> str:
@@ -63,7 +71,7 @@ async def login_page(request: Request, next: str = "/dashboard") -> Response:
 
 def _login_form(request: Request, next_page: str, problem: str | None, status: int) -> Response:
     token = secrets.token_urlsafe(24)
-    reason = request.query_params.get("reason") if problem is None else problem
+    problem = problem or SIGN_IN_REASONS.get(request.query_params.get("reason", ""))
     response = render(
         request,
         None,
@@ -71,7 +79,7 @@ def _login_form(request: Request, next_page: str, problem: str | None, status: i
         status=status,
         csrf=token,
         next=_next_page(next_page),
-        problem=reason[:200] if reason else None,
+        problem=problem,
     )
     sessions(request).set_cookie(response, LOGIN_COOKIE, token, _SIGNIN_SECONDS)
     return response
@@ -104,7 +112,7 @@ async def login(request: Request) -> Response:
 
 @router.post("/logout")
 async def logout(checked: tuple[Viewer, object] = Depends(checked_form)) -> Response:
-    response = RedirectResponse("/dashboard/login?reason=Signed+out.", status_code=303)
+    response = RedirectResponse("/dashboard/login?reason=signed_out", status_code=303)
     response.delete_cookie(COOKIE, path="/dashboard")
     return response
 
@@ -124,7 +132,7 @@ def install(app: FastAPI, settings: Settings) -> None:
             target = "/dashboard"
         location = f"/dashboard/login?next={quote(target, safe='')}"
         if exc.reason:
-            location += f"&reason={quote(exc.reason, safe='')}"
+            location += f"&reason={exc.reason}"
         response = RedirectResponse(location, status_code=303)
         response.delete_cookie(COOKIE, path="/dashboard")
         return response
@@ -136,3 +144,26 @@ def install(app: FastAPI, settings: Settings) -> None:
 
     app.add_exception_handler(SignInRequired, on_sign_in)
     app.add_exception_handler(Refused, on_refused)
+    _pages_for_http_errors(app)
+
+
+def _pages_for_http_errors(app: FastAPI) -> None:
+    """A missing page or a wrong method under /dashboard answers as the problem page, with the
+    status and `Allow` the API's handler gives, not as the API's JSON envelope."""
+    api_answer = app.exception_handlers[HTTPException]
+
+    async def on_http(request: Request, exc: Exception) -> Response:
+        answer = api_answer(request, exc)
+        answer = await answer if inspect.isawaitable(answer) else answer
+        path = request.url.path
+        if path != PATH and not path.startswith(PATH + "/"):
+            return answer
+        status = answer.status_code
+        message = _HTTP_PROBLEMS.get(status, "This request could not be answered.")
+        viewer = getattr(request.state, "viewer", None)
+        page = render(request, viewer, "problem.html", status=status, problem=message)
+        if "allow" in answer.headers:
+            page.headers["Allow"] = answer.headers["allow"]
+        return page
+
+    app.add_exception_handler(HTTPException, on_http)

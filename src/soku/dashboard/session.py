@@ -24,11 +24,21 @@ from starlette.responses import Response
 
 from soku.auth.models import ApiKey, User
 from soku.context import get_context
+from soku.errors import PayloadTooLarge
 
 COOKIE = "soku_session"
 LOGIN_COOKIE = "soku_signin"  # the sign-in form's own CSRF token (there is no session yet)
 SESSION_SECONDS = 12 * 3600
 PATH = "/dashboard"
+# Why the sign-in page is shown, named by `?reason=` (a code, so a link cannot put its own
+# words on the page where a key is pasted).
+SIGN_IN_REASONS = {
+    "ended": "Your session has ended; sign in again.",
+    "revoked": "The key this session was opened with was revoked; sign in again.",
+    "signed_out": "Signed out.",
+    "own_key_revoked": "You revoked the key this session was opened with; sign in with "
+    "another key.",
+}
 
 
 @dataclass(frozen=True)
@@ -45,10 +55,11 @@ class Viewer:
 
 
 class SignInRequired(Exception):
-    """No valid session: the page answers with a redirect to the sign-in page."""
+    """No valid session: the page answers with a redirect to the sign-in page, which shows
+    the message of `reason` (a key of `SIGN_IN_REASONS`)."""
 
     def __init__(self, reason: str | None = None) -> None:
-        super().__init__(reason or "Sign in to continue.")
+        super().__init__(SIGN_IN_REASONS.get(reason or "", "Sign in to continue."))
         self.reason = reason
 
 
@@ -113,12 +124,12 @@ async def current_viewer(request: Request) -> Viewer:
     jar = sessions(request)
     key_id = jar.key_id(cookie)
     if key_id is None:
-        raise SignInRequired("Your session has ended; sign in again.")
+        raise SignInRequired("ended")
     async with get_context(request).db.read() as session:
         stmt = select(ApiKey, User).join(User, User.id == ApiKey.user_id)
         row = (await session.execute(stmt.where(ApiKey.id == key_id))).first()
     if row is None or row[0].revoked_at is not None:
-        raise SignInRequired("The key this session was opened with was revoked; sign in again.")
+        raise SignInRequired("revoked")
     key, user = row
     viewer = Viewer(
         user_id=user.id,
@@ -150,6 +161,8 @@ async def read_form(request: Request) -> FormData:
         raise Refused(415, "The dashboard's forms are sent as application/x-www-form-urlencoded.")
     try:
         return await request.form(max_files=0, max_fields=100)
+    except PayloadTooLarge as exc:
+        raise Refused(413, "This form is larger than the dashboard takes.") from exc
     except Exception as exc:  # a malformed body: the parser's error, never a 500
         raise Refused(400, "The form could not be read.") from exc
 

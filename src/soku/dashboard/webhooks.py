@@ -14,7 +14,7 @@ from sqlalchemy import Connection
 
 from soku.api import id_or_404
 from soku.context import get_context
-from soku.dashboard.forms import Checked, PageRoute, SignedIn, field, fields, notice
+from soku.dashboard.forms import Admitted, PageRoute, SignedIn, field, fields, notice
 from soku.dashboard.pages import render
 from soku.dashboard.session import Viewer
 from soku.errors import ApiError, NotFound
@@ -37,7 +37,7 @@ async def list_webhooks(request: Request, viewer: SignedIn) -> Response:
 
 
 @router.post("")
-async def create_webhook(request: Request, checked: Checked) -> Response:
+async def create_webhook(request: Request, checked: Admitted) -> Response:
     (viewer, form), ctx = checked, get_context(request)
     typed = {
         "url": field(form, "url").strip(),
@@ -66,14 +66,14 @@ async def show_webhook(request: Request, viewer: SignedIn, webhook_id: str) -> R
 
 
 @router.post("/{webhook_id}/test")
-async def ping_webhook(request: Request, checked: Checked, webhook_id: str) -> Response:
+async def ping_webhook(request: Request, checked: Admitted, webhook_id: str) -> Response:
     viewer, target = checked[0], id_or_404(webhook_id, "webhook")
     await get_context(request).db.run_write(lambda c: service.send_test(c, viewer.user_id, target))
     return RedirectResponse(f"/dashboard/webhooks/{target}?done=pinged", status_code=303)
 
 
 @router.post("/{webhook_id}/rotate")
-async def rotate_secret(request: Request, checked: Checked, webhook_id: str) -> Response:
+async def rotate_secret(request: Request, checked: Admitted, webhook_id: str) -> Response:
     (viewer, _form), ctx = checked, get_context(request)
     target = id_or_404(webhook_id, "webhook")
 
@@ -85,7 +85,7 @@ async def rotate_secret(request: Request, checked: Checked, webhook_id: str) -> 
 
 
 @router.post("/{webhook_id}/delete")
-async def delete_webhook(request: Request, checked: Checked, webhook_id: str) -> Response:
+async def delete_webhook(request: Request, checked: Admitted, webhook_id: str) -> Response:
     viewer, target = checked[0], id_or_404(webhook_id, "webhook")
     ctx = get_context(request)
     if not await ctx.db.run_write(lambda c: repo.remove_endpoint(c, viewer.user_id, target)):
