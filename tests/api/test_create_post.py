@@ -323,6 +323,12 @@ async def test_every_problem_in_one_response(client: httpx.AsyncClient, caller: 
             "invalid_url",
         ),
         (
+            # urlsplit drops the line break; an HTTP client would refuse the URL
+            {"platform": ["x"], "mediaType": "image", "imageUrls": ["https://a.exa\r\nmple/1.png"]},
+            "post.content.imageUrls[0]",
+            "invalid_url",
+        ),
+        (
             {"platform": ["x"], "mediaType": "video", "videoUrl": "javascript:alert(1)"},
             "post.content.videoUrl",
             "invalid_url",

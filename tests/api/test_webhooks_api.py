@@ -73,6 +73,8 @@ async def test_chosen_events_are_kept_once(client: httpx.AsyncClient, caller: Ca
         ({"url": "ftp://hooks.example.com/x"}, "url", "invalid_url"),
         ({"url": "not a url"}, "url", "invalid_url"),
         ({"url": "https://user:pw@hooks.example.com/x"}, "url", "invalid_url"),
+        ({"url": "https://hooks.example.com/\r\nX-Injected: 1"}, "url", "invalid_url"),
+        ({"url": "https://hooks.example.com/a\tb"}, "url", "invalid_url"),
         ({"url": "http://127.0.0.1:9000/hook"}, "url", "blocked_address"),
         ({"url": "http://[::1]/hook"}, "url", "blocked_address"),
         ({"url": "http://10.1.2.3/hook"}, "url", "blocked_address"),

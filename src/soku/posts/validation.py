@@ -172,8 +172,11 @@ def _check_targets(content: Content) -> tuple[list[Target], list[Problem]]:
 
 def _split(url: str) -> SplitResult | None:
     """The URL's parts, or None when it is too long or can't be parsed (`http://[::1`,
-    characters NFKC turns into URL syntax, a port out of range)."""
+    characters NFKC turns into URL syntax, a port out of range, a control character: urlsplit
+    drops tabs and line breaks silently, and no HTTP client sends them)."""
     if len(url) > MAX_URL_LENGTH or unstorable(url) is not None:
+        return None
+    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in url):
         return None
     try:
         parts = urlsplit(url)
