@@ -76,3 +76,11 @@ async def test_an_identity_the_account_cannot_keep_is_a_message(
     assert page.status_code == 502, page.text
     assert "had no user id and username" in problem_of(page.text)
     assert await site.account(caller, "x", "main") is None
+
+
+async def test_an_unknown_platform_in_the_url_is_not_echoed_whole(site: Site) -> None:
+    caller = await site.env.caller([])
+    browser = await site.browser(caller)
+    page = await browser.http.get(f"/dashboard/integrations/{'p' * 5000}/callback")
+    assert page.status_code == 404
+    assert "There is no platform" in problem_of(page.text) and "p" * 41 not in page.text
