@@ -53,7 +53,7 @@ def _flows(request: Request) -> ConnectFlows:
 
 def _platform(platform: str) -> str:
     if platform not in PLATFORM_NAMES:
-        raise Refused(404, f"There is no platform {platform!r}.")
+        raise Refused(404, f"There is no platform {platform[:40]!r}.")  # the URL's: bounded
     return platform
 
 

@@ -28,6 +28,8 @@ from soku.integrations.oauth_errors import ConnectFailed, refused, unreachable, 
 from soku.platforms.base import Identities, Identity, OAuthCall
 
 WHO = "telling who signed in"
+MAX_TEXT = 200  # the account's columns (platform_user_id, username: VARCHAR(200))
+PERSON = "urn:li:person:"
 
 
 async def call_json(
@@ -73,8 +75,11 @@ def expiry(answer: Mapping[str, Any]) -> dt.datetime | None:
         return None
 
 
-def _text(value: Any) -> str | None:
-    return str(value) if isinstance(value, str | int) and str(value) else None
+def _text(value: Any, limit: int = MAX_TEXT) -> str | None:
+    """An id or a name the account can keep: none for one too long or not printable (a
+    PostgreSQL column refuses both, and the user would get a 500)."""
+    text = str(value) if isinstance(value, str | int) else ""
+    return text if 0 < len(text) <= limit and text.isprintable() else None
 
 
 def _scope(answer: Mapping[str, Any]) -> str | None:
@@ -109,12 +114,12 @@ async def identify_linkedin(call: OAuthCall, answer: Mapping[str, Any]) -> Ident
     headers = {"Authorization": f"Bearer {access}"}
     url = f"{call.endpoints.api_url}/v2/userinfo"
     me = await call_json(call, "LinkedIn", WHO, url, headers=headers, hide=(access,))
-    sub = _text(me.get("sub"))
+    sub = _text(me.get("sub"), MAX_TEXT - len(PERSON))
     if sub is None:
         raise unreadable("LinkedIn", WHO, "member id (sub)")
     refresh = answer.get("refresh_token")  # only for apps approved for refresh tokens
     found = Identity(
-        f"urn:li:person:{sub}",
+        f"{PERSON}{sub}",
         _text(me.get("name")),
         access,
         refresh if isinstance(refresh, str) and refresh else None,

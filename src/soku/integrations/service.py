@@ -36,6 +36,10 @@ def check_account_id(platform: str, account_id: str) -> str:
     account_id = account_id.strip()
     if not account_id or len(account_id) > 200:
         raise _problem("account-id", "The account id must be 1 to 200 characters.")
+    if not account_id.isprintable():  # PostgreSQL's text cannot hold a NUL: no 500 for one
+        raise _problem(
+            "account-id", "The account id must not hold control or invisible characters."
+        )
     return account_id
 
 
