@@ -8,6 +8,7 @@ through the platform's real connector, with those tokens.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from typing import Any
 
@@ -133,3 +134,32 @@ async def test_disconnect_and_platforms_without_a_sign_in(site: Site) -> None:
     assert account.access_token is None
     unknown = await browser.start("myspace", "main")
     assert unknown.status_code == 404
+
+
+async def test_reconnect_as_another_user_is_refused_while_posts_wait(site: Site) -> None:
+    caller = await site.env.caller([])
+    browser = await site.browser(caller)
+    assert (await browser.connect("threads", "main", login="first_login")).status_code == 303
+    later = (dt.datetime.now(dt.UTC) + dt.timedelta(days=2)).isoformat()
+    post_id = await site.env.create(caller, text_post("threads", scheduledTime=later))
+    async with site.env.ctx.db.transaction() as session:
+        account = await find_account(session, caller.user_id, "threads", "main")
+        assert account is not None
+        account.status = AccountStatus.needs_reauth
+    asked = await browser.start("threads", "main", reconnect="1")
+    refused = await browser.follow(await browser.consent(asked, login="someone_else"))
+    assert refused.status_code == 400, refused.text  # the page answers a refused flow so
+    message = problem_of(refused.text)
+    assert "@first_login" in message and "1 of its posts wait" in message
+    assert "@someone_else" in message
+    kept = await site.account(caller, "threads", "main")
+    assert kept is not None and kept.username == "first_login"
+    assert kept.status == AccountStatus.needs_reauth
+    # with nothing waiting, the account may become the other user's
+    cancelled = await site.env.api.delete(f"/v1/posts/{post_id}", headers=caller.headers)
+    assert cancelled.status_code == 200, cancelled.text
+    asked = await browser.start("threads", "main", reconnect="1")
+    done = await browser.follow(await browser.consent(asked, login="someone_else"))
+    assert done.status_code == 303, done.text
+    moved = await site.account(caller, "threads", "main")
+    assert moved is not None and moved.username == "someone_else"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 
-from sqlalchemy import Connection, bindparam, select
+from sqlalchemy import Connection, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from soku.integrations.models import Account, AccountRef, AccountStatus
@@ -52,3 +52,12 @@ async def find_account(
         Account.user_id == user_id, Account.platform == platform, Account.account_id == account_id
     )
     return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def unfinished_deliveries(session: AsyncSession, account_ref: uuid.UUID) -> int:
+    """How many of the account's deliveries have not finished (scheduled, queued, running)."""
+    from soku.delivery.models import UNFINISHED, Delivery
+
+    stmt = select(func.count()).select_from(Delivery)
+    stmt = stmt.where(Delivery.account_ref == account_ref, Delivery.status.in_(UNFINISHED))
+    return int(await session.scalar(stmt) or 0)

@@ -88,6 +88,8 @@ async def connect_account(
     existing = await repository.find_account(session, user.id, platform, account_id)
     if existing is not None and existing.status == AccountStatus.connected and not authorized:
         _refuse_if_readable(existing, vault)
+    if existing is not None and authorized is not None:
+        await _refuse_another_user(session, existing, authorized)
     # A disconnected account, one that needs_reauth (its delivery said "connect the account
     # again"), or one whose tokens this SOKU_SECRET_KEY cannot open (sealed with a key that
     # was lost) takes the new tokens and keeps what was not given anew.
@@ -152,6 +154,30 @@ async def disconnect_account(
     account.access_token = account.refresh_token = account.expires_at = None
     await session.flush()
     return account
+
+
+async def _refuse_another_user(
+    session: AsyncSession, account: Account, authorized: Identity
+) -> None:
+    """Conflict when a connect flow signed in as another platform user than the account's
+    while some of its posts wait: they were meant to go out as the account's own user, and
+    would go out as the new one. An id a sandbox account was given by the CLI (`sbx_…`,
+    never a fake's user) does not count as a user."""
+    old = account.platform_user_id
+    if not old or old == authorized.platform_user_id:
+        return
+    if account.sandbox and old.startswith("sbx_"):
+        return
+    waiting = await repository.unfinished_deliveries(session, account.id)
+    if not waiting:
+        return
+    was = f"@{account.username}" if account.username else old
+    now = f"@{authorized.username}" if authorized.username else authorized.platform_user_id
+    raise Conflict(
+        f"{account.platform} account {account.account_id!r} is {was}, and {waiting} of its "
+        f"posts wait to go out as {was}; you signed in as {now}. Sign in as {was} to "
+        f"reconnect it, or connect {now} under another account id."
+    )
 
 
 def _refuse_if_readable(account: Account, vault: TokenVault) -> None:
