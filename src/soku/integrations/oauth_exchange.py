@@ -18,7 +18,7 @@ import httpx
 from authlib.common.errors import AuthlibBaseError
 from authlib.deprecate import AuthlibDeprecationWarning
 
-from soku.integrations.oauth_errors import ConnectFailed, refused, unreachable, unreadable
+from soku.integrations.oauth_errors import refused, unreachable, unreadable
 from soku.platforms.base import OAuthEndpoints, OAuthSpec
 
 with warnings.catch_warnings():
@@ -108,10 +108,3 @@ async def exchange_code(
         raise unreadable(label, "exchanging the sign-in for a token", "access token")
     return dict(answer)
 
-
-def unavailable(label: str, keys: str) -> ConnectFailed:
-    return ConnectFailed(
-        f"Connecting a real {label} account is not set up on this service: the operator sets "
-        f"{keys} in SOKU_PLATFORM_OPTIONS.",
-        400,
-    )
