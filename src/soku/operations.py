@@ -6,7 +6,7 @@ import contextlib
 import socket
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from soku import migrate
@@ -16,7 +16,6 @@ from soku.auth.cache import TTL_SECONDS as KEY_CACHE_SECONDS
 from soku.auth.models import ApiKey, SubscriptionStatus, User
 from soku.config import Settings
 from soku.db import Database
-from soku.delivery.models import UNFINISHED, Delivery
 from soku.errors import ValidationFailed
 from soku.integrations import repository as accounts_repo
 from soku.integrations import service as accounts_service
@@ -100,7 +99,6 @@ async def _tokens_none_opens(session: AsyncSession, vault: TokenVault) -> int:
     first read); a wrong key reads them all, each refused at its HMAC check, a few
     microseconds."""
     from cryptography.fernet import InvalidToken
-    from sqlalchemy import select
 
     query = select(Account.access_token).where(Account.access_token.is_not(None))
     tried = 0
@@ -264,12 +262,8 @@ async def disconnect_account(
     `account_disconnected` unless it is connected again before they run."""
     user = await auth_service.require_user(session, email)
     account = await accounts_service.disconnect_account(session, user, platform, account_id)
-    pending = await session.scalar(
-        select(func.count())
-        .select_from(Delivery)
-        .where(Delivery.account_ref == account.id, Delivery.status.in_(UNFINISHED))
-    )
-    return {**account_json(account), "pendingDeliveries": int(pending or 0)}
+    pending = await accounts_repo.unfinished_deliveries(session, account.id)
+    return {**account_json(account), "pendingDeliveries": pending}
 
 
 async def list_accounts(session: AsyncSession, email: str) -> list[dict[str, Any]]:

@@ -16,7 +16,6 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import FormData
 
-from soku import operations
 from soku.auth.models import User
 from soku.config import Settings
 from soku.context import get_context
@@ -231,11 +230,9 @@ async def disconnect(
     account_id = field(form, "account_id")
     try:
         async with get_context(request).db.transaction() as session:
-            done = await operations.disconnect_account(session, viewer.email, platform, account_id)
-            account = await repository.find_account(
-                session, viewer.user_id, platform, account_id.strip()
-            )
-    except ApiError as exc:
+            user = await _user(session, viewer)
+            account = await service.disconnect_account(session, user, platform, account_id)
+            pending = await repository.unfinished_deliveries(session, account.id)
+    except (ApiError, ConnectFailed) as exc:
         return await _page(request, viewer, problem=exc.message, status=400)
-    assert account is not None  # disconnect_account found it
-    return _done("disconnected", account, f"&pending={int(done['pendingDeliveries'])}")
+    return _done("disconnected", account, f"&pending={pending}")

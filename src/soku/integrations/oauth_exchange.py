@@ -107,4 +107,3 @@ async def exchange_code(
     if not isinstance(answer, Mapping) or not answer.get("access_token"):
         raise unreadable(label, "exchanging the sign-in for a token", "access token")
     return dict(answer)
-
