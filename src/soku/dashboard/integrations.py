@@ -11,17 +11,16 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
-from starlette.datastructures import FormData
 
 from soku.auth.models import User
 from soku.config import Settings
 from soku.context import get_context
-from soku.dashboard.forms import PageRoute, field
+from soku.dashboard.forms import Checked, PageRoute, SignedIn, field
 from soku.dashboard.pages import render
-from soku.dashboard.session import Refused, Viewer, checked_form, current_viewer
+from soku.dashboard.session import Refused, Viewer
 from soku.errors import ApiError
 from soku.integrations import repository, service
 from soku.integrations.models import Account
@@ -102,7 +101,7 @@ async def _page(
 
 
 @router.get("")
-async def integrations(request: Request, viewer: Viewer = Depends(current_viewer)) -> Response:
+async def integrations(request: Request, viewer: SignedIn) -> Response:
     return await _page(request, viewer, notice=await _notice(request, viewer))
 
 
@@ -139,9 +138,7 @@ def _done(what: str, account: Account, extra: str = "") -> Response:
 
 
 @router.post("/{platform}/connect")
-async def connect(
-    request: Request, platform: str, checked: tuple[Viewer, FormData] = Depends(checked_form)
-) -> Response:
+async def connect(request: Request, platform: str, checked: Checked) -> Response:
     viewer, form = checked
     platform = _platform(platform)
     account_id = field(form, "account_id")
@@ -191,9 +188,7 @@ async def _user(session: AsyncSession, viewer: Viewer) -> User:
 
 
 @router.get("/{platform}/callback")
-async def callback(
-    request: Request, platform: str, viewer: Viewer = Depends(current_viewer)
-) -> Response:
+async def callback(request: Request, platform: str, viewer: SignedIn) -> Response:
     platform = _platform(platform)
     answer = {k: v for k, v in request.query_params.items() if isinstance(v, str)}
     try:
@@ -207,9 +202,7 @@ async def callback(
 
 
 @router.post("/{platform}/choose")
-async def choose(
-    request: Request, platform: str, checked: tuple[Viewer, FormData] = Depends(checked_form)
-) -> Response:
+async def choose(request: Request, platform: str, checked: Checked) -> Response:
     viewer, form = checked
     platform = _platform(platform)
     try:
@@ -222,9 +215,7 @@ async def choose(
 
 
 @router.post("/{platform}/disconnect")
-async def disconnect(
-    request: Request, platform: str, checked: tuple[Viewer, FormData] = Depends(checked_form)
-) -> Response:
+async def disconnect(request: Request, platform: str, checked: Checked) -> Response:
     viewer, form = checked
     platform = _platform(platform)
     account_id = field(form, "account_id")

@@ -6,7 +6,7 @@ import inspect
 import secrets
 from urllib.parse import quote, urlsplit
 
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
@@ -16,6 +16,7 @@ from soku.auth.keys import hash_key
 from soku.config import Settings
 from soku.context import get_context
 from soku.dashboard import compose, integrations, keys, posts, webhooks
+from soku.dashboard.forms import Checked, SignedIn
 from soku.dashboard.pages import HERE, render
 from soku.dashboard.session import (
     COOKIE,
@@ -26,10 +27,7 @@ from soku.dashboard.session import (
     Refused,
     Sessions,
     SignInRequired,
-    Viewer,
     check_origin,
-    checked_form,
-    current_viewer,
     read_form,
     sessions,
 )
@@ -53,12 +51,12 @@ def _next_page(value: object) -> str:
 
 
 @router.get("")
-async def home(viewer: Viewer = Depends(current_viewer)) -> Response:
+async def home(viewer: SignedIn) -> Response:
     return RedirectResponse("/dashboard/posts", status_code=303)
 
 
 @router.get("/account")
-async def account(request: Request, viewer: Viewer = Depends(current_viewer)) -> Response:
+async def account(request: Request, viewer: SignedIn) -> Response:
     async with get_context(request).db.read() as session:
         user = await repository.user_by_id(session, viewer.user_id)
     return render(request, viewer, "account.html", user=user)
@@ -106,14 +104,14 @@ async def login(request: Request) -> Response:
     jar = sessions(request)
     response = RedirectResponse(next_page, status_code=303)
     jar.set_cookie(response, COOKIE, jar.issue(found[0].id), SESSION_SECONDS)
-    response.delete_cookie(LOGIN_COOKIE, path="/dashboard")
+    response.delete_cookie(LOGIN_COOKIE, path=PATH)
     return response
 
 
 @router.post("/logout")
-async def logout(checked: tuple[Viewer, object] = Depends(checked_form)) -> Response:
+async def logout(checked: Checked) -> Response:
     response = RedirectResponse("/dashboard/login?reason=signed_out", status_code=303)
-    response.delete_cookie(COOKIE, path="/dashboard")
+    response.delete_cookie(COOKIE, path=PATH)
     return response
 
 
@@ -134,7 +132,7 @@ def install(app: FastAPI, settings: Settings) -> None:
         if exc.reason:
             location += f"&reason={exc.reason}"
         response = RedirectResponse(location, status_code=303)
-        response.delete_cookie(COOKIE, path="/dashboard")
+        response.delete_cookie(COOKIE, path=PATH)
         return response
 
     async def on_refused(request: Request, exc: Exception) -> Response:
