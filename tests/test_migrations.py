@@ -30,6 +30,7 @@ TABLES = {
     "webhook_events",
     "webhook_deliveries",
     "oauth_states",
+    "dashboard_sessions",
     "alembic_version",
 }
 

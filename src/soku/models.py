@@ -1,6 +1,7 @@
 """Every table, imported in one place for the migrations."""
 
 from soku.auth.models import ApiKey, User
+from soku.dashboard.models import DashboardSession
 from soku.db import Base
 from soku.delivery.models import Delivery, DeliveryAttempt
 from soku.integrations.models import Account, OAuthState
@@ -12,6 +13,7 @@ __all__ = [
     "Account",
     "ApiKey",
     "Base",
+    "DashboardSession",
     "Delivery",
     "DeliveryAttempt",
     "IdempotencyKey",

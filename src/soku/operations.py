@@ -15,6 +15,7 @@ from soku.auth import service as auth_service
 from soku.auth.cache import TTL_SECONDS as KEY_CACHE_SECONDS
 from soku.auth.models import ApiKey, SubscriptionStatus, User
 from soku.config import Settings
+from soku.dashboard import sign_ins
 from soku.db import Database
 from soku.errors import ValidationFailed
 from soku.integrations import repository as accounts_repo
@@ -198,7 +199,9 @@ async def list_keys(session: AsyncSession, email: str) -> list[dict[str, Any]]:
 async def revoke_key(session: AsyncSession, key_or_prefix: str) -> dict[str, Any]:
     """The revoked key, and how long running servers may still accept it (their key cache
     is not told of a change made by another process)."""
-    revoked = key_json(await auth_service.revoke_key(session, key_or_prefix))
+    record = await auth_service.revoke_key(session, key_or_prefix)
+    await sign_ins.end_sign_ins_of_key(session, record.id)  # its dashboard sessions end too
+    revoked = key_json(record)
     return {**revoked, "refusedWithinSeconds": KEY_CACHE_SECONDS}
 
 

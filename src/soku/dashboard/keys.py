@@ -1,6 +1,6 @@
 """API keys: the user's keys, a new one (shown once, on the answer to the form that made it),
-and revoking one after a confirmation page. Revoking the key this session was opened with
-signs the user out (the session reads its key on every page)."""
+and revoking one after a confirmation page. Revoking a key ends every dashboard sign-in opened
+with it: revoking this session's own key signs the user out."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from soku.api import id_or_404
 from soku.auth import repository
 from soku.auth import service as keys_service
 from soku.context import get_context
+from soku.dashboard import sign_ins
 from soku.dashboard.forms import Checked, PageRoute, SignedIn, field, notice
 from soku.dashboard.pages import render
 from soku.dashboard.session import COOKIE, PATH, Refused, Viewer
@@ -57,6 +58,7 @@ async def revoke_key(request: Request, checked: Checked, key_id: str) -> Respons
     (viewer, _form), target = checked, id_or_404(key_id, "API key")
     async with get_context(request).db.transaction() as session:
         await keys_service.revoke_key_of(session, viewer.user_id, target)
+        await sign_ins.end_sign_ins_of_key(session, target)
     if target != viewer.key_id:
         return RedirectResponse("/dashboard/keys?done=revoked", status_code=303)
     response = RedirectResponse("/dashboard/login?reason=own_key_revoked", status_code=303)

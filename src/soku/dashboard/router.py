@@ -15,7 +15,7 @@ from soku.auth import repository
 from soku.auth.keys import hash_key
 from soku.config import Settings
 from soku.context import get_context
-from soku.dashboard import compose, integrations, keys, posts, webhooks
+from soku.dashboard import compose, integrations, keys, posts, sign_ins, webhooks
 from soku.dashboard.forms import Checked, SignedIn
 from soku.dashboard.pages import HERE, render
 from soku.dashboard.session import (
@@ -102,14 +102,21 @@ async def login(request: Request) -> Response:
     if found[0].revoked_at is not None:
         return _login_form(request, next_page, "This API key was revoked.", 401)
     jar = sessions(request)
+    previous = jar.token_of(request.cookies.get(COOKIE, ""))
+    async with get_context(request).db.transaction() as session:
+        if previous is not None:  # this browser's earlier sign-in is replaced, not left open
+            await sign_ins.end_token(session, previous)
+        token = await sign_ins.open_sign_in(session, found[0].id)
     response = RedirectResponse(next_page, status_code=303)
-    jar.set_cookie(response, COOKIE, jar.issue(found[0].id), SESSION_SECONDS)
+    jar.set_cookie(response, COOKIE, jar.issue(token), SESSION_SECONDS)
     response.delete_cookie(LOGIN_COOKIE, path=PATH)
     return response
 
 
 @router.post("/logout")
-async def logout(checked: Checked) -> Response:
+async def logout(request: Request, checked: Checked) -> Response:
+    async with get_context(request).db.transaction() as session:
+        await sign_ins.end_sign_in(session, checked[0].session_id)
     response = RedirectResponse("/dashboard/login?reason=signed_out", status_code=303)
     response.delete_cookie(COOKIE, path=PATH)
     return response

@@ -1,34 +1,34 @@
 """Who is signed in to the dashboard, and whether a form really comes from its pages.
 
-A user signs in with one of their API keys (the service has no passwords). The session is a
-cookie that carries the key's id, signed with the service's secret key (itsdangerous) and good
-for `SESSION_SECONDS`; every page looks the key up again, so revoking it ends its sessions at
-once. Forms carry a CSRF token derived from the cookie, and a POST whose `Origin` names
-another site is refused (the cookie is also SameSite=Lax).
+A user signs in with one of their API keys (the service has no passwords). Each sign-in is a
+row (`dashboard_sessions`, see `sign_ins`) good for `SESSION_SECONDS`; the cookie carries its
+random token, signed with the service's secret key (itsdangerous). Every page looks the row up
+with its key, so signing out (which deletes the row) or revoking the key ends the session at
+once, on every process. Forms carry a CSRF token derived from the sign-in's token, and a POST
+whose `Origin` names another site is refused (the cookie is also SameSite=Lax).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import secrets
 import uuid
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from fastapi import Request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
-from sqlalchemy import select
 from starlette.datastructures import FormData
 from starlette.responses import Response
 
-from soku.auth.models import ApiKey, User
 from soku.context import get_context
+from soku.dashboard import sign_ins
+from soku.db import utcnow
 from soku.errors import PayloadTooLarge
 
 COOKIE = "soku_session"
 LOGIN_COOKIE = "soku_signin"  # the sign-in form's own CSRF token (there is no session yet)
-SESSION_SECONDS = 12 * 3600
+SESSION_SECONDS = int(sign_ins.LIFETIME.total_seconds())
 PATH = "/dashboard"
 # Why the sign-in page is shown, named by `?reason=` (a code, so a link cannot put its own
 # words on the page where a key is pasted).
@@ -43,8 +43,10 @@ SIGN_IN_REASONS = {
 
 @dataclass(frozen=True)
 class Viewer:
-    """The signed-in user, and the token this session's forms must send back as `csrf`."""
+    """The signed-in user, their sign-in (`session_id`, a row of `dashboard_sessions`), and
+    the token this session's forms must send back as `csrf`."""
 
+    session_id: uuid.UUID
     user_id: uuid.UUID
     email: str
     key_id: uuid.UUID
@@ -73,7 +75,8 @@ class Refused(Exception):
 
 
 class Sessions:
-    """Signs and reads session cookies and derives CSRF tokens, with one secret."""
+    """Signs and reads session cookies and derives CSRF tokens, with one secret. A cookie
+    carries a sign-in's random token; the token alone opens nothing without its row."""
 
     def __init__(self, secret: str, public_base_url: str) -> None:
         self._serializer = URLSafeTimedSerializer(secret, salt="soku.dashboard.session")
@@ -82,19 +85,21 @@ class Sessions:
         self.origin = f"{parts.scheme}://{parts.netloc}".lower()
         self.secure = parts.scheme == "https"
 
-    def issue(self, key_id: uuid.UUID) -> str:
-        # the nonce makes every sign-in's cookie (and so its CSRF token) a new one
-        return self._serializer.dumps({"k": str(key_id), "n": secrets.token_urlsafe(8)})
+    def issue(self, token: str) -> str:
+        return self._serializer.dumps({"s": token})
 
-    def key_id(self, cookie: str) -> uuid.UUID | None:
+    def token_of(self, cookie: str) -> str | None:
+        """The sign-in token a cookie carries; None for a forged, altered, too old or
+        older-format cookie (one that carried a key's id)."""
         try:
-            data = self._serializer.loads(cookie, max_age=SESSION_SECONDS)
-            return uuid.UUID(str(data["k"]))
+            token = self._serializer.loads(cookie, max_age=SESSION_SECONDS)["s"]
         except (BadSignature, KeyError, TypeError, ValueError):
             return None
+        return token if isinstance(token, str) and token else None
 
-    def csrf_for(self, cookie: str) -> str:
-        return hmac.new(self._csrf_key, cookie.encode(), hashlib.sha256).hexdigest()
+    def csrf_for(self, token: str) -> str:
+        """The CSRF token of a sign-in: bound to its token, so to this sign-in only."""
+        return hmac.new(self._csrf_key, token.encode(), hashlib.sha256).hexdigest()
 
     def set_cookie(self, response: Response, name: str, value: str, max_age: int) -> None:
         response.set_cookie(
@@ -122,23 +127,32 @@ async def current_viewer(request: Request) -> Viewer:
     if not cookie:
         raise SignInRequired()
     jar = sessions(request)
-    key_id = jar.key_id(cookie)
-    if key_id is None:
+    token = jar.token_of(cookie)
+    if token is None:
         raise SignInRequired("ended")
-    async with get_context(request).db.read() as session:
-        stmt = select(ApiKey, User).join(User, User.id == ApiKey.user_id)
-        row = (await session.execute(stmt.where(ApiKey.id == key_id))).first()
-    if row is None or row[0].revoked_at is not None:
+    db = get_context(request).db
+    async with db.read() as session:
+        found = await sign_ins.sign_in_of(session, token)
+    if found is None:
+        raise SignInRequired("ended")
+    sign_in, key, user = found
+    if key.revoked_at is not None:  # its sign-ins were ended too: say why
         raise SignInRequired("revoked")
-    key, user = row
+    now = utcnow()
+    if sign_in.expires_at <= now:
+        raise SignInRequired("ended")
+    if now - sign_in.last_seen_at >= sign_ins.SEEN_EVERY:
+        async with db.transaction() as session:
+            await sign_ins.seen(session, sign_in.id, now)
     viewer = Viewer(
+        session_id=sign_in.id,
         user_id=user.id,
         email=user.email,
         key_id=key.id,
         key_prefix=key.prefix,
         subscription=user.subscription_status,
         plan=user.plan,
-        csrf=jar.csrf_for(cookie),
+        csrf=jar.csrf_for(token),
     )
     request.state.viewer = viewer
     return viewer

@@ -1,0 +1,93 @@
+"""SQL for dashboard sign-ins (`dashboard_sessions`): opened by the sign-in form, read on every
+page with their key and user, ended by sign-out (deleted) or by revoking the key (expired),
+purged when stale.
+
+The cookie carries a random token (256 bits); only its SHA-256 is stored.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+import uuid
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from soku.auth.models import ApiKey, User
+from soku.dashboard.models import DashboardSession
+from soku.db import utcnow
+
+LIFETIME = dt.timedelta(hours=12)
+SEEN_EVERY = dt.timedelta(minutes=5)  # `last_seen_at` is written at most this often
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def open_sign_in(session: AsyncSession, key_id: uuid.UUID) -> str:
+    """A new sign-in with the key `key_id`; returns the token its cookie carries. Sign-ins
+    past their time go first."""
+    await purge_expired(session)
+    token, now = secrets.token_urlsafe(32), utcnow()
+    session.add(
+        DashboardSession(
+            token_hash=token_hash(token),
+            key_id=key_id,
+            created_at=now,
+            expires_at=now + LIFETIME,
+            last_seen_at=now,
+        )
+    )
+    await session.flush()
+    return token
+
+
+async def sign_in_of(
+    session: AsyncSession, token: str
+) -> tuple[DashboardSession, ApiKey, User] | None:
+    """The sign-in whose cookie carries `token`, with its key and user (expired or revoked
+    ones too: the caller tells them apart)."""
+    stmt = (
+        select(DashboardSession, ApiKey, User)
+        .join(ApiKey, ApiKey.id == DashboardSession.key_id)
+        .join(User, User.id == ApiKey.user_id)
+        .where(DashboardSession.token_hash == token_hash(token))
+    )
+    row = (await session.execute(stmt)).first()
+    return (row[0], row[1], row[2]) if row else None
+
+
+async def seen(session: AsyncSession, sign_in_id: uuid.UUID, when: dt.datetime) -> None:
+    stmt = update(DashboardSession).where(DashboardSession.id == sign_in_id)
+    await session.execute(stmt.values(last_seen_at=when))
+
+
+async def end_sign_in(session: AsyncSession, sign_in_id: uuid.UUID) -> None:
+    await session.execute(delete(DashboardSession).where(DashboardSession.id == sign_in_id))
+
+
+async def end_token(session: AsyncSession, token: str) -> None:
+    """Ends the sign-in of `token`, if there is one (a browser that signs in again)."""
+    stmt = delete(DashboardSession).where(DashboardSession.token_hash == token_hash(token))
+    await session.execute(stmt)
+
+
+async def end_sign_ins_of_key(session: AsyncSession, key_id: uuid.UUID) -> int:
+    """Ends every sign-in opened with the key `key_id`, which is being revoked. The rows are
+    expired rather than deleted (the next sign-in purges them), so that a browser still
+    holding one is told its key was revoked rather than only that its session ended."""
+    now = utcnow()
+    stmt = update(DashboardSession).where(
+        DashboardSession.key_id == key_id, DashboardSession.expires_at > now
+    )
+    result = await session.execute(stmt.values(expires_at=now))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def purge_expired(session: AsyncSession) -> int:
+    stmt = delete(DashboardSession).where(DashboardSession.expires_at <= utcnow())
+    result = await session.execute(stmt)
+    return int(getattr(result, "rowcount", 0) or 0)

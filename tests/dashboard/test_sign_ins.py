@@ -1,0 +1,192 @@
+"""Sign-ins stored on the server (`dashboard_sessions`): sign-out ends a copied cookie at once,
+expired sign-ins end and are purged, revoking a key ends its sign-ins, and the CSRF token is
+bound to one sign-in."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from itsdangerous import URLSafeTimedSerializer
+from sqlalchemy import select, update
+
+from soku import operations
+from soku.auth.models import ApiKey
+from soku.context import AppContext
+from soku.dashboard.models import DashboardSession
+from soku.dashboard.session import Sessions
+from soku.db import utcnow
+from tests.conftest import make_caller
+from tests.dashboard.conftest import sign_in
+
+
+@pytest.fixture
+async def copy(dashboard_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """A second browser: another cookie jar over the same app."""
+    transport = httpx.ASGITransport(app=dashboard_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://soku.test") as http:
+        yield http
+
+
+def token_in(app: FastAPI, browser: httpx.AsyncClient) -> str:
+    jar: Sessions = app.state.dashboard_sessions
+    token = jar.token_of(browser.cookies["soku_session"])
+    assert token is not None
+    return token
+
+
+async def rows_of(backend: AppContext, whole_key: str) -> list[DashboardSession]:
+    """The sign-in rows opened with the key `whole_key`."""
+    digest = hashlib.sha256(whole_key.encode()).hexdigest()
+    async with backend.db.read() as session:
+        stmt = select(DashboardSession).join(ApiKey, ApiKey.id == DashboardSession.key_id)
+        found = await session.execute(stmt.where(ApiKey.key_hash == digest))
+        return list(found.scalars())
+
+
+async def test_a_sign_in_is_a_row_holding_only_its_tokens_hash(
+    backend: AppContext, dashboard_app: FastAPI, browser: httpx.AsyncClient
+) -> None:
+    caller = await make_caller(backend, accounts=[])
+    await sign_in(browser, caller.key)
+    token = token_in(dashboard_app, browser)
+    [row] = await rows_of(backend, caller.key)
+    assert row.token_hash == hashlib.sha256(token.encode()).hexdigest() != token
+    assert row.expires_at - row.created_at == dt.timedelta(hours=12)
+    assert str(row.key_id) not in browser.cookies["soku_session"]
+
+
+async def test_signing_out_ends_a_copied_cookie_at_once(
+    backend: AppContext, browser: httpx.AsyncClient, copy: httpx.AsyncClient
+) -> None:
+    caller = await make_caller(backend, accounts=[])
+    csrf = await sign_in(browser, caller.key)
+    copy.cookies.set("soku_session", browser.cookies["soku_session"])
+    assert (await copy.get("/dashboard/account")).status_code == 200
+    assert (await browser.post("/dashboard/logout", data={"csrf": csrf})).status_code == 303
+    answer = await copy.get("/dashboard/account")
+    assert answer.status_code == 303
+    assert answer.headers["location"].endswith("&reason=ended")
+    assert await rows_of(backend, caller.key) == []
+
+
+async def test_signing_out_leaves_the_keys_other_sign_ins_open(
+    backend: AppContext, browser: httpx.AsyncClient, copy: httpx.AsyncClient
+) -> None:
+    caller = await make_caller(backend, accounts=[])
+    csrf = await sign_in(browser, caller.key)
+    await sign_in(copy, caller.key)
+    assert (await browser.post("/dashboard/logout", data={"csrf": csrf})).status_code == 303
+    assert (await copy.get("/dashboard/account")).status_code == 200
+    assert len(await rows_of(backend, caller.key)) == 1
+
+
+async def test_signing_in_again_replaces_this_browsers_sign_in(
+    backend: AppContext, browser: httpx.AsyncClient, copy: httpx.AsyncClient
+) -> None:
+    caller = await make_caller(backend, accounts=[])
+    old_csrf = await sign_in(browser, caller.key)
+    copy.cookies.set("soku_session", browser.cookies["soku_session"])
+    new_csrf = await sign_in(browser, caller.key)
+    assert new_csrf != old_csrf
+    assert (await copy.get("/dashboard/account")).status_code == 303
+    assert len(await rows_of(backend, caller.key)) == 1
+    stale = await browser.post("/dashboard/logout", data={"csrf": old_csrf})
+    assert stale.status_code == 403 and "stale" in stale.text
+
+
+async def test_a_csrf_token_works_only_with_its_own_sign_in(
+    backend: AppContext, browser: httpx.AsyncClient, copy: httpx.AsyncClient
+) -> None:
+    caller = await make_caller(backend, accounts=[])
+    mine = await sign_in(browser, caller.key)
+    theirs = await sign_in(copy, caller.key)  # the same key, another sign-in
+    assert mine != theirs
+    refused = await browser.post("/dashboard/logout", data={"csrf": theirs})
+    assert refused.status_code == 403
+    assert (await browser.get("/dashboard/account")).status_code == 200
+
+
+async def test_an_expired_sign_in_ends_and_the_next_sign_in_purges_it(
+    backend: AppContext, browser: httpx.AsyncClient, copy: httpx.AsyncClient
+) -> None:
+    caller = await make_caller(backend, accounts=[])
+    await sign_in(browser, caller.key)
+    [row] = await rows_of(backend, caller.key)
+    async with backend.db.transaction() as session:
+        past = utcnow() - dt.timedelta(seconds=1)
+        stmt = update(DashboardSession).where(DashboardSession.id == row.id)
+        await session.execute(stmt.values(expires_at=past))
+    answer = await browser.get("/dashboard/account")
+    assert answer.status_code == 303
+    assert answer.headers["location"].endswith("&reason=ended")
+    await sign_in(copy, caller.key)
+    assert [r.id for r in await rows_of(backend, caller.key)] != [row.id]
+    assert len(await rows_of(backend, caller.key)) == 1
+
+
+async def test_a_cookie_of_the_old_kind_naming_a_key_is_no_session(
+    backend: AppContext, browser: httpx.AsyncClient
+) -> None:
+    caller = await make_caller(backend, accounts=[])
+    await sign_in(browser, caller.key)
+    [row] = await rows_of(backend, caller.key)
+    secret = backend.settings.resolved_secret_key
+    signer = URLSafeTimedSerializer(secret, salt="soku.dashboard.session")
+    browser.cookies.clear()
+    browser.cookies.set("soku_session", signer.dumps({"k": str(row.key_id), "n": "x"}))
+    answer = await browser.get("/dashboard/account")
+    assert answer.status_code == 303
+    assert answer.headers["location"].endswith("&reason=ended")
+
+
+async def test_revoking_a_key_on_the_keys_page_ends_its_sign_ins(
+    backend: AppContext, browser: httpx.AsyncClient, copy: httpx.AsyncClient
+) -> None:
+    caller = await make_caller(backend, accounts=[])
+    csrf = await sign_in(browser, caller.key)
+    created = await browser.post("/dashboard/keys", data={"csrf": csrf, "name": "laptop"})
+    shown = re.search(r'<code class="copy">(sk_live_[^<]+)</code>', created.text)
+    assert shown
+    await sign_in(copy, shown[1])
+    [row] = await rows_of(backend, shown[1])
+    done = await browser.post(f"/dashboard/keys/{row.key_id}/revoke", data={"csrf": csrf})
+    assert done.headers["location"] == "/dashboard/keys?done=revoked"
+    [ended] = await rows_of(backend, shown[1])
+    assert ended.expires_at <= utcnow()
+    [kept] = await rows_of(backend, caller.key)
+    assert kept.expires_at > utcnow()
+    answer = await copy.get("/dashboard/account")
+    assert answer.headers["location"].endswith("&reason=revoked")
+    assert (await browser.get("/dashboard/account")).status_code == 200
+
+
+async def test_last_seen_is_written_now_and_then(
+    backend: AppContext, browser: httpx.AsyncClient
+) -> None:
+    caller = await make_caller(backend, accounts=[])
+    await sign_in(browser, caller.key)
+    [row] = await rows_of(backend, caller.key)
+    async with backend.db.transaction() as session:
+        hour_ago = utcnow() - dt.timedelta(hours=1)
+        stmt = update(DashboardSession).where(DashboardSession.id == row.id)
+        await session.execute(stmt.values(last_seen_at=hour_ago))
+    assert (await browser.get("/dashboard/account")).status_code == 200
+    [seen] = await rows_of(backend, caller.key)
+    assert utcnow() - seen.last_seen_at < dt.timedelta(minutes=1)
+
+
+async def test_revoking_a_key_with_the_cli_ends_its_sign_ins(
+    backend: AppContext, browser: httpx.AsyncClient
+) -> None:
+    caller = await make_caller(backend, accounts=[])
+    await sign_in(browser, caller.key)
+    async with backend.db.transaction() as session:
+        await operations.revoke_key(session, caller.key)
+    [ended] = await rows_of(backend, caller.key)
+    assert ended.expires_at <= utcnow()
