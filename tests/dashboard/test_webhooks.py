@@ -15,7 +15,7 @@ from soku.integrations.vault import TokenVault
 from soku.webhooks import repository as repo
 from soku.webhooks import service
 from tests.conftest import make_caller
-from tests.dashboard.conftest import refuses_csrf, sign_in
+from tests.dashboard.conftest import csrf_of, refuses_csrf, sign_in
 
 HOOK = "https://hooks.example.com/soku?from=<dashboard>"
 _SECRET = re.compile(r'<code class="copy">(whsec_[^<]+)</code>')
@@ -102,7 +102,9 @@ async def test_ping_rotate_and_delete(backend: AppContext, browser: httpx.AsyncC
     assert await sealed_secret(backend, caller.user_id, target) == secret[1]
     assert "also signs until" in rotated.text
 
-    deleted = await browser.post(f"{base}/delete", data={"csrf": csrf})
+    confirm = await browser.get(f"{base}/delete")
+    assert confirm.status_code == 200 and "Yes, delete this endpoint" in confirm.text
+    deleted = await browser.post(f"{base}/delete", data={"csrf": csrf_of(confirm.text)})
     assert deleted.status_code == 303 and deleted.headers["location"].endswith("?done=deleted")
     assert (await browser.get(f"/v1/webhooks/{target}", headers=caller.headers)).status_code == 404
     assert (await browser.get(base)).status_code == 404
@@ -121,6 +123,7 @@ async def test_anothers_endpoint_is_404(backend: AppContext, browser: httpx.Asyn
     for ident in (theirs, str(uuid.uuid4()), "nope"):
         base = f"/dashboard/webhooks/{ident}"
         assert (await browser.get(base)).status_code == 404, ident
+        assert (await browser.get(f"{base}/delete")).status_code == 404, ident
         for action in ("test", "rotate", "delete"):
             refused = await browser.post(f"{base}/{action}", data={"csrf": csrf})
             assert refused.status_code == 404, (ident, action)
@@ -153,3 +156,27 @@ async def test_an_inactive_subscription_cannot_change_webhooks_from_the_dashboar
     assert not await backend.db.run_read(
         lambda c: service.deliveries_of(c, caller.user_id, target, 10)
     )
+
+
+async def test_deleting_an_endpoint_asks_first(
+    backend: AppContext, browser: httpx.AsyncClient
+) -> None:
+    caller = await make_caller(backend, accounts=[])
+    csrf = await sign_in(browser, caller.key)
+    target = endpoint_id(await add(browser, csrf, description="CRM <sync>"))
+    base = f"/dashboard/webhooks/{target}"
+    page = await browser.get(base)
+    assert f'href="{base}/delete"' in page.text
+    assert f'action="{base}/delete"' not in page.text  # no one-click delete
+    confirm = await browser.get(f"{base}/delete")
+    assert confirm.status_code == 200
+    assert "Yes, delete this endpoint" in confirm.text and f'action="{base}/delete"' in confirm.text
+    assert "hooks.example.com/soku?from=&lt;dashboard&gt;" in confirm.text
+    assert "CRM &lt;sync&gt;" in confirm.text and f'href="{base}">Keep it' in confirm.text
+    assert csrf_of(confirm.text) == csrf
+    api = await browser.get(f"/v1/webhooks/{target}", headers=caller.headers)
+    assert api.status_code == 200  # showing the question deletes nothing
+    await refuses_csrf(browser, f"{base}/delete", {})
+    assert (await browser.get(f"/v1/webhooks/{target}", headers=caller.headers)).status_code == 200
+    browser.cookies.clear()
+    assert (await browser.get(f"{base}/delete")).status_code == 303  # signed out

@@ -1,6 +1,6 @@
 """Webhooks: the user's endpoints and what was sent to each, adding one (its secret shown once),
-a test ping, rotating the secret (the new one shown once) and deleting one, through the
-Webhooks API's service."""
+a test ping, rotating the secret (the new one shown once) and deleting one after a
+confirmation page, through the Webhooks API's service."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from soku.dashboard.session import Viewer
 from soku.errors import ApiError, NotFound
 from soku.webhooks import repository as repo
 from soku.webhooks import service
-from soku.webhooks.schemas import PostEvent, WebhookCreate, WebhookCreated
+from soku.webhooks.schemas import PostEvent, WebhookCreate, WebhookCreated, WebhookView
 
 router = APIRouter(prefix="/dashboard/webhooks", include_in_schema=False, route_class=PageRoute)
 EVENTS = list(get_args(PostEvent))
@@ -82,6 +82,17 @@ async def rotate_secret(request: Request, checked: Admitted, webhook_id: str) ->
 
     rotated = await ctx.db.run_write(rotate)
     return await _endpoint_page(request, viewer, target, created=rotated, rotated=True)
+
+
+@router.get("/{webhook_id}/delete")
+async def confirm_delete(request: Request, viewer: SignedIn, webhook_id: str) -> Response:
+    target, user_id = id_or_404(webhook_id, "webhook"), viewer.user_id
+
+    def read(connection: Connection) -> WebhookView:
+        return service.view_of(service.endpoint_or_404(connection, user_id, target))
+
+    endpoint = await get_context(request).db.run_read(read)
+    return render(request, viewer, "webhook_delete.html", endpoint=endpoint)
 
 
 @router.post("/{webhook_id}/delete")
