@@ -36,6 +36,7 @@ async def test_a_new_key_is_shown_once_and_works_on_the_api(
     await refuses_csrf(browser, "/dashboard/keys", {"name": "sneaky"})
     created = await browser.post("/dashboard/keys", data={"csrf": csrf, "name": "ci <robot>"})
     assert created.status_code == 201
+    assert created.headers["cache-control"] == "no-store"  # it shows the key
     shown = _SHOWN.search(created.text)
     assert shown, created.text
     key = shown[1]

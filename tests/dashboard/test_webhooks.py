@@ -47,6 +47,7 @@ async def test_adding_an_endpoint_shows_its_secret_once(
     await refuses_csrf(browser, "/dashboard/webhooks", {"url": HOOK})
     created = await add(browser, csrf, event=["post.failed"], description="CRM <sync>")
     assert created.status_code == 201
+    assert created.headers["cache-control"] == "no-store"  # it shows the secret
     secret = _SECRET.search(created.text)
     assert secret
     target = endpoint_id(created)
@@ -97,6 +98,7 @@ async def test_ping_rotate_and_delete(backend: AppContext, browser: httpx.AsyncC
     before = await sealed_secret(backend, caller.user_id, target)
     rotated = await browser.post(f"{base}/rotate", data={"csrf": csrf})
     assert rotated.status_code == 200
+    assert rotated.headers["cache-control"] == "no-store"  # it shows the new secret
     secret = _SECRET.search(rotated.text)
     assert secret and secret[1] != before
     assert await sealed_secret(backend, caller.user_id, target) == secret[1]
