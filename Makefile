@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 
 ## run: install, create a demo user, key and sandbox accounts, then serve on http://127.0.0.1:8000
 run: $(STAMP)
-	$(BIN)/soku quickstart
+	$(BIN)/soku quickstart --host $${SOKU_HOST:-127.0.0.1} --port $${SOKU_PORT:-8000}
 	$(BIN)/soku serve --host $${SOKU_HOST:-127.0.0.1} --port $${SOKU_PORT:-8000}
 
 ## test: install with the dev tools, then ruff, mypy (strict) and the whole pytest suite

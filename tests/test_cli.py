@@ -588,6 +588,29 @@ def test_quickstart_without_json(soku: Soku) -> None:
         assert f"{platform}=" in result.out
 
 
+def test_quickstart_names_the_dashboard_serve_will_serve(soku: Soku) -> None:
+    """`make run` with SOKU_PORT passes the port to quickstart as to serve: the printed
+    dashboard is where the server listens (it said port 8000 whatever the port was)."""
+    assert soku.ok("quickstart")["dashboard"] == "http://127.0.0.1:8000/dashboard"
+    moved = soku.ok("quickstart", "--host", "0.0.0.0", "--port", "8765")
+    assert moved["dashboard"] == "http://127.0.0.1:8765/dashboard"
+    result = soku.run("quickstart", "--port", "8766")
+    assert "Dashboard: http://127.0.0.1:8766/dashboard" in flat(result.out), result
+
+
+def test_quickstart_names_a_disconnected_demo_account_apart(soku: Soku) -> None:
+    """A demo account disconnected on purpose stays so, and is not printed as usable."""
+    soku.ok("quickstart")
+    account = ("--email", "demo@soku.local", "--platform", "x", "--account-id", "x_main")
+    soku.ok("accounts", "disconnect", *account)
+    result = soku.run("quickstart")
+    assert result.code == 0, result
+    usable, _, rest = flat(result.out).partition("Other accounts of this user:")
+    assert "x=x_main" not in usable
+    assert "x=x_main (sandbox, disconnected)" in rest
+    assert "threads=threads_main" in usable
+
+
 # --- --json everywhere ------------------------------------------------------------------
 
 

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from soku import migrate, operations, runtime
 from soku.auth.models import SubscriptionStatus
-from soku.cli_output import emit, err, fail, print_error
+from soku.cli_output import emit, err, fail, print_error, print_quickstart
 from soku.config import Settings, config_problems
 from soku.db import Database
 from soku.errors import ApiError
@@ -94,8 +94,12 @@ def _database_named(url: str) -> str:
         return url.partition("://")[0]
 
 
-def _run(action: Callable[[AsyncSession, Settings], Awaitable[T]], as_json: bool) -> T:
-    settings = _settings(as_json)
+def _run(
+    action: Callable[[AsyncSession, Settings], Awaitable[T]],
+    as_json: bool,
+    settings: Settings | None = None,
+) -> T:
+    settings = settings or _settings(as_json)
 
     async def main() -> T:
         db = Database(settings.database_url, pool_size=2)
@@ -293,20 +297,19 @@ def db_upgrade(as_json: JsonFlag = False) -> None:
 @app.command("quickstart")
 def quickstart(
     email: Annotated[str, typer.Option(help="The demo user's email.")] = "demo@soku.local",
+    host: Annotated[str, typer.Option(help="Where `soku serve` will listen.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Its port.", min=1, max=65535)] = 8000,
     as_json: JsonFlag = False,
 ) -> None:
     """Make a demo user with a new API key and a sandbox account on every platform."""
-    data = _run(lambda s, c: operations.quickstart(s, c, email), as_json)
+    from soku.serving import listening_url  # the dashboard `soku serve` will serve
+
+    settings = _settings(as_json, listening_url(host, port))
+    data = _run(lambda s, c: operations.quickstart(s, c, email), as_json, settings)
     if as_json:
         emit(data, True, "")
         return
-    console = Console()
-    console.print(
-        f"Demo user {data['email']}; sandbox accounts: "
-        + ", ".join(f"{a['platform']}={a['accountId']}" for a in data["accounts"])
-    )
-    console.print(f"API key (shown once):\n{data['key']}")
-    console.print(f"Dashboard: {data['dashboard']} (sign in with this key)")
+    print_quickstart(data)
 
 
 LongRunningJson = Annotated[

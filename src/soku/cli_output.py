@@ -64,3 +64,25 @@ def _print_whole(columns: dict[str, list[str]], title: str) -> None:
         table.add_row(*(escape(cell) for cell in row))
     console = Console()
     Console(width=max(console.width, needed)).print(table)
+
+
+def print_quickstart(data: dict[str, Any]) -> None:
+    """`soku quickstart` for people: the usable demo accounts, any other account of the user
+    apart (a disconnected demo account is not reconnected: it was disconnected on purpose),
+    the key once, and the dashboard's address."""
+
+    def named(accounts: list[dict[str, Any]], state: bool) -> str:
+        return ", ".join(
+            f"{a['platform']}={a['accountId']}"
+            + (f" ({'sandbox' if a['sandbox'] else 'real'}, {a['status']})" if state else "")
+            for a in accounts
+        )
+
+    ready = [a for a in data["accounts"] if a["sandbox"] and a["status"] == "connected"]
+    others = [a for a in data["accounts"] if a not in ready]
+    console = Console(soft_wrap=True)  # the key on one line, whatever the terminal's width
+    console.print(escape(f"Demo user {data['email']}; sandbox accounts: {named(ready, False)}"))
+    if others:
+        console.print(escape(f"Other accounts of this user: {named(others, True)}"))
+    console.print(escape(f"API key (shown once):\n{data['key']}"))
+    console.print(escape(f"Dashboard: {data['dashboard']} (sign in with this key)"))
