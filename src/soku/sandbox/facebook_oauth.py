@@ -7,8 +7,10 @@
   with `grant_type=fb_exchange_token` and `fb_exchange_token=<short>` → a long-lived one
   (about 60 days).
 - `GET /me/accounts` with a user token lists the user's Pages with fresh Page tokens (in
-  `facebook.py`). A sandbox user signs in by name on the consent page and manages
-  `pages_per_user` Pages (a `_config` knob, 1 by default), made on their first sign-in.
+  `facebook.py`), `limit` (1-100, 25 by default) at a time, the next ones by the `after`
+  cursor of `paging.cursors` (with `paging.next` while more follow). A sandbox user signs in
+  by name on the consent page and manages `pages_per_user` Pages (a `_config` knob, 1 by
+  default), made on their first sign-in.
 
 Errors are Graph errors (code 100 for a code it will not exchange, 1 for a bad secret).
 """

@@ -161,10 +161,10 @@ class FakeState:
                 pages.append(page_id)
         return token
 
-    def accounts(self, user_token: str) -> list[dict[str, Any]]:
-        """`/me/accounts` for a user token: each Page with a fresh Page token."""
+    def accounts(self, page_ids: list[str]) -> list[dict[str, Any]]:
+        """`/me/accounts` entries for these Pages of a user: each with a fresh Page token."""
         listed = []
-        for page_id in self.user_pages.get(user_token, []):
+        for page_id in page_ids:
             token = secrets.token_urlsafe(32)
             self.tokens[token] = page_id
             listed.append({"access_token": token, "category": "Software", "id": page_id,
