@@ -3,16 +3,25 @@ only ever at the configured Graph URL, and no answer read past its size cap."""
 
 from __future__ import annotations
 
+import gzip
+import json
 import re
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 
 from soku.integrations import oauth_identity
+from soku.integrations.oauth_answers import MAX_ANSWER_BYTES, capped_hooks
+from soku.integrations.oauth_errors import ConnectFailed
+from soku.integrations.oauth_identity import call_json
 from soku.platforms.base import OAuthCall, OAuthEndpoints
 from tests.integrations.conftest import Site, csrf_of, problem_of
 
 PAGE_ID = re.compile(r'name="page_id" value="([0-9]+)"')
+ENDPOINTS = OAuthEndpoints("https://graph.test/auth", "https://graph.test/token",
+                           "https://graph.test/v25.0")  # fmt: skip
+TOO_LARGE = MAX_ANSWER_BYTES + 1024
 
 
 async def test_every_facebook_page_is_offered_past_the_first_answer(site: Site) -> None:
@@ -61,10 +70,62 @@ async def test_the_next_page_is_asked_at_the_configured_url() -> None:
             paging["next"] = f"https://elsewhere.example/v25.0/me/accounts?after={number}"
         return httpx.Response(200, json={"data": [entry], "paging": paging})
 
-    endpoints = OAuthEndpoints("https://graph.test/auth", "https://graph.test/token",
-                               "https://graph.test/v25.0")  # fmt: skip
     async with httpx.AsyncClient(transport=httpx.MockTransport(graph)) as http:
-        found = await oauth_identity.facebook_pages(OAuthCall(endpoints, "id", "s", http), "u")
+        found = await oauth_identity.facebook_pages(OAuthCall(ENDPOINTS, "id", "s", http), "u")
     assert [page.platform_user_id for page in found.found] == ["1", "2", "3"]
     assert {url.host for url in asked} == {"graph.test"}
     assert [url.params.get("after") for url in asked] == [None, "1", "2"]
+
+
+@pytest.mark.parametrize(
+    ("padded", "step"),
+    [("token", "exchanging the sign-in for a token"), ("accounts", "listing your Pages")],
+)
+async def test_an_answer_past_the_cap_is_a_message(site: Site, padded: str, step: str) -> None:
+    """The token endpoint's answer (read by Authlib) and the Page list (`call_json`)."""
+    await site.config("facebook", padding={padded: TOO_LARGE})
+    caller = await site.env.caller([])
+    browser = await site.browser(caller)
+    page = await browser.connect("facebook", "brand")
+    assert page.status_code == 502, page.text
+    said = problem_of(page.text)
+    assert f"Facebook&#39;s answer while {step} was larger than 1 MiB" in said, said
+    assert await site.account(caller, "facebook", "brand") is None
+
+
+async def test_an_answer_under_the_cap_is_read(site: Site) -> None:
+    await site.config("facebook", padding={"token": 100_000, "accounts": 100_000})
+    caller = await site.env.caller([])
+    browser = await site.browser(caller)
+    assert (await browser.connect("facebook", "brand")).status_code == 303
+
+
+async def _streamed(size: int) -> AsyncIterator[bytes]:
+    yield b'{"padding": "'
+    for _ in range(size // 65536 + 1):
+        yield b"x" * 65536
+    yield b'"}'
+
+
+def _unread_answer(request: httpx.Request) -> httpx.Response:
+    """Past the cap with no Content-Length (chunked), or compressed though not asked to be."""
+    assert request.headers["accept-encoding"] == "identity"
+    if request.url.path.endswith("/streamed"):
+        return httpx.Response(200, content=_streamed(TOO_LARGE))
+    body = gzip.compress(json.dumps({"data": []}).encode())
+    return httpx.Response(200, content=body, headers={"Content-Encoding": "gzip"})
+
+
+@pytest.mark.parametrize(
+    ("path", "reason"),
+    [("/streamed", "larger than 1 MiB"), ("/gzipped", "compressed (gzip)")],
+)
+async def test_an_answer_is_read_uncompressed_and_only_up_to_the_cap(
+    path: str, reason: str
+) -> None:
+    transport = httpx.MockTransport(_unread_answer)
+    async with httpx.AsyncClient(transport=transport, event_hooks=capped_hooks()) as http:
+        call = OAuthCall(ENDPOINTS, "id", "s", http)
+        with pytest.raises(ConnectFailed) as failed:
+            await call_json(call, "Facebook", "listing your Pages", f"https://graph.test{path}")
+    assert reason in failed.value.message and failed.value.status == 502

@@ -310,6 +310,9 @@ async def test_me_accounts_pages_by_cursor(fake: httpx.AsyncClient) -> None:
     assert len(everything["data"]) == 5 and "next" not in everything["paging"]  # 25 by default
     too_many = await fake.get("/v25.0/me/accounts", params={"limit": "101"}, headers=auth)
     assert "limit" in assert_graph_error(too_many, 100)
+    assert (await fake.post("/_config", json={"padding": {"accounts": 10}})).status_code == 200
+    padded = (await fake.get("/v25.0/me/accounts", headers=auth)).json()
+    assert padded["padding"] == "x" * 10 and len(padded["data"]) == 5
 
 
 async def test_inspect_and_reset(fake: httpx.AsyncClient) -> None:

@@ -25,7 +25,14 @@ from typing import Any
 
 import httpx
 
-from soku.integrations.oauth_errors import ConnectFailed, refused, unreachable, unreadable
+from soku.integrations.oauth_answers import AnswerRefused
+from soku.integrations.oauth_errors import (
+    ConnectFailed,
+    not_read,
+    refused,
+    unreachable,
+    unreadable,
+)
 from soku.logs import get_logger
 from soku.platforms.base import Identities, Identity, OAuthCall
 from soku.platforms.graph_paging import next_cursor
@@ -50,6 +57,8 @@ async def call_json(
     """A GET's JSON object; any failure as a `ConnectFailed` for the user."""
     try:
         response = await call.http.get(url, **options)
+    except AnswerRefused as exc:
+        raise not_read(label, what, exc) from None
     except httpx.HTTPError as exc:
         raise unreachable(label, what, exc) from None
     secrets = (call.client_secret, *hide)

@@ -283,7 +283,8 @@ def _edge_route(app: FastAPI, fake: FacebookFake) -> None:
             offset, limit = _window(params)
             pages = state.user_pages.get(user_token, [])
             listed = state.accounts(pages[offset : offset + limit])
-            return fake.answer(request, _paged(request, fake, listed, offset, len(pages)))
+            body = _paged(request, fake, listed, offset, len(pages))
+            return fake.answer(request, state.padded("accounts", body))
         if edge not in ("published_posts", "feed", "posts", "videos"):
             raise GraphError(400, 2500, f"Unknown path components: /{edge}")
         page, _ = await fake.gate(request, "list", params, node)
