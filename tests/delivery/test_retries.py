@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import uuid
 from typing import Any
 
 from soku.integrations.models import AccountStatus
+from soku.integrations.vault import TokenVault
 from soku.posts.models import Post
 from tests.asgi_server import free_port
 from tests.conftest import Caller
@@ -153,6 +155,20 @@ async def test_connection_refused_is_retried(env: Harness) -> None:
     # A refused connection cannot have posted anything: no reconciliation needed.
     assert (await env.calls())["list"] == 0
     assert len(await env.fake_posts(user)) == 1
+
+
+async def test_a_plain_text_answer_is_kept_without_the_accounts_tokens(env: Harness) -> None:
+    """An error page that quotes the request (the fake's `plain_text` fault) is kept and shown
+    as text, with the account's token blanked: as sent (`Bearer …`) and on its own."""
+    caller, _user, post_id = await one_x_post(env, on="publish", status=400, plain_text=True)
+    view = await env.wait_status(caller, post_id, "failed")
+    [delivery] = view["deliveries"]
+    shown = delivery["error"]["platformResponse"]
+    assert isinstance(shown, str) and shown.startswith("400 bad_request")
+    assert "Bearer [redacted]" in shown and "Refused token: [redacted]" in shown
+    account = await env.account(caller, "x")
+    token = TokenVault(env.ctx.settings.resolved_secret_key).open(account.access_token)
+    assert token and token not in json.dumps(view)
 
 
 async def test_permanent_error_fails_at_once(env: Harness) -> None:

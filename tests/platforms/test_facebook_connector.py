@@ -147,6 +147,18 @@ async def test_refresh_asks_the_login_that_manages_the_page(
     assert (error.kind, error.code) == (ErrorKind.reauth_required, "user_token_expired")
 
 
+async def test_refresh_finds_the_page_past_the_first_answer(
+    connector: FacebookConnector, env: Env
+) -> None:
+    """A login managing 250 Pages: this one, listed last, is in the third answer."""
+    for number in range(249):
+        other = {"id": str(3000 + number), "user_token": USER_TOKEN}
+        assert (await env.http.post(f"{env.fake}/_pages", json=other)).status_code == 201
+    renewed = await connector.refresh(await env.refreshable(), env.http)
+    assert renewed.access_token and renewed.refresh_token == USER_TOKEN
+    assert (await env.calls())["accounts"] == 3
+
+
 async def test_a_page_not_managed_keeps_the_other_pages_tokens_out_of_the_error(
     connector: FacebookConnector, env: Env
 ) -> None:

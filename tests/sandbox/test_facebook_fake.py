@@ -289,6 +289,32 @@ async def test_me_accounts_lists_registered_pages(fake: httpx.AsyncClient) -> No
     assert posted.status_code == 200
 
 
+async def test_me_accounts_pages_by_cursor(fake: httpx.AsyncClient) -> None:
+    pages = [str(1000 + n) for n in range(5)]
+    for page in pages:
+        body = {"id": page, "name": f"Page {page}", "user_token": "user-token"}
+        assert (await fake.post("/_pages", json=body)).status_code == 201
+    auth = {"Authorization": "OAuth user-token"}
+    first = (await fake.get("/v25.0/me/accounts", params={"limit": "2"}, headers=auth)).json()
+    assert [entry["id"] for entry in first["data"]] == pages[:2]
+    assert first["paging"]["next"].startswith(f"{PUBLIC}/v25.0/me/accounts?")
+    assert "user-token" not in first["paging"]["next"]
+    listed, after = [entry["id"] for entry in first["data"]], first["paging"]["cursors"]["after"]
+    while after:
+        params = {"limit": "2", "after": after}
+        answer = (await fake.get("/v25.0/me/accounts", params=params, headers=auth)).json()
+        listed += [entry["id"] for entry in answer["data"]]
+        after = answer["paging"]["cursors"]["after"] if "next" in answer["paging"] else None
+    assert listed == pages
+    everything = (await fake.get("/v25.0/me/accounts", headers=auth)).json()
+    assert len(everything["data"]) == 5 and "next" not in everything["paging"]  # 25 by default
+    too_many = await fake.get("/v25.0/me/accounts", params={"limit": "101"}, headers=auth)
+    assert "limit" in assert_graph_error(too_many, 100)
+    assert (await fake.post("/_config", json={"padding": {"accounts": 10}})).status_code == 200
+    padded = (await fake.get("/v25.0/me/accounts", headers=auth)).json()
+    assert padded["padding"] == "x" * 10 and len(padded["data"]) == 5
+
+
 async def test_inspect_and_reset(fake: httpx.AsyncClient) -> None:
     post_id = (await feed(fake, message="Look")).json()["id"]
     [post] = (await fake.get("/_inspect/posts")).json()["posts"]

@@ -66,6 +66,7 @@ async def settle_disconnected(run: DeliveryRun) -> str:
 
 async def settle_error(run: DeliveryRun, exc: PlatformError) -> str:
     engine = run.engine
+    exc.hide(_own_tokens(run))  # a plain-text answer may echo them; kept and shown below
     if exc.kind == ErrorKind.reauth_required:
         await mark_needs_reauth(engine.ctx, run.target.account_ref)
     if run.publish_called and exc.kind not in AMBIGUOUS:
@@ -99,3 +100,12 @@ async def settle_error(run: DeliveryRun, exc: PlatformError) -> str:
         http_status=exc.http_status,
         response=exc.raw,
     )
+
+
+def _own_tokens(run: DeliveryRun) -> tuple[str | None, ...]:
+    """The account's tokens as this attempt last used them (after a refresh, the new ones);
+    none when it failed before its job was made."""
+    job = getattr(run, "job", None)
+    if job is None:
+        return ()
+    return job.account.access_token, job.account.refresh_token

@@ -30,6 +30,7 @@ from soku.context import AppContext
 from soku.errors import ApiError
 from soku.integrations import oauth_states, service
 from soku.integrations.models import Account, AccountStatus, OAuthStep
+from soku.integrations.oauth_answers import capped_hooks
 from soku.integrations.oauth_errors import MAX_REASON, ConnectFailed, scrub
 from soku.integrations.oauth_exchange import ClientApp, authorize_url, exchange_code
 from soku.integrations.oauth_states import PendingFlow
@@ -200,7 +201,9 @@ class ConnectFlows:
 
     def _client(self) -> httpx.AsyncClient:
         timeout = self.settings.http_timeout_seconds
-        return httpx.AsyncClient(timeout=timeout, follow_redirects=False)
+        return httpx.AsyncClient(
+            timeout=timeout, follow_redirects=False, event_hooks=capped_hooks()
+        )
 
     async def _exchange(self, spec: OAuthSpec, flow: PendingFlow, code: str) -> Identities:
         app = self._app(flow.platform, flow.sandbox)

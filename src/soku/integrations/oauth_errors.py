@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 
+from soku.integrations.oauth_answers import AnswerRefused
 from soku.logs import get_logger
 
 log = get_logger("soku.oauth")
@@ -67,6 +68,16 @@ def unreachable(label: str, what: str, exc: httpx.HTTPError) -> ConnectFailed:
         return ConnectFailed(f"{label} did not answer in time while {what}; try again.", 502)
     return ConnectFailed(
         f"{label} could not be reached while {what} ({type(exc).__name__}); try again later.",
+        502,
+    )
+
+
+def not_read(label: str, what: str, exc: AnswerRefused) -> ConnectFailed:
+    """An answer refused unread (`oauth_answers`): too large, or compressed."""
+    log.warning("oauth.answer_not_read", platform=label, step=what, reason=exc.reason)
+    return ConnectFailed(
+        f"{label}'s answer while {what} was {exc.reason}, so Soku did not read it; nothing "
+        "was connected.",
         502,
     )
 

@@ -3,7 +3,7 @@ exchange (RFC 6749 §4.1, with RFC 7636's S256 challenge where the platform want
 
 Every failure of the exchange comes out as a `ConnectFailed` whose message is for the user:
 an answer that is not a success (OAuth's error body, Graph's, a 5xx page), no answer at all,
-or an answer without an access token.
+an answer too large to read (`oauth_answers`), or an answer without an access token.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ import httpx
 from authlib.common.errors import AuthlibBaseError
 from authlib.deprecate import AuthlibDeprecationWarning
 
-from soku.integrations.oauth_errors import refused, unreachable, unreadable
+from soku.integrations.oauth_answers import AnswerRefused, capped_hooks
+from soku.integrations.oauth_errors import not_read, refused, unreachable, unreadable
 from soku.platforms.base import OAuthEndpoints, OAuthSpec
 
 with warnings.catch_warnings():
@@ -91,6 +92,7 @@ async def exchange_code(
         redirect_uri=redirect_uri,
         timeout=http_timeout,
         follow_redirects=False,
+        event_hooks=capped_hooks(),
     ) as client:
         client.register_compliance_hook("access_token_response", refuse_failures)
         try:
@@ -100,6 +102,8 @@ async def exchange_code(
                 code=code,
                 code_verifier=code_verifier,
             )
+        except AnswerRefused as exc:
+            raise not_read(label, "exchanging the sign-in for a token", exc) from None
         except httpx.HTTPError as exc:
             raise unreachable(label, "exchanging the sign-in for a token", exc) from None
         except (AuthlibBaseError, ValueError):  # a 2xx answer that is no token answer

@@ -8,7 +8,8 @@
   `GET /access_token?grant_type=th_exchange_token`), then `GET /v1.0/me?fields=id,username`
   (threads.md, "Auth").
 - Facebook: the code's user token swapped for a long-lived one (`fb_exchange_token`), then
-  `GET /me/accounts`: every Page the user may post to, each with its Page token; the
+  `GET /me/accounts`, followed answer after answer by its `after` cursor (at most 50
+  answers of 100): every Page the user may post to, each with its Page token; the
   long-lived user token is kept as the refresh token, from which the connector derives a
   new Page token (facebook.md, "Auth").
 
@@ -24,12 +25,24 @@ from typing import Any
 
 import httpx
 
-from soku.integrations.oauth_errors import ConnectFailed, refused, unreachable, unreadable
+from soku.integrations.oauth_answers import AnswerRefused
+from soku.integrations.oauth_errors import (
+    ConnectFailed,
+    not_read,
+    refused,
+    unreachable,
+    unreadable,
+)
+from soku.logs import get_logger
 from soku.platforms.base import Identities, Identity, OAuthCall
+from soku.platforms.graph_paging import next_cursor
 
+log = get_logger("soku.oauth")
 WHO = "telling who signed in"
 MAX_TEXT = 200  # the account's columns (platform_user_id, username: VARCHAR(200))
 PERSON = "urn:li:person:"
+PAGES_PER_ANSWER = 100  # Pages asked for per `/me/accounts` answer
+MAX_PAGE_ANSWERS = 50  # answers read at most: 5,000 Pages
 
 
 async def call_json(
@@ -44,6 +57,8 @@ async def call_json(
     """A GET's JSON object; any failure as a `ConnectFailed` for the user."""
     try:
         response = await call.http.get(url, **options)
+    except AnswerRefused as exc:
+        raise not_read(label, what, exc) from None
     except httpx.HTTPError as exc:
         raise unreachable(label, what, exc) from None
     secrets = (call.client_secret, *hide)
@@ -169,28 +184,15 @@ async def identify_facebook(call: OAuthCall, answer: Mapping[str, Any]) -> Ident
 
 async def facebook_pages(call: OAuthCall, user_token: str) -> Identities:
     """The Pages the user may post to (the CREATE_CONTENT task), with their Page tokens."""
-    what = "listing your Pages"
-    listing = await call_json(
-        call,
-        "Facebook",
-        what,
-        f"{call.endpoints.api_url}/me/accounts",
-        params={"fields": "id,name,access_token,tasks", "limit": "100"},
-        headers={"Authorization": f"OAuth {user_token}"},
-        hide=(user_token,),
-    )
-    entries = listing.get("data")
-    entries = entries if isinstance(entries, list) else []
-    pages = tuple(
-        Identity(
-            str(entry["id"]),
-            _text(entry.get("name")),
-            str(entry["access_token"]),
-            refresh_token=user_token,
-        )
-        for entry in entries
-        if _may_post(entry)
-    )
+    pages: dict[str, Identity] = {}
+    for entry in await _listed_pages(call, user_token):
+        if _may_post(entry) and str(entry["id"]) not in pages:
+            pages[str(entry["id"])] = Identity(
+                str(entry["id"]),
+                _text(entry.get("name")),
+                str(entry["access_token"]),
+                refresh_token=user_token,
+            )
     if not pages:
         raise ConnectFailed(
             "None of the Facebook Pages you manage lets you create content (or you manage "
@@ -198,7 +200,37 @@ async def facebook_pages(call: OAuthCall, user_token: str) -> Identities:
             "connect again.",
             400,
         )
-    return Identities(pages, interim_token=user_token)
+    return Identities(tuple(pages.values()), interim_token=user_token)
+
+
+async def _listed_pages(call: OAuthCall, user_token: str) -> list[Any]:
+    """Every entry of `/me/accounts`, answer after answer by its `after` cursor, each asked
+    for at the configured Graph URL (graph_paging); at most `MAX_PAGE_ANSWERS` answers."""
+    params = {"fields": "id,name,access_token,tasks", "limit": str(PAGES_PER_ANSWER)}
+    entries: list[Any] = []
+    for _ in range(MAX_PAGE_ANSWERS):
+        listing = await call_json(
+            call,
+            "Facebook",
+            "listing your Pages",
+            f"{call.endpoints.api_url}/me/accounts",
+            params=params,
+            headers={"Authorization": f"OAuth {user_token}"},
+            hide=(user_token,),
+        )
+        data = listing.get("data")
+        entries += data if isinstance(data, list) else []
+        after = next_cursor(listing)
+        if after is None or not data or after == params.get("after"):
+            return entries
+        params = {**params, "after": after}
+    log.warning("oauth.too_many_pages", platform="Facebook", answers=MAX_PAGE_ANSWERS)
+    raise ConnectFailed(
+        f"Facebook listed more than {MAX_PAGE_ANSWERS * PAGES_PER_ANSWER:,} Pages for this "
+        "login, more than Soku reads: nothing was connected. Connect as a Facebook user who "
+        "manages fewer Pages.",
+        502,
+    )
 
 
 def _may_post(entry: Any) -> bool:

@@ -15,7 +15,7 @@ import datetime as dt
 import email.utils
 import re
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol, overload
@@ -42,18 +42,53 @@ SECRET_KEYS = frozenset(
     {"access_token", "refresh_token", "id_token", "client_secret", "oauth_token_secret"}
 )
 REDACTED = "[redacted]"
+SHORTEST_SECRET = 8  # a known token shorter than this is not searched for (it could be a word)
+# In text (a plain-text answer, an error message): `key=value` as in a query or a form (or
+# URL-encoded in one; `page_access_token=` too), `"key": "value"` as in JSON cut short; and
+# `Bearer <token>` (16 or more token characters, so that "Bearer token" in a sentence stays).
+_SECRET_IN_TEXT = re.compile(
+    r"(?P<key>(?:" + "|".join(sorted(SECRET_KEYS)) + r")(?:=|%3D|\"?\s*:\s*\"))"
+    r"[^\s\"'&,;<>()\[\]{}]+"
+    r"|(?P<scheme>\bBearer\s+)[A-Za-z0-9._~+/-]{16,}=*",
+    re.IGNORECASE,
+)
 
 
-def without_secrets(value: Any) -> Any:
-    """A platform's answer with the value of every credential key replaced, at any depth."""
+def without_secrets(value: Any, known: Iterable[str | None] = ()) -> Any:
+    """A platform's answer with every credential blanked, at any depth: the value of each
+    credential key, and in every text what `redact_text` blanks (`known` tokens too)."""
+    secrets = _searchable(known)
+    return _without(value, secrets)
+
+
+def _without(value: Any, secrets: tuple[str, ...]) -> Any:
+    if isinstance(value, str):
+        return _redacted(value, secrets)
     if isinstance(value, dict):
         return {
-            key: REDACTED if str(key).lower() in SECRET_KEYS else without_secrets(item)
+            key: REDACTED if str(key).lower() in SECRET_KEYS else _without(item, secrets)
             for key, item in value.items()
         }
     if isinstance(value, list):
-        return [without_secrets(item) for item in value]
+        return [_without(item, secrets) for item in value]
     return value
+
+
+def redact_text(text: str, known: Iterable[str | None] = ()) -> str:
+    """`text` with credentials blanked: each of the `known` tokens wherever it appears, and
+    any `access_token=…`, `"refresh_token": "…"`, `client_secret=…` or `Bearer …`."""
+    return _redacted(text, _searchable(known))
+
+
+def _searchable(known: Iterable[str | None]) -> tuple[str, ...]:
+    found = {secret for secret in known if secret and len(secret) >= SHORTEST_SECRET}
+    return tuple(sorted(found, key=len, reverse=True))  # a token inside a longer one: after
+
+
+def _redacted(text: str, secrets: tuple[str, ...]) -> str:
+    for secret in secrets:
+        text = text.replace(secret, REDACTED)
+    return _SECRET_IN_TEXT.sub(lambda m: (m["key"] or m["scheme"]) + REDACTED, text)
 
 
 class PlatformError(Exception):
@@ -70,6 +105,7 @@ class PlatformError(Exception):
         raw: Any = None,
         origin: str | None = None,
     ) -> None:
+        message = redact_text(message)  # it may quote a plain-text answer
         super().__init__(message)
         self.kind = kind
         self.code = code
@@ -80,6 +116,13 @@ class PlatformError(Exception):
         # where a call that got no answer went (scheme://host:port): stored and logged for the
         # operator, not shown to API callers (it may name an internal proxy or host)
         self.origin = origin
+
+    def hide(self, known: Iterable[str | None]) -> None:
+        """Blanks these tokens (the account's own, which only the delivery knows) wherever
+        the message or the answer repeats them, before either is stored or shown."""
+        self.message = redact_text(self.message, known)
+        self.args = (self.message,)
+        self.raw = without_secrets(self.raw, known)
 
 
 @dataclass(frozen=True)

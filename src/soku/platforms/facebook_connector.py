@@ -23,8 +23,9 @@ call carries the token as `Authorization: OAuth <token>`.
 Permalinks: the `permalink_url` field (a video's is a path on www.facebook.com), else
 `GET /{id}?fields=permalink_url`, else `https://www.facebook.com/{post-id}` (a video:
 `/reel/{video-id}`). Page tokens have no refresh endpoint: `refresh` re-derives the Page
-token from a long-lived user token kept as the refresh token (`GET /me/accounts`), else
-asks the user to connect the Page again. Errors go through `meta_errors.graph_error`.
+token from a long-lived user token kept as the refresh token (`GET /me/accounts`, answer
+after answer by its `after` cursor until the Page is found), else asks the user to connect
+the Page again. Errors go through `meta_errors.graph_error`.
 """
 
 from __future__ import annotations
@@ -51,9 +52,11 @@ from soku.platforms.connector import (
     StepFunction,
     response_json,
 )
+from soku.platforms.graph_paging import next_cursor
 from soku.platforms.meta_errors import graph_error
 
 GRAPH_URL = "https://graph.facebook.com"
+MAX_PAGE_ANSWERS = 50  # `/me/accounts` answers read for a refresh (100 Pages each)
 # graph-video.facebook.com is the historical video host (facebook.md); Meta's Video API
 # overview now says it is deprecated and videos go to graph.facebook.com. A setting.
 VIDEO_URL = GRAPH_URL
@@ -134,10 +137,10 @@ class FacebookConnector:
             )
             posts = [p for p in listing.get("data") or [] if isinstance(p, dict)]
             matches += [p for p in posts if _is_ours(job, photo_ids, p)]
-            after = ((listing.get("paging") or {}).get("cursors") or {}).get("after")
-            if not posts or not after or not (listing.get("paging") or {}).get("next"):
+            after = next_cursor(listing)
+            if not posts or after is None:
                 break
-            params["after"] = str(after)
+            params["after"] = after
         if len(matches) > 1:
             return CannotTell(f"{len(matches)} posts on the Facebook Page match this delivery")
         if not matches:
@@ -154,8 +157,29 @@ class FacebookConnector:
             raise PlatformError(ErrorKind.reauth_required, "no_refresh_token", message)
         user = dataclasses.replace(account, access_token=account.refresh_token)
         params = {"fields": "id,name,access_token,tasks", "limit": "100"}
+        for _ in range(MAX_PAGE_ANSWERS):  # the Page may be in any answer of the listing
+            listing = await self._pages_of(client, user, params)
+            for entry in listing.get("data") or []:
+                if (
+                    isinstance(entry, dict)
+                    and str(entry.get("id")) == page
+                    and entry.get("access_token")
+                ):
+                    token = str(entry["access_token"])
+                    return RefreshedTokens(token, account.refresh_token, None)
+            after = next_cursor(listing)
+            if after is None or after == params.get("after"):
+                break
+            params["after"] = after
+        message = f"The Facebook login no longer manages Page {page}: connect the Page again."
+        raise PlatformError(ErrorKind.reauth_required, "page_not_managed", message, raw=listing)
+
+    async def _pages_of(
+        self, client: httpx.AsyncClient, user: AccountAccess, params: dict[str, str]
+    ) -> dict[str, Any]:
+        """One answer of the user's `/me/accounts`; an expired login needs the user."""
         try:
-            listing = await self._call(client, user, "GET", "/me/accounts", params=params)
+            return await self._call(client, user, "GET", "/me/accounts", params=params)
         except PlatformError as exc:
             if exc.kind is not ErrorKind.token_expired:
                 raise
@@ -163,15 +187,6 @@ class FacebookConnector:
             raise PlatformError(
                 ErrorKind.reauth_required, "user_token_expired", message, raw=exc.raw
             ) from exc
-        for entry in listing.get("data") or []:
-            if (
-                isinstance(entry, dict)
-                and str(entry.get("id")) == page
-                and entry.get("access_token")
-            ):
-                return RefreshedTokens(str(entry["access_token"]), account.refresh_token, None)
-        message = f"The Facebook login no longer manages Page {page}: connect the Page again."
-        raise PlatformError(ErrorKind.reauth_required, "page_not_managed", message, raw=listing)
 
     # --- steps ---------------------------------------------------------------------------
 
@@ -196,14 +211,10 @@ class FacebookConnector:
             recent = [v for v in videos if _made_since(v, since)]
             wanted = _comparable(job.text or "")
             matches += [v for v in recent if _comparable(str(v.get("description") or "")) == wanted]
-            after = ((listing.get("paging") or {}).get("cursors") or {}).get("after")
-            if (
-                len(recent) < len(videos)
-                or not after
-                or not (listing.get("paging") or {}).get("next")
-            ):
+            after = next_cursor(listing)
+            if len(recent) < len(videos) or after is None:
                 break  # newest first: an older video ends the search
-            params["after"] = str(after)
+            params["after"] = after
         if len(matches) > 1:
             return CannotTell(f"{len(matches)} videos on the Facebook Page match this delivery")
         if not matches:

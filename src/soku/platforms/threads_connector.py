@@ -57,6 +57,7 @@ from soku.platforms.connector import (
     round_of,
     round_prefix,
 )
+from soku.platforms.graph_paging import next_cursor
 from soku.platforms.meta_errors import graph_error
 
 API_URL = "https://graph.threads.net"
@@ -277,11 +278,10 @@ class ThreadsConnector:
         for _ in range(RECONCILE_PAGES):
             listing = await self._call(client, job.account, "GET", path, params=params)
             matches += [t for t in listing.get("data") or [] if _is_ours(job, wanted, t)]
-            paging = listing.get("paging") or {}
-            after = (paging.get("cursors") or {}).get("after")
-            if not paging.get("next") or not after:
+            after = next_cursor(listing)
+            if after is None:
                 break
-            params["after"] = str(after)
+            params["after"] = after
         if len(matches) != 1:
             found = "no thread" if not matches else f"{len(matches)} threads"
             return CannotTell(f"its container is PUBLISHED, and {found} on the account match")

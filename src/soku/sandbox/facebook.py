@@ -5,9 +5,9 @@ accepted): `POST /{page-id}/feed` (message, attached_media), `POST /{page-id}/ph
 multipart source, published true or false), `POST /{page-id}/videos` (file_url or source),
 `POST /{video-id}` (published), `GET /{id}?fields=…` for posts, photos and videos (a video's
 `status.video_status`: processing, then ready or error), `GET /{page-id}/published_posts`,
-`/feed` and `/videos` with since/until/limit/after, `GET /me/accounts`, and Facebook Login's
-dialog and token endpoint (`facebook_oauth.py`). Parameters come
-as query, form or JSON; the token as `access_token` or an `Authorization: OAuth|Bearer`
+`/feed` and `/videos` and `GET /me/accounts` with limit/after (and since/until), and
+Facebook Login's dialog and token endpoint (`facebook_oauth.py`). Parameters come as query,
+form or JSON; the token as `access_token` or an `Authorization: OAuth|Bearer`
 header. Answers carry `X-App-Usage` and `X-Business-Use-Case-Usage`; errors are Graph errors.
 
 Media is fetched from the URL given, as Facebook does (off with `fetch_media: false`). A Page
@@ -280,13 +280,15 @@ def _edge_route(app: FastAPI, fake: FacebookFake) -> None:
         node, edge = request.path_params["node"], request.path_params["edge"]
         if (node, edge) == ("me", "accounts"):
             user_token, _ = await fake.gate(request, "accounts", params, None)
-            return fake.answer(request, {"data": state.accounts(user_token)})
+            offset, limit = _window(params)
+            pages = state.user_pages.get(user_token, [])
+            listed = state.accounts(pages[offset : offset + limit])
+            body = _paged(request, fake, listed, offset, len(pages))
+            return fake.answer(request, state.padded("accounts", body))
         if edge not in ("published_posts", "feed", "posts", "videos"):
             raise GraphError(400, 2500, f"Unknown path components: /{edge}")
         page, _ = await fake.gate(request, "list", params, node)
-        limit, offset = str(params.get("limit", "25")), page_start(params.get("after"))
-        if not limit.isdigit() or not 1 <= int(limit) <= 100:
-            raise invalid_parameter("(#100) Param limit must be between 1 and 100")
+        offset, limit = _window(params)
         since, until = (
             time_param(params.get("since"), "since"),
             time_param(params.get("until"), "until"),
@@ -296,14 +298,32 @@ def _edge_route(app: FastAPI, fake: FacebookFake) -> None:
         if edge == "videos":
             items = sorted((v for v in state.videos.values() if v.page_id == page),
                            key=lambda v: v.created_at, reverse=True)  # fmt: skip
-        chunk = items[offset : offset + int(limit)]
-        body: dict[str, Any] = {"data": [node_view(state, item, fields, base) for item in chunk]}
-        if chunk:
-            cursors = page_cursors(offset, len(chunk))
-            body["paging"] = {"cursors": cursors}
-            if offset + len(chunk) < len(items):
-                query = {k: v for k, v in params.items() if k != "access_token"}
-                query["after"] = cursors["after"]
-                path = f"/{request.path_params['version']}/{node}/{edge}"
-                body["paging"]["next"] = f"{base}{path}?{urlencode(query)}"
+        chunk = [node_view(state, item, fields, base) for item in items[offset : offset + limit]]
+        body = _paged(request, fake, chunk, offset, len(items))
         return fake.answer(request, body)
+
+
+def _window(params: dict[str, Any]) -> tuple[int, int]:
+    """Where a listing's answer starts (its `after` cursor) and how many items it holds."""
+    limit, offset = str(params.get("limit", "25")), page_start(params.get("after"))
+    if not limit.isdigit() or not 1 <= int(limit) <= 100:
+        raise invalid_parameter("(#100) Param limit must be between 1 and 100")
+    return offset, int(limit)
+
+
+def _paged(
+    request: Request, fake: FacebookFake, chunk: list[dict[str, Any]], offset: int, total: int
+) -> dict[str, Any]:
+    """One answer of a listing: its items from `offset` of `total`, with Graph's `paging`
+    (the cursors, and `next` while more follow, without the token)."""
+    body: dict[str, Any] = {"data": chunk}
+    if chunk:
+        cursors = page_cursors(offset, len(chunk))
+        body["paging"] = {"cursors": cursors}
+        if offset + len(chunk) < total:
+            query = {k: v for k, v in request.query_params.items() if k != "access_token"}
+            query["after"] = cursors["after"]
+            path = "/".join(request.path_params[name] for name in ("version", "node", "edge"))
+            base = public_base(fake.public_url, request)
+            body["paging"]["next"] = f"{base}/{path}?{urlencode(query)}"
+    return body

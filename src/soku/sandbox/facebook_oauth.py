@@ -7,10 +7,14 @@
   with `grant_type=fb_exchange_token` and `fb_exchange_token=<short>` → a long-lived one
   (about 60 days).
 - `GET /me/accounts` with a user token lists the user's Pages with fresh Page tokens (in
-  `facebook.py`). A sandbox user signs in by name on the consent page and manages
-  `pages_per_user` Pages (a `_config` knob, 1 by default), made on their first sign-in.
+  `facebook.py`), `limit` (1-100, 25 by default) at a time, the next ones by the `after`
+  cursor of `paging.cursors` (with `paging.next` while more follow). A sandbox user signs in
+  by name on the consent page and manages `pages_per_user` Pages (a `_config` knob, 1 by
+  default), made on their first sign-in.
 
 Errors are Graph errors (code 100 for a code it will not exchange, 1 for a bad secret).
+`/_config`'s `padding` (`{"token": <bytes>, "accounts": <bytes>}`) pads the answers of the
+token endpoint or of `/me/accounts`, to test a client's cap on what it reads.
 """
 
 from __future__ import annotations
@@ -60,7 +64,8 @@ def oauth_routes(app: FastAPI, fake: FacebookFake) -> None:
         if not params.get("client_id") or not _secret_ok(state, params.get("client_secret")):
             raise client_refused()
         if params.get("grant_type") == "fb_exchange_token":
-            return JSONResponse(_exchange(state, str(params.get("fb_exchange_token") or "")))
+            lasting = _exchange(state, str(params.get("fb_exchange_token") or ""))
+            return JSONResponse(state.padded("token", lasting))
         found = state.codes.redeem(
             str(params.get("code") or ""),
             str(params["client_id"]),
@@ -71,9 +76,8 @@ def oauth_routes(app: FastAPI, fake: FacebookFake) -> None:
             raise code_refused(found)
         short = _user_token(state, found.subject)
         state.short_tokens[short] = found.subject
-        return JSONResponse(
-            {"access_token": short, "token_type": "bearer", "expires_in": SHORT_LIVED_SECS}
-        )
+        answer = {"access_token": short, "token_type": "bearer", "expires_in": SHORT_LIVED_SECS}
+        return JSONResponse(state.padded("token", answer))
 
     app.add_api_route(G + "/oauth/access_token", token, methods=["GET", "POST"])
 

@@ -69,6 +69,8 @@ class FakeConfig(BaseModel):
     pages_per_user: int = Field(default=1, ge=0)  # Pages a new sandbox user manages
     code_lifetime_secs: float = Field(default=600, ge=0)  # (U) not in facebook.md
     client_secret: str | None = None  # when set, the token endpoint wants this app secret
+    # answers of these calls carry a `padding` field of that many bytes (a client's size cap)
+    padding: dict[Literal["token", "accounts"], int] = Field(default_factory=dict)
 
 
 @dataclass
@@ -161,10 +163,15 @@ class FakeState:
                 pages.append(page_id)
         return token
 
-    def accounts(self, user_token: str) -> list[dict[str, Any]]:
-        """`/me/accounts` for a user token: each Page with a fresh Page token."""
+    def padded(self, kind: Literal["token", "accounts"], body: dict[str, Any]) -> dict[str, Any]:
+        """The answer, with the `padding` `/_config` asks for on this kind of call."""
+        size = self.config.padding.get(kind, 0)
+        return {**body, "padding": "x" * size} if size > 0 else body
+
+    def accounts(self, page_ids: list[str]) -> list[dict[str, Any]]:
+        """`/me/accounts` entries for these Pages of a user: each with a fresh Page token."""
         listed = []
-        for page_id in self.user_pages.get(user_token, []):
+        for page_id in page_ids:
             token = secrets.token_urlsafe(32)
             self.tokens[token] = page_id
             listed.append({"access_token": token, "category": "Software", "id": page_id,

@@ -17,7 +17,7 @@ from urllib.parse import parse_qs
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -98,12 +98,14 @@ def create_generic_fake(public_url: str = "") -> FastAPI:
 
 def _error_handlers(app: FastAPI) -> None:
     @app.exception_handler(FakeError)
-    async def fake_error(request: Request, exc: FakeError) -> JSONResponse:
+    async def fake_error(request: Request, exc: FakeError) -> Response:
         headers = {**getattr(request.state, "rate_headers", {}), **exc.headers}
+        if exc.plain_text:
+            return PlainTextResponse(echo(request, exc), status_code=exc.status, headers=headers)
         return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
-    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def invalid(request: Request, exc: RequestValidationError) -> Response:
         problems = "; ".join(
             f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}"
             for error in exc.errors()
@@ -111,9 +113,20 @@ def _error_handlers(app: FastAPI) -> None:
         return await fake_error(request, FakeError(400, "invalid_request", problems))
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "bad_request")
         return await fake_error(request, FakeError(exc.status_code, code, str(exc.detail)))
+
+
+def echo(request: Request, exc: FakeError) -> str:
+    """A plain-text error that quotes the request, its token as sent and on its own."""
+    authorization = request.headers.get("authorization", "")
+    token = authorization.partition(" ")[2]
+    return (
+        f"{exc.status} {exc.code}: {exc.message}\n"
+        f"Request: {request.method} {request.url.path}?{request.url.query}\n"
+        f"Authorization: {authorization}\nRefused token: {token}\n"
+    )
 
 
 def _auth_routes(app: FastAPI, fake: GenericFake) -> None:

@@ -47,13 +47,20 @@ class FakeError(Exception):
     """An answer in the fake's error shape: {"error": {"code", "message", "status"}}."""
 
     def __init__(
-        self, status: int, code: str, message: str, headers: dict[str, str] | None = None
+        self,
+        status: int,
+        code: str,
+        message: str,
+        headers: dict[str, str] | None = None,
+        *,
+        plain_text: bool = False,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.headers = headers or {}
+        self.plain_text = plain_text  # answered as text quoting the request (`echo`)
 
     def body(self) -> dict[str, object]:
         return {"error": {"code": self.code, "message": self.message, "status": self.status}}
@@ -63,6 +70,9 @@ class FaultSpec(FaultFields):
     """One injected fault, as posted to `/_faults`."""
 
     on: Literal["publish", "media", "media_status", "refresh", "list", "any"]
+    # the error as plain text, as a proxy in front of a platform may answer, quoting the
+    # request it refuses (its token included)
+    plain_text: bool = False
 
     def matches(self, kind: str, user_id: str | None) -> bool:
         return self.on in (kind, "any") and self.user_id in ("*", user_id)
@@ -81,7 +91,7 @@ class FaultSpec(FaultFields):
             headers["retry-after"] = str(math.ceil(self.retry_after))
             headers["x-rate-limit-reset"] = str(math.ceil(time.time() + self.retry_after))
         message = _MESSAGES.get(code, f"Injected fault: {code}.")
-        return FakeError(status, code, message, headers)
+        return FakeError(status, code, message, headers, plain_text=self.plain_text)
 
 
 def _default_code(status: int) -> str:
