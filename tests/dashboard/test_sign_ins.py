@@ -4,6 +4,7 @@ bound to one sign-in."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import re
@@ -22,7 +23,7 @@ from soku.dashboard.models import DashboardSession
 from soku.dashboard.session import Sessions
 from soku.db import utcnow
 from tests.conftest import make_caller
-from tests.dashboard.conftest import sign_in
+from tests.dashboard.conftest import csrf_of, sign_in
 
 
 @pytest.fixture
@@ -190,3 +191,37 @@ async def test_revoking_a_key_with_the_cli_ends_its_sign_ins(
         await operations.revoke_key(session, caller.key)
     [ended] = await rows_of(backend, caller.key)
     assert ended.expires_at <= utcnow()
+
+
+async def test_browsers_of_a_revoked_key_signing_in_again_at_once_all_get_in(
+    backend: AppContext, dashboard_app: FastAPI
+) -> None:
+    """Each sign-in ends its browser's earlier sign-in and purges expired ones: with the
+    earlier sign-ins expired (their key revoked), sign-ins at the same moment each delete
+    their own row and then wanted the others', which deadlocked on PostgreSQL (a 500)."""
+    revoked, good = await make_caller(backend, accounts=[]), await make_caller(backend, accounts=[])
+    transport = httpx.ASGITransport(app=dashboard_app)
+    browsers = [
+        httpx.AsyncClient(transport=transport, base_url="http://soku.test") for _ in range(12)
+    ]
+    try:
+        for browser in browsers:
+            await sign_in(browser, revoked.key)
+        async with backend.db.transaction() as session:
+            await operations.revoke_key(session, revoked.key)
+        forms = [csrf_of((await browser.get("/dashboard/login")).text) for browser in browsers]
+
+        async def again(browser: httpx.AsyncClient, csrf: str) -> int:
+            answer = await browser.post("/dashboard/login", data={"key": good.key, "csrf": csrf})
+            return answer.status_code
+
+        for _round in range(3):
+            statuses = await asyncio.gather(*map(again, browsers, forms))
+            assert statuses == [303] * len(browsers)
+            async with backend.db.transaction() as session:  # expire them all again
+                stmt = update(DashboardSession).values(expires_at=utcnow())
+                await session.execute(stmt.where(DashboardSession.expires_at > utcnow()))
+            forms = [csrf_of((await b.get("/dashboard/login")).text) for b in browsers]
+    finally:
+        for browser in browsers:
+            await browser.aclose()

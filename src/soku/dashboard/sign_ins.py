@@ -88,6 +88,17 @@ async def end_sign_ins_of_key(session: AsyncSession, key_id: uuid.UUID) -> int:
 
 
 async def purge_expired(session: AsyncSession) -> int:
-    stmt = delete(DashboardSession).where(DashboardSession.expires_at <= utcnow())
+    """Deletes the sign-ins past their time, but none another transaction holds: sign-ins
+    opened at once each end their browser's earlier sign-in (which may be expired, its key
+    revoked) and then purge, so on PostgreSQL a plain DELETE of every expired row waited on
+    the others' rows while they waited on its own (a deadlock, a 500). Skipping locked rows
+    never waits; a row skipped is purged by a later sign-in. (SQLite has one writer at a
+    time and ignores the clause.)"""
+    expired = (
+        select(DashboardSession.id)
+        .where(DashboardSession.expires_at <= utcnow())
+        .with_for_update(skip_locked=True)
+    )
+    stmt = delete(DashboardSession).where(DashboardSession.id.in_(expired))
     result = await session.execute(stmt)
     return int(getattr(result, "rowcount", 0) or 0)
