@@ -19,6 +19,7 @@ from sqlalchemy import select, update
 from soku import operations
 from soku.auth.models import ApiKey
 from soku.context import AppContext
+from soku.dashboard import sign_ins
 from soku.dashboard.models import DashboardSession
 from soku.dashboard.session import Sessions
 from soku.db import utcnow
@@ -119,10 +120,10 @@ async def test_an_expired_sign_in_ends_and_the_next_sign_in_purges_it(
     caller = await make_caller(backend, accounts=[])
     await sign_in(browser, caller.key)
     [row] = await rows_of(backend, caller.key)
-    async with backend.db.transaction() as session:
+    async with backend.db.transaction() as session:  # its 12 hours have gone by
         past = utcnow() - dt.timedelta(seconds=1)
         stmt = update(DashboardSession).where(DashboardSession.id == row.id)
-        await session.execute(stmt.values(expires_at=past))
+        await session.execute(stmt.values(expires_at=past, created_at=past - sign_ins.LIFETIME))
     answer = await browser.get("/dashboard/account")
     assert answer.status_code == 303
     assert answer.headers["location"].endswith("&reason=ended")
@@ -225,3 +226,18 @@ async def test_browsers_of_a_revoked_key_signing_in_again_at_once_all_get_in(
     finally:
         for browser in browsers:
             await browser.aclose()
+
+
+async def test_a_browser_of_a_revoked_key_is_told_so_after_others_sign_in(
+    backend: AppContext, browser: httpx.AsyncClient, copy: httpx.AsyncClient
+) -> None:
+    """Revoking expires a key's sign-ins so that their browsers are told why they ended; the
+    purge at the next sign-in (anyone's) deleted those rows, and they were told only that
+    their session had ended."""
+    caller, other = await make_caller(backend, accounts=[]), await make_caller(backend, accounts=[])
+    await sign_in(browser, caller.key)
+    async with backend.db.transaction() as session:
+        await operations.revoke_key(session, caller.key)
+    await sign_in(copy, other.key)  # purges what is past its time
+    answer = await browser.get("/dashboard/account")
+    assert answer.headers["location"].endswith("&reason=revoked")
