@@ -209,3 +209,28 @@ async def test_an_inactive_subscription_is_told_on_every_page(
     await sign_in(browser, caller.key)
     page = await browser.get("/dashboard/account")
     assert "Your subscription is past_due" in page.text
+
+
+async def test_a_token_that_is_not_ascii_is_refused_not_a_500(
+    backend: AppContext, browser: httpx.AsyncClient
+) -> None:
+    """`compare_digest` raises TypeError on a str that is not ASCII: a forged form (or a
+    sign-in cookie holding such bytes) is refused as any wrong token is, never a 500."""
+    caller = await make_caller(backend, accounts=[])
+    await browser.get("/dashboard/login")
+    refused = await browser.post("/dashboard/login", data={"key": caller.key, "csrf": "é"})
+    assert refused.status_code == 403
+    assert "soku_session" not in refused.cookies
+    page = await browser.get("/dashboard/login")
+    answer = await browser.post(
+        "/dashboard/login",
+        data={"key": caller.key, "csrf": csrf_of(page.text)},
+        headers={"cookie": b"soku_signin=\xe9"},  # a raw byte: read as latin-1, not ASCII
+    )
+    assert answer.status_code == 403
+    await sign_in(browser, caller.key)
+    for path in ("/dashboard/keys", "/dashboard/logout"):
+        answer = await browser.post(path, data={"csrf": "\u2603", "name": "x"})
+        assert answer.status_code == 403, path
+        assert "stale" in answer.text
+    assert (await browser.get("/dashboard/account")).status_code == 200

@@ -4,6 +4,7 @@ bound to one sign-in."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import re
@@ -18,11 +19,12 @@ from sqlalchemy import select, update
 from soku import operations
 from soku.auth.models import ApiKey
 from soku.context import AppContext
+from soku.dashboard import sign_ins
 from soku.dashboard.models import DashboardSession
 from soku.dashboard.session import Sessions
 from soku.db import utcnow
 from tests.conftest import make_caller
-from tests.dashboard.conftest import sign_in
+from tests.dashboard.conftest import csrf_of, sign_in
 
 
 @pytest.fixture
@@ -118,10 +120,10 @@ async def test_an_expired_sign_in_ends_and_the_next_sign_in_purges_it(
     caller = await make_caller(backend, accounts=[])
     await sign_in(browser, caller.key)
     [row] = await rows_of(backend, caller.key)
-    async with backend.db.transaction() as session:
+    async with backend.db.transaction() as session:  # its 12 hours have gone by
         past = utcnow() - dt.timedelta(seconds=1)
         stmt = update(DashboardSession).where(DashboardSession.id == row.id)
-        await session.execute(stmt.values(expires_at=past))
+        await session.execute(stmt.values(expires_at=past, created_at=past - sign_ins.LIFETIME))
     answer = await browser.get("/dashboard/account")
     assert answer.status_code == 303
     assert answer.headers["location"].endswith("&reason=ended")
@@ -190,3 +192,53 @@ async def test_revoking_a_key_with_the_cli_ends_its_sign_ins(
         await operations.revoke_key(session, caller.key)
     [ended] = await rows_of(backend, caller.key)
     assert ended.expires_at <= utcnow()
+
+
+async def test_browsers_signing_in_again_at_once_as_their_sign_ins_expire_all_get_in(
+    backend: AppContext, dashboard_app: FastAPI
+) -> None:
+    """Each sign-in ends its browser's earlier sign-in, then purges the expired ones: with the
+    earlier sign-ins expired but their cookies still read (a key revoked, or 12 hours ending
+    as the browser signs in again), sign-ins at the same moment each deleted their own row
+    and then waited on the others', which deadlocked on PostgreSQL (a 500)."""
+    caller = await make_caller(backend, accounts=[])
+    transport = httpx.ASGITransport(app=dashboard_app)
+    browsers = [
+        httpx.AsyncClient(transport=transport, base_url="http://soku.test") for _ in range(12)
+    ]
+
+    async def again(browser: httpx.AsyncClient, csrf: str) -> int:
+        answer = await browser.post("/dashboard/login", data={"key": caller.key, "csrf": csrf})
+        return answer.status_code
+
+    try:
+        for browser in browsers:
+            await sign_in(browser, caller.key)
+        for _round in range(3):
+            async with backend.db.transaction() as session:  # every one of them is over
+                now = utcnow()
+                stmt = update(DashboardSession).values(
+                    expires_at=now, created_at=now - sign_ins.LIFETIME
+                )
+                await session.execute(stmt.where(DashboardSession.expires_at > now))
+            forms = [csrf_of((await b.get("/dashboard/login")).text) for b in browsers]
+            statuses = await asyncio.gather(*map(again, browsers, forms))
+            assert statuses == [303] * len(browsers)
+    finally:
+        for browser in browsers:
+            await browser.aclose()
+
+
+async def test_a_browser_of_a_revoked_key_is_told_so_after_others_sign_in(
+    backend: AppContext, browser: httpx.AsyncClient, copy: httpx.AsyncClient
+) -> None:
+    """Revoking expires a key's sign-ins so that their browsers are told why they ended; the
+    purge at the next sign-in (anyone's) deleted those rows, and they were told only that
+    their session had ended."""
+    caller, other = await make_caller(backend, accounts=[]), await make_caller(backend, accounts=[])
+    await sign_in(browser, caller.key)
+    async with backend.db.transaction() as session:
+        await operations.revoke_key(session, caller.key)
+    await sign_in(copy, other.key)  # purges what is past its time
+    answer = await browser.get("/dashboard/account")
+    assert answer.headers["location"].endswith("&reason=revoked")

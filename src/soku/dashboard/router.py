@@ -29,6 +29,7 @@ from soku.dashboard.session import (
     SignInRequired,
     check_origin,
     read_form,
+    same_token,
     sessions,
 )
 
@@ -88,8 +89,7 @@ async def login(request: Request) -> Response:
     check_origin(request)
     form = await read_form(request)
     next_page = _next_page(form.get("next"))
-    sent, expected = form.get("csrf"), request.cookies.get(LOGIN_COOKIE)
-    if not isinstance(sent, str) or not expected or not secrets.compare_digest(sent, expected):
+    if not same_token(form.get("csrf"), request.cookies.get(LOGIN_COOKIE)):
         return _login_form(request, next_page, "The sign-in form expired; try again.", 403)
     key = form.get("key")
     key = key.strip() if isinstance(key, str) else ""

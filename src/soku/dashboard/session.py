@@ -158,6 +158,15 @@ async def current_viewer(request: Request) -> Viewer:
     return viewer
 
 
+def same_token(sent: object, expected: str | None) -> bool:
+    """Whether a form sent the token `expected`, compared in constant time. As bytes: on a str
+    holding anything but ASCII (a forged form, a cookie's raw bytes) `compare_digest` raises
+    TypeError, which was a 500 instead of a refusal."""
+    if not isinstance(sent, str) or not expected:
+        return False
+    return hmac.compare_digest(sent.encode(), expected.encode())
+
+
 def check_origin(request: Request) -> None:
     """A browser names the page a form came from in `Origin`: another site's is refused."""
     origin = request.headers.get("origin")
@@ -186,7 +195,6 @@ async def checked_form(request: Request) -> tuple[Viewer, FormData]:
     viewer = await current_viewer(request)
     check_origin(request)
     form = await read_form(request)
-    sent = form.get("csrf")
-    if not isinstance(sent, str) or not hmac.compare_digest(sent, viewer.csrf):
+    if not same_token(form.get("csrf"), viewer.csrf):
         raise Refused(403, "This form is stale or was not sent from the dashboard; reload it.")
     return viewer, form

@@ -77,8 +77,8 @@ async def end_token(session: AsyncSession, token: str) -> None:
 
 async def end_sign_ins_of_key(session: AsyncSession, key_id: uuid.UUID) -> int:
     """Ends every sign-in opened with the key `key_id`, which is being revoked. The rows are
-    expired rather than deleted (the next sign-in purges them), so that a browser still
-    holding one is told its key was revoked rather than only that its session ended."""
+    expired rather than deleted (purged once their 12 hours are over), so that a browser
+    still holding one is told its key was revoked rather than only that its session ended."""
     now = utcnow()
     stmt = update(DashboardSession).where(
         DashboardSession.key_id == key_id, DashboardSession.expires_at > now
@@ -88,6 +88,21 @@ async def end_sign_ins_of_key(session: AsyncSession, key_id: uuid.UUID) -> int:
 
 
 async def purge_expired(session: AsyncSession) -> int:
-    stmt = delete(DashboardSession).where(DashboardSession.expires_at <= utcnow())
+    """Deletes the sign-ins whose whole `LIFETIME` is over (their cookie can no longer be
+    read). One ended early by revoking its key stays until then, so that its browser is told
+    its key was revoked, not only that its session ended.
+
+    Rows another transaction holds are skipped, not waited on: sign-ins opened at once each
+    end their browser's earlier sign-in (which may be expired, its key revoked) and then
+    purge, so on PostgreSQL a plain DELETE of every expired row waited on the others' rows
+    while they waited on its own (a deadlock, a 500). A row skipped is purged by a later
+    sign-in. (SQLite has one writer at a time and ignores the clause.)"""
+    now = utcnow()
+    expired = (
+        select(DashboardSession.id)
+        .where(DashboardSession.expires_at <= now, DashboardSession.created_at <= now - LIFETIME)
+        .with_for_update(skip_locked=True)
+    )
+    stmt = delete(DashboardSession).where(DashboardSession.id.in_(expired))
     result = await session.execute(stmt)
     return int(getattr(result, "rowcount", 0) or 0)

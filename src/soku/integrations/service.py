@@ -147,9 +147,12 @@ async def disconnect_account(
     """The account no longer a target, its tokens erased. Its deliveries that have not run
     fail with `account_disconnected` when they do, unless it is connected again first."""
     _check_platform(platform)
-    account = await repository.find_account(session, user.id, platform, account_id.strip())
+    account_id = account_id.strip()
+    account = None
+    if "\x00" not in account_id:  # none holds a NUL, and PostgreSQL refuses one in a query
+        account = await repository.find_account(session, user.id, platform, account_id)
     if account is None:
-        raise NotFound(f"{user.email} has no {platform} account {account_id.strip()!r}.")
+        raise NotFound(f"{user.email} has no {platform} account {account_id!r}.")
     account.status = AccountStatus.disconnected
     account.access_token = account.refresh_token = account.expires_at = None
     await session.flush()
