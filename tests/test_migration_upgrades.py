@@ -139,7 +139,7 @@ async def _counts(db: Database) -> dict[str, int]:
     return {table: count.scalar_one() for table, count in zip(TABLES, counts, strict=True)}
 
 
-@pytest.mark.parametrize("revision", ["0001", "0002", "0003", "0004"])
+@pytest.mark.parametrize("revision", ["0001", "0002", "0003", "0004", "0008"])
 async def test_upgrade_keeps_every_row(database_url: str, revision: str, tmp_path: Path) -> None:
     """On SQLite, rebuilding `posts` (migration 0003) once deleted every delivery and attempt
     through ON DELETE CASCADE."""

@@ -31,6 +31,7 @@ TABLES = {
     "webhook_deliveries",
     "oauth_states",
     "dashboard_sessions",
+    "media_pins",
     "alembic_version",
 }
 
@@ -74,6 +75,9 @@ async def test_upgrade_matches_models_and_downgrade_undoes_it(database_url: str)
             indexes = await conn.run_sync(_indexes, "deliveries")
         assert "ix_deliveries_due_platform" in indexes
         assert "ix_deliveries_due" not in indexes
+        async with engine.connect() as conn:
+            assert "ix_media_pins_storage_key" in await conn.run_sync(_indexes, "media_pins")
+            assert "ix_media_storage_key" in await conn.run_sync(_indexes, "media")
         async with engine.begin() as conn:
             await conn.run_sync(_downgrade)
         async with engine.connect() as conn:

@@ -5,7 +5,7 @@ from soku.dashboard.models import DashboardSession
 from soku.db import Base
 from soku.delivery.models import Delivery, DeliveryAttempt
 from soku.integrations.models import Account, OAuthState
-from soku.media.models import Media
+from soku.media.models import Media, MediaPin
 from soku.posts.models import IdempotencyKey, Post
 from soku.webhooks.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
 
@@ -18,6 +18,7 @@ __all__ = [
     "DeliveryAttempt",
     "IdempotencyKey",
     "Media",
+    "MediaPin",
     "OAuthState",
     "Post",
     "User",

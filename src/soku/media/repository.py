@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Iterable, Sequence
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Connection, delete, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from soku.delivery.models import UNFINISHED
-from soku.media.models import Media
+from soku.media.models import Media, MediaPin
 from soku.posts.models import Post
 
 
@@ -59,8 +60,55 @@ async def used_by_pending_post(session: AsyncSession, user_id: uuid.UUID, media_
     return any(media_id in (ids or []) for ids in (await session.execute(stmt)).scalars())
 
 
-async def remove(session: AsyncSession, media: Media) -> bool:
-    """Delete the row; True when no other row uses the same stored object."""
-    await session.execute(delete(Media).where(Media.id == media.id))
-    stmt = select(func.count()).select_from(Media).where(Media.storage_key == media.storage_key)
-    return int((await session.execute(stmt)).scalar_one()) == 0
+# A pin this old is a crashed request's: it holds its object no longer.
+PIN_LIFETIME = dt.timedelta(hours=1)
+# A 64-bit hash of the key, the one lock number of every transaction that changes its holders.
+_LOCK_KEY = text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")
+
+
+def lock_keys(connection: Connection, keys: Iterable[str]) -> None:
+    """Until the transaction ends, no other one changes these keys' rows or pins (taken in
+    sorted order, so two of them never wait on each other). PostgreSQL only: a SQLite write
+    transaction has the whole database to itself already."""
+    if connection.dialect.name != "postgresql":
+        return
+    for key in sorted(set(keys)):
+        connection.execute(_LOCK_KEY, {"key": key})
+
+
+def add_pin(connection: Connection, pin_id: uuid.UUID, key: str, now: dt.datetime) -> None:
+    lock_keys(connection, [key])
+    connection.execute(insert(MediaPin).values(id=pin_id, storage_key=key, created_at=now))
+
+
+def drop_pins(connection: Connection, pin_ids: Collection[uuid.UUID]) -> None:
+    if pin_ids:
+        connection.execute(delete(MediaPin).where(MediaPin.id.in_(list(pin_ids))))
+
+
+def holders(connection: Connection, key: str, now: dt.datetime) -> int:
+    """The media rows and live pins on the key: zero, and its object may go."""
+    rows = select(func.count()).select_from(Media).where(Media.storage_key == key)
+    pins = select(func.count()).select_from(MediaPin)
+    pins = pins.where(MediaPin.storage_key == key, MediaPin.created_at > now - PIN_LIFETIME)
+    stmt = select(rows.scalar_subquery() + pins.scalar_subquery())
+    return int(connection.execute(stmt).scalar_one())
+
+
+def leave_key(
+    connection: Connection,
+    key: str,
+    now: dt.datetime,
+    *,
+    media_id: uuid.UUID | None = None,
+    pin_ids: Collection[uuid.UUID] = (),
+) -> bool:
+    """Under the key's lock: drop a media row or pins on it, and a crashed request's pins;
+    True when nothing holds the key any more (the caller deletes the object)."""
+    lock_keys(connection, [key])
+    if media_id is not None:
+        connection.execute(delete(Media).where(Media.id == media_id))
+    drop_pins(connection, pin_ids)
+    stale = MediaPin.storage_key == key, MediaPin.created_at <= now - PIN_LIFETIME
+    connection.execute(delete(MediaPin).where(*stale))
+    return holders(connection, key, now) == 0

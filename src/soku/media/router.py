@@ -18,6 +18,7 @@ from soku.db import utcnow
 from soku.errors import Conflict, NotFound, RangeNotSatisfiable, ValidationFailed
 from soku.media import repository, service
 from soku.media.models import Media
+from soku.media.pins import Pins, leave
 from soku.media.schemas import MediaFromUrl, MediaView
 from soku.media.upload import receive_upload
 from soku.posts import idempotency
@@ -49,9 +50,15 @@ def view_of(ctx: AppContext, media: Media) -> MediaView:
 
 
 async def record(
-    ctx: AppContext, user_id: uuid.UUID, incoming: service.Incoming, raw: Any, key: str | None
+    ctx: AppContext,
+    user_id: uuid.UUID,
+    incoming: service.Incoming,
+    raw: Any,
+    key: str | None,
+    pins: Pins,
 ) -> Response:
-    """Write the media row, with its idempotency key when one applies, in one transaction."""
+    """Write the media row, with its idempotency key when one applies, in one transaction
+    that also takes over the request's pins."""
     media = service.new_media(user_id, incoming)
     body = json.dumps(view_of(ctx, media).model_dump(mode="json")).encode()
     answer = idempotency.StoredResponse(201, body)
@@ -68,7 +75,9 @@ async def record(
                     media.created_at,
                     ctx.settings.idempotency_ttl_seconds,
                 )
+            await (await session.connection()).run_sync(pins.release_in)
             session.add(media)
+        pins.committed()
     except idempotency.KeyTaken:
         async with ctx.db.read() as session:
             stored = await idempotency.lookup(
@@ -102,8 +111,9 @@ async def create_from_url(
     key, replay = await replayed(ctx, caller.user_id, raw, idempotency_key, "media")
     if replay is not None:
         return replay
-    incoming = await service.fetch_url(ctx, body.url)
-    return await record(ctx, caller.user_id, incoming, raw, key)
+    async with Pins.of(ctx) as pins:
+        incoming = await service.fetch_url(ctx, body.url, pins)
+        return await record(ctx, caller.user_id, incoming, raw, key, pins)
 
 
 async def replayed(
@@ -128,8 +138,9 @@ async def replayed(
     summary="Upload a file (multipart/form-data, field `file`)",
 )
 async def upload(ctx: Context, caller: Creator, file: UploadFile) -> Response:
-    incoming = await receive_upload(ctx, file)
-    return await record(ctx, caller.user_id, incoming, None, None)
+    async with Pins.of(ctx) as pins:
+        incoming = await receive_upload(ctx, file, pins)
+        return await record(ctx, caller.user_id, incoming, None, None, pins)
 
 
 @router.get(
@@ -161,9 +172,7 @@ async def delete_media(ctx: Context, caller: Caller, media_id: str) -> Response:
             raise NotFound(f"No media {media_id}.")
         if await repository.used_by_pending_post(session, caller.user_id, str(media.id)):
             raise Conflict("A post that has not finished uses this media.", {"id": media_id})
-        last_user = await repository.remove(session, media)
-    if last_user:
-        await ctx.media_store.delete(media.storage_key)
+        await leave(session, ctx.media_store, media.storage_key, media_id=media.id)
     return Response(status_code=204)
 
 

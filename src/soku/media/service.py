@@ -2,7 +2,8 @@
 
 A file goes to a temporary file in the data folder first (hashed and size-capped while it
 streams), so probing can read it and the store can take it in parts; memory never holds it.
-The row is written by the caller's transaction, together with its idempotency key or post.
+The row is written by the caller's transaction, together with its idempotency key or post;
+the request pins the object before it asks the store for it (soku.media.pins).
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ from soku.db import utcnow
 from soku.errors import UploadFailed
 from soku.media.fetcher import FetchLimits, fetch_to_file
 from soku.media.models import Media
+from soku.media.pins import Pins
 from soku.media.probe import ProbeError, probe_async
+from soku.media.storage import object_key
 from soku.media.types import FetchError, Sniffed
 
 
@@ -63,7 +66,7 @@ async def temporary_file(ctx: AppContext) -> AsyncIterator[Path]:
         path.unlink(missing_ok=True)
 
 
-async def fetch_url(ctx: AppContext, url: str) -> Incoming:
+async def fetch_url(ctx: AppContext, url: str, pins: Pins) -> Incoming:
     """Fetch, probe and store one URL; UploadFailed says why not."""
     async with temporary_file(ctx) as path:
         try:
@@ -72,18 +75,27 @@ async def fetch_url(ctx: AppContext, url: str) -> Incoming:
             raise upload_failed(
                 url, exc.reason, f"{url} could not be fetched: {exc.message}"
             ) from exc
-        return await store_file(ctx, path, fetched.sniffed, fetched.size, fetched.sha256, url)
+        return await store_file(ctx, path, fetched.sniffed, fetched.size, fetched.sha256, url, pins)
 
 
 async def store_file(
-    ctx: AppContext, path: Path, sniffed: Sniffed, size: int, sha256: str, source: str | None
+    ctx: AppContext,
+    path: Path,
+    sniffed: Sniffed,
+    size: int,
+    sha256: str,
+    source: str | None,
+    pins: Pins,
 ) -> Incoming:
+    """Probe the file and put it in the store, pinned first: a delete of the last media row
+    on the same bytes must not remove the object between the store's look and our row."""
     try:
         probe = await probe_async(path, sniffed.kind)
     except ProbeError as exc:
         raise upload_failed(
             source, "unsupported_format", f"The {sniffed.kind} could not be read: {exc}"
         ) from exc
+    await pins.add(object_key(sha256, sniffed.extension))
     stored = await ctx.media_store.put_file(path, sha256, sniffed.extension, sniffed.content_type)
     details = {k: v for k, v in vars(probe).items() if v is not None}
     return Incoming(

@@ -8,13 +8,14 @@ from fastapi import UploadFile
 
 from soku.context import AppContext
 from soku.media import service
+from soku.media.pins import Pins
 from soku.media.sniff import SNIFF_BYTES, sniff
 from soku.media.types import Sniffed
 
 CHUNK = 1024 * 1024
 
 
-async def receive_upload(ctx: AppContext, upload: UploadFile) -> service.Incoming:
+async def receive_upload(ctx: AppContext, upload: UploadFile, pins: Pins) -> service.Incoming:
     """Starlette has spooled the part to disk; copy it in chunks, hashing and size-capping."""
     name = upload.filename or "upload"
     async with service.temporary_file(ctx) as path:
@@ -29,7 +30,7 @@ async def receive_upload(ctx: AppContext, upload: UploadFile) -> service.Incomin
                 out.write(chunk)
         if sniffed is None:
             raise service.upload_failed(name, "unsupported_format", "The uploaded file is empty.")
-        return await service.store_file(ctx, path, sniffed, size, digest.hexdigest(), None)
+        return await service.store_file(ctx, path, sniffed, size, digest.hexdigest(), None, pins)
 
 
 def _sniff_or_fail(head: bytes, name: str) -> Sniffed:

@@ -2,7 +2,8 @@
 
 So a post never fails later because a link died. Our own stored URLs are used as they are;
 every other URL is fetched, all at once, within the total time cap. Any failure answers
-`upload_failed` naming every URL that failed, and the post is not created.
+`upload_failed` naming every URL that failed, and the post is not created. The fetched
+files are pinned (soku.media.pins) until the post's transaction writes their media rows.
 """
 
 from __future__ import annotations
@@ -13,12 +14,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection, select
+from sqlalchemy.orm import Session
 
 from soku.context import AppContext
 from soku.errors import UploadFailed
 from soku.media import repository as media_repo
 from soku.media import service as media_service
 from soku.media.models import Media
+from soku.media.pins import Pins
 from soku.platforms.base import ContentDraft
 
 
@@ -29,15 +32,28 @@ class MediaPlan:
     ordered: list[Media] = field(default_factory=list)
     new: list[Media] = field(default_factory=list)
     known: dict[uuid.UUID, str] = field(default_factory=dict)  # stored before: id, URL given
+    pins: Pins | None = None  # the fetched files' (`new`)
 
     @property
     def ids(self) -> list[str]:
         return [str(m.id) for m in self.ordered]
 
+    def write_new(self, connection: Connection) -> None:
+        """In the post's transaction: the fetched media's rows, which take over their pins."""
+        if not self.new:
+            return
+        if self.pins is not None:
+            self.pins.release_in(connection)
+        with Session(bind=connection) as session:  # joins the connection's transaction
+            session.add_all(self.new)
+            session.flush()
 
-async def take_media(ctx: AppContext, user_id: uuid.UUID, draft: ContentDraft) -> MediaPlan:
+
+async def take_media(
+    ctx: AppContext, user_id: uuid.UUID, draft: ContentDraft, pins: Pins
+) -> MediaPlan:
     urls = list(draft.image_urls or draft.video_urls)
-    plan = MediaPlan()
+    plan = MediaPlan(pins=pins)
     if not urls:
         return plan
     tokens = {url: media_service.token_of(ctx, url) for url in urls}
@@ -45,7 +61,7 @@ async def take_media(ctx: AppContext, user_id: uuid.UUID, draft: ContentDraft) -
         known = await media_repo.by_tokens(session, user_id, [t for t in tokens.values() if t])
     missing = list(dict.fromkeys(u for u in urls if tokens[u] not in known))
     await _refuse_deleted(ctx, {u: t for u in missing if (t := tokens[u])})
-    fetched = await _fetch_all(ctx, user_id, missing)
+    fetched = await _fetch_all(ctx, user_id, missing, pins)
     for url in urls:
         token = tokens[url]
         plan.ordered.append(known[token] if token in known else fetched[url])
@@ -81,11 +97,13 @@ async def _refuse_deleted(ctx: AppContext, own: dict[str, str]) -> None:
         raise _not_stored(gone)
 
 
-async def _fetch_all(ctx: AppContext, user_id: uuid.UUID, urls: list[str]) -> dict[str, Media]:
+async def _fetch_all(
+    ctx: AppContext, user_id: uuid.UUID, urls: list[str], pins: Pins
+) -> dict[str, Media]:
     if not urls:
         return {}
     results = await asyncio.gather(
-        *(_fetch_in_time(ctx, url) for url in urls), return_exceptions=True
+        *(_fetch_in_time(ctx, url, pins) for url in urls), return_exceptions=True
     )
     failures = [r for r in results if isinstance(r, UploadFailed)]
     if failures:
@@ -110,12 +128,12 @@ async def _fetch_all(ctx: AppContext, user_id: uuid.UUID, urls: list[str]) -> di
     }
 
 
-async def _fetch_in_time(ctx: AppContext, url: str) -> media_service.Incoming:
+async def _fetch_in_time(ctx: AppContext, url: str, pins: Pins) -> media_service.Incoming:
     """One URL within the time cap; all of them run at once, so the cap holds for the post."""
     seconds = ctx.settings.media_fetch_timeout_seconds
     try:
         async with asyncio.timeout(seconds):
-            return await media_service.fetch_url(ctx, url)
+            return await media_service.fetch_url(ctx, url, pins)
     except TimeoutError:
         message = f"{url} could not be fetched: no complete answer within {seconds:g} s"
         raise media_service.upload_failed(url, "timeout", message) from None

@@ -20,6 +20,7 @@ from soku.errors import Conflict, NotFound
 from soku.integrations import repository as accounts_repo
 from soku.integrations.models import AccountRef
 from soku.integrations.targeting import resolve_targets
+from soku.media.pins import Pins
 from soku.posts import idempotency, repository
 from soku.posts.media_intake import MediaPlan, check_still_stored, take_media
 from soku.posts.models import Post, PostStatus
@@ -61,9 +62,25 @@ async def create_post(
     """
     request_hash = idempotency.canonical_hash(raw)
     key = idempotency.resolve_key(key_header, user_id, request_hash, "posts")
-    media = await _media_first(ctx, user_id, body, key, request_hash)
-    if isinstance(media, idempotency.StoredResponse):
-        return media
+    content = body.post.content
+    if not (content.mediaUrls or content.imageUrls or content.videoUrl):
+        return await _create(ctx, user_id, body, raw, key, request_hash, MediaPlan())
+    async with Pins.of(ctx) as pins:  # whatever no committed post took over is released
+        media = await _media_first(ctx, user_id, body, key, request_hash, pins)
+        if isinstance(media, idempotency.StoredResponse):
+            return media
+        return await _create(ctx, user_id, body, raw, key, request_hash, media)
+
+
+async def _create(
+    ctx: AppContext,
+    user_id: uuid.UUID,
+    body: CreatePostRequest,
+    raw: Any,
+    key: str,
+    request_hash: str,
+    media: MediaPlan,
+) -> idempotency.StoredResponse:
     for _ in range(_CLAIM_TRIES):
         try:
             return await _create_once(ctx, user_id, body, raw, key, request_hash, media)
@@ -78,20 +95,22 @@ async def create_post(
 
 
 async def _media_first(
-    ctx: AppContext, user_id: uuid.UUID, body: CreatePostRequest, key: str, request_hash: str
+    ctx: AppContext,
+    user_id: uuid.UUID,
+    body: CreatePostRequest,
+    key: str,
+    request_hash: str,
+    pins: Pins,
 ) -> MediaPlan | idempotency.StoredResponse:
     """A post with media: replay a repeat at once, else check the body and fetch the media
     before any transaction (a fetch may take seconds; no lock is held meanwhile)."""
-    content = body.post.content
-    if not (content.mediaUrls or content.imageUrls or content.videoUrl):
-        return MediaPlan()
     async with ctx.db.read() as session:
         stored = await idempotency.lookup(session, user_id, key, request_hash, utcnow())
     if stored is not None:
         return stored
     submission = check(ctx, body)
     await resolve_accounts(ctx, user_id, submission)
-    return await take_media(ctx, user_id, submission.draft)
+    return await take_media(ctx, user_id, submission.draft, pins)
 
 
 async def _create_once(
@@ -118,11 +137,8 @@ async def _create_once(
         platforms = [t.platform for t in submission.targets]
         found = accounts_repo.usable_accounts_in(connection, user_id, platforms)
         accounts = resolve_targets(submission.targets, found)
-        check_still_stored(connection, media)
-        if media.new:
-            with Session(bind=connection) as session:  # joins the connection's transaction
-                session.add_all(media.new)
-                session.flush()
+        check_still_stored(connection, media)  # row locks before the keys' (as a delete)
+        media.write_new(connection)
         content = raw["post"]["content"]
         repository.insert_post(
             connection, post_id, user_id, content, submission.scheduled_time, accounts, now,
@@ -131,6 +147,8 @@ async def _create_once(
         ctx.wakeup.notify_in(connection)  # delivered on commit
 
     await ctx.db.run_write(write)  # SQLite file: one trip to the writer thread (see soku.db)
+    if media.pins is not None:
+        media.pins.committed()
     ctx.wakeup.wake()
     return response
 

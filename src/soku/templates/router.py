@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Header, Request, Response
 from soku.api import AUTHED, GatedRoute, error_responses
 from soku.auth.dependencies import Principal, authenticated
 from soku.context import Context
+from soku.media.pins import Pins
 from soku.media.router import record, replayed
 from soku.media.schemas import MediaView
 from soku.templates import service
@@ -48,8 +49,9 @@ async def render_template(
     resolved, replay = await replayed(ctx, caller.user_id, raw, key, "templates")
     if replay is not None:
         return replay
-    incoming = await service.render_to_media(ctx, caller.user_id, job)
-    return await record(ctx, caller.user_id, incoming, raw, resolved)
+    async with Pins.of(ctx) as pins:
+        incoming = await service.render_to_media(ctx, caller.user_id, job, pins)
+        return await record(ctx, caller.user_id, incoming, raw, resolved, pins)
 
 
 @router.get(

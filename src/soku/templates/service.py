@@ -13,6 +13,7 @@ from PIL import Image
 from soku.context import AppContext
 from soku.errors import ValidationFailed
 from soku.media import service as media
+from soku.media.pins import Pins
 from soku.media.sniff import PNG
 from soku.posts.validation import problem
 from soku.templates.catalog import ASPECT_SIZES, TEMPLATES, Template, check_config, render
@@ -36,7 +37,9 @@ def checked(body: TemplateRender) -> Checked:
     return template, values, size
 
 
-async def render_to_media(ctx: AppContext, user_id: uuid.UUID, job: Checked) -> media.Incoming:
+async def render_to_media(
+    ctx: AppContext, user_id: uuid.UUID, job: Checked, pins: Pins
+) -> media.Incoming:
     """Draw what `checked` accepted and store the PNG."""
     template, values, size = job
     fonts = ctx.settings.template_font, ctx.settings.template_bold_font
@@ -49,7 +52,7 @@ async def render_to_media(ctx: AppContext, user_id: uuid.UUID, job: Checked) -> 
         digest, length = await asyncio.to_thread(
             _draw, template, values, size, fonts, pictures, path
         )
-        return await media.store_file(ctx, path, PNG, length, digest, None)
+        return await media.store_file(ctx, path, PNG, length, digest, None, pins)
 
 
 def _draw(

@@ -1,0 +1,125 @@
+"""Pins: how a stored object shared by many media rows is deleted, and only when unused.
+
+An object (`sha256/<hex>.<ext>`) is held by every media row with its key and by every pin: a
+row of `media_pins` that a request taking a file in writes, in a transaction of its own,
+before it asks the store whether the object is there. The pin goes in the transaction that
+writes the request's media rows; on any other way out (a refusal, an error, an idempotency
+replay, a cancelled task) `Pins.release_rest` drops it. Whoever leaves a key last (a
+`DELETE /v1/media/{id}`, a release) deletes the object. Every transaction that changes a
+key's rows or pins holds the key's lock first (`repository.lock_keys`), so a delete either
+ran entirely before a pin (the object is gone, and the intake stores it again) or sees it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Collection
+from functools import partial
+from types import TracebackType
+
+import structlog
+from sqlalchemy import Connection
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from soku.context import AppContext
+from soku.db import Database, utcnow
+from soku.media import repository
+from soku.media.storage import MediaStore
+
+log = structlog.get_logger("soku.media")
+_RELEASING: set[asyncio.Task[None]] = set()  # held here: the event loop keeps only weak ones
+
+
+class Pins:
+    """The pins of one request: `add` one before asking the store for the object,
+    `release_in` the transaction that writes the media rows and `committed` once that has
+    committed; `release_rest` (the `async with` exit) releases whatever was not."""
+
+    def __init__(self, db: Database, store: MediaStore) -> None:
+        self._db, self._store = db, store
+        self._held: dict[uuid.UUID, str] = {}  # pin id: storage key
+        self._released_in: set[uuid.UUID] = set()
+
+    @classmethod
+    def of(cls, ctx: AppContext) -> Pins:
+        return cls(ctx.db, ctx.media_store)
+
+    async def add(self, key: str) -> None:
+        """Pin the key, committed before this returns."""
+        pin_id = uuid.uuid4()
+        self._held[pin_id] = key  # first: if the insert is cut short, the release tries anyway
+        await self._db.run_write(partial(repository.add_pin, pin_id=pin_id, key=key, now=utcnow()))
+
+    def release_in(self, connection: Connection) -> None:
+        """In the transaction that writes this request's media rows: lock the keys, drop the
+        pins; they are gone when it commits (`committed`)."""
+        if not self._held:
+            return
+        repository.lock_keys(connection, self._held.values())
+        repository.drop_pins(connection, list(self._held))
+        self._released_in = set(self._held)
+
+    def committed(self) -> None:
+        """The transaction that ran `release_in` has committed."""
+        for pin_id in self._released_in:
+            self._held.pop(pin_id, None)
+        self._released_in = set()
+
+    async def release_rest(self) -> None:
+        """Release every pin not released by a committed transaction, one transaction per
+        key, deleting each object nothing holds any more. Runs to its end even when the
+        request's task is cancelled meanwhile."""
+        by_key: dict[str, list[uuid.UUID]] = {}
+        for pin_id, key in self._held.items():
+            by_key.setdefault(key, []).append(pin_id)
+        self._held, self._released_in = {}, set()
+        if not by_key:
+            return
+        task = asyncio.ensure_future(self._release(by_key))
+        _RELEASING.add(task)
+        task.add_done_callback(_RELEASING.discard)
+        await asyncio.shield(task)
+
+    async def _release(self, by_key: dict[str, list[uuid.UUID]]) -> None:
+        for key, pin_ids in sorted(by_key.items()):
+            try:
+                async with self._db.transaction() as session:
+                    await leave(session, self._store, key, pin_ids=pin_ids)
+            except Exception as exc:  # the request's own outcome stands; an hour frees the pin
+                log.warning("media_pin_not_released", storage_key=key, error=repr(exc))
+
+    async def __aenter__(self) -> Pins:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.release_rest()
+
+
+async def leave(
+    session: AsyncSession,
+    store: MediaStore,
+    key: str,
+    *,
+    media_id: uuid.UUID | None = None,
+    pin_ids: Collection[uuid.UUID] = (),
+) -> None:
+    """In the session's transaction, under the key's lock: drop the media row or the pins,
+    and delete the object if nothing holds it any more (before the commit, so no intake can
+    pin the key in between). A store that fails to delete is logged, not raised: the row
+    is gone either way, and an object left over harms nobody."""
+    connection = await session.connection()
+    unused = await connection.run_sync(
+        partial(repository.leave_key, key=key, now=utcnow(), media_id=media_id, pin_ids=pin_ids)
+    )
+    if not unused:
+        return
+    try:
+        await store.delete(key)
+    except Exception as exc:
+        log.warning("stored_media_not_deleted", storage_key=key, error=repr(exc))
