@@ -51,3 +51,20 @@ def test_after_a_rotation_both_secrets_sign() -> None:
     assert signing.verify("whsec_new", header, BODY, now=NOW)
     assert signing.verify("whsec_old", header, BODY, now=NOW)
     assert not signing.verify("whsec_other", header, BODY, now=NOW)
+
+
+def test_a_signature_that_is_not_ascii_is_refused_not_raised() -> None:
+    """`hmac.compare_digest` raises TypeError on a str holding anything but ASCII: a forged
+    header must read as a bad signature, not crash the receiver verifying it."""
+    now = 1_700_000_000
+    assert not signing.verify("whsec_x", f"t={now},v1=é{'0' * 63}", b"{}", now=now)
+    good = signing.header_value("whsec_x", b"{}", timestamp=now)
+    assert signing.verify("whsec_x", f"{good},v1=ü", b"{}", now=now)
+
+
+def test_the_fakes_pkce_check_refuses_a_verifier_that_is_not_ascii() -> None:
+    from soku.sandbox.consent import pkce_matches
+
+    assert not pkce_matches("é" * 43, "abc", "plain")
+    assert not pkce_matches("é" * 43, "é" * 43 + "x", "S256")
+    assert pkce_matches("v" * 43, "v" * 43, "plain")

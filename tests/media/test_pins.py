@@ -348,9 +348,9 @@ async def test_a_post_naming_equal_files_twice_writes_both_rows(
     assert await pins_on(backend, jpeg_key(data)) == 0
 
 
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)  # SQLite: no lock of its own
 async def test_the_key_lock_is_held_until_the_transaction_ends(backend: AppContext) -> None:
-    if backend.db.is_sqlite:
-        pytest.skip("SQLite's write transactions are exclusive: no lock of its own")
+    """(SQLite's write transactions are exclusive: it needs no lock of its own.)"""
     key = f"sha256/{secrets.token_hex(32)}.jpg"
     probe = text("SELECT pg_try_advisory_xact_lock(hashtextextended(:key, 0))")
     async with backend.db.transaction() as holder:

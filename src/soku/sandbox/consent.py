@@ -124,11 +124,12 @@ class CodeBook:
 
 
 def pkce_matches(verifier: str, challenge: str, method: str) -> bool:
+    """As bytes: `compare_digest` refuses a str holding anything but ASCII (a forged form)."""
     if method == "plain":
-        return hmac.compare_digest(verifier, challenge)
+        return hmac.compare_digest(verifier.encode(), challenge.encode())
     digest = hashlib.sha256(verifier.encode()).digest()
-    derived = base64.urlsafe_b64encode(digest).decode().rstrip("=")
-    return bool(verifier) and hmac.compare_digest(derived, challenge)
+    derived = base64.urlsafe_b64encode(digest).rstrip(b"=")
+    return bool(verifier) and hmac.compare_digest(derived, challenge.encode())
 
 
 def back_to_client(redirect_uri: str, params: Mapping[str, str]) -> RedirectResponse:

@@ -49,4 +49,6 @@ def verify(
     if abs((time.time() if now is None else now) - moment) > tolerance:
         return False
     expected = signature(secret, moment, body)
-    return any(hmac.compare_digest(expected, given) for given in parts.get("v1", []))
+    # as bytes: compare_digest refuses a str holding anything but ASCII (a forged header)
+    wanted = expected.encode()
+    return any(hmac.compare_digest(wanted, given.encode()) for given in parts.get("v1", []))
