@@ -31,6 +31,7 @@ from soku.dashboard.session import (
     read_form,
     same_token,
     sessions,
+    signed_out,
 )
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
@@ -117,9 +118,7 @@ async def login(request: Request) -> Response:
 async def logout(request: Request, checked: Checked) -> Response:
     async with get_context(request).db.transaction() as session:
         await sign_ins.end_sign_in(session, checked[0].session_id)
-    response = RedirectResponse("/dashboard/login?reason=signed_out", status_code=303)
-    response.delete_cookie(COOKIE, path=PATH)
-    return response
+    return signed_out("signed_out")
 
 
 def install(app: FastAPI, settings: Settings) -> None:
