@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from sqlalchemy import select, update
 
 from soku import operations
-from soku.auth.models import ApiKey
+from soku.auth.models import ApiKey, SubscriptionStatus
 from soku.context import AppContext
 from soku.dashboard import sign_ins
 from soku.dashboard.models import DashboardSession
@@ -192,6 +192,23 @@ async def test_anothers_sign_in_is_404_and_nothing_ends(
         assert f"No open sign-in {target}." in refused.text and 'class="problem"' in refused.text
     assert await is_signed_in(copy) and await is_signed_in(browser)
     assert await rows_of_user(backend, other) == {theirs.id}
+
+
+async def test_a_lapsed_subscription_can_still_end_its_sign_ins(
+    backend: AppContext, dashboard_app: FastAPI, browser: httpx.AsyncClient, copy: httpx.AsyncClient
+) -> None:
+    """Ending sign-ins stands for no API call and only takes access away: it is not refused
+    with the 403 the forms admitted as API calls give an inactive subscription."""
+    caller = await make_caller(backend, accounts=[], subscription=SubscriptionStatus.canceled)
+    csrf = await sign_in(browser, caller.key)
+    await sign_in(copy, caller.key)
+    copied = await row_of(backend, dashboard_app, copy)
+    done = await browser.post(end_path(copied.id), data={"csrf": csrf})
+    assert done.headers["location"] == f"{ACCOUNT}?done=ended"
+    await sign_in(copy, caller.key)
+    done = await browser.post(f"{ACCOUNT}/sign-ins/end-others", data={"csrf": csrf})
+    assert done.headers["location"] == f"{ACCOUNT}?done=ended_others"
+    assert not await is_signed_in(copy)
 
 
 async def test_the_forms_need_their_csrf_token(
