@@ -34,6 +34,14 @@ async def browser(dashboard_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         yield http
 
 
+@pytest.fixture
+async def copy(dashboard_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """A second browser: another cookie jar over the same app."""
+    transport = httpx.ASGITransport(app=dashboard_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://soku.test") as http:
+        yield http
+
+
 async def sign_in(http: httpx.AsyncClient, key: str, next_page: str = "/dashboard") -> str:
     """Signs `http` in with `key`; the CSRF token of the session's forms."""
     page = await http.get("/dashboard/login")

@@ -8,10 +8,8 @@ import asyncio
 import datetime as dt
 import hashlib
 import re
-from collections.abc import AsyncIterator
 
 import httpx
-import pytest
 from fastapi import FastAPI
 from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import select, update
@@ -25,14 +23,6 @@ from soku.dashboard.session import Sessions
 from soku.db import utcnow
 from tests.conftest import make_caller
 from tests.dashboard.conftest import csrf_of, sign_in
-
-
-@pytest.fixture
-async def copy(dashboard_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    """A second browser: another cookie jar over the same app."""
-    transport = httpx.ASGITransport(app=dashboard_app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://soku.test") as http:
-        yield http
 
 
 def token_in(app: FastAPI, browser: httpx.AsyncClient) -> str:

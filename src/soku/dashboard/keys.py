@@ -16,7 +16,7 @@ from soku.context import get_context
 from soku.dashboard import sign_ins
 from soku.dashboard.forms import Checked, PageRoute, SignedIn, field, notice
 from soku.dashboard.pages import render
-from soku.dashboard.session import COOKIE, PATH, Refused, Viewer
+from soku.dashboard.session import Refused, Viewer, signed_out
 from soku.errors import ValidationFailed
 
 router = APIRouter(prefix="/dashboard/keys", include_in_schema=False, route_class=PageRoute)
@@ -61,9 +61,7 @@ async def revoke_key(request: Request, checked: Checked, key_id: str) -> Respons
         await sign_ins.end_sign_ins_of_key(session, target)
     if target != viewer.key_id:
         return RedirectResponse("/dashboard/keys?done=revoked", status_code=303)
-    response = RedirectResponse("/dashboard/login?reason=own_key_revoked", status_code=303)
-    response.delete_cookie(COOKIE, path=PATH)
-    return response
+    return signed_out("own_key_revoked")
 
 
 async def _keys_page(

@@ -15,7 +15,7 @@ from soku.auth import repository
 from soku.auth.keys import hash_key
 from soku.config import Settings
 from soku.context import get_context
-from soku.dashboard import compose, integrations, keys, posts, sign_ins, webhooks
+from soku.dashboard import account, compose, integrations, keys, posts, sign_ins, webhooks
 from soku.dashboard.forms import Checked, SignedIn
 from soku.dashboard.pages import HERE, render
 from soku.dashboard.session import (
@@ -31,6 +31,7 @@ from soku.dashboard.session import (
     read_form,
     same_token,
     sessions,
+    signed_out,
 )
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
@@ -54,13 +55,6 @@ def _next_page(value: object) -> str:
 @router.get("")
 async def home(viewer: SignedIn) -> Response:
     return RedirectResponse("/dashboard/posts", status_code=303)
-
-
-@router.get("/account")
-async def account(request: Request, viewer: SignedIn) -> Response:
-    async with get_context(request).db.read() as session:
-        user = await repository.user_by_id(session, viewer.user_id)
-    return render(request, viewer, "account.html", user=user)
 
 
 @router.get("/login")
@@ -117,17 +111,16 @@ async def login(request: Request) -> Response:
 async def logout(request: Request, checked: Checked) -> Response:
     async with get_context(request).db.transaction() as session:
         await sign_ins.end_sign_in(session, checked[0].session_id)
-    response = RedirectResponse("/dashboard/login?reason=signed_out", status_code=303)
-    response.delete_cookie(COOKIE, path=PATH)
-    return response
+    return signed_out("signed_out")
 
 
 def install(app: FastAPI, settings: Settings) -> None:
     """The dashboard's routes, stylesheet and page-shaped answers to its refusals."""
     app.state.dashboard_sessions = Sessions(settings.resolved_secret_key, settings.public_base_url)
     app.include_router(router)
-    for pages in (compose.router, posts.router, keys.router, webhooks.router, integrations.router):
-        app.include_router(pages)  # compose first: /posts/new before /posts/{post_id}
+    pages = (compose.router, posts.router, keys.router, webhooks.router, integrations.router)
+    for page_router in (*pages, account.router):
+        app.include_router(page_router)  # compose first: /posts/new before /posts/{post_id}
     app.mount("/dashboard/static", StaticFiles(directory=HERE / "static"), name="dashboard-static")
 
     async def on_sign_in(request: Request, exc: Exception) -> Response:

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 from fastapi import Request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from starlette.datastructures import FormData
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 
 from soku.context import get_context
 from soku.dashboard import sign_ins
@@ -111,6 +111,14 @@ class Sessions:
             secure=self.secure,
             samesite="lax",
         )
+
+
+def signed_out(reason: str) -> Response:
+    """The answer once this browser's own sign-in has ended: the sign-in page, saying why
+    (a key of `SIGN_IN_REASONS`), and the cookie dropped."""
+    response = RedirectResponse(f"{PATH}/login?reason={reason}", status_code=303)
+    response.delete_cookie(COOKIE, path=PATH)
+    return response
 
 
 def sessions(request: Request) -> Sessions:

@@ -1,6 +1,6 @@
 """SQL for dashboard sign-ins (`dashboard_sessions`): opened by the sign-in form, read on every
-page with their key and user, ended by sign-out (deleted) or by revoking the key (expired),
-purged when stale.
+page with their key and user, listed for their user (all of its keys), ended by sign-out or by
+the user from the list (deleted) or by revoking the key (expired), purged when stale.
 
 The cookie carries a random token (256 bits); only its SHA-256 is stored.
 """
@@ -67,6 +67,63 @@ async def seen(session: AsyncSession, sign_in_id: uuid.UUID, when: dt.datetime) 
 
 async def end_sign_in(session: AsyncSession, sign_in_id: uuid.UUID) -> None:
     await session.execute(delete(DashboardSession).where(DashboardSession.id == sign_in_id))
+
+
+async def live_sign_ins_of_user(
+    session: AsyncSession, user_id: uuid.UUID
+) -> list[tuple[DashboardSession, ApiKey]]:
+    """The user's sign-ins not yet over, opened with any of their keys, newest first, each
+    with its key. A revoked key's sign-ins were expired with it, so none of them is listed."""
+    stmt = (
+        select(DashboardSession, ApiKey)
+        .join(ApiKey, ApiKey.id == DashboardSession.key_id)
+        .where(ApiKey.user_id == user_id, DashboardSession.expires_at > utcnow())
+        .order_by(DashboardSession.created_at.desc(), DashboardSession.id)
+    )
+    return [(row[0], row[1]) for row in await session.execute(stmt)]
+
+
+async def end_live_sign_in_of_user(
+    session: AsyncSession, user_id: uuid.UUID, sign_in_id: uuid.UUID
+) -> bool:
+    """Ends (deletes) one of the user's sign-ins not yet over; False when `sign_in_id` names
+    none of them (another user's, one already ended, or no sign-in at all)."""
+    stmt = delete(DashboardSession).where(
+        DashboardSession.id == sign_in_id,
+        DashboardSession.key_id.in_(select(ApiKey.id).where(ApiKey.user_id == user_id)),
+        DashboardSession.expires_at > utcnow(),
+    )
+    result = await session.execute(stmt)
+    return bool(getattr(result, "rowcount", 0))
+
+
+async def end_other_sign_ins_of_user(
+    session: AsyncSession, user_id: uuid.UUID, keep_id: uuid.UUID
+) -> int | None:
+    """Ends (deletes) every sign-in of the user not yet over but `keep_id`; how many, or None
+    (and nothing ended) when `keep_id` itself is no longer open.
+
+    The user's open sign-ins, `keep_id`'s too, are locked in the order of their ids first: two
+    browsers of one user asking at once then take turns, and the second finds its own sign-in
+    ended by the first, rather than each deleting the other's (neither left signed in) or
+    deadlocking on PostgreSQL by locking in whatever order a plan scans. (SQLite has one
+    writer at a time and ignores the clause.)"""
+    mine = (
+        select(DashboardSession.id)
+        .where(
+            DashboardSession.key_id.in_(select(ApiKey.id).where(ApiKey.user_id == user_id)),
+            DashboardSession.expires_at > utcnow(),
+        )
+        .order_by(DashboardSession.id)
+        .with_for_update()
+    )
+    open_ids = set((await session.execute(mine)).scalars())
+    if keep_id not in open_ids:
+        return None
+    doomed = open_ids - {keep_id}
+    if doomed:
+        await session.execute(delete(DashboardSession).where(DashboardSession.id.in_(doomed)))
+    return len(doomed)
 
 
 async def end_token(session: AsyncSession, token: str) -> None:
