@@ -135,13 +135,17 @@ async def end_token(session: AsyncSession, token: str) -> None:
 async def end_sign_ins_of_key(session: AsyncSession, key_id: uuid.UUID) -> int:
     """Ends every sign-in opened with the key `key_id`, which is being revoked. The rows are
     expired rather than deleted (purged once their 12 hours are over), so that a browser
-    still holding one is told its key was revoked rather than only that its session ended."""
+    still holding one is told its key was revoked rather than only that its session ended.
+    The rows are locked in id order first, as `end_other_sign_ins_of_user` locks them: an
+    UPDATE alone locks in whatever order its plan scans, and could deadlock with it."""
     now = utcnow()
-    stmt = update(DashboardSession).where(
-        DashboardSession.key_id == key_id, DashboardSession.expires_at > now
-    )
-    result = await session.execute(stmt.values(expires_at=now))
-    return int(getattr(result, "rowcount", 0) or 0)
+    live = (DashboardSession.key_id == key_id, DashboardSession.expires_at > now)
+    locked = select(DashboardSession.id).where(*live).order_by(DashboardSession.id)
+    ids = list((await session.execute(locked.with_for_update())).scalars())
+    if ids:
+        stmt = update(DashboardSession).where(DashboardSession.id.in_(ids))
+        await session.execute(stmt.values(expires_at=now))
+    return len(ids)
 
 
 async def purge_expired(session: AsyncSession) -> int:
