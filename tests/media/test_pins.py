@@ -359,3 +359,35 @@ async def test_the_key_lock_is_held_until_the_transaction_ends(backend: AppConte
             assert (await other.execute(probe, {"key": key})).scalar_one() is False
     async with backend.db.transaction() as other:
         assert (await other.execute(probe, {"key": key})).scalar_one() is True
+
+
+# --- a template's picture: the caller's own stored image, deleted while it is read -----------
+
+
+async def test_a_picture_deleted_while_a_template_reads_it_is_not_found(
+    client: httpx.AsyncClient,
+    backend: AppContext,
+    caller: Caller,
+    served: Served,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The template found the caller's media, then a DELETE of it removed the object before
+    the picture was read: `upload_failed` (not_found), not a 500."""
+    data = served.unique_jpeg()
+    uploaded = await upload(client, caller, data)
+    assert uploaded.status_code == 201, uploaded.text
+    (media,) = await rows_of(backend, caller.user_id)
+    by_tokens = repository.by_tokens
+
+    async def found_then_deleted(*args: Any) -> dict[str, Media]:
+        found = await by_tokens(*args)
+        await delete(client, caller, media.id)
+        return found
+
+    monkeypatch.setattr(repository, "by_tokens", found_then_deleted)
+    config = {"text": "hello", "avatar": uploaded.json()["url"]}
+    body = {"templateSlug": "tweetImage", "config": config}
+    response = await client.post("/v1/templates", json=body, headers=caller.headers)
+    error = assert_error(response, 400, "upload_failed")
+    assert error["details"]["reason"] == "not_found"
+    assert await backend.media_store.size(media.storage_key) is None
