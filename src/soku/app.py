@@ -18,6 +18,7 @@ from soku.delivery.worker import Worker
 from soku.health import router as health_router
 from soku.http import NO_TELEMETRY, EdgeMiddleware, install_error_handlers
 from soku.logs import configure_logging
+from soku.media.pins import keep_tidy
 from soku.media.router import public_router as media_public_router
 from soku.media.router import router as media_router
 from soku.platforms import INTEGRATIONS
@@ -79,14 +80,16 @@ def create_app(
 def _lifespan(
     context: AppContext, *, owned: bool, run_worker: bool, settle: bool
 ) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
-    """The server's life: the idempotency purge and (with `run_worker`) the worker beside the
-    API; on the way out both stopped, and the context closed if it is ours."""
+    """The server's life: the idempotency purge, the sweep of what crashed intakes left
+    (`soku.media.pins.keep_tidy`) and (with `run_worker`) the worker beside the API; on the way
+    out all stopped, and the context closed if it is ours."""
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if settle:
             runtime.settle_heap()
         housekeeping = asyncio.create_task(purge_idempotency_keys(context))
+        tidying = asyncio.create_task(keep_tidy(context))
         worker = Worker(context) if run_worker else None
         delivering = asyncio.create_task(worker.run()) if worker else None
         try:
@@ -95,9 +98,10 @@ def _lifespan(
             if worker and delivering:
                 worker.stop()
                 await delivering
-            housekeeping.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await housekeeping
+            for task in (housekeeping, tidying):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             if owned:
                 await context.aclose()
 

@@ -7,7 +7,9 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import hashlib
+import os
 import secrets
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -16,6 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import delete as delete_row
 from sqlalchemy import func, select, text
 
 from soku.context import AppContext
@@ -359,3 +362,74 @@ async def test_the_key_lock_is_held_until_the_transaction_ends(backend: AppConte
             assert (await other.execute(probe, {"key": key})).scalar_one() is False
     async with backend.db.transaction() as other:
         assert (await other.execute(probe, {"key": key})).scalar_one() is True
+
+
+# --- a template's picture: the caller's own stored image, deleted while it is read -----------
+
+
+async def test_a_picture_deleted_while_a_template_reads_it_is_not_found(
+    client: httpx.AsyncClient,
+    backend: AppContext,
+    caller: Caller,
+    served: Served,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The template found the caller's media, then a DELETE of it removed the object before
+    the picture was read: `upload_failed` (not_found), not a 500."""
+    data = served.unique_jpeg()
+    uploaded = await upload(client, caller, data)
+    assert uploaded.status_code == 201, uploaded.text
+    (media,) = await rows_of(backend, caller.user_id)
+    by_tokens = repository.by_tokens
+
+    async def found_then_deleted(*args: Any) -> dict[str, Media]:
+        found = await by_tokens(*args)
+        await delete(client, caller, media.id)
+        return found
+
+    monkeypatch.setattr(repository, "by_tokens", found_then_deleted)
+    config = {"text": "hello", "avatar": uploaded.json()["url"]}
+    body = {"templateSlug": "tweetImage", "config": config}
+    response = await client.post("/v1/templates", json=body, headers=caller.headers)
+    error = assert_error(response, 400, "upload_failed")
+    assert error["details"]["reason"] == "not_found"
+    assert await backend.media_store.size(media.storage_key) is None
+
+
+# --- what a killed process leaves: swept once it is an hour old -------------------------------
+
+
+async def test_the_sweep_drops_stale_pins_and_the_objects_only_they_held(
+    client: httpx.AsyncClient, backend: AppContext, caller: Caller, served: Served
+) -> None:
+    """A process killed between its pin and its release: the pin, and the object only it
+    held, go at the sweep once the pin is an hour old; a used object and a live pin stay."""
+    orphan, used, live = served.unique_jpeg(), served.unique_jpeg(), served.unique_jpeg()
+    for data in (orphan, used, live):
+        assert (await upload(client, caller, data)).status_code == 201
+    for media in await rows_of(backend, caller.user_id):
+        if media.storage_key != jpeg_key(used):
+            async with backend.db.transaction() as session:  # the row goes, not the object
+                await session.execute(delete_row(Media).where(Media.id == media.id))
+    old = utcnow() - dt.timedelta(hours=2)
+    async with backend.db.transaction() as session:
+        for data, when in ((orphan, old), (used, old), (live, utcnow())):
+            session.add(MediaPin(id=uuid.uuid4(), storage_key=jpeg_key(data), created_at=when))
+    assert await pins_module.sweep(backend.db, backend.media_store) >= 2
+    assert await backend.media_store.size(jpeg_key(orphan)) is None
+    assert await pins_on(backend, jpeg_key(orphan)) == 0
+    assert await backend.media_store.size(jpeg_key(used)) == len(used)
+    assert await pins_on(backend, jpeg_key(used)) == 0
+    assert await backend.media_store.size(jpeg_key(live)) == len(live)  # its intake goes on
+    assert await pins_on(backend, jpeg_key(live)) == 1
+
+
+async def test_the_sweep_removes_intake_files_an_hour_old(tmp_path: Path) -> None:
+    old, fresh, other = (tmp_path / n for n in ("incoming-a", "incoming-b", "keep-me"))
+    for path in (old, fresh, other):
+        path.write_bytes(b"x")
+    two_hours_ago = time.time() - 7200
+    for path in (old, other):
+        os.utime(path, (two_hours_ago, two_hours_ago))
+    assert pins_module.sweep_temporary_files(tmp_path) == 1
+    assert not old.exists() and fresh.exists() and other.exists()

@@ -13,9 +13,12 @@ ran entirely before a pin (the object is gone, and the intake stores it again) o
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import time
 import uuid
 from collections.abc import Collection
 from functools import partial
+from pathlib import Path
 from types import TracebackType
 
 import structlog
@@ -28,6 +31,7 @@ from soku.media import repository
 from soku.media.storage import MediaStore
 
 log = structlog.get_logger("soku.media")
+SWEEP_SECONDS = 600.0  # how often `keep_tidy` looks for what crashed requests left
 _RELEASING: set[asyncio.Task[None]] = set()  # held here: the event loop keeps only weak ones
 
 
@@ -123,3 +127,44 @@ async def leave(
         await store.delete(key)
     except Exception as exc:
         log.warning("stored_media_not_deleted", storage_key=key, error=repr(exc))
+
+
+async def sweep(db: Database, store: MediaStore) -> int:
+    """Drop the pins of requests that crashed (older than PIN_LIFETIME) and delete each
+    object nothing else holds, one transaction per key as a release; how many keys."""
+    keys = await db.run_read(partial(repository.stale_pin_keys, now=utcnow()))
+    for key in keys:
+        try:
+            async with db.transaction() as session:
+                await leave(session, store, key)
+        except Exception as exc:  # the next sweep tries again
+            log.warning("media_pin_not_released", storage_key=key, error=repr(exc))
+    return len(keys)
+
+
+def sweep_temporary_files(folder: Path) -> int:
+    """Delete the intake files (`incoming-*`) of requests that crashed: those untouched for
+    longer than PIN_LIFETIME, as long as an intake may take; how many."""
+    oldest = time.time() - repository.PIN_LIFETIME.total_seconds()
+    removed = 0
+    for path in folder.glob("incoming-*"):
+        with contextlib.suppress(FileNotFoundError):
+            if path.stat().st_mtime < oldest:
+                path.unlink()
+                removed += 1
+    return removed
+
+
+async def keep_tidy(ctx: AppContext) -> None:
+    """For as long as the service runs: what a killed process left between an intake's pin
+    and its release (the pins, objects only they held, temporary files) goes once it is an
+    hour old, rather than waiting for the next request on the same bytes."""
+    while True:
+        try:
+            keys = await sweep(ctx.db, ctx.media_store)
+            files = await asyncio.to_thread(sweep_temporary_files, ctx.settings.data_dir / "tmp")
+            if keys or files:
+                log.info("media_leftovers_swept", keys=keys, temporary_files=files)
+        except Exception:
+            log.exception("media_sweep_failed")
+        await asyncio.sleep(SWEEP_SECONDS)

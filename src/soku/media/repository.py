@@ -95,6 +95,12 @@ def holders(connection: Connection, key: str, now: dt.datetime) -> int:
     return int(connection.execute(stmt).scalar_one())
 
 
+def stale_pin_keys(connection: Connection, now: dt.datetime) -> list[str]:
+    """The keys that crashed requests' pins (older than PIN_LIFETIME) are left on."""
+    stmt = select(MediaPin.storage_key).where(MediaPin.created_at <= now - PIN_LIFETIME)
+    return sorted(set(connection.execute(stmt.distinct()).scalars()))
+
+
 def leave_key(
     connection: Connection,
     key: str,

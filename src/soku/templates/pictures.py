@@ -12,6 +12,7 @@ from pathlib import Path
 from PIL import Image, ImageOps
 
 from soku.context import AppContext
+from soku.errors import UploadFailed
 from soku.media import repository
 from soku.media import service as media
 from soku.media.fetcher import fetch_to_file
@@ -43,15 +44,22 @@ async def _copy_stored(
     async with ctx.db.read() as session:
         found = (await repository.by_tokens(session, user_id, [token])).get(token)
     if found is None:
-        raise media.upload_failed(url, "not_found", f"{url} is not one of your stored media.")
+        raise _not_yours(url)
     if found.kind != "image":
         raise media.upload_failed(url, "unsupported_format", f"{url} is not an image.")
     if found.bytes > MAX_PICTURE_BYTES:
         message = f"{url} is larger than {MAX_PICTURE_BYTES} bytes, the most a picture may be."
         raise media.upload_failed(url, "too_large", message)
-    with path.open("wb") as out:
-        async for chunk in ctx.media_store.stream(found.storage_key):
-            out.write(chunk)
+    try:
+        with path.open("wb") as out:
+            async for chunk in ctx.media_store.stream(found.storage_key):
+                out.write(chunk)
+    except FileNotFoundError:  # a DELETE of that media removed the object since our look
+        raise _not_yours(url) from None
+
+
+def _not_yours(url: str) -> UploadFailed:
+    return media.upload_failed(url, "not_found", f"{url} is not one of your stored media.")
 
 
 async def _fetch(ctx: AppContext, url: str, path: Path) -> None:
