@@ -77,8 +77,8 @@ async def test_server_errors_back_off_exponentially_then_publish(
 async def test_timeout_is_retried_after_checking_the_platform(
     make_harness: MakeHarness,
 ) -> None:
-    env = await make_harness(http_timeout_seconds=0.5)
-    caller, user, post_id = await one_x_post(env, on="publish", delay=1.5)
+    env = await make_harness(http_timeout_seconds=1.0)
+    caller, user, post_id = await one_x_post(env, on="publish", delay=3.0)
     view = await env.wait_status(caller, post_id, "published")
     [delivery] = view["deliveries"]
     first, second = await env.attempts(delivery["id"])
@@ -94,8 +94,8 @@ async def test_timeout_is_retried_after_checking_the_platform(
 async def test_accepted_but_answered_too_late_is_reconciled_not_posted_twice(
     make_harness: MakeHarness,
 ) -> None:
-    env = await make_harness(http_timeout_seconds=0.5)
-    caller, user, post_id = await one_x_post(env, on="publish", accept_then_delay=1.5)
+    env = await make_harness(http_timeout_seconds=1.0)
+    caller, user, post_id = await one_x_post(env, on="publish", accept_then_delay=3.0)
     view = await env.wait_status(caller, post_id, "published")
     [delivery] = view["deliveries"]
     first, second = await env.attempts(delivery["id"])
@@ -115,10 +115,10 @@ async def test_a_reconciliation_that_is_refused_asks_again_before_publishing(
 ) -> None:
     """A 429 (or any definite refusal) of the reconciliation call says nothing about the
     earlier publish call: the next attempt must ask again, not publish a second time."""
-    env = await make_harness(http_timeout_seconds=0.5)
+    env = await make_harness(http_timeout_seconds=1.0)
     caller = await env.caller([("x", "x_main")])
     user = await env.platform_user(caller, "x")
-    await env.fault(user_id=user, on="publish", accept_then_delay=1.5)
+    await env.fault(user_id=user, on="publish", accept_then_delay=3.0)
     await env.fault(user_id=user, on="list", error_code="rate_limited", retry_after=0.1)
     env.start_worker()
     post_id = await env.create(caller, text_post("x"))
