@@ -8,23 +8,19 @@ The cookie carries a random token (256 bits); only its SHA-256 is stored.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import secrets
 import uuid
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from soku.auth.keys import hash_key as token_hash  # SHA-256, as API keys are stored
 from soku.auth.models import ApiKey, User
 from soku.dashboard.models import DashboardSession
 from soku.db import utcnow
 
 LIFETIME = dt.timedelta(hours=12)
 SEEN_EVERY = dt.timedelta(minutes=5)  # `last_seen_at` is written at most this often
-
-
-def token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 async def open_sign_in(session: AsyncSession, key_id: uuid.UUID) -> str:

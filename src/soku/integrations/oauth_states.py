@@ -8,7 +8,6 @@ row: of two callbacks carrying one state, exactly one gets the row.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -16,14 +15,11 @@ from dataclasses import dataclass
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from soku.auth.keys import hash_key as state_hash  # SHA-256, as API keys are stored
 from soku.db import utcnow
 from soku.integrations.models import OAuthState, OAuthStep
 
 LIFETIME = dt.timedelta(minutes=10)
-
-
-def state_hash(state: str) -> str:
-    return hashlib.sha256(state.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
