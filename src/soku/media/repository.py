@@ -10,6 +10,7 @@ from sqlalchemy import Connection, delete, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from soku.delivery.models import UNFINISHED
+from soku.delivery.repository import is_postgres
 from soku.media.models import Media, MediaPin
 from soku.posts.models import Post
 
@@ -70,7 +71,7 @@ def lock_keys(connection: Connection, keys: Iterable[str]) -> None:
     """Until the transaction ends, no other one changes these keys' rows or pins (taken in
     sorted order, so two of them never wait on each other). PostgreSQL only: a SQLite write
     transaction has the whole database to itself already."""
-    if connection.dialect.name != "postgresql":
+    if not is_postgres(connection):
         return
     for key in sorted(set(keys)):
         connection.execute(_LOCK_KEY, {"key": key})
