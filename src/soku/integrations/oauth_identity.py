@@ -35,14 +35,13 @@ from soku.integrations.oauth_errors import (
 )
 from soku.logs import get_logger
 from soku.platforms.base import Identities, Identity, OAuthCall
+from soku.platforms.facebook_connector import MAX_PAGE_ANSWERS, PAGES_PER_ANSWER, PAGES_QUERY
 from soku.platforms.graph_paging import next_cursor
 
 log = get_logger("soku.oauth")
 WHO = "telling who signed in"
 MAX_TEXT = 200  # the account's columns (platform_user_id, username: VARCHAR(200))
 PERSON = "urn:li:person:"
-PAGES_PER_ANSWER = 100  # Pages asked for per `/me/accounts` answer
-MAX_PAGE_ANSWERS = 50  # answers read at most: 5,000 Pages
 
 
 async def call_json(
@@ -206,7 +205,7 @@ async def facebook_pages(call: OAuthCall, user_token: str) -> Identities:
 async def _listed_pages(call: OAuthCall, user_token: str) -> list[Any]:
     """Every entry of `/me/accounts`, answer after answer by its `after` cursor, each asked
     for at the configured Graph URL (graph_paging); at most `MAX_PAGE_ANSWERS` answers."""
-    params = {"fields": "id,name,access_token,tasks", "limit": str(PAGES_PER_ANSWER)}
+    params = dict(PAGES_QUERY)
     entries: list[Any] = []
     for _ in range(MAX_PAGE_ANSWERS):
         listing = await call_json(

@@ -56,7 +56,11 @@ from soku.platforms.graph_paging import next_cursor
 from soku.platforms.meta_errors import graph_error
 
 GRAPH_URL = "https://graph.facebook.com"
-MAX_PAGE_ANSWERS = 50  # `/me/accounts` answers read for a refresh (100 Pages each)
+# `GET /me/accounts` (a user's Pages with their tokens), as connecting and a refresh read it:
+# 100 Pages an answer, the next by its `after` cursor, at most 50 answers (5,000 Pages)
+PAGES_PER_ANSWER = 100
+MAX_PAGE_ANSWERS = 50
+PAGES_QUERY = {"fields": "id,name,access_token,tasks", "limit": str(PAGES_PER_ANSWER)}
 # graph-video.facebook.com is the historical video host (facebook.md); Meta's Video API
 # overview now says it is deprecated and videos go to graph.facebook.com. A setting.
 VIDEO_URL = GRAPH_URL
@@ -156,7 +160,7 @@ class FacebookConnector:
             message = "Facebook Page tokens cannot be refreshed: connect the Page again."
             raise PlatformError(ErrorKind.reauth_required, "no_refresh_token", message)
         user = dataclasses.replace(account, access_token=account.refresh_token)
-        params = {"fields": "id,name,access_token,tasks", "limit": "100"}
+        params = dict(PAGES_QUERY)
         for _ in range(MAX_PAGE_ANSWERS):  # the Page may be in any answer of the listing
             listing = await self._pages_of(client, user, params)
             for entry in listing.get("data") or []:
