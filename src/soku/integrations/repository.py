@@ -48,6 +48,8 @@ async def accounts_of(session: AsyncSession, user_id: uuid.UUID) -> list[Account
 async def find_account(
     session: AsyncSession, user_id: uuid.UUID, platform: str, account_id: str
 ) -> Account | None:
+    if "\x00" in account_id:  # none holds a NUL (PostgreSQL refuses one even in a query)
+        return None
     stmt = select(Account).where(
         Account.user_id == user_id, Account.platform == platform, Account.account_id == account_id
     )

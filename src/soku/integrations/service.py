@@ -148,9 +148,7 @@ async def disconnect_account(
     fail with `account_disconnected` when they do, unless it is connected again first."""
     _check_platform(platform)
     account_id = account_id.strip()
-    account = None
-    if "\x00" not in account_id:  # none holds a NUL, and PostgreSQL refuses one in a query
-        account = await repository.find_account(session, user.id, platform, account_id)
+    account = await repository.find_account(session, user.id, platform, account_id)
     if account is None:
         raise NotFound(f"{user.email} has no {platform} account {account_id!r}.")
     account.status = AccountStatus.disconnected
