@@ -5,9 +5,11 @@ row of `media_pins` that a request taking a file in writes, in a transaction of 
 before it asks the store whether the object is there. The pin goes in the transaction that
 writes the request's media rows; on any other way out (a refusal, an error, an idempotency
 replay, a cancelled task) `Pins.release_rest` drops it. Whoever leaves a key last (a
-`DELETE /v1/media/{id}`, a release) deletes the object. Every transaction that changes a
-key's rows or pins holds the key's lock first (`repository.lock_keys`), so a delete either
-ran entirely before a pin (the object is gone, and the intake stores it again) or sees it.
+`DELETE /v1/media/{id}`, a release) deletes the object, once its transaction has committed,
+in a second one that checks again that nothing holds the key. Every transaction that changes
+or reads a key's rows or pins for that holds the key's lock first (`repository.lock_keys`), so
+a delete either ran entirely before a pin (the object is gone, and the intake stores it
+again) or sees it.
 """
 
 from __future__ import annotations
@@ -88,8 +90,7 @@ class Pins:
     async def _release(self, by_key: dict[str, list[uuid.UUID]]) -> None:
         for key, pin_ids in sorted(by_key.items()):
             try:
-                async with self._db.transaction() as session:
-                    await leave(session, self._store, key, pin_ids=pin_ids)
+                await leave_alone(self._db, self._store, key, pin_ids=pin_ids)
             except Exception as exc:  # the request's own outcome stands; an hour frees the pin
                 log.warning("media_pin_not_released", storage_key=key, error=repr(exc))
 
@@ -107,26 +108,43 @@ class Pins:
 
 async def leave(
     session: AsyncSession,
-    store: MediaStore,
     key: str,
     *,
     media_id: uuid.UUID | None = None,
     pin_ids: Collection[uuid.UUID] = (),
-) -> None:
-    """In the session's transaction, under the key's lock: drop the media row or the pins,
-    and delete the object if nothing holds it any more (before the commit, so no intake can
-    pin the key in between). A store that fails to delete is logged, not raised: the row
-    is gone either way, and an object left over harms nobody."""
+) -> bool:
+    """In the session's transaction, under the key's lock: drop the media row or the pins.
+    True when nothing holds the key any more: once that transaction has committed, the
+    caller runs `delete_unused`. The object stays until then, so a transaction that fails to
+    commit leaves its row with its file."""
     connection = await session.connection()
-    unused = await connection.run_sync(
+    return await connection.run_sync(
         partial(repository.leave_key, key=key, now=utcnow(), media_id=media_id, pin_ids=pin_ids)
     )
-    if not unused:
-        return
+
+
+async def delete_unused(db: Database, store: MediaStore, key: str) -> None:
+    """After a `leave` that found the key unused has committed: under the key's lock again,
+    delete the object if still nothing holds it (an intake may have pinned it in between, and
+    then keeps it). A process killed between the two leaves the object behind, unused, as a
+    store that fails to delete does: logged, not raised, and it harms nobody."""
     try:
-        await store.delete(key)
+        async with db.transaction() as session:
+            connection = await session.connection()
+            if await connection.run_sync(partial(repository.unused_key, key=key, now=utcnow())):
+                await store.delete(key)
     except Exception as exc:
         log.warning("stored_media_not_deleted", storage_key=key, error=repr(exc))
+
+
+async def leave_alone(
+    db: Database, store: MediaStore, key: str, *, pin_ids: Collection[uuid.UUID] = ()
+) -> None:
+    """`leave` in a transaction of its own, then `delete_unused`."""
+    async with db.transaction() as session:
+        unused = await leave(session, key, pin_ids=pin_ids)
+    if unused:
+        await delete_unused(db, store, key)
 
 
 async def sweep(db: Database, store: MediaStore) -> int:
@@ -135,8 +153,7 @@ async def sweep(db: Database, store: MediaStore) -> int:
     keys = await db.run_read(partial(repository.stale_pin_keys, now=utcnow()))
     for key in keys:
         try:
-            async with db.transaction() as session:
-                await leave(session, store, key)
+            await leave_alone(db, store, key)
         except Exception as exc:  # the next sweep tries again
             log.warning("media_pin_not_released", storage_key=key, error=repr(exc))
     return len(keys)

@@ -111,11 +111,19 @@ def leave_key(
     pin_ids: Collection[uuid.UUID] = (),
 ) -> bool:
     """Under the key's lock: drop a media row or pins on it, and a crashed request's pins;
-    True when nothing holds the key any more (the caller deletes the object)."""
+    True when nothing holds the key any more (the caller deletes the object once this
+    transaction has committed, see `unused_key`)."""
     lock_keys(connection, [key])
     if media_id is not None:
         connection.execute(delete(Media).where(Media.id == media_id))
     drop_pins(connection, pin_ids)
     stale = MediaPin.storage_key == key, MediaPin.created_at <= now - PIN_LIFETIME
     connection.execute(delete(MediaPin).where(*stale))
+    return holders(connection, key, now) == 0
+
+
+def unused_key(connection: Connection, key: str, now: dt.datetime) -> bool:
+    """Under the key's lock: nothing holds it (its object may be deleted before this
+    transaction ends)."""
+    lock_keys(connection, [key])
     return holders(connection, key, now) == 0

@@ -18,7 +18,7 @@ from soku.db import utcnow
 from soku.errors import Conflict, NotFound, RangeNotSatisfiable, ValidationFailed
 from soku.media import repository, service
 from soku.media.models import Media
-from soku.media.pins import Pins, leave
+from soku.media.pins import Pins, delete_unused, leave
 from soku.media.schemas import MediaFromUrl, MediaView
 from soku.media.upload import receive_upload
 from soku.posts import idempotency
@@ -172,7 +172,9 @@ async def delete_media(ctx: Context, caller: Caller, media_id: str) -> Response:
             raise NotFound(f"No media {media_id}.")
         if await repository.used_by_pending_post(session, caller.user_id, str(media.id)):
             raise Conflict("A post that has not finished uses this media.", {"id": media_id})
-        await leave(session, ctx.media_store, media.storage_key, media_id=media.id)
+        unused = await leave(session, media.storage_key, media_id=media.id)
+    if unused:
+        await delete_unused(ctx.db, ctx.media_store, media.storage_key)
     return Response(status_code=204)
 
 
