@@ -54,6 +54,16 @@ async def sign_in(http: httpx.AsyncClient, key: str, next_page: str = "/dashboar
     return csrf_of(account.text)
 
 
+async def make_key(http: httpx.AsyncClient, csrf: str, name: str) -> str:
+    """A new API key made on the keys page (the form, then the page that shows it once)."""
+    created = await http.post("/dashboard/keys", data={"csrf": csrf, "name": name})
+    assert created.status_code == 303, created.text
+    page = await http.get(created.headers["location"])
+    shown = re.search(r'<code class="copy">(sk_live_[^<]+)</code>', page.text)
+    assert shown, page.text
+    return shown[1]
+
+
 async def api_post(http: httpx.AsyncClient, key: str, body: dict[str, object]) -> str:
     """A post made through the API with `key`; its id."""
     answer = await http.post("/v1/posts", json=body, headers={"soku-api-key": key})

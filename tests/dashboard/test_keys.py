@@ -9,7 +9,7 @@ import httpx
 
 from soku.context import AppContext
 from tests.conftest import make_caller
-from tests.dashboard.conftest import refuses_csrf, sign_in
+from tests.dashboard.conftest import make_key, refuses_csrf, sign_in
 
 _SHOWN = re.compile(r'<code class="copy">(sk_live_[^<]+)</code>')
 
@@ -35,12 +35,15 @@ async def test_a_new_key_is_shown_once_and_works_on_the_api(
     csrf = await sign_in(browser, caller.key)
     await refuses_csrf(browser, "/dashboard/keys", {"name": "sneaky"})
     created = await browser.post("/dashboard/keys", data={"csrf": csrf, "name": "ci <robot>"})
-    assert created.status_code == 201
-    assert created.headers["cache-control"] == "no-store"  # it shows the key
-    shown = _SHOWN.search(created.text)
-    assert shown, created.text
+    assert created.status_code == 303 and created.headers["location"] == "/dashboard/keys/new"
+    assert _SHOWN.search(created.text) is None  # the form's answer holds no key to re-send
+    page = await browser.get("/dashboard/keys/new")
+    assert page.status_code == 200
+    assert page.headers["cache-control"] == "no-store"  # it shows the key
+    shown = _SHOWN.search(page.text)
+    assert shown, page.text
     key = shown[1]
-    assert "ci &lt;robot&gt;" in created.text and "sneaky" not in created.text
+    assert "ci &lt;robot&gt;" in page.text and "sneaky" not in page.text
     assert (await browser.get("/v1/posts", headers={"soku-api-key": key})).status_code == 200
     again = await browser.get("/dashboard/keys")
     assert key not in again.text and key[:16] in again.text
@@ -49,15 +52,35 @@ async def test_a_new_key_is_shown_once_and_works_on_the_api(
     assert 'value="' + "n" * 201 + '"' in too_long.text
 
 
+async def test_reloading_the_new_key_page_makes_no_key_and_shows_none(
+    backend: AppContext, browser: httpx.AsyncClient, copy: httpx.AsyncClient
+) -> None:
+    caller = await make_caller(backend, accounts=[])
+    csrf = await sign_in(browser, caller.key)
+    created = await browser.post("/dashboard/keys", data={"csrf": csrf, "name": "once"})
+    sealed = created.cookies["soku_new_key"]
+    assert "sk_live_" not in sealed  # the browser holds it encrypted
+    other = await make_caller(backend, accounts=[])
+    await sign_in(copy, other.key)  # another sign-in cannot open it
+    copy.cookies.set("soku_new_key", sealed, path="/dashboard/keys/new")
+    stolen = await copy.get("/dashboard/keys/new")
+    assert stolen.status_code == 303 and "sk_live_" not in stolen.text
+    assert _SHOWN.search((await browser.get("/dashboard/keys/new")).text)
+    reloaded = await browser.get("/dashboard/keys/new")
+    assert reloaded.status_code == 303
+    assert reloaded.headers["location"] == "/dashboard/keys?done=shown"
+    notice = await browser.get(reloaded.headers["location"])
+    assert "shown once" in notice.text and _SHOWN.search(notice.text) is None
+    keys = await browser.get("/dashboard/keys")
+    assert keys.text.count("/revoke") == 2  # the sign-in's key and the one made, no more
+
+
 async def test_revoking_a_key_asks_first_and_the_api_then_refuses_it(
     backend: AppContext, browser: httpx.AsyncClient
 ) -> None:
     caller = await make_caller(backend, accounts=[])
     csrf = await sign_in(browser, caller.key)
-    created = await browser.post("/dashboard/keys", data={"csrf": csrf, "name": "spare"})
-    shown = _SHOWN.search(created.text)
-    assert shown
-    spare = shown[1]
+    spare = await make_key(browser, csrf, "spare")
     listed = await browser.get("/dashboard/keys")
     row = next(r for r in listed.text.split("<tr>") if "spare" in r)
     link = re.search(r'href="(/dashboard/keys/([0-9a-f-]+)/revoke)"', row)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import hashlib
-import re
 
 import httpx
 from fastapi import FastAPI
@@ -22,7 +21,7 @@ from soku.dashboard.models import DashboardSession
 from soku.dashboard.session import Sessions
 from soku.db import utcnow
 from tests.conftest import make_caller
-from tests.dashboard.conftest import csrf_of, sign_in
+from tests.dashboard.conftest import csrf_of, make_key, sign_in
 
 
 def token_in(app: FastAPI, browser: httpx.AsyncClient) -> str:
@@ -142,14 +141,12 @@ async def test_revoking_a_key_on_the_keys_page_ends_its_sign_ins(
 ) -> None:
     caller = await make_caller(backend, accounts=[])
     csrf = await sign_in(browser, caller.key)
-    created = await browser.post("/dashboard/keys", data={"csrf": csrf, "name": "laptop"})
-    shown = re.search(r'<code class="copy">(sk_live_[^<]+)</code>', created.text)
-    assert shown
-    await sign_in(copy, shown[1])
-    [row] = await rows_of(backend, shown[1])
+    laptop = await make_key(browser, csrf, "laptop")
+    await sign_in(copy, laptop)
+    [row] = await rows_of(backend, laptop)
     done = await browser.post(f"/dashboard/keys/{row.key_id}/revoke", data={"csrf": csrf})
     assert done.headers["location"] == "/dashboard/keys?done=revoked"
-    [ended] = await rows_of(backend, shown[1])
+    [ended] = await rows_of(backend, laptop)
     assert ended.expires_at <= utcnow()
     [kept] = await rows_of(backend, caller.key)
     assert kept.expires_at > utcnow()

@@ -1,5 +1,9 @@
-"""API keys: the user's keys, a new one (shown once, on the answer to the form that made it),
-and revoking one after a confirmation page. Revoking a key ends every dashboard sign-in opened
+"""API keys: the user's keys, a new one, and revoking one after a confirmation page.
+
+A new key is shown once: the form's answer redirects to `/dashboard/keys/new` with the key
+sealed in a cookie for that page only, which the page drops as it shows the key. Reloading
+the page then says it was shown already, and reloading never sends the form again (which
+would make a second key). Revoking a key ends every dashboard sign-in opened
 with it: revoking this session's own key signs the user out."""
 
 from __future__ import annotations
@@ -16,11 +20,23 @@ from soku.context import get_context
 from soku.dashboard import sign_ins
 from soku.dashboard.forms import Checked, PageRoute, SignedIn, field, notice
 from soku.dashboard.pages import render
-from soku.dashboard.session import Refused, Viewer, signed_out
+from soku.dashboard.session import (
+    NEW_KEY_COOKIE,
+    NEW_KEY_PATH,
+    NEW_KEY_SECONDS,
+    Refused,
+    Viewer,
+    sessions,
+    signed_out,
+)
 from soku.errors import ValidationFailed
 
 router = APIRouter(prefix="/dashboard/keys", include_in_schema=False, route_class=PageRoute)
-DONE = {"revoked": "The key was revoked: the API refuses it from now on."}
+DONE = {
+    "revoked": "The key was revoked: the API refuses it from now on.",
+    "shown": "A new key is shown once, just after it is made, and not again (Soku keeps "
+    "only its hash). If you did not copy it, revoke it and make another.",
+}
 
 
 @router.get("")
@@ -40,7 +56,25 @@ async def create_key(request: Request, checked: Checked) -> Response:
             issued = await keys_service.issue_key(session, user, name)
     except ValidationFailed as exc:
         return await _keys_page(request, viewer, status=400, problem=exc.message, name=name)
-    return await _keys_page(request, viewer, status=201, issued=issued.key)
+    response = RedirectResponse(NEW_KEY_PATH, status_code=303)
+    sealed = sessions(request).seal_new_key(viewer.session_id, issued.key)
+    sessions(request).set_cookie(
+        response, NEW_KEY_COOKIE, sealed, NEW_KEY_SECONDS, path=NEW_KEY_PATH
+    )
+    return response
+
+
+@router.get("/new")
+async def show_new_key(request: Request, viewer: SignedIn) -> Response:
+    """The key the form just made, once: the cookie that carried it is dropped."""
+    sealed = request.cookies.get(NEW_KEY_COOKIE, "")
+    key = sessions(request).open_new_key(sealed, viewer.session_id) if sealed else None
+    if key is None:
+        response: Response = RedirectResponse("/dashboard/keys?done=shown", status_code=303)
+    else:
+        response = await _keys_page(request, viewer, issued=key)
+    response.delete_cookie(NEW_KEY_COOKIE, path=NEW_KEY_PATH)
+    return response
 
 
 @router.get("/{key_id}/revoke")

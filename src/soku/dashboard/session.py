@@ -10,12 +10,14 @@ whose `Origin` names another site is refused (the cookie is also SameSite=Lax).
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import uuid
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from cryptography.fernet import Fernet, InvalidToken
 from fastapi import Request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from starlette.datastructures import FormData
@@ -30,6 +32,9 @@ COOKIE = "soku_session"
 LOGIN_COOKIE = "soku_signin"  # the sign-in form's own CSRF token (there is no session yet)
 SESSION_SECONDS = int(sign_ins.LIFETIME.total_seconds())
 PATH = "/dashboard"
+NEW_KEY_COOKIE = "soku_new_key"  # a new API key, sealed, on its way to the page that shows it
+NEW_KEY_PATH = f"{PATH}/keys/new"
+NEW_KEY_SECONDS = 120
 # Why the sign-in page is shown, named by `?reason=` (a code, so a link cannot put its own
 # words on the page where a key is pasted).
 SIGN_IN_REASONS = {
@@ -81,6 +86,8 @@ class Sessions:
     def __init__(self, secret: str, public_base_url: str) -> None:
         self._serializer = URLSafeTimedSerializer(secret, salt="soku.dashboard.session")
         self._csrf_key = hashlib.sha256(b"soku.dashboard.csrf\0" + secret.encode()).digest()
+        sealing = hashlib.sha256(b"soku.dashboard.new-key\0" + secret.encode()).digest()
+        self._sealer = Fernet(base64.urlsafe_b64encode(sealing))
         parts = urlsplit(public_base_url)
         self.origin = f"{parts.scheme}://{parts.netloc}".lower()
         self.secure = parts.scheme == "https"
@@ -101,12 +108,28 @@ class Sessions:
         """The CSRF token of a sign-in: bound to its token, so to this sign-in only."""
         return hmac.new(self._csrf_key, token.encode(), hashlib.sha256).hexdigest()
 
-    def set_cookie(self, response: Response, name: str, value: str, max_age: int) -> None:
+    def seal_new_key(self, session_id: uuid.UUID, key: str) -> str:
+        """A new key for the redirect to the page that shows it: encrypted (the browser
+        holds it for one redirect only) and bound to the sign-in that made it."""
+        return self._sealer.encrypt(f"{session_id}:{key}".encode()).decode()
+
+    def open_new_key(self, sealed: str, session_id: uuid.UUID) -> str | None:
+        """The key `seal_new_key` sealed for this sign-in at most NEW_KEY_SECONDS ago."""
+        try:
+            opened = self._sealer.decrypt(sealed.encode(), ttl=NEW_KEY_SECONDS).decode()
+        except (InvalidToken, UnicodeError):
+            return None
+        owner, _, key = opened.partition(":")
+        return key if owner == str(session_id) and key else None
+
+    def set_cookie(
+        self, response: Response, name: str, value: str, max_age: int, path: str = PATH
+    ) -> None:
         response.set_cookie(
             name,
             value,
             max_age=max_age,
-            path=PATH,
+            path=path,
             httponly=True,
             secure=self.secure,
             samesite="lax",
