@@ -50,7 +50,7 @@ async def end_sign_in(request: Request, checked: Checked, sign_in_id: str) -> Re
     if not ended:
         raise Refused(404, f"No open sign-in {sign_in_id}.")
     if target == viewer.session_id:
-        return signed_out("signed_out")
+        return signed_out(request, "signed_out")
     return RedirectResponse("/dashboard/account?done=ended", status_code=303)
 
 

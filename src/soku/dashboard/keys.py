@@ -67,13 +67,14 @@ async def create_key(request: Request, checked: Checked) -> Response:
 @router.get("/new")
 async def show_new_key(request: Request, viewer: SignedIn) -> Response:
     """The key the form just made, once: the cookie that carried it is dropped."""
-    sealed = request.cookies.get(NEW_KEY_COOKIE, "")
-    key = sessions(request).open_new_key(sealed, viewer.session_id) if sealed else None
+    jar = sessions(request)
+    sealed = jar.cookie(request, NEW_KEY_COOKIE)
+    key = jar.open_new_key(sealed, viewer.session_id) if sealed else None
     if key is None:
         response: Response = RedirectResponse("/dashboard/keys?done=shown", status_code=303)
     else:
         response = await _keys_page(request, viewer, issued=key)
-    response.delete_cookie(NEW_KEY_COOKIE, path=NEW_KEY_PATH)
+    jar.drop_cookie(response, NEW_KEY_COOKIE, path=NEW_KEY_PATH)
     return response
 
 
@@ -95,7 +96,7 @@ async def revoke_key(request: Request, checked: Checked, key_id: str) -> Respons
         await sign_ins.end_sign_ins_of_key(session, target)
     if target != viewer.key_id:
         return RedirectResponse("/dashboard/keys?done=revoked", status_code=303)
-    return signed_out("own_key_revoked")
+    return signed_out(request, "own_key_revoked")
 
 
 async def _keys_page(

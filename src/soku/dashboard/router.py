@@ -83,7 +83,7 @@ async def login(request: Request) -> Response:
     check_origin(request)
     form = await read_form(request)
     next_page = _next_page(form.get("next"))
-    if not same_token(form.get("csrf"), request.cookies.get(LOGIN_COOKIE)):
+    if not same_token(form.get("csrf"), sessions(request).cookie(request, LOGIN_COOKIE)):
         return _login_form(request, next_page, "The sign-in form expired; try again.", 403)
     key = form.get("key")
     key = key.strip() if isinstance(key, str) else ""
@@ -96,14 +96,14 @@ async def login(request: Request) -> Response:
     if found[0].revoked_at is not None:
         return _login_form(request, next_page, "This API key was revoked.", 401)
     jar = sessions(request)
-    previous = jar.token_of(request.cookies.get(COOKIE, ""))
+    previous = jar.token_of(jar.cookie(request, COOKIE))
     async with get_context(request).db.transaction() as session:
         if previous is not None:  # this browser's earlier sign-in is replaced, not left open
             await sign_ins.end_token(session, previous)
         token = await sign_ins.open_sign_in(session, found[0].id)
     response = RedirectResponse(next_page, status_code=303)
     jar.set_cookie(response, COOKIE, jar.issue(token), SESSION_SECONDS)
-    response.delete_cookie(LOGIN_COOKIE, path=PATH)
+    jar.drop_cookie(response, LOGIN_COOKIE)
     return response
 
 
@@ -111,7 +111,7 @@ async def login(request: Request) -> Response:
 async def logout(request: Request, checked: Checked) -> Response:
     async with get_context(request).db.transaction() as session:
         await sign_ins.end_sign_in(session, checked[0].session_id)
-    return signed_out("signed_out")
+    return signed_out(request, "signed_out")
 
 
 def install(app: FastAPI, settings: Settings) -> None:
@@ -132,7 +132,7 @@ def install(app: FastAPI, settings: Settings) -> None:
         if exc.reason:
             location += f"&reason={exc.reason}"
         response = RedirectResponse(location, status_code=303)
-        response.delete_cookie(COOKIE, path=PATH)
+        sessions(request).drop_cookie(response, COOKIE)
         return response
 
     async def on_refused(request: Request, exc: Exception) -> Response:

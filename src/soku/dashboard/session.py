@@ -122,25 +122,43 @@ class Sessions:
         owner, _, key = opened.partition(":")
         return key if owner == str(session_id) and key else None
 
+    def cookie_name(self, base: str) -> str:
+        """Over HTTPS, `__Host-<base>`: a browser takes a cookie so named only from this host
+        itself, over HTTPS, with `Path=/` and no `Domain`, so a sibling host cannot plant one
+        for the dashboard (cookie tossing). Over plain HTTP (a laptop) the prefix cannot be
+        used and the name is bare."""
+        return f"__Host-{base}" if self.secure else base
+
+    def cookie_path(self, path: str) -> str:
+        return "/" if self.secure else path  # `__Host-` requires Path=/
+
+    def cookie(self, request: Request, base: str) -> str:
+        return request.cookies.get(self.cookie_name(base), "")
+
+    def drop_cookie(self, response: Response, base: str, path: str = PATH) -> None:
+        response.delete_cookie(
+            self.cookie_name(base), path=self.cookie_path(path), secure=self.secure
+        )
+
     def set_cookie(
-        self, response: Response, name: str, value: str, max_age: int, path: str = PATH
+        self, response: Response, base: str, value: str, max_age: int, path: str = PATH
     ) -> None:
         response.set_cookie(
-            name,
+            self.cookie_name(base),
             value,
             max_age=max_age,
-            path=path,
+            path=self.cookie_path(path),
             httponly=True,
             secure=self.secure,
             samesite="lax",
         )
 
 
-def signed_out(reason: str) -> Response:
+def signed_out(request: Request, reason: str) -> Response:
     """The answer once this browser's own sign-in has ended: the sign-in page, saying why
     (a key of `SIGN_IN_REASONS`), and the cookie dropped."""
     response = RedirectResponse(f"{PATH}/login?reason={reason}", status_code=303)
-    response.delete_cookie(COOKIE, path=PATH)
+    sessions(request).drop_cookie(response, COOKIE)
     return response
 
 
@@ -154,10 +172,10 @@ async def current_viewer(request: Request) -> Viewer:
     cached = getattr(request.state, "viewer", None)
     if isinstance(cached, Viewer):
         return cached
-    cookie = request.cookies.get(COOKIE)
+    jar = sessions(request)
+    cookie = jar.cookie(request, COOKIE)
     if not cookie:
         raise SignInRequired()
-    jar = sessions(request)
     token = jar.token_of(cookie)
     if token is None:
         raise SignInRequired("ended")
