@@ -38,6 +38,34 @@ def write_video(path: Path, frames: int = 10, fps: int = 10) -> None:
         container.mux(stream.encode())
 
 
+_CLIP: list[bytes] = []  # made once per process
+
+
+def write_clip(path: Path) -> None:
+    """A video every platform's limits take (docs/platforms.md, "Media limits checked at
+    acceptance"): 6 s at 24 fps, 540x960 (9:16); two solid frames, so it is made in a blink
+    and weighs some 20 KB."""
+    if not _CLIP:
+        buffer = io.BytesIO()
+        with av.open(buffer, "w", format="mp4") as container:
+            stream = container.add_stream("mpeg4", rate=24)
+            assert isinstance(stream, av.VideoStream)
+            stream.width, stream.height, stream.pix_fmt = 540, 960, "yuv420p"
+            frames = [_solid((540, 960), colour) for colour in (40, 200)]
+            for index in range(6 * 24):
+                frame = frames[index // 24 % 2]
+                frame.pts = index
+                container.mux(stream.encode(frame))
+            container.mux(stream.encode())
+        _CLIP.append(buffer.getvalue())
+    path.write_bytes(_CLIP[0])
+
+
+def _solid(size: tuple[int, int], red: int) -> av.VideoFrame:
+    image = Image.new("RGB", size, (red, 80, 160))
+    return av.VideoFrame.from_image(image).reformat(format="yuv420p")
+
+
 class _Quiet(SimpleHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:
         return
@@ -49,7 +77,7 @@ class MediaServer:
     def __init__(self, folder: Path) -> None:
         for index, ext in enumerate(_EXTS, start=1):
             write_image(folder / f"img{index}.{ext}", (index * 40 % 256, 100, 200))
-        write_video(folder / "clip.mp4")
+        write_clip(folder / "clip.mp4")
         (folder / "page.html").write_text("<html><body>not media</body></html>")
         handler = partial(_Quiet, directory=str(folder))
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -60,8 +88,9 @@ class MediaServer:
     def url(self, name: str) -> str:
         return f"{self.base}/{name}"
 
-    def images(self, count: int) -> list[str]:
-        names = [f"img{index}.{ext}" for index, ext in enumerate(_EXTS, start=1)]
+    def images(self, count: int, ext: str | None = None) -> list[str]:
+        """`count` distinct URLs: of every format in turn, or all `ext` ("jpg")."""
+        names = [f"img{index}.{e}" for index, e in enumerate(_EXTS, start=1) if ext in (None, e)]
         return [self.url(f"{names[i % len(names)]}?n={i}") for i in range(count)]
 
     def close(self) -> None:

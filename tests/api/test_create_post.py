@@ -90,7 +90,7 @@ async def test_example_multiple_images(
             "content": {
                 "text": "Behind the scenes from today's shoot",
                 "mediaType": "image",
-                "imageUrls": media_server.images(3),
+                "imageUrls": media_server.images(3, "jpg"),  # Instagram takes JPEG only
                 "platform": ["instagram", "facebook"],
             }
         }
@@ -580,7 +580,7 @@ async def test_media_type_inferred_when_omitted(
         "post": {
             "content": {
                 "mediaUrls": [media_server.url("img2.png"), media_server.url("img3.webp")],
-                "platform": ["instagram"],
+                "platform": ["facebook"],
             }
         }
     }

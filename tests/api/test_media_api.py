@@ -165,8 +165,8 @@ async def test_video_is_probed(
     response = await from_url(client, caller, media_server.url("clip.mp4"))
     assert response.status_code == 201, response.text
     view = response.json()
-    assert shape(view) == ("video", "video/mp4", 32, 32)
-    assert view["durationSeconds"] == pytest.approx(1.0, abs=0.15)
+    assert shape(view) == ("video", "video/mp4", 540, 960)
+    assert view["durationSeconds"] == pytest.approx(6.0, abs=0.15)
 
 
 async def test_idempotency_replays_without_fetching_again(

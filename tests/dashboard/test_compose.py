@@ -180,7 +180,7 @@ async def test_an_image_post_fetches_its_media_as_the_api_does(
 ) -> None:
     caller = await make_caller(backend, accounts=ACCOUNTS)
     csrf = await sign_in(browser, caller.key)
-    images = media_server.images(2)
+    images = media_server.images(2, "jpg")  # Instagram takes JPEG only
     form = {
         "csrf": csrf,
         "key": await compose(browser),

@@ -17,12 +17,14 @@ from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
 from soku.context import AppContext
-from soku.errors import UploadFailed
+from soku.errors import UploadFailed, ValidationFailed
 from soku.media import repository as media_repo
 from soku.media import service as media_service
 from soku.media.models import Media
 from soku.media.pins import Pins
 from soku.platforms.base import ContentDraft
+from soku.platforms.media_limits import check_files
+from soku.posts.schemas import Content
 
 
 @dataclass
@@ -70,6 +72,32 @@ async def take_media(
     _check_kinds(urls, plan.ordered, draft)
     plan.new = list(fetched.values())
     return plan
+
+
+def check_limits(plan: MediaPlan, platforms: list[str], content: Content) -> None:
+    """Each target platform's limits on the fetched files (type, bytes, frame size, duration,
+    frame rate: `soku.platforms.media_limits`); `validation_error` listing every refusal."""
+    names = _fields(content)
+    problems = [
+        {
+            "platform": found.violation.platform,
+            "field": names[found.index],
+            "reason": found.violation.reason,
+            "message": found.violation.message,
+        }
+        for platform in dict.fromkeys(platforms)
+        for found in check_files(platform, plan.ordered, names)
+    ]
+    if problems:
+        raise ValidationFailed.from_problems(problems)
+
+
+def _fields(content: Content) -> list[str]:
+    """The request's field of each media URL, in the order of the post's files."""
+    media = [f"post.content.mediaUrls[{i}]" for i in range(len(content.mediaUrls or []))]
+    if content.videoUrl is not None:
+        return ["post.content.videoUrl", *media]
+    return [f"post.content.imageUrls[{i}]" for i in range(len(content.imageUrls or []))] + media
 
 
 def check_still_stored(connection: Connection, plan: MediaPlan) -> None:

@@ -22,7 +22,7 @@ from soku.integrations.models import AccountRef
 from soku.integrations.targeting import resolve_targets
 from soku.media.pins import Pins
 from soku.posts import idempotency, repository
-from soku.posts.media_intake import MediaPlan, check_still_stored, take_media
+from soku.posts.media_intake import MediaPlan, check_limits, check_still_stored, take_media
 from soku.posts.models import Post, PostStatus
 from soku.posts.schemas import CreatePostRequest, DeliveryError, DeliveryView, PostView
 from soku.posts.status import derive_status
@@ -110,7 +110,9 @@ async def _media_first(
         return stored
     submission = check(ctx, body)
     await resolve_accounts(ctx, user_id, submission)
-    return await take_media(ctx, user_id, submission.draft, pins)
+    plan = await take_media(ctx, user_id, submission.draft, pins)
+    check_limits(plan, [t.platform for t in submission.targets], body.post.content)
+    return plan
 
 
 async def _create_once(
