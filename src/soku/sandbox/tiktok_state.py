@@ -246,7 +246,8 @@ class FakeState:
             window.popleft()
         if len(window) >= per_minute:
             error = TikTokError("rate_limit_exceeded")
-            error.headers["retry-after"] = str(max(1, math.ceil(window[0] + 60 - now)))
+            oldest = window[0] if window else now
+            error.headers["retry-after"] = str(max(1, math.ceil(oldest + 60 - now)))
             raise error
         window.append(now)
 
