@@ -46,8 +46,10 @@ async def test_a_chunked_video(connector: TikTokConnector, env: Env) -> None:
                                                         "A video #soku")  # fmt: skip
     assert post["privacy_level"] == "PUBLIC_TO_EVERYONE"
     digest = hashlib.sha256(env.file("long.mp4")).hexdigest()
-    assert post["media"] == [{"bytes": VIDEO_BYTES, "sha256": digest}]
-    assert (await env.calls())["upload"] == 3
+    publish_id = job.checkpoint["steps"]["init"]["publish_id"]
+    assert post["media"] == [{"id": publish_id, "bytes": VIDEO_BYTES, "sha256": digest}]
+    calls = await env.calls()
+    assert (calls["upload"], calls["publish"]) == (2, 1)  # the last chunk is the publish
 
 
 async def test_a_small_video_goes_whole(connector: TikTokConnector, env: Env) -> None:
@@ -118,7 +120,7 @@ ERRORS = [
 async def test_errors_map_to_kinds(
     connector: TikTokConnector, env: Env, fault: dict[str, Any], kind: ErrorKind, code: str
 ) -> None:
-    await env.fault(on="content_init", **fault)
+    await env.fault(on="publish", **fault)
     error = await failure(deliver(connector, env.job(images=PHOTOS[:1]), env.http))
     assert (error.kind, error.code) == (kind, code)
     assert error.message.startswith("TikTok answered")
@@ -170,7 +172,7 @@ async def test_resume_after_a_crash_mid_upload(connector: TikTokConnector, env: 
     resumed = dataclasses.replace(job, checkpoint=saved)
     published = await deliver(tiktok_connector(env.fake), resumed, env.http)
     calls = await env.calls()
-    assert (calls["video_init"], calls["upload"], calls["creator_info"]) == (1, 3, 1)
+    assert (calls["video_init"], calls["upload"], calls["creator_info"]) == (1, 2, 1)
     [post] = await env.posts()
     assert post["id"] == published.platform_post_id
     assert post["media"][0]["sha256"] == hashlib.sha256(env.file("long.mp4")).hexdigest()
@@ -194,7 +196,7 @@ async def test_a_chunk_sent_twice_is_taken_once(connector: TikTokConnector, env:
     resumed = dataclasses.replace(job, checkpoint=saved)
     await deliver(connector, resumed, env.http)
     [publish] = (await env.inspect("publishes"))["publishes"]
-    assert publish["received"] == VIDEO_BYTES and (await env.calls())["upload"] == 4
+    assert publish["received"] == VIDEO_BYTES and (await env.calls())["upload"] == 3
 
 
 async def test_reconcile_a_video(connector: TikTokConnector, env: Env) -> None:

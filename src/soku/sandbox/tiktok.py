@@ -39,9 +39,9 @@ from soku.sandbox.tiktok_state import (
     TikTokError,
 )
 
-# Each call's per-minute limit per token, by the config field that holds it (tiktok.md).
-_LIMITS = {"video_init": "init_per_minute", "content_init": "init_per_minute",
-           "creator_info": "creator_info_per_minute", "status": "status_per_minute"}  # fmt: skip
+# The per-minute limits per token, by the config field that holds each (tiktok.md).
+LIMITS = {"init": "init_per_minute", "creator_info": "creator_info_per_minute",
+          "status": "status_per_minute"}  # fmt: skip
 
 
 class NewCreator(BaseModel):
@@ -70,18 +70,29 @@ class TikTokFake:
             self.state.faults, kind, user_id, ("status",), error=lambda fault: fault.error()
         )
 
-    async def gate(self, request: Request, kind: str) -> tuple[Creator, str, FaultSpec | None]:
-        """The caller's bearer token, the call counted and throttled, a fault applied."""
+    async def gate(
+        self, request: Request, kind: str, limit: str | None = None
+    ) -> tuple[Creator, str, FaultSpec | None]:
+        """The caller's bearer token, the call counted and throttled (by `limit`, a key of
+        `LIMITS`), a fault applied; a fault that lets the call through first is returned."""
         state = self.state
         await asyncio.sleep(state.config.latency_ms / 1000)
         state.calls[kind] += 1
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         creator = state.creator_for(token.strip() if scheme.lower() == "bearer" else "")
         fault = await self.apply_fault(kind, creator.open_id)
-        if kind in _LIMITS:
-            state.throttle(token, kind.replace("video_", "").replace("content_", ""),
-                           getattr(state.config, _LIMITS[kind]))  # fmt: skip
+        if limit is not None:
+            state.throttle(token, limit, getattr(state.config, LIMITS[limit]))
         return creator, token, fault
+
+    async def finish_fault(self, fault: FaultSpec | None) -> None:
+        """A publish accepted, then its answer delayed and, if the fault says so, an error."""
+        if fault is None or fault.accept_then_delay is None:
+            return
+        await asyncio.sleep(fault.accept_then_delay)
+        error = fault.error()
+        if error is not None:
+            raise error
 
     async def pull(self, publish: Publish, image: bool) -> None:
         await pull(self.state, self.fetch_origin, publish, image)
@@ -178,7 +189,9 @@ def _inspected(state: FakeState, publish: Publish, base: str) -> dict[str, Any]:
     creator = state.creators[publish.open_id]
     info, photo = publish.post_info, publish.kind == "PHOTO"
     privacy = info.get("privacy_level") if state.config.audited else "SELF_ONLY"
-    digest = publish.digest.hexdigest()
+    # a video's upload is known by its publish_id and its bytes' digest
+    uploaded = {"id": publish.id, "bytes": publish.received, "sha256": publish.digest.hexdigest()}
+    media: list[Any] = [*publish.urls] or [uploaded]
     return {
         "id": str(publish.post_id),
         "publish_id": publish.id,
@@ -187,7 +200,7 @@ def _inspected(state: FakeState, publish: Publish, base: str) -> dict[str, Any]:
         "kind": publish.kind,
         "text": str(info.get("description" if photo else "title") or ""),
         "privacy_level": privacy,
-        "media": publish.urls or [{"bytes": publish.received, "sha256": digest}],
+        "media": media,
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(publish.created_at)),
         "url": f"{base}/@{creator.username}/{'photo' if photo else 'video'}/{publish.post_id}",
     }

@@ -3,10 +3,11 @@
 - `POST /v2/post/publish/creator_info/query/`: the creator's name and privacy options;
 - `POST /v2/post/publish/video/init/`: FILE_UPLOAD (answers `publish_id` and an `upload_url`
   of this fake) or PULL_FROM_URL (the video is fetched at once);
-- `POST /v2/post/publish/content/init/`: a photo post pulled from 1-35 URLs (JPEG or WebP,
-  ≤ 20 MB each; a PNG fails `file_format_check_failed`);
+- `POST /v2/post/publish/content/init/` (counted and faulted as `publish`): a photo post
+  pulled from 1-35 URLs (JPEG or WebP, ≤ 20 MB each; a PNG fails `file_format_check_failed`);
 - `PUT /upload/video/?upload_id&upload_token`: the chunks in order, each with its
   Content-Range; 206 before the last, 201 for it (U, knobs); a chunk sent again is taken again;
+  the last one is the publish (counted and faulted as `publish`, the others as `upload`);
 - `POST /v2/post/publish/status/fetch/`: PROCESSING_UPLOAD (or _DOWNLOAD) → PUBLISH_COMPLETE
   (SEND_TO_USER_INBOX for MEDIA_UPLOAD), its `publicaly_available_post_id` empty until
   "moderation" is over, or FAILED with a `fail_reason`.
@@ -54,7 +55,7 @@ def posting_routes(app: FastAPI, fake: TikTokFake) -> None:
 
     @app.post("/v2/post/publish/creator_info/query/")
     async def creator_info(request: Request) -> JSONResponse:
-        creator, _, _ = await fake.gate(request, "creator_info")
+        creator, _, _ = await fake.gate(request, "creator_info", "creator_info")
         return ok({
             "creator_avatar_url": f"{fake.base_url(request)}/@{creator.username}/avatar.png",
             "creator_username": creator.username, "creator_nickname": creator.nickname,
@@ -65,7 +66,7 @@ def posting_routes(app: FastAPI, fake: TikTokFake) -> None:
 
     @app.post("/v2/post/publish/video/init/")
     async def video_init(request: Request) -> JSONResponse:
-        creator, _, _ = await fake.gate(request, "video_init")
+        creator, _, _ = await fake.gate(request, "video_init", "init")
         body = await json_body(request)
         info, source = section(body, "post_info"), section(body, "source_info")
         check_post_info(state, creator, info, "VIDEO")
@@ -91,7 +92,7 @@ def posting_routes(app: FastAPI, fake: TikTokFake) -> None:
 
     @app.post("/v2/post/publish/content/init/")
     async def content_init(request: Request) -> JSONResponse:
-        creator, _, _ = await fake.gate(request, "content_init")
+        creator, _, fault = await fake.gate(request, "publish", "init")
         body = await json_body(request)
         mode, images, _ = check_photos(state, body)
         info = section(body, "post_info")
@@ -101,6 +102,7 @@ def posting_routes(app: FastAPI, fake: TikTokFake) -> None:
         publish.urls = images
         await fake.pull(publish, image=True)
         state.publishes[publish.id] = publish
+        await fake.finish_fault(fault)
         return ok({"publish_id": publish.id})
 
     @app.put("/upload/video/")
@@ -109,7 +111,7 @@ def posting_routes(app: FastAPI, fake: TikTokFake) -> None:
 
     @app.post("/v2/post/publish/status/fetch/")
     async def status(request: Request) -> JSONResponse:
-        creator, _, fault = await fake.gate(request, "status")
+        creator, _, fault = await fake.gate(request, "status", "status")
         publish_id = (await json_body(request)).get("publish_id")
         publish = state.publish_of(creator, str(publish_id or ""))
         return ok(status_of(state, publish, fault))
@@ -126,8 +128,8 @@ async def json_body(request: Request) -> dict[str, Any]:
 
 
 async def _upload(fake: TikTokFake, request: Request) -> Response:
+    """One chunk; the last one is the publish (counted and faulted as `publish`)."""
     state, params = fake.state, request.query_params
-    state.calls["upload"] += 1
     publish = state.publishes.get(params.get("upload_id", ""))
     token = params.get("upload_token", "")
     if (
@@ -135,30 +137,41 @@ async def _upload(fake: TikTokFake, request: Request) -> Response:
         or not publish.upload_token
         or not secrets.compare_digest(publish.upload_token.encode(), token.encode())
     ):
+        state.calls["upload"] += 1
         raise TikTokError("invalid_params", "The upload URL is not valid.", 404)  # (U)
-    await fake.apply_fault("upload", publish.open_id)
+    match = _RANGE.match(request.headers.get("content-range", ""))
+    first = int(match[1]) if match else 0
+    index = min(first // publish.chunk_size, publish.chunk_count - 1)
+    kind = "publish" if index == publish.chunk_count - 1 else "upload"
+    state.calls[kind] += 1
+    fault = await fake.apply_fault(kind, publish.open_id)
     if request.headers.get("content-type", "").split(";")[0].strip() not in VIDEO_TYPES:
         raise TikTokError("invalid_file_upload", "Content-Type must be a video type.")
-    match = _RANGE.match(request.headers.get("content-range", ""))
     data = await request.body()
     if match is None or int(match[3]) != publish.total_bytes:
         raise TikTokError("invalid_file_upload", "Content-Range must be bytes a-b/video_size.")
-    first, last = int(match[1]), int(match[2])
-    index = min(first // publish.chunk_size, publish.chunk_count - 1)
-    size = publish.chunk_size if index < publish.chunk_count - 1 else publish.total_bytes - first
-    expected_first = index * publish.chunk_size
-    if first != expected_first or last - first + 1 != size or len(data) != size:
+    size = publish.chunk_size if kind == "upload" else publish.total_bytes - first
+    sizes = (int(match[2]) - first + 1, len(data))
+    if first != index * publish.chunk_size or sizes != (size, size):
         raise TikTokError("invalid_file_upload", "The chunk is not one of the announced ones.")
-    if first not in publish.chunks:  # a chunk sent again (a retried PUT) is not counted twice
-        if first != publish.received:
-            raise TikTokError("invalid_file_upload", "Chunks must be sent in order.")
-        publish.digest.update(data)
-        publish.chunks[first], publish.received = size, publish.received + size
-        if publish.uploaded:
-            publish.post_id = state.new_id()
-    done = index == publish.chunk_count - 1
+    _take_chunk(state, publish, first, data)
+    await fake.finish_fault(fault)
     config = state.config
-    return Response(status_code=config.final_chunk_status if done else config.chunk_status)
+    return Response(
+        status_code=config.chunk_status if kind == "upload" else config.final_chunk_status
+    )
+
+
+def _take_chunk(state: FakeState, publish: Publish, first: int, data: bytes) -> None:
+    """Keeps a chunk's digest; a chunk sent again (a retried PUT) is not counted twice."""
+    if first in publish.chunks:
+        return
+    if first != publish.received:
+        raise TikTokError("invalid_file_upload", "Chunks must be sent in order.")
+    publish.digest.update(data)
+    publish.chunks[first], publish.received = len(data), publish.received + len(data)
+    if publish.uploaded:
+        publish.post_id = state.new_id()
 
 
 def status_of(state: FakeState, publish: Publish, fault: FaultSpec | None) -> dict[str, Any]:

@@ -21,8 +21,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from soku.sandbox.common import FaultFields, FaultQueue, Fetched
 from soku.sandbox.consent import CodeBook
 
+# `publish`: the call that makes the post (a photo post's init, a video's last chunk)
 CallKind = Literal[
-    "creator_info", "video_init", "content_init", "upload", "status", "token", "user_info"
+    "creator_info", "video_init", "upload", "publish", "status", "token", "user_info"
 ]
 CALL_KINDS: tuple[CallKind, ...] = get_args(CallKind)
 LEVELS = ("PUBLIC_TO_EVERYONE", "MUTUAL_FOLLOW_FRIENDS", "FOLLOWER_OF_CREATOR", "SELF_ONLY")
@@ -83,7 +84,7 @@ class FaultSpec(FaultFields):
     FAILED with `fail_reason`."""
 
     on: Literal[
-        "creator_info", "video_init", "content_init", "upload", "status", "token", "user_info",
+        "creator_info", "video_init", "upload", "publish", "status", "token", "user_info",
         "any",
     ]  # fmt: skip
     fail_reason: str = "internal"
