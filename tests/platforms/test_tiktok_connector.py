@@ -244,6 +244,7 @@ async def test_a_refresh(env: Env) -> None:
 
 
 async def test_a_refused_refresh_needs_the_user(connector: TikTokConnector, env: Env) -> None:
+    await env.config(refresh_lifetime_secs=0)  # the one it adopts has expired already
     account = env.job(refresh_token="rft.unknown").account
     error = await failure(connector.refresh(account, env.http))
     assert (error.kind, error.code) == (ErrorKind.reauth_required, "invalid_grant")

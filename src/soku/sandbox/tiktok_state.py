@@ -180,6 +180,7 @@ class FakeState:
     calls: Counter[str] = field(default_factory=Counter)
     codes: CodeBook = field(default_factory=CodeBook)
     windows: dict[tuple[str, str], deque[float]] = field(default_factory=dict)
+    unpaired: list[str] = field(default_factory=list)  # creators adopted from a bearer token
     _ids: itertools.count[int] = field(
         default_factory=lambda: itertools.count(FIRST_ID + secrets.randbelow(10**9))
     )
@@ -187,7 +188,7 @@ class FakeState:
     def reset(self) -> None:
         for store in (self.creators, self.tokens, self.refresh_tokens, self.publishes):
             store.clear()
-        for other in (self.faults, self.calls, self.codes, self.windows):
+        for other in (self.faults, self.calls, self.codes, self.windows, self.unpaired):
             other.clear()
         self.config = FakeConfig()
 
@@ -210,6 +211,7 @@ class FakeState:
             raise TikTokError("access_token_invalid")
         if token not in self.tokens:
             self.tokens[token] = (self.add_creator().open_id, None)
+            self.unpaired.append(self.tokens[token][0])
         open_id, expires_at = self.tokens[token]
         if expires_at is not None and time.time() >= expires_at:
             raise TikTokError("access_token_invalid", "The access token has expired.")
@@ -227,7 +229,18 @@ class FakeState:
                 "token_type": "Bearer"}  # fmt: skip
 
     def refresh(self, token: str) -> dict[str, Any]:
-        """A new access token; the refresh token stays (U: whether TikTok rotates it)."""
+        """A new access token; the refresh token stays (U: whether TikTok rotates it).
+
+        One the fake never issued is adopted, like bearer tokens: for the creator adopted last
+        from a bearer token and not paired with a refresh token yet (a sandbox account's
+        made-up pair: its access token is used, and refused, before its refresh token), else
+        for a new creator."""
+        if not token:
+            raise OAuthError("invalid_request", "refresh_token is required.")
+        if token not in self.refresh_tokens:
+            lifetime, unpaired = self.config.refresh_lifetime_secs, self.unpaired
+            open_id = unpaired.pop() if unpaired else self.add_creator().open_id
+            self.refresh_tokens[token] = (open_id, time.time() + lifetime)
         found = self.refresh_tokens.get(token)
         if found is None or (found[1] is not None and time.time() >= found[1]):
             raise OAuthError("invalid_grant", "Refresh token is invalid or expired.")
