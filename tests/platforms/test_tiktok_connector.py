@@ -19,6 +19,7 @@ from soku.platforms import INTEGRATIONS, tiktok
 from soku.platforms.base import ConnectorTarget
 from soku.platforms.connector import CannotTell, ErrorKind, NotPublished, Published
 from soku.platforms.tiktok_connector import TikTokConnector
+from soku.platforms.transport import platform_client
 from tests.platforms.connector_world import Sandboxes, deliver, failure, run_steps
 from tests.platforms.tiktok_world import CHUNK, PHOTOS, USERNAME, VIDEO_BYTES, Env, world
 from tests.platforms.tiktok_world import connector as tiktok_connector
@@ -266,3 +267,18 @@ def test_integration_points_at_the_sandbox_or_tiktok() -> None:
     assert isinstance(default, TikTokConnector)
     assert default.api.url == "https://open.tiktokapis.com"
     assert default.upload.chunk_bytes > CHUNK
+
+
+async def test_a_last_chunk_accepted_then_cut_is_reconciled(
+    connector: TikTokConnector, env: Env
+) -> None:
+    job = env.job(video="clip.mp4")
+    await run_steps(connector, job, env.http)
+    await env.fault(on="publish", accept_then_delay=2)
+    async with platform_client(4, 0.5) as hasty:
+        error = await failure(connector.publish(job, hasty))
+    assert error.kind is ErrorKind.timeout
+    found = await connector.reconcile(job, env.http)
+    assert isinstance(found, Published)
+    [post] = await env.posts()
+    assert found.platform_post_id == post["id"]
