@@ -92,6 +92,9 @@ SCENARIOS = (
     Scenario("facebook", "images", ("photo_0", "photo_1")),
     Scenario("facebook", "image", ()),
     Scenario("facebook", "video", ()),
+    # tiktok_upload: the creator info, then init; a small video is one chunk, sent by the
+    # publish. (A photo post is made by its init, which nothing can reconcile: not here.)
+    Scenario("tiktok", "video", ("creator", "init")),
 )
 
 # The fake's call kinds each step makes (by its name's prefix; the waits only read), and
@@ -103,6 +106,7 @@ STEP_CALLS: dict[str, dict[str, tuple[str, ...]]] = {
                  "part_": ("video_part",), "finalize": ("video_finalize",)},
     "threads": {"item_": ("create",), "container": ("create",)},
     "facebook": {"photo_": ("photo",)},
+    "tiktok": {"init": ("video_init",)},
 }  # fmt: skip
 
 
@@ -278,6 +282,8 @@ def _checkpoint_media(scenario: Scenario, steps: dict[str, Any]) -> list[str]:
     if platform == "threads":
         items = [s for s in scenario.steps if s.startswith("item_") and s.endswith("_ready")]
         return [str(steps[n]["container_id"]) for n in items or ["ready"]]
+    if platform == "tiktok":  # the upload, known by its publish_id
+        return [str(steps["init"]["publish_id"])]
     return [str(steps[s]["photo_id"]) for s in scenario.steps]
 
 

@@ -17,10 +17,12 @@ import pytest
 from soku.integrations.models import AccountStatus
 from soku.integrations.repository import find_account
 from soku.integrations.vault import TokenVault
-from tests.delivery.harness import text_post
+from soku.platforms import RULES
+from tests.delivery.harness import text_post, video_post
 from tests.integrations.conftest import Site, csrf_of, problem_of
+from tests.media_files import MediaServer
 
-PLATFORMS = ("x", "linkedin", "threads", "facebook")
+PLATFORMS = ("x", "linkedin", "threads", "facebook", "tiktok")
 
 
 def token_owner(site: Site, platform: str, token: str) -> str:
@@ -32,6 +34,8 @@ def token_owner(site: Site, platform: str, token: str) -> str:
         return f"urn:li:person:{state.tokens[token][0]}"
     if platform == "threads":
         return str(state.tokens[token].user_id)
+    if platform == "tiktok":
+        return str(state.tokens[token][0])
     return str(state.tokens[token])  # Facebook: the Page a Page token acts for
 
 
@@ -42,11 +46,23 @@ def author(platform: str, post: dict[str, Any]) -> str:
         return str(post["author"])
     if platform == "threads":
         return str(post["user"]["id"])
+    if platform == "tiktok":
+        return str(post["open_id"])
     return str(post["page"])
 
 
+def first_post(platform: str, media: MediaServer) -> dict[str, Any]:
+    """A text post, or a video post where the platform takes no text-only post."""
+    rules = getattr(RULES[platform], "media", None)
+    if rules is None or rules.text_only:
+        return text_post(platform, text=f"Hello {platform}")
+    return video_post(media, platform, text=f"Hello {platform}")
+
+
 @pytest.mark.parametrize("platform", PLATFORMS)
-async def test_connect_then_publish_with_the_issued_token(site: Site, platform: str) -> None:
+async def test_connect_then_publish_with_the_issued_token(
+    site: Site, platform: str, media_server: MediaServer
+) -> None:
     caller = await site.env.caller([])
     browser = await site.browser(caller)
     done = await browser.connect(platform, "main", login="ada_sbx")
@@ -64,7 +80,7 @@ async def test_connect_then_publish_with_the_issued_token(site: Site, platform: 
         assert account.username == "ada_sbx" and account.refresh_token is not None
         assert account.expires_at is not None
     site.env.start_worker()
-    post_id = await site.env.create(caller, text_post(platform, text=f"Hello {platform}"))
+    post_id = await site.env.create(caller, first_post(platform, media_server))
     view = await site.env.wait_status(caller, post_id, "published", within=30)
     [post] = await site.fake_posts(platform)
     assert author(platform, post) == account.platform_user_id

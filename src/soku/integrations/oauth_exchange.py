@@ -16,6 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 from authlib.common.errors import AuthlibBaseError
+from authlib.common.urls import add_params_to_qs
 from authlib.deprecate import AuthlibDeprecationWarning
 
 from soku.integrations.oauth_answers import AnswerRefused, capped_hooks
@@ -55,7 +56,32 @@ async def authorize_url(
         url, _ = client.create_authorization_url(
             endpoints.authorize_url, state=state, code_verifier=code_verifier
         )
-    return _spaces_as_percent(str(url))
+    return _client_id_named(_spaces_as_percent(str(url)), spec.client_id_name)
+
+
+def _client_id_named(url: str, name: str) -> str:
+    """The app's id under the platform's name for it (TikTok: `client_key`)."""
+    if name == "client_id":
+        return url
+    parts = urlsplit(url)
+    fields = parts.query.split("&")
+    renamed = [f"{name}={f[10:]}" if f.startswith("client_id=") else f for f in fields]
+    return urlunsplit(parts._replace(query="&".join(renamed)))
+
+
+def _posted_as(name: str) -> Any:
+    """A token endpoint auth method sending the app's id (and secret) in the form under `name`."""
+
+    def encode(client: Any, method: str, uri: str, headers: Any, body: str) -> Any:
+        params = [(name, client.client_id)]
+        if client.client_secret:
+            params.append(("client_secret", client.client_secret))
+        body = add_params_to_qs(body or "", params)
+        if "Content-Length" in headers:
+            headers["Content-Length"] = str(len(body))
+        return uri, headers, body
+
+    return encode
 
 
 def _spaces_as_percent(url: str) -> str:
@@ -84,17 +110,20 @@ async def exchange_code(
             raise refused(label, "the sign-in", response, secrets)
         return response
 
+    # with no secret, a public client: client_id in the body (X's public clients)
+    auth_method = spec.client_auth if app.client_secret else "none"
     async with AsyncOAuth2Client(
         client_id=app.client_id,
         client_secret=app.client_secret,
-        # with no secret, a public client: client_id in the body (X's public clients)
-        token_endpoint_auth_method=spec.client_auth if app.client_secret else "none",
+        token_endpoint_auth_method=auth_method,
         redirect_uri=redirect_uri,
         timeout=http_timeout,
         follow_redirects=False,
         event_hooks=capped_hooks(),
     ) as client:
         client.register_compliance_hook("access_token_response", refuse_failures)
+        if spec.client_id_name != "client_id":
+            client.register_client_auth_method((auth_method, _posted_as(spec.client_id_name)))
         try:
             answer = await client.fetch_token(
                 endpoints.token_url,

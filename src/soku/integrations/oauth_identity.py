@@ -7,6 +7,8 @@
 - Threads: the code's short-lived token (1 h) swapped for a long-lived one (60 days,
   `GET /access_token?grant_type=th_exchange_token`), then `GET /v1.0/me?fields=id,username`
   (threads.md, "Auth").
+- TikTok: `GET /v2/user/info/?fields=open_id,username,display_name` → `data.user`; the
+  token answer's `open_id` when the user info has none (tiktok.md, "Auth").
 - Facebook: the code's user token swapped for a long-lived one (`fb_exchange_token`), then
   `GET /me/accounts`, followed answer after answer by its `after` cursor (at most 50
   answers of 100): every Page the user may post to, each with its Page token; the
@@ -165,6 +167,35 @@ async def identify_threads(call: OAuthCall, answer: Mapping[str, Any]) -> Identi
         raise unreadable("Threads", WHO, "user id")
     # Threads refreshes the access token itself: there is no refresh token
     return Identities((Identity(user_id, username, access, None, expiry(lasting), None),))
+
+
+async def identify_tiktok(call: OAuthCall, answer: Mapping[str, Any]) -> Identities:
+    access = token_of(answer, "TikTok")
+    me = await call_json(
+        call,
+        "TikTok",
+        WHO,
+        f"{call.endpoints.api_url}/v2/user/info/",
+        params={"fields": "open_id,username,display_name"},
+        headers={"Authorization": f"Bearer {access}"},
+        hide=(access,),
+    )
+    data = me.get("data")
+    user = data.get("user") if isinstance(data, dict) else None
+    user = user if isinstance(user, dict) else {}
+    open_id = _text(user.get("open_id")) or _text(answer.get("open_id"))
+    if open_id is None:
+        raise unreadable("TikTok", WHO, "open_id")
+    refresh = answer.get("refresh_token")
+    found = Identity(
+        open_id,
+        _text(user.get("username")) or _text(user.get("display_name")),
+        access,
+        refresh if isinstance(refresh, str) and refresh else None,
+        expiry(answer),
+        _scope(answer),
+    )
+    return Identities((found,))
 
 
 async def identify_facebook(call: OAuthCall, answer: Mapping[str, Any]) -> Identities:

@@ -148,6 +148,8 @@ class OAuthSpec:
     client_auth: Literal["client_secret_basic", "client_secret_post"]
     identify: Callable[[OAuthCall, Mapping[str, Any]], Awaitable[Identities]]
     list_again: Callable[[OAuthCall, str], Awaitable[Identities]] | None = None
+    # the name of the app's id in the authorize URL and the token request (TikTok: client_key)
+    client_id_name: str = "client_id"
 
     @property
     def scope(self) -> str:

@@ -43,14 +43,16 @@ class AuthRequest:
     code_challenge_method: str
 
     @classmethod
-    def read(cls, params: Mapping[str, str]) -> AuthRequest:
+    def read(cls, params: Mapping[str, str], client_id_name: str = "client_id") -> AuthRequest:
         names = cls.__dataclass_fields__
-        return cls(**{name: str(params.get(name, "")) for name in names})
+        values = {name: str(params.get(name, "")) for name in names}
+        values["client_id"] = str(params.get(client_id_name, ""))  # TikTok: client_key
+        return cls(**values)
 
-    def problem(self, pkce: bool) -> str | None:
+    def problem(self, pkce: bool, client_id_name: str = "client_id") -> str | None:
         """Why this request cannot be answered at all (shown on the page, never redirected)."""
         if not self.client_id:
-            return "client_id is missing."
+            return f"{client_id_name} is missing."
         parts = urlsplit(self.redirect_uri)
         if parts.scheme not in ("http", "https") or not parts.netloc or parts.fragment:
             return "redirect_uri must be an absolute http(s) URL without a fragment."
@@ -63,8 +65,9 @@ class AuthRequest:
             return "code_challenge and code_challenge_method (S256 or plain) are required."
         return None
 
-    def fields(self) -> dict[str, str]:
-        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+    def fields(self, client_id_name: str = "client_id") -> dict[str, str]:
+        found = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        return {client_id_name if name == "client_id" else name: v for name, v in found.items()}
 
 
 @dataclass
@@ -151,6 +154,7 @@ class ConsentSite:
     sign_in: Callable[[str], str]  # login → the fake's user id (made on first use)
     code_lifetime: Callable[[], float]
     codes: Callable[[], CodeBook]
+    client_id_name: str = "client_id"  # what the authorize URL calls the app's id
 
 
 def consent_routes(app: FastAPI, site: ConsentSite) -> None:
@@ -158,8 +162,8 @@ def consent_routes(app: FastAPI, site: ConsentSite) -> None:
 
     @app.get(site.path, response_class=HTMLResponse)
     async def consent(request: Request) -> Response:
-        asked = AuthRequest.read(request.query_params)
-        problem = asked.problem(site.pkce)
+        asked = AuthRequest.read(request.query_params, site.client_id_name)
+        problem = asked.problem(site.pkce, site.client_id_name)
         if problem:
             return _page(f"Sandbox {site.label}: this sign-in link is broken", problem, 400)
         return _consent_page(site, request.url.path, asked)
@@ -167,8 +171,8 @@ def consent_routes(app: FastAPI, site: ConsentSite) -> None:
     @app.post(site.path)
     async def decide(request: Request) -> Response:
         form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
-        asked = AuthRequest.read(form)
-        problem = asked.problem(site.pkce)
+        asked = AuthRequest.read(form, site.client_id_name)
+        problem = asked.problem(site.pkce, site.client_id_name)
         if problem:
             return _page(f"Sandbox {site.label}: this sign-in link is broken", problem, 400)
         answer = {"state": asked.state} if asked.state else {}
@@ -201,7 +205,7 @@ def _consent_page(site: ConsentSite, action: str, asked: AuthRequest) -> HTMLRes
     e = html.escape
     hidden = "".join(
         f'<input type="hidden" name="{e(name)}" value="{e(value)}">'
-        for name, value in asked.fields().items()
+        for name, value in asked.fields(site.client_id_name).items()
     )
     scopes = "".join(f"<li><code>{e(s)}</code></li>" for s in asked.scope.replace(",", " ").split())
     title = f"Sandbox {site.label}: allow Soku to post as {site.default_login}?"
