@@ -28,6 +28,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -45,7 +46,7 @@ from tests.delivery.processes import (
 )
 from tests.media_files import MediaServer
 
-PLATFORMS = ("x", "linkedin", "threads", "facebook")
+PLATFORMS = ("x", "linkedin", "threads", "facebook", "youtube")
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,9 @@ SCENARIOS = (
     Scenario("facebook", "images", ("photo_0", "photo_1")),
     Scenario("facebook", "image", ()),
     Scenario("facebook", "video", ()),
+    # youtube_connector: a resumable session, then every chunk but the last (none for a
+    # small clip); the publish sends the last chunk
+    Scenario("youtube", "video", ("session", "upload")),
 )
 
 # The fake's call kinds each step makes (by its name's prefix; the waits only read), and
@@ -103,6 +107,7 @@ STEP_CALLS: dict[str, dict[str, tuple[str, ...]]] = {
                  "part_": ("video_part",), "finalize": ("video_finalize",)},
     "threads": {"item_": ("create",), "container": ("create",)},
     "facebook": {"photo_": ("photo",)},
+    "youtube": {"session": ("insert",), "upload": ("chunk",)},
 }  # fmt: skip
 
 
@@ -170,7 +175,7 @@ async def cworld(
         )
         async with httpx.AsyncClient(base_url=root, timeout=HTTP_TIMEOUT) as http:
             # no processing waits: LinkedIn's connector polls every 5 s, Threads' every 2 s
-            for platform in ("x", "linkedin", "threads"):
+            for platform in ("x", "linkedin", "threads", "youtube"):
                 answer = await http.post(f"/{platform}/_config", json={"video_polls": 0})
                 answer.raise_for_status()
             yield ConnectorWorld(world, Fakes(http), request.param)
@@ -264,6 +269,8 @@ def _assert_nothing_done_again(
 def _post_media(scenario: Scenario, post: dict[str, Any]) -> list[str]:
     if scenario.platform == "threads":  # the carousel's items, or the container itself
         return [m["container_id"] for m in post["media"]] or [post["container_id"]]
+    if scenario.platform == "youtube":  # the upload session that made the video
+        return [str(m["upload_id"]) for m in post["media"]]
     return [str(m["id"]) for m in post["media"]]
 
 
@@ -278,6 +285,8 @@ def _checkpoint_media(scenario: Scenario, steps: dict[str, Any]) -> list[str]:
     if platform == "threads":
         items = [s for s in scenario.steps if s.startswith("item_") and s.endswith("_ready")]
         return [str(steps[n]["container_id"]) for n in items or ["ready"]]
+    if platform == "youtube":
+        return [parse_qs(urlsplit(steps["upload"]["session"]).query)["upload_id"][0]]
     return [str(steps[s]["photo_id"]) for s in scenario.steps]
 
 

@@ -88,7 +88,7 @@ async def test_an_unaudited_project_posts_privately(connector: YouTubeConnector,
 
 
 async def test_processing_is_awaited(env: Env) -> None:
-    await env.config(processing_polls=2)
+    await env.config(video_polls=2)
     patient = youtube_connector(env.fake, max_processing_wait=5.0)
     await deliver(patient, env.job("Processed"), env.http)
     assert (await env.calls())["status"] == 3

@@ -82,8 +82,8 @@ class YouTubeConnector:
         privacy_status: str = "public",
         category_id: str = "22",
         chunk_bytes: int = CHUNK_BYTES,
-        poll_seconds: float = 2.0,
-        max_processing_wait: float = 8.0,
+        poll_seconds: float = 1.0,
+        max_processing_wait: float = 5.0,  # inside the publish call's deadline (20 s)
     ) -> None:
         if privacy_status not in PRIVACY:
             raise ValueError("privacy_status must be public, unlisted or private")

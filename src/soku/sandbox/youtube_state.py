@@ -33,7 +33,7 @@ class FakeConfig(BaseModel):
     uploads_per_day: int | None = Field(default=None, ge=1)  # channel cap: uploadLimitExceeded
     require_quantum: bool = True  # (U) chunks a multiple of 256 KiB, the last excepted
     complete_status: Literal[200, 201] = 201  # youtube.md: 201, "some servers send 200"
-    processing_polls: int = Field(default=1, ge=0)  # status reads a video stays processing
+    video_polls: int = Field(default=1, ge=0)  # status reads a video stays processing
     private_only: bool = False  # an unaudited project's uploads are locked to private
     session_lifetime_secs: float = Field(default=7 * 86400, ge=0)  # (U) not in youtube.md
     token_lifetime_secs: int = Field(default=ACCESS_LIFETIME_SECS, ge=0)
@@ -71,6 +71,7 @@ class Video:
     size: int
     sha256: str
     created: float
+    upload_id: str  # the session that made it
     polls: int = 0
     upload_status: str = "uploaded"
     processing: str = "processing"
@@ -212,7 +213,7 @@ class FakeState:
             resource.setdefault("status", {})["privacyStatus"] = "private"
         video_id = secrets.token_urlsafe(8)[:11]
         video = Video(video_id, session.channel_id, resource, session.received,
-                      session.hasher.hexdigest(), time.time())  # fmt: skip
+                      session.hasher.hexdigest(), time.time(), session.key)  # fmt: skip
         self.videos[video_id] = video
         session.video_id = video_id
         return video
@@ -229,7 +230,7 @@ class FakeState:
             )
             return
         video.polls += 1
-        if video.polls > self.config.processing_polls:
+        if video.polls > self.config.video_polls:
             video.upload_status, video.processing = "processed", "succeeded"
 
 

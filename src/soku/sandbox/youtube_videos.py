@@ -185,7 +185,10 @@ def _angled(text: str) -> bool:
 def describe(video: Video, base: str) -> dict[str, Any]:
     """A video as `/_inspect/posts` shows it."""
     snippet, status = video.resource.get("snippet", {}), video.resource.get("status", {})
-    return {"id": video.id, "channel_id": video.channel_id, "title": snippet.get("title"),
-            "description": snippet.get("description", ""), "privacy": status.get("privacyStatus"),
-            "bytes": video.size, "sha256": video.sha256, "upload_status": video.upload_status,
-            "url": f"{base}/watch?v={video.id}"}  # fmt: skip
+    title, description = snippet.get("title", ""), snippet.get("description", "")
+    return {"id": video.id, "channel_id": video.channel_id, "title": title,
+            "description": description, "text": f"{title}\n{description}".strip(),
+            "privacy": status.get("privacyStatus"), "bytes": video.size, "sha256": video.sha256,
+            "upload_status": video.upload_status, "url": f"{base}/watch?v={video.id}",
+            "media": [{"id": video.id, "kind": "video", "bytes": video.size,
+                       "sha256": video.sha256, "upload_id": video.upload_id}]}  # fmt: skip
