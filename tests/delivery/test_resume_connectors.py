@@ -107,7 +107,7 @@ STEP_CALLS: dict[str, dict[str, tuple[str, ...]]] = {
                  "part_": ("video_part",), "finalize": ("video_finalize",)},
     "threads": {"item_": ("create",), "container": ("create",)},
     "facebook": {"photo_": ("photo",)},
-    "youtube": {"session": ("insert",), "upload": ("chunk",)},
+    "youtube": {"session": ("insert",)},  # a small clip: no chunk before the last
 }  # fmt: skip
 
 
