@@ -17,16 +17,18 @@ import pytest
 from soku.integrations.models import AccountStatus
 from soku.integrations.repository import find_account
 from soku.integrations.vault import TokenVault
-from tests.delivery.harness import text_post
+from soku.platforms import RULES
+from tests.delivery.harness import text_post, video_post
 from tests.integrations.conftest import Site, csrf_of, problem_of
+from tests.media_files import MediaServer
 
-PLATFORMS = ("x", "linkedin", "threads", "facebook")
+PLATFORMS = ("x", "linkedin", "threads", "facebook", "youtube")
 
 
 def token_owner(site: Site, platform: str, token: str) -> str:
     """Who the fake says a token it issued belongs to (its user, member or Page id)."""
     state = site.fake_state(platform)
-    if platform == "x":
+    if platform in ("x", "youtube"):
         return str(state.tokens[token][0])
     if platform == "linkedin":
         return f"urn:li:person:{state.tokens[token][0]}"
@@ -42,11 +44,15 @@ def author(platform: str, post: dict[str, Any]) -> str:
         return str(post["author"])
     if platform == "threads":
         return str(post["user"]["id"])
+    if platform == "youtube":
+        return str(post["channel_id"])
     return str(post["page"])
 
 
 @pytest.mark.parametrize("platform", PLATFORMS)
-async def test_connect_then_publish_with_the_issued_token(site: Site, platform: str) -> None:
+async def test_connect_then_publish_with_the_issued_token(
+    site: Site, platform: str, media_server: MediaServer
+) -> None:
     caller = await site.env.caller([])
     browser = await site.browser(caller)
     done = await browser.connect(platform, "main", login="ada_sbx")
@@ -64,7 +70,10 @@ async def test_connect_then_publish_with_the_issued_token(site: Site, platform: 
         assert account.username == "ada_sbx" and account.refresh_token is not None
         assert account.expires_at is not None
     site.env.start_worker()
-    post_id = await site.env.create(caller, text_post(platform, text=f"Hello {platform}"))
+    text = f"Hello {platform}"
+    text_only = RULES[platform].media.text_only  # else a video, the plainest post it takes
+    body = text_post(platform, text=text) if text_only else video_post(media_server, platform)
+    post_id = await site.env.create(caller, body)
     view = await site.env.wait_status(caller, post_id, "published", within=30)
     [post] = await site.fake_posts(platform)
     assert author(platform, post) == account.platform_user_id
