@@ -28,7 +28,7 @@ from soku.sandbox.common import control_routes, fake_app
 from soku.sandbox.youtube_faults import CALL_KINDS, FaultSpec, YouTubeError, api_error
 from soku.sandbox.youtube_gate import YouTubeFake
 from soku.sandbox.youtube_oauth import oauth_routes
-from soku.sandbox.youtube_videos import describe, video_routes
+from soku.sandbox.youtube_videos import describe, listing_routes, video_routes
 
 
 class NewChannel(BaseModel):
@@ -48,6 +48,7 @@ def create_youtube_fake(public_url: str = "") -> FastAPI:
     _error_handlers(app)
     oauth_routes(app, fake)
     video_routes(app, fake)
+    listing_routes(app, fake)
     _control_routes(app, fake)
     control_routes(app, fake.state, FaultSpec, CALL_KINDS)
     return app

@@ -31,6 +31,7 @@ UPLOAD_PATH = "/upload/youtube/v3/videos"
 
 
 def video_routes(app: FastAPI, fake: YouTubeFake) -> None:
+    """The resumable `videos.insert`: opening a session, and the PUTs to it."""
     state = fake.state
 
     @app.post(UPLOAD_PATH)
@@ -67,6 +68,11 @@ def video_routes(app: FastAPI, fake: YouTubeFake) -> None:
                 raise error
         body = video.view({"snippet", "status"})
         return JSONResponse(body, status_code=state.config.complete_status)
+
+
+def listing_routes(app: FastAPI, fake: YouTubeFake) -> None:
+    """`videos.list` and the watch page."""
+    state = fake.state
 
     @app.get("/youtube/v3/videos")
     async def listing(request: Request, part: str = "", id: str = "") -> JSONResponse:
