@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import datetime as dt
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from soku.platforms.connector import Job
+from soku.platforms.connector import ErrorKind, Job, PlatformError
 from soku.platforms.youtube_connector import YouTubeConnector
 from soku.platforms.youtube_upload import QUANTUM
 from soku.sandbox.youtube import create_youtube_fake
 from tests.media_files import MediaServer
 from tests.platforms.connector_world import Site, World, fresh_fake, make_job, media_site
+from tests.platforms.profile import Errors, Profile, Reconcile, Refresh, Resume, Sample
 
 CHANNEL, TOKEN, REFRESH = "UCsokuSandboxChannel00", "yt-access", "1//yt-refresh"
 ACCOUNT = dict(account_id="yt_main", access_token=TOKEN, refresh_token=REFRESH)
@@ -78,3 +80,48 @@ def connector(fake: str, **options: Any) -> YouTubeConnector:
         poll_seconds=0,
         **{"max_processing_wait": 0.0, **options},
     )
+
+
+def _says_why(error: PlatformError) -> bool:
+    """Google's envelope: the reason of its first error."""
+    return bool(error.raw["error"]["errors"][0]["reason"])
+
+
+# YouTube's processing is read after the publish (the video exists only then), so the
+# contract's processing failure of a step does not apply: test_youtube_connector has it.
+PROFILE = Profile(
+    platform="youtube",
+    serve=serve,
+    fresh=fresh,
+    connector=connector,
+    reconcile=Reconcile(
+        found=(Sample("video", "Find me"), Sample("long-video", "Find me", {"video": "long.mp4"})),
+        staged={"video": "long.mp4"},
+    ),
+    errors=Errors(
+        label="YouTube",
+        # (a quota's wait is until midnight Pacific: test_youtube_connector checks it)
+        publish=(
+            ({"status": 429, "retry_after": 7}, ErrorKind.rate_limited, "rate_limited"),
+            ({"error_code": "forbidden"}, ErrorKind.permanent, "forbidden"),
+            ({"status": 400}, ErrorKind.permanent, "bad_request"),
+        ),
+        says_why=_says_why,
+        slow=("insert", {}),
+        duplicate=None,  # YouTube takes the same video twice
+        processing=(),
+    ),
+    resume=Resume(
+        more={"video": "long.mp4"},
+        stop_after="session",
+        fails_on="chunk",
+        calls={"insert": 1, "chunk": 3, "publish": 1},
+    ),
+    refresh=Refresh(
+        sends="refresh_token",
+        call="token",
+        lifetime=dt.timedelta(seconds=3599),
+        owner="channel_id",
+        credentials=({"client_id": "soku-app", "client_secret": "s3cret"}, "invalid_client"),
+    ),
+)

@@ -61,15 +61,19 @@ def oauth_error(status: int, code: str, description: str) -> YouTubeError:
 
 
 class FaultSpec(FaultFields):
-    """One injected fault; `on="upload"` hits every PUT to an upload session."""
+    """One injected fault; `on="upload"` hits every PUT to an upload session, and `on="list"`
+    (the name every fake gives the call that finds a post again) the session question."""
 
     on: Literal[
-        "token", "channels", "insert", "chunk", "publish", "query", "status", "upload", "any"
-    ]
+        "token", "channels", "insert", "chunk", "publish", "query", "status", "upload", "list",
+        "any",
+    ]  # fmt: skip
 
     def matches(self, kind: str, user_id: str | None) -> bool:
-        on_kind = self.on in (kind, "any") or (self.on == "upload" and kind in UPLOAD_KINDS)
-        return on_kind and self.user_id in ("*", user_id)
+        aliased = (self.on == "upload" and kind in UPLOAD_KINDS) or (
+            self.on == "list" and kind == "query"
+        )
+        return (self.on in (kind, "any") or aliased) and self.user_id in ("*", user_id)
 
     def error(self, kind: str) -> YouTubeError | None:
         """The answer this fault gives; None when it only delays an accepted publish."""
