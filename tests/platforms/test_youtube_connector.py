@@ -15,7 +15,13 @@ import pytest
 
 from soku.platforms import youtube
 from soku.platforms.base import ConnectorTarget
-from soku.platforms.connector import CannotTell, ErrorKind, NotPublished, Published
+from soku.platforms.connector import (
+    CannotTell,
+    ErrorKind,
+    NotPublished,
+    PlatformError,
+    Published,
+)
 from soku.platforms.transport import platform_client
 from soku.platforms.youtube_connector import YouTubeConnector
 from soku.platforms.youtube_upload import Upload, send
@@ -301,5 +307,7 @@ async def test_the_integration_reads_its_options(env: Env) -> None:
     assert (real.api_url, real.upload_url, real.token_url) == (
         "https://api.example", "https://up.example/v", "https://t.example/token")  # fmt: skip
     assert (real.privacy_status, real.chunk_bytes) == ("private", 2 * CHUNK)
-    with pytest.raises(ValueError, match="256 KiB"):
-        youtube.INTEGRATION.make_connector(ConnectorTarget(None, {"chunk_bytes": "1000"}))
+    for wrong in ({"chunk_bytes": "1000"}, {"chunk_bytes": "8M"}, {"privacy_status": "all"}):
+        with pytest.raises(PlatformError) as refused:
+            youtube.INTEGRATION.make_connector(ConnectorTarget(None, wrong))
+        assert (refused.value.kind, refused.value.code) == (ErrorKind.permanent, "invalid_options")

@@ -112,17 +112,23 @@ def _connector(target: ConnectorTarget) -> Connector:
             web_url=root,
         )
     options = target.options
-    return YouTubeConnector(
-        options.get("api_url", API_URL),
-        upload_url=options.get("upload_url", UPLOAD_URL),
-        token_url=options.get("token_url", TOKEN_URL),
-        web_url=options.get("web_url", WEB_URL),
-        client_id=options.get("client_id"),
-        client_secret=options.get("client_secret"),
-        privacy_status=options.get("privacy_status", "public"),
-        category_id=options.get("category_id", "22"),
-        chunk_bytes=int(options.get("chunk_bytes", CHUNK_BYTES)),
-    )
+    try:  # a wrong setting fails the delivery with its name, as a permanent error
+        return YouTubeConnector(
+            options.get("api_url", API_URL),
+            upload_url=options.get("upload_url", UPLOAD_URL),
+            token_url=options.get("token_url", TOKEN_URL),
+            web_url=options.get("web_url", WEB_URL),
+            client_id=options.get("client_id"),
+            client_secret=options.get("client_secret"),
+            privacy_status=options.get("privacy_status", "public"),
+            category_id=options.get("category_id", "22"),
+            chunk_bytes=int(options.get("chunk_bytes", CHUNK_BYTES)),
+        )
+    except ValueError as exc:
+        from soku.platforms.connector import ErrorKind, PlatformError
+
+        message = f"SOKU_PLATFORM_OPTIONS['youtube'] is not usable: {exc}."
+        raise PlatformError(ErrorKind.permanent, "invalid_options", message) from None
 
 
 def _sandbox(public_url: str, media_origin: str) -> ASGIApp:
