@@ -28,6 +28,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -45,7 +46,7 @@ from tests.delivery.processes import (
 )
 from tests.media_files import MediaServer
 
-PLATFORMS = ("x", "linkedin", "threads", "facebook")
+PLATFORMS = ("x", "linkedin", "threads", "facebook", "youtube")
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,9 @@ SCENARIOS = (
     # tiktok_upload: the creator info, then init; a small video is one chunk, sent by the
     # publish. (A photo post is made by its init, which nothing can reconcile: not here.)
     Scenario("tiktok", "video", ("creator", "init")),
+    # youtube_connector: a resumable session, then every chunk but the last (none for a
+    # small clip); the publish sends the last chunk
+    Scenario("youtube", "video", ("session", "upload")),
 )
 
 # The fake's call kinds each step makes (by its name's prefix; the waits only read), and
@@ -107,6 +111,7 @@ STEP_CALLS: dict[str, dict[str, tuple[str, ...]]] = {
     "threads": {"item_": ("create",), "container": ("create",)},
     "facebook": {"photo_": ("photo",)},
     "tiktok": {"init": ("video_init",)},
+    "youtube": {"session": ("insert",)},  # a small clip: no chunk before the last
 }  # fmt: skip
 
 
@@ -174,7 +179,7 @@ async def cworld(
         )
         async with httpx.AsyncClient(base_url=root, timeout=HTTP_TIMEOUT) as http:
             # no processing waits: LinkedIn's connector polls every 5 s, Threads' every 2 s
-            for platform in ("x", "linkedin", "threads"):
+            for platform in ("x", "linkedin", "threads", "youtube"):
                 answer = await http.post(f"/{platform}/_config", json={"video_polls": 0})
                 answer.raise_for_status()
             yield ConnectorWorld(world, Fakes(http), request.param)
@@ -268,6 +273,8 @@ def _assert_nothing_done_again(
 def _post_media(scenario: Scenario, post: dict[str, Any]) -> list[str]:
     if scenario.platform == "threads":  # the carousel's items, or the container itself
         return [m["container_id"] for m in post["media"]] or [post["container_id"]]
+    if scenario.platform == "youtube":  # the upload session that made the video
+        return [str(m["upload_id"]) for m in post["media"]]
     return [str(m["id"]) for m in post["media"]]
 
 
@@ -284,6 +291,8 @@ def _checkpoint_media(scenario: Scenario, steps: dict[str, Any]) -> list[str]:
         return [str(steps[n]["container_id"]) for n in items or ["ready"]]
     if platform == "tiktok":  # the upload, known by its publish_id
         return [str(steps["init"]["publish_id"])]
+    if platform == "youtube":
+        return [parse_qs(urlsplit(steps["upload"]["session"]).query)["upload_id"][0]]
     return [str(steps[s]["photo_id"]) for s in scenario.steps]
 
 

@@ -22,13 +22,13 @@ from tests.delivery.harness import text_post, video_post
 from tests.integrations.conftest import Site, csrf_of, problem_of
 from tests.media_files import MediaServer
 
-PLATFORMS = ("x", "linkedin", "threads", "facebook", "tiktok")
+PLATFORMS = ("x", "linkedin", "threads", "facebook", "tiktok", "youtube")
 
 
 def token_owner(site: Site, platform: str, token: str) -> str:
     """Who the fake says a token it issued belongs to (its user, member or Page id)."""
     state = site.fake_state(platform)
-    if platform == "x":
+    if platform in ("x", "youtube"):
         return str(state.tokens[token][0])
     if platform == "linkedin":
         return f"urn:li:person:{state.tokens[token][0]}"
@@ -48,6 +48,8 @@ def author(platform: str, post: dict[str, Any]) -> str:
         return str(post["user"]["id"])
     if platform == "tiktok":
         return str(post["open_id"])
+    if platform == "youtube":
+        return str(post["channel_id"])
     return str(post["page"])
 
 

@@ -54,7 +54,10 @@ async def authorize_url(
         code_challenge_method="S256" if spec.pkce else None,
     ) as client:
         url, _ = client.create_authorization_url(
-            endpoints.authorize_url, state=state, code_verifier=code_verifier
+            endpoints.authorize_url,
+            state=state,
+            code_verifier=code_verifier,
+            **dict(spec.authorize_params),
         )
     return _client_id_named(_spaces_as_percent(str(url)), spec.client_id_name)
 

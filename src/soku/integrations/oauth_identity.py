@@ -14,6 +14,9 @@
   answers of 100): every Page the user may post to, each with its Page token; the
   long-lived user token is kept as the refresh token, from which the connector derives a
   new Page token (facebook.md, "Auth").
+- YouTube: `GET /youtube/v3/channels?part=snippet&mine=true` → the channel's `id`, and its
+  `snippet.customUrl` (the @handle) or else its title; Google's access token lasts about an
+  hour, and the refresh token comes with `access_type=offline` (youtube.md, "Auth").
 
 The exchanges are GETs of grants that are not OAuth 2.0's (`th_exchange_token`,
 `fb_exchange_token`), which Authlib's client has no call for: they are plain httpx calls.
@@ -190,6 +193,34 @@ async def identify_tiktok(call: OAuthCall, answer: Mapping[str, Any]) -> Identit
     found = Identity(
         open_id,
         _text(user.get("username")) or _text(user.get("display_name")),
+        access,
+        refresh if isinstance(refresh, str) and refresh else None,
+        expiry(answer),
+        _scope(answer),
+    )
+    return Identities((found,))
+
+
+async def identify_youtube(call: OAuthCall, answer: Mapping[str, Any]) -> Identities:
+    access = token_of(answer, "YouTube")
+    headers = {"Authorization": f"Bearer {access}"}
+    url = f"{call.endpoints.api_url}/youtube/v3/channels"
+    params = {"part": "snippet", "mine": "true"}
+    mine = await call_json(
+        call, "YouTube", WHO, url, params=params, headers=headers, hide=(access,)
+    )
+    items = mine.get("items")
+    channel = items[0] if isinstance(items, list) and items else None
+    channel = channel if isinstance(channel, dict) else {}
+    snippet = channel.get("snippet")
+    snippet = snippet if isinstance(snippet, dict) else {}
+    channel_id = _text(channel.get("id"))
+    if channel_id is None:
+        raise unreadable("YouTube", WHO, "channel id (the account may have no channel)")
+    refresh = answer.get("refresh_token")
+    found = Identity(
+        channel_id,
+        _text(snippet.get("customUrl")) or _text(snippet.get("title")),
         access,
         refresh if isinstance(refresh, str) and refresh else None,
         expiry(answer),

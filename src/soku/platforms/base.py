@@ -138,7 +138,8 @@ class OAuthSpec:
     `endpoints` picks the URLs as the connector factory does (the fake's for a sandbox
     connect); `client_auth` is how a client with a secret authenticates at the token endpoint
     (one without a secret is a public client and sends its client_id in the body);
-    `identify` turns the token answer into the account(s) to connect.
+    `identify` turns the token answer into the account(s) to connect; `authorize_params`
+    are extra query parameters of the authorize URL (Google's `access_type=offline`).
     """
 
     endpoints: Callable[[ConnectorTarget], OAuthEndpoints]
@@ -150,6 +151,7 @@ class OAuthSpec:
     list_again: Callable[[OAuthCall, str], Awaitable[Identities]] | None = None
     # the name of the app's id in the authorize URL and the token request (TikTok: client_key)
     client_id_name: str = "client_id"
+    authorize_params: tuple[tuple[str, str], ...] = ()
 
     @property
     def scope(self) -> str:

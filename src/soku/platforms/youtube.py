@@ -1,8 +1,21 @@
-"""YouTube (Data API v3, videos.insert): content rules."""
+"""YouTube (Data API v3, videos.insert): content rules, and where its connector and fake live."""
 
 from __future__ import annotations
 
-from soku.platforms.base import ContentDraft, DeliveryLimits, PublishCap, RuleViolation
+from typing import TYPE_CHECKING
+
+from soku.platforms.base import (
+    ConnectorTarget,
+    ContentDraft,
+    DeliveryLimits,
+    Identities,
+    OAuthCall,
+    OAuthEndpoints,
+    OAuthSpec,
+    PlatformIntegration,
+    PublishCap,
+    RuleViolation,
+)
 from soku.platforms.rules import (
     INVALID_CHARACTERS,
     TEXT_REQUIRED,
@@ -11,6 +24,14 @@ from soku.platforms.rules import (
     text_length,
 )
 from soku.platforms.text import plain_length, utf8_length
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
+
+    from starlette.types import ASGIApp
+
+    from soku.platforms.connector import Connector
 
 MAX_TITLE_LENGTH = 100  # youtube.md: snippet.title required, <= 100 characters
 MAX_DESCRIPTION_BYTES = 5000  # youtube.md: snippet.description <= 5000 bytes
@@ -70,3 +91,107 @@ class YouTubeRules:
 RULES = YouTubeRules()
 # videos.insert: 100 calls per day by default (youtube.md).
 LIMITS = DeliveryLimits(publish_caps=(PublishCap(100, 24 * 3600),))
+
+
+def _connector(target: ConnectorTarget) -> Connector:
+    from soku.platforms.youtube_connector import (
+        API_URL,
+        CHUNK_BYTES,
+        TOKEN_URL,
+        UPLOAD_URL,
+        WEB_URL,
+        YouTubeConnector,
+    )
+
+    if target.sandbox_url:  # the fake serves the API, the uploads, OAuth and the watch pages
+        root = target.sandbox_url.rstrip("/")
+        return YouTubeConnector(
+            root,
+            upload_url=f"{root}/upload/youtube/v3/videos",
+            token_url=f"{root}/token",
+            web_url=root,
+        )
+    options = target.options
+    try:  # a wrong setting fails the delivery with its name, as a permanent error
+        return YouTubeConnector(
+            options.get("api_url", API_URL),
+            upload_url=options.get("upload_url", UPLOAD_URL),
+            token_url=options.get("token_url", TOKEN_URL),
+            web_url=options.get("web_url", WEB_URL),
+            client_id=options.get("client_id"),
+            client_secret=options.get("client_secret"),
+            privacy_status=options.get("privacy_status", "public"),
+            category_id=options.get("category_id", "22"),
+            chunk_bytes=int(options.get("chunk_bytes", CHUNK_BYTES)),
+        )
+    except ValueError as exc:
+        from soku.platforms.connector import ErrorKind, PlatformError
+
+        message = f"SOKU_PLATFORM_OPTIONS['youtube'] is not usable: {exc}."
+        raise PlatformError(ErrorKind.permanent, "invalid_options", message) from None
+
+
+def _sandbox(public_url: str, media_origin: str) -> ASGIApp:
+    from soku.sandbox.youtube import create_youtube_fake
+
+    return create_youtube_fake(public_url)  # it takes the video as an upload: nothing to fetch
+
+
+AUTHORIZE_URL = "https://accounts.google.com/o/oauth2/v2/auth"  # youtube.md, "Auth"
+
+
+def _oauth_endpoints(target: ConnectorTarget) -> OAuthEndpoints:
+    from soku.platforms.youtube_connector import API_URL, TOKEN_URL
+
+    if target.sandbox_url:  # the fake serves the consent page, the token endpoint and the API
+        root = target.sandbox_url.rstrip("/")
+        return OAuthEndpoints(f"{root}/o/oauth2/v2/auth", f"{root}/token", root)
+    options = target.options
+    return OAuthEndpoints(
+        options.get("authorize_url", AUTHORIZE_URL),
+        options.get("token_url", TOKEN_URL),
+        options.get("api_url", API_URL).rstrip("/"),
+    )
+
+
+async def _identify(call: OAuthCall, answer: Mapping[str, Any]) -> Identities:
+    from soku.integrations.oauth_identity import identify_youtube
+
+    return await identify_youtube(call, answer)
+
+
+# Google's web-server flow: client_id and client_secret in the token request's body, no PKCE
+# (optional for confidential clients); `access_type=offline` for a refresh token and
+# `prompt=consent` so a second sign-in gets one again (youtube.md, "Auth"). `youtube.upload`
+# publishes; `youtube.readonly` lets the sign-in name the channel (channels.list, mine=true).
+OAUTH = OAuthSpec(
+    endpoints=_oauth_endpoints,
+    scopes=(
+        "https://www.googleapis.com/auth/youtube.upload",
+        "https://www.googleapis.com/auth/youtube.readonly",
+    ),
+    scope_separator=" ",
+    pkce=False,
+    client_auth="client_secret_post",
+    identify=_identify,
+    authorize_params=(("access_type", "offline"), ("prompt", "consent")),
+)
+INTEGRATION = PlatformIntegration(
+    make_connector=_connector,
+    create_sandbox=_sandbox,
+    options=frozenset(
+        {
+            "api_url",
+            "upload_url",
+            "token_url",
+            "authorize_url",
+            "web_url",
+            "client_id",
+            "client_secret",
+            "privacy_status",
+            "category_id",
+            "chunk_bytes",
+        }
+    ),
+    oauth=OAUTH,
+)
