@@ -7,6 +7,9 @@
 - Threads: the code's short-lived token (1 h) swapped for a long-lived one (60 days,
   `GET /access_token?grant_type=th_exchange_token`), then `GET /v1.0/me?fields=id,username`
   (threads.md, "Auth").
+- Instagram (Instagram Login): the same two steps on graph.instagram.com
+  (`ig_exchange_token`), then `GET /vNN.0/me?fields=user_id,username`; `user_id` is the
+  professional account's id that publishing takes (`id` when absent) (instagram.md, "Auth").
 - Facebook: the code's user token swapped for a long-lived one (`fb_exchange_token`), then
   `GET /me/accounts`, followed answer after answer by its `after` cursor (at most 50
   answers of 100): every Page the user may post to, each with its Page token; the
@@ -14,7 +17,8 @@
   new Page token (facebook.md, "Auth").
 
 The exchanges are GETs of grants that are not OAuth 2.0's (`th_exchange_token`,
-`fb_exchange_token`), which Authlib's client has no call for: they are plain httpx calls.
+`ig_exchange_token`, `fb_exchange_token`), which Authlib's client has no call for: they are
+plain httpx calls.
 """
 
 from __future__ import annotations
@@ -164,6 +168,30 @@ async def identify_threads(call: OAuthCall, answer: Mapping[str, Any]) -> Identi
     if user_id is None:
         raise unreadable("Threads", WHO, "user id")
     # Threads refreshes the access token itself: there is no refresh token
+    return Identities((Identity(user_id, username, access, None, expiry(lasting), None),))
+
+
+async def identify_instagram(call: OAuthCall, answer: Mapping[str, Any]) -> Identities:
+    short = token_of(answer, "Instagram")
+    what = "making the sign-in last 60 days"
+    params = {"grant_type": "ig_exchange_token", "client_secret": call.client_secret or ""}
+    params["access_token"] = short
+    url = _exchange_url(call)
+    lasting = await call_json(call, "Instagram", what, url, params=params, hide=(short,))
+    access = token_of(lasting, "Instagram", what)
+    me = await call_json(
+        call,
+        "Instagram",
+        WHO,
+        f"{call.endpoints.api_url}/me",
+        params={"fields": "id,user_id,username"},
+        headers={"Authorization": f"Bearer {access}"},
+        hide=(short, access),
+    )
+    user_id, username = _text(me.get("user_id")) or _text(me.get("id")), _text(me.get("username"))
+    if user_id is None:
+        raise unreadable("Instagram", WHO, "user id")
+    # Instagram refreshes the access token itself: there is no refresh token
     return Identities((Identity(user_id, username, access, None, expiry(lasting), None),))
 
 
