@@ -17,10 +17,12 @@ import pytest
 from soku.integrations.models import AccountStatus
 from soku.integrations.repository import find_account
 from soku.integrations.vault import TokenVault
-from tests.delivery.harness import text_post
+from soku.platforms import INTEGRATIONS, RULES
+from tests.delivery.harness import image_post, text_post
 from tests.integrations.conftest import Site, csrf_of, problem_of
+from tests.media_files import MediaServer
 
-PLATFORMS = ("x", "linkedin", "threads", "facebook")
+PLATFORMS = ("x", "linkedin", "threads", "facebook", "instagram")
 
 
 def token_owner(site: Site, platform: str, token: str) -> str:
@@ -30,7 +32,7 @@ def token_owner(site: Site, platform: str, token: str) -> str:
         return str(state.tokens[token][0])
     if platform == "linkedin":
         return f"urn:li:person:{state.tokens[token][0]}"
-    if platform == "threads":
+    if platform in ("threads", "instagram"):
         return str(state.tokens[token].user_id)
     return str(state.tokens[token])  # Facebook: the Page a Page token acts for
 
@@ -40,13 +42,23 @@ def author(platform: str, post: dict[str, Any]) -> str:
         return str(post["user_id"])
     if platform == "linkedin":
         return str(post["author"])
-    if platform == "threads":
+    if platform in ("threads", "instagram"):
         return str(post["user"]["id"])
     return str(post["page"])
 
 
+def first_post(platform: str, media: MediaServer, text: str) -> dict[str, Any]:
+    """A text post, or one with an image where the platform has no text-only posts."""
+    media_rules = getattr(RULES[platform], "media", None)
+    if media_rules is None or media_rules.text_only:
+        return text_post(platform, text=text)
+    return image_post(media, platform, count=1, text=text)
+
+
 @pytest.mark.parametrize("platform", PLATFORMS)
-async def test_connect_then_publish_with_the_issued_token(site: Site, platform: str) -> None:
+async def test_connect_then_publish_with_the_issued_token(
+    site: Site, platform: str, media_server: MediaServer
+) -> None:
     caller = await site.env.caller([])
     browser = await site.browser(caller)
     done = await browser.connect(platform, "main", login="ada_sbx")
@@ -64,7 +76,7 @@ async def test_connect_then_publish_with_the_issued_token(site: Site, platform: 
         assert account.username == "ada_sbx" and account.refresh_token is not None
         assert account.expires_at is not None
     site.env.start_worker()
-    post_id = await site.env.create(caller, text_post(platform, text=f"Hello {platform}"))
+    post_id = await site.env.create(caller, first_post(platform, media_server, f"Hello {platform}"))
     view = await site.env.wait_status(caller, post_id, "published", within=30)
     [post] = await site.fake_posts(platform)
     assert author(platform, post) == account.platform_user_id
@@ -119,17 +131,30 @@ async def test_facebook_with_two_pages_asks_which(site: Site) -> None:
     assert again.status_code == 400  # the choice is used up too
 
 
+def without_sign_in() -> tuple[str, str] | None:
+    """A platform (and its label) whose sandbox accounts are made without a sign-in."""
+    for name, rules in RULES.items():
+        integration = INTEGRATIONS.get(name)
+        if integration is None or integration.oauth is None:
+            return name, str(getattr(rules, "label", name))
+    return None
+
+
 async def test_disconnect_and_platforms_without_a_sign_in(site: Site) -> None:
+    found = without_sign_in()
+    if found is None:
+        pytest.skip("every platform has a sign-in of its own")
+    platform, label = found
     caller = await site.env.caller([])
     browser = await site.browser(caller)
-    made = await browser.start("instagram", "ig_main")  # a sandbox account, no sign-in
+    made = await browser.start(platform, "ig_main")  # a sandbox account, no sign-in
     assert made.status_code == 303 and "connected=" in made.headers["location"]
-    assert "Connected your sandbox Instagram account" in (await browser.follow(made)).text
+    assert f"Connected your sandbox {label} account" in (await browser.follow(made)).text
     form = {"csrf": await browser.csrf(), "account_id": "ig_main"}
-    gone = await browser.http.post("/dashboard/integrations/instagram/disconnect", data=form)
+    gone = await browser.http.post(f"/dashboard/integrations/{platform}/disconnect", data=form)
     assert gone.status_code == 303
-    assert "Disconnected your Instagram account" in (await browser.follow(gone)).text
-    account = await site.account(caller, "instagram", "ig_main")
+    assert f"Disconnected your {label} account" in (await browser.follow(gone)).text
+    account = await site.account(caller, platform, "ig_main")
     assert account is not None and account.status == AccountStatus.disconnected
     assert account.access_token is None
     unknown = await browser.start("myspace", "main")
