@@ -45,7 +45,7 @@ from tests.delivery.processes import (
 )
 from tests.media_files import MediaServer
 
-PLATFORMS = ("x", "linkedin", "threads", "facebook")
+PLATFORMS = ("x", "linkedin", "threads", "facebook", "instagram")
 
 
 @dataclass(frozen=True)
@@ -92,6 +92,14 @@ SCENARIOS = (
     Scenario("facebook", "images", ("photo_0", "photo_1")),
     Scenario("facebook", "image", ()),
     Scenario("facebook", "video", ()),
+    # instagram_connector: as Threads, a child container and its wait per image, then the
+    # carousel's; one video (a reel): its container and its wait
+    Scenario(
+        "instagram",
+        "images",
+        ("item_0", "item_0_ready", "item_1", "item_1_ready", "container", "ready"),
+    ),
+    Scenario("instagram", "video", ("container", "ready")),
 )
 
 # The fake's call kinds each step makes (by its name's prefix; the waits only read), and
@@ -103,6 +111,7 @@ STEP_CALLS: dict[str, dict[str, tuple[str, ...]]] = {
                  "part_": ("video_part",), "finalize": ("video_finalize",)},
     "threads": {"item_": ("create",), "container": ("create",)},
     "facebook": {"photo_": ("photo",)},
+    "instagram": {"item_": ("create",), "container": ("create",)},
 }  # fmt: skip
 
 
@@ -173,6 +182,9 @@ async def cworld(
             for platform in ("x", "linkedin", "threads"):
                 answer = await http.post(f"/{platform}/_config", json={"video_polls": 0})
                 answer.raise_for_status()
+            # Instagram polls every 5 s, and takes JPEG only (these posts carry a PNG too)
+            config = {"video_polls": 0, "jpeg_only": False}
+            (await http.post("/instagram/_config", json=config)).raise_for_status()
             yield ConnectorWorld(world, Fakes(http), request.param)
 
 
@@ -262,7 +274,7 @@ def _assert_nothing_done_again(
 
 
 def _post_media(scenario: Scenario, post: dict[str, Any]) -> list[str]:
-    if scenario.platform == "threads":  # the carousel's items, or the container itself
+    if scenario.platform in ("threads", "instagram"):  # the carousel's items, or the container
         return [m["container_id"] for m in post["media"]] or [post["container_id"]]
     return [str(m["id"]) for m in post["media"]]
 
@@ -275,7 +287,7 @@ def _checkpoint_media(scenario: Scenario, steps: dict[str, Any]) -> list[str]:
         return [str(steps[n]["media_id"]) for n in names]
     if platform == "linkedin":
         return [str(steps["init"]["video"])] if video else list(steps["wait_processing"]["images"])
-    if platform == "threads":
+    if platform in ("threads", "instagram"):
         items = [s for s in scenario.steps if s.startswith("item_") and s.endswith("_ready")]
         return [str(steps[n]["container_id"]) for n in items or ["ready"]]
     return [str(steps[s]["photo_id"]) for s in scenario.steps]
