@@ -44,6 +44,12 @@ def oauth_routes(app: FastAPI, fake: InstagramFake) -> None:
             codes=lambda: state.codes,
         ),
     )
+    _code_route(app, fake)
+    _exchange_route(app, fake)
+
+
+def _code_route(app: FastAPI, fake: InstagramFake) -> None:
+    state = fake.state
 
     @app.post("/oauth/access_token")
     async def token(request: Request) -> JSONResponse:
@@ -64,6 +70,10 @@ def oauth_routes(app: FastAPI, fake: InstagramFake) -> None:
         row = {"access_token": short, "user_id": user_id, "permissions": PERMISSIONS}
         nested = state.config.token_answer == "nested"  # noqa: S105 (a shape, not a secret)
         return JSONResponse({"data": [row]} if nested else row)
+
+
+def _exchange_route(app: FastAPI, fake: InstagramFake) -> None:
+    state = fake.state
 
     @app.get("/access_token")
     async def exchange(request: Request) -> JSONResponse:
