@@ -25,12 +25,9 @@ round is older than `container_max_age` the steps start a new round (`r2_contain
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-import re
-import time
 import unicodedata
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
@@ -46,11 +43,18 @@ from soku.platforms.connector import (
     ReconcileResult,
     RefreshedTokens,
     Step,
-    StepFunction,
-    current_round,
     response_json,
-    round_of,
     round_prefix,
+)
+from soku.platforms.graph_containers import (
+    ContainerApi,
+    Containers,
+    access_token,
+    answer_id,
+    final_container,
+    fixed,
+    graph_user,
+    step_result,
 )
 from soku.platforms.graph_paging import next_cursor
 from soku.platforms.instagram_errors import LABEL, instagram_error
@@ -64,9 +68,7 @@ RECONCILE_MARGIN = dt.timedelta(seconds=60)
 RECONCILE_PAGES = 5
 # How `GET /{ig-id}/media` lists each kind of post (a reel is a VIDEO).
 LISTED = {"IMAGE": "IMAGE", "REELS": "VIDEO", "CAROUSEL": "CAROUSEL_ALBUM"}
-_NUMERIC_ID = re.compile(r"^[0-9]{1,25}$")
-Params = Callable[[Job], dict[str, str]]
-Renewed = Callable[[Job, httpx.AsyncClient], Awaitable[dict[str, str]]]
+CONTAINERS = ContainerApi(LABEL, "media", "status_code", "status", MAX_POLL_WAIT)
 
 
 class InstagramConnector:
@@ -85,43 +87,47 @@ class InstagramConnector:
         self.api_url = api_url.rstrip("/")
         self.base_url = f"{self.api_url}/{version.strip('/')}"
         self.web_url = web_url.rstrip("/")
-        self.poll_interval = poll_interval
-        self.max_processing_wait = max_processing_wait
-        self.container_max_age = container_max_age
+        self.containers = Containers(
+            CONTAINERS,
+            self._call,
+            poll_interval=poll_interval,
+            max_processing_wait=max_processing_wait,
+            max_age=container_max_age,
+        )
 
     def steps(self, job: Job) -> Sequence[Step]:
-        prefix = round_prefix(self._round(job))
+        prefix = round_prefix(self.containers.round(job))
         items = _items(job)
         if len(items) < 2:
-            return self._pair(prefix, "container", "ready", _fixed(_single_params(job)))
-        steps: list[Step] = []
+            return self.containers.pair(prefix, "container", "ready", fixed(_single_params(job)))
+        pair, steps = self.containers.pair, list[Step]()
         for index, params in enumerate(_item_params(items)):
-            steps += self._pair(prefix, f"item_{index}", f"item_{index}_ready", _fixed(params))
+            steps += pair(prefix, f"item_{index}", f"item_{index}_ready", fixed(params))
 
         def carousel(job: Job) -> dict[str, str]:
-            done = [_result(job, f"{prefix}item_{i}_ready") for i in range(len(items))]
+            done = [step_result(job, f"{prefix}item_{i}_ready") for i in range(len(items))]
             return _carousel_params(job, [str(r["container_id"]) for r in done])
 
         async def renewed(job: Job, client: httpx.AsyncClient) -> dict[str, str]:
             """New items as well: made before the carousel, they expired before it."""
-            children = [await self._new_container(job, client, p) for p in _item_params(items)]
+            children = [await self.containers.new(job, client, p) for p in _item_params(items)]
             for child in children:
-                await self._wait(client, job.account, child)
+                await self.containers.wait(client, job.account, child)
             return _carousel_params(job, children)
 
-        return steps + self._pair(prefix, "container", "ready", carousel, renewed)
+        return steps + pair(prefix, "container", "ready", carousel, renewed)
 
     async def publish(self, job: Job, client: httpx.AsyncClient) -> Published:
-        container = _final_container(job)
+        container = final_container(job)
         if container is None:
             raise RuntimeError(f"delivery {job.delivery_id}: no container is ready to publish")
-        path = f"/{_user(job.account)}/media_publish"
+        path = f"/{graph_user(job.account)}/media_publish"
         body = await self._call(client, job.account, "POST", path, data={"creation_id": container})
-        media_id = _id(body)
+        media_id = answer_id(body, LABEL)
         return Published(media_id, await self._permalink(job, client, media_id), raw=body)
 
     async def reconcile(self, job: Job, client: httpx.AsyncClient) -> ReconcileResult:
-        container = _final_container(job)
+        container = final_container(job)
         if container is None:
             return NotPublished()
         params = {"fields": "id,status_code"}
@@ -134,7 +140,7 @@ class InstagramConnector:
         return await self._find_post(job, client)
 
     async def refresh(self, account: AccountAccess, client: httpx.AsyncClient) -> RefreshedTokens:
-        params = {"grant_type": "ig_refresh_token", "access_token": _access_token(account)}
+        params = {"grant_type": "ig_refresh_token", "access_token": access_token(account, LABEL)}
         try:
             response = await client.get(self.api_url + "/refresh_access_token", params=params)
         except httpx.HTTPError as exc:
@@ -154,77 +160,6 @@ class InstagramConnector:
             http_status=response.status_code,
             raw=error.raw,
         )
-
-    # --- steps ---------------------------------------------------------------------------
-
-    def _round(self, job: Job) -> int:
-        def too_old(result: dict[str, Any]) -> bool:
-            made = result.get("created_at")
-            return isinstance(made, int | float) and time.time() - made > self.container_max_age
-
-        return current_round(job.checkpoint.get("steps", {}), too_old)
-
-    def _pair(
-        self, prefix: str, create: str, ready: str, params: Params, renewed: Renewed | None = None
-    ) -> list[Step]:
-        return [
-            Step(prefix + create, self._create(params)),
-            Step(prefix + ready, self._ready(prefix + create, params, renewed)),
-        ]
-
-    def _create(self, params: Params) -> StepFunction:
-        async def run(job: Job, client: httpx.AsyncClient) -> dict[str, Any]:
-            container = await self._new_container(job, client, params(job))
-            return {"container_id": container, "created_at": time.time()}
-
-        return run
-
-    def _ready(self, create: str, params: Params, renewed: Renewed | None) -> StepFunction:
-        async def run(job: Job, client: httpx.AsyncClient) -> dict[str, Any]:
-            container = str(_result(job, create)["container_id"])
-            status = await self._wait(client, job.account, container)
-            if status == "EXPIRED":  # not published in time: made again, once
-                fresh = await renewed(job, client) if renewed else params(job)
-                container = await self._new_container(job, client, fresh)
-                status = await self._wait(client, job.account, container)
-            if status == "EXPIRED":
-                message = f"Instagram let container {container} expire before it was ready."
-                raise PlatformError(ErrorKind.processing_failed, "container_expired", message)
-            return {"container_id": container, "status": status}
-
-        return run
-
-    async def _new_container(
-        self, job: Job, client: httpx.AsyncClient, params: dict[str, str]
-    ) -> str:
-        path = f"/{_user(job.account)}/media"
-        return _id(await self._call(client, job.account, "POST", path, data=params))
-
-    async def _wait(self, client: httpx.AsyncClient, account: AccountAccess, container: str) -> str:
-        """Reads the container's `status_code` until FINISHED (or EXPIRED); ERROR raises."""
-        deadline, delay = time.monotonic() + self.max_processing_wait, self.poll_interval
-        params = {"fields": "id,status_code,status"}
-        while True:
-            body = await self._call(client, account, "GET", f"/{container}", params=params)
-            status = body.get("status_code")
-            if status in ("FINISHED", "PUBLISHED", "EXPIRED"):
-                return str(status)
-            if status == "ERROR":
-                reason = body.get("status") or "no reason given"
-                message = f"Instagram could not process container {container}: {reason}."
-                raise PlatformError(
-                    ErrorKind.processing_failed, "processing_failed", message, raw=body
-                )
-            if status != "IN_PROGRESS":
-                message = f"Instagram gave container {container} the status {status!r}."
-                raise PlatformError(ErrorKind.server_error, "unreadable_answer", message, raw=body)
-            if time.monotonic() + delay > deadline:
-                message = f"Instagram was still processing container {container}; checking later."
-                raise PlatformError(
-                    ErrorKind.server_error, "media_still_processing", message, retry_after=delay
-                )
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, MAX_POLL_WAIT)
 
     # --- after publishing --------------------------------------------------------------------
 
@@ -249,7 +184,7 @@ class InstagramConnector:
             params["since"] = str(int(since.timestamp()))
         wanted = LISTED[_kind(job)]
         matches: list[dict[str, Any]] = []
-        path = f"/{_user(job.account)}/media"
+        path = f"/{graph_user(job.account)}/media"
         for _ in range(RECONCILE_PAGES):
             listing = await self._call(client, job.account, "GET", path, params=params)
             matches += [m for m in listing.get("data") or [] if _is_ours(job, wanted, since, m)]
@@ -275,7 +210,7 @@ class InstagramConnector:
         **kwargs: Any,
     ) -> dict[str, Any]:
         """One Graph call, the token as a Bearer header; its JSON object."""
-        headers = {"Authorization": f"Bearer {_access_token(account)}"}
+        headers = {"Authorization": f"Bearer {access_token(account, LABEL)}"}
         try:
             response = await client.request(method, self.base_url + path, headers=headers, **kwargs)
         except httpx.HTTPError as exc:
@@ -328,27 +263,6 @@ def _carousel_params(job: Job, children: list[str]) -> dict[str, str]:
     return {**params, "caption": job.text} if job.text else params
 
 
-def _fixed(params: dict[str, str]) -> Params:
-    return lambda _job: params
-
-
-def _final_container(job: Job) -> str | None:
-    """The container of the latest round whose `ready` step is done."""
-    done = job.checkpoint.get("steps", {})
-    rounds = [name for name in done if name == round_prefix(round_of(name)) + "ready"]
-    if not rounds:
-        return None
-    result = done[max(rounds, key=round_of)]
-    return str(result["container_id"]) if isinstance(result, dict) else None
-
-
-def _result(job: Job, name: str) -> dict[str, Any]:
-    result = job.checkpoint.get("steps", {}).get(name)
-    if not isinstance(result, dict):
-        raise RuntimeError(f"delivery {job.delivery_id}: step {name} has no result yet")
-    return result
-
-
 def _is_ours(job: Job, media_type: str, since: dt.datetime | None, post: dict[str, Any]) -> bool:
     if post.get("media_type") not in (None, media_type):
         return False
@@ -375,23 +289,3 @@ def _expiry(tokens: dict[str, Any]) -> dt.datetime | None:
     if isinstance(seconds, int | float) and not isinstance(seconds, bool):
         return dt.datetime.now(dt.UTC) + dt.timedelta(seconds=seconds)
     return None
-
-
-def _user(account: AccountAccess) -> str:
-    """The account's Instagram professional account id, or `me` when unknown."""
-    user_id = account.platform_user_id or ""
-    return user_id if _NUMERIC_ID.match(user_id) else "me"
-
-
-def _access_token(account: AccountAccess) -> str:
-    if not account.access_token:
-        message = f"The {LABEL} account {account.account_id} has no access token."
-        raise PlatformError(ErrorKind.reauth_required, "no_access_token", message)
-    return account.access_token
-
-
-def _id(body: dict[str, Any]) -> str:
-    if not body.get("id"):
-        message = f"{LABEL} answered without the expected `id`."
-        raise PlatformError(ErrorKind.server_error, "unreadable_answer", message, raw=body)
-    return str(body["id"])
