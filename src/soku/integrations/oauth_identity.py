@@ -148,22 +148,7 @@ async def identify_linkedin(call: OAuthCall, answer: Mapping[str, Any]) -> Ident
 
 
 async def identify_threads(call: OAuthCall, answer: Mapping[str, Any]) -> Identities:
-    short = token_of(answer, "Threads")
-    what = "making the sign-in last 60 days"
-    params = {"grant_type": "th_exchange_token", "client_secret": call.client_secret or ""}
-    params["access_token"] = short
-    url = _exchange_url(call)
-    lasting = await call_json(call, "Threads", what, url, params=params, hide=(short,))
-    access = token_of(lasting, "Threads", what)
-    me = await call_json(
-        call,
-        "Threads",
-        WHO,
-        f"{call.endpoints.api_url}/me",
-        params={"fields": "id,username"},
-        headers={"Authorization": f"Bearer {access}"},
-        hide=(short, access),
-    )
+    access, lasting, me = await _long_lived_me(call, answer, "Threads", "th", "id,username")
     user_id, username = _text(me.get("id")), _text(me.get("username"))
     if user_id is None:
         raise unreadable("Threads", WHO, "user id")
@@ -172,27 +157,37 @@ async def identify_threads(call: OAuthCall, answer: Mapping[str, Any]) -> Identi
 
 
 async def identify_instagram(call: OAuthCall, answer: Mapping[str, Any]) -> Identities:
-    short = token_of(answer, "Instagram")
-    what = "making the sign-in last 60 days"
-    params = {"grant_type": "ig_exchange_token", "client_secret": call.client_secret or ""}
-    params["access_token"] = short
-    url = _exchange_url(call)
-    lasting = await call_json(call, "Instagram", what, url, params=params, hide=(short,))
-    access = token_of(lasting, "Instagram", what)
-    me = await call_json(
-        call,
-        "Instagram",
-        WHO,
-        f"{call.endpoints.api_url}/me",
-        params={"fields": "id,user_id,username"},
-        headers={"Authorization": f"Bearer {access}"},
-        hide=(short, access),
-    )
+    fields = "id,user_id,username"
+    access, lasting, me = await _long_lived_me(call, answer, "Instagram", "ig", fields)
     user_id, username = _text(me.get("user_id")) or _text(me.get("id")), _text(me.get("username"))
     if user_id is None:
         raise unreadable("Instagram", WHO, "user id")
     # Instagram refreshes the access token itself: there is no refresh token
     return Identities((Identity(user_id, username, access, None, expiry(lasting), None),))
+
+
+async def _long_lived_me(
+    call: OAuthCall, answer: Mapping[str, Any], label: str, grant: str, fields: str
+) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """Meta's second step and third (Threads, Instagram): the code's short-lived token
+    swapped for a long-lived one (`<grant>_exchange_token`), then `GET /me` with it."""
+    short = token_of(answer, label)
+    what = "making the sign-in last 60 days"
+    params = {"grant_type": f"{grant}_exchange_token", "client_secret": call.client_secret or ""}
+    params["access_token"] = short
+    url = _exchange_url(call)
+    lasting = await call_json(call, label, what, url, params=params, hide=(short,))
+    access = token_of(lasting, label, what)
+    me = await call_json(
+        call,
+        label,
+        WHO,
+        f"{call.endpoints.api_url}/me",
+        params={"fields": fields},
+        headers={"Authorization": f"Bearer {access}"},
+        hide=(short, access),
+    )
+    return access, lasting, me
 
 
 async def identify_facebook(call: OAuthCall, answer: Mapping[str, Any]) -> Identities:
