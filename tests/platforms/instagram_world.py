@@ -107,7 +107,6 @@ PROFILE = Profile(
             ({"error_code": "token_invalid"}, ErrorKind.reauth_required, "reauth_required"),
             ({"error_code": "permission_denied"}, ErrorKind.permanent, "permission_denied"),
             ({"error_code": "user_rate_limited"}, ErrorKind.rate_limited, "rate_limited"),
-            ({"error_code": "publishing_limit"}, ErrorKind.rate_limited, "rate_limited"),
             ({"error_code": "restricted"}, ErrorKind.permanent, "restricted"),
         ),
         says_why=graph_error_says_why,

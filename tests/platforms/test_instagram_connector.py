@@ -180,8 +180,13 @@ async def test_publishing_quota(connector: InstagramConnector, env: Env) -> None
     await env.config(quota_total=1)
     await deliver(connector, env.job("First"), env.http)
     error = await failure(deliver(connector, env.job("Second"), env.http))
-    assert error.kind is ErrorKind.rate_limited and len(await env.posts()) == 1
+    assert (error.kind, error.code, error.retry_after) == (
+        ErrorKind.rate_limited,
+        "publishing_limit",
+        3600,  # the window's end is not said: an hour
+    )
     assert (error.raw["error"]["code"], error.raw["error"]["error_subcode"]) == (9, 2207042)
+    assert len(await env.posts()) == 1
 
 
 async def test_an_expired_token(connector: InstagramConnector, env: Env) -> None:
