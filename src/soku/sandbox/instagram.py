@@ -34,7 +34,10 @@ from soku.sandbox.graph import (
     GraphError,
     access_token,
     fault_error,
+    graph_answer,
     graph_error_handlers,
+    graph_fields,
+    graph_params,
     invalid_parameter,
     page_cursors,
     page_start,
@@ -137,33 +140,6 @@ class InstagramFake:
         return Fetched(True, fetched.content_type, fetched.size, fetched.sha256)
 
 
-def answer(request: Request, content: Any) -> JSONResponse:
-    return JSONResponse(content, headers=getattr(request.state, "usage_headers", {}))
-
-
-async def graph_params(request: Request) -> dict[str, str]:
-    """Query and form (or JSON) parameters, as Graph takes either."""
-    params = dict(request.query_params)
-    if request.method != "POST":
-        return params
-    if request.headers.get("content-type", "").startswith("application/json"):
-        try:
-            body = await request.json()
-        except ValueError:
-            raise invalid_parameter("(#100) The body is not valid JSON") from None
-        items = body.items() if isinstance(body, dict) else ()
-        params.update({str(k): str(v).lower() if isinstance(v, bool) else str(v)
-                       for k, v in items})  # fmt: skip
-    else:
-        form = await request.form()
-        params.update({k: v for k, v in form.items() if isinstance(v, str)})
-    return params
-
-
-def _fields(params: dict[str, str]) -> set[str]:
-    return {name.strip() for name in params.get("fields", "").split(",") if name.strip()}
-
-
 def create_instagram_fake(public_url: str = "", *, media_origin: str = "") -> FastAPI:
     """The fake as an ASGI app; `public_url` is where it is reachable (else the request's).
 
@@ -233,7 +209,7 @@ def _container_routes(app: FastAPI, fake: InstagramFake) -> None:
         if fault is not None and fault.error_code in CONTAINER_FAULTS:
             state.fail(container, CONTAINER_FAULTS[fault.error_code], fault.container_error)
         state.refresh_status(container)
-        return answer(request, {"id": container.id})
+        return graph_answer(request, {"id": container.id})
 
     @app.post("/{version}/{node}/media_publish")
     async def publish(request: Request, version: str, node: str) -> JSONResponse:
@@ -250,7 +226,7 @@ def _container_routes(app: FastAPI, fake: InstagramFake) -> None:
             error = fault_error(fault)
             if error is not None:
                 raise error
-        return answer(request, {"id": post.id})
+        return graph_answer(request, {"id": post.id})
 
 
 def _listing_routes(app: FastAPI, fake: InstagramFake) -> None:
@@ -269,14 +245,14 @@ def _listing_routes(app: FastAPI, fake: InstagramFake) -> None:
         posts = state.recent(user.id, since, time_param(params.get("until"), "until"))
         start = page_start(params.get("after"))
         page = posts[start : start + int(limit)]
-        base, fields = fake.base_url(request), _fields(params)
+        base, fields = fake.base_url(request), graph_fields(params)
         body: dict[str, Any] = {"data": [post_view(state, p, fields, base) for p in page]}
         if page:
             body["paging"] = {"cursors": page_cursors(start, len(page))}
             if start + len(page) < len(posts):
                 query = {**params, "after": body["paging"]["cursors"]["after"]}
                 body["paging"]["next"] = str(request.url.include_query_params(**query))
-        return answer(request, body)
+        return graph_answer(request, body)
 
     @app.get("/{version}/{node}/content_publishing_limit")
     async def publishing_limit_route(request: Request, version: str, node: str) -> JSONResponse:
@@ -289,8 +265,8 @@ def _listing_routes(app: FastAPI, fake: InstagramFake) -> None:
             "quota_usage": state.quota_usage(user.id),
             "config": {"quota_total": config.quota_total, "quota_duration": config.quota_duration},
         }
-        fields = _fields(params) or {"quota_usage"}
-        return answer(request, {"data": [{k: v for k, v in row.items() if k in fields}]})
+        fields = graph_fields(params) or {"quota_usage"}
+        return graph_answer(request, {"data": [{k: v for k, v in row.items() if k in fields}]})
 
 
 def _node_route(app: FastAPI, fake: InstagramFake) -> None:
@@ -301,18 +277,18 @@ def _node_route(app: FastAPI, fake: InstagramFake) -> None:
         """The account (`me`), a container (its status) or a published media, by id."""
         fake.check_version(version)
         params = dict(request.query_params)
-        caller, fields = await fake.user(request, params), _fields(params)
+        caller, fields = await fake.user(request, params), graph_fields(params)
         container, post = state.containers.get(node), state.find_post(node)
         if node == "me" or node in state.users:
             await fake.fault("me", caller.id)
-            return answer(request, state.node_user(caller, node).view(fields))
+            return graph_answer(request, state.node_user(caller, node).view(fields))
         if container is not None and container.user_id == caller.id:
             fault = await fake.fault("status", caller.id)
             if fault is not None and fault.error_code in CONTAINER_FAULTS:
                 state.fail(container, CONTAINER_FAULTS[fault.error_code], fault.container_error)
             state.refresh_status(container, poll=True)
-            return answer(request, container_view(container, fields))
+            return graph_answer(request, container_view(container, fields))
         await fake.fault("media", caller.id)
         if post is None or post.user_id != caller.id:
             raise unsupported(node, "get")
-        return answer(request, post_view(state, post, fields, fake.base_url(request)))
+        return graph_answer(request, post_view(state, post, fields, fake.base_url(request)))
