@@ -26,14 +26,22 @@ from tests.media_files import MediaServer
 
 PLATFORMS = sorted(INTEGRATIONS)
 ACCOUNTS = {"x": "x_main", "threads": "th_main", "facebook": "fb_main", "linkedin": "li_main",
-            "tiktok": "tt_main", "youtube": "yt_main"}  # fmt: skip
+            "tiktok": "tt_main", "youtube": "yt_main",
+            "instagram": "ig_main"}  # fmt: skip
 # Platforms that take only some image formats: the media_files images a post of theirs uses.
-IMAGE_FILES = {"tiktok": ("img1.jpg", "img3.webp")}  # no PNG or GIF (tiktok.md)
+IMAGE_FILES = {
+    "tiktok": ("img1.jpg", "img3.webp"),  # no PNG or GIF (tiktok.md)
+    "instagram": ("img1.jpg", "img5.jpg"),  # JPEG only (instagram.md)
+}
 
 
 def takes_text(platform: str) -> bool:
     rules = getattr(RULES[platform], "media", None)
     return rules is None or bool(rules.text_only)
+
+
+# What a fake is set to before a test: Instagram's connector checks a video every 5 s.
+FAKE_CONFIG: dict[str, dict[str, Any]] = {"instagram": {"video_polls": 0}}
 
 
 class Served:
@@ -88,6 +96,9 @@ async def served(
     )
     async with serving(env.app, port=port):
         world = Served(env, base, request.param, media_server)
+        if request.param in FAKE_CONFIG:
+            answer = await world.fake.post("/_config", json=FAKE_CONFIG[request.param])
+            assert answer.status_code == 200, answer.text
         env.start_worker()
         try:
             yield world
@@ -194,7 +205,7 @@ async def test_expired_token_is_refreshed_or_asks_for_reauth(served: Served) -> 
 
 
 TOKEN_CALLS = {"x": "token", "threads": "refresh", "linkedin": "token", "facebook": "accounts",
-               "tiktok": "token", "youtube": "token"}  # fmt: skip
+               "tiktok": "token", "youtube": "token", "instagram": "refresh"}  # fmt: skip
 
 
 async def test_a_refused_refresh_asks_the_user_to_connect_again(served: Served) -> None:

@@ -46,7 +46,7 @@ from tests.delivery.processes import (
 )
 from tests.media_files import MediaServer
 
-PLATFORMS = ("x", "linkedin", "threads", "facebook", "youtube")
+PLATFORMS = ("x", "linkedin", "threads", "facebook", "youtube", "instagram")
 
 
 @dataclass(frozen=True)
@@ -99,6 +99,14 @@ SCENARIOS = (
     # youtube_connector: a resumable session, then every chunk but the last (none for a
     # small clip); the publish sends the last chunk
     Scenario("youtube", "video", ("session", "upload")),
+    # instagram_connector: as Threads, a child container and its wait per image, then the
+    # carousel's; one video (a reel): its container and its wait
+    Scenario(
+        "instagram",
+        "images",
+        ("item_0", "item_0_ready", "item_1", "item_1_ready", "container", "ready"),
+    ),
+    Scenario("instagram", "video", ("container", "ready")),
 )
 
 # The fake's call kinds each step makes (by its name's prefix; the waits only read), and
@@ -112,6 +120,7 @@ STEP_CALLS: dict[str, dict[str, tuple[str, ...]]] = {
     "facebook": {"photo_": ("photo",)},
     "tiktok": {"init": ("video_init",)},
     "youtube": {"session": ("insert",)},  # a small clip: no chunk before the last
+    "instagram": {"item_": ("create",), "container": ("create",)},
 }  # fmt: skip
 
 
@@ -182,6 +191,9 @@ async def cworld(
             for platform in ("x", "linkedin", "threads", "youtube"):
                 answer = await http.post(f"/{platform}/_config", json={"video_polls": 0})
                 answer.raise_for_status()
+            # Instagram polls every 5 s, and takes JPEG only (these posts carry a PNG too)
+            config = {"video_polls": 0, "jpeg_only": False}
+            (await http.post("/instagram/_config", json=config)).raise_for_status()
             yield ConnectorWorld(world, Fakes(http), request.param)
 
 
@@ -271,7 +283,7 @@ def _assert_nothing_done_again(
 
 
 def _post_media(scenario: Scenario, post: dict[str, Any]) -> list[str]:
-    if scenario.platform == "threads":  # the carousel's items, or the container itself
+    if scenario.platform in ("threads", "instagram"):  # the carousel's items, or the container
         return [m["container_id"] for m in post["media"]] or [post["container_id"]]
     if scenario.platform == "youtube":  # the upload session that made the video
         return [str(m["upload_id"]) for m in post["media"]]
@@ -286,7 +298,7 @@ def _checkpoint_media(scenario: Scenario, steps: dict[str, Any]) -> list[str]:
         return [str(steps[n]["media_id"]) for n in names]
     if platform == "linkedin":
         return [str(steps["init"]["video"])] if video else list(steps["wait_processing"]["images"])
-    if platform == "threads":
+    if platform in ("threads", "instagram"):
         items = [s for s in scenario.steps if s.startswith("item_") and s.endswith("_ready")]
         return [str(steps[n]["container_id"]) for n in items or ["ready"]]
     if platform == "tiktok":  # the upload, known by its publish_id

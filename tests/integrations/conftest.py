@@ -17,6 +17,7 @@ from starlette.routing import Mount
 
 from soku.integrations.models import Account
 from soku.integrations.repository import find_account
+from soku.platforms import INTEGRATIONS
 from tests.asgi_server import free_port, serving
 from tests.conftest import Caller
 from tests.delivery.conftest import MakeHarness, database_url, fake_server, make_harness
@@ -156,6 +157,6 @@ async def site(request: pytest.FixtureRequest, make_harness: MakeHarness) -> Asy
         finally:
             for browser in found.browsers:
                 await browser.aclose()
-            for platform in ("x", "linkedin", "threads", "facebook"):
+            for platform in INTEGRATIONS:
                 async with httpx.AsyncClient(base_url=f"{base}/sandbox/{platform}") as fake:
                     await fake.delete("/_inspect")

@@ -90,7 +90,9 @@ async def test_a_wrong_pkce_verifier_is_refused_by_the_fake(site: Site) -> None:
     assert await site.account(caller, "x", "main") is None
 
 
-@pytest.mark.parametrize("platform", ["x", "linkedin", "threads", "facebook", "tiktok"])
+@pytest.mark.parametrize(
+    "platform", ["x", "linkedin", "threads", "facebook", "tiktok", "instagram"]
+)
 async def test_a_token_endpoint_error_is_a_message(site: Site, platform: str) -> None:
     (caller, browser), url = await _callback_url(site, platform)
     await site.fault(platform, on="token", status=500)

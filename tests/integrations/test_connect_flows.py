@@ -17,12 +17,12 @@ import pytest
 from soku.integrations.models import AccountStatus
 from soku.integrations.repository import find_account
 from soku.integrations.vault import TokenVault
-from soku.platforms import RULES
+from soku.platforms import INTEGRATIONS, RULES
 from tests.delivery.harness import text_post, video_post
 from tests.integrations.conftest import Site, csrf_of, problem_of
 from tests.media_files import MediaServer
 
-PLATFORMS = ("x", "linkedin", "threads", "facebook", "tiktok", "youtube")
+PLATFORMS = ("x", "linkedin", "threads", "facebook", "tiktok", "youtube", "instagram")
 
 
 def token_owner(site: Site, platform: str, token: str) -> str:
@@ -32,7 +32,7 @@ def token_owner(site: Site, platform: str, token: str) -> str:
         return str(state.tokens[token][0])
     if platform == "linkedin":
         return f"urn:li:person:{state.tokens[token][0]}"
-    if platform == "threads":
+    if platform in ("threads", "instagram"):
         return str(state.tokens[token].user_id)
     if platform == "tiktok":
         return str(state.tokens[token][0])
@@ -44,7 +44,7 @@ def author(platform: str, post: dict[str, Any]) -> str:
         return str(post["user_id"])
     if platform == "linkedin":
         return str(post["author"])
-    if platform == "threads":
+    if platform in ("threads", "instagram"):
         return str(post["user"]["id"])
     if platform == "tiktok":
         return str(post["open_id"])
@@ -137,17 +137,30 @@ async def test_facebook_with_two_pages_asks_which(site: Site) -> None:
     assert again.status_code == 400  # the choice is used up too
 
 
+def without_sign_in() -> tuple[str, str] | None:
+    """A platform (and its label) whose sandbox accounts are made without a sign-in."""
+    for name, rules in RULES.items():
+        integration = INTEGRATIONS.get(name)
+        if integration is None or integration.oauth is None:
+            return name, str(getattr(rules, "label", name))
+    return None
+
+
 async def test_disconnect_and_platforms_without_a_sign_in(site: Site) -> None:
+    found = without_sign_in()
+    if found is None:
+        pytest.skip("every platform has a sign-in of its own")
+    platform, label = found
     caller = await site.env.caller([])
     browser = await site.browser(caller)
-    made = await browser.start("instagram", "ig_main")  # a sandbox account, no sign-in
+    made = await browser.start(platform, "ig_main")  # a sandbox account, no sign-in
     assert made.status_code == 303 and "connected=" in made.headers["location"]
-    assert "Connected your sandbox Instagram account" in (await browser.follow(made)).text
+    assert f"Connected your sandbox {label} account" in (await browser.follow(made)).text
     form = {"csrf": await browser.csrf(), "account_id": "ig_main"}
-    gone = await browser.http.post("/dashboard/integrations/instagram/disconnect", data=form)
+    gone = await browser.http.post(f"/dashboard/integrations/{platform}/disconnect", data=form)
     assert gone.status_code == 303
-    assert "Disconnected your Instagram account" in (await browser.follow(gone)).text
-    account = await site.account(caller, "instagram", "ig_main")
+    assert f"Disconnected your {label} account" in (await browser.follow(gone)).text
+    account = await site.account(caller, platform, "ig_main")
     assert account is not None and account.status == AccountStatus.disconnected
     assert account.access_token is None
     unknown = await browser.start("myspace", "main")

@@ -19,7 +19,14 @@ import pytest
 from soku.platforms.connector import Connector, ErrorKind, Job, NotPublished, Published
 from soku.platforms.transport import platform_client
 from tests.asgi_server import free_port
-from tests.platforms import facebook_world, linkedin_world, threads_world, x_world, youtube_world
+from tests.platforms import (
+    facebook_world,
+    instagram_world,
+    linkedin_world,
+    threads_world,
+    x_world,
+    youtube_world,
+)
 from tests.platforms.connector_world import Sandboxes, World, deliver, failure, run_steps
 from tests.platforms.profile import COMMON_PUBLISH_ERRORS, Processing, Profile, Sample
 
@@ -30,6 +37,7 @@ PROFILES: tuple[AnyProfile, ...] = (
     facebook_world.PROFILE,
     linkedin_world.PROFILE,
     youtube_world.PROFILE,
+    instagram_world.PROFILE,
 )
 
 

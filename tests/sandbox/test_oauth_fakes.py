@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from soku.sandbox.facebook import create_facebook_fake
+from soku.sandbox.instagram import create_instagram_fake
 from soku.sandbox.linkedin import create_linkedin_fake
 from soku.sandbox.threads import create_threads_fake
 from soku.sandbox.x import create_x_fake
@@ -28,12 +29,14 @@ AUTHORIZE = {
     "linkedin": "/oauth/v2/authorization",
     "threads": "/oauth/authorize",
     "facebook": "/v25.0/dialog/oauth",
+    "instagram": "/oauth/authorize",
 }
 MAKERS = {
     "x": create_x_fake,
     "linkedin": create_linkedin_fake,
     "threads": create_threads_fake,
     "facebook": create_facebook_fake,
+    "instagram": create_instagram_fake,
 }
 
 
@@ -106,7 +109,9 @@ async def test_x_code_lifetime_client_and_redirect(fake: httpx.AsyncClient) -> N
     assert no_pkce.status_code == 400 and "code_challenge" in no_pkce.text
 
 
-@pytest.mark.parametrize("fake", ["x", "linkedin", "threads", "facebook"], indirect=True)
+@pytest.mark.parametrize(
+    "fake", ["x", "linkedin", "threads", "facebook", "instagram"], indirect=True
+)
 async def test_cancel_sends_access_denied(fake: httpx.AsyncClient, request: Any) -> None:
     platform = request.node.callspec.params["fake"]
     query = await code_from(fake, platform, decision="cancel")

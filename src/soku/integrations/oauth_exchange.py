@@ -140,6 +140,16 @@ async def exchange_code(
             raise unreachable(label, "exchanging the sign-in for a token", exc) from None
         except (AuthlibBaseError, ValueError):  # a 2xx answer that is no token answer
             raise unreadable(label, "exchanging the sign-in for a token", "JSON object") from None
+    answer = _unwrapped(answer)
     if not isinstance(answer, Mapping) or not answer.get("access_token"):
         raise unreadable(label, "exchanging the sign-in for a token", "access token")
     return dict(answer)
+
+
+def _unwrapped(answer: Any) -> Any:
+    """The token answer itself when it comes as `{"data": [{…}]}` (Instagram documents that
+    shape, and answers flat too: instagram.md, "Auth")."""
+    data = answer.get("data") if isinstance(answer, Mapping) else None
+    if isinstance(data, list) and len(data) == 1 and "access_token" not in answer:
+        return data[0] if isinstance(data[0], Mapping) else answer
+    return answer

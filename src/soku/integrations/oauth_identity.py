@@ -9,6 +9,9 @@
   (threads.md, "Auth").
 - TikTok: `GET /v2/user/info/?fields=open_id,username,display_name` → `data.user`; the
   token answer's `open_id` when the user info has none (tiktok.md, "Auth").
+- Instagram (Instagram Login): the same two steps on graph.instagram.com
+  (`ig_exchange_token`), then `GET /vNN.0/me?fields=user_id,username`; `user_id` is the
+  professional account's id that publishing takes (`id` when absent) (instagram.md, "Auth").
 - Facebook: the code's user token swapped for a long-lived one (`fb_exchange_token`), then
   `GET /me/accounts`, followed answer after answer by its `after` cursor (at most 50
   answers of 100): every Page the user may post to, each with its Page token; the
@@ -19,7 +22,8 @@
   hour, and the refresh token comes with `access_type=offline` (youtube.md, "Auth").
 
 The exchanges are GETs of grants that are not OAuth 2.0's (`th_exchange_token`,
-`fb_exchange_token`), which Authlib's client has no call for: they are plain httpx calls.
+`ig_exchange_token`, `fb_exchange_token`), which Authlib's client has no call for: they are
+plain httpx calls.
 """
 
 from __future__ import annotations
@@ -149,22 +153,7 @@ async def identify_linkedin(call: OAuthCall, answer: Mapping[str, Any]) -> Ident
 
 
 async def identify_threads(call: OAuthCall, answer: Mapping[str, Any]) -> Identities:
-    short = token_of(answer, "Threads")
-    what = "making the sign-in last 60 days"
-    params = {"grant_type": "th_exchange_token", "client_secret": call.client_secret or ""}
-    params["access_token"] = short
-    url = _exchange_url(call)
-    lasting = await call_json(call, "Threads", what, url, params=params, hide=(short,))
-    access = token_of(lasting, "Threads", what)
-    me = await call_json(
-        call,
-        "Threads",
-        WHO,
-        f"{call.endpoints.api_url}/me",
-        params={"fields": "id,username"},
-        headers={"Authorization": f"Bearer {access}"},
-        hide=(short, access),
-    )
+    access, lasting, me = await _long_lived_me(call, answer, "Threads", "th", "id,username")
     user_id, username = _text(me.get("id")), _text(me.get("username"))
     if user_id is None:
         raise unreadable("Threads", WHO, "user id")
@@ -227,6 +216,40 @@ async def identify_youtube(call: OAuthCall, answer: Mapping[str, Any]) -> Identi
         _scope(answer),
     )
     return Identities((found,))
+
+
+async def identify_instagram(call: OAuthCall, answer: Mapping[str, Any]) -> Identities:
+    fields = "id,user_id,username"
+    access, lasting, me = await _long_lived_me(call, answer, "Instagram", "ig", fields)
+    user_id, username = _text(me.get("user_id")) or _text(me.get("id")), _text(me.get("username"))
+    if user_id is None:
+        raise unreadable("Instagram", WHO, "user id")
+    # Instagram refreshes the access token itself: there is no refresh token
+    return Identities((Identity(user_id, username, access, None, expiry(lasting), None),))
+
+
+async def _long_lived_me(
+    call: OAuthCall, answer: Mapping[str, Any], label: str, grant: str, fields: str
+) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """Meta's second step and third (Threads, Instagram): the code's short-lived token
+    swapped for a long-lived one (`<grant>_exchange_token`), then `GET /me` with it."""
+    short = token_of(answer, label)
+    what = "making the sign-in last 60 days"
+    params = {"grant_type": f"{grant}_exchange_token", "client_secret": call.client_secret or ""}
+    params["access_token"] = short
+    url = _exchange_url(call)
+    lasting = await call_json(call, label, what, url, params=params, hide=(short,))
+    access = token_of(lasting, label, what)
+    me = await call_json(
+        call,
+        label,
+        WHO,
+        f"{call.endpoints.api_url}/me",
+        params={"fields": fields},
+        headers={"Authorization": f"Bearer {access}"},
+        hide=(short, access),
+    )
+    return access, lasting, me
 
 
 async def identify_facebook(call: OAuthCall, answer: Mapping[str, Any]) -> Identities:

@@ -30,12 +30,9 @@ prefix (`r2_container`, `r2_ready`), so a delivery held back for a day starts af
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-import re
-import time
 import unicodedata
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
@@ -51,11 +48,18 @@ from soku.platforms.connector import (
     ReconcileResult,
     RefreshedTokens,
     Step,
-    StepFunction,
-    current_round,
     response_json,
-    round_of,
     round_prefix,
+)
+from soku.platforms.graph_containers import (
+    ContainerApi,
+    Containers,
+    access_token,
+    answer_id,
+    final_container,
+    fixed,
+    graph_user,
+    step_result,
 )
 from soku.platforms.graph_paging import next_cursor
 from soku.platforms.meta_errors import graph_error
@@ -71,9 +75,7 @@ RECONCILE_PAGES = 5
 # What `GET /{user}/threads` calls each kind of container once published.
 LISTED_TYPES = {"TEXT": "TEXT_POST", "IMAGE": "IMAGE", "VIDEO": "VIDEO",
                 "CAROUSEL": "CAROUSEL_ALBUM"}  # fmt: skip
-_NUMERIC_ID = re.compile(r"^[0-9]{1,25}$")
-Params = Callable[[Job], dict[str, str]]
-Renewed = Callable[[Job, httpx.AsyncClient], Awaitable[dict[str, str]]]
+CONTAINERS = ContainerApi(LABEL, "threads", "status", "error_message", MAX_POLL_WAIT)
 
 
 class ThreadsConnector:
@@ -92,46 +94,50 @@ class ThreadsConnector:
         self.api_url = api_url.rstrip("/")
         self.base_url = f"{self.api_url}/{version.strip('/')}"
         self.web_url = web_url.rstrip("/")
-        self.poll_interval = poll_interval
-        self.max_processing_wait = max_processing_wait
-        self.container_max_age = container_max_age
+        self.containers = Containers(
+            CONTAINERS,
+            self._call,
+            poll_interval=poll_interval,
+            max_processing_wait=max_processing_wait,
+            max_age=container_max_age,
+        )
 
     def steps(self, job: Job) -> Sequence[Step]:
-        prefix = round_prefix(self._round(job))
+        prefix = round_prefix(self.containers.round(job))
         items = _items(job)
         if len(items) < 2:
             single = _single_params(job, items)
-            return self._pair(prefix, "container", "ready", _fixed(single))
+            return self.containers.pair(prefix, "container", "ready", fixed(single))
         steps: list[Step] = []
         for index, params in enumerate(_item_params(items)):
             name = f"item_{index}"
-            steps += self._pair(prefix, name, f"{name}_ready", _fixed(params))
+            steps += self.containers.pair(prefix, name, f"{name}_ready", fixed(params))
         count = len(items)
 
         def carousel(job: Job) -> dict[str, str]:
-            ready = [_result(job, f"{prefix}item_{i}_ready") for i in range(count)]
+            ready = [step_result(job, f"{prefix}item_{i}_ready") for i in range(count)]
             return _carousel_params(job, _ids(ready))
 
         async def renewed(job: Job, client: httpx.AsyncClient) -> dict[str, str]:
             """New items too: made before the carousel, they expired before it did."""
-            children = [await self._new_container(job, client, p) for p in _item_params(items)]
+            children = [await self.containers.new(job, client, p) for p in _item_params(items)]
             for child in children:
-                await self._wait(client, job.account, child)
+                await self.containers.wait(client, job.account, child)
             return _carousel_params(job, children)
 
-        return steps + self._pair(prefix, "container", "ready", carousel, renewed)
+        return steps + self.containers.pair(prefix, "container", "ready", carousel, renewed)
 
     async def publish(self, job: Job, client: httpx.AsyncClient) -> Published:
-        container = _final_container(job)
+        container = final_container(job)
         if container is None:
             raise RuntimeError(f"delivery {job.delivery_id}: no container is ready to publish")
-        path = f"/{_user(job.account)}/threads_publish"
+        path = f"/{graph_user(job.account)}/threads_publish"
         body = await self._call(client, job.account, "POST", path, data={"creation_id": container})
-        media_id = _id(body)
+        media_id = answer_id(body, LABEL)
         return Published(media_id, await self._permalink(job, client, media_id), raw=body)
 
     async def reconcile(self, job: Job, client: httpx.AsyncClient) -> ReconcileResult:
-        container = _final_container(job)
+        container = final_container(job)
         if container is None:
             return NotPublished()
         params = {"fields": "id,status"}
@@ -144,7 +150,7 @@ class ThreadsConnector:
         return await self._find_thread(job, client)
 
     async def refresh(self, account: AccountAccess, client: httpx.AsyncClient) -> RefreshedTokens:
-        params = {"grant_type": "th_refresh_token", "access_token": _access_token(account)}
+        params = {"grant_type": "th_refresh_token", "access_token": access_token(account, LABEL)}
         try:
             response = await client.get(self.api_url + "/refresh_access_token", params=params)
         except httpx.HTTPError as exc:
@@ -167,81 +173,6 @@ class ThreadsConnector:
             http_status=response.status_code,
             raw=error.raw,
         )
-
-    # --- steps ---------------------------------------------------------------------------
-
-    def _round(self, job: Job) -> int:
-        """The round of containers to use: the latest, or a new one when they are too old."""
-
-        def too_old(result: dict[str, Any]) -> bool:
-            made = result.get("created_at")
-            return isinstance(made, int | float) and time.time() - made > self.container_max_age
-
-        return current_round(job.checkpoint.get("steps", {}), too_old)
-
-    def _pair(
-        self, prefix: str, create: str, ready: str, params: Params, renewed: Renewed | None = None
-    ) -> list[Step]:
-        return [
-            Step(prefix + create, self._create(params)),
-            Step(prefix + ready, self._ready(prefix + create, params, renewed)),
-        ]
-
-    def _create(self, params: Params) -> StepFunction:
-        async def run(job: Job, client: httpx.AsyncClient) -> dict[str, Any]:
-            return {"container_id": await self._new_container(job, client, params(job)),
-                    "created_at": time.time()}  # fmt: skip
-
-        return run
-
-    def _ready(self, create: str, params: Params, renewed: Renewed | None) -> StepFunction:
-        """Waits for the container; an EXPIRED one is made again (by `renewed`, if given)."""
-
-        async def run(job: Job, client: httpx.AsyncClient) -> dict[str, Any]:
-            container = str(_result(job, create)["container_id"])
-            status = await self._wait(client, job.account, container)
-            if status == "EXPIRED":  # never published in time: make it again, once
-                fresh = await renewed(job, client) if renewed else params(job)
-                container = await self._new_container(job, client, fresh)
-                status = await self._wait(client, job.account, container)
-            if status == "EXPIRED":
-                message = f"Threads let container {container} expire before it was ready."
-                raise PlatformError(ErrorKind.processing_failed, "container_expired", message)
-            return {"container_id": container, "status": status}
-
-        return run
-
-    async def _new_container(
-        self, job: Job, client: httpx.AsyncClient, params: dict[str, str]
-    ) -> str:
-        path = f"/{_user(job.account)}/threads"
-        return _id(await self._call(client, job.account, "POST", path, data=params))
-
-    async def _wait(self, client: httpx.AsyncClient, account: AccountAccess, container: str) -> str:
-        """Checks the container's status until it is FINISHED (or EXPIRED); ERROR raises."""
-        deadline, delay = time.monotonic() + self.max_processing_wait, self.poll_interval
-        params = {"fields": "id,status,error_message"}
-        while True:
-            body = await self._call(client, account, "GET", f"/{container}", params=params)
-            status = body.get("status")
-            if status in ("FINISHED", "PUBLISHED", "EXPIRED"):
-                return str(status)
-            if status == "ERROR":
-                reason = body.get("error_message") or "UNKNOWN"
-                message = f"Threads could not process container {container}: {reason}."
-                raise PlatformError(
-                    ErrorKind.processing_failed, "processing_failed", message, raw=body
-                )
-            if status != "IN_PROGRESS":
-                message = f"Threads gave container {container} the status {status!r}."
-                raise PlatformError(ErrorKind.server_error, "unreadable_answer", message, raw=body)
-            if time.monotonic() + delay > deadline:
-                message = f"Threads was still processing container {container}; checking later."
-                raise PlatformError(
-                    ErrorKind.server_error, "media_still_processing", message, retry_after=delay
-                )
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, MAX_POLL_WAIT)
 
     # --- after publishing --------------------------------------------------------------------
 
@@ -274,7 +205,7 @@ class ThreadsConnector:
             params["since"] = str(int((job.publishing_since - RECONCILE_MARGIN).timestamp()))
         wanted = LISTED_TYPES["CAROUSEL" if len(_items(job)) > 1 else _single_kind(job)]
         matches: list[dict[str, Any]] = []
-        path = f"/{_user(job.account)}/threads"
+        path = f"/{graph_user(job.account)}/threads"
         for _ in range(RECONCILE_PAGES):
             listing = await self._call(client, job.account, "GET", path, params=params)
             matches += [t for t in listing.get("data") or [] if _is_ours(job, wanted, t)]
@@ -300,7 +231,7 @@ class ThreadsConnector:
         **kwargs: Any,
     ) -> dict[str, Any]:
         """One Graph call with the token as a Bearer header; its JSON object."""
-        headers = {"Authorization": f"Bearer {_access_token(account)}"}
+        headers = {"Authorization": f"Bearer {access_token(account, LABEL)}"}
         try:
             response = await client.request(method, self.base_url + path, headers=headers, **kwargs)
         except httpx.HTTPError as exc:
@@ -344,27 +275,6 @@ def _carousel_params(job: Job, children: list[str]) -> dict[str, str]:
     return {**params, "text": job.text} if job.text else params
 
 
-def _fixed(params: dict[str, str]) -> Params:
-    return lambda _job: params
-
-
-def _final_container(job: Job) -> str | None:
-    """The container of the latest round whose `ready` step is done."""
-    done = job.checkpoint.get("steps", {})
-    rounds = [name for name in done if name == round_prefix(round_of(name)) + "ready"]
-    if not rounds:
-        return None
-    result = done[max(rounds, key=round_of)]
-    return str(result["container_id"]) if isinstance(result, dict) else None
-
-
-def _result(job: Job, name: str) -> dict[str, Any]:
-    result = job.checkpoint.get("steps", {}).get(name)
-    if not isinstance(result, dict):
-        raise RuntimeError(f"delivery {job.delivery_id}: step {name} has no result yet")
-    return result
-
-
 def _ids(results: list[dict[str, Any]]) -> list[str]:
     return [str(result["container_id"]) for result in results]
 
@@ -377,23 +287,3 @@ def _is_ours(job: Job, media_type: str, thread: dict[str, Any]) -> bool:
 
 def _comparable(text: str) -> str:
     return " ".join(unicodedata.normalize("NFC", text).split())
-
-
-def _user(account: AccountAccess) -> str:
-    """The account's Threads user id, or `me` (which Threads takes too) when unknown."""
-    user_id = account.platform_user_id or ""
-    return user_id if _NUMERIC_ID.match(user_id) else "me"
-
-
-def _access_token(account: AccountAccess) -> str:
-    if not account.access_token:
-        message = f"The Threads account {account.account_id} has no access token."
-        raise PlatformError(ErrorKind.reauth_required, "no_access_token", message)
-    return account.access_token
-
-
-def _id(body: dict[str, Any]) -> str:
-    if not body.get("id"):
-        message = "Threads answered without the expected `id`."
-        raise PlatformError(ErrorKind.server_error, "unreadable_answer", message, raw=body)
-    return str(body["id"])

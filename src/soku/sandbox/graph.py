@@ -210,3 +210,32 @@ def page_start(after: Any) -> int:
 
 def _cursor(index: int) -> str:
     return base64.urlsafe_b64encode(f"offset:{index}".encode()).decode().rstrip("=")
+
+
+async def graph_params(request: Request) -> dict[str, str]:
+    """Query and form (or JSON) parameters, as Graph takes either."""
+    params = dict(request.query_params)
+    if request.method != "POST":
+        return params
+    if request.headers.get("content-type", "").startswith("application/json"):
+        try:
+            body = await request.json()
+        except ValueError:
+            raise invalid_parameter("(#100) The body is not valid JSON") from None
+        items = body.items() if isinstance(body, dict) else ()
+        params.update({str(k): str(v).lower() if isinstance(v, bool) else str(v)
+                       for k, v in items})  # fmt: skip
+    else:
+        form = await request.form()
+        params.update({k: v for k, v in form.items() if isinstance(v, str)})
+    return params
+
+
+def graph_fields(params: dict[str, str]) -> set[str]:
+    """The names in `fields=a,b,c`."""
+    return {name.strip() for name in params.get("fields", "").split(",") if name.strip()}
+
+
+def graph_answer(request: Request, content: Any) -> JSONResponse:
+    """A success, with the call's X-App-Usage header."""
+    return JSONResponse(content, headers=getattr(request.state, "usage_headers", {}))

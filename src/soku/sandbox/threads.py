@@ -37,7 +37,10 @@ from soku.sandbox.graph import (
     GraphError,
     access_token,
     fault_error,
+    graph_answer,
     graph_error_handlers,
+    graph_fields,
+    graph_params,
     invalid_parameter,
     page_cursors,
     page_start,
@@ -131,32 +134,6 @@ class ThreadsFake:
         return dataclasses.replace(fetched, data=b"")  # what was received is known by its hash
 
 
-def answer(request: Request, content: Any) -> JSONResponse:
-    return JSONResponse(content, headers=getattr(request.state, "usage_headers", {}))
-
-
-async def _params(request: Request) -> dict[str, str]:
-    """Query and form (or JSON) parameters, as Graph takes either."""
-    params = dict(request.query_params)
-    if request.method == "POST":
-        if request.headers.get("content-type", "").startswith("application/json"):
-            try:
-                body = await request.json()
-            except ValueError:
-                raise invalid_parameter("(#100) The body is not valid JSON") from None
-            items = body.items() if isinstance(body, dict) else ()
-            params.update({str(k): str(v).lower() if isinstance(v, bool) else str(v)
-                           for k, v in items})  # fmt: skip
-        else:
-            form = await request.form()
-            params.update({k: v for k, v in form.items() if isinstance(v, str)})
-    return params
-
-
-def _fields(params: dict[str, str]) -> set[str]:
-    return {name.strip() for name in params.get("fields", "").split(",") if name.strip()}
-
-
 def create_threads_fake(public_url: str = "", *, media_origin: str = "") -> FastAPI:
     """The fake as an ASGI app; `public_url` is where it is reachable (else from the request).
 
@@ -230,7 +207,7 @@ def _container_routes(app: FastAPI, fake: ThreadsFake) -> None:
     @app.post("/{version}/{node}/threads")
     async def create(request: Request, version: str, node: str) -> JSONResponse:
         fake.check_version(version)
-        params = await _params(request)
+        params = await graph_params(request)
         user = state.node_user(await fake.user(request, params), node)
         fault = await fake.fault("create", user.id)
         media_type, text, item, url, children = _checked(params)
@@ -246,12 +223,12 @@ def _container_routes(app: FastAPI, fake: ThreadsFake) -> None:
         if fault is not None and fault.error_code in CONTAINER_FAULTS:
             state.fail(container, CONTAINER_FAULTS[fault.error_code], fault.container_error)
         state.refresh_status(container)
-        return answer(request, {"id": container.id})
+        return graph_answer(request, {"id": container.id})
 
     @app.post("/{version}/{node}/threads_publish")
     async def publish(request: Request, version: str, node: str) -> JSONResponse:
         fake.check_version(version)
-        params = await _params(request)
+        params = await graph_params(request)
         user = state.node_user(await fake.user(request, params), node)
         fault = await fake.fault("publish", user.id)
         creation_id = params.get("creation_id", "")
@@ -263,7 +240,7 @@ def _container_routes(app: FastAPI, fake: ThreadsFake) -> None:
             error = fault_error(fault)
             if error is not None:
                 raise error
-        return answer(request, {"id": post.id})
+        return graph_answer(request, {"id": post.id})
 
 
 def _checked(params: dict[str, str]) -> tuple[str, str, bool, str | None, list[str]]:
@@ -307,7 +284,7 @@ def _listing_route(app: FastAPI, fake: ThreadsFake) -> None:
         posts = state.recent(user.id, since, until)
         start = page_start(params.get("after"))
         page = posts[start : start + int(limit)]
-        base, fields = fake.base_url(request), _fields(params)
+        base, fields = fake.base_url(request), graph_fields(params)
         body: dict[str, Any] = {"data": [state.post_view(post, fields, base) for post in page]}
         if page:
             cursors = page_cursors(start, len(page))
@@ -315,7 +292,7 @@ def _listing_route(app: FastAPI, fake: ThreadsFake) -> None:
             if start + len(page) < len(posts):
                 query = {**params, "after": cursors["after"]}
                 body["paging"]["next"] = str(request.url.include_query_params(**query))
-        return answer(request, body)
+        return graph_answer(request, body)
 
 
 def _limit_route(app: FastAPI, fake: ThreadsFake) -> None:
@@ -334,8 +311,8 @@ def _limit_route(app: FastAPI, fake: ThreadsFake) -> None:
             "reply_quota_usage": 0,
             "reply_config": {"quota_total": 1000, "quota_duration": 86400},
         }
-        fields = _fields(params) or {"quota_usage", "config"}
-        return answer(request, {"data": [{k: v for k, v in row.items() if k in fields}]})
+        fields = graph_fields(params) or {"quota_usage", "config"}
+        return graph_answer(request, {"data": [{k: v for k, v in row.items() if k in fields}]})
 
 
 def _node_route(app: FastAPI, fake: ThreadsFake) -> None:
@@ -346,18 +323,18 @@ def _node_route(app: FastAPI, fake: ThreadsFake) -> None:
         """A user (`me`), a container (its status) or a published thread, by id."""
         fake.check_version(version)
         params = dict(request.query_params)
-        caller, fields = await fake.user(request, params), _fields(params)
+        caller, fields = await fake.user(request, params), graph_fields(params)
         container, post = state.containers.get(node), state.find_post(node)
         if node == "me" or node in state.users:
             await fake.fault("me", caller.id)
-            return answer(request, state.node_user(caller, node).view(fields))
+            return graph_answer(request, state.node_user(caller, node).view(fields))
         if container is not None and container.user_id == caller.id:
             fault = await fake.fault("status", caller.id)
             if fault is not None and fault.error_code in CONTAINER_FAULTS:
                 state.fail(container, CONTAINER_FAULTS[fault.error_code], fault.container_error)
             state.refresh_status(container, poll=True)
-            return answer(request, state.container_view(container, fields))
+            return graph_answer(request, state.container_view(container, fields))
         await fake.fault("media", caller.id)
         if post is None or post.user_id != caller.id:
             raise unsupported(node, "get")
-        return answer(request, state.post_view(post, fields, fake.base_url(request)))
+        return graph_answer(request, state.post_view(post, fields, fake.base_url(request)))

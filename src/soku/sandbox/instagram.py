@@ -1,0 +1,294 @@
+"""A fake of the Instagram API with Instagram Login (`graph.instagram.com/v25.0`).
+
+It follows /work/shared/platforms/instagram.md: containers `POST /{ig-id}/media` (an image
+by `image_url`, a reel `media_type=REELS`, carousel items `is_carousel_item=true`, a carousel
+`media_type=CAROUSEL` with `children`, a story `media_type=STORIES`) whose `status_code`
+moves IN_PROGRESS → FINISHED (or ERROR, the reason in `status`, or EXPIRED after 24 h);
+`POST /{ig-id}/media_publish` with its 24-hour quota (9 / 2207042);
+`GET /{ig-id}/content_publishing_limit`; `GET /{id}` for a container, a media or the account
+(`me`); `GET /{ig-id}/media` (since / until / cursors); `GET /refresh_access_token`; and the
+sign-in (`instagram_oauth.py`). Every error is a Graph error. The API answers under any
+`/vN.N` (or only the configured `version`); parameters come as query, form or JSON fields,
+the token as `access_token` or a Bearer header. It fetches each media from its URL as
+Instagram does, and refuses what Instagram refuses (`instagram_checks.py`).
+
+A token the fake did not issue names a new sandbox account (`POST /_users` registers known
+ones). Besides Instagram's paths: `/_inspect/posts`, `/_inspect/containers`, `/_faults`,
+`/_config`, and the pages a permalink opens (`instagram_views.py`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from soku.sandbox.common import Fetched, control_routes, fake_app, fetch_media, public_base
+from soku.sandbox.graph import (
+    GraphError,
+    access_token,
+    fault_error,
+    graph_answer,
+    graph_error_handlers,
+    graph_fields,
+    graph_params,
+    invalid_parameter,
+    page_cursors,
+    page_start,
+    time_param,
+    usage_headers,
+)
+from soku.sandbox.instagram_checks import Asked, asked, check_image, video_detail
+from soku.sandbox.instagram_oauth import oauth_routes
+from soku.sandbox.instagram_state import (
+    CALL_KINDS,
+    CONTAINER_FAULTS,
+    CallKind,
+    Container,
+    FakeState,
+    FaultSpec,
+    User,
+    publishing_limit,
+    unsupported,
+)
+from soku.sandbox.instagram_views import (
+    container_view,
+    described,
+    inspected,
+    post_view,
+    web_routes,
+)
+
+_VERSION = re.compile(r"^v\d+\.\d+$")
+# Faults of Instagram's own besides Graph's (`graph.GRAPH_FAULTS`).
+_OWN_FAULTS: dict[str, Callable[[], GraphError]] = {
+    "publishing_limit": publishing_limit,
+    "restricted": lambda: GraphError(400, 4, "Restricted: suspected spam", 2207051),
+    "container_unavailable": lambda: GraphError(400, 24, "Container unavailable", 2207008),
+}
+
+
+class NewUser(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    username: str = Field(pattern=r"^[A-Za-z0-9_.]{1,30}$")
+    user_id: str | None = Field(default=None, pattern=r"^[0-9]{1,20}$")
+    access_token: str | None = None
+    expires_in: float | None = Field(default=None, ge=0)  # 0: expired already
+
+
+class InstagramFake:
+    """What the routes share: gatekeeping, faults, media fetching and URLs."""
+
+    def __init__(self, public_url: str, media_origin: str) -> None:
+        self.state = FakeState()
+        self.public_url = public_url.rstrip("/")
+        self.fetch_origin = media_origin  # media fetched only from there, when given
+
+    def base_url(self, request: Request) -> str:
+        return public_base(self.public_url, request)
+
+    def check_version(self, version: str) -> None:
+        wanted = self.state.config.version
+        if (wanted is not None and version != wanted) or not _VERSION.match(version):
+            raise GraphError(400, 2500, f"Unknown path components: /{version}")
+
+    async def user(self, request: Request, params: dict[str, str]) -> User:
+        """The caller: its token checked, its call counted in the X-App-Usage header."""
+        await asyncio.sleep(self.state.config.latency_ms / 1000)
+        user = self.state.user_for_token(access_token(request, params))
+        self.state.user_calls[user.id] += 1
+        used = self.state.user_calls[user.id]
+        request.state.usage_headers = usage_headers(used, self.state.config.call_limit)
+        return user
+
+    async def fault(self, kind: CallKind, user_id: str | None) -> FaultSpec | None:
+        """Counts the call and applies the next matching fault; returns one the route must
+        finish (a publish whose answer is delayed, a container that fails)."""
+        self.state.calls[kind] += 1
+        fault = self.state.faults.take(kind, user_id)
+        if fault is None:
+            return None
+        if fault.delay:
+            await asyncio.sleep(fault.delay)
+        if fault.accept_then_delay is not None or fault.error_code in CONTAINER_FAULTS:
+            return fault
+        if fault.error_code in _OWN_FAULTS:
+            raise _OWN_FAULTS[fault.error_code]()
+        error = fault_error(fault)
+        if error is not None:
+            raise error
+        return None
+
+    async def fetch(self, ask: Asked) -> Fetched | None:
+        """GETs the container's media as Instagram does; an image is checked at once."""
+        config = self.state.config
+        if ask.url is None or not config.fetch_media:
+            return None
+        limit = config.max_image_bytes if ask.image else config.max_video_bytes
+        fetched = await fetch_media(ask.url, max_bytes=limit, keep=True,
+                                    public_url=self.fetch_origin)  # fmt: skip
+        if not ask.image:
+            return video_detail(fetched)
+        check_image(ask.url, fetched, config)
+        return Fetched(True, fetched.content_type, fetched.size, fetched.sha256)
+
+
+def create_instagram_fake(public_url: str = "", *, media_origin: str = "") -> FastAPI:
+    """The fake as an ASGI app; `public_url` is where it is reachable (else the request's).
+
+    With `media_origin` (a URL) it fetches media only from that URL's origin.
+    """
+    app = fake_app("Soku sandbox: Instagram API")
+    fake = InstagramFake(public_url, media_origin)
+    app.state.fake = fake.state
+    graph_error_handlers(app)
+    control_routes(app, fake.state, FaultSpec, CALL_KINDS)
+    _sandbox_routes(app, fake)
+    oauth_routes(app, fake)
+    _refresh_route(app, fake)
+    _container_routes(app, fake)
+    _listing_routes(app, fake)
+    web_routes(app, fake.state)
+    _node_route(app, fake)  # last: `/{version}/{id}` is the broadest path
+    return app
+
+
+def _sandbox_routes(app: FastAPI, fake: InstagramFake) -> None:
+    state = fake.state
+
+    @app.post("/_users", status_code=201)
+    async def add_user(body: NewUser) -> dict[str, Any]:
+        user = state.add_user(body.username, body.user_id)
+        if body.access_token:
+            state.add_token(body.access_token, user.id, body.expires_in)
+        return {"id": user.id, "username": user.username}
+
+    @app.get("/_inspect/posts")
+    async def posts(request: Request) -> dict[str, Any]:
+        base = fake.base_url(request)
+        return {"posts": [inspected(state, post, base) for post in state.posts]}
+
+    @app.get("/_inspect/containers")
+    async def containers() -> dict[str, Any]:
+        return {"containers": [described(c) for c in state.containers.values()]}
+
+
+def _refresh_route(app: FastAPI, fake: InstagramFake) -> None:
+    @app.get("/refresh_access_token")
+    async def refresh(request: Request) -> JSONResponse:
+        params = dict(request.query_params)
+        token = access_token(request, params)
+        known = fake.state.tokens.get(token)
+        await fake.fault("refresh", known.user_id if known else None)
+        return JSONResponse(fake.state.refresh(params.get("grant_type"), token))
+
+
+def _container_routes(app: FastAPI, fake: InstagramFake) -> None:
+    state = fake.state
+
+    @app.post("/{version}/{node}/media")
+    async def create(request: Request, version: str, node: str) -> JSONResponse:
+        fake.check_version(version)
+        params = await graph_params(request)
+        user = state.node_user(await fake.user(request, params), node)
+        fault = await fake.fault("create", user.id)
+        ask = asked(params, state.config)
+        if ask.media_type == "CAROUSEL":
+            state.carousel_children(user, ask.children)
+        fetched = await fake.fetch(ask)
+        made = Container(state.new_id(), user.id, ask.media_type, ask.caption, ask.url,
+                         ask.is_carousel_item, ask.children, time.time(), fetched)  # fmt: skip
+        container = state.add_container(made)
+        if fault is not None and fault.error_code in CONTAINER_FAULTS:
+            state.fail(container, CONTAINER_FAULTS[fault.error_code], fault.container_error)
+        state.refresh_status(container)
+        return graph_answer(request, {"id": container.id})
+
+    @app.post("/{version}/{node}/media_publish")
+    async def publish(request: Request, version: str, node: str) -> JSONResponse:
+        fake.check_version(version)
+        params = await graph_params(request)
+        user = state.node_user(await fake.user(request, params), node)
+        fault = await fake.fault("publish", user.id)
+        creation_id = params.get("creation_id", "")
+        if not creation_id:
+            raise invalid_parameter("(#100) The parameter creation_id is required")
+        post = state.publish(user, creation_id)
+        if fault is not None and fault.accept_then_delay is not None:
+            await asyncio.sleep(fault.accept_then_delay)
+            error = fault_error(fault)
+            if error is not None:
+                raise error
+        return graph_answer(request, {"id": post.id})
+
+
+def _listing_routes(app: FastAPI, fake: InstagramFake) -> None:
+    state = fake.state
+
+    @app.get("/{version}/{node}/media")
+    async def media(request: Request, version: str, node: str) -> JSONResponse:
+        fake.check_version(version)
+        params = dict(request.query_params)
+        user = state.node_user(await fake.user(request, params), node)
+        await fake.fault("list", user.id)
+        limit = params.get("limit", "25")
+        if not limit.isdigit() or int(limit) > 100:
+            raise invalid_parameter("(#100) Param limit must be a number from 0 to 100")
+        since = time_param(params.get("since"), "since")
+        posts = state.recent(user.id, since, time_param(params.get("until"), "until"))
+        start = page_start(params.get("after"))
+        page = posts[start : start + int(limit)]
+        base, fields = fake.base_url(request), graph_fields(params)
+        body: dict[str, Any] = {"data": [post_view(state, p, fields, base) for p in page]}
+        if page:
+            body["paging"] = {"cursors": page_cursors(start, len(page))}
+            if start + len(page) < len(posts):
+                query = {**params, "after": body["paging"]["cursors"]["after"]}
+                body["paging"]["next"] = str(request.url.include_query_params(**query))
+        return graph_answer(request, body)
+
+    @app.get("/{version}/{node}/content_publishing_limit")
+    async def publishing_limit_route(request: Request, version: str, node: str) -> JSONResponse:
+        fake.check_version(version)
+        params = dict(request.query_params)
+        user = state.node_user(await fake.user(request, params), node)
+        await fake.fault("limit", user.id)
+        config = state.config
+        row = {
+            "quota_usage": state.quota_usage(user.id),
+            "config": {"quota_total": config.quota_total, "quota_duration": config.quota_duration},
+        }
+        fields = graph_fields(params) or {"quota_usage"}
+        return graph_answer(request, {"data": [{k: v for k, v in row.items() if k in fields}]})
+
+
+def _node_route(app: FastAPI, fake: InstagramFake) -> None:
+    state = fake.state
+
+    @app.get("/{version}/{node}")
+    async def node(request: Request, version: str, node: str) -> JSONResponse:
+        """The account (`me`), a container (its status) or a published media, by id."""
+        fake.check_version(version)
+        params = dict(request.query_params)
+        caller, fields = await fake.user(request, params), graph_fields(params)
+        container, post = state.containers.get(node), state.find_post(node)
+        if node == "me" or node in state.users:
+            await fake.fault("me", caller.id)
+            return graph_answer(request, state.node_user(caller, node).view(fields))
+        if container is not None and container.user_id == caller.id:
+            fault = await fake.fault("status", caller.id)
+            if fault is not None and fault.error_code in CONTAINER_FAULTS:
+                state.fail(container, CONTAINER_FAULTS[fault.error_code], fault.container_error)
+            state.refresh_status(container, poll=True)
+            return graph_answer(request, container_view(container, fields))
+        await fake.fault("media", caller.id)
+        if post is None or post.user_id != caller.id:
+            raise unsupported(node, "get")
+        return graph_answer(request, post_view(state, post, fields, fake.base_url(request)))

@@ -1,0 +1,133 @@
+"""How the Instagram fake shows what it holds: containers, media (as the Graph API and
+`/_inspect` show them) and the public pages a permalink opens (`/p/{code}/`, `/reel/{code}/`,
+a profile `/{username}/`)."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.responses import HTMLResponse
+
+from soku.sandbox.instagram_state import (
+    LISTED_TYPES,
+    PRODUCT_TYPES,
+    Container,
+    FakeState,
+    Post,
+)
+
+
+def permalink(state: FakeState, post: Post, base: str) -> str:
+    """A reel's is `/reel/{shortcode}/`, any other post's `/p/{shortcode}/`."""
+    reel = state.containers[post.container_id].media_type == "REELS"
+    return f"{base}/{'reel' if reel else 'p'}/{post.shortcode}/"
+
+
+def container_view(container: Container, fields: set[str]) -> dict[str, Any]:
+    view: dict[str, Any] = {"id": container.id}
+    if "status_code" in fields:
+        view["status_code"] = container.status_code
+    if "status" in fields:
+        view["status"] = container.status or container.status_code.title()
+    return view
+
+
+def post_view(state: FakeState, post: Post, fields: set[str], base: str) -> dict[str, Any]:
+    """A published media as `GET /{media-id}` and the account's listing show it."""
+    container, user = state.containers[post.container_id], state.users[post.user_id]
+    shown: dict[str, Any] = {
+        "media_type": LISTED_TYPES[container.media_type],
+        "media_product_type": PRODUCT_TYPES.get(container.media_type, "FEED"),
+        "permalink": permalink(state, post, base),
+        "owner": {"id": user.id},
+        "username": user.username,
+        "timestamp": post.created_at.strftime("%Y-%m-%dT%H:%M:%S+0000"),
+        "shortcode": post.shortcode,
+    }
+    if container.caption:
+        shown["caption"] = container.caption
+    if container.url:
+        shown["media_url"] = container.url
+    if container.children:
+        shown["children"] = {"data": [{"id": child} for child in container.children]}
+    return {"id": post.id, **{key: shown[key] for key in shown if key in fields}}
+
+
+def inspected(state: FakeState, post: Post, base: str) -> dict[str, Any]:
+    """A post as `/_inspect/posts` shows it: what was sent, and where it can be seen."""
+    container, user = state.containers[post.container_id], state.users[post.user_id]
+    items = [state.containers[child] for child in container.children] or [container]
+    return {
+        "id": post.id,
+        "user": {"id": user.id, "username": user.username},
+        "container_id": container.id,
+        "media_type": container.media_type,
+        "caption": container.caption,
+        "text": container.caption,
+        "media": [media_item(item) for item in items if item.url],
+        "created_at": post.created_at.isoformat(timespec="seconds"),
+        "url": permalink(state, post, base),
+    }
+
+
+def media_item(container: Container) -> dict[str, Any]:
+    fetched = container.fetched
+    return {
+        "container_id": container.id,
+        "kind": container.media_type,
+        "url": container.url,
+        "content_type": fetched.content_type if fetched else None,
+        "sha256": fetched.sha256 if fetched else None,
+    }
+
+
+def described(container: Container) -> dict[str, Any]:
+    """A container as `/_inspect/containers` shows it."""
+    return {
+        "id": container.id, "user_id": container.user_id, "media_type": container.media_type,
+        "status_code": container.status_code, "status": container.status,
+        "caption": container.caption, "url": container.url, "children": container.children,
+        "is_carousel_item": container.is_carousel_item, "media_id": container.media_id,
+    }  # fmt: skip
+
+
+def web_routes(app: FastAPI, state: FakeState) -> None:
+    """A post's page (`/p/…/` or `/reel/…/`) and a profile (`/{username}/`)."""
+
+    async def page(code: str) -> HTMLResponse:
+        post = state.by_shortcode(code)
+        if post is None:
+            return HTMLResponse("<!doctype html><h1>Sorry, this page isn't available.</h1>", 404)
+        container, user = state.containers[post.container_id], state.users[post.user_id]
+        media = [state.containers[child] for child in container.children] or [container]
+        items = "".join(
+            f"<li>{m.media_type} <a href='{html.escape(m.url)}'>{html.escape(m.url)}</a></li>"
+            for m in media
+            if m.url
+        )
+        name = html.escape(user.username)
+        return HTMLResponse(
+            f"<!doctype html><meta charset=utf-8><title>{name} on Instagram</title>"
+            f"<article><p>{name}</p><p class=caption>{html.escape(container.caption)}</p>"
+            f"<ul>{items}</ul><time>{post.created_at.isoformat()}</time></article>"
+        )
+
+    app.add_api_route("/p/{code}/", page, methods=["GET"], response_class=HTMLResponse)
+    app.add_api_route("/reel/{code}/", page, methods=["GET"], response_class=HTMLResponse)
+
+    @app.get("/{username}/", response_class=HTMLResponse)
+    async def profile(username: str) -> HTMLResponse:
+        owners = {user.id for user in state.users.values() if user.username == username}
+        items = "".join(
+            f"<li><a href='../p/{post.shortcode}/'>"
+            f"{html.escape(state.containers[post.container_id].caption)}</a></li>"
+            for post in reversed(state.posts)
+            if post.user_id in owners
+        )
+        name = html.escape(username)
+        return HTMLResponse(
+            f"<!doctype html><meta charset=utf-8><title>@{name} on Instagram</title>"
+            f"<h1>@{name}</h1><ul>{items}</ul>"
+        )
