@@ -68,7 +68,8 @@ class Scenario:
         if self.media == "video":
             return {**found, "mediaType": "video", "videoUrl": media.url("clip.mp4")}
         count = 2 if self.media == "images" else 1
-        return {**found, "mediaType": "image", "imageUrls": media.images(count)}
+        # JPEGs, which every platform takes (Instagram takes nothing else)
+        return {**found, "mediaType": "image", "imageUrls": media.images(count, "jpg")}
 
 
 SCENARIOS = (
@@ -191,8 +192,8 @@ async def cworld(
             for platform in ("x", "linkedin", "threads", "youtube"):
                 answer = await http.post(f"/{platform}/_config", json={"video_polls": 0})
                 answer.raise_for_status()
-            # Instagram polls every 5 s, and takes JPEG only (these posts carry a PNG too)
-            config = {"video_polls": 0, "jpeg_only": False}
+            # Instagram polls every 5 s
+            config = {"video_polls": 0}
             (await http.post("/instagram/_config", json=config)).raise_for_status()
             yield ConnectorWorld(world, Fakes(http), request.param)
 
