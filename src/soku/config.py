@@ -53,7 +53,7 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=10, ge=1)
     sandbox_base_url: str = ""  # the generic fake (default: this service's /sandbox/generic)
     # "platform": sandbox accounts publish through their platform's real connector to its own
-    # fake (X, Threads, Facebook, LinkedIn); "generic": every sandbox account uses the generic
+    # fake (each platform with a connector); "generic": every sandbox account uses the generic
     # fake (its fault switches are what the delivery engine's tests drive).
     sandbox_fakes: Literal["platform", "generic"] = "platform"
     sandbox_url: str = ""  # where the platforms' own fakes are mounted (default: /sandbox here)

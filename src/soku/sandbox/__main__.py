@@ -1,7 +1,7 @@
 """Serve the fakes on their own: `python -m soku.sandbox --host 127.0.0.1 --port 8765`.
 
 The generic fake answers at `/sandbox/generic` and each platform's own fake at
-`/sandbox/<platform>` (X, Threads, Facebook, LinkedIn), as when the service mounts them;
+`/sandbox/<platform>` (each platform with a connector), as when the service mounts them;
 `--public-url` names the address clients reach them at, if not this one. Once the socket
 listens, one line is printed: "sandbox ready on http://host:port" (with the real port when
 `--port 0` lets the system choose one).
