@@ -110,6 +110,15 @@ def _scope(answer: Mapping[str, Any]) -> str | None:
     return scope if isinstance(scope, str) and scope else None
 
 
+def _one(answer: Mapping[str, Any], account_id: str, name: str | None, access: str) -> Identities:
+    """The one account a token answer signs in: its refresh token, expiry and scope."""
+    refresh = answer.get("refresh_token")
+    refresh = refresh if isinstance(refresh, str) and refresh else None
+    return Identities(
+        (Identity(account_id, name, access, refresh, expiry(answer), _scope(answer)),)
+    )
+
+
 async def identify_x(call: OAuthCall, answer: Mapping[str, Any]) -> Identities:
     access = token_of(answer, "X")
     headers = {"Authorization": f"Bearer {access}"}
@@ -120,16 +129,7 @@ async def identify_x(call: OAuthCall, answer: Mapping[str, Any]) -> Identities:
     user_id, username = _text(data.get("id")), _text(data.get("username"))
     if user_id is None or username is None:
         raise unreadable("X", WHO, "user id and username")
-    refresh = answer.get("refresh_token")
-    found = Identity(
-        user_id,
-        username,
-        access,
-        refresh if isinstance(refresh, str) and refresh else None,
-        expiry(answer),
-        _scope(answer),
-    )
-    return Identities((found,))
+    return _one(answer, user_id, username, access)
 
 
 async def identify_linkedin(call: OAuthCall, answer: Mapping[str, Any]) -> Identities:
@@ -140,16 +140,8 @@ async def identify_linkedin(call: OAuthCall, answer: Mapping[str, Any]) -> Ident
     sub = _text(me.get("sub"), MAX_TEXT - len(PERSON))
     if sub is None:
         raise unreadable("LinkedIn", WHO, "member id (sub)")
-    refresh = answer.get("refresh_token")  # only for apps approved for refresh tokens
-    found = Identity(
-        f"{PERSON}{sub}",
-        _text(me.get("name")),
-        access,
-        refresh if isinstance(refresh, str) and refresh else None,
-        expiry(answer),
-        _scope(answer),
-    )
-    return Identities((found,))
+    # only for apps approved for refresh tokens
+    return _one(answer, f"{PERSON}{sub}", _text(me.get("name")), access)
 
 
 async def identify_threads(call: OAuthCall, answer: Mapping[str, Any]) -> Identities:
@@ -178,16 +170,9 @@ async def identify_tiktok(call: OAuthCall, answer: Mapping[str, Any]) -> Identit
     open_id = _text(user.get("open_id")) or _text(answer.get("open_id"))
     if open_id is None:
         raise unreadable("TikTok", WHO, "open_id")
-    refresh = answer.get("refresh_token")
-    found = Identity(
-        open_id,
-        _text(user.get("username")) or _text(user.get("display_name")),
-        access,
-        refresh if isinstance(refresh, str) and refresh else None,
-        expiry(answer),
-        _scope(answer),
+    return _one(
+        answer, open_id, _text(user.get("username")) or _text(user.get("display_name")), access
     )
-    return Identities((found,))
 
 
 async def identify_youtube(call: OAuthCall, answer: Mapping[str, Any]) -> Identities:
@@ -206,16 +191,9 @@ async def identify_youtube(call: OAuthCall, answer: Mapping[str, Any]) -> Identi
     channel_id = _text(channel.get("id"))
     if channel_id is None:
         raise unreadable("YouTube", WHO, "channel id (the account may have no channel)")
-    refresh = answer.get("refresh_token")
-    found = Identity(
-        channel_id,
-        _text(snippet.get("customUrl")) or _text(snippet.get("title")),
-        access,
-        refresh if isinstance(refresh, str) and refresh else None,
-        expiry(answer),
-        _scope(answer),
+    return _one(
+        answer, channel_id, _text(snippet.get("customUrl")) or _text(snippet.get("title")), access
     )
-    return Identities((found,))
 
 
 async def identify_instagram(call: OAuthCall, answer: Mapping[str, Any]) -> Identities:
