@@ -33,8 +33,6 @@ STATUS_CODES = ("IN_PROGRESS", "FINISHED", "PUBLISHED", "ERROR", "EXPIRED")
 LISTED_TYPES = {"IMAGE": "IMAGE", "REELS": "VIDEO", "VIDEO": "VIDEO",
                 "CAROUSEL": "CAROUSEL_ALBUM", "STORIES": "IMAGE"}  # fmt: skip
 PRODUCT_TYPES = {"REELS": "REELS", "STORIES": "STORY"}
-# Faults a route finishes itself: the container is made (or read) and then fails.
-CONTAINER_FAULTS = {"processing_failed": "ERROR", "container_expired": "EXPIRED"}
 _SHORTCODE = string.ascii_letters + string.digits + "_-"
 
 

@@ -37,8 +37,6 @@ CONTAINER_ERRORS = (
 # What a published container is listed as (retrieve-posts: media_type).
 LISTED_TYPES = {"TEXT": "TEXT_POST", "IMAGE": "IMAGE", "VIDEO": "VIDEO",
                 "CAROUSEL": "CAROUSEL_ALBUM"}  # fmt: skip
-# Faults a route finishes itself: the container is made (or found) and then fails.
-CONTAINER_FAULTS = {"processing_failed": "ERROR", "container_expired": "EXPIRED"}
 _SHORTCODE = string.ascii_letters + string.digits + "_-"
 
 
