@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Generic, Protocol, TypeVar
 
 from fastapi import FastAPI, Request
@@ -24,6 +24,7 @@ from soku.sandbox.graph import (
     access_token,
     fault_error,
     graph_answer,
+    graph_fields,
     invalid_parameter,
     page_cursors,
     usage_headers,
@@ -184,3 +185,51 @@ def page_answer(
             query = {**params, "after": cursors["after"]}
             body["paging"]["next"] = str(request.url.include_query_params(**query))
     return graph_answer(request, body)
+
+
+class NodeState(Protocol):
+    """What `GET /{version}/{node}` reads of a fake's state."""
+
+    @property
+    def users(self) -> Mapping[str, Any]: ...
+    @property
+    def containers(self) -> Mapping[str, Any]: ...
+    def find_post(self, post_id: str, /) -> Any: ...
+    def node_user(self, caller: Any, node: str, /) -> Any: ...
+    def refresh_status(self, container: Any, poll: bool = False, /) -> None: ...
+    def fail(self, container: Any, status: str, reason: str | None, /) -> None: ...
+
+
+def fail_on_fault(state: NodeState, container: Any, fault: Any) -> None:
+    """A container fault taken by the route: the container ends in ERROR or EXPIRED."""
+    if fault is not None and fault.error_code in CONTAINER_FAULTS:
+        state.fail(container, CONTAINER_FAULTS[fault.error_code], fault.container_error)
+
+
+def node_route(
+    app: FastAPI,
+    fake: GraphFake[Any, Any],
+    state: NodeState,
+    container_view: Callable[[Any, set[str]], dict[str, Any]],
+    post_view: Callable[[Any, set[str], str], dict[str, Any]],
+    unsupported: Callable[[str, str], GraphError],
+) -> None:
+    """`GET /{version}/{node}`: the account (`me`), a container (its status) or a post."""
+
+    @app.get("/{version}/{node}")
+    async def node(request: Request, version: str, node: str) -> JSONResponse:
+        fake.check_version(version)
+        params = dict(request.query_params)
+        caller, fields = await fake.user(request, params), graph_fields(params)
+        container, post = state.containers.get(node), state.find_post(node)
+        if node == "me" or node in state.users:
+            await fake.fault("me", caller.id)
+            return graph_answer(request, state.node_user(caller, node).view(fields))
+        if container is not None and container.user_id == caller.id:
+            fail_on_fault(state, container, await fake.fault("status", caller.id))
+            state.refresh_status(container, True)
+            return graph_answer(request, container_view(container, fields))
+        await fake.fault("media", caller.id)
+        if post is None or post.user_id != caller.id:
+            raise unsupported(node, "get")
+        return graph_answer(request, post_view(post, fields, fake.base_url(request)))

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -38,10 +39,11 @@ from soku.sandbox.graph import (
     time_param,
 )
 from soku.sandbox.graph_fake import (
-    CONTAINER_FAULTS,
     GraphFake,
     creation_id,
+    fail_on_fault,
     finish_publish,
+    node_route,
     page_answer,
     page_limit,
     user_route,
@@ -112,7 +114,8 @@ def create_instagram_fake(public_url: str = "", *, media_origin: str = "") -> Fa
     _container_routes(app, fake)
     _listing_routes(app, fake)
     web_routes(app, fake.state)
-    _node_route(app, fake)  # last: `/{version}/{id}` is the broadest path
+    # last: `/{version}/{id}` is the broadest path
+    node_route(app, fake, fake.state, container_view, partial(post_view, fake.state), unsupported)
     return app
 
 
@@ -156,8 +159,7 @@ def _container_routes(app: FastAPI, fake: InstagramFake) -> None:
         made = Container(state.new_id(), user.id, ask.media_type, ask.caption, ask.url,
                          ask.is_carousel_item, ask.children, time.time(), fetched)  # fmt: skip
         container = state.add_container(made)
-        if fault is not None and fault.error_code in CONTAINER_FAULTS:
-            state.fail(container, CONTAINER_FAULTS[fault.error_code], fault.container_error)
+        fail_on_fault(state, container, fault)
         state.refresh_status(container)
         return graph_answer(request, {"id": container.id})
 
@@ -203,28 +205,3 @@ def _listing_routes(app: FastAPI, fake: InstagramFake) -> None:
         }
         fields = graph_fields(params) or {"quota_usage"}
         return graph_answer(request, {"data": [{k: v for k, v in row.items() if k in fields}]})
-
-
-def _node_route(app: FastAPI, fake: InstagramFake) -> None:
-    state = fake.state
-
-    @app.get("/{version}/{node}")
-    async def node(request: Request, version: str, node: str) -> JSONResponse:
-        """The account (`me`), a container (its status) or a published media, by id."""
-        fake.check_version(version)
-        params = dict(request.query_params)
-        caller, fields = await fake.user(request, params), graph_fields(params)
-        container, post = state.containers.get(node), state.find_post(node)
-        if node == "me" or node in state.users:
-            await fake.fault("me", caller.id)
-            return graph_answer(request, state.node_user(caller, node).view(fields))
-        if container is not None and container.user_id == caller.id:
-            fault = await fake.fault("status", caller.id)
-            if fault is not None and fault.error_code in CONTAINER_FAULTS:
-                state.fail(container, CONTAINER_FAULTS[fault.error_code], fault.container_error)
-            state.refresh_status(container, poll=True)
-            return graph_answer(request, container_view(container, fields))
-        await fake.fault("media", caller.id)
-        if post is None or post.user_id != caller.id:
-            raise unsupported(node, "get")
-        return graph_answer(request, post_view(state, post, fields, fake.base_url(request)))

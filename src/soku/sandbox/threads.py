@@ -43,10 +43,11 @@ from soku.sandbox.graph import (
     time_param,
 )
 from soku.sandbox.graph_fake import (
-    CONTAINER_FAULTS,
     GraphFake,
     creation_id,
+    fail_on_fault,
     finish_publish,
+    node_route,
     page_answer,
     page_limit,
     user_route,
@@ -107,7 +108,9 @@ def create_threads_fake(public_url: str = "", *, media_origin: str = "") -> Fast
     _container_routes(app, fake)
     _listing_route(app, fake)
     _limit_route(app, fake)
-    _node_route(app, fake)  # last: `/{version}/{id}` is the broadest path
+    state = fake.state
+    # last: `/{version}/{id}` is the broadest path
+    node_route(app, fake, state, state.container_view, state.post_view, unsupported)
     return app
 
 
@@ -169,8 +172,7 @@ def _container_routes(app: FastAPI, fake: ThreadsFake) -> None:
             raise GraphError(400, 100, message, 2207052)
         container = state.create(user, media_type, text, url, item, children)
         container.fetched = fetched
-        if fault is not None and fault.error_code in CONTAINER_FAULTS:
-            state.fail(container, CONTAINER_FAULTS[fault.error_code], fault.container_error)
+        fail_on_fault(state, container, fault)
         state.refresh_status(container)
         return graph_answer(request, {"id": container.id})
 
@@ -247,28 +249,3 @@ def _limit_route(app: FastAPI, fake: ThreadsFake) -> None:
         }
         fields = graph_fields(params) or {"quota_usage", "config"}
         return graph_answer(request, {"data": [{k: v for k, v in row.items() if k in fields}]})
-
-
-def _node_route(app: FastAPI, fake: ThreadsFake) -> None:
-    state = fake.state
-
-    @app.get("/{version}/{node}")
-    async def node(request: Request, version: str, node: str) -> JSONResponse:
-        """A user (`me`), a container (its status) or a published thread, by id."""
-        fake.check_version(version)
-        params = dict(request.query_params)
-        caller, fields = await fake.user(request, params), graph_fields(params)
-        container, post = state.containers.get(node), state.find_post(node)
-        if node == "me" or node in state.users:
-            await fake.fault("me", caller.id)
-            return graph_answer(request, state.node_user(caller, node).view(fields))
-        if container is not None and container.user_id == caller.id:
-            fault = await fake.fault("status", caller.id)
-            if fault is not None and fault.error_code in CONTAINER_FAULTS:
-                state.fail(container, CONTAINER_FAULTS[fault.error_code], fault.container_error)
-            state.refresh_status(container, poll=True)
-            return graph_answer(request, state.container_view(container, fields))
-        await fake.fault("media", caller.id)
-        if post is None or post.user_id != caller.id:
-            raise unsupported(node, "get")
-        return graph_answer(request, state.post_view(post, fields, fake.base_url(request)))
