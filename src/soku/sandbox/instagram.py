@@ -38,6 +38,7 @@ from soku.sandbox.graph import (
     page_start,
     time_param,
 )
+from soku.sandbox.graph_accounts import unsupported
 from soku.sandbox.graph_fake import (
     GraphFake,
     creation_id,
@@ -57,7 +58,6 @@ from soku.sandbox.instagram_state import (
     FaultSpec,
     User,
     publishing_limit,
-    unsupported,
 )
 from soku.sandbox.instagram_views import (
     container_view,

@@ -42,6 +42,7 @@ from soku.sandbox.graph import (
     page_start,
     time_param,
 )
+from soku.sandbox.graph_accounts import unsupported
 from soku.sandbox.graph_fake import (
     GraphFake,
     creation_id,
@@ -59,7 +60,6 @@ from soku.sandbox.threads_state import (
     FakeState,
     FaultSpec,
     User,
-    unsupported,
 )
 from soku.sandbox.threads_web import web_routes
 

@@ -21,7 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from soku.platforms.text import threads_length
 from soku.sandbox.common import FaultFields, FaultQueue, Fetched
 from soku.sandbox.consent import CodeBook
-from soku.sandbox.graph import GraphError, invalid_parameter, named_fault
+from soku.sandbox.graph import GraphError, invalid_parameter
+from soku.sandbox.graph_accounts import GraphAccounts, Token, unsupported
 
 CallKind = Literal[
     "create", "status", "publish", "media", "list", "limit", "me", "refresh", "token"
@@ -86,13 +87,6 @@ class User:
 
 
 @dataclass
-class Token:
-    user_id: str
-    issued_at: float
-    expires_at: float | None
-
-
-@dataclass
 class Container:
     id: str
     user_id: str
@@ -119,7 +113,7 @@ class Post:
 
 
 @dataclass
-class FakeState:
+class FakeState(GraphAccounts[User]):
     """All the fake knows. Ids keep counting across resets, so no id is ever reused."""
 
     users: dict[str, User] = field(default_factory=dict)
@@ -132,6 +126,8 @@ class FakeState:
     user_calls: Counter[str] = field(default_factory=Counter)
     codes: CodeBook = field(default_factory=CodeBook)
     short_tokens: set[str] = field(default_factory=set)  # issued for a code, to be exchanged
+    issued_prefix = "TH"
+    grant_type = "th_refresh_token"
     _ids: itertools.count[int] = field(
         default_factory=lambda: itertools.count(17_841_400_000_000_000 + secrets.randbelow(10**9))
     )
@@ -154,39 +150,6 @@ class FakeState:
         username = username or f"sandbox_{user_id[-6:]}"
         user = self.users[user_id] = User(user_id, username, username)
         return user
-
-    def add_token(self, token: str, user_id: str, expires_in: float | None) -> None:
-        now = time.time()
-        expires_at = None if expires_in is None else now + expires_in
-        self.tokens[token] = Token(user_id, now, expires_at)
-
-    def user_for_token(self, token: str) -> User:
-        """A token the fake never issued is adopted: it names a new sandbox user."""
-        if token not in self.tokens:
-            self.add_token(token, self.add_user().id, None)
-        known = self.tokens[token]
-        if known.expires_at is not None and time.time() >= known.expires_at:
-            raise named_fault("token_expired")
-        return self.users[known.user_id]
-
-    def node_user(self, caller: User, node: str) -> User:
-        """The `{threads-user-id}` of a path: `me` or the caller's own id."""
-        if node in ("me", caller.id):
-            return caller
-        raise unsupported(node, "get")
-
-    def refresh(self, grant_type: str | None, token: str) -> dict[str, Any]:
-        """`th_refresh_token`: a new long-lived token for an unexpired one (TH-LLT)."""
-        if grant_type != "th_refresh_token":
-            raise invalid_parameter("(#100) Param grant_type must be th_refresh_token")
-        user = self.user_for_token(token)  # an expired token: 190/463
-        age = time.time() - self.tokens[token].issued_at
-        if age < self.config.refresh_min_age_secs:
-            # Not confirmed: threads.md says only that the token must be 24 h old.
-            raise invalid_parameter("(#100) The access token is too new to be refreshed")
-        fresh, lifetime = "TH" + secrets.token_urlsafe(32), self.config.token_lifetime_secs
-        self.add_token(fresh, user.id, lifetime)
-        return {"access_token": fresh, "token_type": "bearer", "expires_in": lifetime}
 
     # --- containers ------------------------------------------------------------------------
 
@@ -345,15 +308,6 @@ def media_item(container: Container) -> dict[str, Any]:
         "content_type": fetched.content_type if fetched else None,
         "sha256": fetched.sha256 if fetched else None,
     }
-
-
-def unsupported(node: str, method: str) -> GraphError:
-    """Graph's answer for an object that is not there or not the caller's (100 / 33)."""
-    message = (
-        f"Unsupported {method} request. Object with ID '{node}' does not exist, cannot be "
-        "loaded due to missing permissions, or does not support this operation."
-    )
-    return GraphError(400, 100, message, 33, "GraphMethodException")
 
 
 def shortcode() -> str:
