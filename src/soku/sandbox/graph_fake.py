@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Generic, Protocol, TypeVar
 
 from fastapi import FastAPI, Request
@@ -25,10 +25,12 @@ from soku.sandbox.graph import (
     fault_error,
     graph_answer,
     graph_fields,
+    graph_params,
     invalid_parameter,
     page_cursors,
     usage_headers,
 )
+from soku.sandbox.graph_accounts import Token
 
 # Faults a route finishes itself: the container is made (or read) and then fails.
 CONTAINER_FAULTS = {"processing_failed": "ERROR", "container_expired": "EXPIRED"}
@@ -71,6 +73,11 @@ class GraphState(Protocol[U, F]):
     def user_for_token(self, token: str) -> U: ...
     def add_user(self, username: str | None = None, user_id: str | None = None) -> U: ...
     def add_token(self, token: str, user_id: str, expires_in: float | None) -> None: ...
+    @property
+    def tokens(self) -> Mapping[str, Token]: ...
+    def node_user(self, caller: Any, node: str, /) -> U: ...
+    def refresh(self, grant_type: str | None, token: str, /) -> dict[str, Any]: ...
+    def publish(self, user: Any, creation_id: str, /) -> Any: ...
 
 
 class NewUser(BaseModel):
@@ -149,6 +156,33 @@ def creation_id(params: dict[str, str]) -> str:
     if not named:
         raise invalid_parameter("(#100) The parameter creation_id is required")
     return named
+
+
+def publish_route(app: FastAPI, fake: GraphFake[Any, Any], edge: str) -> None:
+    """`POST /{version}/{node}/<edge>?creation_id=…`: a finished container published."""
+
+    @app.post(f"/{{version}}/{{node}}/{edge}")
+    async def publish(request: Request, version: str, node: str) -> JSONResponse:
+        fake.check_version(version)
+        params = await graph_params(request)
+        user = fake.state.node_user(await fake.user(request, params), node)
+        fault = await fake.fault("publish", user.id)
+        post = fake.state.publish(user, creation_id(params))
+        await finish_publish(fault)
+        return graph_answer(request, {"id": post.id})
+
+
+def refresh_handler(fake: GraphFake[Any, Any]) -> Callable[[Request], Awaitable[JSONResponse]]:
+    """`GET /refresh_access_token`: a long-lived token for an unexpired one."""
+
+    async def refresh(request: Request) -> JSONResponse:
+        params = dict(request.query_params)
+        token = access_token(request, params)
+        known = fake.state.tokens.get(token)
+        await fake.fault("refresh", known.user_id if known else None)
+        return JSONResponse(fake.state.refresh(params.get("grant_type"), token))
+
+    return refresh
 
 
 async def finish_publish(fault: FaultFields | None) -> None:

@@ -30,7 +30,6 @@ from fastapi.responses import JSONResponse
 from soku.sandbox.common import Fetched, control_routes, fake_app, fetch_media
 from soku.sandbox.graph import (
     GraphError,
-    access_token,
     graph_answer,
     graph_error_handlers,
     graph_fields,
@@ -41,12 +40,12 @@ from soku.sandbox.graph import (
 from soku.sandbox.graph_accounts import unsupported
 from soku.sandbox.graph_fake import (
     GraphFake,
-    creation_id,
     fail_on_fault,
-    finish_publish,
     node_route,
     page_answer,
     page_limit,
+    publish_route,
+    refresh_handler,
     user_route,
 )
 from soku.sandbox.instagram_checks import Asked, asked, check_image, video_detail
@@ -134,13 +133,7 @@ def _sandbox_routes(app: FastAPI, fake: InstagramFake) -> None:
 
 
 def _refresh_route(app: FastAPI, fake: InstagramFake) -> None:
-    @app.get("/refresh_access_token")
-    async def refresh(request: Request) -> JSONResponse:
-        params = dict(request.query_params)
-        token = access_token(request, params)
-        known = fake.state.tokens.get(token)
-        await fake.fault("refresh", known.user_id if known else None)
-        return JSONResponse(fake.state.refresh(params.get("grant_type"), token))
+    app.add_api_route("/refresh_access_token", refresh_handler(fake), methods=["GET"])
 
 
 def _container_routes(app: FastAPI, fake: InstagramFake) -> None:
@@ -163,15 +156,7 @@ def _container_routes(app: FastAPI, fake: InstagramFake) -> None:
         state.refresh_status(container)
         return graph_answer(request, {"id": container.id})
 
-    @app.post("/{version}/{node}/media_publish")
-    async def publish(request: Request, version: str, node: str) -> JSONResponse:
-        fake.check_version(version)
-        params = await graph_params(request)
-        user = state.node_user(await fake.user(request, params), node)
-        fault = await fake.fault("publish", user.id)
-        post = state.publish(user, creation_id(params))
-        await finish_publish(fault)
-        return graph_answer(request, {"id": post.id})
+    publish_route(app, fake, "media_publish")
 
 
 def _listing_routes(app: FastAPI, fake: InstagramFake) -> None:

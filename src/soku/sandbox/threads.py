@@ -33,7 +33,6 @@ from PIL import Image, UnidentifiedImageError
 from soku.sandbox.common import Fetched, control_routes, fake_app, fetch_media
 from soku.sandbox.graph import (
     GraphError,
-    access_token,
     graph_answer,
     graph_error_handlers,
     graph_fields,
@@ -45,12 +44,12 @@ from soku.sandbox.graph import (
 from soku.sandbox.graph_accounts import unsupported
 from soku.sandbox.graph_fake import (
     GraphFake,
-    creation_id,
     fail_on_fault,
-    finish_publish,
     node_route,
     page_answer,
     page_limit,
+    publish_route,
+    refresh_handler,
     user_route,
 )
 from soku.sandbox.threads_oauth import oauth_routes
@@ -138,13 +137,7 @@ def _described(container: Container) -> dict[str, Any]:
 
 
 def _refresh_routes(app: FastAPI, fake: ThreadsFake) -> None:
-    async def refresh(request: Request) -> JSONResponse:
-        params = dict(request.query_params)
-        token = access_token(request, params)
-        known = fake.state.tokens.get(token)
-        await fake.fault("refresh", known.user_id if known else None)
-        return JSONResponse(fake.state.refresh(params.get("grant_type"), token))
-
+    refresh = refresh_handler(fake)
     app.add_api_route("/refresh_access_token", refresh, methods=["GET"])
 
     @app.get("/{version}/refresh_access_token")
@@ -176,15 +169,7 @@ def _container_routes(app: FastAPI, fake: ThreadsFake) -> None:
         state.refresh_status(container)
         return graph_answer(request, {"id": container.id})
 
-    @app.post("/{version}/{node}/threads_publish")
-    async def publish(request: Request, version: str, node: str) -> JSONResponse:
-        fake.check_version(version)
-        params = await graph_params(request)
-        user = state.node_user(await fake.user(request, params), node)
-        fault = await fake.fault("publish", user.id)
-        post = state.publish(user, creation_id(params))
-        await finish_publish(fault)
-        return graph_answer(request, {"id": post.id})
+    publish_route(app, fake, "threads_publish")
 
 
 def _checked(params: dict[str, str]) -> tuple[str, str, bool, str | None, list[str]]:
