@@ -23,6 +23,7 @@ from soku.sandbox.common import FaultFields, FaultQueue, Fetched
 from soku.sandbox.consent import CodeBook
 from soku.sandbox.graph import GraphError, invalid_parameter
 from soku.sandbox.graph_accounts import GraphAccounts, Token, unsupported
+from soku.sandbox.graph_views import media_item
 
 CallKind = Literal[
     "create", "status", "publish", "media", "list", "limit", "me", "refresh", "token"
@@ -297,17 +298,6 @@ class FakeState(GraphAccounts[User]):
             "created_at": post.created_at.isoformat(timespec="seconds"),
             "url": self.permalink(post, base),
         }
-
-
-def media_item(container: Container) -> dict[str, Any]:
-    fetched = container.fetched
-    return {
-        "container_id": container.id,
-        "kind": container.media_type,
-        "url": container.url,
-        "content_type": fetched.content_type if fetched else None,
-        "sha256": fetched.sha256 if fetched else None,
-    }
 
 
 def shortcode() -> str:
