@@ -45,6 +45,10 @@ class _Config(Protocol):
     def latency_ms(self) -> int: ...
     @property
     def call_limit(self) -> int: ...
+    @property
+    def quota_total(self) -> int: ...
+    @property
+    def quota_duration(self) -> int: ...
 
 
 class _Account(Protocol):
@@ -78,6 +82,7 @@ class GraphState(Protocol[U, F]):
     def node_user(self, caller: Any, node: str, /) -> U: ...
     def refresh(self, grant_type: str | None, token: str, /) -> dict[str, Any]: ...
     def publish(self, user: Any, creation_id: str, /) -> Any: ...
+    def quota_usage(self, user_id: str, /) -> int: ...
 
 
 class NewUser(BaseModel):
@@ -170,6 +175,28 @@ def publish_route(app: FastAPI, fake: GraphFake[Any, Any], edge: str) -> None:
         post = fake.state.publish(user, creation_id(params))
         await finish_publish(fault)
         return graph_answer(request, {"id": post.id})
+
+
+def limit_route(
+    app: FastAPI, fake: GraphFake[Any, Any], edge: str, shown: set[str], more: dict[str, Any]
+) -> None:
+    """`GET /{version}/{node}/<edge>`: the posts of the last 24 h against the quota; `shown`,
+    the fields given when none are asked, `more`, the platform's other (fixed) fields."""
+
+    @app.get(f"/{{version}}/{{node}}/{edge}")
+    async def publishing_limit(request: Request, version: str, node: str) -> JSONResponse:
+        fake.check_version(version)
+        params = dict(request.query_params)
+        user = fake.state.node_user(await fake.user(request, params), node)
+        await fake.fault("limit", user.id)
+        config = fake.state.config
+        row = {
+            "quota_usage": fake.state.quota_usage(user.id),
+            "config": {"quota_total": config.quota_total, "quota_duration": config.quota_duration},
+            **more,
+        }
+        fields = graph_fields(params) or shown
+        return graph_answer(request, {"data": [{k: v for k, v in row.items() if k in fields}]})
 
 
 def refresh_handler(fake: GraphFake[Any, Any]) -> Callable[[Request], Awaitable[JSONResponse]]:

@@ -41,6 +41,7 @@ from soku.sandbox.graph_accounts import unsupported
 from soku.sandbox.graph_fake import (
     GraphFake,
     fail_on_fault,
+    limit_route,
     node_route,
     page_answer,
     page_limit,
@@ -177,16 +178,4 @@ def _listing_routes(app: FastAPI, fake: InstagramFake) -> None:
             request, params, posts, start, limit, lambda post: post_view(state, post, fields, base)
         )
 
-    @app.get("/{version}/{node}/content_publishing_limit")
-    async def publishing_limit_route(request: Request, version: str, node: str) -> JSONResponse:
-        fake.check_version(version)
-        params = dict(request.query_params)
-        user = state.node_user(await fake.user(request, params), node)
-        await fake.fault("limit", user.id)
-        config = state.config
-        row = {
-            "quota_usage": state.quota_usage(user.id),
-            "config": {"quota_total": config.quota_total, "quota_duration": config.quota_duration},
-        }
-        fields = graph_fields(params) or {"quota_usage"}
-        return graph_answer(request, {"data": [{k: v for k, v in row.items() if k in fields}]})
+    limit_route(app, fake, "content_publishing_limit", {"quota_usage"}, {})

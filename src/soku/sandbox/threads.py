@@ -45,6 +45,7 @@ from soku.sandbox.graph_accounts import unsupported
 from soku.sandbox.graph_fake import (
     GraphFake,
     fail_on_fault,
+    limit_route,
     node_route,
     page_answer,
     page_limit,
@@ -217,20 +218,9 @@ def _listing_route(app: FastAPI, fake: ThreadsFake) -> None:
 
 
 def _limit_route(app: FastAPI, fake: ThreadsFake) -> None:
-    state = fake.state
-
-    @app.get("/{version}/{node}/threads_publishing_limit")
-    async def publishing_limit(request: Request, version: str, node: str) -> JSONResponse:
-        fake.check_version(version)
-        params = dict(request.query_params)
-        user = state.node_user(await fake.user(request, params), node)
-        await fake.fault("limit", user.id)
-        config = state.config
-        row = {
-            "quota_usage": state.quota_usage(user.id),
-            "config": {"quota_total": config.quota_total, "quota_duration": config.quota_duration},
-            "reply_quota_usage": 0,
-            "reply_config": {"quota_total": 1000, "quota_duration": 86400},
-        }
-        fields = graph_fields(params) or {"quota_usage", "config"}
-        return graph_answer(request, {"data": [{k: v for k, v in row.items() if k in fields}]})
+    # Threads reports its reply quota too; the fake posts no replies.
+    replies = {
+        "reply_quota_usage": 0,
+        "reply_config": {"quota_total": 1000, "quota_duration": 86400},
+    }
+    limit_route(app, fake, "threads_publishing_limit", {"quota_usage", "config"}, replies)
