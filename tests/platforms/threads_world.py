@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import datetime as dt
-import hashlib
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +11,8 @@ from soku.platforms.connector import ErrorKind, Job
 from soku.platforms.threads_connector import ThreadsConnector
 from soku.sandbox.threads import create_threads_fake
 from tests.media_files import MediaServer
-from tests.platforms.connector_world import Site, World, fresh_fake, make_job, media_site
+from tests.platforms.connector_world import Site, media_site
+from tests.platforms.graph_world import GraphEnv, fresh_env
 from tests.platforms.profile import (
     Errors,
     Processing,
@@ -30,13 +28,11 @@ USERNAME, TOKEN = "soku_threads", "th-access"
 ACCOUNT = dict(account_id="threads_main", username=USERNAME, access_token=TOKEN)
 
 
-@dataclasses.dataclass
-class Env(World):
-    """The test's world: the fake and a client like the engine's, the media store, the user."""
+class Env(GraphEnv):
+    """The Threads account's world."""
 
-    media: MediaServer
-    folder: Path
-    user_id: str
+    platform = "threads"
+    account = ACCOUNT
 
     def job(
         self,
@@ -46,32 +42,15 @@ class Env(World):
         **more: Any,
     ) -> Job:
         """`more`: `publishing_since`, or the account's fields this job changes."""
-        return make_job(
-            "threads",
-            {**ACCOUNT, "platform_user_id": self.user_id},
-            text=text,
-            image_urls=[self.media.url(name) for name in images],
-            video_urls=[self.media.url(video)] if video else [],
-            **more,
-        )
-
-    async def containers(self) -> list[dict[str, Any]]:
-        return list((await self.inspect("containers"))["containers"])
-
-    def sha256(self, name: str) -> str:
-        return hashlib.sha256((self.folder / name).read_bytes()).hexdigest()
+        return self.media_job(text, images, video, **more)
 
 
 def serve(folder: Path) -> contextlib.AbstractAsyncContextManager[Site[MediaServer]]:
     return media_site(create_threads_fake(), folder)
 
 
-@contextlib.asynccontextmanager
-async def fresh(site: Site[MediaServer]) -> AsyncIterator[Env]:
-    """A fresh fake that knows the account's user and token."""
-    async with fresh_fake(site.fake) as fake:
-        user = await fake.add_user(username=USERNAME, access_token=TOKEN)
-        yield Env(fake.http, site.fake, site.media, site.folder, user["id"])
+def fresh(site: Site[MediaServer]) -> contextlib.AbstractAsyncContextManager[Env]:
+    return fresh_env(site, Env, USERNAME, TOKEN)
 
 
 def connector(fake: str, **options: Any) -> ThreadsConnector:

@@ -26,35 +26,22 @@ round is older than `container_max_age` the steps start a new round (`r2_contain
 from __future__ import annotations
 
 import datetime as dt
-import unicodedata
-from collections.abc import Sequence
 from typing import Any
 
 import httpx
 
 from soku.platforms.connector import (
-    AccountAccess,
     CannotTell,
     ErrorKind,
     Job,
-    NotPublished,
     PlatformError,
     Published,
     ReconcileResult,
-    RefreshedTokens,
-    Step,
-    response_json,
-    round_prefix,
 )
+from soku.platforms.graph_connector import GraphConnector, Items, comparable, post_items
 from soku.platforms.graph_containers import (
     ContainerApi,
-    Containers,
-    access_token,
-    answer_id,
-    final_container,
-    fixed,
     graph_user,
-    step_result,
 )
 from soku.platforms.graph_paging import next_cursor
 from soku.platforms.instagram_errors import LABEL, instagram_error
@@ -71,8 +58,12 @@ LISTED = {"IMAGE": "IMAGE", "REELS": "VIDEO", "CAROUSEL": "CAROUSEL_ALBUM"}
 CONTAINERS = ContainerApi(LABEL, "media", "status_code", "status", MAX_POLL_WAIT)
 
 
-class InstagramConnector:
+class InstagramConnector(GraphConnector):
     platform = "instagram"
+    api = CONTAINERS
+    publish_edge = "media_publish"
+    grant_type = "ig_refresh_token"
+    text_field = "caption"
 
     def __init__(
         self,
@@ -84,82 +75,23 @@ class InstagramConnector:
         max_processing_wait: float = 300.0,
         container_max_age: float = CONTAINER_MAX_AGE,
     ) -> None:
-        self.api_url = api_url.rstrip("/")
-        self.base_url = f"{self.api_url}/{version.strip('/')}"
-        self.web_url = web_url.rstrip("/")
-        self.containers = Containers(
-            CONTAINERS,
-            self._call,
+        super().__init__(
+            api_url,
+            version=version,
+            web_url=web_url,
             poll_interval=poll_interval,
             max_processing_wait=max_processing_wait,
-            max_age=container_max_age,
+            container_max_age=container_max_age,
         )
 
-    def steps(self, job: Job) -> Sequence[Step]:
-        prefix = round_prefix(self.containers.round(job))
-        items = _items(job)
-        if len(items) < 2:
-            return self.containers.pair(prefix, "container", "ready", fixed(_single_params(job)))
-        pair, steps = self.containers.pair, list[Step]()
-        for index, params in enumerate(_item_params(items)):
-            steps += pair(prefix, f"item_{index}", f"item_{index}_ready", fixed(params))
+    def _single_params(self, job: Job, items: Items) -> dict[str, str]:
+        return _single_params(job)
 
-        def carousel(job: Job) -> dict[str, str]:
-            done = [step_result(job, f"{prefix}item_{i}_ready") for i in range(len(items))]
-            return _carousel_params(job, [str(r["container_id"]) for r in done])
+    def _item_params(self, items: Items) -> list[dict[str, str]]:
+        return _item_params(items)
 
-        async def renewed(job: Job, client: httpx.AsyncClient) -> dict[str, str]:
-            """New items as well: made before the carousel, they expired before it."""
-            children = [await self.containers.new(job, client, p) for p in _item_params(items)]
-            for child in children:
-                await self.containers.wait(client, job.account, child)
-            return _carousel_params(job, children)
-
-        return steps + pair(prefix, "container", "ready", carousel, renewed)
-
-    async def publish(self, job: Job, client: httpx.AsyncClient) -> Published:
-        container = final_container(job)
-        if container is None:
-            raise RuntimeError(f"delivery {job.delivery_id}: no container is ready to publish")
-        path = f"/{graph_user(job.account)}/media_publish"
-        body = await self._call(client, job.account, "POST", path, data={"creation_id": container})
-        media_id = answer_id(body, LABEL)
-        return Published(media_id, await self._permalink(job, client, media_id), raw=body)
-
-    async def reconcile(self, job: Job, client: httpx.AsyncClient) -> ReconcileResult:
-        container = final_container(job)
-        if container is None:
-            return NotPublished()
-        params = {"fields": "id,status_code"}
-        found = await self._call(client, job.account, "GET", f"/{container}", params=params)
-        status = found.get("status_code")
-        if status in ("FINISHED", "IN_PROGRESS", "ERROR", "EXPIRED"):
-            return NotPublished()  # a container is published once, and not this one
-        if status != "PUBLISHED":
-            return CannotTell(f"Instagram gave container {container} the status {status!r}")
-        return await self._find_post(job, client)
-
-    async def refresh(self, account: AccountAccess, client: httpx.AsyncClient) -> RefreshedTokens:
-        params = {"grant_type": "ig_refresh_token", "access_token": access_token(account, LABEL)}
-        try:
-            response = await client.get(self.api_url + "/refresh_access_token", params=params)
-        except httpx.HTTPError as exc:
-            raise instagram_error(exc) from exc
-        tokens = response_json(response)
-        if response.is_success and isinstance(tokens, dict) and tokens.get("access_token"):
-            return RefreshedTokens(str(tokens["access_token"]), None, _expiry(tokens))
-        error = instagram_error(response)
-        if error.kind in (ErrorKind.rate_limited, ErrorKind.server_error):
-            raise error
-        # Expired, revoked, or younger than 24 h: only the user can help.
-        message = f"Instagram refused to refresh the token ({error.message}) Connect it again."
-        raise PlatformError(
-            ErrorKind.reauth_required,
-            "refresh_refused",
-            message,
-            http_status=response.status_code,
-            raw=error.raw,
-        )
+    def _error(self, failure: httpx.Response | httpx.HTTPError) -> PlatformError:
+        return instagram_error(failure)
 
     # --- after publishing --------------------------------------------------------------------
 
@@ -199,46 +131,20 @@ class InstagramConnector:
         url = str(post.get("permalink") or "") or await self._permalink(job, client, post["id"])
         return Published(str(post["id"]), url, raw=post)
 
-    # --- calls -------------------------------------------------------------------------------
-
-    async def _call(
-        self,
-        client: httpx.AsyncClient,
-        account: AccountAccess,
-        method: str,
-        path: str,
-        **kwargs: Any,
-    ) -> dict[str, Any]:
-        """One Graph call, the token as a Bearer header; its JSON object."""
-        headers = {"Authorization": f"Bearer {access_token(account, LABEL)}"}
-        try:
-            response = await client.request(method, self.base_url + path, headers=headers, **kwargs)
-        except httpx.HTTPError as exc:
-            raise instagram_error(exc) from exc
-        body = response_json(response)
-        if response.is_success and isinstance(body, dict):
-            return body
-        raise instagram_error(response)
-
 
 # --- the job and its checkpoint ----------------------------------------------------------------
 
 
-def _items(job: Job) -> list[tuple[str, str]]:
-    """(IMAGE or VIDEO, URL) of each item, images first."""
-    return [("IMAGE", url) for url in job.image_urls] + [("VIDEO", url) for url in job.video_urls]
-
-
 def _kind(job: Job) -> str:
     """IMAGE, REELS (every single video is published as a reel) or CAROUSEL."""
-    items = _items(job)
+    items = post_items(job)
     if len(items) > 1:
         return "CAROUSEL"
     return "REELS" if items and items[0][0] == "VIDEO" else "IMAGE"
 
 
 def _single_params(job: Job) -> dict[str, str]:
-    items = _items(job)
+    items = post_items(job)
     if not items:  # the content rules refuse such a post before it is stored
         raise PlatformError(
             ErrorKind.permanent, "media_required", "Instagram needs an image or a video."
@@ -258,18 +164,13 @@ def _item_params(items: list[tuple[str, str]]) -> list[dict[str, str]]:
     ]
 
 
-def _carousel_params(job: Job, children: list[str]) -> dict[str, str]:
-    params = {"media_type": "CAROUSEL", "children": ",".join(children)}
-    return {**params, "caption": job.text} if job.text else params
-
-
 def _is_ours(job: Job, media_type: str, since: dt.datetime | None, post: dict[str, Any]) -> bool:
     if post.get("media_type") not in (None, media_type):
         return False
     made = _timestamp(post.get("timestamp"))
     if since is not None and made is not None and made < since:
         return False
-    return _comparable(job.text or "") == _comparable(str(post.get("caption") or ""))
+    return comparable(job.text or "") == comparable(str(post.get("caption") or ""))
 
 
 def _timestamp(value: Any) -> dt.datetime | None:
@@ -278,14 +179,3 @@ def _timestamp(value: Any) -> dt.datetime | None:
         return dt.datetime.strptime(str(value), "%Y-%m-%dT%H:%M:%S%z")
     except ValueError:
         return None
-
-
-def _comparable(text: str) -> str:
-    return " ".join(unicodedata.normalize("NFC", text).split())
-
-
-def _expiry(tokens: dict[str, Any]) -> dt.datetime | None:
-    seconds = tokens.get("expires_in")
-    if isinstance(seconds, int | float) and not isinstance(seconds, bool):
-        return dt.datetime.now(dt.UTC) + dt.timedelta(seconds=seconds)
-    return None

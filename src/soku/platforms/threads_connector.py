@@ -31,38 +31,23 @@ prefix (`r2_container`, `r2_ready`), so a delivery held back for a day starts af
 from __future__ import annotations
 
 import datetime as dt
-import unicodedata
-from collections.abc import Sequence
 from typing import Any
 
 import httpx
 
 from soku.platforms.connector import (
-    AccountAccess,
     CannotTell,
-    ErrorKind,
     Job,
-    NotPublished,
     PlatformError,
     Published,
     ReconcileResult,
-    RefreshedTokens,
-    Step,
-    response_json,
-    round_prefix,
 )
+from soku.platforms.graph_connector import GraphConnector, Items, comparable, post_items
 from soku.platforms.graph_containers import (
     ContainerApi,
-    Containers,
-    access_token,
-    answer_id,
-    final_container,
-    fixed,
     graph_user,
-    step_result,
 )
 from soku.platforms.graph_paging import next_cursor
-from soku.platforms.meta_errors import graph_error
 
 API_URL = "https://graph.threads.net"
 VERSION = "v1.0"
@@ -78,8 +63,12 @@ LISTED_TYPES = {"TEXT": "TEXT_POST", "IMAGE": "IMAGE", "VIDEO": "VIDEO",
 CONTAINERS = ContainerApi(LABEL, "threads", "status", "error_message", MAX_POLL_WAIT)
 
 
-class ThreadsConnector:
+class ThreadsConnector(GraphConnector):
     platform = "threads"
+    api = CONTAINERS
+    publish_edge = "threads_publish"
+    grant_type = "th_refresh_token"
+    text_field = "text"
 
     def __init__(
         self,
@@ -91,88 +80,20 @@ class ThreadsConnector:
         max_processing_wait: float = 300.0,
         container_max_age: float = CONTAINER_MAX_AGE,
     ) -> None:
-        self.api_url = api_url.rstrip("/")
-        self.base_url = f"{self.api_url}/{version.strip('/')}"
-        self.web_url = web_url.rstrip("/")
-        self.containers = Containers(
-            CONTAINERS,
-            self._call,
+        super().__init__(
+            api_url,
+            version=version,
+            web_url=web_url,
             poll_interval=poll_interval,
             max_processing_wait=max_processing_wait,
-            max_age=container_max_age,
+            container_max_age=container_max_age,
         )
 
-    def steps(self, job: Job) -> Sequence[Step]:
-        prefix = round_prefix(self.containers.round(job))
-        items = _items(job)
-        if len(items) < 2:
-            single = _single_params(job, items)
-            return self.containers.pair(prefix, "container", "ready", fixed(single))
-        steps: list[Step] = []
-        for index, params in enumerate(_item_params(items)):
-            name = f"item_{index}"
-            steps += self.containers.pair(prefix, name, f"{name}_ready", fixed(params))
-        count = len(items)
+    def _single_params(self, job: Job, items: Items) -> dict[str, str]:
+        return _single_params(job, items)
 
-        def carousel(job: Job) -> dict[str, str]:
-            ready = [step_result(job, f"{prefix}item_{i}_ready") for i in range(count)]
-            return _carousel_params(job, _ids(ready))
-
-        async def renewed(job: Job, client: httpx.AsyncClient) -> dict[str, str]:
-            """New items too: made before the carousel, they expired before it did."""
-            children = [await self.containers.new(job, client, p) for p in _item_params(items)]
-            for child in children:
-                await self.containers.wait(client, job.account, child)
-            return _carousel_params(job, children)
-
-        return steps + self.containers.pair(prefix, "container", "ready", carousel, renewed)
-
-    async def publish(self, job: Job, client: httpx.AsyncClient) -> Published:
-        container = final_container(job)
-        if container is None:
-            raise RuntimeError(f"delivery {job.delivery_id}: no container is ready to publish")
-        path = f"/{graph_user(job.account)}/threads_publish"
-        body = await self._call(client, job.account, "POST", path, data={"creation_id": container})
-        media_id = answer_id(body, LABEL)
-        return Published(media_id, await self._permalink(job, client, media_id), raw=body)
-
-    async def reconcile(self, job: Job, client: httpx.AsyncClient) -> ReconcileResult:
-        container = final_container(job)
-        if container is None:
-            return NotPublished()
-        params = {"fields": "id,status"}
-        found = await self._call(client, job.account, "GET", f"/{container}", params=params)
-        status = found.get("status")
-        if status in ("FINISHED", "IN_PROGRESS", "ERROR", "EXPIRED"):
-            return NotPublished()  # a container is published once, and this one was not
-        if status != "PUBLISHED":
-            return CannotTell(f"Threads gave container {container} the status {status!r}")
-        return await self._find_thread(job, client)
-
-    async def refresh(self, account: AccountAccess, client: httpx.AsyncClient) -> RefreshedTokens:
-        params = {"grant_type": "th_refresh_token", "access_token": access_token(account, LABEL)}
-        try:
-            response = await client.get(self.api_url + "/refresh_access_token", params=params)
-        except httpx.HTTPError as exc:
-            raise graph_error(exc, LABEL) from exc
-        tokens = response_json(response)
-        if response.is_success and isinstance(tokens, dict) and tokens.get("access_token"):
-            expires_in, expires_at = tokens.get("expires_in"), None
-            if isinstance(expires_in, int | float) and not isinstance(expires_in, bool):
-                expires_at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=expires_in)
-            return RefreshedTokens(str(tokens["access_token"]), None, expires_at)
-        error = graph_error(response, LABEL)
-        if error.kind in (ErrorKind.rate_limited, ErrorKind.server_error):
-            raise error
-        # Expired (more than 60 days unused), revoked, or too young: only the user can help.
-        message = f"Threads refused to refresh the token ({error.message}) Connect it again."
-        raise PlatformError(
-            ErrorKind.reauth_required,
-            "refresh_refused",
-            message,
-            http_status=response.status_code,
-            raw=error.raw,
-        )
+    def _item_params(self, items: Items) -> list[dict[str, str]]:
+        return _item_params(items)
 
     # --- after publishing --------------------------------------------------------------------
 
@@ -198,12 +119,12 @@ class ThreadsConnector:
             username = str(me.get("username") or "") or None
         return f"{self.web_url}/@{username}" if username else self.web_url
 
-    async def _find_thread(self, job: Job, client: httpx.AsyncClient) -> ReconcileResult:
+    async def _find_post(self, job: Job, client: httpx.AsyncClient) -> ReconcileResult:
         """The published thread of this delivery among the account's recent threads."""
         params = {"fields": "id,text,timestamp,permalink,media_type", "limit": "100"}
         if job.publishing_since is not None:
             params["since"] = str(int((job.publishing_since - RECONCILE_MARGIN).timestamp()))
-        wanted = LISTED_TYPES["CAROUSEL" if len(_items(job)) > 1 else _single_kind(job)]
+        wanted = LISTED_TYPES["CAROUSEL" if len(post_items(job)) > 1 else _single_kind(job)]
         matches: list[dict[str, Any]] = []
         path = f"/{graph_user(job.account)}/threads"
         for _ in range(RECONCILE_PAGES):
@@ -220,40 +141,14 @@ class ThreadsConnector:
         url = str(thread.get("permalink") or "") or await self._profile_url(job, client)
         return Published(str(thread["id"]), url, raw=thread)
 
-    # --- calls -------------------------------------------------------------------------------
-
-    async def _call(
-        self,
-        client: httpx.AsyncClient,
-        account: AccountAccess,
-        method: str,
-        path: str,
-        **kwargs: Any,
-    ) -> dict[str, Any]:
-        """One Graph call with the token as a Bearer header; its JSON object."""
-        headers = {"Authorization": f"Bearer {access_token(account, LABEL)}"}
-        try:
-            response = await client.request(method, self.base_url + path, headers=headers, **kwargs)
-        except httpx.HTTPError as exc:
-            raise graph_error(exc, LABEL) from exc
-        body = response_json(response)
-        if response.is_success and isinstance(body, dict):
-            return body
-        raise graph_error(response, LABEL)
-
 
 # --- the job and its checkpoint ----------------------------------------------------------------
 
 _URL_PARAM = {"IMAGE": "image_url", "VIDEO": "video_url"}
 
 
-def _items(job: Job) -> list[tuple[str, str]]:
-    """(media type, URL) of each item, images first, as the post lists them."""
-    return [("IMAGE", url) for url in job.image_urls] + [("VIDEO", url) for url in job.video_urls]
-
-
 def _single_kind(job: Job) -> str:
-    items = _items(job)
+    items = post_items(job)
     return items[0][0] if items else "TEXT"
 
 
@@ -270,20 +165,7 @@ def _item_params(items: list[tuple[str, str]]) -> list[dict[str, str]]:
             for kind, url in items]  # fmt: skip
 
 
-def _carousel_params(job: Job, children: list[str]) -> dict[str, str]:
-    params = {"media_type": "CAROUSEL", "children": ",".join(children)}
-    return {**params, "text": job.text} if job.text else params
-
-
-def _ids(results: list[dict[str, Any]]) -> list[str]:
-    return [str(result["container_id"]) for result in results]
-
-
 def _is_ours(job: Job, media_type: str, thread: dict[str, Any]) -> bool:
     if thread.get("media_type") not in (None, media_type):
         return False
-    return _comparable(job.text or "") == _comparable(str(thread.get("text") or ""))
-
-
-def _comparable(text: str) -> str:
-    return " ".join(unicodedata.normalize("NFC", text).split())
+    return comparable(job.text or "") == comparable(str(thread.get("text") or ""))

@@ -19,43 +19,45 @@ ones). Besides Instagram's paths: `/_inspect/posts`, `/_inspect/containers`, `/_
 
 from __future__ import annotations
 
-import asyncio
-import re
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
 
-from soku.sandbox.common import Fetched, control_routes, fake_app, fetch_media, public_base
+from soku.sandbox.common import Fetched, control_routes, fake_app, fetch_media
 from soku.sandbox.graph import (
     GraphError,
-    access_token,
-    fault_error,
     graph_answer,
     graph_error_handlers,
     graph_fields,
     graph_params,
-    invalid_parameter,
-    page_cursors,
     page_start,
     time_param,
-    usage_headers,
+)
+from soku.sandbox.graph_accounts import unsupported
+from soku.sandbox.graph_fake import (
+    GraphFake,
+    fail_on_fault,
+    limit_route,
+    node_route,
+    page_answer,
+    page_limit,
+    publish_route,
+    refresh_handler,
+    user_route,
 )
 from soku.sandbox.instagram_checks import Asked, asked, check_image, video_detail
 from soku.sandbox.instagram_oauth import oauth_routes
 from soku.sandbox.instagram_state import (
     CALL_KINDS,
-    CONTAINER_FAULTS,
-    CallKind,
     Container,
     FakeState,
     FaultSpec,
     User,
     publishing_limit,
-    unsupported,
 )
 from soku.sandbox.instagram_views import (
     container_view,
@@ -65,7 +67,6 @@ from soku.sandbox.instagram_views import (
     web_routes,
 )
 
-_VERSION = re.compile(r"^v\d+\.\d+$")
 # Faults of Instagram's own besides Graph's (`graph.GRAPH_FAULTS`).
 _OWN_FAULTS: dict[str, Callable[[], GraphError]] = {
     "publishing_limit": publishing_limit,
@@ -74,57 +75,14 @@ _OWN_FAULTS: dict[str, Callable[[], GraphError]] = {
 }
 
 
-class NewUser(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    username: str = Field(pattern=r"^[A-Za-z0-9_.]{1,30}$")
-    user_id: str | None = Field(default=None, pattern=r"^[0-9]{1,20}$")
-    access_token: str | None = None
-    expires_in: float | None = Field(default=None, ge=0)  # 0: expired already
-
-
-class InstagramFake:
+class InstagramFake(GraphFake[User, FaultSpec]):
     """What the routes share: gatekeeping, faults, media fetching and URLs."""
 
+    state: FakeState
+    own_faults = _OWN_FAULTS
+
     def __init__(self, public_url: str, media_origin: str) -> None:
-        self.state = FakeState()
-        self.public_url = public_url.rstrip("/")
-        self.fetch_origin = media_origin  # media fetched only from there, when given
-
-    def base_url(self, request: Request) -> str:
-        return public_base(self.public_url, request)
-
-    def check_version(self, version: str) -> None:
-        wanted = self.state.config.version
-        if (wanted is not None and version != wanted) or not _VERSION.match(version):
-            raise GraphError(400, 2500, f"Unknown path components: /{version}")
-
-    async def user(self, request: Request, params: dict[str, str]) -> User:
-        """The caller: its token checked, its call counted in the X-App-Usage header."""
-        await asyncio.sleep(self.state.config.latency_ms / 1000)
-        user = self.state.user_for_token(access_token(request, params))
-        self.state.user_calls[user.id] += 1
-        used = self.state.user_calls[user.id]
-        request.state.usage_headers = usage_headers(used, self.state.config.call_limit)
-        return user
-
-    async def fault(self, kind: CallKind, user_id: str | None) -> FaultSpec | None:
-        """Counts the call and applies the next matching fault; returns one the route must
-        finish (a publish whose answer is delayed, a container that fails)."""
-        self.state.calls[kind] += 1
-        fault = self.state.faults.take(kind, user_id)
-        if fault is None:
-            return None
-        if fault.delay:
-            await asyncio.sleep(fault.delay)
-        if fault.accept_then_delay is not None or fault.error_code in CONTAINER_FAULTS:
-            return fault
-        if fault.error_code in _OWN_FAULTS:
-            raise _OWN_FAULTS[fault.error_code]()
-        error = fault_error(fault)
-        if error is not None:
-            raise error
-        return None
+        super().__init__(FakeState(), public_url, media_origin)
 
     async def fetch(self, ask: Asked) -> Fetched | None:
         """GETs the container's media as Instagram does; an image is checked at once."""
@@ -156,19 +114,14 @@ def create_instagram_fake(public_url: str = "", *, media_origin: str = "") -> Fa
     _container_routes(app, fake)
     _listing_routes(app, fake)
     web_routes(app, fake.state)
-    _node_route(app, fake)  # last: `/{version}/{id}` is the broadest path
+    # last: `/{version}/{id}` is the broadest path
+    node_route(app, fake, fake.state, container_view, partial(post_view, fake.state), unsupported)
     return app
 
 
 def _sandbox_routes(app: FastAPI, fake: InstagramFake) -> None:
     state = fake.state
-
-    @app.post("/_users", status_code=201)
-    async def add_user(body: NewUser) -> dict[str, Any]:
-        user = state.add_user(body.username, body.user_id)
-        if body.access_token:
-            state.add_token(body.access_token, user.id, body.expires_in)
-        return {"id": user.id, "username": user.username}
+    user_route(app, state)
 
     @app.get("/_inspect/posts")
     async def posts(request: Request) -> dict[str, Any]:
@@ -181,13 +134,7 @@ def _sandbox_routes(app: FastAPI, fake: InstagramFake) -> None:
 
 
 def _refresh_route(app: FastAPI, fake: InstagramFake) -> None:
-    @app.get("/refresh_access_token")
-    async def refresh(request: Request) -> JSONResponse:
-        params = dict(request.query_params)
-        token = access_token(request, params)
-        known = fake.state.tokens.get(token)
-        await fake.fault("refresh", known.user_id if known else None)
-        return JSONResponse(fake.state.refresh(params.get("grant_type"), token))
+    app.add_api_route("/refresh_access_token", refresh_handler(fake), methods=["GET"])
 
 
 def _container_routes(app: FastAPI, fake: InstagramFake) -> None:
@@ -206,27 +153,11 @@ def _container_routes(app: FastAPI, fake: InstagramFake) -> None:
         made = Container(state.new_id(), user.id, ask.media_type, ask.caption, ask.url,
                          ask.is_carousel_item, ask.children, time.time(), fetched)  # fmt: skip
         container = state.add_container(made)
-        if fault is not None and fault.error_code in CONTAINER_FAULTS:
-            state.fail(container, CONTAINER_FAULTS[fault.error_code], fault.container_error)
+        fail_on_fault(state, container, fault)
         state.refresh_status(container)
         return graph_answer(request, {"id": container.id})
 
-    @app.post("/{version}/{node}/media_publish")
-    async def publish(request: Request, version: str, node: str) -> JSONResponse:
-        fake.check_version(version)
-        params = await graph_params(request)
-        user = state.node_user(await fake.user(request, params), node)
-        fault = await fake.fault("publish", user.id)
-        creation_id = params.get("creation_id", "")
-        if not creation_id:
-            raise invalid_parameter("(#100) The parameter creation_id is required")
-        post = state.publish(user, creation_id)
-        if fault is not None and fault.accept_then_delay is not None:
-            await asyncio.sleep(fault.accept_then_delay)
-            error = fault_error(fault)
-            if error is not None:
-                raise error
-        return graph_answer(request, {"id": post.id})
+    publish_route(app, fake, "media_publish")
 
 
 def _listing_routes(app: FastAPI, fake: InstagramFake) -> None:
@@ -238,57 +169,13 @@ def _listing_routes(app: FastAPI, fake: InstagramFake) -> None:
         params = dict(request.query_params)
         user = state.node_user(await fake.user(request, params), node)
         await fake.fault("list", user.id)
-        limit = params.get("limit", "25")
-        if not limit.isdigit() or int(limit) > 100:
-            raise invalid_parameter("(#100) Param limit must be a number from 0 to 100")
+        limit = page_limit(params)
         since = time_param(params.get("since"), "since")
         posts = state.recent(user.id, since, time_param(params.get("until"), "until"))
         start = page_start(params.get("after"))
-        page = posts[start : start + int(limit)]
         base, fields = fake.base_url(request), graph_fields(params)
-        body: dict[str, Any] = {"data": [post_view(state, p, fields, base) for p in page]}
-        if page:
-            body["paging"] = {"cursors": page_cursors(start, len(page))}
-            if start + len(page) < len(posts):
-                query = {**params, "after": body["paging"]["cursors"]["after"]}
-                body["paging"]["next"] = str(request.url.include_query_params(**query))
-        return graph_answer(request, body)
+        return page_answer(
+            request, params, posts, start, limit, lambda post: post_view(state, post, fields, base)
+        )
 
-    @app.get("/{version}/{node}/content_publishing_limit")
-    async def publishing_limit_route(request: Request, version: str, node: str) -> JSONResponse:
-        fake.check_version(version)
-        params = dict(request.query_params)
-        user = state.node_user(await fake.user(request, params), node)
-        await fake.fault("limit", user.id)
-        config = state.config
-        row = {
-            "quota_usage": state.quota_usage(user.id),
-            "config": {"quota_total": config.quota_total, "quota_duration": config.quota_duration},
-        }
-        fields = graph_fields(params) or {"quota_usage"}
-        return graph_answer(request, {"data": [{k: v for k, v in row.items() if k in fields}]})
-
-
-def _node_route(app: FastAPI, fake: InstagramFake) -> None:
-    state = fake.state
-
-    @app.get("/{version}/{node}")
-    async def node(request: Request, version: str, node: str) -> JSONResponse:
-        """The account (`me`), a container (its status) or a published media, by id."""
-        fake.check_version(version)
-        params = dict(request.query_params)
-        caller, fields = await fake.user(request, params), graph_fields(params)
-        container, post = state.containers.get(node), state.find_post(node)
-        if node == "me" or node in state.users:
-            await fake.fault("me", caller.id)
-            return graph_answer(request, state.node_user(caller, node).view(fields))
-        if container is not None and container.user_id == caller.id:
-            fault = await fake.fault("status", caller.id)
-            if fault is not None and fault.error_code in CONTAINER_FAULTS:
-                state.fail(container, CONTAINER_FAULTS[fault.error_code], fault.container_error)
-            state.refresh_status(container, poll=True)
-            return graph_answer(request, container_view(container, fields))
-        await fake.fault("media", caller.id)
-        if post is None or post.user_id != caller.id:
-            raise unsupported(node, "get")
-        return graph_answer(request, post_view(state, post, fields, fake.base_url(request)))
+    limit_route(app, fake, "content_publishing_limit", {"quota_usage"}, {})

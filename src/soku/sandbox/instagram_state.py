@@ -21,7 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from soku.sandbox.common import FaultFields, FaultQueue, Fetched
 from soku.sandbox.consent import CodeBook
-from soku.sandbox.graph import GraphError, invalid_parameter, named_fault
+from soku.sandbox.graph import GraphError, invalid_parameter
+from soku.sandbox.graph_accounts import GraphAccounts, Token, unsupported
 
 CallKind = Literal[
     "create", "status", "publish", "media", "list", "limit", "me", "refresh", "token"
@@ -33,8 +34,6 @@ STATUS_CODES = ("IN_PROGRESS", "FINISHED", "PUBLISHED", "ERROR", "EXPIRED")
 LISTED_TYPES = {"IMAGE": "IMAGE", "REELS": "VIDEO", "VIDEO": "VIDEO",
                 "CAROUSEL": "CAROUSEL_ALBUM", "STORIES": "IMAGE"}  # fmt: skip
 PRODUCT_TYPES = {"REELS": "REELS", "STORIES": "STORY"}
-# Faults a route finishes itself: the container is made (or read) and then fails.
-CONTAINER_FAULTS = {"processing_failed": "ERROR", "container_expired": "EXPIRED"}
 _SHORTCODE = string.ascii_letters + string.digits + "_-"
 
 
@@ -95,13 +94,6 @@ class User:
 
 
 @dataclass
-class Token:
-    user_id: str
-    issued_at: float
-    expires_at: float | None
-
-
-@dataclass
 class Container:
     id: str
     user_id: str
@@ -128,7 +120,7 @@ class Post:
 
 
 @dataclass
-class FakeState:
+class FakeState(GraphAccounts[User]):
     """All the fake knows. Ids keep counting across resets, so none is reused."""
 
     users: dict[str, User] = field(default_factory=dict)
@@ -141,6 +133,8 @@ class FakeState:
     user_calls: Counter[str] = field(default_factory=Counter)
     codes: CodeBook = field(default_factory=CodeBook)
     short_tokens: set[str] = field(default_factory=set)  # issued for a code, to be exchanged
+    issued_prefix = "IGAA"
+    grant_type = "ig_refresh_token"
     _ids: itertools.count[int] = field(
         default_factory=lambda: itertools.count(17_900_000_000_000_000 + secrets.randbelow(10**9))
     )
@@ -162,42 +156,6 @@ class FakeState:
         user_id = user_id or self.new_id()
         user = self.users[user_id] = User(user_id, username or f"sandbox_{user_id[-6:]}")
         return user
-
-    def add_token(self, token: str, user_id: str, expires_in: float | None) -> None:
-        now = time.time()
-        self.tokens[token] = Token(user_id, now, None if expires_in is None else now + expires_in)
-
-    def new_token(self, user_id: str, lifetime: float) -> str:
-        token = "IGAA" + secrets.token_urlsafe(32)
-        self.add_token(token, user_id, lifetime)
-        return token
-
-    def user_for_token(self, token: str) -> User:
-        """A token the fake never issued is adopted: it names a new sandbox account."""
-        if token not in self.tokens:
-            self.add_token(token, self.add_user().id, None)
-        known = self.tokens[token]
-        if known.expires_at is not None and time.time() >= known.expires_at:
-            raise named_fault("token_expired")
-        return self.users[known.user_id]
-
-    def node_user(self, caller: User, node: str) -> User:
-        """The `{ig-id}` of a path: `me` or the caller's own id."""
-        if node in ("me", caller.id):
-            return caller
-        raise unsupported(node, "get")
-
-    def refresh(self, grant_type: str | None, token: str) -> dict[str, Any]:
-        """`ig_refresh_token`: a new long-lived token for an unexpired one."""
-        if grant_type != "ig_refresh_token":
-            raise invalid_parameter("(#100) Param grant_type must be ig_refresh_token")
-        user = self.user_for_token(token)  # an expired token: 190/463
-        if time.time() - self.tokens[token].issued_at < self.config.refresh_min_age_secs:
-            # Not confirmed: instagram.md says only that the token must be 24 h old.
-            raise invalid_parameter("(#100) The access token is too new to be refreshed")
-        lifetime = self.config.token_lifetime_secs
-        fresh = self.new_token(user.id, lifetime)
-        return {"access_token": fresh, "token_type": "bearer", "expires_in": lifetime}
 
     # --- containers ------------------------------------------------------------------------
 
@@ -302,15 +260,6 @@ class FakeState:
 def publishing_limit() -> GraphError:
     message = "The user has reached the maximum number of posts allowed for 24 hours"
     return GraphError(400, 9, message, 2207042)
-
-
-def unsupported(node: str, method: str) -> GraphError:
-    """Graph's answer for an object that is not there or not the caller's (100 / 33)."""
-    message = (
-        f"Unsupported {method} request. Object with ID '{node}' does not exist, cannot be "
-        "loaded due to missing permissions, or does not support this operation."
-    )
-    return GraphError(400, 100, message, 33, "GraphMethodException")
 
 
 def shortcode() -> str:

@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
 
+from soku.sandbox.graph_views import media_item, media_list, post_media
 from soku.sandbox.instagram_state import (
     LISTED_TYPES,
     PRODUCT_TYPES,
@@ -58,7 +59,7 @@ def post_view(state: FakeState, post: Post, fields: set[str], base: str) -> dict
 def inspected(state: FakeState, post: Post, base: str) -> dict[str, Any]:
     """A post as `/_inspect/posts` shows it: what was sent, and where it can be seen."""
     container, user = state.containers[post.container_id], state.users[post.user_id]
-    items = [state.containers[child] for child in container.children] or [container]
+    items = post_media(state.containers, container)
     return {
         "id": post.id,
         "user": {"id": user.id, "username": user.username},
@@ -69,17 +70,6 @@ def inspected(state: FakeState, post: Post, base: str) -> dict[str, Any]:
         "media": [media_item(item) for item in items if item.url],
         "created_at": post.created_at.isoformat(timespec="seconds"),
         "url": permalink(state, post, base),
-    }
-
-
-def media_item(container: Container) -> dict[str, Any]:
-    fetched = container.fetched
-    return {
-        "container_id": container.id,
-        "kind": container.media_type,
-        "url": container.url,
-        "content_type": fetched.content_type if fetched else None,
-        "sha256": fetched.sha256 if fetched else None,
     }
 
 
@@ -101,12 +91,7 @@ def web_routes(app: FastAPI, state: FakeState) -> None:
         if post is None:
             return HTMLResponse("<!doctype html><h1>Sorry, this page isn't available.</h1>", 404)
         container, user = state.containers[post.container_id], state.users[post.user_id]
-        media = [state.containers[child] for child in container.children] or [container]
-        items = "".join(
-            f"<li>{m.media_type} <a href='{html.escape(m.url)}'>{html.escape(m.url)}</a></li>"
-            for m in media
-            if m.url
-        )
+        items = media_list(post_media(state.containers, container))
         name = html.escape(user.username)
         return HTMLResponse(
             f"<!doctype html><meta charset=utf-8><title>{name} on Instagram</title>"

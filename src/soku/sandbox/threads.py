@@ -21,7 +21,6 @@ Any token the fake did not issue names a new sandbox user (register known ones w
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import io
 import re
@@ -30,33 +29,37 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from PIL import Image, UnidentifiedImageError
-from pydantic import BaseModel, ConfigDict, Field
 
-from soku.sandbox.common import Fetched, control_routes, fake_app, fetch_media, public_base
+from soku.sandbox.common import Fetched, control_routes, fake_app, fetch_media
 from soku.sandbox.graph import (
     GraphError,
-    access_token,
-    fault_error,
     graph_answer,
     graph_error_handlers,
     graph_fields,
     graph_params,
     invalid_parameter,
-    page_cursors,
     page_start,
     time_param,
-    usage_headers,
+)
+from soku.sandbox.graph_accounts import unsupported
+from soku.sandbox.graph_fake import (
+    GraphFake,
+    fail_on_fault,
+    limit_route,
+    node_route,
+    page_answer,
+    page_limit,
+    publish_route,
+    refresh_handler,
+    user_route,
 )
 from soku.sandbox.threads_oauth import oauth_routes
 from soku.sandbox.threads_state import (
     CALL_KINDS,
-    CONTAINER_FAULTS,
-    CallKind,
     Container,
     FakeState,
     FaultSpec,
     User,
-    unsupported,
 )
 from soku.sandbox.threads_web import web_routes
 
@@ -64,62 +67,15 @@ MEDIA_TYPES = ("TEXT", "IMAGE", "VIDEO", "CAROUSEL")
 MAX_IMAGE_BYTES = 8 * 1024 * 1024  # threads.md "Constraints" [S]
 MAX_VIDEO_BYTES = 1024**3  # ≤ 1 GB (threads.md "Constraints" [S])
 EARLIEST_SINCE = 1688540400  # `since` must be at least this (Threads user reference)
-_VERSION = re.compile(r"^v\d+\.\d+$")
 
 
-class NewUser(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    username: str = Field(pattern=r"^[A-Za-z0-9_.]{1,30}$")
-    user_id: str | None = Field(default=None, pattern=r"^[0-9]{1,20}$")
-    access_token: str | None = None
-    expires_in: float | None = Field(default=None, ge=0)  # 0: expired already
-
-
-class ThreadsFake:
+class ThreadsFake(GraphFake[User, FaultSpec]):
     """The fake's behaviour shared by its routes: gatekeeping, media fetching and URLs."""
 
+    state: FakeState
+
     def __init__(self, public_url: str, media_origin: str) -> None:
-        self.state = FakeState()
-        self.public_url = public_url.rstrip("/")
-        # media fetched only from this origin when one is given (see common.fetch_media)
-        self.fetch_origin = media_origin
-
-    def base_url(self, request: Request) -> str:
-        return public_base(self.public_url, request)
-
-    def check_version(self, version: str) -> None:
-        wanted = self.state.config.version
-        if (wanted is not None and version != wanted) or not _VERSION.match(version):
-            raise GraphError(400, 2500, f"Unknown path components: /{version}")
-
-    async def user(self, request: Request, params: dict[str, str]) -> User:
-        """The caller: its token checked, its call counted in the X-App-Usage header."""
-        await asyncio.sleep(self.state.config.latency_ms / 1000)
-        user = self.state.user_for_token(access_token(request, params))
-        self.state.user_calls[user.id] += 1
-        used = self.state.user_calls[user.id]
-        request.state.usage_headers = usage_headers(used, self.state.config.call_limit)
-        return user
-
-    async def fault(self, kind: CallKind, user_id: str | None) -> FaultSpec | None:
-        """Counts the call and applies the next matching fault.
-
-        Returns the fault when the route must finish applying it (a publish accepted before
-        its answer is delayed, a container that fails); raises any other one.
-        """
-        self.state.calls[kind] += 1
-        fault = self.state.faults.take(kind, user_id)
-        if fault is None:
-            return None
-        if fault.delay:
-            await asyncio.sleep(fault.delay)
-        if fault.accept_then_delay is not None or fault.error_code in CONTAINER_FAULTS:
-            return fault
-        error = fault_error(fault)
-        if error is not None:
-            raise error
-        return None
+        super().__init__(FakeState(), public_url, media_origin)
 
     async def fetch(self, url: str, image: bool) -> Fetched:
         """GETs a media URL as Threads does; an image must open as one and weigh ≤ 8 MB."""
@@ -152,19 +108,15 @@ def create_threads_fake(public_url: str = "", *, media_origin: str = "") -> Fast
     _container_routes(app, fake)
     _listing_route(app, fake)
     _limit_route(app, fake)
-    _node_route(app, fake)  # last: `/{version}/{id}` is the broadest path
+    state = fake.state
+    # last: `/{version}/{id}` is the broadest path
+    node_route(app, fake, state, state.container_view, state.post_view, unsupported)
     return app
 
 
 def _sandbox_routes(app: FastAPI, fake: ThreadsFake) -> None:
     state = fake.state
-
-    @app.post("/_users", status_code=201)
-    async def add_user(body: NewUser) -> dict[str, Any]:
-        user = state.add_user(body.username, body.user_id)
-        if body.access_token:
-            state.add_token(body.access_token, user.id, body.expires_in)
-        return {"id": user.id, "username": user.username}
+    user_route(app, state)
 
     @app.get("/_inspect/posts")
     async def posts(request: Request) -> dict[str, Any]:
@@ -186,13 +138,7 @@ def _described(container: Container) -> dict[str, Any]:
 
 
 def _refresh_routes(app: FastAPI, fake: ThreadsFake) -> None:
-    async def refresh(request: Request) -> JSONResponse:
-        params = dict(request.query_params)
-        token = access_token(request, params)
-        known = fake.state.tokens.get(token)
-        await fake.fault("refresh", known.user_id if known else None)
-        return JSONResponse(fake.state.refresh(params.get("grant_type"), token))
-
+    refresh = refresh_handler(fake)
     app.add_api_route("/refresh_access_token", refresh, methods=["GET"])
 
     @app.get("/{version}/refresh_access_token")
@@ -220,27 +166,11 @@ def _container_routes(app: FastAPI, fake: ThreadsFake) -> None:
             raise GraphError(400, 100, message, 2207052)
         container = state.create(user, media_type, text, url, item, children)
         container.fetched = fetched
-        if fault is not None and fault.error_code in CONTAINER_FAULTS:
-            state.fail(container, CONTAINER_FAULTS[fault.error_code], fault.container_error)
+        fail_on_fault(state, container, fault)
         state.refresh_status(container)
         return graph_answer(request, {"id": container.id})
 
-    @app.post("/{version}/{node}/threads_publish")
-    async def publish(request: Request, version: str, node: str) -> JSONResponse:
-        fake.check_version(version)
-        params = await graph_params(request)
-        user = state.node_user(await fake.user(request, params), node)
-        fault = await fake.fault("publish", user.id)
-        creation_id = params.get("creation_id", "")
-        if not creation_id:
-            raise invalid_parameter("(#100) The parameter creation_id is required")
-        post = state.publish(user, creation_id)
-        if fault is not None and fault.accept_then_delay is not None:
-            await asyncio.sleep(fault.accept_then_delay)
-            error = fault_error(fault)
-            if error is not None:
-                raise error
-        return graph_answer(request, {"id": post.id})
+    publish_route(app, fake, "threads_publish")
 
 
 def _checked(params: dict[str, str]) -> tuple[str, str, bool, str | None, list[str]]:
@@ -272,9 +202,7 @@ def _listing_route(app: FastAPI, fake: ThreadsFake) -> None:
         params = dict(request.query_params)
         user = state.node_user(await fake.user(request, params), node)
         await fake.fault("list", user.id)
-        limit = params.get("limit", "25")
-        if not limit.isdigit() or int(limit) > 100:
-            raise invalid_parameter("(#100) Param limit must be a number from 0 to 100")
+        limit = page_limit(params)
         since, until = (
             time_param(params.get("since"), "since"),
             time_param(params.get("until"), "until"),
@@ -283,58 +211,16 @@ def _listing_route(app: FastAPI, fake: ThreadsFake) -> None:
             raise invalid_parameter(f"(#100) Param since must be at least {EARLIEST_SINCE}")
         posts = state.recent(user.id, since, until)
         start = page_start(params.get("after"))
-        page = posts[start : start + int(limit)]
         base, fields = fake.base_url(request), graph_fields(params)
-        body: dict[str, Any] = {"data": [state.post_view(post, fields, base) for post in page]}
-        if page:
-            cursors = page_cursors(start, len(page))
-            body["paging"] = {"cursors": cursors}
-            if start + len(page) < len(posts):
-                query = {**params, "after": cursors["after"]}
-                body["paging"]["next"] = str(request.url.include_query_params(**query))
-        return graph_answer(request, body)
+        return page_answer(
+            request, params, posts, start, limit, lambda post: state.post_view(post, fields, base)
+        )
 
 
 def _limit_route(app: FastAPI, fake: ThreadsFake) -> None:
-    state = fake.state
-
-    @app.get("/{version}/{node}/threads_publishing_limit")
-    async def publishing_limit(request: Request, version: str, node: str) -> JSONResponse:
-        fake.check_version(version)
-        params = dict(request.query_params)
-        user = state.node_user(await fake.user(request, params), node)
-        await fake.fault("limit", user.id)
-        config = state.config
-        row = {
-            "quota_usage": state.quota_usage(user.id),
-            "config": {"quota_total": config.quota_total, "quota_duration": config.quota_duration},
-            "reply_quota_usage": 0,
-            "reply_config": {"quota_total": 1000, "quota_duration": 86400},
-        }
-        fields = graph_fields(params) or {"quota_usage", "config"}
-        return graph_answer(request, {"data": [{k: v for k, v in row.items() if k in fields}]})
-
-
-def _node_route(app: FastAPI, fake: ThreadsFake) -> None:
-    state = fake.state
-
-    @app.get("/{version}/{node}")
-    async def node(request: Request, version: str, node: str) -> JSONResponse:
-        """A user (`me`), a container (its status) or a published thread, by id."""
-        fake.check_version(version)
-        params = dict(request.query_params)
-        caller, fields = await fake.user(request, params), graph_fields(params)
-        container, post = state.containers.get(node), state.find_post(node)
-        if node == "me" or node in state.users:
-            await fake.fault("me", caller.id)
-            return graph_answer(request, state.node_user(caller, node).view(fields))
-        if container is not None and container.user_id == caller.id:
-            fault = await fake.fault("status", caller.id)
-            if fault is not None and fault.error_code in CONTAINER_FAULTS:
-                state.fail(container, CONTAINER_FAULTS[fault.error_code], fault.container_error)
-            state.refresh_status(container, poll=True)
-            return graph_answer(request, state.container_view(container, fields))
-        await fake.fault("media", caller.id)
-        if post is None or post.user_id != caller.id:
-            raise unsupported(node, "get")
-        return graph_answer(request, state.post_view(post, fields, fake.base_url(request)))
+    # Threads reports its reply quota too; the fake posts no replies.
+    replies = {
+        "reply_quota_usage": 0,
+        "reply_config": {"quota_total": 1000, "quota_duration": 86400},
+    }
+    limit_route(app, fake, "threads_publishing_limit", {"quota_usage", "config"}, replies)

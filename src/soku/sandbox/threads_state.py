@@ -21,7 +21,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from soku.platforms.text import threads_length
 from soku.sandbox.common import FaultFields, FaultQueue, Fetched
 from soku.sandbox.consent import CodeBook
-from soku.sandbox.graph import GraphError, invalid_parameter, named_fault
+from soku.sandbox.graph import GraphError, invalid_parameter
+from soku.sandbox.graph_accounts import GraphAccounts, Token, unsupported
+from soku.sandbox.graph_views import media_item
 
 CallKind = Literal[
     "create", "status", "publish", "media", "list", "limit", "me", "refresh", "token"
@@ -37,8 +39,6 @@ CONTAINER_ERRORS = (
 # What a published container is listed as (retrieve-posts: media_type).
 LISTED_TYPES = {"TEXT": "TEXT_POST", "IMAGE": "IMAGE", "VIDEO": "VIDEO",
                 "CAROUSEL": "CAROUSEL_ALBUM"}  # fmt: skip
-# Faults a route finishes itself: the container is made (or found) and then fails.
-CONTAINER_FAULTS = {"processing_failed": "ERROR", "container_expired": "EXPIRED"}
 _SHORTCODE = string.ascii_letters + string.digits + "_-"
 
 
@@ -88,13 +88,6 @@ class User:
 
 
 @dataclass
-class Token:
-    user_id: str
-    issued_at: float
-    expires_at: float | None
-
-
-@dataclass
 class Container:
     id: str
     user_id: str
@@ -121,7 +114,7 @@ class Post:
 
 
 @dataclass
-class FakeState:
+class FakeState(GraphAccounts[User]):
     """All the fake knows. Ids keep counting across resets, so no id is ever reused."""
 
     users: dict[str, User] = field(default_factory=dict)
@@ -134,6 +127,8 @@ class FakeState:
     user_calls: Counter[str] = field(default_factory=Counter)
     codes: CodeBook = field(default_factory=CodeBook)
     short_tokens: set[str] = field(default_factory=set)  # issued for a code, to be exchanged
+    issued_prefix = "TH"
+    grant_type = "th_refresh_token"
     _ids: itertools.count[int] = field(
         default_factory=lambda: itertools.count(17_841_400_000_000_000 + secrets.randbelow(10**9))
     )
@@ -156,39 +151,6 @@ class FakeState:
         username = username or f"sandbox_{user_id[-6:]}"
         user = self.users[user_id] = User(user_id, username, username)
         return user
-
-    def add_token(self, token: str, user_id: str, expires_in: float | None) -> None:
-        now = time.time()
-        expires_at = None if expires_in is None else now + expires_in
-        self.tokens[token] = Token(user_id, now, expires_at)
-
-    def user_for_token(self, token: str) -> User:
-        """A token the fake never issued is adopted: it names a new sandbox user."""
-        if token not in self.tokens:
-            self.add_token(token, self.add_user().id, None)
-        known = self.tokens[token]
-        if known.expires_at is not None and time.time() >= known.expires_at:
-            raise named_fault("token_expired")
-        return self.users[known.user_id]
-
-    def node_user(self, caller: User, node: str) -> User:
-        """The `{threads-user-id}` of a path: `me` or the caller's own id."""
-        if node in ("me", caller.id):
-            return caller
-        raise unsupported(node, "get")
-
-    def refresh(self, grant_type: str | None, token: str) -> dict[str, Any]:
-        """`th_refresh_token`: a new long-lived token for an unexpired one (TH-LLT)."""
-        if grant_type != "th_refresh_token":
-            raise invalid_parameter("(#100) Param grant_type must be th_refresh_token")
-        user = self.user_for_token(token)  # an expired token: 190/463
-        age = time.time() - self.tokens[token].issued_at
-        if age < self.config.refresh_min_age_secs:
-            # Not confirmed: threads.md says only that the token must be 24 h old.
-            raise invalid_parameter("(#100) The access token is too new to be refreshed")
-        fresh, lifetime = "TH" + secrets.token_urlsafe(32), self.config.token_lifetime_secs
-        self.add_token(fresh, user.id, lifetime)
-        return {"access_token": fresh, "token_type": "bearer", "expires_in": lifetime}
 
     # --- containers ------------------------------------------------------------------------
 
@@ -336,26 +298,6 @@ class FakeState:
             "created_at": post.created_at.isoformat(timespec="seconds"),
             "url": self.permalink(post, base),
         }
-
-
-def media_item(container: Container) -> dict[str, Any]:
-    fetched = container.fetched
-    return {
-        "container_id": container.id,
-        "kind": container.media_type,
-        "url": container.url,
-        "content_type": fetched.content_type if fetched else None,
-        "sha256": fetched.sha256 if fetched else None,
-    }
-
-
-def unsupported(node: str, method: str) -> GraphError:
-    """Graph's answer for an object that is not there or not the caller's (100 / 33)."""
-    message = (
-        f"Unsupported {method} request. Object with ID '{node}' does not exist, cannot be "
-        "loaded due to missing permissions, or does not support this operation."
-    )
-    return GraphError(400, 100, message, 33, "GraphMethodException")
 
 
 def shortcode() -> str:

@@ -7,6 +7,7 @@ import html
 from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
 
+from soku.sandbox.graph_views import media_list, post_media
 from soku.sandbox.threads_state import FakeState
 
 
@@ -34,12 +35,7 @@ def web_routes(app: FastAPI, state: FakeState) -> None:
         if post is None:
             return HTMLResponse("<!doctype html><h1>Sorry, this page isn't available</h1>", 404)
         container, user = state.containers[post.container_id], state.users[post.user_id]
-        media = [state.containers[child] for child in container.children] or [container]
-        items = "".join(
-            f"<li>{m.media_type} <a href='{html.escape(m.url)}'>{html.escape(m.url)}</a></li>"
-            for m in media
-            if m.url
-        )
+        items = media_list(post_media(state.containers, container))
         return HTMLResponse(
             f"<!doctype html><meta charset=utf-8><title>@{user.username} on Threads</title>"
             f"<article><p>@{user.username}</p><p class=text>{html.escape(container.text)}</p>"
