@@ -12,6 +12,8 @@
 - Instagram (Instagram Login): the same two steps on graph.instagram.com
   (`ig_exchange_token`), then `GET /vNN.0/me?fields=user_id,username`; `user_id` is the
   professional account's id that publishing takes (`id` when absent) (instagram.md, "Auth").
+- Snapchat: `GET /v1/public_profiles/my_profile` → `public_profile.id` (the Public Profile
+  posts go to) and `snap_user_name` (snapchat.md, "Auth").
 - Facebook: the code's user token swapped for a long-lived one (`fb_exchange_token`), then
   `GET /me/accounts`, followed answer after answer by its `after` cursor (at most 50
   answers of 100): every Page the user may post to, each with its Page token; the
@@ -228,6 +230,30 @@ async def _long_lived_me(
         hide=(short, access),
     )
     return access, lasting, me
+
+
+async def identify_snapchat(call: OAuthCall, answer: Mapping[str, Any]) -> Identities:
+    """The Public Profile of the token (`GET /v1/public_profiles/my_profile`): its id is
+    the account's, its Snapchat user name the account's name."""
+    access = token_of(answer, "Snapchat")
+    headers = {"Authorization": f"Bearer {access}"}
+    url = f"{call.endpoints.api_url}/v1/public_profiles/my_profile"
+    me = await call_json(call, "Snapchat", WHO, url, headers=headers, hide=(access,))
+    profile = me.get("public_profile")
+    profile = profile if isinstance(profile, dict) else {}
+    profile_id = _text(profile.get("id"))
+    if str(me.get("request_status", "")).upper() == "ERROR" or profile_id is None:
+        raise unreadable("Snapchat", WHO, "Public Profile id")
+    refresh = answer.get("refresh_token")
+    found = Identity(
+        profile_id,
+        _text(profile.get("snap_user_name")) or _text(profile.get("display_name")),
+        access,
+        refresh if isinstance(refresh, str) and refresh else None,
+        expiry(answer),
+        _scope(answer),
+    )
+    return Identities((found,))
 
 
 async def identify_facebook(call: OAuthCall, answer: Mapping[str, Any]) -> Identities:

@@ -1,0 +1,81 @@
+"""Calls to Snapchat's Marketing API (Public Profile API): the bearer token, the envelope.
+
+Every call carries `Authorization: Bearer <token>` (snapchat.md, "Auth": every client and
+the Ads auth page use Bearer). An answer counts as a success only when its HTTP status is
+and its envelope's `request_status` is not ERROR; any other raises the `PlatformError` that
+`snapchat_errors` maps it to. The upload paths a media container names (`add_path`,
+`finalize_path`) are used as returned: a path is joined to the API's origin as the
+platform's own clients do, a full URL is taken whole.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from soku.platforms.connector import AccountAccess, ErrorKind, PlatformError, response_json
+from soku.platforms.snapchat_errors import envelope_error, map_error
+
+
+@dataclass(frozen=True)
+class SnapchatApi:
+    """Snapchat's API at `url` (no trailing slash), e.g. https://businessapi.snapchat.com."""
+
+    url: str
+
+    async def call(
+        self,
+        client: httpx.AsyncClient,
+        account: AccountAccess,
+        method: str,
+        path: str,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
+        """One call at `path` (under the API, or a full URL) and its JSON object."""
+        headers = {"Authorization": f"Bearer {access_token(account)}"}
+        try:
+            response = await client.request(method, self.at(path), headers=headers, **kwargs)
+        except httpx.HTTPError as exc:
+            raise map_error(exc) from exc
+        error = envelope_error(response)
+        if error is not None:
+            raise error
+        body = response_json(response)
+        if not isinstance(body, dict):
+            message = f"Snapchat answered {_shown(path)} without a JSON object."
+            raise PlatformError(
+                ErrorKind.server_error, "unreadable_answer", message, raw=response.text[:500]
+            )
+        return body
+
+    async def multipart(
+        self,
+        client: httpx.AsyncClient,
+        account: AccountAccess,
+        path: str,
+        fields: dict[str, str],
+        file: bytes | None = None,
+    ) -> dict[str, Any]:
+        """A `multipart/form-data` POST (an upload part, a FINALIZE) to a path as returned."""
+        files: dict[str, Any] = {name: (None, value) for name, value in fields.items()}
+        if file is not None:
+            files["file"] = ("part.bin", file, "application/octet-stream")
+        return await self.call(client, account, "POST", path, files=files)
+
+    def at(self, path: str) -> str:
+        if path.startswith(("https://", "http://")):
+            return path
+        return self.url + (path if path.startswith("/") else f"/{path}")
+
+
+def access_token(account: AccountAccess) -> str:
+    if not account.access_token:
+        message = f"The Snapchat account {account.account_id} has no access token."
+        raise PlatformError(ErrorKind.reauth_required, "no_access_token", message)
+    return account.access_token
+
+
+def _shown(path: str) -> str:
+    return path.split("?", 1)[0]
