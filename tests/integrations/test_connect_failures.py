@@ -91,7 +91,7 @@ async def test_a_wrong_pkce_verifier_is_refused_by_the_fake(site: Site) -> None:
 
 
 @pytest.mark.parametrize(
-    "platform", ["x", "linkedin", "threads", "facebook", "tiktok", "instagram"]
+    "platform", ["x", "linkedin", "threads", "facebook", "tiktok", "instagram", "snapchat"]
 )
 async def test_a_token_endpoint_error_is_a_message(site: Site, platform: str) -> None:
     (caller, browser), url = await _callback_url(site, platform)

@@ -22,7 +22,9 @@ from tests.delivery.harness import text_post, video_post
 from tests.integrations.conftest import Site, csrf_of, problem_of
 from tests.media_files import MediaServer
 
-PLATFORMS = ("x", "linkedin", "threads", "facebook", "tiktok", "youtube", "instagram")
+PLATFORMS = (
+    "x", "linkedin", "threads", "facebook", "tiktok", "youtube", "instagram", "snapchat"
+)  # fmt: skip
 
 
 def token_owner(site: Site, platform: str, token: str) -> str:
@@ -35,6 +37,8 @@ def token_owner(site: Site, platform: str, token: str) -> str:
     if platform in ("threads", "instagram"):
         return str(state.tokens[token].user_id)
     if platform == "tiktok":
+        return str(state.tokens[token][0])
+    if platform == "snapchat":  # the Public Profile the token is for
         return str(state.tokens[token][0])
     return str(state.tokens[token])  # Facebook: the Page a Page token acts for
 
@@ -50,6 +54,8 @@ def author(platform: str, post: dict[str, Any]) -> str:
         return str(post["open_id"])
     if platform == "youtube":
         return str(post["channel_id"])
+    if platform == "snapchat":
+        return str(post["profile_id"])
     return str(post["page"])
 
 
