@@ -85,7 +85,8 @@ class SnapchatUpload:
             _check_size(total, video)
             plan = PartPlan(total, self.part_bytes)
             key = MediaKey.derive(job.delivery_id, job.post_id, number)
-            name = f"soku-{job.delivery_id}-r{number}"[:MAX_NAME]
+            # a Story has no text: our text names its media, as the profile's owner sees it
+            name = " ".join((job.text or "").split())[:MAX_NAME] or f"soku-{job.delivery_id}"
             body = {"type": "VIDEO" if video else "IMAGE", "name": name, **key.sent()}
             path = f"/v1/public_profiles/{profile_id(job)}/media"
             answer = await self.api.call(client, job.account, "POST", path, json=body)

@@ -110,6 +110,7 @@ def _inspected(state: FakeState, post: Post, base: str) -> dict[str, Any]:
         "profile_id": post.profile_id,
         "username": username,
         "text": post.body.get("description"),  # a Story has no text
+        "name": state.media[post.media_id].name,  # the media's, as the profile's owner sees it
         "body": post.body,
         "media": [state.media[post.media_id].describe()],
         "created_at": dt.datetime.fromtimestamp(post.created_at, dt.UTC).isoformat(),
