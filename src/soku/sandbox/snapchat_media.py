@@ -62,24 +62,7 @@ def media_routes(app: FastAPI, fake: SnapchatFake) -> None:
 
     @app.post(PROFILES + "/{profile_id}/media/{media_id}/multipart-upload")
     async def upload(profile_id: str, media_id: str, request: Request) -> JSONResponse:
-        form = await request.form()
-        action = str(form.get("action") or request.query_params.get("action") or "")
-        kind: CallKind = "add" if action == "ADD" else "finalize"
-        profile, _ = await fake.gate(request, kind)
-        media = state.owned(state.acting(profile, profile_id), media_id)
-        if action == "ADD":
-            file = form.get("file")
-            data = await file.read() if isinstance(file, UploadFile) else b""
-            number = str(form.get("part_number") or "")
-            if not number.isdigit():
-                raise invalid("part_number is required")
-            check_part(state.config, media, int(number), data)
-            media.parts[int(number)] = data
-            media.adds.append(int(number))
-            return success(media_id=media.id, part_number=int(number))
-        if action != "FINALIZE":
-            raise invalid("action must be ADD or FINALIZE")
-        return success(media_id=media.id, **_finalize(state, media))
+        return await _multipart(fake, request, profile_id, media_id)
 
     @app.post(PROFILES + "/{profile_id}/stories")
     async def story(profile_id: str, request: Request) -> JSONResponse:
@@ -88,6 +71,29 @@ def media_routes(app: FastAPI, fake: SnapchatFake) -> None:
     @app.post(PROFILES + "/{profile_id}/spotlights")
     async def spotlight(profile_id: str, request: Request) -> JSONResponse:
         return await _post(fake, request, profile_id, "spotlight")
+
+
+async def _multipart(
+    fake: SnapchatFake, request: Request, profile_id: str, media_id: str
+) -> JSONResponse:
+    """A part added (`action=ADD`), or the upload finalized (`action=FINALIZE`)."""
+    state, form = fake.state, await request.form()
+    action = str(form.get("action") or request.query_params.get("action") or "")
+    kind: CallKind = "add" if action == "ADD" else "finalize"
+    profile, _ = await fake.gate(request, kind)
+    media = state.owned(state.acting(profile, profile_id), media_id)
+    if action == "FINALIZE":
+        return success(media_id=media.id, **_finalize(state, media))
+    if action != "ADD":
+        raise invalid("action must be ADD or FINALIZE")
+    file, number = form.get("file"), str(form.get("part_number") or "")
+    data = await file.read() if isinstance(file, UploadFile) else b""
+    if not number.isdigit():
+        raise invalid("part_number is required")
+    check_part(state.config, media, int(number), data)
+    media.parts[int(number)] = data
+    media.adds.append(int(number))
+    return success(media_id=media.id, part_number=int(number))
 
 
 def _finalize(state: FakeState, media: Media) -> dict[str, Any]:
