@@ -46,7 +46,7 @@ from tests.delivery.processes import (
 )
 from tests.media_files import MediaServer
 
-PLATFORMS = ("x", "linkedin", "threads", "facebook", "youtube", "instagram")
+PLATFORMS = ("x", "linkedin", "threads", "facebook", "youtube", "instagram", "snapchat")
 
 
 @dataclass(frozen=True)
