@@ -244,16 +244,8 @@ async def identify_snapchat(call: OAuthCall, answer: Mapping[str, Any]) -> Ident
     profile_id = _text(profile.get("id"))
     if str(me.get("request_status", "")).upper() == "ERROR" or profile_id is None:
         raise unreadable("Snapchat", WHO, "Public Profile id")
-    refresh = answer.get("refresh_token")
-    found = Identity(
-        profile_id,
-        _text(profile.get("snap_user_name")) or _text(profile.get("display_name")),
-        access,
-        refresh if isinstance(refresh, str) and refresh else None,
-        expiry(answer),
-        _scope(answer),
-    )
-    return Identities((found,))
+    name = _text(profile.get("snap_user_name")) or _text(profile.get("display_name"))
+    return _one(answer, profile_id, name, access)
 
 
 async def identify_facebook(call: OAuthCall, answer: Mapping[str, Any]) -> Identities:
