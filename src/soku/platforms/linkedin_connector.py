@@ -41,7 +41,6 @@ from soku.platforms.connector import (
     ReconcileResult,
     RefreshedTokens,
     Step,
-    response_json,
 )
 from soku.platforms.linkedin_api import LinkedInApi
 from soku.platforms.linkedin_checkpoint import (
@@ -53,6 +52,7 @@ from soku.platforms.linkedin_checkpoint import (
 )
 from soku.platforms.linkedin_errors import map_error, refresh_error
 from soku.platforms.linkedin_media import LinkedInMedia
+from soku.platforms.token_refresh import RefreshGrant, refresh_tokens
 
 API_URL = "https://api.linkedin.com"
 OAUTH_URL = "https://www.linkedin.com/oauth/v2/accessToken"
@@ -158,26 +158,10 @@ class LinkedInConnector:
         return Published(urn, self.permalink(urn), raw=matches[0])
 
     async def refresh(self, account: AccountAccess, client: httpx.AsyncClient) -> RefreshedTokens:
-        if not account.refresh_token:
-            message = "The LinkedIn account has no refresh token: connect it again."
-            raise PlatformError(ErrorKind.reauth_required, "no_refresh_token", message)
-        form = {"grant_type": "refresh_token", "refresh_token": account.refresh_token}
-        if self.client_id:
-            form["client_id"] = self.client_id
-        if self.client_secret:
-            form["client_secret"] = self.client_secret
-        try:
-            response = await client.post(self.oauth_url, data=form)
-        except httpx.HTTPError as exc:
-            raise map_error(exc) from exc
-        tokens = response_json(response)
-        if not response.is_success or not isinstance(tokens, dict) or "access_token" not in tokens:
-            raise refresh_error(response)
-        expires_in, expires_at = tokens.get("expires_in"), None
-        if isinstance(expires_in, int | float) and not isinstance(expires_in, bool):
-            expires_at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=expires_in)
-        refresh_token = tokens.get("refresh_token") or account.refresh_token
-        return RefreshedTokens(str(tokens["access_token"]), refresh_token, expires_at)
+        grant = RefreshGrant(
+            "LinkedIn", self.oauth_url, self.client_id, self.client_secret, map_error, refresh_error
+        )
+        return await refresh_tokens(grant, account, client)
 
     def permalink(self, post_urn: str) -> str:
         return f"{self.web_url}/feed/update/{post_urn}/"

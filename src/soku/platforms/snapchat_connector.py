@@ -19,7 +19,6 @@ a post is one image or one video, uploaded encrypted by the steps in `snapchat_u
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
@@ -37,13 +36,13 @@ from soku.platforms.connector import (
     RefreshedTokens,
     Step,
     latest_round,
-    response_json,
     round_prefix,
 )
 from soku.platforms.snapchat_api import SnapchatApi
 from soku.platforms.snapchat_crypto import PartPlan
 from soku.platforms.snapchat_errors import map_error, refresh_error
 from soku.platforms.snapchat_upload import CONTAINER_MAX_AGE, SnapchatUpload, profile_id
+from soku.platforms.token_refresh import RefreshGrant, refresh_tokens
 
 API_URL = "https://businessapi.snapchat.com"
 TOKEN_URL = "https://accounts.snapchat.com/login/oauth2/access_token"  # noqa: S105 (a URL)
@@ -114,26 +113,10 @@ class SnapchatConnector:
         )
 
     async def refresh(self, account: AccountAccess, client: httpx.AsyncClient) -> RefreshedTokens:
-        if not account.refresh_token:
-            message = "The Snapchat account has no refresh token: connect it again."
-            raise PlatformError(ErrorKind.reauth_required, "no_refresh_token", message)
-        form = {"grant_type": "refresh_token", "refresh_token": account.refresh_token}
-        if self.client_id:
-            form["client_id"] = self.client_id
-        if self.client_secret:
-            form["client_secret"] = self.client_secret
-        try:
-            response = await client.post(self.token_url, data=form)
-        except httpx.HTTPError as exc:
-            raise map_error(exc) from exc
-        tokens = response_json(response)
-        if not response.is_success or not isinstance(tokens, dict) or "access_token" not in tokens:
-            raise refresh_error(response)
-        expires_in, expires_at = tokens.get("expires_in"), None
-        if isinstance(expires_in, int | float) and not isinstance(expires_in, bool):
-            expires_at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=expires_in)
-        refresh_token = tokens.get("refresh_token") or account.refresh_token
-        return RefreshedTokens(str(tokens["access_token"]), refresh_token, expires_at)
+        grant = RefreshGrant(
+            "Snapchat", self.token_url, self.client_id, self.client_secret, map_error, refresh_error
+        )
+        return await refresh_tokens(grant, account, client)
 
     def profile_link(self, job: Job) -> str | None:
         """The profile's page: Snapchat documents no link to one Story or Spotlight."""

@@ -21,7 +21,6 @@ Follows /work/shared/platforms/tiktok.md:
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -39,11 +38,11 @@ from soku.platforms.connector import (
     ReconcileResult,
     RefreshedTokens,
     Step,
-    response_json,
 )
 from soku.platforms.tiktok_api import CONTENT_INIT, STATUS_FETCH, TikTokApi
 from soku.platforms.tiktok_errors import map_error, refresh_error
 from soku.platforms.tiktok_upload import CHUNK_BYTES, TikTokSteps, step_result
+from soku.platforms.token_refresh import RefreshGrant, refresh_tokens
 
 API_URL = "https://open.tiktokapis.com"
 TOKEN_URL = "https://open.tiktokapis.com/v2/oauth/token/"  # noqa: S105 (a URL)
@@ -105,26 +104,16 @@ class TikTokConnector:
         return self._outcome(job, init["publish_id"], status)
 
     async def refresh(self, account: AccountAccess, client: httpx.AsyncClient) -> RefreshedTokens:
-        if not account.refresh_token:
-            message = "The TikTok account has no refresh token: connect it again."
-            raise PlatformError(ErrorKind.reauth_required, "no_refresh_token", message)
-        form = {"grant_type": "refresh_token", "refresh_token": account.refresh_token}
-        if self.client_id:
-            form["client_key"] = self.client_id
-        if self.client_secret:
-            form["client_secret"] = self.client_secret
-        try:
-            response = await client.post(self.token_url, data=form)
-        except httpx.HTTPError as exc:
-            raise map_error(exc) from exc
-        tokens = response_json(response)
-        if not response.is_success or not isinstance(tokens, dict) or "access_token" not in tokens:
-            raise refresh_error(response)
-        expires_in, expires_at = tokens.get("expires_in"), None
-        if isinstance(expires_in, int | float) and not isinstance(expires_in, bool):
-            expires_at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=expires_in)
-        refresh_token = tokens.get("refresh_token") or account.refresh_token
-        return RefreshedTokens(str(tokens["access_token"]), refresh_token, expires_at)
+        grant = RefreshGrant(
+            "TikTok",
+            self.token_url,
+            self.client_id,
+            self.client_secret,
+            map_error,
+            refresh_error,
+            client_id_name="client_key",
+        )
+        return await refresh_tokens(grant, account, client)
 
     def permalink(self, username: str, post_id: str, photo: bool) -> str | None:
         """`/@{username}/video/{id}`; `/photo/{id}` for a photo post (a guess, tiktok.md)."""

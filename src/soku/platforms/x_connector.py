@@ -52,6 +52,7 @@ from soku.platforms.connector import (
     response_json,
     round_prefix,
 )
+from soku.platforms.token_refresh import RefreshGrant, refresh_tokens
 from soku.platforms.x_checkpoint import (
     access_token,
     cached_username,
@@ -150,28 +151,16 @@ class XConnector:
         return Published(post_id, self._permalink(username, post_id), raw=matches[0])
 
     async def refresh(self, account: AccountAccess, client: httpx.AsyncClient) -> RefreshedTokens:
-        if not account.refresh_token:
-            message = "The X account has no refresh token: connect it again."
-            raise PlatformError(ErrorKind.reauth_required, "no_refresh_token", message)
-        form = {"grant_type": "refresh_token", "refresh_token": account.refresh_token}
-        if self.client_id:
-            form["client_id"] = self.client_id
-        auth: httpx.BasicAuth | None = None
-        if self.client_id and self.client_secret:  # a confidential client
-            auth = httpx.BasicAuth(self.client_id, self.client_secret)
-        url = self.base_url + "/2/oauth2/token"
-        try:
-            response = await client.post(url, data=form, auth=auth or httpx.USE_CLIENT_DEFAULT)
-        except httpx.HTTPError as exc:
-            raise map_error(exc) from exc
-        tokens = response_json(response)
-        if not response.is_success or not isinstance(tokens, dict) or "access_token" not in tokens:
-            raise refresh_error(response)
-        expires_in, expires_at = seconds(tokens.get("expires_in")), None
-        if expires_in is not None:
-            expires_at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=expires_in)
-        refresh_token = tokens.get("refresh_token") or account.refresh_token
-        return RefreshedTokens(str(tokens["access_token"]), refresh_token, expires_at)
+        grant = RefreshGrant(
+            "X",
+            self.base_url + "/2/oauth2/token",
+            self.client_id,
+            self.client_secret,
+            map_error,
+            refresh_error,
+            basic_auth=True,
+        )
+        return await refresh_tokens(grant, account, client)
 
     # --- steps ---------------------------------------------------------------------------
 

@@ -23,7 +23,6 @@ The steps, each saved in the checkpoint by the engine before the next runs:
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -44,6 +43,7 @@ from soku.platforms.connector import (
     Step,
     response_json,
 )
+from soku.platforms.token_refresh import RefreshGrant, refresh_tokens
 from soku.platforms.youtube import title_and_description
 from soku.platforms.youtube_errors import LABEL, map_error, refresh_error
 from soku.platforms.youtube_upload import (
@@ -128,30 +128,10 @@ class YouTubeConnector:
         return CannotTell(f"{LABEL}'s upload session has expired, so it cannot say")
 
     async def refresh(self, account: AccountAccess, client: httpx.AsyncClient) -> RefreshedTokens:
-        if not account.refresh_token:
-            message = "The YouTube account has no refresh token: connect it again."
-            raise PlatformError(ErrorKind.reauth_required, "no_refresh_token", message)
-        form = {"grant_type": "refresh_token", "refresh_token": account.refresh_token}
-        if self.client_id:
-            form["client_id"] = self.client_id
-        if self.client_secret:
-            form["client_secret"] = self.client_secret
-        try:
-            response = await client.post(self.token_url, data=form)
-        except httpx.HTTPError as exc:
-            raise map_error(exc) from exc
-        tokens = response_json(response)
-        if (
-            not response.is_success
-            or not isinstance(tokens, dict)
-            or not tokens.get("access_token")
-        ):
-            raise refresh_error(response)
-        expires_in, expires_at = tokens.get("expires_in"), None
-        if isinstance(expires_in, int | float) and not isinstance(expires_in, bool):
-            expires_at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=expires_in)
-        refresh_token = tokens.get("refresh_token") or account.refresh_token
-        return RefreshedTokens(str(tokens["access_token"]), refresh_token, expires_at)
+        grant = RefreshGrant(
+            "YouTube", self.token_url, self.client_id, self.client_secret, map_error, refresh_error
+        )
+        return await refresh_tokens(grant, account, client)
 
     def permalink(self, video_id: str) -> str:
         return f"{self.web_url}/watch?v={video_id}"
