@@ -100,6 +100,27 @@ class OAuthEndpoints:
     exchange_url: str | None = None
 
 
+def oauth_endpoints(
+    target: ConnectorTarget,
+    sandbox_paths: tuple[str, str],
+    defaults: tuple[str, str, str],
+    token_option: str = "token_url",  # noqa: S107 (an option's name)
+) -> OAuthEndpoints:
+    """A platform whose sign-in, token and API URLs are each an option (`authorize_url`,
+    `token_option`, `api_url`; `defaults` in that order), and whose fake serves the consent
+    page and the token endpoint at `sandbox_paths` under its root, and the API at the root."""
+    if target.sandbox_url:
+        root = target.sandbox_url.rstrip("/")
+        authorize_path, token_path = sandbox_paths
+        return OAuthEndpoints(f"{root}{authorize_path}", f"{root}{token_path}", root)
+    options = target.options
+    return OAuthEndpoints(
+        options.get("authorize_url", defaults[0]),
+        options.get(token_option, defaults[1]),
+        options.get("api_url", defaults[2]).rstrip("/"),
+    )
+
+
 @dataclass(frozen=True)
 class OAuthCall:
     """What a "who is this" step needs: where to call, as which app, with which client."""

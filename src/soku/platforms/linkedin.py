@@ -14,6 +14,7 @@ from soku.platforms.base import (
     OAuthSpec,
     PlatformIntegration,
     RuleViolation,
+    oauth_endpoints,
 )
 from soku.platforms.rules import MediaRules, check_media, text_length
 from soku.platforms.text import plain_length
@@ -88,16 +89,12 @@ AUTHORIZE_URL = "https://www.linkedin.com/oauth/v2/authorization"
 def _oauth_endpoints(target: ConnectorTarget) -> OAuthEndpoints:
     from soku.platforms.linkedin_connector import API_URL, OAUTH_URL
 
-    if target.sandbox_url:  # the fake serves the consent page, the token endpoint and the API
-        root = target.sandbox_url.rstrip("/")
-        return OAuthEndpoints(
-            f"{root}/oauth/v2/authorization", f"{root}/oauth/v2/accessToken", root
-        )
-    options = target.options
-    return OAuthEndpoints(
-        options.get("authorize_url", AUTHORIZE_URL),
-        options.get("oauth_url", OAUTH_URL),
-        options.get("api_url", API_URL).rstrip("/"),
+    # the fake serves the consent page, the token endpoint and the API
+    return oauth_endpoints(
+        target,
+        ("/oauth/v2/authorization", "/oauth/v2/accessToken"),
+        (AUTHORIZE_URL, OAUTH_URL, API_URL),
+        "oauth_url",
     )
 
 

@@ -14,6 +14,7 @@ from soku.platforms.base import (
     OAuthSpec,
     PlatformIntegration,
     RuleViolation,
+    oauth_endpoints,
 )
 from soku.platforms.rules import MediaRules, check_media, text_length
 from soku.platforms.text import plain_length
@@ -105,14 +106,9 @@ AUTHORIZE_PATH, TOKEN_PATH = "/login/oauth2/authorize", "/login/oauth2/access_to
 def _oauth_endpoints(target: ConnectorTarget) -> OAuthEndpoints:
     from soku.platforms.snapchat_connector import API_URL, TOKEN_URL
 
-    if target.sandbox_url:  # the fake serves the consent page, the token endpoint and the API
-        root = target.sandbox_url.rstrip("/")
-        return OAuthEndpoints(f"{root}{AUTHORIZE_PATH}", f"{root}{TOKEN_PATH}", root)
-    options = target.options
-    return OAuthEndpoints(
-        options.get("authorize_url", AUTHORIZE_URL),
-        options.get("token_url", TOKEN_URL),
-        options.get("api_url", API_URL).rstrip("/"),
+    # the fake serves the consent page, the token endpoint and the API
+    return oauth_endpoints(
+        target, (AUTHORIZE_PATH, TOKEN_PATH), (AUTHORIZE_URL, TOKEN_URL, API_URL)
     )
 
 

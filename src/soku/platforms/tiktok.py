@@ -15,6 +15,7 @@ from soku.platforms.base import (
     PlatformIntegration,
     PublishCap,
     RuleViolation,
+    oauth_endpoints,
 )
 from soku.platforms.rules import MediaRules, check_media, text_length
 from soku.platforms.text import utf16_length
@@ -102,14 +103,9 @@ AUTHORIZE_URL = "https://www.tiktok.com/v2/auth/authorize/"  # tiktok.md, "Auth"
 def _oauth_endpoints(target: ConnectorTarget) -> OAuthEndpoints:
     from soku.platforms.tiktok_connector import API_URL, TOKEN_URL
 
-    if target.sandbox_url:  # the fake serves the consent page, the token endpoint and the API
-        root = target.sandbox_url.rstrip("/")
-        return OAuthEndpoints(f"{root}/v2/auth/authorize/", f"{root}/v2/oauth/token/", root)
-    options = target.options
-    return OAuthEndpoints(
-        options.get("authorize_url", AUTHORIZE_URL),
-        options.get("token_url", TOKEN_URL),
-        options.get("api_url", API_URL).rstrip("/"),
+    # the fake serves the consent page, the token endpoint and the API
+    return oauth_endpoints(
+        target, ("/v2/auth/authorize/", "/v2/oauth/token/"), (AUTHORIZE_URL, TOKEN_URL, API_URL)
     )
 
 

@@ -15,6 +15,7 @@ from soku.platforms.base import (
     PlatformIntegration,
     PublishCap,
     RuleViolation,
+    oauth_endpoints,
 )
 from soku.platforms.rules import (
     INVALID_CHARACTERS,
@@ -143,14 +144,9 @@ AUTHORIZE_URL = "https://accounts.google.com/o/oauth2/v2/auth"  # youtube.md, "A
 def _oauth_endpoints(target: ConnectorTarget) -> OAuthEndpoints:
     from soku.platforms.youtube_connector import API_URL, TOKEN_URL
 
-    if target.sandbox_url:  # the fake serves the consent page, the token endpoint and the API
-        root = target.sandbox_url.rstrip("/")
-        return OAuthEndpoints(f"{root}/o/oauth2/v2/auth", f"{root}/token", root)
-    options = target.options
-    return OAuthEndpoints(
-        options.get("authorize_url", AUTHORIZE_URL),
-        options.get("token_url", TOKEN_URL),
-        options.get("api_url", API_URL).rstrip("/"),
+    # the fake serves the consent page, the token endpoint and the API
+    return oauth_endpoints(
+        target, ("/o/oauth2/v2/auth", "/token"), (AUTHORIZE_URL, TOKEN_URL, API_URL)
     )
 
 
