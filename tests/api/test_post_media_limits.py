@@ -80,6 +80,38 @@ async def test_every_platform_s_refusal_of_a_clip_is_listed(
     )
 
 
+@pytest.mark.parametrize(
+    ("platform", "content", "field"),
+    [
+        ("linkedin", {"videoUrl": "short.mp4"}, "post.content.videoUrl"),
+        (
+            "instagram",
+            {"imageUrls": ["img1.jpg"], "mediaUrls": ["wide.jpg"]},
+            "post.content.mediaUrls[0]",
+        ),
+    ],
+)
+async def test_a_refusal_names_the_field_the_file_came_from(
+    client: httpx.AsyncClient,
+    caller: Caller,
+    files: MediaServer,
+    platform: str,
+    content: dict[str, Any],
+    field: str,
+) -> None:
+    """The files are checked in the post's order (the video, or the images then mediaUrls),
+    and each refusal names the request field its URL was given in."""
+    named = {
+        key: [files.url(v) for v in value] if isinstance(value, list) else files.url(value)
+        for key, value in content.items()
+    }
+    response = await client.post(
+        "/v1/posts", json=post({**named, "platform": [platform]}), headers=caller.headers
+    )
+    error = assert_error(response, 400, "validation_error")
+    assert error["details"]["field"] == field, error
+
+
 async def test_a_stored_file_is_checked_as_a_fetched_one(
     client: httpx.AsyncClient, caller: Caller, files: MediaServer
 ) -> None:

@@ -21,13 +21,16 @@ class ContentDraft:
     """A post's content after the request body has been checked for shape.
 
     `image_urls` holds every image (imageUrls and mediaUrls of an image post);
-    `video_urls` every video (videoUrl and mediaUrls of a video post).
+    `video_urls` every video (videoUrl and mediaUrls of a video post); `media_fields` the
+    request field each of those URLs came from, in the same order (`post.content.videoUrl`,
+    `post.content.mediaUrls[0]`, ...), so that an error about a file can name it.
     """
 
     text: str | None
     media_type: MediaType
     image_urls: tuple[str, ...] = field(default_factory=tuple)
     video_urls: tuple[str, ...] = field(default_factory=tuple)
+    media_fields: tuple[str, ...] = field(default_factory=tuple)
 
 
 @dataclass(frozen=True)

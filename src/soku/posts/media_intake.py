@@ -24,7 +24,6 @@ from soku.media.models import Media
 from soku.media.pins import Pins
 from soku.platforms.base import ContentDraft
 from soku.platforms.media_limits import check_files
-from soku.posts.schemas import Content
 
 
 @dataclass
@@ -74,10 +73,11 @@ async def take_media(
     return plan
 
 
-def check_limits(plan: MediaPlan, platforms: list[str], content: Content) -> None:
+def check_limits(plan: MediaPlan, platforms: list[str], draft: ContentDraft) -> None:
     """Each target platform's limits on the fetched files (type, bytes, frame size, duration,
-    frame rate: `soku.platforms.media_limits`); `validation_error` listing every refusal."""
-    names = _fields(content)
+    frame rate: `soku.platforms.media_limits`); `validation_error` listing every refusal,
+    each naming the request field of its file (`ContentDraft.media_fields`)."""
+    names = list(draft.media_fields)
     problems = [
         {
             "platform": found.violation.platform,
@@ -90,14 +90,6 @@ def check_limits(plan: MediaPlan, platforms: list[str], content: Content) -> Non
     ]
     if problems:
         raise ValidationFailed.from_problems(problems)
-
-
-def _fields(content: Content) -> list[str]:
-    """The request's field of each media URL, in the order of the post's files."""
-    media = [f"post.content.mediaUrls[{i}]" for i in range(len(content.mediaUrls or []))]
-    if content.videoUrl is not None:
-        return ["post.content.videoUrl", *media]
-    return [f"post.content.imageUrls[{i}]" for i in range(len(content.imageUrls or []))] + media
 
 
 def check_still_stored(connection: Connection, plan: MediaPlan) -> None:

@@ -111,7 +111,7 @@ async def _media_first(
     submission = check(ctx, body)
     await resolve_accounts(ctx, user_id, submission)
     plan = await take_media(ctx, user_id, submission.draft, pins)
-    check_limits(plan, [t.platform for t in submission.targets], body.post.content)
+    check_limits(plan, [t.platform for t in submission.targets], submission.draft)
     return plan
 
 

@@ -275,15 +275,28 @@ def _check_media(content: Content, max_urls: int) -> tuple[ContentDraft | None, 
         problems.append(
             problem("post.content.text", "required", "A text post needs post.content.text.")
         )
-    videos = ([content.videoUrl] if content.videoUrl else []) + media_urls
-    images = image_urls + media_urls
+    fields, urls = _media_of_kind(content, kind)
     draft = ContentDraft(
         text=text,
         media_type=kind,
-        image_urls=tuple(images) if kind == "image" else (),
-        video_urls=tuple(videos) if kind == "video" else (),
+        image_urls=urls if kind == "image" else (),
+        video_urls=urls if kind == "video" else (),
+        media_fields=fields,
     )
     return draft, problems
+
+
+def _media_of_kind(content: Content, kind: MediaType) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The post's files in their order, with the request field each came from: the video
+    (videoUrl) or the images (imageUrls), then mediaUrls; none for a text post."""
+    if kind == "text":
+        return (), ()
+    if kind == "video":
+        named = [("post.content.videoUrl", content.videoUrl)] if content.videoUrl else []
+    else:
+        named = [(f"post.content.imageUrls[{i}]", u) for i, u in enumerate(content.imageUrls or [])]
+    named += [(f"post.content.mediaUrls[{i}]", u) for i, u in enumerate(content.mediaUrls or [])]
+    return tuple(f for f, _ in named), tuple(u for _, u in named)
 
 
 def _kind_problems(content: Content, kind: MediaType) -> list[Problem]:
