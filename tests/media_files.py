@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import threading
+from collections.abc import Collection
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -18,6 +19,7 @@ from PIL import Image
 
 IMAGE_FORMATS = {"jpg": "JPEG", "png": "PNG", "webp": "WEBP", "gif": "GIF"}
 _EXTS = ("jpg", "png", "webp", "gif", "jpg", "png")
+_TYPES = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp", "gif": "image/gif"}
 
 
 def write_image(path: Path, colour: tuple[int, int, int], size: tuple[int, int] = (64, 48)) -> None:
@@ -84,9 +86,16 @@ class MediaServer:
     def url(self, name: str) -> str:
         return f"{self.base}/{name}"
 
-    def images(self, count: int, ext: str | None = None) -> list[str]:
-        """`count` distinct URLs: of every format in turn, or all `ext` ("jpg")."""
-        names = [f"img{index}.{e}" for index, e in enumerate(_EXTS, start=1) if ext in (None, e)]
+    def images(
+        self, count: int, ext: str | None = None, types: Collection[str] | None = None
+    ) -> list[str]:
+        """`count` distinct URLs: of every format in turn, or all `ext` ("jpg"), or only of
+        the content `types` given (a platform's `media_limits` image types)."""
+        names = [
+            f"img{index}.{e}"
+            for index, e in enumerate(_EXTS, start=1)
+            if ext in (None, e) and (types is None or _TYPES[e] in types)
+        ]
         return [self.url(f"{names[i % len(names)]}?n={i}") for i in range(count)]
 
     def close(self) -> None:

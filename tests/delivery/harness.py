@@ -7,7 +7,7 @@ import datetime as dt
 import secrets
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from typing import Any
 
 import httpx
@@ -41,9 +41,14 @@ def text_post(*platforms: Any, text: str = "Hello", **extra: Any) -> dict[str, A
 
 
 def image_post(
-    media: MediaServer, *platforms: Any, count: int, text: str = "Pictures"
+    media: MediaServer,
+    *platforms: Any,
+    count: int,
+    text: str = "Pictures",
+    types: Collection[str] | None = None,
 ) -> dict[str, Any]:
-    urls = media.images(count)
+    """A post of `count` images, of every format in turn or only of the content `types`."""
+    urls = media.images(count, types=types)
     content = {"text": unique(text), "imageUrls": urls, "platform": list(platforms)}
     return {"post": {"content": content}}
 

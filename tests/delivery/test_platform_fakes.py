@@ -18,6 +18,7 @@ import pytest
 
 from soku.integrations.models import AccountStatus
 from soku.platforms import INTEGRATIONS, RULES
+from soku.platforms.media_limits import LIMITS
 from tests.asgi_server import free_port, serving
 from tests.conftest import Caller
 from tests.delivery.conftest import MakeHarness
@@ -28,11 +29,6 @@ PLATFORMS = sorted(INTEGRATIONS)
 ACCOUNTS = {"x": "x_main", "threads": "th_main", "facebook": "fb_main", "linkedin": "li_main",
             "tiktok": "tt_main", "youtube": "yt_main",
             "instagram": "ig_main", "snapchat": "sc_main"}  # fmt: skip
-# Platforms that take only some image formats: the media_files images a post of theirs uses.
-IMAGE_FILES = {
-    "tiktok": ("img1.jpg", "img3.webp"),  # no PNG or GIF (tiktok.md)
-    "instagram": ("img1.jpg", "img5.jpg"),  # JPEG only (instagram.md)
-}
 # Platforms whose reconcile cannot tell (their API lists no posts): a 5xx on the publish call
 # ends "unknown" there, so a retried server error is injected on this earlier call instead.
 RETRIED_CALLS = {"snapchat": "create"}
@@ -135,11 +131,8 @@ async def test_images_read_back_from_our_store(served: Served, media_server: Med
         pytest.skip(f"{served.platform} takes no images")
     caller = await served.caller()
     count = min(2, RULES[served.platform].media.max_images)  # one where that is all it takes
-    body = image_post(media_server, served.platform, count=count)
-    if served.platform in IMAGE_FILES:
-        body["post"]["content"]["imageUrls"] = [
-            media_server.url(f"{name}?n={n}") for n, name in enumerate(IMAGE_FILES[served.platform])
-        ]
+    types = LIMITS[served.platform].image.types  # no PNG for Instagram, no GIF for TikTok
+    body = image_post(media_server, served.platform, count=count, types=types)
     delivery = await served.deliver(caller, body, "published")
     [post] = await served.posts()
     assert post["id"] == delivery["platformPostId"]
