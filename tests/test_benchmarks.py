@@ -87,9 +87,8 @@ def test_burst_on_sqlite_publishes_every_delivery() -> None:
     assert_all_published(summary, 80)
     # sampled every 0.1 s: 80 deliveries can all go out between two samples on a fast machine
     assert 0 <= summary["in_flight"]["max"] <= summary["concurrency"]
-    threads = summary["thread_cores"]  # the worker's CPU by thread: the loop and the writer
-    assert threads["MainThread"] > 0
-    assert threads["soku-sqlite-writer"] > 0
+    threads = summary["thread_cores"]  # the worker's CPU by thread: the loop, which also writes
+    assert threads["MainThread"] > 0  # (the writer thread only checkpoints: it may read 0)
     assert "database" not in summary["cpu_cores"]  # SQLite: no server to read
     collected = summary["gc"]  # the worker's garbage collections during the burst
     assert set(collected["collections"]) <= {"0", "1", "2"}

@@ -5,15 +5,20 @@ asyncio lock (cheap) and open with BEGIN IMMEDIATE, so two of them never race to
 read lock (which SQLite answers with an immediate `database is locked`). Other processes
 (the CLI, a second server) wait on SQLite's busy timeout.
 
-`Database.run_write` runs a sync unit of work. On a SQLite file it goes to one writer thread:
-through the async engine (aiosqlite) every statement crosses to the connection's thread and
-back three or four times (cursor, execute, fetch, close), and BEGIN, COMMIT and the reset on
-return once more each: about 18 crossings per accepted post, each a GIL hand-off, which cost
-more CPU than SQLite's own work. The thread runs the same function on a sync engine: one
-crossing per unit of work. Elsewhere (PostgreSQL, SQLite in memory) it runs through the async
-engine's `run_sync`.
+`Database.run_write` runs a sync unit of work. On a SQLite file it runs on a sync connection
+of its own, in one piece: through the async engine (aiosqlite) every statement crosses to the
+connection's thread and back three or four times (cursor, execute, fetch, close), and BEGIN,
+COMMIT and the reset on return once more each: about 18 crossings per accepted post, each a
+GIL hand-off, which cost more CPU than SQLite's own work. That connection lives on the event
+loop's own thread (`_InlineWriter`): a write there is a function call. It used to be a
+writer thread's, one crossing per unit of work; but both threads run Python, so the GIL went
+back and forth during every write, and the worker delivered about a fifth fewer posts per
+second (bench/README.md, `delivery_efficiency.py`). The writer thread stays for what must not
+stop the event loop: a write that finds SQLite's lock held by another process waits for it
+there (the busy timeout), and the WAL checkpoints of the inline commits (an fsync) run there.
+Elsewhere (PostgreSQL, SQLite in memory) it runs through the async engine's `run_sync`.
 
-`Database.run_read` does the same for a read (the dry run's account check, a post and its
+`Database.run_read` runs a read written that way (the dry run's account check, a post and its
 deliveries, a page of the listing): on a SQLite file one trip to a reader thread, whose own
 connection reads a snapshot while the writer writes (WAL) and is refused any write (`PRAGMA
 query_only`). Reads queue there one at a time; each is short, and the GIL would run them one
@@ -26,8 +31,10 @@ import asyncio
 import contextlib
 import datetime as dt
 import json
+import math
 import queue
 import re
+import sqlite3
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
@@ -251,6 +258,8 @@ class Database:
         # Whether `run_write` uses the writer thread: a SQLite file (not PostgreSQL, not memory).
         file = make_url(url).database
         self.has_writer_thread = self.is_sqlite and file not in (None, "", ":memory:")
+        self._inline: _InlineWriter | None = None
+        self._checkpoints: set[asyncio.Task[None]] = set()
         self._writer: _ConnectionThread | None = None
         self._reader: _ConnectionThread | None = None
 
@@ -283,13 +292,23 @@ class Database:
 
     async def run_write(self, work: Callable[[Connection], T]) -> T:
         """The unit of work as one sync function: `work(connection)` in one transaction,
-        committed if it returns, rolled back if it raises. On a SQLite file, one trip to the
-        writer thread (BEGIN IMMEDIATE, under `write_lock`); elsewhere the async engine's
-        `run_sync` runs it in a transaction of its own."""
+        committed if it returns, rolled back if it raises. On a SQLite file, under the
+        process's write lock: on the event loop's own thread when SQLite's write lock is free
+        (`_InlineWriter`), otherwise on the writer thread, which waits for it on the busy
+        timeout; elsewhere the async engine's `run_sync` runs it in a transaction of its own."""
         if self.has_writer_thread:
-            if self._writer is None:
-                self._writer = _ConnectionThread(self.url, "writer", self._write_lock)
-            return await self._writer.run(work)
+            async with self._write_lock:
+                inline = self._inline_writer()
+                if inline is not None:
+                    try:
+                        result = inline.run(work)
+                    except WriteLocked:
+                        pass  # another process is writing: wait for it off the event loop
+                    else:
+                        if inline.checkpoint_due():
+                            self._start_checkpoint()
+                        return result
+                return await self._writer_thread().run(work)
         if self.is_sqlite:  # in memory: the process's write lock and BEGIN IMMEDIATE
             async with self.transaction() as session:
                 connection = await session.connection()
@@ -297,13 +316,40 @@ class Database:
         async with self.engine.begin() as connection:  # no session needed around it
             return await connection.run_sync(work)
 
+    def _inline_writer(self) -> _InlineWriter | None:
+        """The write connection of the thread running the event loop (made on first use),
+        or None on another thread than the one that made it: a SQLite connection is used by
+        one thread only."""
+        if self._inline is None:
+            self._inline = _InlineWriter(self.url)
+        return self._inline if self._inline.thread == threading.get_ident() else None
+
+    def _start_checkpoint(self) -> None:
+        task = asyncio.create_task(self._checkpoint())
+        self._checkpoints.add(task)
+        task.add_done_callback(self._checkpoints.discard)
+
+    async def _checkpoint(self) -> None:
+        """A passive checkpoint of the WAL on the writer thread, under the process's write
+        lock: with no write of this process beginning meanwhile, it copies every committed
+        page, and the next write starts the WAL over from its beginning (SQLite restarts it
+        only once all of it is copied). The event loop goes on meanwhile; this process's
+        writes wait for it, as they did when each commit could checkpoint."""
+        async with self._write_lock:
+            await self._writer_thread().run(_passive_checkpoint, transaction=False)
+
+    def _writer_thread(self) -> _ConnectionThread:
+        if self._writer is None:
+            self._writer = _ConnectionThread(self.url, "writer", writes=True)
+        return self._writer
+
     async def run_read(self, work: Callable[[Connection], T]) -> T:
         """`work(connection)` in a transaction that only reads, rolled back after it. On a
         SQLite file, one trip to the reader thread (which cannot write); elsewhere the async
         engine's `run_sync`."""
         if self.has_writer_thread:
             if self._reader is None:
-                self._reader = _ConnectionThread(self.url, "reader", None)
+                self._reader = _ConnectionThread(self.url, "reader", writes=False)
             return await self._reader.run(work)
         async with self.engine.connect() as connection:  # rolled back when it closes
             return await connection.run_sync(work)
@@ -315,6 +361,13 @@ class Database:
     async def dispose(self) -> None:
         """Close the writer and reader threads (after their queued work) and the engine's
         connections."""
+        for task in list(self._checkpoints):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._inline is not None:
+            self._inline.close()
+            self._inline = None
         threads = [t for t in (self._writer, self._reader) if t is not None]
         self._writer = self._reader = None
         for thread in threads:  # joined off the event loop: its last work may wait on a lock
@@ -323,45 +376,48 @@ class Database:
 
 
 class _ConnectionThread:
-    """One thread, one connection, one transaction at a time. The writer's run under the
-    process's write lock, each opened with BEGIN IMMEDIATE (other processes wait on SQLite's
-    lock, its busy timeout) and committed; the reader's (`lock` None) only read, and are
-    rolled back."""
+    """One thread, one connection, one transaction at a time. The writer's (`writes`) are
+    opened with BEGIN IMMEDIATE (other processes wait on SQLite's lock, its busy timeout) and
+    committed, and it runs the WAL checkpoints of the inline writer's commits; the reader's
+    only read, and are rolled back. The caller holds the process's write lock around a
+    write."""
 
-    def __init__(self, url: str, role: str, lock: asyncio.Lock | None) -> None:
+    def __init__(self, url: str, role: str, *, writes: bool) -> None:
         sync_url = make_url(url).set(drivername="sqlite")
         self.engine: Engine = create_engine(sync_url, pool_size=1, max_overflow=0, **_JSON_CODEC)
         prepare_sqlite(self.engine)
-        self.lock = lock
+        self.writes = writes
         # A bare queue and thread: run_in_executor's future chaining costs 3x the CPU per trip.
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         name = f"soku-sqlite-{role}"
         self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
         self._thread.start()
 
-    async def run(self, work: Callable[[Connection], T]) -> T:
+    async def run(self, work: Callable[[Connection], T], *, transaction: bool = True) -> T:
+        """`work(connection)` on the thread, in a transaction (or, `transaction` False, with
+        none open: what SQLite refuses inside one, such as a checkpoint)."""
         done: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        # The writer holds the process's write lock, which the process's other writers take
-        # too: they queue here instead of polling SQLite's busy timeout. The reader has none.
-        async with self.lock or contextlib.nullcontext():
-            self._jobs.put((work, done))
-            return await done
+        self._jobs.put((work, done, transaction))
+        return await done
 
     def _serve(self) -> None:
         # kept open (a checkout per unit of work costs more)
-        writes = self.lock is not None
+        writes = self.writes
         with self.engine.connect().execution_options(sqlite_immediate=writes) as connection:
             if not writes:
                 connection.exec_driver_sql("PRAGMA query_only = ON")
                 connection.commit()
             while (job := self._jobs.get()) is not None:
-                work, done = job
+                work, done, in_transaction = job
                 result, error = None, None
                 try:
-                    with connection.begin() as transaction:
+                    if not in_transaction:
                         result = work(connection)
-                        if not writes:
-                            transaction.rollback()
+                    else:
+                        with connection.begin() as transaction:
+                            result = work(connection)
+                            if not writes:
+                                transaction.rollback()
                 except BaseException as exc:  # handed to the awaiting caller, as it would raise
                     error = exc
                 try:
@@ -376,7 +432,85 @@ class _ConnectionThread:
         self.engine.dispose()
 
 
-_Job = tuple[Callable[[Connection], Any], "asyncio.Future[Any]"]
+CHECKPOINT_SECONDS = 0.2  # the inline writer's commits are checkpointed at most this often
+
+
+def _passive_checkpoint(connection: Connection) -> None:
+    """`PRAGMA wal_checkpoint(PASSIVE)` on the connection's own sqlite3 connection (in
+    autocommit, outside any transaction); a failure (another process's checkpoint running)
+    leaves the pages for the next one."""
+    raw = connection.connection.driver_connection
+    assert raw is not None
+    with contextlib.suppress(sqlite3.Error):
+        raw.execute("PRAGMA wal_checkpoint(PASSIVE)").close()
+
+
+class WriteLocked(Exception):
+    """SQLite's write lock is held by another connection (another process)."""
+
+
+class _InlineWriter:
+    """The SQLite file's write connection on the event loop's own thread.
+
+    A write run there costs no trip to the writer thread: no hand-off of the GIL between
+    the two threads, which both run Python, while the statements run (bench/README.md,
+    `delivery_efficiency.py`). Its BEGIN IMMEDIATE waits for nobody (busy timeout 0): if
+    another process holds SQLite's write lock, `run` raises `WriteLocked` before running
+    anything, and the write goes to the writer thread, which waits there instead of
+    stopping the event loop. Its commits do not checkpoint the WAL themselves (an fsync of
+    the database file on the event loop's thread); `checkpoint_due` says when to have the
+    writer thread do it.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.thread = threading.get_ident()
+        sync_url = make_url(url).set(drivername="sqlite")
+        # check_same_thread off only so that `close` may run elsewhere; `Database` uses it
+        # from `thread` alone.
+        self.engine: Engine = create_engine(
+            sync_url,
+            pool_size=1,
+            max_overflow=0,
+            connect_args={"check_same_thread": False},
+            **_JSON_CODEC,
+        )
+        prepare_sqlite(self.engine)
+
+        @event.listens_for(self.engine, "connect")
+        def _never_wait(dbapi_conn: Any, _record: Any) -> None:  # after prepare_sqlite's
+            cursor = dbapi_conn.cursor()
+            cursor.execute("PRAGMA busy_timeout=0")
+            cursor.execute("PRAGMA wal_autocheckpoint=0")
+            cursor.close()
+
+        self.connection = self.engine.connect().execution_options(sqlite_immediate=True)
+        self._last_checkpoint = -math.inf
+
+    def run(self, work: Callable[[Connection], T]) -> T:
+        try:
+            transaction = self.connection.begin()
+        except exc.OperationalError as error:
+            if getattr(error.orig, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY:
+                raise WriteLocked(str(error.orig)) from error
+            raise
+        with transaction:
+            return work(self.connection)
+
+    def checkpoint_due(self) -> bool:
+        """Whether the last checkpoint was asked for `CHECKPOINT_SECONDS` ago or more (then
+        it counts as asked for now)."""
+        now = time.monotonic()
+        if now - self._last_checkpoint < CHECKPOINT_SECONDS:
+            return False
+        self._last_checkpoint = now
+        return True
+
+    def close(self) -> None:
+        self.connection.close()
+        self.engine.dispose()
+
+
+_Job = tuple[Callable[[Connection], Any], "asyncio.Future[Any]", bool]
 
 
 def _settle(done: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:

@@ -1,9 +1,10 @@
-"""The accept path's shortcuts: the API key cache and its bound, the SQLite writer thread, and
-the reader thread of the dry run."""
+"""The accept path's shortcuts: the API key cache and its bound, the SQLite writes on the event
+loop's thread (and the writer thread behind them), and the reader thread of the dry run."""
 
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import threading
 import time
 import uuid
@@ -125,14 +126,22 @@ def _count(connection: Connection) -> int:
     return int(connection.execute(text("SELECT count(*) FROM t")).scalar_one())
 
 
-async def test_the_writer_thread_lives_from_the_first_write_to_dispose(tmp_path: Path) -> None:
+async def test_writes_run_on_the_loops_thread_and_roll_back_on_error(tmp_path: Path) -> None:
     db = Database(f"sqlite+aiosqlite:///{tmp_path / 'writes.db'}", pool_size=1)
     before = _writer_threads()
     await db.run_write(_create_table)
-    (thread,) = _writer_threads() - before
+    threads: list[int] = []
+
+    def insert_then_fail(connection: Connection) -> None:
+        threads.append(threading.get_ident())
+        _insert_then_fail(connection)
+
     with pytest.raises(ZeroDivisionError):  # raised to the caller, the insert rolled back
-        await db.run_write(_insert_then_fail)
+        await db.run_write(insert_then_fail)
+    assert threads == [threading.get_ident()]  # no trip to another thread
     assert await db.run_write(_count) == 0
+    await asyncio.sleep(0)  # the first write's checkpoint starts the writer thread
+    (thread,) = _writer_threads() - before  # there for the checkpoints (and a locked file)
     await db.dispose()
     assert not thread.is_alive()
 
@@ -155,23 +164,100 @@ async def test_the_reader_thread_reads_committed_rows_and_refuses_writes(tmp_pat
     assert not reader.is_alive()
 
 
-async def test_a_read_does_not_wait_for_the_writer(tmp_path: Path) -> None:
+def _hold_write_lock(path: Path) -> sqlite3.Connection:
+    """Another process's writer, as SQLite sees it: its own connection, in a write
+    transaction with a row inserted and not committed."""
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("INSERT INTO t VALUES (7)")
+    return other
+
+
+async def test_a_read_does_not_wait_for_a_writer(tmp_path: Path) -> None:
     db = Database(f"sqlite+aiosqlite:///{tmp_path / 'both.db'}", pool_size=1)
     await db.run_write(_create_table)
-    inside, release = threading.Event(), threading.Event()
-
-    def slow_insert(connection: Connection) -> None:
-        _insert(connection)
-        inside.set()
-        release.wait(10)
-
-    write = asyncio.create_task(db.run_write(slow_insert))
-    assert await asyncio.to_thread(inside.wait, 10)
+    other = _hold_write_lock(tmp_path / "both.db")
     # the write holds SQLite's lock, uncommitted: the read goes ahead and sees the row absent
     assert await asyncio.wait_for(db.run_read(_count), 5) == 0
-    release.set()
-    await write
+    other.execute("COMMIT")
     assert await db.run_read(_count) == 1
+    other.close()
+    await db.dispose()
+
+
+async def test_a_write_waits_for_another_process_off_the_event_loop(tmp_path: Path) -> None:
+    """SQLite's lock held elsewhere: the write goes to the writer thread, which waits for the
+    lock while the event loop goes on; once the lock is free, writes run inline again."""
+    path = tmp_path / "locked.db"
+    db = Database(f"sqlite+aiosqlite:///{path}", pool_size=1)
+    await db.run_write(_create_table)
+    threads: list[int] = []
+
+    def insert(connection: Connection) -> int:
+        threads.append(threading.get_ident())
+        _insert(connection)
+        return _count(connection)
+
+    other = _hold_write_lock(path)
+    write = asyncio.create_task(db.run_write(insert))
+    ticks = 0
+    for _ in range(5):  # the loop keeps running while the write waits
+        await asyncio.sleep(0.02)
+        ticks += 1
+    assert ticks == 5 and not write.done() and threads == []
+    other.execute("COMMIT")
+    assert await asyncio.wait_for(write, 10) == 2  # after the other's row
+    assert threads[0] != threading.get_ident()  # it ran on the writer thread
+    assert await db.run_write(insert) == 3
+    assert threads[1] == threading.get_ident()  # and the next one inline again
+    other.close()
+    await db.dispose()
+
+
+async def test_the_inline_writes_are_checkpointed_by_the_writer_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The inline connection never checkpoints (SQLite's automatic one is off on it): the
+    writer thread does, so the WAL stays small. 300 commits of 8 KiB rows would leave about
+    2.4 MB in it otherwise, under SQLite's own automatic threshold (1,000 pages)."""
+    monkeypatch.setattr("soku.db.CHECKPOINT_SECONDS", 0.0)
+    path = tmp_path / "wal.db"
+    db = Database(f"sqlite+aiosqlite:///{path}", pool_size=1)
+    await db.run_write(lambda c: c.execute(text("CREATE TABLE b (x BLOB)")))
+    row = b"x" * 8192
+    for _ in range(300):
+        await db.run_write(lambda c: c.execute(text("INSERT INTO b VALUES (:x)"), {"x": row}))
+        await asyncio.sleep(0)
+    wal = path.with_name("wal.db-wal").stat().st_size
+    assert wal < 1_000_000, wal
+    assert await db.run_write(lambda c: c.execute(text("SELECT count(*) FROM b")).scalar()) == 300
+    await db.dispose()
+
+
+async def test_a_write_from_another_thread_goes_to_the_writer_thread(tmp_path: Path) -> None:
+    """The inline connection belongs to the thread that made it; a write from another thread
+    (its own event loop, after this one's writes ended) takes the writer thread instead of
+    sharing it."""
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'threads.db'}", pool_size=1)
+    await db.run_write(_create_table)
+    await asyncio.sleep(0)  # the write's checkpoint starts, under the write lock,
+    async with db.write_lock:  # and is done: nothing of this loop's holds the lock
+        pass
+    threads: list[int] = []
+
+    def insert(connection: Connection) -> None:
+        threads.append(threading.get_ident())
+        _insert(connection)
+
+    elsewhere: list[int] = []
+
+    def other_thread() -> None:
+        elsewhere.append(threading.get_ident())
+        asyncio.run(db.run_write(insert))
+
+    await asyncio.to_thread(other_thread)
+    assert threads and threads[0] not in (threading.get_ident(), elsewhere[0])
+    assert await db.run_write(_count) == 1
     await db.dispose()
 
 

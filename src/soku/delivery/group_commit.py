@@ -13,8 +13,8 @@ and BEGIN/COMMIT; held until 32 wait, in groups of about 35, and the worker's CP
 fell by about a tenth (bench/README.md).
 
 A write is a sync function of a Connection, and a group is one `Database.run_write`: on a
-SQLite file one trip to the writer thread for the whole group, not a thread hand-off and a
-greenlet switch for every statement.
+SQLite file one function call on the event loop's thread for the whole group, not a thread
+hand-off and a greenlet switch for every statement.
 
 Rules for a write (`apply`):
 - it raises `LeaseLost` before it has written anything (its fenced update comes first), so

@@ -190,7 +190,8 @@ def _clock(session: AsyncSession | Connection, now: dt.datetime) -> ColumnElemen
 
 
 # The worker's writes below are sync functions on a Connection: they run in its group commit
-# (`GroupCommit`, through `Database.run_write`: on SQLite one trip to the writer thread).
+# (`GroupCommit`, through `Database.run_write`: on a SQLite file one function call on the
+# event loop's thread).
 
 
 def renew_leases(

@@ -112,7 +112,8 @@ class Worker:
         if free <= 0:
             return 0
         batch = min(free, self.ctx.settings.worker_batch)
-        # snapshots: the claim runs on the writer thread (SQLite) while runs keep finishing
+        # snapshots: on SQLite's writer thread (another process holding the lock) the claim
+        # runs while runs keep finishing
         order, running, busy = self._platform_order(), list(self.tasks), Counter(self.running)
 
         def claim(connection: Connection) -> tuple[list[Claimed], dict[uuid.UUID, Target]]:

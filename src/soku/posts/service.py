@@ -148,7 +148,7 @@ async def _create_once(
         )  # fmt: skip
         ctx.wakeup.notify_in(connection)  # delivered on commit
 
-    await ctx.db.run_write(write)  # SQLite file: one trip to the writer thread (see soku.db)
+    await ctx.db.run_write(write)  # SQLite file: one call, on the loop's thread (see soku.db)
     if media.pins is not None:
         media.pins.committed()
     ctx.wakeup.wake()
