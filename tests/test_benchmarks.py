@@ -89,6 +89,7 @@ def test_burst_on_sqlite_publishes_every_delivery() -> None:
     assert 0 <= summary["in_flight"]["max"] <= summary["concurrency"]
     threads = summary["thread_cores"]  # the worker's CPU by thread: the loop, which also writes
     assert threads["MainThread"] > 0  # (the writer thread only checkpoints: it may read 0)
+    assert threads.get("soku-sqlite-writer", 0.0) < threads["MainThread"]
     assert "database" not in summary["cpu_cores"]  # SQLite: no server to read
     collected = summary["gc"]  # the worker's garbage collections during the burst
     assert set(collected["collections"]) <= {"0", "1", "2"}

@@ -255,7 +255,8 @@ class Database:
             ping_when_idle(self.engine.sync_engine, PING_AFTER_IDLE_SECONDS)
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._write_lock = asyncio.Lock()
-        # Whether `run_write` uses the writer thread: a SQLite file (not PostgreSQL, not memory).
+        # A SQLite file (not PostgreSQL, not memory): `run_write` on the inline connection
+        # (the writer thread behind it), `run_read` on the reader thread.
         file = make_url(url).database
         self.has_writer_thread = self.is_sqlite and file not in (None, "", ":memory:")
         self._inline: _InlineWriter | None = None
@@ -383,9 +384,7 @@ class _ConnectionThread:
     write."""
 
     def __init__(self, url: str, role: str, *, writes: bool) -> None:
-        sync_url = make_url(url).set(drivername="sqlite")
-        self.engine: Engine = create_engine(sync_url, pool_size=1, max_overflow=0, **_JSON_CODEC)
-        prepare_sqlite(self.engine)
+        self.engine = _one_connection_engine(url)
         self.writes = writes
         # A bare queue and thread: run_in_executor's future chaining costs 3x the CPU per trip.
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
@@ -432,6 +431,17 @@ class _ConnectionThread:
         self.engine.dispose()
 
 
+def _one_connection_engine(url: str, **connect_args: Any) -> Engine:
+    """A sync engine of one connection to the SQLite file of `url` (an aiosqlite URL), set up
+    as every connection of the process is (`prepare_sqlite`)."""
+    sync_url = make_url(url).set(drivername="sqlite")
+    engine = create_engine(
+        sync_url, pool_size=1, max_overflow=0, connect_args=connect_args, **_JSON_CODEC
+    )
+    prepare_sqlite(engine)
+    return engine
+
+
 CHECKPOINT_SECONDS = 0.2  # the inline writer's commits are checkpointed at most this often
 
 
@@ -464,17 +474,9 @@ class _InlineWriter:
 
     def __init__(self, url: str) -> None:
         self.thread = threading.get_ident()
-        sync_url = make_url(url).set(drivername="sqlite")
         # check_same_thread off only so that `close` may run elsewhere; `Database` uses it
         # from `thread` alone.
-        self.engine: Engine = create_engine(
-            sync_url,
-            pool_size=1,
-            max_overflow=0,
-            connect_args={"check_same_thread": False},
-            **_JSON_CODEC,
-        )
-        prepare_sqlite(self.engine)
+        self.engine = _one_connection_engine(url, check_same_thread=False)
 
         @event.listens_for(self.engine, "connect")
         def _never_wait(dbapi_conn: Any, _record: Any) -> None:  # after prepare_sqlite's

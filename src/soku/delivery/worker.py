@@ -112,8 +112,8 @@ class Worker:
         if free <= 0:
             return 0
         batch = min(free, self.ctx.settings.worker_batch)
-        # snapshots: on SQLite's writer thread (another process holding the lock) the claim
-        # runs while runs keep finishing
+        # snapshots: runs may finish while the claim runs (between PostgreSQL's round trips,
+        # or on SQLite's writer thread when another process holds the lock)
         order, running, busy = self._platform_order(), list(self.tasks), Counter(self.running)
 
         def claim(connection: Connection) -> tuple[list[Claimed], dict[uuid.UUID, Target]]:
