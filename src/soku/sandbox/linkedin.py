@@ -49,7 +49,7 @@ from soku.sandbox.linkedin_state import FakeState, Post, read_little_text
 def create_linkedin_fake(public_url: str = "") -> FastAPI:
     """The fake as an ASGI app; `public_url` is where it is reachable (else from the request)."""
     app = fake_app("Soku sandbox: LinkedIn REST API")
-    fake = LinkedInFake(public_url)
+    fake = LinkedInFake(FakeState(), public_url)
     app.state.fake = fake.state
     _error_handlers(app)
     oauth_routes(app, fake)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Literal, get_args
 
-from soku.sandbox.common import FaultFields
+from soku.sandbox.fault_gate import FakeError, FaultAnswers, InjectedFault
 
 CallKind = Literal[
     "token", "userinfo", "publish", "list", "image_init", "image_upload", "image_status",
@@ -39,12 +39,8 @@ _CODE_OF_STATUS = {400: "invalid_request", 401: "token_expired", 403: "forbidden
                    503: "service_unavailable", 504: "timeout"}  # fmt: skip
 
 
-class LinkedInError(Exception):
+class LinkedInError(FakeError):
     """An answer in LinkedIn's error shape (or an OAuth error on the token path)."""
-
-    def __init__(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None):
-        super().__init__(str(body))
-        self.status, self.body, self.headers = status, body, headers or {}
 
 
 def api_error(
@@ -66,30 +62,19 @@ def oauth_error(status: int, code: str, description: str) -> LinkedInError:
     return LinkedInError(status, {"error": code, "error_description": description})
 
 
-class FaultSpec(FaultFields):
+class FaultSpec(InjectedFault):
     """One injected fault; `on="media"` hits every image and video call."""
 
     on: Literal[
         "token", "userinfo", "publish", "list", "image_init", "image_upload", "image_status",
         "video_init", "video_part", "video_finalize", "video_status", "media", "any",
     ]  # fmt: skip
-
-    def matches(self, kind: str, user_id: str | None) -> bool:
-        on_kind = self.on in (kind, "any") or (self.on == "media" and kind in MEDIA_KINDS)
-        return on_kind and self.user_id in ("*", user_id)
-
-    def error(self, kind: str) -> LinkedInError | None:
-        """The answer this fault gives; None when it only delays an accepted publish."""
-        if self.status is None and self.error_code is None:
-            return None if self.accept_then_delay is not None else fault_error("timeout")
-        code = self.error_code or _CODE_OF_STATUS.get(self.status or 0, "")
-        status = self.status or _FAULTS.get(code, (400,))[0]
-        if kind == "token" and status < 500 and status != 429:
-            error = oauth_error(status, code or "invalid_request", "Injected fault.")
-        elif code in _FAULTS:
-            error = fault_error(code, status)
-        else:
-            error = api_error(status, f"Injected fault: {code or status}.")
-        if self.retry_after is not None:  # LinkedIn documents no Retry-After: a knob
-            error.headers = {"retry-after": str(round(self.retry_after))}
-        return error
+    groups = {"media": MEDIA_KINDS}
+    # LinkedIn documents no Retry-After: the header a `retry_after` adds is a knob
+    answers = FaultAnswers(
+        statuses={code: status for code, (status, _, _) in _FAULTS.items()},
+        code_of_status=_CODE_OF_STATUS,
+        named=fault_error,
+        unnamed=lambda status, code, message: api_error(status, message),
+        oauth=oauth_error,
+    )

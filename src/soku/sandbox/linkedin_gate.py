@@ -2,37 +2,26 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 
 from fastapi import Request
 
-from soku.sandbox.common import apply_fault, public_base
-from soku.sandbox.linkedin_faults import STATUS_KINDS, CallKind, FaultSpec, api_error
+from soku.sandbox.fault_gate import FakeGate, bearer
+from soku.sandbox.linkedin_faults import STATUS_KINDS, CallKind, FaultSpec, LinkedInError, api_error
 from soku.sandbox.linkedin_state import FakeState, Member
 
 
-class LinkedInFake:
-    """The fake's behaviour shared by its routes: gatekeeping and answers."""
+class LinkedInFake(FakeGate[FakeState, FaultSpec]):
+    """The fake's behaviour shared by its routes: the gate with LinkedIn's headers and quota."""
 
-    def __init__(self, public_url: str) -> None:
-        self.state = FakeState()
-        self.public_url = public_url.rstrip("/")
-
-    def base_url(self, request: Request) -> str:
-        return public_base(self.public_url, request)
+    status_kinds = STATUS_KINDS
 
     async def gate(
         self, request: Request, kind: CallKind, versioned: bool = True
     ) -> tuple[Member, FaultSpec | None]:
-        """Counts the call, checks token, headers and quota, applies the next fault.
-
-        Returns the fault when the route must finish applying it (a publish accepted before
-        its answer is delayed, a status read that fails processing); raises any other one.
-        """
-        self.state.calls[kind] += 1
-        await asyncio.sleep(self.state.config.latency_ms / 1000)
-        member = self.state.member_for_token(_bearer(request))
+        """Counts the call, checks token, headers and quota, applies the next fault."""
+        await self.admit(kind)
+        member = self.state.member_for_token(bearer(request, _no_token))
         if versioned:
             self.check_headers(request)
         self.state.count_call(member.id, kind)
@@ -56,17 +45,9 @@ class LinkedInFake:
             message = "This resource needs X-Restli-Protocol-Version: 2.0.0"
             raise api_error(400, message, code="ILLEGAL_ARGUMENT")
 
-    async def apply_fault(self, kind: CallKind, user_id: str | None) -> FaultSpec | None:
-        return await apply_fault(
-            self.state.faults, kind, user_id, STATUS_KINDS, error=lambda f: f.error(kind)
-        )
 
-
-def _bearer(request: Request) -> str:
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise api_error(401, "Empty oauth2_access_token", 401)
-    return token.strip()
+def _no_token() -> LinkedInError:
+    return api_error(401, "Empty oauth2_access_token", 401)
 
 
 def encoded_urn(request: Request, urn: str, kind: str) -> str:

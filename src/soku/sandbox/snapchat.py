@@ -48,7 +48,7 @@ class NewProfile(BaseModel):
 def create_snapchat_fake(public_url: str = "") -> FastAPI:
     """The fake as an ASGI app; `public_url` is where it is reachable (else from the request)."""
     app = fake_app("Soku sandbox: Snapchat Public Profile API")
-    fake = SnapchatFake(public_url)
+    fake = SnapchatFake(FakeState(), public_url)
     app.state.fake = fake.state
     _error_handlers(app)
     oauth_routes(app, fake)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import secrets
 from typing import Any, Literal, get_args
 
-from soku.sandbox.common import FaultFields
+from soku.sandbox.fault_gate import FakeError, FaultAnswers, InjectedFault
 
 CallKind = Literal["token", "profile", "create", "add", "finalize", "publish"]
 CALL_KINDS: tuple[CallKind, ...] = get_args(CallKind)
@@ -38,12 +38,8 @@ _CODE_OF_STATUS = {400: "invalid_request", 401: "token_expired", 403: "forbidden
                    504: "timeout"}  # fmt: skip
 
 
-class SnapError(Exception):
+class SnapError(FakeError):
     """An answer in Snapchat's error shape (or an OAuth error on the token path)."""
-
-    def __init__(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None):
-        super().__init__(str(body))
-        self.status, self.body, self.headers = status, body, headers or {}
 
 
 def request_id() -> str:
@@ -67,30 +63,22 @@ def oauth_error(status: int, code: str, description: str) -> SnapError:
     return SnapError(status, {"error": code, "error_description": description})
 
 
-class FaultSpec(FaultFields):
+class FaultSpec(InjectedFault):
     """One injected fault; `on="media"` hits the three upload calls. The `error_code`
     `envelope_error` answers HTTP 200 with `request_status: ERROR` (seen by a Ruby SDK)."""
 
     on: Literal["token", "profile", "create", "add", "finalize", "publish", "media", "any"]
+    groups = {"media": MEDIA_KINDS}
+    # Snapchat documents no rate-limit headers: the Retry-After a `retry_after` adds is a knob
+    answers = FaultAnswers(
+        statuses={name: status for name, (status, _, _) in _FAULTS.items()},
+        code_of_status=_CODE_OF_STATUS,
+        named=fault_error,
+        unnamed=lambda status, code, message: api_error(status, code.upper() or None, message),
+        oauth=oauth_error,
+    )
 
-    def matches(self, kind: str, user_id: str | None) -> bool:
-        on_kind = self.on in (kind, "any") or (self.on == "media" and kind in MEDIA_KINDS)
-        return on_kind and self.user_id in ("*", user_id)
-
-    def error(self, kind: str) -> SnapError | None:
-        """The answer this fault gives; None when it only delays an accepted publish."""
-        if self.status is None and self.error_code is None:
-            return None if self.accept_then_delay is not None else fault_error("timeout")
+    def error(self, kind: str) -> Exception | None:
         if self.error_code == "envelope_error":
             return api_error(200, "INVALID_REQUEST", "Injected fault in a 200 answer.")
-        code = self.error_code or _CODE_OF_STATUS.get(self.status or 0, "")
-        status = self.status or _FAULTS.get(code, (400,))[0]
-        if kind == "token" and status < 500 and status != 429:
-            error = oauth_error(status, code or "invalid_request", "Injected fault.")
-        elif code in _FAULTS:
-            error = fault_error(code, status)
-        else:
-            error = api_error(status, code.upper() or None, f"Injected fault: {code or status}.")
-        if self.retry_after is not None:  # Snapchat documents no rate-limit headers: a knob
-            error.headers = {"retry-after": str(round(self.retry_after))}
-        return error
+        return super().error(kind)

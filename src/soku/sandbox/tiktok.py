@@ -26,7 +26,8 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from soku.sandbox.common import apply_fault, control_routes, fake_app, public_base
+from soku.sandbox.common import control_routes, fake_app
+from soku.sandbox.fault_gate import FakeGate
 from soku.sandbox.tiktok_oauth import oauth_routes
 from soku.sandbox.tiktok_posting import posting_routes, pull
 from soku.sandbox.tiktok_state import (
@@ -54,21 +55,14 @@ class NewCreator(BaseModel):
     expires_in: float | None = Field(default=None, ge=0)  # 0: expired already
 
 
-class TikTokFake:
+class TikTokFake(FakeGate[FakeState, FaultSpec]):
     """What the routes share: the state, the gate every API call passes, media pulling."""
 
+    status_kinds = ("status",)
+
     def __init__(self, public_url: str, media_origin: str) -> None:
-        self.state = FakeState()
-        self.public_url = public_url.rstrip("/")
+        super().__init__(FakeState(), public_url)
         self.fetch_origin = media_origin  # media pulled only from here when given
-
-    def base_url(self, request: Request) -> str:
-        return public_base(self.public_url, request)
-
-    async def apply_fault(self, kind: str, user_id: str | None) -> FaultSpec | None:
-        return await apply_fault(
-            self.state.faults, kind, user_id, ("status",), error=lambda fault: fault.error()
-        )
 
     async def gate(
         self, request: Request, kind: str, limit: str | None = None

@@ -18,8 +18,9 @@ from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from soku.sandbox.common import FaultFields, FaultQueue, Fetched
+from soku.sandbox.common import FaultQueue, Fetched
 from soku.sandbox.consent import CodeBook
+from soku.sandbox.fault_gate import InjectedFault
 
 # `publish`: the call that makes the post (a photo post's init, a video's last chunk)
 CallKind = Literal[
@@ -78,7 +79,7 @@ def log_id() -> str:
     return time.strftime("%Y%m%d%H%M%S") + secrets.token_hex(10).upper()
 
 
-class FaultSpec(FaultFields):
+class FaultSpec(InjectedFault):
     """One injected fault. `error_code` is a TikTok code (`CODES`, or `token_expired`,
     `server_error`, `rate_limited`), or on `status` `processing_failed`: the publish ends
     FAILED with `fail_reason`."""
@@ -89,7 +90,8 @@ class FaultSpec(FaultFields):
     ]  # fmt: skip
     fail_reason: str = "internal"
 
-    def error(self) -> Exception | None:
+    def error(self, kind: str = "") -> Exception | None:
+        """TikTok's answer follows the call the fault is `on`, not the `kind` it hits."""
         if self.status is None and self.error_code is None:
             return None
         name = ALIASES.get(self.error_code or "", self.error_code or "")

@@ -33,7 +33,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from soku.sandbox.common import apply_fault, control_routes, fake_app, public_base
+from soku.sandbox.common import control_routes, fake_app
+from soku.sandbox.fault_gate import FakeGate, bearer
 from soku.sandbox.x_faults import (
     CALL_KINDS,
     STATUS_KINDS,
@@ -99,40 +100,22 @@ class NewUser(BaseModel):
     refresh_token: str | None = None
 
 
-class XFake:
-    """The fake's behaviour shared by its routes: gatekeeping, answers and views."""
+class XFake(FakeGate[FakeState, FaultSpec]):
+    """The fake's behaviour shared by its routes: the gate with X's rate limits, and views."""
 
-    def __init__(self, public_url: str) -> None:
-        self.state = FakeState()
-        self.public_url = public_url.rstrip("/")
-
-    def base_url(self, request: Request) -> str:
-        return public_base(self.public_url, request)
+    status_kinds = STATUS_KINDS
 
     async def gate(self, request: Request, kind: CallKind) -> tuple[User, FaultSpec | None]:
-        """Counts the call, checks the token and the rate limit, applies the next fault.
-
-        Returns the fault when the route must finish applying it (a publish accepted before
-        its answer is delayed, a STATUS check that fails processing); raises any other one.
-        """
-        self.state.calls[kind] += 1
-        await asyncio.sleep(self.state.config.latency_ms / 1000)
-        user = self.state.user_for_token(_bearer(request))
+        """Counts the call, checks the token and the rate limit, applies the next fault."""
+        await self.admit(kind)
+        user = self.state.user_for_token(bearer(request, _no_token))
         request.state.rate_headers = self.state.rate_headers(user.id, kind)
         return user, await self.apply_fault(kind, user.id)
 
-    async def apply_fault(self, kind: CallKind, user_id: str | None) -> FaultSpec | None:
-        return await apply_fault(
-            self.state.faults, kind, user_id, STATUS_KINDS, error=lambda f: f.error(kind)
-        )
 
-
-def _bearer(request: Request) -> str:
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise XError(401, {"title": "Unauthorized", "type": "about:blank", "status": 401,
-                           "detail": "Unauthorized"})  # fmt: skip
-    return token.strip()
+def _no_token() -> XError:
+    return XError(401, {"title": "Unauthorized", "type": "about:blank", "status": 401,
+                        "detail": "Unauthorized"})  # fmt: skip
 
 
 def answer(request: Request, content: Any, status: int = 200) -> JSONResponse:
@@ -184,7 +167,7 @@ def _time(value: str | None, name: str) -> dt.datetime | None:
 def create_x_fake(public_url: str = "") -> FastAPI:
     """The fake as an ASGI app; `public_url` is where it is reachable (else from the request)."""
     app = fake_app("Soku sandbox: X API v2")
-    fake = XFake(public_url)
+    fake = XFake(FakeState(), public_url)
     app.state.fake = fake.state
     _error_handlers(app)
     oauth_routes(app, fake)

@@ -6,7 +6,7 @@ import math
 import time
 from typing import Any, Literal, get_args
 
-from soku.sandbox.common import FaultFields
+from soku.sandbox.fault_gate import FakeError, FaultAnswers, InjectedFault
 
 CallKind = Literal[
     "token", "publish", "media", "initialize", "append", "finalize", "status", "me", "list"
@@ -37,12 +37,8 @@ _CODE_OF_STATUS = {429: "rate_limited", 401: "token_expired", 403: "forbidden",
                    503: "service_unavailable", 504: "timeout"}  # fmt: skip
 
 
-class XError(Exception):
+class XError(FakeError):
     """An answer in one of X's error shapes (a problem, or an OAuth error on the token path)."""
-
-    def __init__(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None):
-        super().__init__(str(body))
-        self.status, self.body, self.headers = status, body, headers or {}
 
 
 def problem(
@@ -63,42 +59,34 @@ def oauth_error(status: int, code: str, description: str) -> XError:
     return XError(status, {"error": code, "error_description": description})
 
 
+def _rate_headers(status: int, retry_after: float) -> dict[str, str]:
+    """A 429 tells when the window resets (`x-rate-limit-*`); any other error, Retry-After."""
+    if status == 429:
+        reset = str(math.ceil(time.time() + retry_after))
+        return {"x-rate-limit-remaining": "0", "x-rate-limit-reset": reset}
+    return {"retry-after": str(math.ceil(retry_after))}
+
+
 def fault_problem(code: str, status: int | None = None) -> XError:
     default, title, detail, kind = _FAULTS[code]
     return problem(status or default, title, detail, kind)
 
 
-class FaultSpec(FaultFields):
+class FaultSpec(InjectedFault):
     """One injected fault, as posted to `/_faults`."""
 
     on: Literal[
         "token", "publish", "media", "initialize", "append", "finalize", "status", "me",
         "list", "any",
     ]  # fmt: skip
-
-    def matches(self, kind: str, user_id: str | None) -> bool:
-        on_kind = self.on in (kind, "any") or (self.on == "media" and kind in UPLOAD_KINDS)
-        return on_kind and self.user_id in ("*", user_id)
-
-    def error(self, kind: CallKind) -> XError | None:
-        """The answer this fault gives; None when it only delays an accepted publish."""
-        if self.status is None and self.error_code is None:
-            return None if self.accept_then_delay is not None else fault_problem("timeout")
-        code = self.error_code or _CODE_OF_STATUS.get(self.status or 0, "")
-        status = self.status or _FAULTS.get(code, (400,))[0]
-        if not code:
-            code = "server_error" if status >= 500 else "invalid_request"
-        if kind == "token" and status < 500 and status != 429:
-            error = oauth_error(status, code, "Value passed for the token was invalid.")
-        elif code in _FAULTS:
-            error = fault_problem(code, status)
-        else:
-            error = invalid_request(f"Injected fault: {code}.", status=status)
-        if self.retry_after is not None:
-            reset = str(math.ceil(time.time() + self.retry_after))
-            error.headers = (
-                {"x-rate-limit-remaining": "0", "x-rate-limit-reset": reset}
-                if status == 429
-                else {"retry-after": str(math.ceil(self.retry_after))}
-            )
-        return error
+    groups = {"media": UPLOAD_KINDS}
+    answers = FaultAnswers(
+        statuses={code: status for code, (status, _, _, _) in _FAULTS.items()},
+        code_of_status=_CODE_OF_STATUS,
+        named=fault_problem,
+        unnamed=lambda status, code, message: invalid_request(message, status=status),
+        oauth=oauth_error,
+        oauth_description="Value passed for the token was invalid.",
+        default_code=lambda status: "server_error" if status >= 500 else "invalid_request",
+        headers=_rate_headers,
+    )

@@ -28,6 +28,7 @@ from soku.sandbox.common import control_routes, fake_app
 from soku.sandbox.youtube_faults import CALL_KINDS, FaultSpec, YouTubeError, api_error
 from soku.sandbox.youtube_gate import YouTubeFake
 from soku.sandbox.youtube_oauth import oauth_routes
+from soku.sandbox.youtube_state import FakeState
 from soku.sandbox.youtube_videos import describe, listing_routes, video_routes
 
 
@@ -43,7 +44,7 @@ class NewChannel(BaseModel):
 def create_youtube_fake(public_url: str = "") -> FastAPI:
     """The fake as an ASGI app; `public_url` is where it is reachable (else from the request)."""
     app = fake_app("Soku sandbox: YouTube Data API v3")
-    fake = YouTubeFake(public_url)
+    fake = YouTubeFake(FakeState(), public_url)
     app.state.fake = fake.state
     _error_handlers(app)
     oauth_routes(app, fake)

@@ -7,9 +7,9 @@ Error bodies follow youtube.md "Error model": `{"error": {"code", "message", "er
 
 from __future__ import annotations
 
-from typing import Any, Literal, get_args
+from typing import Literal, get_args
 
-from soku.sandbox.common import FaultFields
+from soku.sandbox.fault_gate import FakeError, FaultAnswers, InjectedFault
 
 CallKind = Literal["token", "channels", "insert", "chunk", "publish", "query", "status"]
 CALL_KINDS: tuple[CallKind, ...] = get_args(CallKind)
@@ -36,12 +36,8 @@ _CODE_OF_STATUS = {400: "bad_request", 401: "token_expired", 403: "forbidden", 4
                    429: "rate_limited", 503: "service_unavailable", 504: "timeout"}  # fmt: skip
 
 
-class YouTubeError(Exception):
+class YouTubeError(FakeError):
     """An answer in Google's error shape (or an OAuth error on the token path)."""
-
-    def __init__(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None):
-        super().__init__(str(body))
-        self.status, self.body, self.headers = status, body, headers or {}
 
 
 def api_error(
@@ -60,7 +56,7 @@ def oauth_error(status: int, code: str, description: str) -> YouTubeError:
     return YouTubeError(status, {"error": code, "error_description": description})
 
 
-class FaultSpec(FaultFields):
+class FaultSpec(InjectedFault):
     """One injected fault; `on="upload"` hits every PUT to an upload session, and `on="list"`
     (the name every fake gives the call that finds a post again) the session question."""
 
@@ -68,25 +64,11 @@ class FaultSpec(FaultFields):
         "token", "channels", "insert", "chunk", "publish", "query", "status", "upload", "list",
         "any",
     ]  # fmt: skip
-
-    def matches(self, kind: str, user_id: str | None) -> bool:
-        aliased = (self.on == "upload" and kind in UPLOAD_KINDS) or (
-            self.on == "list" and kind == "query"
-        )
-        return (self.on in (kind, "any") or aliased) and self.user_id in ("*", user_id)
-
-    def error(self, kind: str) -> YouTubeError | None:
-        """The answer this fault gives; None when it only delays an accepted publish."""
-        if self.status is None and self.error_code is None:
-            return None if self.accept_then_delay is not None else fault_error("timeout")
-        code = self.error_code or _CODE_OF_STATUS.get(self.status or 0, "")
-        status = self.status or _FAULTS.get(code, (400,))[0]
-        if kind == "token" and status < 500 and status != 429:
-            error = oauth_error(status, code or "invalid_request", "Injected fault.")
-        elif code in _FAULTS:
-            error = fault_error(code, status)
-        else:
-            error = api_error(status, code or "badRequest", f"Injected fault: {code or status}.")
-        if self.retry_after is not None:
-            error.headers = {"retry-after": str(round(self.retry_after))}
-        return error
+    groups = {"upload": UPLOAD_KINDS, "list": {"query"}}
+    answers = FaultAnswers(
+        statuses={code: status for code, (status, _, _, _) in _FAULTS.items()},
+        code_of_status=_CODE_OF_STATUS,
+        named=fault_error,
+        unnamed=lambda status, code, message: api_error(status, code or "badRequest", message),
+        oauth=oauth_error,
+    )
