@@ -184,6 +184,12 @@ def time_param(value: Any, name: str) -> float | None:
     return (parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)).timestamp()
 
 
+def in_window(moment: dt.datetime, since: float | None, until: float | None) -> bool:
+    """Whether `moment` is within [since, until] (Unix seconds; None: open)."""
+    stamp = moment.timestamp()
+    return (since is None or stamp >= since) and (until is None or stamp <= until)
+
+
 def page_cursors(start: int, count: int) -> dict[str, str]:
     """The `paging.cursors` of a page of `count` (one or more) items from index `start`.
 

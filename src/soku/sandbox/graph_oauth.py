@@ -1,5 +1,6 @@
 """The sign-in the Graph container fakes (Threads, Instagram) share: the consent page, the
-code's redemption and the exchange of a short-lived token for a long-lived one.
+code's redemption and the exchange of a short-lived token for a long-lived one
+(`sign_in_routes`).
 
 Each fake answers the code's token in its own shape (`POST /oauth/access_token`); the
 exchange, `GET /access_token?grant_type=<grant>&client_secret&access_token=<short>`, answers
@@ -8,7 +9,7 @@ exchange, `GET /access_token?grant_type=<grant>&client_secret&access_token=<shor
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from fastapi import FastAPI, Request
@@ -44,6 +45,28 @@ class OAuthState(Protocol):
     def new_token(self, user_id: str, lifetime: float, /) -> str: ...
 
 
+def sign_in_routes(
+    app: FastAPI,
+    fake: GraphFake[Any, Any, Any],
+    label: str,
+    exchange_grant: str,
+    answer: Callable[[str, str], Any],
+) -> None:
+    """The consent page, `POST /oauth/access_token` (a short-lived token for a code, answered
+    as `answer(token, user_id)` gives it) and the exchange (`GET /access_token`)."""
+    state = fake.state
+    graph_consent(app, label, state)
+
+    @app.post("/oauth/access_token")
+    async def token(request: Request) -> JSONResponse:
+        found = await redeemed_code(fake, state, request)
+        short = state.new_token(found.subject, state.config.short_token_lifetime_secs)
+        state.short_tokens.add(short)
+        return JSONResponse(answer(short, found.subject))
+
+    exchange_route(app, fake, state, exchange_grant)
+
+
 def graph_consent(app: FastAPI, label: str, state: OAuthState) -> None:
     """`GET /oauth/authorize`: the consent page, no PKCE; a login names its account."""
     consent_routes(
@@ -61,7 +84,9 @@ def graph_consent(app: FastAPI, label: str, state: OAuthState) -> None:
     )
 
 
-async def redeemed_code(fake: GraphFake[Any, Any], state: OAuthState, request: Request) -> Grant:
+async def redeemed_code(
+    fake: GraphFake[Any, Any, Any], state: OAuthState, request: Request
+) -> Grant:
     """The grant of the code `POST /oauth/access_token` brings, its client checked."""
     params = await _params(request)
     await fake.fault("token", None)
@@ -78,7 +103,7 @@ async def redeemed_code(fake: GraphFake[Any, Any], state: OAuthState, request: R
 
 
 def exchange_route(
-    app: FastAPI, fake: GraphFake[Any, Any], state: OAuthState, grant_type: str
+    app: FastAPI, fake: GraphFake[Any, Any, Any], state: OAuthState, grant_type: str
 ) -> None:
     """`GET /access_token`: a long-lived token for a short-lived one."""
 

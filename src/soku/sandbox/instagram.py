@@ -20,69 +20,47 @@ ones). Besides Instagram's paths: `/_inspect/posts`, `/_inspect/containers`, `/_
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from functools import partial
 from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 
-from soku.sandbox.common import Fetched, control_routes, fake_app, fetch_media
-from soku.sandbox.graph import (
-    GraphError,
-    graph_answer,
-    graph_error_handlers,
-    graph_fields,
-    graph_params,
-    page_start,
-    time_param,
-)
-from soku.sandbox.graph_accounts import unsupported
-from soku.sandbox.graph_fake import (
-    GraphFake,
-    fail_on_fault,
-    limit_route,
-    node_route,
-    page_answer,
-    page_limit,
-    publish_route,
-    refresh_handler,
-    user_route,
-)
+from soku.sandbox.common import Fetched, fetch_media
+from soku.sandbox.graph import GraphError
+from soku.sandbox.graph_fake import GraphFake, limit_route, refresh_handler
+from soku.sandbox.graph_state import Container, Post, publishing_limit
 from soku.sandbox.instagram_checks import Asked, asked, check_image, video_detail
 from soku.sandbox.instagram_oauth import oauth_routes
-from soku.sandbox.instagram_state import (
-    CALL_KINDS,
-    Container,
-    FakeState,
-    FaultSpec,
-    User,
-    publishing_limit,
-)
-from soku.sandbox.instagram_views import (
-    container_view,
-    described,
-    inspected,
-    post_view,
-    web_routes,
-)
-
-# Faults of Instagram's own besides Graph's (`graph.GRAPH_FAULTS`).
-_OWN_FAULTS: dict[str, Callable[[], GraphError]] = {
-    "publishing_limit": publishing_limit,
-    "restricted": lambda: GraphError(400, 4, "Restricted: suspected spam", 2207051),
-    "container_unavailable": lambda: GraphError(400, 24, "Container unavailable", 2207008),
-}
+from soku.sandbox.instagram_state import FakeConfig, FakeState, FaultSpec, User
+from soku.sandbox.instagram_views import container_view, inspected, post_view, web_routes
 
 
-class InstagramFake(GraphFake[User, FaultSpec]):
-    """What the routes share: gatekeeping, faults, media fetching and URLs."""
+class InstagramFake(GraphFake[User, FakeConfig, FaultSpec]):
+    """The Graph container fake (`GraphFake`) as Instagram's: its edges, checks, faults, media
+    fetching and pages."""
 
     state: FakeState
-    own_faults = _OWN_FAULTS
+    title = "Soku sandbox: Instagram API"
+    fault_model = FaultSpec
+    edge, publish_edge = "media", "media_publish"
+    container_names = ("status_code", "status", "caption")
+    own_faults = {
+        "publishing_limit": publishing_limit,
+        "restricted": lambda: GraphError(400, 4, "Restricted: suspected spam", 2207051),
+        "container_unavailable": lambda: GraphError(400, 24, "Container unavailable", 2207008),
+    }
 
     def __init__(self, public_url: str, media_origin: str) -> None:
         super().__init__(FakeState(), public_url, media_origin)
+
+    async def make(self, user: User, params: dict[str, str]) -> Container:
+        state = self.state
+        ask = asked(params, state.config)
+        if ask.media_type == "CAROUSEL":
+            state.carousel_children(user, ask.children)
+        fetched = await self.fetch(ask)
+        made = Container(state.new_id(), user.id, ask.media_type, ask.caption, ask.url,
+                         ask.is_carousel_item, ask.children, time.time(), fetched)  # fmt: skip
+        return state.add_container(made)
 
     async def fetch(self, ask: Asked) -> Fetched | None:
         """GETs the container's media as Instagram does; an image is checked at once."""
@@ -97,85 +75,25 @@ class InstagramFake(GraphFake[User, FaultSpec]):
         check_image(ask.url, fetched, config)
         return Fetched(True, fetched.content_type, fetched.size, fetched.sha256)
 
+    def own_routes(self, app: FastAPI) -> None:
+        oauth_routes(app, self)
+        app.add_api_route("/refresh_access_token", refresh_handler(self), methods=["GET"])
+        limit_route(app, self, "content_publishing_limit", {"quota_usage"}, {})
+        web_routes(app, self.state)
+
+    def container_view(self, container: Container, fields: set[str]) -> dict[str, Any]:
+        return container_view(container, fields)
+
+    def post_view(self, post: Post, fields: set[str], base: str) -> dict[str, Any]:
+        return post_view(self.state, post, fields, base)
+
+    def inspected(self, post: Post, base: str) -> dict[str, Any]:
+        return inspected(self.state, post, base)
+
 
 def create_instagram_fake(public_url: str = "", *, media_origin: str = "") -> FastAPI:
     """The fake as an ASGI app; `public_url` is where it is reachable (else the request's).
 
     With `media_origin` (a URL) it fetches media only from that URL's origin.
     """
-    app = fake_app("Soku sandbox: Instagram API")
-    fake = InstagramFake(public_url, media_origin)
-    app.state.fake = fake.state
-    graph_error_handlers(app)
-    control_routes(app, fake.state, FaultSpec, CALL_KINDS)
-    _sandbox_routes(app, fake)
-    oauth_routes(app, fake)
-    _refresh_route(app, fake)
-    _container_routes(app, fake)
-    _listing_routes(app, fake)
-    web_routes(app, fake.state)
-    # last: `/{version}/{id}` is the broadest path
-    node_route(app, fake, fake.state, container_view, partial(post_view, fake.state), unsupported)
-    return app
-
-
-def _sandbox_routes(app: FastAPI, fake: InstagramFake) -> None:
-    state = fake.state
-    user_route(app, state)
-
-    @app.get("/_inspect/posts")
-    async def posts(request: Request) -> dict[str, Any]:
-        base = fake.base_url(request)
-        return {"posts": [inspected(state, post, base) for post in state.posts]}
-
-    @app.get("/_inspect/containers")
-    async def containers() -> dict[str, Any]:
-        return {"containers": [described(c) for c in state.containers.values()]}
-
-
-def _refresh_route(app: FastAPI, fake: InstagramFake) -> None:
-    app.add_api_route("/refresh_access_token", refresh_handler(fake), methods=["GET"])
-
-
-def _container_routes(app: FastAPI, fake: InstagramFake) -> None:
-    state = fake.state
-
-    @app.post("/{version}/{node}/media")
-    async def create(request: Request, version: str, node: str) -> JSONResponse:
-        fake.check_version(version)
-        params = await graph_params(request)
-        user = state.node_user(await fake.user(request, params), node)
-        fault = await fake.fault("create", user.id)
-        ask = asked(params, state.config)
-        if ask.media_type == "CAROUSEL":
-            state.carousel_children(user, ask.children)
-        fetched = await fake.fetch(ask)
-        made = Container(state.new_id(), user.id, ask.media_type, ask.caption, ask.url,
-                         ask.is_carousel_item, ask.children, time.time(), fetched)  # fmt: skip
-        container = state.add_container(made)
-        fail_on_fault(state, container, fault)
-        state.refresh_status(container)
-        return graph_answer(request, {"id": container.id})
-
-    publish_route(app, fake, "media_publish")
-
-
-def _listing_routes(app: FastAPI, fake: InstagramFake) -> None:
-    state = fake.state
-
-    @app.get("/{version}/{node}/media")
-    async def media(request: Request, version: str, node: str) -> JSONResponse:
-        fake.check_version(version)
-        params = dict(request.query_params)
-        user = state.node_user(await fake.user(request, params), node)
-        await fake.fault("list", user.id)
-        limit = page_limit(params)
-        since = time_param(params.get("since"), "since")
-        posts = state.recent(user.id, since, time_param(params.get("until"), "until"))
-        start = page_start(params.get("after"))
-        base, fields = fake.base_url(request), graph_fields(params)
-        return page_answer(
-            request, params, posts, start, limit, lambda post: post_view(state, post, fields, base)
-        )
-
-    limit_route(app, fake, "content_publishing_limit", {"quota_usage"}, {})
+    return InstagramFake(public_url, media_origin).app()

@@ -16,10 +16,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 
-from soku.sandbox.graph_oauth import exchange_route, graph_consent, redeemed_code
+from soku.sandbox.graph_oauth import sign_in_routes
 
 if TYPE_CHECKING:
     from soku.sandbox.instagram import InstagramFake
@@ -28,17 +27,10 @@ PERMISSIONS = "instagram_business_basic,instagram_business_content_publish"
 
 
 def oauth_routes(app: FastAPI, fake: InstagramFake) -> None:
-    state = fake.state
-    graph_consent(app, "Instagram", state)
-
-    @app.post("/oauth/access_token")
-    async def token(request: Request) -> JSONResponse:
-        found = await redeemed_code(fake, state, request)
-        short = state.new_token(found.subject, state.config.short_token_lifetime_secs)
-        state.short_tokens.add(short)
-        user_id: Any = int(found.subject)  # a number in Meta's example
+    def answer(short: str, subject: str) -> Any:
+        user_id: Any = int(subject)  # a number in Meta's example
         row = {"access_token": short, "user_id": user_id, "permissions": PERMISSIONS}
-        nested = state.config.token_answer == "nested"  # noqa: S105 (a shape, not a secret)
-        return JSONResponse({"data": [row]} if nested else row)
+        nested = fake.state.config.token_answer == "nested"  # noqa: S105 (a shape, not a secret)
+        return {"data": [row]} if nested else row
 
-    exchange_route(app, fake, state, "ig_exchange_token")
+    sign_in_routes(app, fake, "Instagram", "ig_exchange_token", answer)

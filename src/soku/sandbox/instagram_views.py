@@ -1,5 +1,5 @@
 """How the Instagram fake shows what it holds: containers, media (as the Graph API and
-`/_inspect` show them) and the public pages a permalink opens (`/p/{code}/`, `/reel/{code}/`,
+`/_inspect/posts` show them) and the public pages a permalink opens (`/p/{code}/`, `/reel/{code}/`,
 a profile `/{username}/`)."""
 
 from __future__ import annotations
@@ -10,14 +10,10 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
 
+from soku.sandbox.graph_state import Container, Post
 from soku.sandbox.graph_views import media_item, media_list, post_media
-from soku.sandbox.instagram_state import (
-    LISTED_TYPES,
-    PRODUCT_TYPES,
-    Container,
-    FakeState,
-    Post,
-)
+from soku.sandbox.graph_views import post_view as graph_post_view
+from soku.sandbox.instagram_state import LISTED_TYPES, PRODUCT_TYPES, FakeState
 
 
 def permalink(state: FakeState, post: Post, base: str) -> str:
@@ -29,31 +25,20 @@ def permalink(state: FakeState, post: Post, base: str) -> str:
 def container_view(container: Container, fields: set[str]) -> dict[str, Any]:
     view: dict[str, Any] = {"id": container.id}
     if "status_code" in fields:
-        view["status_code"] = container.status_code
+        view["status_code"] = container.status
     if "status" in fields:
-        view["status"] = container.status or container.status_code.title()
+        view["status"] = container.reason or container.status.title()
     return view
 
 
 def post_view(state: FakeState, post: Post, fields: set[str], base: str) -> dict[str, Any]:
     """A published media as `GET /{media-id}` and the account's listing show it."""
-    container, user = state.containers[post.container_id], state.users[post.user_id]
-    shown: dict[str, Any] = {
-        "media_type": LISTED_TYPES[container.media_type],
-        "media_product_type": PRODUCT_TYPES.get(container.media_type, "FEED"),
-        "permalink": permalink(state, post, base),
-        "owner": {"id": user.id},
-        "username": user.username,
-        "timestamp": post.created_at.strftime("%Y-%m-%dT%H:%M:%S+0000"),
-        "shortcode": post.shortcode,
+    kind = state.containers[post.container_id].media_type
+    kinds = {
+        "media_type": LISTED_TYPES[kind],
+        "media_product_type": PRODUCT_TYPES.get(kind, "FEED"),
     }
-    if container.caption:
-        shown["caption"] = container.caption
-    if container.url:
-        shown["media_url"] = container.url
-    if container.children:
-        shown["children"] = {"data": [{"id": child} for child in container.children]}
-    return {"id": post.id, **{key: shown[key] for key in shown if key in fields}}
+    return graph_post_view(state, post, fields, kinds, permalink(state, post, base), "caption")
 
 
 def inspected(state: FakeState, post: Post, base: str) -> dict[str, Any]:
@@ -65,22 +50,12 @@ def inspected(state: FakeState, post: Post, base: str) -> dict[str, Any]:
         "user": {"id": user.id, "username": user.username},
         "container_id": container.id,
         "media_type": container.media_type,
-        "caption": container.caption,
-        "text": container.caption,
+        "caption": container.text,
+        "text": container.text,
         "media": [media_item(item) for item in items if item.url],
         "created_at": post.created_at.isoformat(timespec="seconds"),
         "url": permalink(state, post, base),
     }
-
-
-def described(container: Container) -> dict[str, Any]:
-    """A container as `/_inspect/containers` shows it."""
-    return {
-        "id": container.id, "user_id": container.user_id, "media_type": container.media_type,
-        "status_code": container.status_code, "status": container.status,
-        "caption": container.caption, "url": container.url, "children": container.children,
-        "is_carousel_item": container.is_carousel_item, "media_id": container.media_id,
-    }  # fmt: skip
 
 
 def web_routes(app: FastAPI, state: FakeState) -> None:
@@ -95,7 +70,7 @@ def web_routes(app: FastAPI, state: FakeState) -> None:
         name = html.escape(user.username)
         return HTMLResponse(
             f"<!doctype html><meta charset=utf-8><title>{name} on Instagram</title>"
-            f"<article><p>{name}</p><p class=caption>{html.escape(container.caption)}</p>"
+            f"<article><p>{name}</p><p class=caption>{html.escape(container.text)}</p>"
             f"<ul>{items}</ul><time>{post.created_at.isoformat()}</time></article>"
         )
 
@@ -107,7 +82,7 @@ def web_routes(app: FastAPI, state: FakeState) -> None:
         owners = {user.id for user in state.users.values() if user.username == username}
         items = "".join(
             f"<li><a href='../p/{post.shortcode}/'>"
-            f"{html.escape(state.containers[post.container_id].caption)}</a></li>"
+            f"{html.escape(state.containers[post.container_id].text)}</a></li>"
             for post in reversed(state.posts)
             if post.user_id in owners
         )

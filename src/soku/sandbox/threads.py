@@ -30,52 +30,48 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from PIL import Image, UnidentifiedImageError
 
-from soku.sandbox.common import Fetched, control_routes, fake_app, fetch_media
-from soku.sandbox.graph import (
-    GraphError,
-    graph_answer,
-    graph_error_handlers,
-    graph_fields,
-    graph_params,
-    invalid_parameter,
-    page_start,
-    time_param,
-)
-from soku.sandbox.graph_accounts import unsupported
-from soku.sandbox.graph_fake import (
-    GraphFake,
-    fail_on_fault,
-    limit_route,
-    node_route,
-    page_answer,
-    page_limit,
-    publish_route,
-    refresh_handler,
-    user_route,
-)
+from soku.sandbox.common import Fetched, fetch_media
+from soku.sandbox.graph import GraphError, invalid_parameter
+from soku.sandbox.graph_fake import GraphFake, limit_route, refresh_handler
+from soku.sandbox.graph_state import Container, Post
 from soku.sandbox.threads_oauth import oauth_routes
-from soku.sandbox.threads_state import (
-    CALL_KINDS,
-    Container,
-    FakeState,
-    FaultSpec,
-    User,
-)
+from soku.sandbox.threads_state import FakeConfig, FakeState, FaultSpec, User
 from soku.sandbox.threads_web import web_routes
 
 MEDIA_TYPES = ("TEXT", "IMAGE", "VIDEO", "CAROUSEL")
 MAX_IMAGE_BYTES = 8 * 1024 * 1024  # threads.md "Constraints" [S]
 MAX_VIDEO_BYTES = 1024**3  # ≤ 1 GB (threads.md "Constraints" [S])
 EARLIEST_SINCE = 1688540400  # `since` must be at least this (Threads user reference)
+# Threads reports its reply quota too; the fake posts no replies.
+_REPLIES = {"reply_quota_usage": 0, "reply_config": {"quota_total": 1000, "quota_duration": 86400}}
 
 
-class ThreadsFake(GraphFake[User, FaultSpec]):
-    """The fake's behaviour shared by its routes: gatekeeping, media fetching and URLs."""
+class ThreadsFake(GraphFake[User, FakeConfig, FaultSpec]):
+    """The Graph container fake (`GraphFake`) as Threads': its edges, checks, media fetching
+    and pages."""
 
     state: FakeState
+    title = "Soku sandbox: Threads API"
+    fault_model = FaultSpec
+    edge, publish_edge = "threads", "threads_publish"
+    container_names = ("status", "error_message", "text")
+    earliest_since = EARLIEST_SINCE
 
     def __init__(self, public_url: str, media_origin: str) -> None:
         super().__init__(FakeState(), public_url, media_origin)
+
+    async def make(self, user: User, params: dict[str, str]) -> Container:
+        media_type, text, item, url, children = _checked(params)
+        fetched = None
+        if url and self.state.config.fetch_media:
+            fetched = await self.fetch(url, media_type == "IMAGE")
+        if fetched is not None and not fetched.ok and media_type == "IMAGE":
+            # The message Postiz meets (threads.md); its code and subcode are not confirmed.
+            message = f"The media could not be fetched from this URI: {url}"
+            raise GraphError(400, 100, message, 2207052)
+        container = self.state.create(user, media_type, text, url, item, children)
+        container.fetched = fetched
+        return container
 
     async def fetch(self, url: str, image: bool) -> Fetched:
         """GETs a media URL as Threads does; an image must open as one and weigh ≤ 8 MB."""
@@ -89,6 +85,28 @@ class ThreadsFake(GraphFake[User, FaultSpec]):
                 return Fetched(False, fetched.content_type, fetched.size, detail="not an image")
         return dataclasses.replace(fetched, data=b"")  # what was received is known by its hash
 
+    def own_routes(self, app: FastAPI) -> None:
+        web_routes(app, self.state)
+        oauth_routes(app, self)
+        refresh = refresh_handler(self)
+        app.add_api_route("/refresh_access_token", refresh, methods=["GET"])
+
+        @app.get("/{version}/refresh_access_token")
+        async def versioned(request: Request, version: str) -> JSONResponse:
+            self.check_version(version)
+            return await refresh(request)
+
+        limit_route(app, self, "threads_publishing_limit", {"quota_usage", "config"}, _REPLIES)
+
+    def container_view(self, container: Container, fields: set[str]) -> dict[str, Any]:
+        return self.state.container_view(container, fields)
+
+    def post_view(self, post: Post, fields: set[str], base: str) -> dict[str, Any]:
+        return self.state.post_view(post, fields, base)
+
+    def inspected(self, post: Post, base: str) -> dict[str, Any]:
+        return self.state.inspected(post, base)
+
 
 def create_threads_fake(public_url: str = "", *, media_origin: str = "") -> FastAPI:
     """The fake as an ASGI app; `public_url` is where it is reachable (else from the request).
@@ -96,81 +114,7 @@ def create_threads_fake(public_url: str = "", *, media_origin: str = "") -> Fast
     With `media_origin` (a URL) it fetches media only from that URL's origin, else from any
     http(s) URL.
     """
-    app = fake_app("Soku sandbox: Threads API")
-    fake = ThreadsFake(public_url, media_origin)
-    app.state.fake = fake.state
-    graph_error_handlers(app)
-    control_routes(app, fake.state, FaultSpec, CALL_KINDS)
-    _sandbox_routes(app, fake)
-    web_routes(app, fake.state)
-    oauth_routes(app, fake)
-    _refresh_routes(app, fake)
-    _container_routes(app, fake)
-    _listing_route(app, fake)
-    _limit_route(app, fake)
-    state = fake.state
-    # last: `/{version}/{id}` is the broadest path
-    node_route(app, fake, state, state.container_view, state.post_view, unsupported)
-    return app
-
-
-def _sandbox_routes(app: FastAPI, fake: ThreadsFake) -> None:
-    state = fake.state
-    user_route(app, state)
-
-    @app.get("/_inspect/posts")
-    async def posts(request: Request) -> dict[str, Any]:
-        base = fake.base_url(request)
-        return {"posts": [state.inspected(post, base) for post in state.posts]}
-
-    @app.get("/_inspect/containers")
-    async def containers() -> dict[str, Any]:
-        return {"containers": [_described(c) for c in state.containers.values()]}
-
-
-def _described(container: Container) -> dict[str, Any]:
-    return {
-        "id": container.id, "user_id": container.user_id, "media_type": container.media_type,
-        "status": container.status, "error_message": container.error_message,
-        "text": container.text, "url": container.url, "children": container.children,
-        "is_carousel_item": container.is_carousel_item, "media_id": container.media_id,
-    }  # fmt: skip
-
-
-def _refresh_routes(app: FastAPI, fake: ThreadsFake) -> None:
-    refresh = refresh_handler(fake)
-    app.add_api_route("/refresh_access_token", refresh, methods=["GET"])
-
-    @app.get("/{version}/refresh_access_token")
-    async def versioned(request: Request, version: str) -> JSONResponse:
-        fake.check_version(version)
-        return await refresh(request)
-
-
-def _container_routes(app: FastAPI, fake: ThreadsFake) -> None:
-    state = fake.state
-
-    @app.post("/{version}/{node}/threads")
-    async def create(request: Request, version: str, node: str) -> JSONResponse:
-        fake.check_version(version)
-        params = await graph_params(request)
-        user = state.node_user(await fake.user(request, params), node)
-        fault = await fake.fault("create", user.id)
-        media_type, text, item, url, children = _checked(params)
-        fetched = None
-        if url and state.config.fetch_media:
-            fetched = await fake.fetch(url, media_type == "IMAGE")
-        if fetched is not None and not fetched.ok and media_type == "IMAGE":
-            # The message Postiz meets (threads.md); its code and subcode are not confirmed.
-            message = f"The media could not be fetched from this URI: {url}"
-            raise GraphError(400, 100, message, 2207052)
-        container = state.create(user, media_type, text, url, item, children)
-        container.fetched = fetched
-        fail_on_fault(state, container, fault)
-        state.refresh_status(container)
-        return graph_answer(request, {"id": container.id})
-
-    publish_route(app, fake, "threads_publish")
+    return ThreadsFake(public_url, media_origin).app()
 
 
 def _checked(params: dict[str, str]) -> tuple[str, str, bool, str | None, list[str]]:
@@ -191,36 +135,3 @@ def _checked(params: dict[str, str]) -> tuple[str, str, bool, str | None, list[s
     if wanted and not re.match(r"^https?://", url or ""):
         raise invalid_parameter(f"(#100) The parameter {wanted} is required")
     return media_type, text, item, url, children
-
-
-def _listing_route(app: FastAPI, fake: ThreadsFake) -> None:
-    state = fake.state
-
-    @app.get("/{version}/{node}/threads")
-    async def threads(request: Request, version: str, node: str) -> JSONResponse:
-        fake.check_version(version)
-        params = dict(request.query_params)
-        user = state.node_user(await fake.user(request, params), node)
-        await fake.fault("list", user.id)
-        limit = page_limit(params)
-        since, until = (
-            time_param(params.get("since"), "since"),
-            time_param(params.get("until"), "until"),
-        )
-        if since is not None and since < EARLIEST_SINCE:
-            raise invalid_parameter(f"(#100) Param since must be at least {EARLIEST_SINCE}")
-        posts = state.recent(user.id, since, until)
-        start = page_start(params.get("after"))
-        base, fields = fake.base_url(request), graph_fields(params)
-        return page_answer(
-            request, params, posts, start, limit, lambda post: state.post_view(post, fields, base)
-        )
-
-
-def _limit_route(app: FastAPI, fake: ThreadsFake) -> None:
-    # Threads reports its reply quota too; the fake posts no replies.
-    replies = {
-        "reply_quota_usage": 0,
-        "reply_config": {"quota_total": 1000, "quota_duration": 86400},
-    }
-    limit_route(app, fake, "threads_publishing_limit", {"quota_usage", "config"}, replies)

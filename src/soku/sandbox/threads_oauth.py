@@ -15,24 +15,19 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 
-from soku.sandbox.graph_oauth import exchange_route, graph_consent, redeemed_code
+from soku.sandbox.graph_oauth import sign_in_routes
 
 if TYPE_CHECKING:
     from soku.sandbox.threads import ThreadsFake
 
 
 def oauth_routes(app: FastAPI, fake: ThreadsFake) -> None:
-    state = fake.state
-    graph_consent(app, "Threads", state)
-
-    @app.post("/oauth/access_token")
-    async def token(request: Request) -> JSONResponse:
-        found = await redeemed_code(fake, state, request)
-        short = state.new_token(found.subject, state.config.short_token_lifetime_secs)
-        state.short_tokens.add(short)
-        return JSONResponse({"access_token": short, "user_id": found.subject})
-
-    exchange_route(app, fake, state, "th_exchange_token")
+    sign_in_routes(
+        app,
+        fake,
+        "Threads",
+        "th_exchange_token",
+        lambda short, user_id: {"access_token": short, "user_id": user_id},
+    )
