@@ -1,9 +1,10 @@
 """What the Graph container connectors (Threads, Instagram) share: their steps, publish,
 reconcile's first half, the token refresh and the Graph call.
 
-A platform names its edges and fields (`api`, `publish_edge`, `grant_type`, `text_field`) and
-keeps what is its own: the parameters of a single container and of a carousel's items, the
-permalink it falls back to, and how it finds a published post again.
+A platform names its edges, fields and defaults (`api`, `publish_edge`, `grant_type`,
+`text_field`, `urls`, `listing`, …) and keeps what is its own: the parameters of a single
+container and of a carousel's items, the type a post is listed as, and the profile URL a
+permalink falls back to.
 """
 
 from __future__ import annotations
@@ -39,36 +40,46 @@ from soku.platforms.graph_containers import (
     graph_user,
     step_result,
 )
+from soku.platforms.graph_paging import next_cursor
 from soku.platforms.meta_errors import graph_error
 
 Items = list[tuple[str, str]]
+CONTAINER_MAX_AGE = 23 * 3600  # the platforms expire containers not published within 24 h
+RECONCILE_MARGIN = dt.timedelta(seconds=60)  # reconcile lists posts since publishing began, less
+RECONCILE_PAGES = 5
 
 
 class GraphConnector:
     """A connector that publishes through Graph media containers."""
 
+    platform: str
     api: ContainerApi
     publish_edge: str  # `POST /{user}/<publish_edge>`
     grant_type: str  # of `GET /refresh_access_token`
-    text_field: str  # the container parameter that holds the post's text
+    text_field: str  # the container parameter (and listed field) that holds the post's text
+    urls: tuple[str, str, str]  # the real API's URL, its version, the website's URL
+    poll_every: float  # the default seconds between two status reads
+    listing: tuple[str, str]  # the fields and the page size reconcile lists the posts with
+    noun: str  # what the platform calls a post, in reconcile's answers
 
     def __init__(
         self,
-        api_url: str,
+        api_url: str | None = None,
         *,
-        version: str,
-        web_url: str,
-        poll_interval: float,
-        max_processing_wait: float,
-        container_max_age: float,
+        version: str | None = None,
+        web_url: str | None = None,
+        poll_interval: float | None = None,
+        max_processing_wait: float = 300.0,
+        container_max_age: float = CONTAINER_MAX_AGE,
     ) -> None:
-        self.api_url = api_url.rstrip("/")
-        self.base_url = f"{self.api_url}/{version.strip('/')}"
-        self.web_url = web_url.rstrip("/")
+        api, api_version, web = self.urls
+        self.api_url = (api if api_url is None else api_url).rstrip("/")
+        self.base_url = f"{self.api_url}/{(api_version if version is None else version).strip('/')}"
+        self.web_url = (web if web_url is None else web_url).rstrip("/")
         self.containers = Containers(
             self.api,
             self._call,
-            poll_interval=poll_interval,
+            poll_interval=self.poll_every if poll_interval is None else poll_interval,
             max_processing_wait=max_processing_wait,
             max_age=container_max_age,
         )
@@ -81,10 +92,12 @@ class GraphConnector:
     def _item_params(self, items: Items) -> list[dict[str, str]]:
         raise NotImplementedError
 
-    async def _permalink(self, job: Job, client: httpx.AsyncClient, media_id: str) -> str:
+    def _listed_type(self, job: Job) -> str:
+        """The `media_type` the account's listing shows this delivery's post with."""
         raise NotImplementedError
 
-    async def _find_post(self, job: Job, client: httpx.AsyncClient) -> ReconcileResult:
+    async def _profile_url(self, job: Job, client: httpx.AsyncClient) -> str:
+        """Where a post without a permalink is seen: the account's profile, else the site."""
         raise NotImplementedError
 
     def _error(self, failure: httpx.Response | httpx.HTTPError) -> PlatformError:
@@ -142,6 +155,55 @@ class GraphConnector:
             label = self.api.label
             return CannotTell(f"{label} gave container {container} the status {status!r}")
         return await self._find_post(job, client)
+
+    async def _permalink(self, job: Job, client: httpx.AsyncClient, media_id: str) -> str:
+        """The post's permalink; the profile's URL when the platform gives none (or fails to)."""
+        params = {"fields": "id,permalink"}
+        try:
+            body = await self._call(client, job.account, "GET", f"/{media_id}", params=params)
+        except PlatformError:
+            body = {}
+        if body.get("permalink"):
+            return str(body["permalink"])
+        return await self._profile_url(job, client)
+
+    async def _find_post(self, job: Job, client: httpx.AsyncClient) -> ReconcileResult:
+        """This delivery's post among the account's recent ones, matched on type and text."""
+        fields, limit = self.listing
+        params = {"fields": fields, "limit": limit}
+        since = None
+        if job.publishing_since is not None:
+            since = job.publishing_since - RECONCILE_MARGIN
+            params["since"] = str(int(since.timestamp()))
+        wanted = self._listed_type(job)
+        matches: list[dict[str, Any]] = []
+        path = f"/{graph_user(job.account)}/{self.api.edge}"
+        for _ in range(RECONCILE_PAGES):
+            listing = await self._call(client, job.account, "GET", path, params=params)
+            matches += [
+                p for p in listing.get("data") or [] if self._is_ours(job, wanted, since, p)
+            ]
+            after = next_cursor(listing)
+            if after is None:
+                break
+            params["after"] = after
+        if len(matches) != 1:
+            found = f"no {self.noun}" if not matches else f"{len(matches)} {self.noun}s"
+            return CannotTell(f"its container is PUBLISHED, and {found} on the account match")
+        post = matches[0]
+        url = str(post.get("permalink") or "") or await self._found_url(job, client, post)
+        return Published(str(post["id"]), url, raw=post)
+
+    def _is_ours(
+        self, job: Job, media_type: str, since: dt.datetime | None, post: dict[str, Any]
+    ) -> bool:
+        if post.get("media_type") not in (None, media_type):
+            return False
+        return comparable(job.text or "") == comparable(str(post.get(self.text_field) or ""))
+
+    async def _found_url(self, job: Job, client: httpx.AsyncClient, post: dict[str, Any]) -> str:
+        """The URL of a post found without its permalink."""
+        return await self._profile_url(job, client)
 
     async def refresh(self, account: AccountAccess, client: httpx.AsyncClient) -> RefreshedTokens:
         label = self.api.label

@@ -5,18 +5,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from soku.platforms.base import (
-    ConnectorTarget,
-    ContentDraft,
-    DeliveryLimits,
-    Identities,
-    OAuthCall,
-    OAuthEndpoints,
-    OAuthSpec,
-    PlatformIntegration,
-    PublishCap,
-    RuleViolation,
-)
+from soku.platforms.base import ContentDraft, DeliveryLimits, PublishCap, RuleViolation
+from soku.platforms.graph_platform import graph_integration
 from soku.platforms.rules import (
     TOO_MANY_HASHTAGS,
     TOO_MANY_MENTIONS,
@@ -33,7 +23,8 @@ if TYPE_CHECKING:
 
     from starlette.types import ASGIApp
 
-    from soku.platforms.connector import Connector
+    from soku.platforms.base import Identities, OAuthCall
+    from soku.platforms.graph_connector import GraphConnector
 
 # instagram.md (IG user media reference, verbatim): caption <= 2200 characters,
 # 30 hashtags, 20 @ tags.
@@ -90,22 +81,10 @@ RULES = InstagramRules()
 LIMITS = DeliveryLimits(publish_caps=(PublishCap(50, 24 * 3600),))
 
 
-def _connector(target: ConnectorTarget) -> Connector:
-    from soku.platforms.instagram_connector import (
-        API_URL,
-        VERSION,
-        WEB_URL,
-        InstagramConnector,
-    )
+def _connector() -> type[GraphConnector]:
+    from soku.platforms.instagram_connector import InstagramConnector
 
-    if target.sandbox_url:  # the fake serves the API and the permalink pages
-        return InstagramConnector(target.sandbox_url, web_url=target.sandbox_url)
-    options = target.options
-    return InstagramConnector(
-        options.get("api_url", API_URL),
-        version=options.get("version", VERSION),
-        web_url=options.get("web_url", WEB_URL),
-    )
+    return InstagramConnector
 
 
 def _sandbox(public_url: str, media_origin: str) -> ASGIApp:
@@ -114,62 +93,20 @@ def _sandbox(public_url: str, media_origin: str) -> ASGIApp:
     return create_instagram_fake(public_url, media_origin=media_origin)
 
 
-# instagram.md "Auth": the consent page (Postiz's; the reference page names
-# api.instagram.com) and the code exchange, on a host of its own.
-AUTHORIZE_URL = "https://www.instagram.com/oauth/authorize"
-TOKEN_URL = "https://api.instagram.com/oauth/access_token"  # noqa: S105 (a URL)
-
-
-def _oauth_endpoints(target: ConnectorTarget) -> OAuthEndpoints:
-    from soku.platforms.instagram_connector import API_URL, VERSION
-
-    if target.sandbox_url:  # the fake serves the consent page, the token and the API
-        root = api_root = target.sandbox_url.rstrip("/")
-        version = VERSION
-        authorize_url, token_url = f"{root}/oauth/authorize", f"{root}/oauth/access_token"
-    else:
-        options = target.options
-        api_root = options.get("api_url", API_URL).rstrip("/")
-        version = options.get("version", VERSION).strip("/")
-        authorize_url = options.get("authorize_url", AUTHORIZE_URL)
-        token_url = options.get("token_url", TOKEN_URL)
-    return OAuthEndpoints(
-        authorize_url,
-        token_url,
-        f"{api_root}/{version}",
-        exchange_url=f"{api_root}/access_token",
-    )
-
-
 async def _identify(call: OAuthCall, answer: Mapping[str, Any]) -> Identities:
     from soku.integrations.oauth_identity import identify_instagram
 
     return await identify_instagram(call, answer)
 
 
-# The Instagram app's id and secret; no PKCE; the code exchange is a form POST with
-# client_id and client_secret; scopes comma-separated (instagram.md, "Auth").
-OAUTH = OAuthSpec(
-    endpoints=_oauth_endpoints,
+# instagram.md "Auth": the consent page (Postiz's; the reference page names
+# api.instagram.com) and the code exchange, on a host of its own. The Instagram app's id and
+# secret; no PKCE; the code exchange is a form POST with client_id and client_secret.
+INTEGRATION = graph_integration(
+    _connector,
+    _sandbox,
+    _identify,
     scopes=("instagram_business_basic", "instagram_business_content_publish"),
-    scope_separator=",",
-    pkce=False,
-    client_auth="client_secret_post",
-    identify=_identify,
-)
-INTEGRATION = PlatformIntegration(
-    make_connector=_connector,
-    create_sandbox=_sandbox,
-    options=frozenset(
-        {
-            "api_url",
-            "version",
-            "web_url",
-            "authorize_url",
-            "token_url",
-            "client_id",
-            "client_secret",
-        }
-    ),
-    oauth=OAUTH,
+    authorize_url="https://www.instagram.com/oauth/authorize",
+    token_url="https://api.instagram.com/oauth/access_token",  # noqa: S106 (a URL)
 )

@@ -4,18 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from soku.platforms.base import (
-    ConnectorTarget,
-    ContentDraft,
-    DeliveryLimits,
-    Identities,
-    OAuthCall,
-    OAuthEndpoints,
-    OAuthSpec,
-    PlatformIntegration,
-    PublishCap,
-    RuleViolation,
-)
+from soku.platforms.base import ContentDraft, DeliveryLimits, PublishCap, RuleViolation
+from soku.platforms.graph_platform import graph_integration
 from soku.platforms.rules import TOO_MANY_LINKS, MediaRules, check_media, over_limit, text_length
 from soku.platforms.text import find_urls, threads_length
 
@@ -25,7 +15,8 @@ if TYPE_CHECKING:
 
     from starlette.types import ASGIApp
 
-    from soku.platforms.connector import Connector
+    from soku.platforms.base import Identities, OAuthCall
+    from soku.platforms.graph_connector import GraphConnector
 
 MAX_TEXT_LENGTH = 500  # threads.md: "500 characters; emojis count as their UTF-8 bytes"
 MAX_LINKS = 5  # threads.md: at most 5 unique links per post since 2025-12-22
@@ -68,17 +59,10 @@ RULES = ThreadsRules()
 LIMITS = DeliveryLimits(publish_caps=(PublishCap(250, 24 * 3600),))
 
 
-def _connector(target: ConnectorTarget) -> Connector:
-    from soku.platforms.threads_connector import API_URL, VERSION, WEB_URL, ThreadsConnector
+def _connector() -> type[GraphConnector]:
+    from soku.platforms.threads_connector import ThreadsConnector
 
-    if target.sandbox_url:  # the fake serves the API and the permalink pages
-        return ThreadsConnector(target.sandbox_url, web_url=target.sandbox_url)
-    options = target.options
-    return ThreadsConnector(
-        options.get("api_url", API_URL),
-        version=options.get("version", VERSION),
-        web_url=options.get("web_url", WEB_URL),
-    )
+    return ThreadsConnector
 
 
 def _sandbox(public_url: str, media_origin: str) -> ASGIApp:
@@ -87,48 +71,18 @@ def _sandbox(public_url: str, media_origin: str) -> ASGIApp:
     return create_threads_fake(public_url, media_origin=media_origin)
 
 
-AUTHORIZE_URL = "https://threads.net/oauth/authorize"  # threads.md, "Auth"
-
-
-def _oauth_endpoints(target: ConnectorTarget) -> OAuthEndpoints:
-    from soku.platforms.threads_connector import API_URL, VERSION
-
-    if target.sandbox_url:  # the fake serves the consent page and the API
-        root, version = target.sandbox_url.rstrip("/"), VERSION
-        authorize_url = f"{root}/oauth/authorize"
-    else:
-        root = target.options.get("api_url", API_URL).rstrip("/")
-        version = target.options.get("version", VERSION).strip("/")
-        authorize_url = target.options.get("authorize_url", AUTHORIZE_URL)
-    return OAuthEndpoints(
-        authorize_url,
-        f"{root}/oauth/access_token",
-        f"{root}/{version}",
-        exchange_url=f"{root}/access_token",
-    )
-
-
 async def _identify(call: OAuthCall, answer: Mapping[str, Any]) -> Identities:
     from soku.integrations.oauth_identity import identify_threads
 
     return await identify_threads(call, answer)
 
 
-# The Threads app's id and secret; no PKCE; the code exchange is a POST with client_id and
-# client_secret among its parameters; the scopes are comma-separated (threads.md, "Auth").
-OAUTH = OAuthSpec(
-    endpoints=_oauth_endpoints,
+# threads.md, "Auth": the Threads app's id and secret; no PKCE; the code exchange is a POST
+# with client_id and client_secret among its parameters, on the API's host.
+INTEGRATION = graph_integration(
+    _connector,
+    _sandbox,
+    _identify,
     scopes=("threads_basic", "threads_content_publish"),
-    scope_separator=",",
-    pkce=False,
-    client_auth="client_secret_post",
-    identify=_identify,
-)
-INTEGRATION = PlatformIntegration(
-    make_connector=_connector,
-    create_sandbox=_sandbox,
-    options=frozenset(
-        {"api_url", "version", "web_url", "authorize_url", "client_id", "client_secret"}
-    ),
-    oauth=OAUTH,
+    authorize_url="https://threads.net/oauth/authorize",
 )
