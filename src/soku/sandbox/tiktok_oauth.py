@@ -12,19 +12,25 @@
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
-from urllib.parse import parse_qs
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from soku.sandbox.consent import ConsentSite, consent_routes
+from soku.sandbox.oauth_tokens import Refusals, TokenEndpoint, token_route
 from soku.sandbox.tiktok_posting import ok
-from soku.sandbox.tiktok_state import FakeState, OAuthError
+from soku.sandbox.tiktok_state import OAuthError
 
 if TYPE_CHECKING:
     from soku.sandbox.tiktok import TikTokFake
 
 USER_FIELDS = ("open_id", "union_id", "avatar_url", "display_name", "username")
+_REFUSALS: Refusals = {
+    "client": ("invalid_client", "Client key or secret is invalid."),
+    "no_client": ("invalid_client", "client_key and client_secret are required."),
+    "grant_type": ("invalid_request", "Unsupported grant_type {grant!r}."),
+    "code": ("invalid_grant", "Authorization code is invalid ({reason})."),
+}
 
 
 def oauth_routes(app: FastAPI, fake: TikTokFake) -> None:
@@ -43,24 +49,16 @@ def oauth_routes(app: FastAPI, fake: TikTokFake) -> None:
             client_id_name="client_key",
         ),
     )
-
-    @app.post("/v2/oauth/token/")
-    async def token(request: Request) -> JSONResponse:
-        state.calls["token"] += 1
-        form = {k: v[0] for k, v in parse_qs((await request.body()).decode()).items()}
-        await fake.apply_fault("token", None)
-        _check_client(state, form)
-        grant = form.get("grant_type")
-        if grant == "refresh_token":
-            return JSONResponse(state.refresh(form.get("refresh_token", "")))
-        if grant != "authorization_code":
-            raise OAuthError("invalid_request", f"Unsupported grant_type {grant!r}.")
-        found = state.codes.redeem(
-            form.get("code", ""), form.get("client_key", ""), form.get("redirect_uri", ""), None
-        )
-        if isinstance(found, str):
-            raise OAuthError("invalid_grant", f"Authorization code is invalid ({found}).")
-        return JSONResponse(state.issue(found.subject, found.scope))
+    endpoint = TokenEndpoint(
+        "/v2/oauth/token/",
+        lambda status, code, description: OAuthError(code, description, status),
+        _REFUSALS,
+        issue=lambda grant: state.issue(grant.subject, grant.scope),
+        id_field="client_key",
+        configured=lambda config: (config.client_key, config.client_secret),
+        reads_verifier=False,
+    )
+    token_route(app, fake, endpoint)
 
     @app.get("/v2/user/info/")
     async def user_info(request: Request) -> JSONResponse:
@@ -70,14 +68,3 @@ def oauth_routes(app: FastAPI, fake: TikTokFake) -> None:
                  "avatar_url": f"{fake.base_url(request)}/@{creator.username}/avatar.png",
                  "display_name": creator.nickname, "username": creator.username}  # fmt: skip
         return ok({"user": {name: known[name] for name in USER_FIELDS if name in asked}})
-
-
-def _check_client(state: FakeState, form: dict[str, str]) -> None:
-    """The app as `client_key` and `client_secret` (checked when the fake is told them)."""
-    config = state.config
-    key, secret = form.get("client_key"), form.get("client_secret")
-    wanted = (config.client_key, config.client_secret)
-    if config.client_key is not None and (key, secret) != wanted:
-        raise OAuthError("invalid_client", "Client key or secret is invalid.", 401)
-    if form.get("grant_type") == "authorization_code" and not (key and secret):
-        raise OAuthError("invalid_client", "client_key and client_secret are required.", 401)

@@ -17,23 +17,27 @@ from __future__ import annotations
 import base64
 import binascii
 from typing import TYPE_CHECKING
-from urllib.parse import parse_qs, unquote
+from urllib.parse import unquote
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
 
-from soku.sandbox.consent import ConsentSite, Grant, consent_routes
+from soku.sandbox.consent import ConsentSite, consent_routes
+from soku.sandbox.oauth_tokens import Refusals, TokenEndpoint, token_route
 from soku.sandbox.x_faults import XError, oauth_error
 
 if TYPE_CHECKING:
     from soku.sandbox.x import XFake
+    from soku.sandbox.x_state import FakeConfig, FakeState
 
-_INVALID_CODE = "Value passed for the authorization code was invalid."
-_REFUSED = {
-    "unknown": _INVALID_CODE,
-    "used": _INVALID_CODE,
+_REFUSALS: Refusals = {
+    "client": ("unauthorized_client", "Missing valid authorization header"),
+    "grant_type": ("unsupported_grant_type", "grant_type must be authorization_code or "
+                   "refresh_token."),
+    "no_code": ("invalid_request", "Missing required parameter [code]."),
+    "code": ("invalid_request", "Value passed for the authorization code was invalid."),
+}  # fmt: skip
+_CODE_REASONS = {  # why a code was refused, where X says so
     "expired": "The authorization code has expired.",
-    "client": _INVALID_CODE,
     "redirect_uri": "Value passed for the redirect uri did not match the uri of the "
     "authorization code.",
     "verifier": "Value passed for the code verifier did not match the code challenge.",
@@ -55,53 +59,43 @@ def oauth_routes(app: FastAPI, fake: XFake) -> None:
             codes=lambda: state.codes,
         ),
     )
-
-    @app.post("/2/oauth2/token")
-    async def token(request: Request) -> JSONResponse:
-        state.calls["token"] += 1
-        form = {k: v[0] for k, v in parse_qs((await request.body()).decode()).items()}
-        await fake.apply_fault("token", None)
-        client_id = _client(request, form, fake)
-        grant_type = form.get("grant_type")
-        if grant_type == "refresh_token":
-            return JSONResponse(state.refresh(form.get("refresh_token", ""), client_id))
-        if grant_type != "authorization_code":
-            description = "grant_type must be authorization_code or refresh_token."
-            raise oauth_error(400, "unsupported_grant_type", description)
-        grant = _redeem(fake, form, client_id)
-        return JSONResponse(state.grant(grant.subject, grant.scope))
+    token_route(app, fake, _token_endpoint(state))
 
 
-def _client(request: Request, form: dict[str, str], fake: XFake) -> str | None:
+def _token_endpoint(state: FakeState) -> TokenEndpoint:
+    """`POST /2/oauth2/token`: X's own client check, and its reasons for refusing a code."""
+    return TokenEndpoint(
+        "/2/oauth2/token",
+        oauth_error,
+        _REFUSALS,
+        issue=lambda grant: state.grant(grant.subject, grant.scope),
+        client=lambda request, form: _client(request, form, state.config),
+        code_reasons=_CODE_REASONS,
+    )
+
+
+def _client(request: Request, form: dict[str, str], config: FakeConfig) -> str | None:
     """The client: HTTP Basic (a confidential one, its secret checked when configured) or
-    `client_id` in the body (a public one)."""
+    `client_id` in the body (a public one); a code needs one, a refresh the configured one."""
     scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "basic":
-        return form.get("client_id")
-    try:
-        decoded = base64.b64decode(credentials.encode(), validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError):
-        raise _unauthorized() from None
-    client_id, _, secret = decoded.partition(":")
-    wanted = fake.state.config.client_secret
-    if wanted is not None and unquote(secret) != wanted:
+    client_id = form.get("client_id")
+    if scheme.lower() == "basic":
+        try:
+            decoded = base64.b64decode(credentials.encode(), validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            raise _unauthorized() from None
+        client_id, _, secret = decoded.partition(":")
+        if config.client_secret is not None and unquote(secret) != config.client_secret:
+            raise _unauthorized()
+        client_id = unquote(client_id)
+    grant_type = form.get("grant_type")
+    if grant_type == "authorization_code" and not client_id:
         raise _unauthorized()
-    return unquote(client_id)
+    wanted = config.client_id
+    if grant_type == "refresh_token" and wanted is not None and client_id != wanted:
+        raise _unauthorized()
+    return client_id
 
 
 def _unauthorized() -> XError:
-    return oauth_error(401, "unauthorized_client", "Missing valid authorization header")
-
-
-def _redeem(fake: XFake, form: dict[str, str], client_id: str | None) -> Grant:
-    code = form.get("code", "")
-    if not client_id:
-        raise _unauthorized()
-    if not code:
-        raise oauth_error(400, "invalid_request", "Missing required parameter [code].")
-    found = fake.state.codes.redeem(
-        code, client_id, form.get("redirect_uri", ""), form.get("code_verifier")
-    )
-    if isinstance(found, str):
-        raise oauth_error(400, "invalid_request", _REFUSED[found])
-    return found
+    return oauth_error(401, *_REFUSALS["client"])

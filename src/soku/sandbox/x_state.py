@@ -173,11 +173,8 @@ class FakeState:
             raise fault_problem("token_expired")
         return self.users[user_id]
 
-    def refresh(self, refresh_token: str, client_id: str | None) -> dict[str, Any]:
+    def refresh(self, refresh_token: str) -> dict[str, Any]:
         """New tokens for a refresh token, which is used up (X rotates refresh tokens)."""
-        wanted = self.config.client_id
-        if wanted is not None and client_id != wanted:
-            raise oauth_error(401, "unauthorized_client", "Missing valid authorization header")
         if not refresh_token or refresh_token in self.used_refresh_tokens:
             raise oauth_error(400, "invalid_request", "Value passed for the token was invalid.")
         self.used_refresh_tokens.add(refresh_token)

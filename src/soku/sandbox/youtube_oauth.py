@@ -14,17 +14,24 @@
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
-from urllib.parse import parse_qs
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from soku.sandbox.consent import ConsentSite, consent_routes
-from soku.sandbox.youtube_faults import YouTubeError, api_error, oauth_error
+from soku.sandbox.oauth_tokens import Refusals, TokenEndpoint, token_route
+from soku.sandbox.youtube_faults import api_error, oauth_error
 
 if TYPE_CHECKING:
     from soku.sandbox.youtube_gate import YouTubeFake
     from soku.sandbox.youtube_state import FakeState
+
+_REFUSALS: Refusals = {
+    "client": ("invalid_client", "Unauthorized"),
+    "grant_type": ("unsupported_grant_type", "Invalid grant_type: {grant}"),
+    "no_code": ("invalid_request", "Missing required parameter: code"),
+    "code": ("invalid_grant", "Bad Request"),
+}
 
 
 def oauth_routes(app: FastAPI, fake: YouTubeFake) -> None:
@@ -42,19 +49,14 @@ def oauth_routes(app: FastAPI, fake: YouTubeFake) -> None:
             codes=lambda: state.codes,
         ),
     )
-
-    @app.post("/token")
-    async def token(request: Request) -> JSONResponse:
-        state.calls["token"] += 1
-        form = {k: v[0] for k, v in parse_qs((await request.body()).decode()).items()}
-        await fake.apply_fault("token", None)
-        _check_client(state, form)
-        grant = form.get("grant_type")
-        if grant == "refresh_token":
-            return JSONResponse(state.refresh(form.get("refresh_token", "")))
-        if grant == "authorization_code":
-            return JSONResponse(state.issue(_channel_of_code(state, form), with_refresh=True))
-        raise oauth_error(400, "unsupported_grant_type", f"Invalid grant_type: {grant}")
+    endpoint = TokenEndpoint(
+        "/token",
+        oauth_error,
+        _REFUSALS,
+        issue=lambda grant: state.issue(grant.subject, with_refresh=True),
+        secret_needed=False,  # a code needs its client id only (a configured secret is checked)
+    )
+    token_route(app, fake, endpoint)
 
     @app.get("/youtube/v3/channels")
     async def channels(request: Request, part: str = "", mine: str = "") -> JSONResponse:
@@ -74,31 +76,3 @@ def _channel_named(state: FakeState, login: str) -> str:
     channel_id = "UC" + (login + "_" * 22)[:22]
     found = state.channels.get(channel_id) or state.add_channel(channel_id, login)
     return found.id
-
-
-def _check_client(state: FakeState, form: dict[str, str]) -> None:
-    """The configured client and secret, when there is one; a code needs some client."""
-    config = state.config
-    if config.client_id is not None and (
-        form.get("client_id") != config.client_id
-        or form.get("client_secret") != config.client_secret
-    ):
-        raise _invalid_client()
-    if form.get("grant_type") == "authorization_code" and not form.get("client_id"):
-        raise _invalid_client()
-
-
-def _invalid_client() -> YouTubeError:
-    return oauth_error(401, "invalid_client", "Unauthorized")
-
-
-def _channel_of_code(state: FakeState, form: dict[str, str]) -> str:
-    code = form.get("code", "")
-    if not code:
-        raise oauth_error(400, "invalid_request", "Missing required parameter: code")
-    found = state.codes.redeem(
-        code, form.get("client_id", ""), form.get("redirect_uri", ""), form.get("code_verifier")
-    )
-    if isinstance(found, str):
-        raise oauth_error(400, "invalid_grant", "Bad Request")
-    return found.subject
