@@ -7,27 +7,11 @@ makes distinct URLs of one file).
 
 from __future__ import annotations
 
-import contextlib
-import datetime as dt
-from pathlib import Path
-from typing import Any
-
-from soku.platforms.connector import ErrorKind, Job
+from soku.platforms.connector import ErrorKind
 from soku.platforms.instagram_connector import InstagramConnector
 from soku.sandbox.instagram import create_instagram_fake
-from tests.media_files import MediaServer
-from tests.platforms.connector_world import Site, media_site
-from tests.platforms.graph_world import GraphEnv, fresh_env
-from tests.platforms.profile import (
-    Errors,
-    Processing,
-    Profile,
-    Reconcile,
-    Refresh,
-    Resume,
-    Sample,
-    graph_error_says_why,
-)
+from tests.platforms.graph_world import GraphEnv, connector_of, graph_profile
+from tests.platforms.profile import Processing, Reconcile, Sample
 
 USERNAME, TOKEN = "soku_instagram", "ig-access"
 ACCOUNT = dict(account_id="instagram_main", username=USERNAME, access_token=TOKEN)
@@ -37,40 +21,19 @@ JPEGS = ("img1.jpg", "img5.jpg", "img1.jpg?n=3", "img5.jpg?n=4")
 class Env(GraphEnv):
     """The Instagram account's world; a job that names no media posts `img1.jpg`."""
 
-    platform = "instagram"
-    account = ACCOUNT
-
-    def job(
-        self,
-        text: str | None = "Hello Instagram",
-        images: tuple[str, ...] = (),
-        video: str | None = None,
-        **more: Any,
-    ) -> Job:
-        """`more`: `publishing_since`, or the account's fields this job changes."""
-        if not images and not video:
-            images = ("img1.jpg",)
-        return self.media_job(text, images, video, **more)
+    platform, account = "instagram", ACCOUNT
+    greeting, images = "Hello Instagram", ("img1.jpg",)
 
 
-def serve(folder: Path) -> contextlib.AbstractAsyncContextManager[Site[MediaServer]]:
-    return media_site(create_instagram_fake(), folder)
+connector = connector_of(InstagramConnector)
 
 
-def fresh(site: Site[MediaServer]) -> contextlib.AbstractAsyncContextManager[Env]:
-    return fresh_env(site, Env, USERNAME, TOKEN)
-
-
-def connector(fake: str, **options: Any) -> InstagramConnector:
-    return InstagramConnector(fake, web_url=fake, poll_interval=0.01, **options)
-
-
-PROFILE = Profile(
-    platform="instagram",
-    serve=serve,
-    fresh=fresh,
-    connector=connector,
-    reconcile=Reconcile(
+PROFILE = graph_profile(
+    Env,
+    create_instagram_fake,
+    connector,
+    "Instagram",
+    Reconcile(
         found=(
             Sample("image", "Find me"),
             Sample("carousel", "Find me too", {"images": JPEGS[:2]}),
@@ -79,37 +42,12 @@ PROFILE = Profile(
         ),
         staged={"images": ("img5.jpg",)},
     ),
-    errors=Errors(
-        label="Instagram",
-        publish=(
-            ({"status": 503}, ErrorKind.server_error, "server_error"),
-            ({"error_code": "token_invalid"}, ErrorKind.reauth_required, "reauth_required"),
-            ({"error_code": "permission_denied"}, ErrorKind.permanent, "permission_denied"),
-            ({"error_code": "user_rate_limited"}, ErrorKind.rate_limited, "rate_limited"),
-            ({"error_code": "restricted"}, ErrorKind.permanent, "restricted"),
-        ),
-        says_why=graph_error_says_why,
-        slow=("create", {}),
-        duplicate=None,  # the fake takes the same caption twice
-        processing=(
-            Processing(
-                {"on": "status", "container_error": "Error: 2207026"},
-                {"video": "clip.mp4"},
-                "2207026",
-                {"status_code": "ERROR"},
-            ),
-        ),
+    Processing(
+        {"on": "status", "container_error": "Error: 2207026"},
+        {"video": "clip.mp4"},
+        "2207026",
+        {"status_code": "ERROR"},
     ),
-    resume=Resume(
-        more={"images": JPEGS[:3]},
-        stop_after="item_1_ready",
-        fails_on="create",
-        calls={"create": 4},  # three items and the carousel
-    ),
-    refresh=Refresh(
-        sends="access_token",
-        call="refresh",
-        lifetime=dt.timedelta(seconds=5_183_944),  # about 60 days
-        owner="user",
-    ),
+    resume_more={"images": JPEGS[:3]},
+    own_errors=(({"error_code": "restricted"}, ErrorKind.permanent, "restricted"),),
 )

@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -17,11 +16,7 @@ import pytest
 from soku.sandbox.instagram import create_instagram_fake
 from tests.asgi_server import serving
 from tests.media_files import MediaServer, write_image
-
-TOKEN = "user-token"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
-NUMERIC = re.compile(r"^[0-9]{15,20}$")
-TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+0000$")
+from tests.sandbox.graph_calls import AUTH, TIMESTAMP, TOKEN, GraphCalls, graph_error
 
 
 @pytest.fixture(scope="module")
@@ -51,40 +46,8 @@ def url_of(media: tuple[MediaServer, Path], name: str) -> str:
     return media[0].url(name)
 
 
-async def create(http: httpx.AsyncClient, **params: str) -> httpx.Response:
-    return await http.post("/v25.0/me/media", data=params, headers=AUTH)
-
-
-async def container(http: httpx.AsyncClient, **params: str) -> str:
-    response = await create(http, **params)
-    assert response.status_code == 200, response.text
-    assert set(response.json()) == {"id"} and NUMERIC.match(response.json()["id"])
-    return str(response.json()["id"])
-
-
-async def status(http: httpx.AsyncClient, container_id: str) -> dict[str, Any]:
-    params = {"fields": "id,status_code,status"}
-    response = await http.get(f"/v25.0/{container_id}", params=params, headers=AUTH)
-    assert response.status_code == 200, response.text
-    return dict(response.json())
-
-
-async def publish(http: httpx.AsyncClient, creation_id: str) -> httpx.Response:
-    return await http.post(
-        "/v25.0/me/media_publish", data={"creation_id": creation_id}, headers=AUTH
-    )
-
-
-def graph_error(
-    response: httpx.Response, status: int, code: int, subcode: int | None = None
-) -> str:
-    """Asserts the Graph error envelope; returns its message."""
-    assert response.status_code == status, response.text
-    error = response.json()["error"]
-    assert set(error) <= {"message", "type", "code", "error_subcode", "fbtrace_id"}
-    assert (error["code"], error.get("error_subcode")) == (code, subcode), error
-    assert error["type"] and error["fbtrace_id"] and error["message"]
-    return str(error["message"])
+CALLS = GraphCalls("/v25.0", "media", "media_publish", "id,status_code,status")
+create, container, status, publish = CALLS.create, CALLS.container, CALLS.status, CALLS.publish
 
 
 async def test_an_image_then_publish_and_its_permalink(

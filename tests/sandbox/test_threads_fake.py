@@ -17,12 +17,9 @@ import pytest
 
 from soku.sandbox.threads import create_threads_fake
 from tests.media_files import MediaServer
+from tests.sandbox.graph_calls import AUTH, NUMERIC, TIMESTAMP, TOKEN, GraphCalls, graph_error
 
-TOKEN = "user-token"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
 PUBLIC = "https://fake.example/sandbox/threads"
-NUMERIC = re.compile(r"^[0-9]{15,20}$")
-TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+0000$")
 UNREACHABLE = "http://127.0.0.1:9/gone"
 
 
@@ -42,39 +39,8 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[MediaServe
     server.close()
 
 
-async def create(http: httpx.AsyncClient, **params: str) -> httpx.Response:
-    return await http.post("/v1.0/me/threads", data=params, headers=AUTH)
-
-
-async def container(http: httpx.AsyncClient, **params: str) -> str:
-    response = await create(http, **params)
-    assert response.status_code == 200, response.text
-    assert set(response.json()) == {"id"} and NUMERIC.match(response.json()["id"])
-    return str(response.json()["id"])
-
-
-async def status(http: httpx.AsyncClient, container_id: str) -> dict[str, Any]:
-    params = {"fields": "id,status,error_message"}
-    response = await http.get(f"/v1.0/{container_id}", params=params, headers=AUTH)
-    assert response.status_code == 200, response.text
-    return dict(response.json())
-
-
-async def publish(http: httpx.AsyncClient, creation_id: str) -> httpx.Response:
-    data = {"creation_id": creation_id}
-    return await http.post("/v1.0/me/threads_publish", data=data, headers=AUTH)
-
-
-def graph_error(
-    response: httpx.Response, status: int, code: int, subcode: int | None = None
-) -> str:
-    """Asserts the Graph error envelope; returns its message."""
-    assert response.status_code == status, response.text
-    error = response.json()["error"]
-    assert set(error) <= {"message", "type", "code", "error_subcode", "fbtrace_id"}
-    assert (error["code"], error.get("error_subcode")) == (code, subcode), error
-    assert error["type"] and error["fbtrace_id"] and error["message"]
-    return str(error["message"])
+CALLS = GraphCalls("/v1.0", "threads", "threads_publish", "id,status,error_message")
+create, container, status, publish = CALLS.create, CALLS.container, CALLS.status, CALLS.publish
 
 
 async def test_text_container_then_publish(fake: httpx.AsyncClient) -> None:
