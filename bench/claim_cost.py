@@ -170,9 +170,9 @@ def _workloads(platform: str, batch: int) -> dict[str, tuple[Callable[[Any], Awa
     def claim_round_sync(connection: Connection) -> int:
         now = utcnow()
         got = len(claims.reclaim_expired(connection, OWNER, LEASE, batch, now))
-        for p in PLATFORM_NAMES:
-            got += len(claims.claim_due(connection, p, OWNER, LEASE, ROUND_EACH, now))
-        return got
+        rooms = [(p, ROUND_EACH) for p in PLATFORM_NAMES]  # as the worker's round: one UPDATE
+        total = ROUND_EACH * len(PLATFORM_NAMES)
+        return got + len(claims.claim_due_platforms(connection, rooms, OWNER, LEASE, total, now))
 
     async def claim(s: Any) -> int:
         return int(await (await s.connection()).run_sync(claim_sync))

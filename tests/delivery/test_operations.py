@@ -19,6 +19,7 @@ from sqlalchemy.sql.expression import ClauseElement, Executable
 
 from soku import migrate
 from soku.context import AppContext
+from soku.db import utcnow
 from soku.delivery import caps, claims
 from soku.delivery.models import Delivery
 from tests.conftest import ALL_PLATFORMS, create_database, drop_database, make_settings
@@ -182,6 +183,75 @@ async def test_claim_uses_the_partial_index(fresh_env: Harness) -> None:
             claims.claim_due, "x", "plan-test", dt.timedelta(seconds=5), 32, dt.datetime.now(dt.UTC)
         )
         assert claimed == []  # nothing of it is due
+
+
+async def test_a_claim_round_is_one_statement_on_the_partial_index(fresh_env: Harness) -> None:
+    """The round's SELECT, every platform's branch in it, reads `ix_deliveries_due_platform`
+    only, as the one-platform claim does, in the plan PostgreSQL keeps as well."""
+    env = fresh_env
+    await _fill(env)
+    rooms = [(platform, 16) for platform in ALL_PLATFORMS]
+    async with env.ctx.db.transaction() as session:
+        connection = await session.connection()
+        now = dt.datetime.now(dt.UTC)
+        query = claims.claim_query(connection.sync_connection, rooms, 64, now)
+        plan = await _plan(session, query)
+        print(f"\nclaim round plan ({session.get_bind().dialect.name}):\n{plan}")
+        if _is_pg(session):
+            scans = plan.count("Index Scan using ix_deliveries_due_platform on deliveries")
+            assert scans == len(ALL_PLATFORMS), plan
+            assert "Seq Scan" not in plan and "Sort" not in plan, plan
+            generic = await _generic_plan(session, query)
+            assert "Seq Scan" not in generic, generic
+            assert generic.count("ix_deliveries_due_platform") == len(ALL_PLATFORMS), generic
+        else:
+            searches = plan.count(
+                "USING INDEX ix_deliveries_due_platform (platform=? AND run_at<?)"
+            )
+            assert searches == len(ALL_PLATFORMS), plan
+            assert "SCAN deliveries" not in plan and "TEMP B-TREE" not in plan, plan
+
+
+async def test_a_claim_round_takes_each_platform_in_order_within_its_room(
+    fresh_env: Harness,
+) -> None:
+    """Platform by platform in the order given, each its oldest first and at most its room,
+    at most the round's limit in all; a platform with no room gives none."""
+    env = fresh_env
+    caller = await env.caller()
+    due = {"x": 3, "threads": 3, "linkedin": 2, "facebook": 1}
+    ids: dict[str, list[uuid.UUID]] = {}
+    for platform, count in due.items():
+        for _ in range(count):
+            post_id = uuid.UUID(await env.create(caller, text_post(platform)))
+            ids.setdefault(platform, []).append(await _delivery_of(env, post_id))
+    owner, lease = "round-test", dt.timedelta(seconds=30)
+    rooms = [("threads", 2), ("facebook", 0), ("x", 5), ("linkedin", 5)]
+
+    def round_of(connection: Any) -> list[claims.Claimed]:
+        now = dt.datetime.now(dt.UTC)
+        return claims.claim_due_platforms(connection, rooms, owner, lease, 4, now)
+
+    claimed = await env.ctx.db.run_write(round_of)
+    assert {c.id for c in claimed} == set(ids["threads"][:2] + ids["x"][:2])  # any order
+    assert {c.status for c in claimed} == {"processing"}
+    assert {c.attempts for c in claimed} == {1}
+    again = await env.ctx.db.run_write(round_of)  # what is left of them, room for linkedin's
+    assert {c.id for c in again} == set(ids["threads"][2:] + ids["x"][2:] + ids["linkedin"])
+    async with env.ctx.db.read() as session:
+        waiting = await session.execute(select(Delivery.id).where(Delivery.status == "queued"))
+        assert set(waiting.scalars()) == set(ids["facebook"])
+    twice = [("x", 1), ("x", 1)]
+    with pytest.raises(ValueError, match="at most one per platform"):
+        await env.ctx.db.run_write(
+            lambda c: claims.claim_due_platforms(c, twice, owner, lease, 2, utcnow())
+        )
+
+
+async def _delivery_of(env: Harness, post_id: uuid.UUID) -> uuid.UUID:
+    async with env.ctx.db.read() as session:
+        found = await session.execute(select(Delivery.id).where(Delivery.post_id == post_id))
+        return found.scalar_one()
 
 
 async def test_the_cap_count_reads_only_the_window_and_what_is_being_published(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -24,6 +24,7 @@ from sqlalchemy import (
     func,
     select,
     type_coerce,
+    union_all,
     update,
 )
 
@@ -39,8 +40,10 @@ from soku.delivery.repository import (
     ids_in,
     is_postgres,
 )
+from soku.platforms import PLATFORM_NAMES
 
 _D, _P, _A = DELIVERIES.c, POSTS.c, ACCOUNTS.c
+_SLOTS = len(PLATFORM_NAMES)  # a claim round's platforms: at most one of each
 
 
 @dataclass(frozen=True)
@@ -85,23 +88,40 @@ def _lease_end_of(postgres: bool) -> ColumnElement[dt.datetime]:
     return DB_LEASE_END if postgres else bindparam("lease_end", type_=UTCDateTime())
 
 
-def _due(postgres: bool) -> Select[tuple[uuid.UUID]]:
+def _due(postgres: bool, slot: str = "") -> Select[tuple[uuid.UUID]]:
     """The claim's inner SELECT: one platform's due, waiting deliveries, in due order.
 
     It matches the partial index `ix_deliveries_due_platform` (platform, run_at WHERE waiting),
     so its cost does not grow with the rows waiting in the future or the finished ones.
+    `slot` names its platform's and limit's parameters (one per platform in `_due_all`).
     """
     return (
         select(_D.id)
         .where(
-            _D.platform == bindparam("claim_platform"),
+            _D.platform == bindparam(f"claim_platform{slot}"),
             WAITING_NOW,
             _D.run_at <= _clock_of(postgres),
         )
         .order_by(_D.run_at)
-        .limit(bindparam("claim_limit"))
+        .limit(bindparam(f"claim_limit{slot}"))
         .with_for_update(skip_locked=True)
     )
+
+
+def _due_all(postgres: bool) -> Select[tuple[uuid.UUID]]:
+    """Every platform's due deliveries in one SELECT: one `_due` per platform (each with its
+    own platform and limit bound, a limit of 0 for a platform with no room), in the order
+    they are bound, at most `claim_limit` in all.
+
+    A claim round is then one statement, not one per platform: on PostgreSQL each is a round
+    trip (and a switch to the server and back). The branches are read in order and each
+    locks only the rows it hands on, so the outer limit stops the reading as the loop over
+    the platforms did; a branch limited to 0 reads nothing. One shape for every round: one
+    prepared statement, whatever the order and the room.
+    """
+    branches = [_due(postgres, str(slot)).subquery().select() for slot in range(_SLOTS)]
+    chosen = union_all(*branches).limit(bindparam("claim_limit")).subquery()
+    return select(chosen.c.id)
 
 
 def _stale(postgres: bool) -> Select[tuple[uuid.UUID]]:
@@ -139,8 +159,11 @@ def _lapsed(postgres: bool) -> Select[tuple[uuid.UUID]]:
 
 
 _DUE = {pg: _due(pg) for pg in (False, True)}
+_DUE_ALL = {pg: _due_all(pg) for pg in (False, True)}
 _LAPSED = {pg: _lapsed(pg) for pg in (False, True)}
-_CLAIM = {pg: _taking(_due(pg), pg, status=DeliveryStatus.processing.value) for pg in (False, True)}
+_CLAIM = {
+    pg: _taking(_DUE_ALL[pg], pg, status=DeliveryStatus.processing.value) for pg in (False, True)
+}
 _RECLAIM = {pg: _taking(_stale(pg), pg) for pg in (False, True)}
 
 
@@ -162,6 +185,16 @@ def due_query(
     return _DUE[postgres].params(values)
 
 
+def claim_query(
+    connection: Connection, rooms: Sequence[tuple[str, int]], limit: int, now: dt.datetime
+) -> Select[tuple[uuid.UUID]]:
+    """The SELECT of a whole claim round's due rows (`claim_due_platforms`) with its values
+    bound (to look at its plan)."""
+    postgres = is_postgres(connection)
+    values = {"claim_limit": limit, **_slots(rooms)} | ({} if postgres else {"now": now})
+    return _DUE_ALL[postgres].params(values)
+
+
 def lapsed_query(connection: Connection, now: dt.datetime) -> Select[tuple[uuid.UUID]]:
     """`reclaim_expired`'s probe with its values bound (to look at its plan)."""
     postgres = is_postgres(connection)
@@ -177,9 +210,37 @@ def claim_due(
     now: dt.datetime,
 ) -> list[Claimed]:
     """Take up to `limit` due deliveries of one platform, oldest first, skipping locked rows."""
+    return claim_due_platforms(connection, [(platform, limit)], owner, lease, limit, now)
+
+
+def claim_due_platforms(
+    connection: Connection,
+    rooms: Sequence[tuple[str, int]],
+    owner: str,
+    lease: dt.timedelta,
+    limit: int,
+    now: dt.datetime,
+) -> list[Claimed]:
+    """Take up to `limit` due deliveries in all, in one statement: platform by platform in
+    the order of `rooms`, each platform's oldest first and at most its room, skipping
+    locked rows (each platform at most once)."""
+    if limit <= 0:
+        return []
     postgres = is_postgres(connection)
-    params = _claim_params(postgres, owner, lease, now, claim_platform=platform, claim_limit=limit)
+    params = _claim_params(postgres, owner, lease, now, claim_limit=limit, **_slots(rooms))
     return [Claimed(*row) for row in connection.execute(_CLAIM[postgres], params)]
+
+
+def _slots(rooms: Sequence[tuple[str, int]]) -> dict[str, Any]:
+    """The platform and the limit of each of `_due_all`'s branches: `rooms` in order, then
+    branches limited to 0 (they read nothing)."""
+    if not rooms or len(rooms) > _SLOTS or len({p for p, _ in rooms}) < len(rooms):
+        raise ValueError(f"one to {_SLOTS} rooms, at most one per platform: {rooms!r}")
+    values: dict[str, Any] = {}
+    for slot in range(_SLOTS):
+        platform, room = rooms[slot] if slot < len(rooms) else (rooms[0][0], 0)
+        values |= {f"claim_platform{slot}": platform, f"claim_limit{slot}": max(0, room)}
+    return values
 
 
 def reclaim_expired(

@@ -121,10 +121,9 @@ class Worker:
             now = utcnow()
             owner, lease = self.engine.owner, self.engine.lease
             claimed = claims.reclaim_expired(connection, owner, lease, batch, now, running=running)
-            for platform in order:
-                room = min(batch - len(claimed), LIMITS[platform].max_concurrency - busy[platform])
-                if room > 0:
-                    claimed += claims.claim_due(connection, platform, owner, lease, room, now)
+            rooms = [(p, LIMITS[p].max_concurrency - busy[p]) for p in order]
+            left = batch - len(claimed)
+            claimed += claims.claim_due_platforms(connection, rooms, owner, lease, left, now)
             return claimed, claims.load_targets(connection, [item.id for item in claimed])
 
         claimed, targets = await self.ctx.db.run_write(claim)
