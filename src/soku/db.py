@@ -258,7 +258,7 @@ class Database:
         # A SQLite file (not PostgreSQL, not memory): `run_write` on the inline connection
         # (the writer thread behind it), `run_read` on the reader thread.
         file = make_url(url).database
-        self.has_writer_thread = self.is_sqlite and file not in (None, "", ":memory:")
+        self.is_sqlite_file = self.is_sqlite and file not in (None, "", ":memory:")
         self._inline: _InlineWriter | None = None
         self._checkpoints: set[asyncio.Task[None]] = set()
         self._writer: _ConnectionThread | None = None
@@ -297,7 +297,7 @@ class Database:
         process's write lock: on the event loop's own thread when SQLite's write lock is free
         (`_InlineWriter`), otherwise on the writer thread, which waits for it on the busy
         timeout; elsewhere the async engine's `run_sync` runs it in a transaction of its own."""
-        if self.has_writer_thread:
+        if self.is_sqlite_file:
             async with self._write_lock:
                 inline = self._inline_writer()
                 if inline is not None:
@@ -348,7 +348,7 @@ class Database:
         """`work(connection)` in a transaction that only reads, rolled back after it. On a
         SQLite file, one trip to the reader thread (which cannot write); elsewhere the async
         engine's `run_sync`."""
-        if self.has_writer_thread:
+        if self.is_sqlite_file:
             if self._reader is None:
                 self._reader = _ConnectionThread(self.url, "reader", writes=False)
             return await self._reader.run(work)

@@ -105,8 +105,9 @@ async def test_the_cache_stays_bounded() -> None:
     assert cache.get("h3") is None
 
 
-async def test_sqlite_accepts_go_through_the_writer_thread(backend: AppContext) -> None:
-    assert backend.db.has_writer_thread == backend.db.is_sqlite
+async def test_the_sqlite_backend_writes_through_its_inline_connection(backend: AppContext) -> None:
+    """A SQLite file: writes inline on the loop's thread, reads on the reader thread."""
+    assert backend.db.is_sqlite_file == backend.db.is_sqlite
 
 
 def _writer_threads() -> set[threading.Thread]:
