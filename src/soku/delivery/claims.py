@@ -1,7 +1,8 @@
 """The claim: a worker takes due deliveries (and lapsed ones) under a lease, and reads what
 their runs need. Sync functions of a Connection: a worker's claim round is one
-`Database.run_write` (on a SQLite file one call on the event loop's thread for its ten
-statements).
+`Database.run_write` of three statements (the lapsed leases' probe, the due rows of every
+platform, what the runs need), a fourth when a lease has lapsed; on a SQLite file one call
+on the event loop's thread.
 
 The statements are built once per database: the clock and the lease's end are the database's
 `now()` on PostgreSQL and bound values on SQLite (one process, one clock).

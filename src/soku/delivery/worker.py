@@ -102,7 +102,8 @@ class Worker:
     def _room(self) -> int:
         """Free slots to claim for, or 0 while fewer than an eighth of them (at most a batch)
         are free: a busy worker gathers the slots its deliveries free and claims for them
-        together, not a claim round (ten statements) for every delivery that finishes."""
+        together, not a claim round (a transaction of three statements) for every delivery
+        that finishes."""
         free = self.concurrency - len(self.tasks)
         gather = max(1, min(self.ctx.settings.worker_batch, self.concurrency // 8))
         return free if free >= gather else 0
