@@ -9,7 +9,13 @@ from pydantic import ValidationError
 
 from soku.config import Settings
 from soku.platforms import INTEGRATIONS, PLATFORM_NAMES
-from soku.platforms.connector import AccountAccess, Connector, ErrorKind, PlatformError
+from soku.platforms.connector import (
+    AccountAccess,
+    Connector,
+    ErrorKind,
+    PlatformError,
+    from_options,
+)
 from soku.platforms.registry import connector_for
 from soku.platforms.sandbox_connector import GenericSandboxConnector
 from soku.platforms.x_connector import XConnector
@@ -94,3 +100,13 @@ def test_platform_options_are_checked(tmp_path: Path) -> None:
 def test_sandbox_fakes_takes_two_values(tmp_path: Path) -> None:
     with pytest.raises(ValidationError):
         Settings(data_dir=tmp_path, sandbox_fakes="mocked")  # type: ignore[arg-type]
+
+
+def test_a_wrong_option_fails_as_a_permanent_error_naming_the_platform() -> None:
+    assert from_options("demo", lambda: int("7")) == 7
+    with pytest.raises(PlatformError) as caught:
+        from_options("demo", lambda: int("many"))
+    error = caught.value
+    assert (error.kind, error.code) == (ErrorKind.permanent, "invalid_options")
+    assert error.message.startswith("SOKU_PLATFORM_OPTIONS['demo'] is not usable: invalid")
+    assert error.__suppress_context__  # the ValueError's trace is not the operator's concern

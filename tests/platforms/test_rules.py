@@ -8,6 +8,7 @@ import pytest
 
 from soku.platforms import PLATFORM_NAMES, RULES, ContentDraft, RuleViolation, check_all
 from soku.platforms import x as x_module
+from soku.platforms.rules import MediaRules, PlainTextRules
 from soku.platforms.youtube import title_and_description
 
 MakeDraft = Callable[[str], ContentDraft]
@@ -309,3 +310,11 @@ def test_check_all_checks_each_platform_once_and_skips_unknown_names() -> None:
 def test_check_all_with_nothing_to_check() -> None:
     assert check_all(text_post(), []) == []
     assert check_all(video_post("Fine"), PLATFORM_NAMES) == []
+
+
+def test_plain_text_rules_check_the_media_and_the_text_in_plain_characters() -> None:
+    rules = PlainTextRules("demo", "Demo", MediaRules(text_only=True, max_images=2), 5)
+    assert rules.check(text_post("héllo")) == []
+    too_much = [violation.reason for violation in rules.check(image_post("hello!", count=3))]
+    assert too_much == ["too_many_images", "text_too_long"]
+    assert "Demo allows at most 5 characters" in rules.check(text_post("hello!"))[0].message

@@ -18,7 +18,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Protocol, overload
+from typing import Any, Protocol, TypeVar, overload
 
 import httpx
 
@@ -295,6 +295,19 @@ def retry_wait(
     if waited is None and kind is ErrorKind.rate_limited and reset is not None:
         return reset()
     return waited
+
+
+_Made = TypeVar("_Made")
+
+
+def from_options(platform: str, make: Callable[[], _Made]) -> _Made:
+    """What `make` builds from the operator's options; a wrong setting (the ValueError it
+    raises) fails the delivery with the platform's options named, as a permanent error."""
+    try:
+        return make()
+    except ValueError as exc:
+        message = f"SOKU_PLATFORM_OPTIONS['{platform}'] is not usable: {exc}."
+        raise PlatformError(ErrorKind.permanent, "invalid_options", message) from None
 
 
 def refused_refresh(error: PlatformError, label: str, *reason_fields: str) -> PlatformError:

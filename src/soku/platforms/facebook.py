@@ -6,17 +6,14 @@ from typing import TYPE_CHECKING
 
 from soku.platforms.base import (
     ConnectorTarget,
-    ContentDraft,
     DeliveryLimits,
     Identities,
     OAuthCall,
     OAuthEndpoints,
     OAuthSpec,
     PlatformIntegration,
-    RuleViolation,
 )
-from soku.platforms.rules import MediaRules, check_media, text_length
-from soku.platforms.text import plain_length
+from soku.platforms.rules import MediaRules, PlainTextRules
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -29,23 +26,11 @@ if TYPE_CHECKING:
 MAX_TEXT_LENGTH = 63_206  # facebook.md: above this the request fails with code 100
 
 
-class FacebookRules:
-    """A Facebook Page post: text, up to 10 photos, or one video. Our text is the message."""
-
-    name = "facebook"
-    label = "Facebook"
-    # Text-only allowed; up to 10 photos via attached_media (facebook.md; product UI too).
-    media = MediaRules(text_only=True, max_images=10)
-
-    def check(self, draft: ContentDraft) -> list[RuleViolation]:
-        count = plain_length(draft.text or "")
-        return [
-            *check_media(self.name, self.label, self.media, draft),
-            *text_length(self.name, self.label, MAX_TEXT_LENGTH, count),
-        ]
-
-
-RULES = FacebookRules()
+# A Facebook Page post: text, up to 10 photos, or one video; our text is the message.
+# Text-only allowed; up to 10 photos via attached_media (facebook.md; product UI too).
+RULES = PlainTextRules(
+    "facebook", "Facebook", MediaRules(text_only=True, max_images=10), MAX_TEXT_LENGTH
+)
 # No per-Page feed cap is documented; reels alone have 30 per 24 h (facebook.md).
 LIMITS = DeliveryLimits(publish_caps=())
 

@@ -6,18 +6,15 @@ from typing import TYPE_CHECKING
 
 from soku.platforms.base import (
     ConnectorTarget,
-    ContentDraft,
     DeliveryLimits,
     Identities,
     OAuthCall,
     OAuthEndpoints,
     OAuthSpec,
     PlatformIntegration,
-    RuleViolation,
     oauth_endpoints,
 )
-from soku.platforms.rules import MediaRules, check_media, text_length
-from soku.platforms.text import plain_length
+from soku.platforms.rules import MediaRules, PlainTextRules
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -30,24 +27,12 @@ if TYPE_CHECKING:
 MAX_TEXT_LENGTH = 3000  # linkedin.md: commentary about 3,000 characters, silently cut above
 
 
-class LinkedInRules:
-    """A LinkedIn post: text, up to 9 images, or one video. Our text is the commentary."""
-
-    name = "linkedin"
-    label = "LinkedIn"
-    # The product UI allows 9 images (related-pages.md); the API's multiImage takes 2-20
-    # (linkedin.md), so 9 is our choice, not LinkedIn's limit.
-    media = MediaRules(text_only=True, max_images=9)
-
-    def check(self, draft: ContentDraft) -> list[RuleViolation]:
-        count = plain_length(draft.text or "")
-        return [
-            *check_media(self.name, self.label, self.media, draft),
-            *text_length(self.name, self.label, MAX_TEXT_LENGTH, count),
-        ]
-
-
-RULES = LinkedInRules()
+# A LinkedIn post: text, up to 9 images, or one video; our text is the commentary. The
+# product UI allows 9 images (related-pages.md); the API's multiImage takes 2-20
+# (linkedin.md), so 9 is our choice, not LinkedIn's limit.
+RULES = PlainTextRules(
+    "linkedin", "LinkedIn", MediaRules(text_only=True, max_images=9), MAX_TEXT_LENGTH
+)
 # LinkedIn publishes no per-member numbers; it answers 429 (linkedin.md).
 LIMITS = DeliveryLimits(publish_caps=())
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from soku.platforms.base import ContentDraft, RuleViolation
+from soku.platforms.text import plain_length
 
 TEXT_REQUIRED = "text_required"
 TEXT_TOO_LONG = "text_too_long"
@@ -28,6 +29,23 @@ class MediaRules:
     text_only: bool
     max_images: int
     max_videos: int = 1
+
+
+@dataclass  # not frozen: PlatformRules declares `name` a plain attribute
+class PlainTextRules:
+    """A platform whose text rule is a length alone, in plain characters (LinkedIn, Facebook)."""
+
+    name: str
+    label: str
+    media: MediaRules
+    max_text_length: int
+
+    def check(self, draft: ContentDraft) -> list[RuleViolation]:
+        count = plain_length(draft.text or "")
+        return [
+            *check_media(self.name, self.label, self.media, draft),
+            *text_length(self.name, self.label, self.max_text_length, count),
+        ]
 
 
 def check_media(

@@ -63,6 +63,7 @@ LIMITS = DeliveryLimits(publish_caps=())
 
 
 def _connector(target: ConnectorTarget) -> Connector:
+    from soku.platforms.connector import from_options
     from soku.platforms.snapchat_connector import (
         API_URL,
         PART_BYTES,
@@ -75,8 +76,9 @@ def _connector(target: ConnectorTarget) -> Connector:
         root = target.sandbox_url.rstrip("/")
         return SnapchatConnector(root, token_url=f"{root}{TOKEN_PATH}", web_url=root)
     options = target.options
-    try:  # a wrong setting fails the delivery with its name, as a permanent error
-        return SnapchatConnector(
+    return from_options(
+        "snapchat",
+        lambda: SnapchatConnector(
             options.get("api_url", API_URL),
             token_url=options.get("token_url", TOKEN_URL),
             web_url=options.get("web_url", WEB_URL),
@@ -85,12 +87,8 @@ def _connector(target: ConnectorTarget) -> Connector:
             video_target=options.get("video_target", "story"),
             locale=options.get("locale", "en_US"),
             part_bytes=int(options.get("part_bytes", PART_BYTES)),
-        )
-    except ValueError as exc:
-        from soku.platforms.connector import ErrorKind, PlatformError
-
-        message = f"SOKU_PLATFORM_OPTIONS['snapchat'] is not usable: {exc}."
-        raise PlatformError(ErrorKind.permanent, "invalid_options", message) from None
+        ),
+    )
 
 
 def _sandbox(public_url: str, media_origin: str) -> ASGIApp:

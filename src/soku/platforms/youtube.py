@@ -95,6 +95,7 @@ LIMITS = DeliveryLimits(publish_caps=(PublishCap(100, 24 * 3600),))
 
 
 def _connector(target: ConnectorTarget) -> Connector:
+    from soku.platforms.connector import from_options
     from soku.platforms.youtube_connector import (
         API_URL,
         CHUNK_BYTES,
@@ -113,8 +114,9 @@ def _connector(target: ConnectorTarget) -> Connector:
             web_url=root,
         )
     options = target.options
-    try:  # a wrong setting fails the delivery with its name, as a permanent error
-        return YouTubeConnector(
+    return from_options(
+        "youtube",
+        lambda: YouTubeConnector(
             options.get("api_url", API_URL),
             upload_url=options.get("upload_url", UPLOAD_URL),
             token_url=options.get("token_url", TOKEN_URL),
@@ -124,12 +126,8 @@ def _connector(target: ConnectorTarget) -> Connector:
             privacy_status=options.get("privacy_status", "public"),
             category_id=options.get("category_id", "22"),
             chunk_bytes=int(options.get("chunk_bytes", CHUNK_BYTES)),
-        )
-    except ValueError as exc:
-        from soku.platforms.connector import ErrorKind, PlatformError
-
-        message = f"SOKU_PLATFORM_OPTIONS['youtube'] is not usable: {exc}."
-        raise PlatformError(ErrorKind.permanent, "invalid_options", message) from None
+        ),
+    )
 
 
 def _sandbox(public_url: str, media_origin: str) -> ASGIApp:
