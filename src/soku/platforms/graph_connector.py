@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from soku.platforms.api_calls import access_token
 from soku.platforms.connector import (
     AccountAccess,
     CannotTell,
@@ -33,7 +34,6 @@ from soku.platforms.connector import (
 from soku.platforms.graph_containers import (
     ContainerApi,
     Containers,
-    access_token,
     answer_id,
     final_container,
     fixed,

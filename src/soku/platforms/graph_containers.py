@@ -181,13 +181,6 @@ def graph_user(account: AccountAccess) -> str:
     return user_id if _NUMERIC_ID.match(user_id) else "me"
 
 
-def access_token(account: AccountAccess, label: str) -> str:
-    if not account.access_token:
-        message = f"The {label} account {account.account_id} has no access token."
-        raise PlatformError(ErrorKind.reauth_required, "no_access_token", message)
-    return account.access_token
-
-
 def answer_id(body: dict[str, Any], label: str) -> str:
     if not body.get("id"):
         message = f"{label} answered without the expected `id`."

@@ -12,8 +12,11 @@ from typing import Any
 
 import httpx
 
-from soku.platforms.connector import AccountAccess, ErrorKind, PlatformError, response_json
+from soku.platforms.api_calls import access_token, json_object, succeeded
+from soku.platforms.connector import AccountAccess
 from soku.platforms.linkedin_errors import map_error
+
+LABEL = "LinkedIn"
 
 
 @dataclass(frozen=True)
@@ -33,13 +36,7 @@ class LinkedInApi:
     ) -> dict[str, Any]:
         """One API call and its JSON object."""
         response = await self.send(client, account, method, path, **kwargs)
-        body = response_json(response)
-        if not isinstance(body, dict):
-            message = f"LinkedIn answered {path} without a JSON object."
-            raise PlatformError(
-                ErrorKind.server_error, "unreadable_answer", message, raw=response.text[:500]
-            )
-        return body
+        return json_object(response, LABEL, path)
 
     async def send(
         self,
@@ -53,18 +50,13 @@ class LinkedInApi:
         **kwargs: Any,
     ) -> httpx.Response:
         """One API call, versioned unless told otherwise; its answer when it succeeded."""
-        headers = {"Authorization": f"Bearer {access_token(account)}"}
+        headers = {"Authorization": f"Bearer {access_token(account, LABEL)}"}
         if versioned:
             headers.update({"LinkedIn-Version": self.version, "X-Restli-Protocol-Version": "2.0.0"})
         if finder:
             headers["X-RestLi-Method"] = "FINDER"
-        try:
-            response = await client.request(method, self.url + path, headers=headers, **kwargs)
-        except httpx.HTTPError as exc:
-            raise map_error(exc) from exc
-        if not response.is_success:
-            raise map_error(response)
-        return response
+        call = client.request(method, self.url + path, headers=headers, **kwargs)
+        return await succeeded(call, map_error)
 
     async def put(
         self,
@@ -75,18 +67,5 @@ class LinkedInApi:
         headers: dict[str, str],
     ) -> httpx.Response:
         """Bytes to an upload URL exactly as LinkedIn returned it."""
-        headers = {"Authorization": f"Bearer {access_token(account)}", **headers}
-        try:
-            response = await client.put(url, content=data, headers=headers)
-        except httpx.HTTPError as exc:
-            raise map_error(exc) from exc
-        if not response.is_success:
-            raise map_error(response)
-        return response
-
-
-def access_token(account: AccountAccess) -> str:
-    if not account.access_token:
-        message = f"The LinkedIn account {account.account_id} has no access token."
-        raise PlatformError(ErrorKind.reauth_required, "no_access_token", message)
-    return account.access_token
+        headers = {"Authorization": f"Bearer {access_token(account, LABEL)}", **headers}
+        return await succeeded(client.put(url, content=data, headers=headers), map_error)

@@ -15,7 +15,8 @@ from typing import Any
 
 import httpx
 
-from soku.platforms.connector import AccountAccess, ErrorKind, PlatformError, response_json
+from soku.platforms.api_calls import access_token, json_object
+from soku.platforms.connector import AccountAccess
 from soku.platforms.snapchat_errors import envelope_error, map_error
 
 
@@ -34,7 +35,7 @@ class SnapchatApi:
         **kwargs: Any,
     ) -> dict[str, Any]:
         """One call at `path` (under the API, or a full URL) and its JSON object."""
-        headers = {"Authorization": f"Bearer {access_token(account)}"}
+        headers = {"Authorization": f"Bearer {access_token(account, 'Snapchat')}"}
         try:
             response = await client.request(method, self.at(path), headers=headers, **kwargs)
         except httpx.HTTPError as exc:
@@ -42,13 +43,7 @@ class SnapchatApi:
         error = envelope_error(response)
         if error is not None:
             raise error
-        body = response_json(response)
-        if not isinstance(body, dict):
-            message = f"Snapchat answered {_shown(path)} without a JSON object."
-            raise PlatformError(
-                ErrorKind.server_error, "unreadable_answer", message, raw=response.text[:500]
-            )
-        return body
+        return json_object(response, "Snapchat", _shown(path))
 
     async def multipart(
         self,
@@ -68,13 +63,6 @@ class SnapchatApi:
         if path.startswith(("https://", "http://")):
             return path
         return self.url + (path if path.startswith("/") else f"/{path}")
-
-
-def access_token(account: AccountAccess) -> str:
-    if not account.access_token:
-        message = f"The Snapchat account {account.account_id} has no access token."
-        raise PlatformError(ErrorKind.reauth_required, "no_access_token", message)
-    return account.access_token
 
 
 def _shown(path: str) -> str:

@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 
+from soku.platforms.api_calls import access_token, succeeded
 from soku.platforms.connector import AccountAccess, ErrorKind, PlatformError, response_json
 from soku.platforms.tiktok_errors import map_error
 
@@ -37,7 +38,10 @@ class TikTokApi:
         body: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """One POST and its `data` object (creator info takes no body)."""
-        headers = {"Authorization": f"Bearer {access_token(account)}", "Content-Type": JSON_UTF8}
+        headers = {
+            "Authorization": f"Bearer {access_token(account, 'TikTok')}",
+            "Content-Type": JSON_UTF8,
+        }
         try:
             if body is None:
                 response = await client.post(self.url + path, headers=headers, content=b"")
@@ -59,17 +63,4 @@ class TikTokApi:
         self, client: httpx.AsyncClient, url: str, data: bytes, headers: dict[str, str]
     ) -> httpx.Response:
         """One chunk to the upload URL as TikTok returned it."""
-        try:
-            response = await client.put(url, content=data, headers=headers)
-        except httpx.HTTPError as exc:
-            raise map_error(exc) from exc
-        if not response.is_success:
-            raise map_error(response)
-        return response
-
-
-def access_token(account: AccountAccess) -> str:
-    if not account.access_token:
-        message = f"The TikTok account {account.account_id} has no access token."
-        raise PlatformError(ErrorKind.reauth_required, "no_access_token", message)
-    return account.access_token
+        return await succeeded(client.put(url, content=data, headers=headers), map_error)

@@ -84,13 +84,6 @@ def _comparable(text: str) -> str:
     return " ".join(_URL.sub("<url>", text).split())
 
 
-def access_token(account: AccountAccess) -> str:
-    if not account.access_token:
-        message = f"The X account {account.account_id} has no access token."
-        raise PlatformError(ErrorKind.reauth_required, "no_access_token", message)
-    return account.access_token
-
-
 def data_of(body: dict[str, Any]) -> dict[str, Any]:
     data = body.get("data")
     if not isinstance(data, dict) or "id" not in data:

@@ -36,6 +36,7 @@ from typing import Any
 import httpx
 
 from soku.platforms import media_reader
+from soku.platforms.api_calls import access_token
 from soku.platforms.connector import (
     AccountAccess,
     CannotTell,
@@ -54,7 +55,6 @@ from soku.platforms.connector import (
 )
 from soku.platforms.token_refresh import RefreshGrant, refresh_tokens
 from soku.platforms.x_checkpoint import (
-    access_token,
     cached_username,
     data_of,
     expiry,
@@ -315,7 +315,7 @@ class XConnector:
         **kwargs: Any,
     ) -> dict[str, Any]:
         """One API call; its JSON object, or `{}` for an empty success when `empty`."""
-        headers = {"Authorization": f"Bearer {access_token(account)}"}
+        headers = {"Authorization": f"Bearer {access_token(account, 'X')}"}
         try:
             response = await client.request(method, self.base_url + path, headers=headers, **kwargs)
         except httpx.HTTPError as exc:

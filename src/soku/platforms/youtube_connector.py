@@ -30,6 +30,7 @@ from typing import Any
 import httpx
 
 from soku.platforms import media_reader
+from soku.platforms.api_calls import access_token
 from soku.platforms.connector import (
     AccountAccess,
     CannotTell,
@@ -154,7 +155,7 @@ class YouTubeConnector:
             message = f"YouTube takes videos of 1 byte to 256 GB; this one has {total} bytes."
             raise PlatformError(ErrorKind.permanent, "video_size", message)
         session = await open_session(
-            client, self.upload_url, _token(job.account), self.resource(job),
+            client, self.upload_url, access_token(job.account, LABEL), self.resource(job),
             (total, media_type), {},
         )  # fmt: skip
         return {"session": session, "bytes": total, "type": media_type}
@@ -207,7 +208,7 @@ class YouTubeConnector:
     async def _get(
         self, client: httpx.AsyncClient, account: AccountAccess, path: str, params: dict[str, str]
     ) -> dict[str, Any]:
-        headers = {"Authorization": f"Bearer {_token(account)}"}
+        headers = {"Authorization": f"Bearer {access_token(account, LABEL)}"}
         try:
             response = await client.get(self.api_url + path, params=params, headers=headers)
         except httpx.HTTPError as exc:
@@ -247,12 +248,5 @@ def _upload_of(job: Job, name: str) -> Upload:
         raise RuntimeError(f"delivery {job.delivery_id}: step {name} has no result yet")
     return Upload(
         str(result["session"]), int(opened["bytes"]), str(opened["type"]),
-        job.video_urls[0], _token(job.account),
+        job.video_urls[0], access_token(job.account, LABEL),
     )  # fmt: skip
-
-
-def _token(account: AccountAccess) -> str:
-    if not account.access_token:
-        message = f"The YouTube account {account.account_id} has no access token."
-        raise PlatformError(ErrorKind.reauth_required, "no_access_token", message)
-    return account.access_token
