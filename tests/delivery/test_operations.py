@@ -166,7 +166,8 @@ async def test_claim_uses_the_partial_index(fresh_env: Harness) -> None:
     await _fill(env)
     async with env.ctx.db.transaction() as session:
         connection = await session.connection()
-        due = claims.due_query(connection.sync_connection, "x", 32, dt.datetime.now(dt.UTC))
+        now = dt.datetime.now(dt.UTC)
+        due = claims.claim_query(connection.sync_connection, [("x", 32)], 32, now)
         plan = await _plan(session, due)
         print(f"\nclaim plan ({session.get_bind().dialect.name}):\n{plan}")
         if _is_pg(session):

@@ -89,7 +89,7 @@ def _lease_end_of(postgres: bool) -> ColumnElement[dt.datetime]:
     return DB_LEASE_END if postgres else bindparam("lease_end", type_=UTCDateTime())
 
 
-def _due(postgres: bool, slot: str = "") -> Select[tuple[uuid.UUID]]:
+def _due(postgres: bool, slot: str) -> Select[tuple[uuid.UUID]]:
     """The claim's inner SELECT: one platform's due, waiting deliveries, in due order.
 
     It matches the partial index `ix_deliveries_due_platform` (platform, run_at WHERE waiting),
@@ -159,7 +159,6 @@ def _lapsed(postgres: bool) -> Select[tuple[uuid.UUID]]:
     return select(_D.id).where(IN_FLIGHT_NOW, _D.lease_expires_at < _clock_of(postgres)).limit(1)
 
 
-_DUE = {pg: _due(pg) for pg in (False, True)}
 _DUE_ALL = {pg: _due_all(pg) for pg in (False, True)}
 _LAPSED = {pg: _lapsed(pg) for pg in (False, True)}
 _CLAIM = {
@@ -174,16 +173,6 @@ def _claim_params(
     if postgres:
         return {"owner": owner, "lease_length": lease, **more}
     return {"owner": owner, "now": now, "lease_end": now + lease, **more}
-
-
-def due_query(
-    connection: Connection, platform: str, limit: int, now: dt.datetime
-) -> Select[tuple[uuid.UUID]]:
-    """The claim's inner SELECT with its values bound (to look at its plan)."""
-    postgres = is_postgres(connection)
-    values = {"claim_platform": platform, "claim_limit": limit}
-    values |= {} if postgres else {"now": now}
-    return _DUE[postgres].params(values)
 
 
 def claim_query(
