@@ -37,15 +37,29 @@ import re
 import sqlite3
 import threading
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
 import orjson
-from sqlalchemy import JSON, Connection, DateTime, MetaData, create_engine, event, exc, text
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    Connection,
+    DateTime,
+    MetaData,
+    Uuid,
+    any_,
+    bindparam,
+    create_engine,
+    event,
+    exc,
+    text,
+)
 from sqlalchemy.dialects import sqlite
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.engine import Dialect, Engine, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncSession,
@@ -528,3 +542,17 @@ def _ensure_sqlite_folder(url: str) -> None:
     path = url.split(":///", 1)[1] if ":///" in url else ""
     if path and path != ":memory:":
         Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+
+
+def is_postgres(bind: AsyncSession | Connection) -> bool:
+    """Whether this session or connection is on PostgreSQL."""
+    dialect = bind.dialect if isinstance(bind, Connection) else bind.get_bind().dialect
+    return dialect.name == "postgresql"
+
+
+def ids_in(column: ColumnElement[uuid.UUID], name: str, postgres: bool) -> ColumnElement[bool]:
+    """`column = ANY(:name)` on PostgreSQL: one prepared statement whatever the number of ids
+    (asyncpg prepares each distinct SQL text); `column IN (...)` elsewhere."""
+    if postgres:
+        return column == any_(bindparam(name, type_=ARRAY(Uuid())))
+    return column.in_(bindparam(name, expanding=True))

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import re
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import insert, select, text, update
+from sqlalchemy import Connection, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -21,7 +23,10 @@ from soku import migrate
 from soku.context import AppContext
 from soku.db import utcnow
 from soku.delivery import caps, claims
+from soku.delivery import repository as repo
 from soku.delivery.models import Delivery
+from soku.platforms import LIMITS
+from soku.webhooks.events import record_post_events
 from tests.conftest import ALL_PLATFORMS, create_database, drop_database, make_settings
 from tests.delivery.harness import Harness, sample, samples_of, text_post, unique
 
@@ -406,3 +411,40 @@ async def test_reclaim_probes_for_a_lapsed_lease_through_the_lease_index(
     assert await _reclaim(env, running=[mine]) == []  # the probe finds `mine`; still not taken
     assert await _reclaim(env, running=[]) == [mine]  # no longer running here: taken back
     assert await _reclaim(env, running=[]) == []  # nothing lapsed: the probe ends it
+
+
+_PREPARED = text("SELECT statement FROM pg_prepared_statements")
+_ONE_PARAMETER = re.compile(r"\$\d+(::\w+)?(, \$\d+(::\w+)?)*")  # a list of them: one
+
+
+async def test_statements_of_id_lists_are_prepared_once_on_postgresql(env: Harness) -> None:
+    """asyncpg prepares every distinct SQL text on each connection (a round trip and type
+    introspection), so a statement that takes a list of ids must be one text whatever the
+    list's length (`ids_in`: an array), or a busy worker prepares a new statement for most
+    of its groups. Run with lists of 1 to 5 ids in one transaction, no statement is prepared
+    twice in two lengths. (SQLite's driver prepares in process, without a round trip.)"""
+    if not env.ctx.wakeup.is_postgres:
+        pytest.skip("PostgreSQL's prepared statements")
+    owner, lease = "nobody", dt.timedelta(seconds=5)
+
+    def run(connection: Connection) -> list[str]:
+        now = utcnow()
+        for n in range(1, 6):
+            ids = [uuid.uuid4() for _ in range(n)]
+            record_post_events(connection, {post_id: "published" for post_id in ids}, now)
+            repo.refresh_post_statuses(connection, ids, now)
+            repo.lease_holders(connection, ids)
+            repo.renew_leases(connection, ids, owner, lease, now)
+            repo.lock_accounts(connection, ids)
+            claims.load_targets(connection, ids)
+            caps.over_caps(connection, [(i, i, LIMITS["x"].publish_caps) for i in ids], now)
+        return list(
+            connection.execute(text("SELECT statement FROM pg_prepared_statements")).scalars()
+        )
+
+    async with env.ctx.db.transaction() as session:
+        connection = await session.connection()
+        prepared = await connection.run_sync(run)
+    shapes = Counter(_ONE_PARAMETER.sub("$n", statement) for statement in prepared)
+    assert any("webhook_endpoints" in shape for shape in shapes), prepared
+    assert [shape for shape, count in shapes.items() if count > 1] == []

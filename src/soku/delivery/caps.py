@@ -25,8 +25,8 @@ from sqlalchemy import (
     union_all,
 )
 
-from soku.db import UTCDateTime
-from soku.delivery.repository import DELIVERIES, PUBLISHING_NOW, ids_in, is_postgres
+from soku.db import UTCDateTime, ids_in, is_postgres
+from soku.delivery.repository import DELIVERIES, PUBLISHING_NOW
 from soku.platforms.base import PublishCap
 
 # Over a cap whose counted posts are all still being published: look again this much later.

@@ -29,7 +29,7 @@ from sqlalchemy import (
     update,
 )
 
-from soku.db import UTCDateTime
+from soku.db import UTCDateTime, ids_in, is_postgres
 from soku.delivery.models import DeliveryStatus
 from soku.delivery.repository import (
     ACCOUNTS,
@@ -38,8 +38,6 @@ from soku.delivery.repository import (
     IN_FLIGHT_NOW,
     POSTS,
     WAITING_NOW,
-    ids_in,
-    is_postgres,
 )
 from soku.platforms import PLATFORM_NAMES
 

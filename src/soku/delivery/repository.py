@@ -24,7 +24,6 @@ from sqlalchemy import (
     Table,
     Update,
     Uuid,
-    any_,
     bindparam,
     func,
     insert,
@@ -39,7 +38,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import TypeEngine
 
-from soku.db import UTCDateTime, utcnow
+from soku.db import UTCDateTime, ids_in, is_postgres, utcnow
 from soku.delivery.models import (
     IN_FLIGHT,
     NOT_STARTED,
@@ -124,14 +123,6 @@ _ADD_ATTEMPT = insert(ATTEMPTS)
 _SET_POST_STATUS = update(POSTS).where(POSTS.c.id == bindparam("post_id"))
 
 
-def ids_in(column: ColumnElement[uuid.UUID], name: str, postgres: bool) -> ColumnElement[bool]:
-    """`column = ANY(:name)` on PostgreSQL: one prepared statement whatever the number of ids
-    (asyncpg prepares each distinct SQL text); `column IN (...)` elsewhere."""
-    if postgres:
-        return column == any_(bindparam(name, type_=ARRAY(Uuid())))
-    return column.in_(bindparam(name, expanding=True))
-
-
 def _locked_in_order(table: Table, name: str, postgres: bool) -> Select[Any]:
     """Rows of `table` by id, locked FOR NO KEY UPDATE in id order (PostgreSQL; SQLite has
     one writer and no row locks). Every transaction that locks several takes them in this one
@@ -178,11 +169,6 @@ class LeaseLost(Exception):
     """Another worker holds this delivery now; this one must stop touching it."""
 
 
-def is_postgres(bind: AsyncSession | Connection) -> bool:
-    dialect = bind.dialect if isinstance(bind, Connection) else bind.get_bind().dialect
-    return dialect.name == "postgresql"
-
-
 def _clock(session: AsyncSession | Connection, now: dt.datetime) -> ColumnElement[dt.datetime]:
     if is_postgres(session):
         return type_coerce(func.now(), UTCDateTime())
@@ -208,11 +194,13 @@ def renew_leases(
     end = DB_LEASE_END if postgres else literal(now + lease, UTCDateTime())
     stmt = (
         update(DELIVERIES)
-        .where(DELIVERIES.c.id.in_(ids), DELIVERIES.c.lease_owner == owner)
+        .where(ids_in(DELIVERIES.c.id, "ids", postgres), DELIVERIES.c.lease_owner == owner)
         .values(lease_expires_at=end)
         .returning(DELIVERIES.c.id)
     )
-    params = {"lease_length": lease} if postgres else {}
+    params: dict[str, Any] = {"ids": list(ids)}
+    if postgres:
+        params["lease_length"] = lease
     return {row[0] for row in connection.execute(stmt, params)}
 
 

@@ -9,8 +9,8 @@ from collections.abc import Collection, Iterable, Sequence
 from sqlalchemy import Connection, delete, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from soku.db import is_postgres
 from soku.delivery.models import UNFINISHED
-from soku.delivery.repository import is_postgres
 from soku.media.models import Media, MediaPin
 from soku.posts.models import Post
 

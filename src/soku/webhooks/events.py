@@ -14,9 +14,9 @@ import uuid
 from collections.abc import Collection, Mapping
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, bindparam, insert, select
+from sqlalchemy import Connection, Table, insert, select
 
-from soku.db import dump_json
+from soku.db import dump_json, ids_in, is_postgres
 from soku.posts.models import Post
 from soku.webhooks.models import (
     EventType,
@@ -37,12 +37,13 @@ STATUS_EVENTS = {
     "partially_published": EventType.post_partially_published,
     "failed": EventType.post_failed,
 }
-_ENDPOINTS_OF_POSTS = (
-    select(_POSTS.c.id, _POSTS.c.user_id, _E.id, _E.events)
+_ENDPOINTS_OF_POSTS = {  # by is_postgres: a group's posts as one array there (see ids_in)
+    pg: select(_POSTS.c.id, _POSTS.c.user_id, _E.id, _E.events)
     .join(ENDPOINTS, _E.user_id == _POSTS.c.user_id)
-    .where(_POSTS.c.id.in_(bindparam("post_ids", expanding=True)))
+    .where(ids_in(_POSTS.c.id, "post_ids", pg))
     .order_by(_E.created_at)
-)
+    for pg in (False, True)
+}
 _ADD_EVENT = insert(EVENTS)
 _ADD_DELIVERIES = insert(DELIVERIES)
 
@@ -61,7 +62,7 @@ def record_post_events(
         return 0
     targets: dict[uuid.UUID, tuple[uuid.UUID, list[uuid.UUID]]] = {}
     for post_id, user_id, endpoint_id, events in connection.execute(
-        _ENDPOINTS_OF_POSTS, {"post_ids": list(wanted)}
+        _ENDPOINTS_OF_POSTS[is_postgres(connection)], {"post_ids": list(wanted)}
     ):
         if wanted[post_id].value in events:
             targets.setdefault(post_id, (user_id, []))[1].append(endpoint_id)
