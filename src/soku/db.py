@@ -66,7 +66,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, InstrumentedAttribute, Session
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
@@ -544,13 +544,15 @@ def _ensure_sqlite_folder(url: str) -> None:
         Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
 
 
-def is_postgres(bind: AsyncSession | Connection) -> bool:
+def is_postgres(bind: AsyncSession | Session | Connection) -> bool:
     """Whether this session or connection is on PostgreSQL."""
     dialect = bind.dialect if isinstance(bind, Connection) else bind.get_bind().dialect
     return dialect.name == "postgresql"
 
 
-def ids_in(column: ColumnElement[uuid.UUID], name: str, postgres: bool) -> ColumnElement[bool]:
+def ids_in(
+    column: ColumnElement[uuid.UUID] | InstrumentedAttribute[uuid.UUID], name: str, postgres: bool
+) -> ColumnElement[bool]:
     """`column = ANY(:name)` on PostgreSQL: one prepared statement whatever the number of ids
     (asyncpg prepares each distinct SQL text); `column IN (...)` elsewhere."""
     if postgres:

@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import Connection, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import Session
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement, Executable
 
@@ -26,6 +27,8 @@ from soku.delivery import caps, claims
 from soku.delivery import repository as repo
 from soku.delivery.models import Delivery
 from soku.platforms import LIMITS
+from soku.posts import repository as posts
+from soku.webhooks import repository as webhooks
 from soku.webhooks.events import record_post_events
 from tests.conftest import ALL_PLATFORMS, create_database, drop_database, make_settings
 from tests.delivery.harness import Harness, sample, samples_of, text_post, unique
@@ -438,13 +441,16 @@ async def test_statements_of_id_lists_are_prepared_once_on_postgresql(env: Harne
             repo.lock_accounts(connection, ids)
             claims.load_targets(connection, ids)
             caps.over_caps(connection, [(i, i, LIMITS["x"].publish_caps) for i in ids], now)
-        return list(
-            connection.execute(text("SELECT statement FROM pg_prepared_statements")).scalars()
-        )
+            webhooks.taken(connection, ids)
+            posts.attempts_by_delivery(connection, ids)
+            with Session(bind=connection) as session:
+                posts.deliveries_by_post(session, ids)
+        return list(connection.execute(_PREPARED).scalars())
 
     async with env.ctx.db.transaction() as session:
         connection = await session.connection()
         prepared = await connection.run_sync(run)
     shapes = Counter(_ONE_PARAMETER.sub("$n", statement) for statement in prepared)
-    assert any("webhook_endpoints" in shape for shape in shapes), prepared
+    for table in ("posts JOIN webhook_endpoints", "FROM delivery_attempts", "webhook_deliveries"):
+        assert any(table in shape for shape in shapes), (table, prepared)
     assert [shape for shape, count in shapes.items() if count > 1] == []

@@ -13,6 +13,7 @@ from sqlalchemy import Connection, Select, and_, bindparam, insert, or_, select,
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
+from soku.db import ids_in, is_postgres
 from soku.delivery.models import NOT_STARTED, Delivery, DeliveryAttempt, DeliveryStatus
 from soku.integrations.models import AccountRef
 from soku.posts.models import Post
@@ -86,11 +87,10 @@ class PostFilter:
 POST_OF: Select[Post] = select(Post).where(
     Post.id == bindparam("post_id"), Post.user_id == bindparam("user_id")
 )
-DELIVERIES_IN: Select[Delivery] = (
-    select(Delivery)
-    .where(Delivery.post_id.in_(bindparam("post_ids", expanding=True)))
-    .order_by(Delivery.position)
-)
+DELIVERIES_IN: dict[bool, Select[Delivery]] = {  # by is_postgres (see ids_in)
+    pg: select(Delivery).where(ids_in(Delivery.post_id, "post_ids", pg)).order_by(Delivery.position)
+    for pg in (False, True)
+}
 
 
 def deliveries_by_post(
@@ -100,7 +100,8 @@ def deliveries_by_post(
     grouped: dict[uuid.UUID, list[Delivery]] = defaultdict(list)
     if not post_ids:
         return grouped
-    for delivery in session.execute(DELIVERIES_IN, {"post_ids": list(post_ids)}).scalars():
+    statement = DELIVERIES_IN[is_postgres(session)]
+    for delivery in session.execute(statement, {"post_ids": list(post_ids)}).scalars():
         grouped[delivery.post_id].append(delivery)
     return grouped
 
@@ -114,11 +115,11 @@ def attempts_by_delivery(
         return grouped
     stmt = (
         select(DeliveryAttempt)
-        .where(DeliveryAttempt.delivery_id.in_(list(delivery_ids)))
+        .where(ids_in(DeliveryAttempt.delivery_id, "ids", is_postgres(connection)))
         .order_by(DeliveryAttempt.started_at, DeliveryAttempt.id)
     )
     with Session(bind=connection) as session:  # joins the connection's transaction
-        for attempt in session.execute(stmt).scalars():
+        for attempt in session.execute(stmt, {"ids": list(delivery_ids)}).scalars():
             grouped[attempt.delivery_id].append(attempt)
     return grouped
 

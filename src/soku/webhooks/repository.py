@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, exists, func, select, update
 
+from soku.db import ids_in, is_postgres
 from soku.webhooks.events import DELIVERIES, ENDPOINTS, EVENTS
 from soku.webhooks.models import WebhookStatus
 
@@ -47,16 +48,17 @@ _TAKE = (
     .values(run_at=bindparam("lease_end"), lease_token=bindparam("token"), attempts=_W.attempts + 1)
     .returning(_W.id)
 )
-_TAKEN = (
-    select(
+_TAKEN = {  # by is_postgres (see ids_in)
+    pg: select(
         *(_W.id, _W.attempts, _E.id, _E.url, _E.secret, _E.previous_secret, _E.previous_until),
         *(_V.id, _V.type, _V.body),
     )
     .join(ENDPOINTS, _E.id == _W.endpoint_id)
     .join(EVENTS, _V.id == _W.event_id)
-    .where(_W.id.in_(bindparam("ids", expanding=True)))
+    .where(ids_in(_W.id, "ids", pg))
     .order_by(_W.run_at)
-)
+    for pg in (False, True)
+}
 _FINISH = (
     update(DELIVERIES)
     .where(_W.id == bindparam("b_id"), _W.lease_token == bindparam("b_token"))
@@ -70,10 +72,15 @@ def claim_due(
     """Take up to `batch` due deliveries: each counts an attempt and is due again at
     `lease_end`, so one whose sender died is sent again then (at least once)."""
     params = {"now": now, "batch": batch, "lease_end": lease_end, "token": token}
-    ids = [row[0] for row in connection.execute(_TAKE, params)]
+    return taken(connection, [row[0] for row in connection.execute(_TAKE, params)])
+
+
+def taken(connection: Connection, ids: list[uuid.UUID]) -> list[Due]:
+    """These deliveries with their endpoints and events, the earliest due first."""
     if not ids:
         return []
-    return [Due(*tuple(row)) for row in connection.execute(_TAKEN, {"ids": ids})]
+    rows = connection.execute(_TAKEN[is_postgres(connection)], {"ids": ids})
+    return [Due(*tuple(row)) for row in rows]
 
 
 def finish(connection: Connection, token: str, outcomes: list[dict[str, Any]]) -> None:
