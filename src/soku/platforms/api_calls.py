@@ -1,6 +1,6 @@
-"""What the platforms' own API clients share: the account's access token, a call that must
-succeed (its failure mapped by the platform's `map_error`), an answer that must be a JSON
-object."""
+"""What the platforms' own API clients share: the account's access token, a call whose failure
+is mapped by the platform's `map_error`, a call that must succeed, an answer that must be a
+JSON object."""
 
 from __future__ import annotations
 
@@ -22,15 +22,36 @@ def access_token(account: AccountAccess, label: str) -> str:
     return account.access_token
 
 
-async def succeeded(call: Awaitable[httpx.Response], map_error: MapError) -> httpx.Response:
-    """The answer of `call` when it succeeded; a failed call or any other answer, mapped."""
+async def answered(call: Awaitable[httpx.Response], map_error: MapError) -> httpx.Response:
+    """The answer of `call`, whatever its status; a call that got none (a timeout, a refused
+    connection) is mapped, so the caller reads only answers."""
     try:
-        response = await call
+        return await call
     except httpx.HTTPError as exc:
         raise map_error(exc) from exc
+
+
+async def succeeded(call: Awaitable[httpx.Response], map_error: MapError) -> httpx.Response:
+    """The answer of `call` when it succeeded; a failed call or any other answer, mapped."""
+    response = await answered(call, map_error)
     if not response.is_success:
         raise map_error(response)
     return response
+
+
+async def json_answer(
+    call: Awaitable[httpx.Response], map_error: MapError, *, empty: bool = False
+) -> dict[str, Any]:
+    """The JSON object of a successful answer (`{}` for an empty one when `empty`: X answers
+    some calls with no body). Anything else is the platform's to explain, so it is mapped
+    (unlike `json_object`, which calls it unreadable)."""
+    response = await answered(call, map_error)
+    body = response_json(response)
+    if response.is_success and isinstance(body, dict):
+        return body
+    if response.is_success and empty and not response.content.strip():
+        return {}
+    raise map_error(response)
 
 
 def json_object(response: httpx.Response, label: str, path: str) -> dict[str, Any]:

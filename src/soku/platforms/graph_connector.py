@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from soku.platforms.api_calls import access_token
+from soku.platforms.api_calls import access_token, answered, json_answer
 from soku.platforms.connector import (
     AccountAccess,
     CannotTell,
@@ -42,6 +42,7 @@ from soku.platforms.graph_containers import (
 )
 from soku.platforms.graph_paging import next_cursor
 from soku.platforms.meta_errors import graph_error
+from soku.platforms.token_refresh import expires_at
 
 Items = list[tuple[str, str]]
 CONTAINER_MAX_AGE = 23 * 3600  # the platforms expire containers not published within 24 h
@@ -208,13 +209,11 @@ class GraphConnector:
     async def refresh(self, account: AccountAccess, client: httpx.AsyncClient) -> RefreshedTokens:
         label = self.api.label
         params = {"grant_type": self.grant_type, "access_token": access_token(account, label)}
-        try:
-            response = await client.get(self.api_url + "/refresh_access_token", params=params)
-        except httpx.HTTPError as exc:
-            raise self._error(exc) from exc
+        call = client.get(self.api_url + "/refresh_access_token", params=params)
+        response = await answered(call, self._error)
         tokens = response_json(response)
         if response.is_success and isinstance(tokens, dict) and tokens.get("access_token"):
-            return RefreshedTokens(str(tokens["access_token"]), None, _expiry(tokens))
+            return RefreshedTokens(str(tokens["access_token"]), None, expires_at(tokens))
         error = self._error(response)
         if error.kind in (ErrorKind.rate_limited, ErrorKind.server_error):
             raise error
@@ -238,14 +237,8 @@ class GraphConnector:
     ) -> dict[str, Any]:
         """One Graph call, the token as a Bearer header; its JSON object."""
         headers = {"Authorization": f"Bearer {access_token(account, self.api.label)}"}
-        try:
-            response = await client.request(method, self.base_url + path, headers=headers, **kwargs)
-        except httpx.HTTPError as exc:
-            raise self._error(exc) from exc
-        body = response_json(response)
-        if response.is_success and isinstance(body, dict):
-            return body
-        raise self._error(response)
+        call = client.request(method, self.base_url + path, headers=headers, **kwargs)
+        return await json_answer(call, self._error)
 
 
 def post_items(job: Job) -> Items:
@@ -256,10 +249,3 @@ def post_items(job: Job) -> Items:
 def comparable(text: str) -> str:
     """Text as compared with what the platform lists: NFC, whitespace runs as one space."""
     return " ".join(unicodedata.normalize("NFC", text).split())
-
-
-def _expiry(tokens: dict[str, Any]) -> dt.datetime | None:
-    seconds = tokens.get("expires_in")
-    if isinstance(seconds, int | float) and not isinstance(seconds, bool):
-        return dt.datetime.now(dt.UTC) + dt.timedelta(seconds=seconds)
-    return None

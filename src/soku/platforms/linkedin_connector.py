@@ -60,6 +60,7 @@ WEB_URL = "https://www.linkedin.com"
 VERSION = "202610"
 RECONCILE_MARGIN = dt.timedelta(seconds=60)
 RECONCILE_PAGES, RECONCILE_PAGE = 5, 50
+GRANT = RefreshGrant("LinkedIn", map_error, refresh_error)
 _RESERVED = re.compile(r"[\\|{}@\[\]()<>*_~]|#(?![^\W\d_])")
 
 
@@ -158,10 +159,7 @@ class LinkedInConnector:
         return Published(urn, self.permalink(urn), raw=matches[0])
 
     async def refresh(self, account: AccountAccess, client: httpx.AsyncClient) -> RefreshedTokens:
-        grant = RefreshGrant(
-            "LinkedIn", self.oauth_url, self.client_id, self.client_secret, map_error, refresh_error
-        )
-        return await refresh_tokens(grant, account, client)
+        return await refresh_tokens(GRANT, self.oauth_url, self, account, client)
 
     def permalink(self, post_urn: str) -> str:
         return f"{self.web_url}/feed/update/{post_urn}/"

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from soku.platforms.api_calls import access_token, json_object
+from soku.platforms.api_calls import access_token, answered, json_object
 from soku.platforms.connector import AccountAccess
 from soku.platforms.snapchat_errors import envelope_error, map_error
 
@@ -36,10 +36,8 @@ class SnapchatApi:
     ) -> dict[str, Any]:
         """One call at `path` (under the API, or a full URL) and its JSON object."""
         headers = {"Authorization": f"Bearer {access_token(account, 'Snapchat')}"}
-        try:
-            response = await client.request(method, self.at(path), headers=headers, **kwargs)
-        except httpx.HTTPError as exc:
-            raise map_error(exc) from exc
+        call = client.request(method, self.at(path), headers=headers, **kwargs)
+        response = await answered(call, map_error)
         error = envelope_error(response)
         if error is not None:
             raise error

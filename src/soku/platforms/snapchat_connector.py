@@ -50,6 +50,7 @@ WEB_URL = "https://www.snapchat.com"
 PART_BYTES = 32 * 1024 * 1024  # "split it if it is over 32 MB" (snapchat.md)
 VIDEO_TARGETS = ("story", "spotlight")
 MAX_DESCRIPTION = 160  # a Spotlight's description, hashtags included
+GRANT = RefreshGrant("Snapchat", map_error, refresh_error)
 
 
 class SnapchatConnector:
@@ -113,10 +114,7 @@ class SnapchatConnector:
         )
 
     async def refresh(self, account: AccountAccess, client: httpx.AsyncClient) -> RefreshedTokens:
-        grant = RefreshGrant(
-            "Snapchat", self.token_url, self.client_id, self.client_secret, map_error, refresh_error
-        )
-        return await refresh_tokens(grant, account, client)
+        return await refresh_tokens(GRANT, self.token_url, self, account, client)
 
     def profile_link(self, job: Job) -> str | None:
         """The profile's page: Snapchat documents no link to one Story or Spotlight."""

@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from soku.platforms.api_calls import access_token, succeeded
+from soku.platforms.api_calls import access_token, answered, succeeded
 from soku.platforms.connector import AccountAccess, ErrorKind, PlatformError, response_json
 from soku.platforms.tiktok_errors import map_error
 
@@ -42,13 +42,11 @@ class TikTokApi:
             "Authorization": f"Bearer {access_token(account, 'TikTok')}",
             "Content-Type": JSON_UTF8,
         }
-        try:
-            if body is None:
-                response = await client.post(self.url + path, headers=headers, content=b"")
-            else:
-                response = await client.post(self.url + path, headers=headers, json=body)
-        except httpx.HTTPError as exc:
-            raise map_error(exc) from exc
+        if body is None:
+            call = client.post(self.url + path, headers=headers, content=b"")
+        else:
+            call = client.post(self.url + path, headers=headers, json=body)
+        response = await answered(call, map_error)
         answer = response_json(response)
         error = answer.get("error") if isinstance(answer, dict) else None
         if not response.is_success or not isinstance(error, dict) or error.get("code") != "ok":

@@ -49,6 +49,7 @@ TOKEN_URL = "https://open.tiktokapis.com/v2/oauth/token/"  # noqa: S105 (a URL)
 WEB_URL = "https://www.tiktok.com"
 PRIVACY_LEVEL = "PUBLIC_TO_EVERYONE"
 DONE = ("PUBLISH_COMPLETE", "SEND_TO_USER_INBOX")
+GRANT = RefreshGrant("TikTok", map_error, refresh_error, client_id_name="client_key")
 
 
 class TikTokConnector:
@@ -104,16 +105,7 @@ class TikTokConnector:
         return self._outcome(job, init["publish_id"], status)
 
     async def refresh(self, account: AccountAccess, client: httpx.AsyncClient) -> RefreshedTokens:
-        grant = RefreshGrant(
-            "TikTok",
-            self.token_url,
-            self.client_id,
-            self.client_secret,
-            map_error,
-            refresh_error,
-            client_id_name="client_key",
-        )
-        return await refresh_tokens(grant, account, client)
+        return await refresh_tokens(GRANT, self.token_url, self, account, client)
 
     def permalink(self, username: str, post_id: str, photo: bool) -> str | None:
         """`/@{username}/video/{id}`; `/photo/{id}` for a photo post (a guess, tiktok.md)."""

@@ -7,9 +7,11 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 import httpx
 
+from soku.platforms.api_calls import MapError, answered
 from soku.platforms.connector import (
     AccountAccess,
     ErrorKind,
@@ -21,41 +23,58 @@ from soku.platforms.connector import (
 
 @dataclass(frozen=True)
 class RefreshGrant:
-    """Where and how one platform refreshes, and how its errors read."""
+    """How one platform takes the grant and how its errors read: the same for every connector
+    of that platform, so each keeps one; where it is sent and as which app is the connector's."""
 
     label: str  # "LinkedIn": in the message when the account has no refresh token
-    url: str
-    client_id: str | None
-    client_secret: str | None
-    map_error: Callable[[httpx.HTTPError], PlatformError]  # a failed call
+    map_error: MapError  # a failed call
     refresh_error: Callable[[httpx.Response], PlatformError]  # a refused refresh
     client_id_name: str = "client_id"  # TikTok: client_key
     basic_auth: bool = False  # X: a confidential client authenticates with Basic auth
 
 
+class ClientCredentials(Protocol):
+    """The operator's app as a connector holds it (none when it talks to a sandbox fake)."""
+
+    @property
+    def client_id(self) -> str | None: ...
+
+    @property
+    def client_secret(self) -> str | None: ...
+
+
 async def refresh_tokens(
-    grant: RefreshGrant, account: AccountAccess, client: httpx.AsyncClient
+    grant: RefreshGrant,
+    url: str,
+    app: ClientCredentials,
+    account: AccountAccess,
+    client: httpx.AsyncClient,
 ) -> RefreshedTokens:
+    """New tokens for `account` from the token endpoint at `url`, asked as `app`."""
     if not account.refresh_token:
         message = f"The {grant.label} account has no refresh token: connect it again."
         raise PlatformError(ErrorKind.reauth_required, "no_refresh_token", message)
+    client_id, client_secret = app.client_id, app.client_secret
     form = {"grant_type": "refresh_token", "refresh_token": account.refresh_token}
-    if grant.client_id:
-        form[grant.client_id_name] = grant.client_id
+    if client_id:
+        form[grant.client_id_name] = client_id
     auth: httpx.BasicAuth | None = None
-    if grant.basic_auth and grant.client_id and grant.client_secret:
-        auth = httpx.BasicAuth(grant.client_id, grant.client_secret)
-    elif grant.client_secret and not grant.basic_auth:
-        form["client_secret"] = grant.client_secret
-    try:
-        response = await client.post(grant.url, data=form, auth=auth or httpx.USE_CLIENT_DEFAULT)
-    except httpx.HTTPError as exc:
-        raise grant.map_error(exc) from exc
+    if grant.basic_auth and client_id and client_secret:
+        auth = httpx.BasicAuth(client_id, client_secret)
+    elif client_secret and not grant.basic_auth:
+        form["client_secret"] = client_secret
+    call = client.post(url, data=form, auth=auth or httpx.USE_CLIENT_DEFAULT)
+    response = await answered(call, grant.map_error)
     tokens = response_json(response)
     if not response.is_success or not isinstance(tokens, dict) or not tokens.get("access_token"):
         raise grant.refresh_error(response)
-    expires_in, expires_at = tokens.get("expires_in"), None
-    if isinstance(expires_in, int | float) and not isinstance(expires_in, bool):
-        expires_at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=expires_in)
     refresh_token = tokens.get("refresh_token") or account.refresh_token
-    return RefreshedTokens(str(tokens["access_token"]), refresh_token, expires_at)
+    return RefreshedTokens(str(tokens["access_token"]), refresh_token, expires_at(tokens))
+
+
+def expires_at(tokens: dict[str, Any]) -> dt.datetime | None:
+    """When the new access token expires, from the answer's `expires_in` (seconds), if any."""
+    seconds = tokens.get("expires_in")
+    if isinstance(seconds, int | float) and not isinstance(seconds, bool):
+        return dt.datetime.now(dt.UTC) + dt.timedelta(seconds=seconds)
+    return None

@@ -36,7 +36,7 @@ from typing import Any
 import httpx
 
 from soku.platforms import media_reader
-from soku.platforms.api_calls import access_token
+from soku.platforms.api_calls import access_token, json_answer
 from soku.platforms.connector import (
     AccountAccess,
     CannotTell,
@@ -50,7 +50,6 @@ from soku.platforms.connector import (
     RefreshedTokens,
     Step,
     StepFunction,
-    response_json,
     round_prefix,
 )
 from soku.platforms.token_refresh import RefreshGrant, refresh_tokens
@@ -78,6 +77,7 @@ MAX_CHECK_WAIT = 60.0  # seconds, whatever check_after_secs says
 MEDIA_MARGIN = 3600.0  # uploads this close to expiry are made again before publishing
 RECONCILE_MARGIN = dt.timedelta(seconds=60)
 RECONCILE_PAGES = 5
+GRANT = RefreshGrant("X", map_error, refresh_error, basic_auth=True)
 
 
 class XConnector:
@@ -151,16 +151,7 @@ class XConnector:
         return Published(post_id, self._permalink(username, post_id), raw=matches[0])
 
     async def refresh(self, account: AccountAccess, client: httpx.AsyncClient) -> RefreshedTokens:
-        grant = RefreshGrant(
-            "X",
-            self.base_url + "/2/oauth2/token",
-            self.client_id,
-            self.client_secret,
-            map_error,
-            refresh_error,
-            basic_auth=True,
-        )
-        return await refresh_tokens(grant, account, client)
+        return await refresh_tokens(GRANT, self.base_url + "/2/oauth2/token", self, account, client)
 
     # --- steps ---------------------------------------------------------------------------
 
@@ -316,16 +307,8 @@ class XConnector:
     ) -> dict[str, Any]:
         """One API call; its JSON object, or `{}` for an empty success when `empty`."""
         headers = {"Authorization": f"Bearer {access_token(account, 'X')}"}
-        try:
-            response = await client.request(method, self.base_url + path, headers=headers, **kwargs)
-        except httpx.HTTPError as exc:
-            raise map_error(exc) from exc
-        body = response_json(response)
-        if response.is_success and isinstance(body, dict):
-            return body
-        if response.is_success and empty and not response.content.strip():
-            return {}
-        raise map_error(response)
+        call = client.request(method, self.base_url + path, headers=headers, **kwargs)
+        return await json_answer(call, map_error, empty=empty)
 
 
 def _video_steps(connector: XConnector, job: Job, head: list[Step], prefix: str) -> GrowingSteps:

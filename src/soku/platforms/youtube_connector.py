@@ -30,7 +30,7 @@ from typing import Any
 import httpx
 
 from soku.platforms import media_reader
-from soku.platforms.api_calls import access_token
+from soku.platforms.api_calls import access_token, json_answer
 from soku.platforms.connector import (
     AccountAccess,
     CannotTell,
@@ -42,7 +42,6 @@ from soku.platforms.connector import (
     ReconcileResult,
     RefreshedTokens,
     Step,
-    response_json,
 )
 from soku.platforms.token_refresh import RefreshGrant, refresh_tokens
 from soku.platforms.youtube import title_and_description
@@ -66,6 +65,7 @@ MAX_VIDEO_BYTES = 256 * 1024**3  # youtube.md: files up to 256 GB
 PRIVACY = ("public", "unlisted", "private")
 FAILED_UPLOAD = {"failed": "failureReason", "rejected": "rejectionReason", "deleted": ""}
 FAILED_PROCESSING = ("failed", "terminated")
+GRANT = RefreshGrant("YouTube", map_error, refresh_error)
 
 
 class YouTubeConnector:
@@ -129,10 +129,7 @@ class YouTubeConnector:
         return CannotTell(f"{LABEL}'s upload session has expired, so it cannot say")
 
     async def refresh(self, account: AccountAccess, client: httpx.AsyncClient) -> RefreshedTokens:
-        grant = RefreshGrant(
-            "YouTube", self.token_url, self.client_id, self.client_secret, map_error, refresh_error
-        )
-        return await refresh_tokens(grant, account, client)
+        return await refresh_tokens(GRANT, self.token_url, self, account, client)
 
     def permalink(self, video_id: str) -> str:
         return f"{self.web_url}/watch?v={video_id}"
@@ -209,14 +206,8 @@ class YouTubeConnector:
         self, client: httpx.AsyncClient, account: AccountAccess, path: str, params: dict[str, str]
     ) -> dict[str, Any]:
         headers = {"Authorization": f"Bearer {access_token(account, LABEL)}"}
-        try:
-            response = await client.get(self.api_url + path, params=params, headers=headers)
-        except httpx.HTTPError as exc:
-            raise map_error(exc) from exc
-        body = response_json(response)
-        if response.is_success and isinstance(body, dict):
-            return body
-        raise map_error(response)
+        call = client.get(self.api_url + path, params=params, headers=headers)
+        return await json_answer(call, map_error)
 
 
 def _processed(video: dict[str, Any], video_id: str) -> bool:

@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 
 from soku.platforms import media_reader
+from soku.platforms.api_calls import answered, succeeded
 from soku.platforms.connector import ErrorKind, PlatformError, response_json
 from soku.platforms.youtube_errors import LABEL, map_error
 
@@ -63,12 +64,8 @@ async def open_session(
         "X-Upload-Content-Type": media_type,
     }
     query = {"uploadType": "resumable", "part": "snippet,status", **params}
-    try:
-        response = await client.post(upload_url, params=query, json=resource, headers=headers)
-    except httpx.HTTPError as exc:
-        raise map_error(exc) from exc
-    if not response.is_success:
-        raise map_error(response)
+    call = client.post(upload_url, params=query, json=resource, headers=headers)
+    response = await succeeded(call, map_error)
     location = str(response.headers.get("location", "")).strip()
     if not location:
         message = f"{LABEL} opened no upload session (no Location header)."
@@ -106,10 +103,8 @@ async def send(
 async def _put(
     client: httpx.AsyncClient, upload: Upload, data: bytes, headers: dict[str, str]
 ) -> Standing:
-    try:
-        response = await client.put(upload.session, content=data, headers=headers)
-    except httpx.HTTPError as exc:
-        raise map_error(exc) from exc
+    call = client.put(upload.session, content=data, headers=headers)
+    response = await answered(call, map_error)
     if response.status_code == RESUME_INCOMPLETE:
         return Standing(_held(response.headers.get("range", "")))
     if response.status_code == 404:
