@@ -44,6 +44,12 @@ def flat(text_: str) -> str:
     return " ".join(text_.split())
 
 
+def connect(email: str, platform: str, account_id: str, *more: str) -> tuple[str, ...]:
+    """The arguments of `accounts connect` for this account; `more`: `--sandbox`, or tokens."""
+    account = ("--email", email, "--platform", platform, "--account-id", account_id)
+    return ("accounts", "connect", *account, *more)
+
+
 @dataclass(frozen=True)
 class Result:
     args: tuple[str, ...]
@@ -103,6 +109,25 @@ class Soku:
         assert isinstance(error["message"], str)
         assert error["message"], body
         return dict(error)
+
+    def refuses(self, *args: str, says: str) -> Result:
+        """The command without --json: non-zero, and its message (on stderr) holds `says`."""
+        result = self.run(*args)
+        assert result.code != 0, result
+        assert says in result.message, result
+        return result
+
+    def exits(self, *args: str, status: int) -> Result:
+        """The command without --json: exit `status`, and the error said without a traceback."""
+        result = self.run(*args)
+        assert result.code == status, result
+        assert "Traceback" not in result.err
+        return result
+
+
+def soku_on(folder: Path, url: str, **settings: str) -> Soku:
+    """`soku` with its data in `folder`, on the database at `url`, with these other settings."""
+    return Soku(soku_env(SOKU_DATA_DIR=str(folder), SOKU_DATABASE_URL=url, **settings))
 
 
 def db_bytes(data_dir: Path) -> bytes:
@@ -175,10 +200,8 @@ def test_users_create_duplicate_email(soku: Soku, user: str) -> None:
     error = soku.fails("users", "create", "--email", user.upper(), code="conflict")
     assert error["message"] == f"User {user} exists already."
 
-    result = soku.run("users", "create", "--email", user)
-    assert result.code != 0
-    assert result.out == ""
-    assert f"conflict: User {user} exists already." in result.message
+    says = f"conflict: User {user} exists already."
+    assert soku.refuses("users", "create", "--email", user, says=says).out == ""
 
 
 def test_users_create_bad_email(soku: Soku) -> None:
@@ -187,23 +210,18 @@ def test_users_create_bad_email(soku: Soku) -> None:
         assert error["details"]["field"] == "email"
         assert error["message"] == f"{email!r} is not an email address."
 
-    result = soku.run("users", "create", "--email", "not-an-email")
-    assert result.code != 0
-    assert result.out == ""
-    assert "validation_error: 'not-an-email' is not an email address." in result.message
+    says = "validation_error: 'not-an-email' is not an email address."
+    assert soku.refuses("users", "create", "--email", "not-an-email", says=says).out == ""
 
 
 def test_users_create_unknown_plan(soku: Soku) -> None:
-    error = soku.fails(
-        "users", "create", "--email", "bob@example.test", "--plan", "gold", code="validation_error"
-    )
+    args = ("users", "create", "--email", "bob@example.test", "--plan", "gold")
+    error = soku.fails(*args, code="validation_error")
     assert error["details"]["field"] == "plan"
     assert error["details"]["reason"] == "unknown_plan"
     assert "'gold'" in error["message"]
     assert "unlimited" in error["message"]
-    result = soku.run("users", "create", "--email", "bob@example.test", "--plan", "gold")
-    assert result.code != 0
-    assert "Unknown plan 'gold'" in result.message
+    soku.refuses(*args, says="Unknown plan 'gold'")
     # Nothing was created: the same email goes through with a known plan.
     assert soku.ok("users", "create", "--email", "bob@example.test")["plan"] == "standard"
 
@@ -269,10 +287,8 @@ def test_commands_on_a_missing_user(soku: Soku) -> None:
         assert error["message"] == f"No user {ghost}."
 
     for command in commands[:2]:
-        result = soku.run(*command, "--email", ghost)
-        assert result.code != 0
+        result = soku.refuses(*command, "--email", ghost, says=f"not_found: No user {ghost}.")
         assert result.out == ""
-        assert f"not_found: No user {ghost}." in result.message
 
 
 # --- keys -------------------------------------------------------------------------------
@@ -355,16 +371,13 @@ def test_keys_revoke_unknown(soku: Soku, user: str) -> None:
     ):
         error = soku.fails("keys", "revoke", given, code="not_found")
         assert error["message"] == f"No API key matches {shown!r}."
-    result = soku.run("keys", "revoke", "sk_live_doesnotexist0000")
-    assert result.code != 0
-    assert "not_found: No API key matches 'sk_live_doesnote…'." in result.message
+    says = "not_found: No API key matches 'sk_live_doesnote…'."
+    soku.refuses("keys", "revoke", "sk_live_doesnotexist0000", says=says)
 
 
 @pytest.mark.parametrize("given", ["[/red]", "[bold]abc"])
 def test_error_messages_show_user_text_verbatim(soku: Soku, given: str) -> None:
-    result = soku.run("keys", "revoke", given)
-    assert result.code == 1, result
-    assert "Traceback" not in result.err
+    result = soku.exits("keys", "revoke", given, status=1)
     assert f"not_found: No API key matches {given!r}." in result.message
 
 
@@ -372,17 +385,7 @@ def test_error_messages_show_user_text_verbatim(soku: Soku, given: str) -> None:
 
 
 def test_accounts_connect_sandbox_and_list(soku: Soku, user: str) -> None:
-    account = soku.ok(
-        "accounts",
-        "connect",
-        "--email",
-        user,
-        "--platform",
-        "instagram",
-        "--account-id",
-        "ig_main",
-        "--sandbox",
-    )
+    account = soku.ok(*connect(user, "instagram", "ig_main", "--sandbox"))
     assert account.pop("platformUserId").startswith("sbx_")
     assert account == {
         "platform": "instagram",
@@ -392,28 +395,8 @@ def test_accounts_connect_sandbox_and_list(soku: Soku, user: str) -> None:
         "username": "sandbox_ig_main",
         "warnings": [],
     }
-    soku.ok(
-        "accounts",
-        "connect",
-        "--email",
-        user,
-        "--platform",
-        "x",
-        "--account-id",
-        "x_main",
-        "--sandbox",
-    )
-    soku.ok(
-        "accounts",
-        "connect",
-        "--email",
-        user,
-        "--platform",
-        "x",
-        "--account-id",
-        "x_brand",
-        "--sandbox",
-    )
+    soku.ok(*connect(user, "x", "x_main", "--sandbox"))
+    soku.ok(*connect(user, "x", "x_brand", "--sandbox"))
     listed = soku.ok("accounts", "list", "--email", user)
     assert [(a["platform"], a["accountId"]) for a in listed] == [
         ("instagram", "ig_main"),
@@ -429,11 +412,8 @@ def test_accounts_connect_sandbox_and_list(soku: Soku, user: str) -> None:
 
 
 def test_accounts_connect_a_real_account_with_its_platform_ids(soku: Soku, user: str) -> None:
-    account = soku.ok(
-        "accounts", "connect", "--email", user, "--platform", "linkedin",
-        "--account-id", "li_brand", "--access-token", "AQX-token",
-        "--platform-user-id", "urn:li:organization:2414183", "--username", "acme",
-    )  # fmt: skip
+    ids = ("--platform-user-id", "urn:li:organization:2414183", "--username", "acme")
+    account = soku.ok(*connect(user, "linkedin", "li_brand", "--access-token", "AQX-token", *ids))
     assert account == {
         "platform": "linkedin",
         "accountId": "li_brand",
@@ -452,58 +432,32 @@ def test_accounts_list_empty(soku: Soku, user: str) -> None:
 
 
 def test_accounts_connect_unknown_platform(soku: Soku, user: str) -> None:
-    args = (
-        "accounts",
-        "connect",
-        "--email",
-        user,
-        "--platform",
-        "myspace",
-        "--account-id",
-        "m",
-        "--sandbox",
-    )
+    args = connect(user, "myspace", "m", "--sandbox")
     error = soku.fails(*args, code="validation_error")
     assert error["details"]["field"] == "platform"
     assert "Unknown platform 'myspace'" in error["message"]
     for platform in ALL_PLATFORMS:
         assert platform in error["message"]
-    result = soku.run(*args)
-    assert result.code != 0
-    assert "Unknown platform 'myspace'" in result.message
+    soku.refuses(*args, says="Unknown platform 'myspace'")
     assert soku.ok("accounts", "list", "--email", user) == []
 
 
 def test_accounts_connect_twice(soku: Soku, user: str) -> None:
-    args = (
-        "accounts",
-        "connect",
-        "--email",
-        user,
-        "--platform",
-        "tiktok",
-        "--account-id",
-        "tt_brand",
-        "--sandbox",
-    )
+    args = connect(user, "tiktok", "tt_brand", "--sandbox")
     soku.ok(*args)
     error = soku.fails(*args, code="conflict")
     assert error["message"] == "tiktok account tt_brand is connected already."
-    result = soku.run(*args)
-    assert result.code != 0
-    assert "tiktok account tt_brand is connected already." in result.message
+    soku.refuses(*args, says="tiktok account tt_brand is connected already.")
     assert len(soku.ok("accounts", "list", "--email", user)) == 1
 
 
 def test_accounts_connect_real_account_needs_a_token(soku: Soku, user: str) -> None:
-    args = ("accounts", "connect", "--email", user, "--platform", "youtube", "--account-id", "yt")
+    args = connect(user, "youtube", "yt")
     error = soku.fails(*args, code="validation_error")
     assert error["details"]["field"] == "access-token"
     assert "--access-token" in error["message"]
-    result = soku.run(*args)
-    assert result.code != 0
-    assert result.out == ""
-    assert "A real account needs --access-token (or use --sandbox)." in result.message
+    says = "A real account needs --access-token (or use --sandbox)."
+    assert soku.refuses(*args, says=says).out == ""
     assert soku.ok("accounts", "list", "--email", user) == []
 
 
@@ -511,18 +465,7 @@ def test_accounts_connect_stores_tokens_encrypted(soku: Soku, data_dir: Path, us
     access = "ya29-access-" + secrets.token_hex(16)
     refresh = "1//refresh-" + secrets.token_hex(16)
     account = soku.ok(
-        "accounts",
-        "connect",
-        "--email",
-        user,
-        "--platform",
-        "youtube",
-        "--account-id",
-        "yt_main",
-        "--access-token",
-        access,
-        "--refresh-token",
-        refresh,
+        *connect(user, "youtube", "yt_main", "--access-token", access, "--refresh-token", refresh)
     )
     assert account["sandbox"] is False
     assert account["status"] == "connected"
@@ -564,17 +507,7 @@ def test_quickstart(soku: Soku) -> None:
 
 
 def test_quickstart_for_an_existing_user(soku: Soku, user: str) -> None:
-    soku.ok(
-        "accounts",
-        "connect",
-        "--email",
-        user,
-        "--platform",
-        "x",
-        "--account-id",
-        "x_main",
-        "--sandbox",
-    )
+    soku.ok(*connect(user, "x", "x_main", "--sandbox"))
     _check_quickstart(soku.ok("quickstart", "--email", user), user)
 
 
@@ -624,20 +557,7 @@ def test_every_command_prints_json(soku: Soku) -> None:
     assert isinstance(soku.ok("users", "set-plan", "--email", email, "--plan", "unlimited"), dict)
     key = soku.ok("keys", "create", "--email", email)
     assert isinstance(soku.ok("keys", "revoke", key["prefix"]), dict)
-    assert isinstance(
-        soku.ok(
-            "accounts",
-            "connect",
-            "--email",
-            email,
-            "--platform",
-            "threads",
-            "--account-id",
-            "th",
-            "--sandbox",
-        ),
-        dict,
-    )
+    assert isinstance(soku.ok(*connect(email, "threads", "th", "--sandbox")), dict)
     assert isinstance(soku.ok("accounts", "list", "--email", email), list)
     assert isinstance(soku.ok("quickstart", "--email", email), dict)
 
@@ -650,33 +570,8 @@ JSON_ERRORS: list[tuple[tuple[str, ...], str]] = [
     (("users", "set-plan", "--email", "ada@example.test", "--plan", "gold"), "validation_error"),
     (("keys", "create", "--email", "no@example.test"), "not_found"),
     (("keys", "revoke", "sk_live_nothing"), "not_found"),
-    (
-        (
-            "accounts",
-            "connect",
-            "--email",
-            "ada@example.test",
-            "--platform",
-            "orkut",
-            "--account-id",
-            "o",
-            "--sandbox",
-        ),
-        "validation_error",
-    ),
-    (
-        (
-            "accounts",
-            "connect",
-            "--email",
-            "ada@example.test",
-            "--platform",
-            "x",
-            "--account-id",
-            "x",
-        ),
-        "validation_error",
-    ),
+    (connect("ada@example.test", "orkut", "o", "--sandbox"), "validation_error"),
+    (connect("ada@example.test", "x", "x"), "validation_error"),
     (("accounts", "list", "--email", "no@example.test"), "not_found"),
     (("quickstart", "--email", "not an email"), "validation_error"),
 ]
@@ -697,42 +592,28 @@ def test_errors_with_json_print_a_json_error(soku: Soku, user: str) -> None:
 def test_postgresql_url_without_async_driver_is_a_configuration_error(
     tmp_path: Path, url: str
 ) -> None:
-    soku = Soku(soku_env(SOKU_DATA_DIR=str(tmp_path), SOKU_DATABASE_URL=url, SOKU_SECRET_KEY="s"))
+    soku = soku_on(tmp_path, url, SOKU_SECRET_KEY="s")
     for args in (
         ("users", "create", "--email", "a@example.test"),
         ("db", "upgrade"),
         ("quickstart",),
     ):
-        result = soku.run(*args)
-        assert result.code == 2, result
-        assert "Traceback" not in result.err
+        result = soku.exits(*args, status=2)
         assert "Invalid configuration" in result.message
         assert "SOKU_DATABASE_URL must name an async driver" in result.message
         assert "postgresql+asyncpg://" in result.message
 
 
 def test_postgresql_without_secret_key_is_a_configuration_error(tmp_path: Path) -> None:
-    soku = Soku(
-        soku_env(
-            SOKU_DATA_DIR=str(tmp_path),
-            SOKU_DATABASE_URL="postgresql+asyncpg://postgres@127.0.0.1:5432/test",
-        )
-    )
+    soku = soku_on(tmp_path, "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
     for args in (("users", "create", "--email", "a@example.test"), ("db", "upgrade")):
-        result = soku.run(*args)
-        assert result.code == 2, result
-        assert "Traceback" not in result.err
+        result = soku.exits(*args, status=2)
         assert "Invalid configuration" in result.message
         assert "SOKU_SECRET_KEY is required when the database is not SQLite" in result.message
 
 
 def test_configuration_error_with_json_prints_a_json_error(tmp_path: Path) -> None:
-    soku = Soku(
-        soku_env(
-            SOKU_DATA_DIR=str(tmp_path),
-            SOKU_DATABASE_URL="postgresql+asyncpg://postgres@127.0.0.1:5432/test",
-        )
-    )
+    soku = soku_on(tmp_path, "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
     result = soku.run("users", "create", "--email", "a@example.test", "--json")
     assert result.code != 0
     assert "code" in result.json["error"]
@@ -740,11 +621,9 @@ def test_configuration_error_with_json_prints_a_json_error(tmp_path: Path) -> No
 
 @pytest.mark.parametrize("url", ["mysql://u:p@db.example/x", "sqlite:///tmp/soku.db", "x"])
 def test_a_database_soku_does_not_run_on_is_a_configuration_error(tmp_path: Path, url: str) -> None:
-    soku = Soku(soku_env(SOKU_DATA_DIR=str(tmp_path), SOKU_DATABASE_URL=url, SOKU_SECRET_KEY="s"))
+    soku = soku_on(tmp_path, url, SOKU_SECRET_KEY="s")
     for args in (("users", "create", "--email", "a@example.test"), ("db", "upgrade")):
-        result = soku.run(*args)
-        assert result.code == 2, result
-        assert "Traceback" not in result.err
+        result = soku.exits(*args, status=2)
         assert "SOKU_DATABASE_URL starts with" in result.message
         assert (
             "postgresql+asyncpg://" in result.message and "sqlite+aiosqlite:///" in result.message
@@ -759,9 +638,7 @@ def test_configuration_errors_name_each_setting_and_leave_values_out(tmp_path: P
         SOKU_WORKER_BATCH="0",
         SOKU_LOG_LEVEL="loudest",
     )
-    result = Soku(env).run("users", "create", "--email", "a@example.test")
-    assert result.code == 2, result
-    assert "Traceback" not in result.err
+    result = Soku(env).exits("users", "create", "--email", "a@example.test", status=2)
     assert result.message.startswith("invalid_configuration: Invalid configuration: ")
     assert "SOKU_MIN_SCHEDULE_LEAD_SECONDS: Input should be a valid integer" in result.message
     assert "SOKU_WORKER_BATCH: Input should be greater than or equal to 1" in result.message
@@ -785,9 +662,7 @@ def test_configuration_errors_name_each_setting_and_leave_values_out(tmp_path: P
 def test_serve_and_worker_refuse_numbers_out_of_range(
     soku: Soku, args: tuple[str, ...], option: str
 ) -> None:
-    result = soku.run(*args)
-    assert result.code == 2, result  # a usage error, before anything starts
-    assert "Traceback" not in result.err
+    result = soku.exits(*args, status=2)  # a usage error, before anything starts
     assert f"Invalid value for '{option}'" in result.message
 
 
@@ -799,16 +674,14 @@ def _free_port() -> int:
 
 def test_a_database_out_of_reach_is_reported_in_one_line(tmp_path: Path) -> None:
     url = f"postgresql+asyncpg://soku:hunter2@127.0.0.1:{_free_port()}/soku"  # nothing listens
-    soku = Soku(soku_env(SOKU_DATA_DIR=str(tmp_path), SOKU_DATABASE_URL=url, SOKU_SECRET_KEY="s"))
+    soku = soku_on(tmp_path, url, SOKU_SECRET_KEY="s")
     for args in (
         ("db", "upgrade"),
         ("users", "create", "--email", "a@example.test"),
         ("serve", "--port", str(_free_port())),
         ("worker",),
     ):
-        result = soku.run(*args)
-        assert result.code == 1, result
-        assert "Traceback" not in result.err
+        result = soku.exits(*args, status=1)
         assert result.message.startswith("database_unreachable: Cannot reach the database "), result
         assert "soku:***@127.0.0.1" in result.message and "hunter2" not in result.message
     error = soku.fails("keys", "create", "--email", "a@example.test", code="database_unreachable")
@@ -881,12 +754,8 @@ def pg_rows(async_url: str, sql: str) -> list[tuple[Any, ...]]:
 
 @pytest.fixture
 def pg_soku(tmp_path: Path, pg_database: str) -> Soku:
-    return Soku(
-        soku_env(
-            SOKU_DATA_DIR=str(tmp_path / "data"),
-            SOKU_DATABASE_URL=pg_database,
-            SOKU_SECRET_KEY="cli-test-" + secrets.token_hex(8),
-        )
+    return soku_on(
+        tmp_path / "data", pg_database, SOKU_SECRET_KEY="cli-test-" + secrets.token_hex(8)
     )
 
 
@@ -898,14 +767,8 @@ def test_a_postgresql_database_that_does_not_exist_is_reported(tmp_path: Path) -
     missing = f"soku_missing_{secrets.token_hex(4)}"
     for driver in ("postgresql+asyncpg", "postgresql+psycopg"):
         url = make_url(PG_URL).set(drivername=driver, database=missing)
-        env = soku_env(
-            SOKU_DATA_DIR=str(tmp_path),
-            SOKU_DATABASE_URL=url.render_as_string(hide_password=False),
-            SOKU_SECRET_KEY="s",
-        )
-        result = Soku(env).run("db", "upgrade")
-        assert result.code == 1, result
-        assert "Traceback" not in result.err
+        soku = soku_on(tmp_path, url.render_as_string(hide_password=False), SOKU_SECRET_KEY="s")
+        result = soku.exits("db", "upgrade", status=1)
         assert result.message.startswith("database_error: The database "), result
         assert f'database "{missing}" does not exist' in result.message
 
@@ -935,41 +798,9 @@ def test_db_upgrade_on_empty_postgresql_then_commands_work(
     )
     key = pg_soku.ok("keys", "create", "--email", email)
     access = "tok-" + secrets.token_hex(16)
-    pg_soku.ok(
-        "accounts",
-        "connect",
-        "--email",
-        email,
-        "--platform",
-        "x",
-        "--account-id",
-        "x_main",
-        "--sandbox",
-    )
-    pg_soku.ok(
-        "accounts",
-        "connect",
-        "--email",
-        email,
-        "--platform",
-        "linkedin",
-        "--account-id",
-        "li",
-        "--access-token",
-        access,
-    )
-    pg_soku.fails(
-        "accounts",
-        "connect",
-        "--email",
-        email,
-        "--platform",
-        "x",
-        "--account-id",
-        "x_main",
-        "--sandbox",
-        code="conflict",
-    )
+    pg_soku.ok(*connect(email, "x", "x_main", "--sandbox"))
+    pg_soku.ok(*connect(email, "linkedin", "li", "--access-token", access))
+    pg_soku.fails(*connect(email, "x", "x_main", "--sandbox"), code="conflict")
     listed = pg_soku.ok("accounts", "list", "--email", email)
     assert [(a["platform"], a["accountId"], a["sandbox"]) for a in listed] == [
         ("linkedin", "li", False),

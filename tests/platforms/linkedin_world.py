@@ -5,8 +5,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
-import os
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,8 @@ from soku.platforms.connector import ErrorKind, Job, PlatformError
 from soku.platforms.linkedin_connector import LinkedInConnector
 from soku.sandbox.linkedin import create_linkedin_fake
 from tests.media_files import MediaServer
-from tests.platforms.connector_world import Site, World, fresh_fake, make_job, media_site
+from tests.platforms.connector_world import Site, fresh_fake
+from tests.platforms.media_world import MediaWorld, long_video_site
 from tests.platforms.profile import (
     Errors,
     Processing,
@@ -34,11 +35,8 @@ IMAGES = ("img1.jpg", "img2.png", "img4.gif")  # LinkedIn takes JPG, PNG and GIF
 
 
 @dataclasses.dataclass
-class Env(World):
-    """The test's world: the fake and a client like the engine's, the media store."""
-
-    media: MediaServer
-    folder: Path
+class Env(MediaWorld):
+    """The member's jobs (or, with `author`, an organisation's)."""
 
     def job(
         self,
@@ -49,26 +47,13 @@ class Env(World):
         **more: Any,
     ) -> Job:
         """`author`: the account's user id; `more`: `publishing_since`, or account fields."""
-        return make_job(
-            "linkedin",
-            {**ACCOUNT, "platform_user_id": author},
-            text=text,
-            image_urls=[self.media.url(name) for name in images],
-            video_urls=[self.media.url(video)] if video else [],
-            **more,
-        )
-
-    def file(self, name: str) -> bytes:
-        return (self.folder / name).read_bytes()
+        account = {**ACCOUNT, "platform_user_id": author}
+        return self.media_job("linkedin", account, text, images, video, **more)
 
 
-@contextlib.asynccontextmanager
-async def serve(folder: Path) -> AsyncIterator[Site[MediaServer]]:
+def serve(folder: Path) -> AbstractAsyncContextManager[Site[MediaServer]]:
     """The fake and the media store (`MediaServer`'s files, and a video of four parts)."""
-    async with media_site(create_linkedin_fake(), folder) as site:
-        data = (folder / "clip.mp4").read_bytes()
-        (folder / "long.mp4").write_bytes(data + os.urandom(VIDEO_BYTES - len(data)))
-        yield site
+    return long_video_site(create_linkedin_fake(), folder, VIDEO_BYTES)
 
 
 @contextlib.asynccontextmanager

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import os
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
@@ -13,14 +13,8 @@ from soku.platforms.connector import Job
 from soku.platforms.tiktok_connector import TikTokConnector
 from soku.sandbox.tiktok import create_tiktok_fake
 from tests.media_files import MediaServer
-from tests.platforms.connector_world import (
-    Sandboxes,
-    Site,
-    World,
-    fresh_fake,
-    make_job,
-    media_site,
-)
+from tests.platforms.connector_world import Sandboxes, Site, fresh_fake
+from tests.platforms.media_world import MediaWorld, long_video_site
 
 OPEN_ID, USERNAME, TOKEN, REFRESH = "-000creator", "soku_creator", "act.tk-access", "rft.tk-refresh"
 ACCOUNT = dict(account_id="tt_main", access_token=TOKEN, refresh_token=REFRESH)
@@ -30,11 +24,8 @@ PHOTOS = ("img1.jpg", "img3.webp")  # TikTok takes JPEG and WebP photos, not PNG
 
 
 @dataclasses.dataclass
-class Env(World):
-    """The test's world: the fake and a client like the engine's, the media store."""
-
-    media: MediaServer
-    folder: Path
+class Env(MediaWorld):
+    """The creator's jobs."""
 
     def job(
         self,
@@ -44,26 +35,13 @@ class Env(World):
         **more: Any,
     ) -> Job:
         """`more`: `publishing_since`, or account fields."""
-        return make_job(
-            "tiktok",
-            {**ACCOUNT, "platform_user_id": OPEN_ID, "username": USERNAME},
-            text=text,
-            image_urls=[self.media.url(name) for name in images],
-            video_urls=[self.media.url(video)] if video else [],
-            **more,
-        )
-
-    def file(self, name: str) -> bytes:
-        return (self.folder / name).read_bytes()
+        account = {**ACCOUNT, "platform_user_id": OPEN_ID, "username": USERNAME}
+        return self.media_job("tiktok", account, text, images, video, **more)
 
 
-@contextlib.asynccontextmanager
-async def serve(folder: Path) -> AsyncIterator[Site[MediaServer]]:
+def serve(folder: Path) -> AbstractAsyncContextManager[Site[MediaServer]]:
     """The fake and the media store (`MediaServer`'s files, and a video of three chunks)."""
-    async with media_site(create_tiktok_fake(), folder) as site:
-        data = (folder / "clip.mp4").read_bytes()
-        (folder / "long.mp4").write_bytes(data + os.urandom(VIDEO_BYTES - len(data)))
-        yield site
+    return long_video_site(create_tiktok_fake(), folder, VIDEO_BYTES)
 
 
 @contextlib.asynccontextmanager
