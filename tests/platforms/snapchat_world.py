@@ -12,7 +12,8 @@ from soku.platforms.connector import Job
 from soku.platforms.snapchat_connector import SnapchatConnector
 from soku.sandbox.snapchat import create_snapchat_fake
 from tests.media_files import MediaServer
-from tests.platforms.connector_world import Site, World, fresh_fake, make_job, media_site
+from tests.platforms.connector_world import Site, fresh_fake, media_site
+from tests.platforms.media_world import MediaWorld
 
 PROFILE_ID, USERNAME = "5b0e3c2a-8d1f-4c55-9e0a-0f6b1d2c3e4f", "soku_snaps"
 TOKEN, REFRESH = "snap-access", "snap-refresh"
@@ -22,11 +23,8 @@ PART = 4096  # the connector's part size here, so the clip (some 20 KB) has seve
 
 
 @dataclasses.dataclass
-class Env(World):
-    """The test's world: the fake and a client like the engine's, the media store."""
-
-    media: MediaServer
-    folder: Path
+class Env(MediaWorld):
+    """The profile's jobs and the media it made."""
 
     def job(
         self,
@@ -38,17 +36,10 @@ class Env(World):
     ) -> Job:
         """A video job by default; `image` makes it an image one. `more`: `publishing_since`
         or account fields."""
-        return make_job(
-            "snapchat",
-            {**ACCOUNT, "platform_user_id": profile},
-            text=text,
-            image_urls=[self.media.url(image)] if image else [],
-            video_urls=[self.media.url(video)] if video and not image else [],
-            **more,
-        )
-
-    def file(self, name: str) -> bytes:
-        return (self.folder / name).read_bytes()
+        images = (image,) if image else ()
+        shown = video if video and not image else None
+        account = {**ACCOUNT, "platform_user_id": profile}
+        return self.media_job("snapchat", account, text, images, shown, **more)
 
     async def media_made(self) -> list[dict[str, Any]]:
         return list((await self.inspect("media"))["media"])

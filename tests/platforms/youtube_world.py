@@ -5,8 +5,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
-import os
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,8 @@ from soku.platforms.youtube_connector import YouTubeConnector
 from soku.platforms.youtube_upload import QUANTUM
 from soku.sandbox.youtube import create_youtube_fake
 from tests.media_files import MediaServer
-from tests.platforms.connector_world import Site, World, fresh_fake, make_job, media_site
+from tests.platforms.connector_world import Site, fresh_fake
+from tests.platforms.media_world import MediaWorld, long_video_site
 from tests.platforms.profile import Errors, Profile, Reconcile, Refresh, Resume, Sample
 
 CHANNEL, TOKEN, REFRESH = "UCsokuSandboxChannel00", "yt-access", "1//yt-refresh"
@@ -25,24 +26,13 @@ LONG_BYTES = 3 * CHUNK + 1_234  # four chunks: three sent by `upload`, the last 
 
 
 @dataclasses.dataclass
-class Env(World):
-    """The test's world: the fake and a client like the engine's, the media store."""
-
-    media: MediaServer
-    folder: Path
+class Env(MediaWorld):
+    """The channel's jobs and upload sessions."""
 
     def job(self, text: str | None = "Hello YouTube", video: str = "clip.mp4", **more: Any) -> Job:
         """A job of the channel's account: `more` gives `publishing_since` or account fields."""
-        return make_job(
-            "youtube",
-            {**ACCOUNT, "platform_user_id": CHANNEL},
-            text=text,
-            video_urls=[self.media.url(video)],
-            **more,
-        )
-
-    def file(self, name: str) -> bytes:
-        return (self.folder / name).read_bytes()
+        account = {**ACCOUNT, "platform_user_id": CHANNEL}
+        return self.media_job("youtube", account, text, video=video, **more)
 
     async def sessions(self) -> list[dict[str, Any]]:
         return list((await self.inspect("sessions"))["sessions"])
@@ -52,13 +42,9 @@ class Env(World):
         assert response.status_code == 200, response.text
 
 
-@contextlib.asynccontextmanager
-async def serve(folder: Path) -> AsyncIterator[Site[MediaServer]]:
+def serve(folder: Path) -> AbstractAsyncContextManager[Site[MediaServer]]:
     """The fake and the media store (`MediaServer`'s files, and a video of four chunks)."""
-    async with media_site(create_youtube_fake(), folder) as site:
-        data = (folder / "clip.mp4").read_bytes()
-        (folder / "long.mp4").write_bytes(data + os.urandom(LONG_BYTES - len(data)))
-        yield site
+    return long_video_site(create_youtube_fake(), folder, LONG_BYTES)
 
 
 @contextlib.asynccontextmanager
